@@ -1,0 +1,5 @@
+import sys
+
+from asicsim.cli import main
+
+sys.exit(main())

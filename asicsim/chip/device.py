@@ -1,0 +1,137 @@
+"""The transformer ASIC as a Device: systolic matrix arrays, a vector unit, SRAM, HBM and links.
+
+Pricing rules (each an explicit modelling choice, see docs/architecture.md):
+- Matmuls and attention GEMMs run on the systolic arrays through the cycle-level kernels in
+  `kernels.systolic` (pipelined folds, split across arrays); a PE does `macs_per_pe_per_cycle_<dtype>`
+  MACs a cycle by consuming that many K-elements per cycle.
+- Softmax, norms, activations and residual adds run on the vector unit, pipelined with the arrays.
+- Weights stream from HBM (prefetched one op ahead when `prefetch_weights`); KV cache always lives in HBM;
+  activations stay in SRAM when an op's activations fit in a quarter of it, otherwise they go to HBM.
+- Collectives are ring all-reduces over the chip-to-chip links (latency per hop plus bytes over bandwidth).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from kernels import systolic
+from kernels.collectives import ring_allreduce_s
+from workloads.graph_types import Op, OpKind
+
+from asicsim.core.device import OpCost
+from asicsim.core.specfile import build_spec
+
+from .spec import AsicSpec
+
+__all__ = ["AsicDevice"]
+
+_DATAFLOW_CODE = {"os": 0, "ws": 1, "is": 2}
+_PIPELINED = 1
+# Vector-unit operations per attention score: max, subtract, exp, sum, scale. Counted, not measured.
+_SOFTMAX_OPS = 5.0
+
+
+class AsicDevice:
+    """Prices ops for one ASIC chip; `chips` is the server size the run uses."""
+
+    def __init__(self, spec: AsicSpec, chips: int) -> None:
+        self.spec = spec
+        self.chips = chips
+        s = spec
+        self._dataflow = _DATAFLOW_CODE[s.dataflow]
+        self._hbm_bytes_per_cycle = s.hbm_bandwidth_bytes_per_s * s.hbm_efficiency / s.clock_hz
+        self._sram_words_each = max(int(s.sram_bytes // 8), 1)  # an eighth of SRAM per operand buffer
+        self._act_resident_bytes = s.sram_bytes / 4.0
+
+    @classmethod
+    def load_spec(cls, table: Mapping[str, Any], source: str) -> AsicSpec:
+        return build_spec(AsicSpec, dict(table), source)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def clocks_hz(self) -> Mapping[str, float]:
+        c = self.spec.clock_hz
+        return {"compute": c, "memory": c, "link": c}
+
+    @property
+    def memory_bytes_per_chip(self) -> float:
+        return self.spec.hbm_capacity_bytes
+
+    @property
+    def memory_bandwidth_bytes_per_s(self) -> float:
+        return self.spec.hbm_bandwidth_bytes_per_s
+
+    def peak_flops_per_s(self, dtype: str) -> float:
+        return self.spec.peak_flops_per_s(dtype)
+
+    @property
+    def prefetch_weights(self) -> bool:
+        return self.spec.prefetch_weights
+
+    @property
+    def overlap_collectives(self) -> bool:
+        return self.spec.overlap_collectives
+
+    # --- pricing -------------------------------------------------------------------------------------
+    def cost(self, op: Op) -> OpCost:
+        kind = op.kind
+        if kind == OpKind.MATMUL:
+            return self._matmul(op)
+        if kind in (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE):
+            return self._attention(op)
+        if kind in (OpKind.ALLREDUCE, OpKind.P2P):
+            return self._collective(op)
+        return self._vector(op)
+
+    def _bytes_cycles(self, nbytes: float) -> float:
+        return nbytes / self._hbm_bytes_per_cycle
+
+    def _activation_cycles(self, op: Op) -> float:
+        act = op.act_in_bytes + op.act_out_bytes
+        return 0.0 if act <= self._act_resident_bytes else self._bytes_cycles(act)
+
+    def _pe_macs(self, dtype: str) -> int:
+        return max(int(self.spec.macs_per_cycle(dtype) // (self.spec.array_count * self.spec.array_rows
+                                                            * self.spec.array_cols)), 1)
+
+    def _matmul(self, op: Op) -> OpCost:
+        s = self.spec
+        per_pe = self._pe_macs(op.dtype)
+        k_steps = -(-op.k // per_pe)
+        cycles, stall, ideal = systolic.multi_array_gemm_cycles(
+            s.array_count, s.array_rows, s.array_cols, self._dataflow, op.m, op.n, k_steps, _PIPELINED,
+            self._sram_words_each, 0.0)
+        return OpCost(compute_cycles=float(cycles), memory_cycles=self._activation_cycles(op),
+                      weight_cycles=self._bytes_cycles(op.weight_bytes), ideal_compute_cycles=float(ideal),
+                      stall_cycles=float(stall))
+
+    def _attention(self, op: Op) -> OpCost:
+        s = self.spec
+        per_pe = self._pe_macs(op.dtype)
+        head_steps = -(-op.head_dim // per_pe)
+        array_cycles, ideal = systolic.attention_cycles(
+            op.seq_new, op.seq_past, op.q_heads, head_steps, s.array_count, s.array_rows, s.array_cols,
+            self._dataflow, _PIPELINED)
+        new = op.seq_new.astype(float)
+        scores = float((new * op.seq_past + new * (new + 1) / 2).sum()) * op.q_heads
+        softmax = systolic.vector_cycles(scores, _SOFTMAX_OPS, s.vector_lanes)
+        kv = self._bytes_cycles(op.kv_read_bytes + op.kv_write_bytes)
+        return OpCost(compute_cycles=float(max(array_cycles, softmax)), memory_cycles=kv + self._activation_cycles(op),
+                      ideal_compute_cycles=float(ideal))
+
+    def _vector(self, op: Op) -> OpCost:
+        # The graph counts elementwise work as FLOPs (one per vector-lane operation).
+        cycles = systolic.vector_cycles(op.flops, 1.0, self.spec.vector_lanes)
+        return OpCost(compute_cycles=float(cycles),
+                      memory_cycles=self._activation_cycles(op) + self._bytes_cycles(op.weight_bytes))
+
+    def _collective(self, op: Op) -> OpCost:
+        s = self.spec
+        if op.kind == OpKind.ALLREDUCE:
+            seconds = ring_allreduce_s(op.comm_bytes, op.group, s.link_bandwidth_bytes_per_s, s.link_latency_s)
+        else:
+            seconds = s.link_latency_s + op.comm_bytes / s.link_bandwidth_bytes_per_s
+        return OpCost(link_cycles=seconds * s.clock_hz)

@@ -1,0 +1,121 @@
+"""Flags and formatting shared by `run` and `compare`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from asicsim.core.runner import SUMMARY_KEYS, RunSpec
+
+__all__ = ["add_workload_flags", "spec_from_args", "print_json", "format_table", "ROWS"]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None) -> None:
+    """Workload flags; defaults are the conditions Etched published (Llama-3-70B fp8, 2048 in / 128 out)."""
+    p.add_argument("--chips", type=_positive, default=chips_default, required=chips_default is None,
+                   help="chips in the server (default: %(default)s)")
+    p.add_argument("--model", default="llama-3-70b", help="model name or path to a config.json")
+    p.add_argument("--dtype", default="fp8", help="weight and matmul dtype: bf16, fp8 or fp4")
+    p.add_argument("--kv-dtype", default="", help="KV-cache dtype (default: the weight dtype; fp8 for fp4)")
+    p.add_argument("--tp", type=_non_negative, default=0, help="tensor-parallel degree (default: --chips / --pp)")
+    p.add_argument("--pp", type=_positive, default=1, help="pipeline stages")
+    p.add_argument("--isl", type=_positive, default=2048, help="input (prompt) tokens per request")
+    p.add_argument("--osl", type=_positive, default=128, help="output tokens per request")
+    p.add_argument("--requests", type=_positive, default=512, help="requests, all arriving at t=0")
+    p.add_argument("--max-batch", type=_non_negative, default=0, help="requests per batch (0: as many as fit)")
+    p.add_argument("--max-tokens-per-step", type=_positive, default=8192,
+                   help="prefill token budget per engine step (TensorRT-LLM's default max_num_tokens)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (runs are deterministic)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def spec_from_args(args: argparse.Namespace, hardware: str) -> RunSpec:
+    tp = args.tp or max(args.chips // args.pp, 1)
+    return RunSpec(hardware=hardware, chips=args.chips, model=args.model, dtype=args.dtype, kv_dtype=args.kv_dtype,
+                   tp=tp, pp=args.pp, isl=args.isl, osl=args.osl, requests=args.requests,
+                   max_batch=args.max_batch, max_tokens_per_step=args.max_tokens_per_step, seed=args.seed)
+
+
+def print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=False, default=float))
+
+
+# (label, key, scale, format) for the human-readable tables.
+ROWS = (
+    ("hardware", "hardware", None, "{}"),
+    ("chips x tp x pp", None, None, "{}"),
+    ("model / dtype", None, None, "{}"),
+    ("isl / osl", None, None, "{}"),
+    ("requests / max batch", None, None, "{}"),
+    ("output tokens/s", "output_tokens_per_s", 1, "{:,.0f}"),
+    ("input tokens/s", "input_tokens_per_s", 1, "{:,.0f}"),
+    ("total tokens/s", "total_tokens_per_s", 1, "{:,.0f}"),
+    ("TTFT p50 / p99 (s)", None, None, "{}"),
+    ("TPOT p50 / p99 (ms)", None, None, "{}"),
+    ("end-to-end p50 (s)", "e2e_p50_s", 1, "{:.2f}"),
+    ("makespan (s)", "makespan_s", 1, "{:.2f}"),
+    ("MFU", "mfu", 100, "{:.1f}%"),
+    ("MBU", "mbu", 100, "{:.1f}%"),
+    ("compute utilization", "compute_utilization", 100, "{:.1f}%"),
+    ("peak memory/chip (GB)", "peak_memory_bytes_per_chip", 1e-9, "{:.1f}"),
+)
+
+
+def _cell(summary: dict, label: str, key, scale, fmt) -> str:
+    s = summary
+    if key is not None:
+        value = s[key]
+        return fmt.format(value * scale) if scale is not None else fmt.format(value)
+    if label.startswith("chips"):
+        return f"{s['chips']} x {s['tp']} x {s['pp']}"
+    if label.startswith("model"):
+        return f"{s['model']} / {s['dtype']}"
+    if label.startswith("isl"):
+        return f"{s['isl']} / {s['osl']}"
+    if label.startswith("requests"):
+        return f"{s['requests_completed']} / {s['max_batch']}"
+    if label.startswith("TTFT"):
+        return f"{s['ttft_p50_s']:.2f} / {s['ttft_p99_s']:.2f}"
+    if label.startswith("TPOT"):
+        return f"{s['tpot_p50_s'] * 1e3:.2f} / {s['tpot_p99_s'] * 1e3:.2f}"
+    raise KeyError(label)
+
+
+def format_table(summaries: list[dict]) -> str:
+    """Metrics as rows, one column per run."""
+    cells = [[label] + [_cell(s, label, key, scale, fmt) for s in summaries] for label, key, scale, fmt in ROWS]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    lines = []
+    for n, row in enumerate(cells):
+        lines.append("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)))
+        if n == 0:
+            lines.append("-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def json_summary(summary: dict) -> dict:
+    """Summary with the documented keys first, non-finite numbers as null."""
+    ordered = {k: summary[k] for k in SUMMARY_KEYS if k in summary}
+    ordered.update({k: v for k, v in summary.items() if k not in ordered})
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in ordered.items()}

@@ -1,0 +1,32 @@
+"""`asicsim compare`: the same workload on several systems, side by side."""
+
+from __future__ import annotations
+
+from asicsim.core.runner import run_workload
+
+from ._common import add_workload_flags, format_table, json_summary, print_json, spec_from_args
+
+__all__ = ["register", "run", "DEFAULT_SYSTEMS"]
+
+DEFAULT_SYSTEMS = "sohu,h100-sxm,b200"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("compare", help="the same workload on several systems (default: Etched's published setting)")
+    p.add_argument("--hw", default=DEFAULT_SYSTEMS, help="comma-separated spec names or paths (default: %(default)s)")
+    add_workload_flags(p, chips_default=8)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    names = [h.strip() for h in args.hw.split(",") if h.strip()]
+    summaries = [run_workload(spec_from_args(args, hw)).summary for hw in names]
+    if args.json:
+        print_json([json_summary(s) for s in summaries])
+    else:
+        print(format_table(summaries))
+        base = summaries[0]["total_tokens_per_s"]
+        ratios = ", ".join(f"{s['hardware']} {base / s['total_tokens_per_s']:.1f}x" for s in summaries[1:])
+        if ratios:
+            print(f"\n{summaries[0]['hardware']} total tokens/s relative to: {ratios}")
+    return 0

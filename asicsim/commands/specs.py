@@ -1,0 +1,47 @@
+"""`asicsim specs`: the built-in hardware specs with their key figures."""
+
+from __future__ import annotations
+
+from asicsim.core.registry import builtin_specs
+from asicsim.core.runner import make_device
+
+from ._common import print_json
+
+__all__ = ["register", "run"]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("specs", help="list built-in hardware specs")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def spec_row(name: str) -> dict:
+    device = make_device(name, 1)
+    spec = device.spec
+    return {
+        "name": name,
+        "kind": spec.kind,
+        "dense_bf16_flops_per_s": device.peak_flops_per_s("bf16"),
+        "dense_fp8_flops_per_s": device.peak_flops_per_s("fp8"),
+        "memory_bytes": device.memory_bytes_per_chip,
+        "memory_bandwidth_bytes_per_s": device.memory_bandwidth_bytes_per_s,
+        "assumed_fields": len(spec.assumed),
+        "description": spec.description,
+    }
+
+
+def run(args) -> int:
+    rows = [spec_row(n) for n in builtin_specs()]
+    if args.json:
+        print_json(rows)
+        return 0
+    print(f"{'name':14} {'kind':5} {'BF16 TFLOP/s':>12} {'FP8 TFLOP/s':>12} {'HBM GB':>7} {'HBM TB/s':>8} "
+          f"{'assumed':>7}  description")
+    for r in rows:
+        print(f"{r['name']:14} {r['kind']:5} {r['dense_bf16_flops_per_s'] / 1e12:12,.0f} "
+              f"{r['dense_fp8_flops_per_s'] / 1e12:12,.0f} {r['memory_bytes'] / 1e9:7.0f} "
+              f"{r['memory_bandwidth_bytes_per_s'] / 1e12:8.2f} {r['assumed_fields']:7d}  {r['description']}")
+    print("\n'assumed' counts fields the vendor never disclosed; `asicsim specs --json` and the TOML files give "
+          "each field's source.")
+    return 0

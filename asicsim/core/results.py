@@ -1,0 +1,86 @@
+"""Frozen result records of a serving run, and their tidy DataFrames and JSON summary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["RequestRecord", "StepRecord", "RunResult", "percentile"]
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request's life: times in simulated seconds from the start of the run."""
+
+    request_id: int
+    replica: int
+    arrival_at: float
+    first_token_at: float
+    finish_at: float
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def ttft_s(self) -> float:
+        return self.first_token_at - self.arrival_at
+
+    @property
+    def tpot_s(self) -> float:
+        """Mean time per output token after the first (0 for one-token outputs)."""
+        if self.output_tokens <= 1:
+            return 0.0
+        return (self.finish_at - self.first_token_at) / (self.output_tokens - 1)
+
+    @property
+    def e2e_s(self) -> float:
+        return self.finish_at - self.arrival_at
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One engine step of one replica (all chips of the replica in lock-step)."""
+
+    step: int
+    replica: int
+    start_at: float
+    end_at: float
+    prefill_tokens: int
+    decode_tokens: int
+    micro_batches: int
+    compute_busy_s: float
+    memory_busy_s: float
+    link_busy_s: float
+    fixed_s: float
+    ideal_compute_s: float
+    stall_s: float
+    flops_per_chip: float
+    memory_bytes_per_chip: float
+    gemm_s: float
+    attention_s: float
+    collective_s: float
+    other_s: float
+
+
+def percentile(values: np.ndarray, q: float) -> float:
+    """Percentile with linear interpolation; 0.0 for an empty array."""
+    return float(np.percentile(values, q)) if len(values) else 0.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything a run produced: its inputs, per-request and per-step records, and the summary."""
+
+    summary: dict
+    requests: tuple[RequestRecord, ...]
+    steps: tuple[StepRecord, ...]
+
+    def requests_frame(self) -> pd.DataFrame:
+        """One row per request, with TTFT, TPOT and end-to-end latency."""
+        rows = [asdict(r) | {"ttft_s": r.ttft_s, "tpot_s": r.tpot_s, "e2e_s": r.e2e_s} for r in self.requests]
+        return pd.DataFrame(rows)
+
+    def steps_frame(self) -> pd.DataFrame:
+        """One row per engine step."""
+        return pd.DataFrame([asdict(s) for s in self.steps])

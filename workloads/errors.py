@@ -1,0 +1,21 @@
+"""The one error type for bad user input, shared by every layer above.
+
+It lives in the lowest data layer so that workloads, engine, devices and CLI all raise the same thing;
+the CLI turns it into one line and exit code 2.
+"""
+
+__all__ = ["InputError", "DoesNotFitError"]
+
+
+class InputError(ValueError):
+    """Bad input: names the file (or flag), the field and the problem."""
+
+    def __init__(self, source: str, field: str, problem: str) -> None:
+        self.source = source
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{source}: {field}: {problem}")
+
+
+class DoesNotFitError(InputError):
+    """A workload whose weights plus minimum KV cache exceed device memory."""
