@@ -1,0 +1,264 @@
+"""Step graphs and per-chip memory: FLOP and byte conservation across tp and pp, op structure, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workloads.errors import InputError
+from workloads.graph import (
+    NORM_FLOPS_PER_ELEMENT,
+    SILU_MUL_FLOPS_PER_ELEMENT,
+    attention_flops,
+    build_step_graph,
+    model_flops_per_token,
+)
+from workloads.graph_types import OpKind, StepBatch
+from workloads.memory import (
+    activation_bytes_per_chip,
+    kv_bytes_per_token_per_chip,
+    resolve_kv_dtype,
+    stage_layer_counts,
+    weight_bytes_per_chip,
+)
+from workloads.models import ModelConfig, load_model
+
+BUILTINS = {name: load_model(name) for name in ("llama-2-70b", "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b")}
+ATTENTION_KINDS = (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE)
+
+
+def tiny(kv_heads: int = 8, group: int = 2, head_dim: int = 16, inter: int = 96, layers: int = 5, vocab: int = 512,
+         tie: bool = False) -> ModelConfig:
+    heads = kv_heads * group
+    return ModelConfig("tiny", heads * head_dim, inter, layers, heads, kv_heads, head_dim, vocab, tie, 4096,
+                       10000.0, "test")
+
+
+@st.composite
+def models(draw) -> ModelConfig:
+    """A built-in model, or a small synthetic one whose widths tp in {1, 2, 4, 8} divides exactly."""
+    if draw(st.booleans()):
+        return BUILTINS[draw(st.sampled_from(sorted(BUILTINS)))]
+    return tiny(kv_heads=draw(st.sampled_from([8, 16])), group=draw(st.integers(1, 4)),
+                head_dim=draw(st.sampled_from([16, 64, 128])), inter=8 * draw(st.integers(1, 64)),
+                layers=draw(st.integers(1, 7)), vocab=8 * draw(st.integers(1, 100)), tie=draw(st.booleans()))
+
+
+@st.composite
+def batches(draw) -> StepBatch:
+    """Prefill chunks and decode sequences; at least one token in all."""
+    n_pre = draw(st.integers(0, 4))
+    n_dec = draw(st.integers(0 if n_pre else 1, 40))
+    new = draw(st.lists(st.integers(1, 3000), min_size=n_pre, max_size=n_pre))
+    past = draw(st.lists(st.integers(0, 5000), min_size=n_pre, max_size=n_pre))
+    dec = draw(st.lists(st.integers(0, 9000), min_size=n_dec, max_size=n_dec))
+    return StepBatch.make(new, past, dec)
+
+
+def all_stage_graphs(model, batch, tp, pp, **kw):
+    return [build_step_graph(model, batch, tp=tp, pp=pp, stage=s, **kw) for s in range(pp)]
+
+
+def kind_total(graphs, tp: int, kinds) -> float:
+    """Sum of FLOPs over every chip (tp of them per stage) and every stage, ops of the given kinds."""
+    return tp * sum(op.flops * count for g in graphs for op, count in g.all_ops() if op.kind in kinds)
+
+
+def sampled_tokens(batch: StepBatch) -> int:
+    return batch.prefill_new_tokens.size + batch.decode_past_tokens.size
+
+
+def all_sequences(batch: StepBatch) -> tuple[np.ndarray, np.ndarray]:
+    dec = batch.decode_past_tokens
+    return (np.concatenate([batch.prefill_new_tokens, np.ones_like(dec)]),
+            np.concatenate([batch.prefill_past_tokens, dec]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(model=models(), batch=batches(), tp=st.sampled_from([1, 2, 4, 8]), pp=st.integers(1, 4))
+def test_flops_conserved_over_chips_and_stages(model, batch, tp, pp) -> None:
+    pp = min(pp, model.num_hidden_layers)
+    graphs = all_stage_graphs(model, batch, tp, pp)
+    h, tokens = model.hidden_size, batch.tokens
+    dense = 2.0 * (model.num_hidden_layers * model.layer_matmul_param_count() * tokens
+                   + model.vocab_size * h * sampled_tokens(batch))
+    attention = attention_flops(model, *all_sequences(batch))
+    assert kind_total(graphs, tp, (OpKind.MATMUL,)) == pytest.approx(dense, rel=1e-12)
+    assert kind_total(graphs, tp, ATTENTION_KINDS) == pytest.approx(attention, rel=1e-12, abs=0)
+    total = tp * sum(g.total("flops") for g in graphs)
+    assert total >= dense + attention
+    if model.name in BUILTINS:  # at real widths norms, residuals and SiLU are under 1%
+        assert total <= 1.01 * (dense + attention)
+    # The small ops follow the documented per-element counts exactly.
+    layers, inter = model.num_hidden_layers, model.intermediate_size
+    reduce_adds = (tp - 1) * tokens * h * (2 * layers + 1)
+    small = (tp * NORM_FLOPS_PER_ELEMENT * tokens * h * (2 * layers + 1) + tp * 2 * layers * tokens * h
+             + SILU_MUL_FLOPS_PER_ELEMENT * layers * tokens * inter + reduce_adds
+             + model.vocab_size * sampled_tokens(batch))
+    assert total - dense - attention == pytest.approx(small, rel=1e-9)
+
+
+def test_dense_flops_per_token_is_twice_non_embedding_params() -> None:
+    m = BUILTINS["llama-3.1-70b"]
+    non_embedding = m.param_count() - m.embedding_param_count() - (2 * m.num_hidden_layers + 1) * m.hidden_size
+    assert model_flops_per_token(m) == 2.0 * non_embedding
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.sampled_from(sorted(BUILTINS)), batch=batches(), tp=st.sampled_from([2, 4, 8]))
+def test_flops_per_chip_scale_as_one_over_tp(name, batch, tp) -> None:
+    model = BUILTINS[name]
+    one = build_step_graph(model, batch).total("flops")
+    sharded = build_step_graph(model, batch, tp=tp).total("flops")
+    assert 0.99 * tp <= one / sharded <= tp * (1 + 1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(model=models(), batch=batches(), tp=st.sampled_from([1, 2, 4, 8]), pp=st.integers(1, 4),
+       dtype=st.sampled_from(["bf16", "fp8", "fp4"]), kv_dtype=st.sampled_from([None, "bf16", "fp8", "fp4"]))
+def test_kv_bytes_match_per_chip_footprint(model, batch, tp, pp, dtype, kv_dtype) -> None:
+    pp = min(pp, model.num_hidden_layers)
+    kv = resolve_kv_dtype(dtype, kv_dtype)
+    g = build_step_graph(model, batch, tp=tp, pp=pp, dtype=dtype, kv_dtype=kv_dtype)
+    per_token = kv_bytes_per_token_per_chip(model, kv, tp, pp)
+    past_tokens = int(batch.prefill_past_tokens.sum() + batch.decode_past_tokens.sum())
+    assert g.total("kv_write_bytes") == pytest.approx(batch.tokens * per_token, rel=1e-12)
+    assert g.total("kv_read_bytes") == pytest.approx(past_tokens * per_token, rel=1e-12, abs=0)
+    assert {op.dtype for op, _ in g.all_ops() if op.kind in ATTENTION_KINDS} <= {kv}
+
+
+def test_fp4_weights_keep_an_fp8_cache_unless_told() -> None:
+    assert resolve_kv_dtype("fp4", None) == "fp8"
+    assert resolve_kv_dtype("bf16", None) == "bf16"
+    assert resolve_kv_dtype("fp4", "fp4") == "fp4"
+
+
+def test_kv_per_chip_equals_whole_model_over_chips() -> None:
+    m = BUILTINS["llama-3.1-70b"]
+    assert kv_bytes_per_token_per_chip(m, "fp8", 1, 1) == m.kv_bytes_per_token("fp8")
+    assert kv_bytes_per_token_per_chip(m, "fp8", 8, 4) * 32 == m.kv_bytes_per_token("fp8")
+
+
+LAYER_ORDER = ["input_norm", "qkv_proj", "attention_prefill", "attention_decode", "o_proj", "attn_allreduce",
+               "attn_residual", "post_attention_norm", "gate_up_proj", "silu_mul", "down_proj", "mlp_allreduce",
+               "mlp_residual"]
+
+
+@pytest.mark.parametrize(("prefill", "decode", "tp"), [(True, True, 1), (True, False, 8), (False, True, 2),
+                                                       (True, True, 4)])
+def test_layer_ops_in_order_and_only_needed_attention(prefill, decode, tp) -> None:
+    batch = StepBatch.make([300] if prefill else [], [20] if prefill else None, [7, 900] if decode else [])
+    names = [op.name for op in build_step_graph(BUILTINS["llama-3.1-8b"], batch, tp=tp).layer_ops]
+    expected = [n for n in LAYER_ORDER
+                if (prefill or n != "attention_prefill") and (decode or n != "attention_decode")
+                and (tp > 1 or "allreduce" not in n)]
+    assert names == expected
+
+
+def test_matmul_shapes_are_megatron_shards() -> None:
+    m = BUILTINS["llama-3.1-70b"]
+    g = build_step_graph(m, StepBatch.make([100], [0], [5, 6, 7]), tp=8)
+    shapes = {op.name: (op.m, op.k, op.n) for op, _ in g.all_ops() if op.kind == OpKind.MATMUL}
+    assert shapes == {"qkv_proj": (103, 8192, (8 + 2) * 128), "o_proj": (103, 1024, 8192),
+                      "gate_up_proj": (103, 8192, 2 * 3584), "down_proj": (103, 3584, 8192),
+                      "lm_head": (4, 8192, 128256 // 8)}
+    attn = next(op for op in g.layer_ops if op.kind == OpKind.ATTENTION_DECODE)
+    assert (attn.q_heads, attn.kv_heads, attn.head_dim) == (8, 1, 128)
+    assert attn.seq_new.tolist() == [1, 1, 1] and attn.seq_past is g.batch.decode_past_tokens
+    allreduce = next(op for op in g.layer_ops if op.kind == OpKind.ALLREDUCE)
+    assert (allreduce.comm_bytes, allreduce.group) == (103 * 8192 * 2, 8)
+
+
+def test_causal_chunk_counts_only_unmasked_scores() -> None:
+    m = tiny(kv_heads=1, group=1, head_dim=1, layers=1)
+    # 3 new tokens after 2 cached: rows see 3, 4, 5 keys = 3*2 + 3*4/2 = 12 entries; 4 FLOPs each.
+    g = build_step_graph(m, StepBatch.make([3], [2]))
+    assert next(op for op in g.layer_ops if op.kind == OpKind.ATTENTION_PREFILL).flops == 12 * 4
+
+
+@settings(max_examples=30, deadline=None)
+@given(layers=st.integers(1, 130), pp=st.integers(1, 16))
+def test_pp_splits_layers_with_the_last_stage_heaviest(layers, pp) -> None:
+    model = tiny(layers=layers)
+    if pp > layers:
+        with pytest.raises(InputError):
+            stage_layer_counts(model, pp)
+        return
+    counts = stage_layer_counts(model, pp)
+    assert sum(counts) == layers and len(counts) == pp
+    assert max(counts) == counts[-1] == math.ceil(layers / pp) and max(counts) - min(counts) <= 1
+
+
+def test_pp_places_embedding_lm_head_and_sends() -> None:
+    m = BUILTINS["llama-3.1-405b"]
+    graphs = all_stage_graphs(m, StepBatch.make([64], [0], [10]), tp=8, pp=4)
+    assert [g.layers_per_stage for g in graphs] == [31, 31, 32, 32]
+    assert [bool(g.pre_ops) for g in graphs] == [True, False, False, False]
+    assert [bool(g.post_ops) for g in graphs] == [False, False, False, True]
+    assert [len(g.stage_ops) for g in graphs] == [1, 1, 1, 0]
+    assert graphs[0].stage_ops[0].comm_bytes == 65 * m.hidden_size * 2
+    default = build_step_graph(m, StepBatch.make([64], [0], [10]), tp=8, pp=4)
+    assert default.layers_per_stage == 32 and default.post_ops
+
+
+@pytest.mark.parametrize("tp", [3, 5, 16, 0, -2])
+def test_tp_must_divide_kv_heads(tp) -> None:
+    with pytest.raises(InputError) as err:
+        build_step_graph(BUILTINS["llama-3.1-70b"], StepBatch.make([4]), tp=tp)
+    assert err.value.field == "tp"
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [({"pp": 0}, "pp"), ({"pp": 81}, "pp"), ({"pp": 2, "stage": 2}, "stage"),
+                                               ({"dtype": "int2"}, "dtype"), ({"act_dtype": "e5m2"}, "dtype")])
+def test_bad_parallelism_or_dtype(kwargs, field) -> None:
+    with pytest.raises(InputError) as err:
+        build_step_graph(BUILTINS["llama-3.1-70b"], StepBatch.make([4]), **kwargs)
+    assert err.value.field == field
+
+
+@pytest.mark.parametrize("batch", [StepBatch.make(), StepBatch.make([0]), StepBatch.make([4], [-1]),
+                                   StepBatch.make([], None, [-3]),
+                                   StepBatch(np.array([4]), np.array([0, 0]), np.array([], dtype=np.int64))])
+def test_bad_batch_is_input_error(batch) -> None:
+    with pytest.raises(InputError):
+        build_step_graph(BUILTINS["llama-3.1-8b"], batch)
+
+
+def test_vocab_and_mlp_pad_up_when_tp_does_not_divide() -> None:
+    m = tiny(kv_heads=4, inter=90, vocab=1001)
+    g = build_step_graph(m, StepBatch.make([], None, [1]), tp=4)
+    shapes = {op.name: op.n for op, _ in g.all_ops() if op.kind == OpKind.MATMUL}
+    assert shapes["lm_head"] == 251 and shapes["gate_up_proj"] == 2 * 23
+
+
+@pytest.mark.parametrize("name", sorted(BUILTINS))
+@pytest.mark.parametrize("tp", [1, 2, 8])
+def test_weight_memory_matches_graph_weights(name, tp) -> None:
+    m = BUILTINS[name]
+    g = build_step_graph(m, StepBatch.make([], None, [1]), tp=tp, dtype="fp8")
+    table = -(-m.vocab_size // tp) * m.hidden_size * 1.0  # embedding shard, fp8
+    streamed = sum(op.weight_bytes * c for op, c in g.all_ops() if op.kind != OpKind.EMBEDDING)
+    assert weight_bytes_per_chip(m, "fp8", tp, 1) == pytest.approx(streamed + table, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(BUILTINS))
+def test_bf16_weight_memory_is_two_bytes_per_param(name) -> None:
+    m = BUILTINS[name]
+    assert weight_bytes_per_chip(m, "bf16", 1, 1) == 2 * m.param_count()
+    assert weight_bytes_per_chip(m, "bf16", 8, 1) * 8 >= 2 * m.param_count()
+    assert weight_bytes_per_chip(m, "fp4", 8, 2) < weight_bytes_per_chip(m, "fp8", 8, 2)
+
+
+@settings(max_examples=30, deadline=None)
+@given(model=models(), tokens=st.integers(1, 50_000), tp=st.sampled_from([1, 2, 4, 8]))
+def test_activation_workspace_linear_in_tokens_and_shrinks_with_tp(model, tokens, tp) -> None:
+    one = activation_bytes_per_chip(model, 1, tp)
+    assert activation_bytes_per_chip(model, tokens, tp) == tokens * one
+    assert one <= activation_bytes_per_chip(model, 1, 1)
+    assert one >= 2 * model.hidden_size * 2  # at least the residual stream and its normed copy, bf16
+    with pytest.raises(InputError):
+        activation_bytes_per_chip(model, 0, tp)

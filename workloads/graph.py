@@ -1,0 +1,290 @@
+"""Per-step operator graphs: one engine step of a Llama model on one chip of one pipeline stage.
+
+Counting rules (all per chip, after sharding; see memory.py for the sharding itself):
+- Matmuls: 2 FLOPs per multiply-accumulate. (m tokens x k) @ (k x n) with n or k split over `tp`.
+- Attention: QK^T and PV only, 2 * head_dim FLOPs each per unmasked score entry per query head. A chunk
+  of c new tokens after p cached ones has c*p + c*(c+1)/2 entries (causal within the chunk); a decode
+  token after p cached ones has p + 1. Softmax arithmetic is not counted (under 1% at head_dim 128).
+- RMSNorm: 4 FLOPs per element (square, accumulate, scale by 1/rms, scale by weight).
+- Residual add: 1 FLOP per element. SiLU(gate) * up: 5 FLOPs per element (SiLU as x * sigmoid(x):
+  exp, add, divide, multiply; then the gating multiply).
+- Allreduce: the additions of a ring reduce-scatter, (tp - 1) / tp adds per element per chip.
+- LM head: runs on every decode token and on the last token of every prefill chunk. A chunk that does not
+  end its prompt makes one logit row it does not need; the simulator cannot tell chunks apart and the
+  cost is one row of the LM head per such chunk. Sampling is distributed: each chip takes the argmax of its
+  vocabulary shard (1 FLOP per logit) and a small allreduce of (value, index) per token picks the winner,
+  so logits are never gathered.
+- Vocab-parallel embedding: each chip reads the rows of its vocabulary shard (tokens / tp of them on
+  average) and an allreduce (tp > 1) completes the hidden states.
+
+Stages: `stage` picks the pipeline stage; by default the last, which is the most loaded one (it has the
+most layers, see memory.stage_layer_counts, plus the final norm and LM head).
+
+Speed: this runs once per simulated engine step, so everything that depends only on the model, the
+parallelism and the token count is cached; only the two attention ops are built per call, and they share
+(do not copy) the batch's arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from numbers import Integral
+
+import numpy as np
+
+from .dtypes import dtype_bytes
+from .errors import InputError
+from .graph_types import Op, OpKind, StepBatch, StepGraph
+from .memory import LOGIT_BYTES, Shard, resolve_kv_dtype, shard, stage_layer_counts
+from .models import ModelConfig
+
+__all__ = [
+    "build_step_graph",
+    "model_flops_per_token",
+    "attention_score_entries",
+    "attention_flops",
+    "NORM_FLOPS_PER_ELEMENT",
+    "SILU_MUL_FLOPS_PER_ELEMENT",
+    "TOKEN_ID_BYTES",
+    "SAMPLE_BYTES_PER_TOKEN",
+]
+
+NORM_FLOPS_PER_ELEMENT = 4
+SILU_MUL_FLOPS_PER_ELEMENT = 5
+TOKEN_ID_BYTES = 4  # int32 token ids into the embedding
+SAMPLE_BYTES_PER_TOKEN = 8  # fp32 best logit + int32 index, per sampled token
+
+
+def model_flops_per_token(model: ModelConfig) -> float:
+    """Matmul FLOPs per token through the whole model, LM head included, attention excluded."""
+    return 2.0 * (model.num_hidden_layers * model.layer_matmul_param_count() + model.vocab_size * model.hidden_size)
+
+
+def attention_score_entries(seq_new: np.ndarray, seq_past: np.ndarray) -> int:
+    """Unmasked causal score entries per head: sum of c*p + c*(c+1)/2 over sequences."""
+    new = np.asarray(seq_new, dtype=np.int64)
+    past = np.asarray(seq_past, dtype=np.int64)
+    return int(np.dot(new, past)) + (int(np.dot(new, new)) + int(new.sum())) // 2
+
+
+def attention_flops(model: ModelConfig, seq_new: np.ndarray, seq_past: np.ndarray) -> float:
+    """Attention (QK^T and PV) FLOPs of the whole model, all layers and heads, for these sequences."""
+    per_entry = 4.0 * model.head_dim * model.num_attention_heads * model.num_hidden_layers
+    return per_entry * attention_score_entries(seq_new, seq_past)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class _Plan:
+    """Everything about one (model, parallelism, stage, dtypes) that does not depend on the batch."""
+
+    hidden: int
+    sh: Shard
+    tp: int
+    pp: int
+    layers: int
+    first: bool
+    last: bool
+    dtype: str
+    kv_dtype: str
+    act_dtype: str
+    wb: float
+    kvb: float
+    ab: float
+    kv_token_bytes: float  # K and V of one token, one layer, this chip
+    attn_flops_per_entry: float  # both attention matmuls, this chip's query heads
+
+
+@lru_cache(maxsize=1024)
+def _plan(model: ModelConfig, tp: int, pp: int, stage: int, dtype: str, kv_dtype: str, act_dtype: str) -> _Plan:
+    sh = shard(model, tp)
+    counts = stage_layer_counts(model, pp)
+    if isinstance(stage, bool) or not isinstance(stage, Integral) or not 0 <= stage < pp:
+        raise InputError("stage", "stage", f"must be an integer in [0, {pp}), got {stage!r}")
+    kvb = dtype_bytes(kv_dtype, "--kv-dtype")
+    return _Plan(
+        hidden=model.hidden_size,
+        sh=sh,
+        tp=sh.tp,
+        pp=len(counts),
+        layers=counts[stage],
+        first=stage == 0,
+        last=stage == pp - 1,
+        dtype=dtype,
+        kv_dtype=kv_dtype,
+        act_dtype=act_dtype,
+        wb=dtype_bytes(dtype, "--dtype"),
+        kvb=kvb,
+        ab=dtype_bytes(act_dtype, "--act-dtype"),
+        kv_token_bytes=2.0 * sh.kv_heads * sh.head_dim * kvb,
+        attn_flops_per_entry=4.0 * sh.q_heads * sh.head_dim,
+    )
+
+
+def _matmul(p: _Plan, name: str, m: int, k: int, n: int, out_bytes: float | None = None) -> Op:
+    return Op(
+        name=name,
+        kind=OpKind.MATMUL,
+        dtype=p.dtype,
+        flops=2.0 * m * k * n,
+        weight_bytes=k * n * p.wb,
+        act_in_bytes=m * k * p.ab,
+        act_out_bytes=m * n * p.ab if out_bytes is None else out_bytes,
+        m=m,
+        n=n,
+        k=k,
+    )
+
+
+def _norm(p: _Plan, name: str, tokens: int) -> Op:
+    elems = tokens * p.hidden
+    return Op(
+        name=name,
+        kind=OpKind.NORM,
+        dtype=p.act_dtype,
+        flops=float(NORM_FLOPS_PER_ELEMENT * elems),
+        weight_bytes=p.hidden * p.ab,
+        act_in_bytes=elems * p.ab,
+        act_out_bytes=elems * p.ab,
+    )
+
+
+def _residual(p: _Plan, name: str, tokens: int) -> Op:
+    elems = tokens * p.hidden
+    return Op(name, OpKind.ELEMENTWISE, p.act_dtype, flops=float(elems), act_in_bytes=2 * elems * p.ab,
+              act_out_bytes=elems * p.ab)
+
+
+def _allreduce(p: _Plan, name: str, tokens: int) -> Op:
+    message = tokens * p.hidden * p.ab
+    return Op(name, OpKind.ALLREDUCE, p.act_dtype, flops=tokens * p.hidden * (p.tp - 1) / p.tp,
+              act_in_bytes=message, act_out_bytes=message, comm_bytes=message, group=p.tp)
+
+
+@lru_cache(maxsize=8192)
+def _dense_ops(p: _Plan, tokens: int) -> tuple[tuple[Op, ...], tuple[Op, ...], tuple[Op, ...], tuple[Op, ...]]:
+    """(pre_ops, layer ops before attention, layer ops after attention, stage_ops) for `tokens` tokens."""
+    sh, h, tp = p.sh, p.hidden, p.tp
+    before = (_norm(p, "input_norm", tokens), _matmul(p, "qkv_proj", tokens, h, sh.qkv_width))
+    inter = tokens * sh.intermediate
+    silu = Op("silu_mul", OpKind.ELEMENTWISE, p.act_dtype, flops=float(SILU_MUL_FLOPS_PER_ELEMENT * inter),
+              act_in_bytes=2 * inter * p.ab, act_out_bytes=inter * p.ab)
+    after = (
+        _matmul(p, "o_proj", tokens, sh.q_heads * sh.head_dim, h),
+        *((_allreduce(p, "attn_allreduce", tokens),) if tp > 1 else ()),
+        _residual(p, "attn_residual", tokens),
+        _norm(p, "post_attention_norm", tokens),
+        _matmul(p, "gate_up_proj", tokens, h, 2 * sh.intermediate),
+        silu,
+        _matmul(p, "down_proj", tokens, sh.intermediate, h),
+        *((_allreduce(p, "mlp_allreduce", tokens),) if tp > 1 else ()),
+        _residual(p, "mlp_residual", tokens),
+    )
+    pre: tuple[Op, ...] = ()
+    if p.first:
+        embed = Op("embedding", OpKind.EMBEDDING, p.dtype, weight_bytes=tokens * h * p.wb / tp,
+                   act_in_bytes=float(tokens * TOKEN_ID_BYTES), act_out_bytes=tokens * h * p.ab)
+        pre = (embed, _allreduce(p, "embedding_allreduce", tokens)) if tp > 1 else (embed,)
+    stage: tuple[Op, ...] = ()
+    if not p.last:
+        message = tokens * h * p.ab
+        stage = (Op("stage_send", OpKind.P2P, p.act_dtype, act_in_bytes=message, comm_bytes=message, group=2),)
+    return pre, before, after, stage
+
+
+@lru_cache(maxsize=8192)
+def _post_ops(p: _Plan, tokens: int, lm_tokens: int) -> tuple[Op, ...]:
+    """Final norm (all tokens), LM head and distributed greedy sampling (sampled tokens only)."""
+    sh = p.sh
+    logits = lm_tokens * sh.vocab
+    ops = [
+        _norm(p, "final_norm", tokens),
+        _matmul(p, "lm_head", lm_tokens, p.hidden, sh.vocab, out_bytes=logits * LOGIT_BYTES),
+        Op("sample", OpKind.ELEMENTWISE, p.act_dtype, flops=float(logits), act_in_bytes=logits * LOGIT_BYTES,
+           act_out_bytes=float(lm_tokens * SAMPLE_BYTES_PER_TOKEN)),
+    ]
+    if p.tp > 1:
+        message = float(lm_tokens * SAMPLE_BYTES_PER_TOKEN)
+        ops.append(Op("sample_allreduce", OpKind.ALLREDUCE, p.act_dtype, act_in_bytes=message,
+                      act_out_bytes=message, comm_bytes=message, group=p.tp))
+    return tuple(ops)
+
+
+@lru_cache(maxsize=4096)
+def _ones(n: int) -> np.ndarray:
+    arr = np.ones(n, dtype=np.int64)
+    arr.flags.writeable = False
+    return arr
+
+
+def _attention(p: _Plan, kind: str, new: np.ndarray, past: np.ndarray, new_tokens: int, past_tokens: int,
+               entries: int) -> Op:
+    sh = p.sh
+    return Op(
+        name=kind,
+        kind=kind,
+        dtype=p.kv_dtype,
+        flops=p.attn_flops_per_entry * entries,
+        act_in_bytes=new_tokens * sh.qkv_width * p.ab,
+        act_out_bytes=new_tokens * sh.q_heads * sh.head_dim * p.ab,
+        kv_read_bytes=past_tokens * p.kv_token_bytes,
+        kv_write_bytes=new_tokens * p.kv_token_bytes,
+        q_heads=sh.q_heads,
+        kv_heads=sh.kv_heads,
+        head_dim=sh.head_dim,
+        seq_new=new,
+        seq_past=past,
+    )
+
+
+def _check_batch(batch: StepBatch) -> None:
+    new, past, dec = batch.prefill_new_tokens, batch.prefill_past_tokens, batch.decode_past_tokens
+    if new.shape != past.shape:
+        raise InputError("batch", "prefill_past_tokens", f"{past.size} entries for {new.size} prefill sequences")
+    if new.size and new.min() < 1:
+        raise InputError("batch", "prefill_new_tokens", "every prefill sequence needs at least one new token")
+    if past.size and past.min() < 0:
+        raise InputError("batch", "prefill_past_tokens", "cached token counts cannot be negative")
+    if dec.size and dec.min() < 0:
+        raise InputError("batch", "decode_past_tokens", "cached token counts cannot be negative")
+    if not (new.size or dec.size):
+        raise InputError("batch", "tokens", "an empty step has nothing to run")
+
+
+def build_step_graph(
+    model: ModelConfig,
+    batch: StepBatch,
+    *,
+    tp: int = 1,
+    pp: int = 1,
+    dtype: str = "fp8",
+    kv_dtype: str | None = None,
+    act_dtype: str = "bf16",
+    stage: int | None = None,
+) -> StepGraph:
+    """One step of `model` on one chip of pipeline stage `stage` (default: the last, most loaded stage).
+
+    Weights in `dtype`, KV cache in `kv_dtype` (default: `dtype`, fp8 for fp4 weights), activations in
+    `act_dtype`. Raises InputError for a `tp` that does not divide the KV heads, `pp` over the layer count,
+    or a malformed batch.
+    """
+    kv = resolve_kv_dtype(dtype, kv_dtype)
+    p = _plan(model, tp, pp, pp - 1 if stage is None else stage, dtype, kv, act_dtype)
+    _check_batch(batch)
+    new, past, dec = batch.prefill_new_tokens, batch.prefill_past_tokens, batch.decode_past_tokens
+    prefill_tokens = int(new.sum()) if new.size else 0
+    tokens = prefill_tokens + dec.size
+    pre, before, after, stage_ops = _dense_ops(p, tokens)
+    attention: tuple[Op, ...] = ()
+    if new.size:
+        entries = int(np.dot(new, past)) + (int(np.dot(new, new)) + prefill_tokens) // 2
+        attention = (
+            _attention(p, OpKind.ATTENTION_PREFILL, new, past, prefill_tokens, int(past.sum()), entries),
+        )
+    if dec.size:
+        past_tokens = int(dec.sum())
+        attention += (
+            _attention(p, OpKind.ATTENTION_DECODE, _ones(dec.size), dec, dec.size, past_tokens, past_tokens + dec.size),
+        )
+    post = _post_ops(p, tokens, new.size + dec.size) if p.last else ()
+    return StepGraph(batch, p.tp, p.pp, pre, before + attention + after, p.layers, post, stage_ops)
