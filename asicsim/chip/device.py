@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from kernels import systolic
-from kernels.collectives import ring_allreduce_s
+from kernels.collectives import ring_allreduce_time_s
+from kernels.vector import vector_cycles
 from workloads.graph_types import Op, OpKind
 
 from asicsim.core.device import OpCost
@@ -94,8 +95,8 @@ class AsicDevice:
         return 0.0 if act <= self._act_resident_bytes else self._bytes_cycles(act)
 
     def _pe_macs(self, dtype: str) -> int:
-        return max(int(self.spec.macs_per_cycle(dtype) // (self.spec.array_count * self.spec.array_rows
-                                                            * self.spec.array_cols)), 1)
+        """MACs one PE does per cycle in `dtype` (the spec resolves fallbacks such as fp4 -> fp8)."""
+        return max(int(self.spec.macs_per_cycle(dtype) // self.spec.pe_count), 1)
 
     def _matmul(self, op: Op) -> OpCost:
         s = self.spec
@@ -117,21 +118,22 @@ class AsicDevice:
             self._dataflow, _PIPELINED)
         new = op.seq_new.astype(float)
         scores = float((new * op.seq_past + new * (new + 1) / 2).sum()) * op.q_heads
-        softmax = systolic.vector_cycles(scores, _SOFTMAX_OPS, s.vector_lanes)
+        softmax = vector_cycles(scores, _SOFTMAX_OPS, s.vector_lanes)
         kv = self._bytes_cycles(op.kv_read_bytes + op.kv_write_bytes)
         return OpCost(compute_cycles=float(max(array_cycles, softmax)), memory_cycles=kv + self._activation_cycles(op),
                       ideal_compute_cycles=float(ideal))
 
     def _vector(self, op: Op) -> OpCost:
         # The graph counts elementwise work as FLOPs (one per vector-lane operation).
-        cycles = systolic.vector_cycles(op.flops, 1.0, self.spec.vector_lanes)
+        cycles = vector_cycles(op.flops, 1.0, self.spec.vector_lanes)
         return OpCost(compute_cycles=float(cycles),
                       memory_cycles=self._activation_cycles(op) + self._bytes_cycles(op.weight_bytes))
 
     def _collective(self, op: Op) -> OpCost:
         s = self.spec
         if op.kind == OpKind.ALLREDUCE:
-            seconds = ring_allreduce_s(op.comm_bytes, op.group, s.link_bandwidth_bytes_per_s, s.link_latency_s)
+            # Ring all-reduce: each chip sends at the per-direction link bandwidth (nccl-tests busbw convention).
+            seconds = ring_allreduce_time_s(op.comm_bytes, op.group, s.link_latency_s, s.link_bandwidth_bytes_per_s)
         else:
             seconds = s.link_latency_s + op.comm_bytes / s.link_bandwidth_bytes_per_s
         return OpCost(link_cycles=seconds * s.clock_hz)

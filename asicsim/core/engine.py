@@ -14,9 +14,10 @@ How ops overlap (the hardware decides through the Device flags):
   overlaps the other half's compute (the serving layer asks for this by passing two graphs).
 - `fixed_s` (launch overhead) is serial and overlaps nothing.
 
-All decoder layers are identical, so the engine simulates the step with one and with two layers and
-extrapolates the steady-state per-layer time: time(L layers) = t1 + (L - 1) * (t2 - t1). This keeps the
-event count per step small without losing cross-layer prefetch.
+All decoder layers are identical, so the engine simulates the step with two layer copies and takes the
+second copy's span (end of its last op minus end of the first copy's last op) as the steady-state layer
+time: time(L layers) = t(2 copies) + (L - 2) * span. This keeps the event count per step small without
+losing cross-layer prefetch. Identical priced steps (full prefill chunks) are simulated once.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ class _Priced:
     stall_s: float
 
     @property
+    def key(self) -> tuple[float, ...]:
+        """What the simulation depends on (two ops with equal keys take equal time)."""
+        return (self.compute_s, self.memory_s, self.weight_s, self.link_s, self.fixed_s)
+
+    @property
     def alone_s(self) -> float:
         """Time if nothing else runs: fixed overhead then the slowest unit."""
         return self.fixed_s + max(self.compute_s, self.memory_s + self.weight_s, self.link_s)
@@ -93,6 +99,7 @@ class StepEngine:
         self.device = device
         clocks = device.clocks_hz
         self._seconds_per_cycle = {unit: 1.0 / float(clocks[unit]) for unit in UNITS}
+        self._cache: dict = {}  # identical priced steps (e.g. full prefill chunks) simulate once
 
     def price(self, op: Op) -> _Priced:
         """Ask the device for the op's cycles and convert them to seconds (the only conversion)."""
@@ -113,13 +120,20 @@ class StepEngine:
         """Simulate one step; several graphs are micro-batches of the same step sharing the units."""
         priced = [self._price_graph(g) for g in graphs]
         layers = graphs[0].layers_per_stage
-        t1 = self._simulate([p[0] + p[1] + p[2] for p in priced])
-        if layers > 1:
-            t2 = self._simulate([p[0] + p[1] + p[1] + p[2] for p in priced])
-            time_s = t1 + (layers - 1) * max(t2 - t1, 0.0)
-        else:
-            time_s = t1
+        key = (layers, tuple(tuple(p.key for part in parts for p in part) for parts in priced))
+        time_s = self._cache.get(key)
+        if time_s is None:
+            time_s = self._cache[key] = self._step_time(priced, layers)
         return self._account(time_s, priced, layers)
+
+    def _step_time(self, priced, layers: int) -> float:
+        """Simulate pre + two layers + post; the second layer's span is the steady-state layer time."""
+        if layers == 1:
+            return self._simulate([(pre + layer + post, None) for pre, layer, post in priced])[0]
+        streams = [(pre + layer + layer + post, (len(pre) + len(layer) - 1, len(pre) + 2 * len(layer) - 1))
+                   for pre, layer, post in priced]
+        total_s, layer_s = self._simulate(streams)
+        return total_s + (layers - 2) * layer_s
 
     def _price_graph(self, graph: StepGraph) -> tuple[list[_Priced], list[_Priced], list[_Priced]]:
         pre = [self.price(op) for op in graph.pre_ops]
@@ -127,18 +141,25 @@ class StepEngine:
         post = [self.price(op) for op in (*graph.post_ops, *graph.stage_ops)]
         return pre, layer, post
 
-    def _simulate(self, streams: list[list[_Priced]]) -> float:
-        """Discrete-event run of op streams (one per micro-batch) over shared units; returns seconds."""
+    def _simulate(self, streams) -> tuple[float, float]:
+        """Discrete-event run of op streams (one per micro-batch) over shared units.
+
+        Each stream is (ops, marks): marks are the indices of the last op of the first and second layer
+        copy. Returns (end time, latest span between the two marks over the streams) in seconds.
+        """
         env = simpy.Environment()
         units = {"compute": simpy.Resource(env, capacity=1), "memory": simpy.PreemptiveResource(env, capacity=1),
                  "link": simpy.Resource(env, capacity=1)}
         prefetch = bool(self.device.prefetch_weights)
-        for ops in streams:
-            env.process(self._stream(env, units, ops, prefetch))
+        ends: list[list[float]] = []
+        for ops, marks in streams:
+            ends.append([0.0] * len(ops))
+            env.process(self._stream(env, units, ops, prefetch, ends[-1]))
         env.run()
-        return float(env.now)
+        layer_s = max((e[m[1]] - e[m[0]] for (_, m), e in zip(streams, ends) if m is not None), default=0.0)
+        return float(env.now), layer_s
 
-    def _stream(self, env, units, ops: list[_Priced], prefetch: bool):
+    def _stream(self, env, units, ops: list[_Priced], prefetch: bool, ends: list[float]):
         """One micro-batch: ops run in order; an op streams whatever of its weights was not prefetched."""
         finished = [env.event() for _ in ops]
         pre = _Prefetch([p.weight_s for p in ops]) if prefetch else None
@@ -155,8 +176,11 @@ class StepEngine:
                 parts.append(env.process(self._demand(env, units["memory"], p.memory_s + weight_s)))
             if p.link_s > 0.0:
                 parts.append(env.process(self._hold(env, units["link"], p.link_s)))
-            if parts:
+            if len(parts) == 1:
+                yield parts[0]
+            elif parts:
                 yield env.all_of(parts)
+            ends[i] = env.now
             finished[i].succeed()
 
     @staticmethod

@@ -58,7 +58,8 @@ def _unwrap(value: Any, source: str, key: str) -> tuple[Any, str, bool]:
     if isinstance(value, dict):
         extra = set(value) - {"value", "source", "assumed"}
         if extra:
-            raise InputError(source, f"{key}.{sorted(extra, key=str)[0]}", "unknown key (allowed: value, source, assumed)")
+            first = sorted(extra, key=str)[0]
+            raise InputError(source, f"{key}.{first}", "unknown key (allowed: value, source, assumed)")
         if "value" not in value:
             raise InputError(source, f"{key}.value", "missing")
         note = value.get("source", "")

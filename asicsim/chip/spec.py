@@ -1,0 +1,108 @@
+"""`AsicSpec`: the frozen, validated description of a transformer ASIC chip and the server it sits in.
+
+One TOML file per chip (see `asicsim/specs/sohu.toml`) loads into this dataclass through
+`asicsim.core.specfile.build_spec`; field metadata carries the validation rules (`min` exclusive lower
+bound, `allow_zero`, `max`, `choices`). This class is the single source of truth for ASIC field names.
+
+Precision support: a processing element (PE) does `macs_per_pe_per_cycle_<dtype>` multiply-accumulates a
+cycle. `macs_per_pe_per_cycle_fp4 = 0` means no native FP4 datapath: FP4 work then runs at the FP8 rate
+(4-bit weights are widened to FP8 as they enter the array), so FP4 only halves the weight bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from workloads.errors import InputError
+
+__all__ = ["AsicSpec", "ARRAY_DTYPES", "DATAFLOWS"]
+
+DATAFLOWS = ("os", "ws", "is")  # output-, weight-, input-stationary (SCALE-Sim naming)
+
+# dtype -> the macs_per_pe_per_cycle_* field that sets its rate (fp16 runs on the bf16 datapath).
+ARRAY_DTYPES: dict[str, str] = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp4": "fp4"}
+
+
+def _f(doc: str, default: Any = dataclasses.MISSING, **meta: Any) -> Any:
+    """A dataclass field carrying its one-line doc and validation metadata."""
+    return dataclasses.field(default=default, metadata={"doc": doc, **meta})
+
+
+@dataclass(frozen=True, kw_only=True)
+class AsicSpec:
+    """A transformer ASIC chip (die, matrix arrays, SRAM, vector unit, HBM, links, power) and its server."""
+
+    # --- identity ---------------------------------------------------------------------------------
+    kind: str = _f("device kind; always 'asic' for this spec", choices=("asic",))
+    name: str = _f("short display name")
+    description: str = _f("one-line description", default="")
+    # --- die ----------------------------------------------------------------------------------------
+    process_node_nm: float = _f("foundry process node (marketing nm)")
+    die_area_mm2: float = _f("die area")
+    clock_hz: float = _f("clock of arrays, vector unit, SRAM and the on-chip side of HBM/links")
+    # --- matrix engine ------------------------------------------------------------------------------
+    array_count: int = _f("number of systolic matrix arrays")
+    array_rows: int = _f("PE rows per array")
+    array_cols: int = _f("PE columns per array")
+    dataflow: str = _f("systolic dataflow: os, ws or is", choices=DATAFLOWS)
+    macs_per_pe_per_cycle_bf16: float = _f("BF16 MACs per PE per cycle (fp16 runs at this rate)")
+    macs_per_pe_per_cycle_fp8: float = _f("FP8 MACs per PE per cycle")
+    macs_per_pe_per_cycle_fp4: float = _f("FP4 MACs per PE per cycle; 0 = none, FP4 runs at the FP8 rate",
+                                          allow_zero=True)
+    # --- on-chip memory and vector unit -------------------------------------------------------------
+    sram_bytes: int = _f("on-chip SRAM, all banks together")
+    sram_bandwidth_bytes_per_cycle: float = _f("aggregate SRAM port bandwidth")
+    vector_lanes: int = _f("vector-unit elementwise operations per cycle")
+    # --- HBM ----------------------------------------------------------------------------------------
+    hbm_stacks: int = _f("HBM stacks on the package")
+    hbm_capacity_bytes: int = _f("HBM capacity per chip")
+    hbm_bandwidth_bytes_per_s: float = _f("peak HBM bandwidth per chip")
+    hbm_efficiency: float = _f("achievable fraction of peak HBM bandwidth", max=1.0)
+    # --- chip-to-chip -------------------------------------------------------------------------------
+    link_bandwidth_bytes_per_s: float = _f("chip-to-chip bandwidth per chip, per direction")
+    link_latency_s: float = _f("latency of one chip-to-chip transfer (one ring hop)", allow_zero=True)
+    # --- power and server ---------------------------------------------------------------------------
+    tdp_w: float = _f("chip (module) thermal design power")
+    chips_per_server: int = _f("chips in one server")
+    prefetch_weights: bool = _f("stream op i+1's weights during op i (double-buffered SRAM)")
+    overlap_collectives: bool = _f("collectives may overlap independent compute")
+    # --- provenance (filled by build_spec) -----------------------------------------------------------
+    sources: tuple = ()
+    assumed: frozenset = frozenset()
+
+    @property
+    def pe_count(self) -> int:
+        """Processing elements over all arrays."""
+        return self.array_count * self.array_rows * self.array_cols
+
+    def macs_per_cycle(self, dtype: str) -> float:
+        """Dense MACs per cycle of the whole chip for `dtype` (fp4 falls back to fp8 when unsupported)."""
+        try:
+            rate_field = ARRAY_DTYPES[dtype]
+        except KeyError:
+            raise InputError(self.name, "dtype",
+                             f"matrix arrays do not run {dtype!r}; supported: {sorted(ARRAY_DTYPES)}") from None
+        per_pe = getattr(self, f"macs_per_pe_per_cycle_{rate_field}")
+        if per_pe == 0:  # only fp4 may be 0 (allow_zero): widened to fp8 on the way in
+            per_pe = self.macs_per_pe_per_cycle_fp8
+        return self.pe_count * per_pe
+
+    def peak_flops_per_s(self, dtype: str) -> float:
+        """Dense peak FLOP/s of the chip for `dtype` (2 FLOPs per MAC)."""
+        return 2.0 * self.macs_per_cycle(dtype) * self.clock_hz
+
+    @property
+    def effective_hbm_bandwidth_bytes_per_s(self) -> float:
+        """Achievable HBM bandwidth: peak times `hbm_efficiency`."""
+        return self.hbm_bandwidth_bytes_per_s * self.hbm_efficiency
+
+    @property
+    def assumption_fields(self) -> tuple[str, ...]:
+        """Names of the fields whose values are assumptions (not published), sorted."""
+        return tuple(sorted(self.assumed))
+
+    def source_of(self, field: str) -> str:
+        """The source note of `field` ('' when the spec gave none)."""
+        return dict(self.sources).get(field, "")

@@ -1,0 +1,158 @@
+"""`asicsim gemm`: cycles of one GEMM (or a CSV of GEMMs) on one systolic array.
+
+Words are one byte (fp8/int8, as in SCALE-Sim), so `--sram-kb KB` gives each operand buffer 1024 * KB
+words; `--bandwidth` is DRAM words/cycle per operand port. 0 means unlimited for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+
+import numpy as np
+
+from kernels.systolic import gemm_cycles, gemm_cycles_batch
+from workloads.errors import InputError
+
+__all__ = ["register", "run", "DATAFLOWS", "MODES"]
+
+DATAFLOWS = {"os": 0, "ws": 1, "is": 2}
+MODES = {"scalesim": 0, "pipelined": 1}
+_REQUIRED = ("dataflow", "rows", "cols", "M", "N", "K")
+_OPTIONAL = ("bandwidth_words_per_cycle", "sram_kb_each")
+
+
+def register(sub) -> None:
+    """Add the `gemm` subcommand to an argparse subparsers object."""
+    p = sub.add_parser("gemm", help="cycles of a GEMM on one systolic array (SCALE-Sim compatible)",
+                       description=__doc__.splitlines()[0])
+    _add_flags(p)
+    p.set_defaults(func=run)
+
+
+def _add_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rows", type=int, help="array rows R")
+    p.add_argument("--cols", type=int, help="array columns C")
+    p.add_argument("--dataflow", help="os, ws or is")
+    p.add_argument("--m", type=int, help="GEMM M (rows of the input)")
+    p.add_argument("--n", type=int, help="GEMM N (columns of the weights)")
+    p.add_argument("--k", type=int, help="GEMM K (reduction)")
+    p.add_argument("--bandwidth", type=float, default=0.0, help="DRAM words/cycle per operand (0: unlimited)")
+    p.add_argument("--sram-kb", type=float, default=0.0, help="SRAM kB per operand buffer (0: unlimited)")
+    p.add_argument("--mode", default="scalesim", help="scalesim (folds back to back) or pipelined")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--csv", help="CSV with dataflow,rows,cols,M,N,K[,bandwidth_words_per_cycle,sram_kb_each]")
+
+
+def _int(source: str, field: str, value, minimum: int = 1) -> int:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise InputError(source, field, f"must be a whole number, got {value!r}") from None
+    if number < minimum:
+        raise InputError(source, field, f"must be >= {minimum}, got {number}")
+    return number
+
+
+def _float(source: str, field: str, value) -> float:
+    try:
+        number = float(str(value).strip()) if str(value).strip() else 0.0
+    except ValueError:
+        raise InputError(source, field, f"must be a number, got {value!r}") from None
+    if not number >= 0.0 or number == float("inf"):
+        raise InputError(source, field, f"must be a finite number >= 0, got {value!r}")
+    return number
+
+
+def _code(source: str, field: str, value, table: dict) -> int:
+    key = str(value).strip().lower()
+    if key not in table:
+        raise InputError(source, field, f"unknown {field} {value!r}; expected one of {', '.join(table)}")
+    return table[key]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the result for one GEMM, or the CSV with cycles appended; bad input raises InputError."""
+    mode = _code("--mode", "mode", args.mode, MODES)
+    if args.csv:
+        return _run_csv(args.csv, mode)
+    for flag in ("rows", "cols", "dataflow", "m", "n", "k"):
+        if getattr(args, flag) is None:
+            raise InputError("asicsim gemm", f"--{flag}", "required unless --csv is given")
+    rows = _int("--rows", "rows", args.rows)
+    cols = _int("--cols", "cols", args.cols)
+    m, n, k = (_int(f"--{f}", f, getattr(args, f)) for f in ("m", "n", "k"))
+    df = _code("--dataflow", "dataflow", args.dataflow, DATAFLOWS)
+    bw = _float("--bandwidth", "bandwidth", args.bandwidth)
+    sram_words = int(_float("--sram-kb", "sram_kb", args.sram_kb) * 1024)
+    cycles, stall, sram_r, sram_w, dram_r, dram_w = gemm_cycles(rows, cols, df, m, n, k, mode, sram_words, bw)
+    result = {"cycles": int(cycles), "stall_cycles": int(stall),
+              "utilization": m * n * k / (rows * cols * max(int(cycles), 1)),
+              "sram_reads": int(sram_r), "sram_writes": int(sram_w),
+              "dram_reads": int(dram_r), "dram_writes": int(dram_w)}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:13} {value:.4f}" if key == "utilization" else f"{key:13} {value}")
+    return 0
+
+
+def _run_csv(path: str, mode: int) -> int:
+    try:
+        with open(path, newline="") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise InputError(path, "file", exc.strerror or str(exc)) from None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    records = list(csv.reader(lines))
+    if not records:
+        raise InputError(path, "header", "file is empty")
+    header = [h.strip() for h in records[0]]
+    missing = [c for c in _REQUIRED if c not in header]
+    if missing:
+        raise InputError(path, "header", f"missing column(s) {', '.join(missing)}")
+    col = {name: header.index(name) for name in _REQUIRED + _OPTIONAL if name in header}
+    body = records[1:]
+    count = len(body)
+    ints = {name: np.empty(count, dtype=np.int64) for name in ("rows", "cols", "M", "N", "K", "df", "sram")}
+    bw = np.zeros(count, dtype=np.float64)
+    for i, rec in enumerate(body):
+        where = f"row {i + 2}"
+        if len(rec) < len(header):
+            raise InputError(path, where, f"expected {len(header)} fields, got {len(rec)}")
+        ints["df"][i] = _code(path, f"{where}: dataflow", rec[col["dataflow"]], DATAFLOWS)
+        for name in ("rows", "cols", "M", "N", "K"):
+            ints[name][i] = _int(path, f"{where}: {name}", rec[col[name]])
+        if "bandwidth_words_per_cycle" in col:
+            bw[i] = _float(path, f"{where}: bandwidth_words_per_cycle", rec[col["bandwidth_words_per_cycle"]])
+        kb = _float(path, f"{where}: sram_kb_each", rec[col["sram_kb_each"]]) if "sram_kb_each" in col else 0.0
+        ints["sram"][i] = int(kb * 1024)
+    cycles, stalls, util = gemm_cycles_batch(ints["rows"], ints["cols"], ints["df"], ints["M"], ints["N"],
+                                             ints["K"], mode, ints["sram"], bw)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(records[0] + ["cycles", "stall_cycles", "utilization"])
+    for rec, c, s, u in zip(body, cycles.tolist(), stalls.tolist(), util.tolist()):
+        writer.writerow(rec + [c, s, f"{u:.6f}"])
+    sys.stdout.write(out.getvalue())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (`python -m asicsim.commands.gemm ...`) with the CLI's error handling."""
+    parser = argparse.ArgumentParser(prog="asicsim gemm", description=__doc__.splitlines()[0])
+    _add_flags(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except InputError as exc:
+        print(f"asicsim gemm: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Speed and accuracy of the systolic GEMM model; `--check` exits 1 when a target is missed.
+
+Targets: a 10,000-row `asicsim gemm --csv` run in < 3 s wall (start-up included); one 64 x 8192 x 3584
+multi-array evaluation on 256 x 256 in < 1 ms; limited-bandwidth cycles within 10% MAPE of SCALE-Sim
+(tests/data/scalesim_gemm.csv). With /tmp/scalesim-venv present it also times SCALE-Sim itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from kernels.systolic import gemm_cycles, multi_array_gemm_cycles
+
+__all__ = ["main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "data" / "scalesim_gemm.csv"
+SCALESIM_PY = "/tmp/scalesim-venv/bin/python"
+DF = {"os": 0, "ws": 1, "is": 2}
+
+
+def _csv_10k(path: str) -> None:
+    """Transformer-like GEMMs (tokens x hidden x ffn sizes) on 128/256 arrays, mixed memory settings."""
+    rng = random.Random(7)
+    with open(path, "w") as fh:
+        fh.write("dataflow,rows,cols,M,N,K,bandwidth_words_per_cycle,sram_kb_each\n")
+        for _ in range(10_000):
+            fh.write(f"{rng.choice(['os', 'ws', 'is'])},{rng.choice([128, 256])},{rng.choice([128, 256])},"
+                     f"{rng.choice([1, 8, 64, 256, 1024, 2048])},{rng.choice([1024, 4096, 8192, 14336])},"
+                     f"{rng.choice([1024, 4096, 8192])},{rng.choice([0, 0, 64, 256])},{rng.choice([0, 1024, 4096])}\n")
+
+
+def bench_csv() -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "g.csv")
+        _csv_10k(path)
+        cmd = [sys.executable, "-m", "asicsim.commands.gemm", "--csv", path]
+        subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)  # warm numba's on-disk cache
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+        return time.perf_counter() - t0
+
+
+def bench_single() -> float:
+    args = (1, 256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0)
+    multi_array_gemm_cycles(*args)
+    reps = 200
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        multi_array_gemm_cycles(*args)
+    return (time.perf_counter() - t0) / reps
+
+
+def _fixture() -> list[dict]:
+    with open(FIXTURE) as fh:
+        return list(csv.DictReader(line for line in fh if not line.startswith("#")))
+
+
+def _ours(r: dict) -> int:
+    return int(gemm_cycles(int(r["rows"]), int(r["cols"]), DF[r["dataflow"]], int(r["M"]), int(r["N"]),
+                           int(r["K"]), 0, int(r["sram_kb_each"]) * 1024, float(r["bandwidth_words_per_cycle"]))[0])
+
+
+def error_table() -> tuple[list[str], float, int, int]:
+    rows = _fixture()
+    ample = [r for r in rows if r["bandwidth_words_per_cycle"] == "0"]
+    exact = sum(_ours(r) == int(r["scalesim_total_cycles"]) for r in ample)
+    lines = [f"{'df':3} {'RxC':>7} {'M':>4} {'N':>4} {'K':>4} {'kB':>3} {'bw':>3} {'scalesim':>9} {'ours':>9} {'err':>7}"]
+    errs = []
+    for r in rows:
+        if r["bandwidth_words_per_cycle"] == "0":
+            continue
+        ref, ours = int(r["scalesim_total_cycles"]), _ours(r)
+        errs.append(abs(ours - ref) / ref)
+        lines.append(f"{r['dataflow']:3} {r['rows'] + 'x' + r['cols']:>7} {r['M']:>4} {r['N']:>4} {r['K']:>4} "
+                     f"{r['sram_kb_each']:>3} {r['bandwidth_words_per_cycle']:>3} {ref:9d} {ours:9d} "
+                     f"{100 * (ours - ref) / ref:6.1f}%")
+    return lines, sum(errs) / len(errs), exact, len(ample)
+
+
+def bench_scalesim() -> list[str]:
+    if not os.path.exists(SCALESIM_PY):
+        return ["SCALE-Sim speed-up: skipped (no /tmp/scalesim-venv)"]
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from scalesim_fixture import run_case
+
+    out = []
+    for case in [("os", 32, 32, 256, 256, 256, 4096, 0), ("ws", 64, 64, 512, 256, 128, 4096, 0),
+                 ("is", 128, 128, 512, 512, 512, 4096, 0)]:
+        t0 = time.perf_counter()
+        run_case(case, SCALESIM_PY)
+        ref_s = time.perf_counter() - t0
+        df, r, c, m, n, k = case[:6]
+        gemm_cycles(r, c, DF[df], m, n, k, 0, 0, 0.0)
+        t0 = time.perf_counter()
+        for _ in range(1000):
+            gemm_cycles(r, c, DF[df], m, n, k, 0, 0, 0.0)
+        ours_s = (time.perf_counter() - t0) / 1000
+        out.append(f"SCALE-Sim {df} {r}x{c} {m}x{n}x{k}: {ref_s:.2f} s vs {ours_s * 1e6:.2f} us "
+                   f"(speed-up {ref_s / ours_s:,.0f}x)")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    args = p.parse_args(argv)
+    csv_s, single_s = bench_csv(), bench_single()
+    lines, mape, exact, ample = error_table()
+    ok = {"10k-row CSV < 3 s": csv_s < 3.0, "single GEMM < 1 ms": single_s < 1e-3,
+          "limited-bandwidth MAPE <= 10%": mape <= 0.10, "ample-bandwidth exact": exact == ample}
+    print(f"{'metric':40} {'value':>14}  target")
+    print(f"{'10k-row gemm CSV wall (incl. start-up)':40} {csv_s:12.2f} s  < 3 s")
+    print(f"{'64x8192x3584 on 256x256 (multi-array)':40} {single_s * 1e6:11.1f} us  < 1000 us")
+    print(f"{'ample-bandwidth exact matches':40} {f'{exact}/{ample}':>14}  all")
+    print(f"{'limited-bandwidth MAPE vs SCALE-Sim':40} {100 * mape:12.1f} %  <= 10 %")
+    print()
+    print("\n".join(lines))
+    print()
+    print("\n".join(bench_scalesim()))
+    missed = [k for k, v in ok.items() if not v]
+    if missed:
+        print("missed: " + "; ".join(missed))
+    return 1 if (args.check and missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""GpuDevice: prices transformer ops on one GPU of an NVLink server (the Device protocol).
+
+Every unit is counted in cycles of the tensor clock (HBM and NVLink are modelled as bandwidths, so their
+cycles are seconds x that clock). Per op: tensor work (GEMM waves, FlashAttention blocks) plus its kernel
+latency goes to compute cycles; HBM traffic at the achievable bandwidth (weights separately) plus a
+memory-kernel latency to memory/weight cycles; collectives to link cycles. The engine takes the slowest,
+so nothing is counted twice. CPU launch cost is asynchronous: only the part longer than the kernel itself
+is serial (`fixed_s`), and CUDA Graph replay shrinks it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from kernels.attention import attention_flops, kv_cache_bytes, prefill_attention_compute_s
+from kernels.collectives import curve_allreduce_time_s
+from kernels.gpu_gemm import gemm_bytes, gemm_compute
+from kernels.memory import transfer_time_s
+from asicsim.core.device import UNITS, OpCost
+from workloads.dtypes import dtype_bytes
+from workloads.errors import InputError
+from workloads.graph_types import Op, OpKind
+
+from .options import GpuOptions
+from .spec import GpuSpec, load_gpu_spec
+
+__all__ = ["GpuDevice"]
+
+# Tensor-core formats from narrowest to widest; a format the chip lacks runs at the next wider one's rate.
+_WIDER = {"fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16"), "bf16": ("bf16",), "fp16": ("bf16",)}
+
+
+class GpuDevice:
+    """One GPU model in a server of `chips` GPUs; `options` switches modelled effects on and off."""
+
+    def __init__(self, spec: GpuSpec, chips: int = 1, options: GpuOptions | None = None) -> None:
+        if int(chips) < 1:
+            raise InputError(spec.name, "chips", f"must be >= 1, got {chips!r}")
+        self.spec = spec
+        self.chips = int(chips)
+        self.options = options or GpuOptions()
+        self._nccl_sizes, self._nccl_busbw = spec.nccl_curve()
+
+    @classmethod
+    def load_spec(cls, table: Mapping[str, Any], source: str) -> GpuSpec:
+        """Validate a parsed TOML table into a GpuSpec."""
+        return load_gpu_spec(table, source)
+
+    # ---- limits -------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def clocks_hz(self) -> Mapping[str, float]:
+        """All units counted in tensor-clock cycles."""
+        return {unit: self.spec.tensor_clock_hz for unit in UNITS}
+
+    @property
+    def memory_bytes_per_chip(self) -> float:
+        return self.spec.hbm_capacity_bytes
+
+    @property
+    def memory_bandwidth_bytes_per_s(self) -> float:
+        return self.spec.hbm_bandwidth_bytes_per_s
+
+    @property
+    def achievable_bandwidth_bytes_per_s(self) -> float:
+        """HBM bandwidth a streaming kernel reaches (STREAM-copy calibrated)."""
+        return self.spec.hbm_bandwidth_bytes_per_s * self.spec.hbm_achievable_fraction
+
+    @property
+    def prefetch_weights(self) -> bool:
+        return False
+
+    @property
+    def overlap_collectives(self) -> bool:
+        return False
+
+    def executed_dtype(self, dtype: str) -> str:
+        """The tensor-core format `dtype` runs in: itself, or the next wider one the chip has."""
+        try:
+            chain = _WIDER[dtype]
+        except KeyError:
+            expected = sorted(_WIDER)
+            raise InputError(self.spec.name, "dtype", f"no tensor-core rate for {dtype!r}; expected {expected}") from None
+        for candidate in chain:
+            if getattr(self.spec, f"dense_{candidate}_flops_per_s") > 0.0:
+                return candidate
+        return "bf16"
+
+    def peak_flops_per_s(self, dtype: str) -> float:
+        """Datasheet dense peak for `dtype`, or the next wider format's when the chip lacks it."""
+        return getattr(self.spec, f"dense_{self.executed_dtype(dtype)}_flops_per_s")
+
+    def _gemm_efficiency(self, dtype: str) -> float:
+        """Calibrated GEMM efficiency of the executed format (fp4 shares fp8's)."""
+        s = self.spec
+        return s.gemm_efficiency_bf16 if self.executed_dtype(dtype) == "bf16" else s.gemm_efficiency_fp8
+
+    def _attention_efficiency(self, dtype: str) -> float:
+        """Calibrated FlashAttention efficiency of the executed format (fp4 shares fp8's)."""
+        s = self.spec
+        return s.attention_efficiency_bf16 if self.executed_dtype(dtype) == "bf16" else s.attention_efficiency_fp8
+
+    # ---- pricing ------------------------------------------------------------------------------------
+    def cost(self, op: Op) -> OpCost:
+        """Cycles one op costs on one GPU."""
+        return self._price(op)[0]
+
+    def explain(self, op: Op) -> dict[str, Any]:
+        """The cost of `op` in seconds with the effects behind it (bound, waves, tile, launch)."""
+        cost, detail = self._price(op)
+        clock = self.spec.tensor_clock_hz
+        parts = {
+            "compute_s": cost.compute_cycles / clock,
+            "memory_s": (cost.memory_cycles + cost.weight_cycles) / clock,
+            "link_s": cost.link_cycles / clock,
+        }
+        kernel_s = max(parts.values())
+        bound = max(parts, key=parts.get)[: -len("_s")] if kernel_s > 0.0 else "none"
+        if cost.fixed_s > kernel_s:
+            bound = "launch"
+        total_s = cost.fixed_s + kernel_s
+        ideal_s = cost.ideal_compute_cycles / clock
+        return {
+            "op": op.name,
+            "kind": op.kind,
+            **parts,
+            "fixed_s": cost.fixed_s,
+            "time_s": total_s,
+            "bound": bound,
+            "ideal_compute_s": ideal_s,
+            "flops_utilization": ideal_s / total_s if total_s > 0.0 else 0.0,
+            **detail,
+        }
+
+    def _price(self, op: Op) -> tuple[OpCost, dict[str, Any]]:
+        kind = op.kind
+        if kind == OpKind.MATMUL:
+            compute_s, memory_s, weight_s, detail = self._matmul(op)
+            link_s = 0.0
+        elif kind == OpKind.ATTENTION_PREFILL:
+            compute_s, memory_s, weight_s, detail = self._attention_prefill(op)
+            link_s = 0.0
+        elif kind == OpKind.ATTENTION_DECODE:
+            compute_s, memory_s, weight_s, detail = self._attention_decode(op)
+            link_s = 0.0
+        elif kind in (OpKind.NORM, OpKind.ELEMENTWISE, OpKind.EMBEDDING):
+            if kind == OpKind.ELEMENTWISE and self.options.fused_elementwise:
+                return OpCost(ideal_compute_cycles=self._ideal_cycles(op)), {"fused": True}
+            compute_s, weight_s, link_s, detail = 0.0, 0.0, 0.0, {}
+            memory_s = self._stream_s(self._streamed_bytes(op))
+        elif kind == OpKind.ALLREDUCE:
+            compute_s = memory_s = weight_s = 0.0
+            link_s, detail = self._allreduce_s(op), {}
+        elif kind == OpKind.P2P:
+            compute_s = memory_s = weight_s = 0.0
+            bytes_per_s = self.spec.nvlink_bandwidth_bytes_per_s / 2.0 * self.spec.p2p_efficiency
+            link_s = transfer_time_s(float(op.comm_bytes), bytes_per_s, self.spec.p2p_latency_s)
+            detail = {}
+        else:
+            raise InputError(op.name, "kind", f"unknown op kind {kind!r}; expected one of {list(OpKind.ALL)}")
+        clock = self.spec.tensor_clock_hz
+        kernel_s = max(compute_s, memory_s + weight_s, link_s)
+        cost = OpCost(
+            compute_cycles=compute_s * clock,
+            memory_cycles=memory_s * clock,
+            weight_cycles=weight_s * clock,
+            link_cycles=link_s * clock,
+            fixed_s=self._exposed_launch_s(kernel_s),
+            ideal_compute_cycles=self._ideal_cycles(op),
+        )
+        return cost, detail
+
+    def _ideal_cycles(self, op: Op) -> float:
+        if op.flops <= 0.0:
+            return 0.0
+        return op.flops / self.peak_flops_per_s(op.dtype) * self.spec.tensor_clock_hz
+
+    def _launch_s(self) -> float:
+        if not self.options.launch_overhead:
+            return 0.0
+        if self.options.cuda_graphs and self.spec.cuda_graphs:
+            return self.spec.graph_launch_overhead_s
+        return self.spec.launch_overhead_s
+
+    def _exposed_launch_s(self, kernel_s: float) -> float:
+        """Launches are queued ahead asynchronously: only launch time beyond the kernel's own is serial."""
+        return max(0.0, self._launch_s() - kernel_s)
+
+    def _latency(self, latency_s: float) -> float:
+        return latency_s if self.options.kernel_latency else 0.0
+
+    def _stream_s(self, nbytes: float) -> float:
+        """A memory-bound kernel: its latency plus bytes at the achievable HBM bandwidth."""
+        latency_s = self._latency(self.spec.memory_kernel_latency_s)
+        return transfer_time_s(float(nbytes), self.achievable_bandwidth_bytes_per_s, latency_s)
+
+    @staticmethod
+    def _streamed_bytes(op: Op) -> float:
+        """Bytes a norm/elementwise/embedding kernel moves; an embedding gathers only the rows it writes."""
+        if op.kind == OpKind.EMBEDDING:
+            return op.act_in_bytes + op.act_out_bytes + min(op.weight_bytes, op.act_out_bytes)
+        return op.memory_bytes
+
+    def _matmul(self, op: Op) -> tuple[float, float, float, dict[str, Any]]:
+        s = self.spec
+        bw = self.achievable_bandwidth_bytes_per_s
+        m, n, k = int(op.m), int(op.n), int(op.k)
+        peak = self.peak_flops_per_s(op.dtype)
+        tensor_s, tile_n, split_k, waves = gemm_compute(
+            m, n, k, s.sm_count, peak, self._gemm_efficiency(op.dtype), s.gemm_tile_m, s.gemm_tile_n_wide,
+            s.gemm_tile_n_narrow, s.gemm_narrow_tile_efficiency, s.gemm_split_k_min_depth,
+            self.options.wave_quantization,
+        )
+        if tensor_s == 0.0 and op.flops > 0.0:  # shape not given: FLOPs at the asymptotic rate
+            tensor_s = op.flops / (peak * self._gemm_efficiency(op.dtype))
+        compute_s = tensor_s + self._latency(s.gemm_latency_s) if tensor_s > 0.0 else 0.0
+        act_bytes = op.act_in_bytes + op.act_out_bytes
+        weight_bytes = op.weight_bytes
+        if act_bytes + weight_bytes <= 0.0 and m > 0:
+            elem = dtype_bytes(op.dtype, op.name)
+            act_bytes = gemm_bytes(m, n, k, elem, elem) - float(k) * n * elem
+            weight_bytes = float(k) * n * elem
+        weight_s = weight_bytes / bw
+        memory_s = self._stream_s(act_bytes) if act_bytes > 0.0 else self._latency(s.memory_kernel_latency_s)
+        tiles = -(-m // s.gemm_tile_m) * -(-n // max(tile_n, 1)) * split_k if m > 0 else 0
+        slots = waves * s.sm_count
+        detail = {
+            "tile": (s.gemm_tile_m, int(tile_n)),
+            "split_k": int(split_k),
+            "waves": float(waves),
+            "wave_efficiency": tiles / slots if slots > 0 else 0.0,
+        }
+        return compute_s, memory_s, weight_s, detail
+
+    def _attention_prefill(self, op: Op) -> tuple[float, float, float, dict[str, Any]]:
+        s = self.spec
+        new, past = _seq_arrays(op)
+        tensor_s = prefill_attention_compute_s(
+            new, past, op.q_heads, op.head_dim, s.attention_block_q, s.attention_block_kv, True,
+            s.sm_count, self.peak_flops_per_s(op.dtype), self._attention_efficiency(op.dtype),
+        )
+        if tensor_s == 0.0 and op.flops > 0.0:
+            tensor_s = op.flops / (self.peak_flops_per_s(op.dtype) * self._attention_efficiency(op.dtype))
+        compute_s = tensor_s + self._latency(s.gemm_latency_s) if tensor_s > 0.0 else 0.0
+        nbytes = op.memory_bytes
+        if nbytes <= 0.0:
+            elem = dtype_bytes(op.dtype, op.name)
+            q_and_o = 2.0 * float(new.sum()) * op.q_heads * op.head_dim * elem
+            nbytes = q_and_o + kv_cache_bytes(new, past, op.kv_heads, op.head_dim, elem)
+        useful_flops = attention_flops(new, past, op.q_heads, op.head_dim, True)
+        return compute_s, self._stream_s(nbytes), 0.0, {"useful_flops": useful_flops}
+
+    def _attention_decode(self, op: Op) -> tuple[float, float, float, dict[str, Any]]:
+        new, past = _seq_arrays(op)
+        flops = op.flops if op.flops > 0.0 else attention_flops(new, past, op.q_heads, op.head_dim, True)
+        compute_s = flops / (self.peak_flops_per_s(op.dtype) * self._attention_efficiency(op.dtype))
+        nbytes = op.memory_bytes
+        if nbytes <= 0.0:
+            elem = dtype_bytes(op.dtype, op.name)
+            q_and_o = 2.0 * new.size * op.q_heads * op.head_dim * elem
+            nbytes = kv_cache_bytes(new, past, op.kv_heads, op.head_dim, elem) + q_and_o
+        return compute_s, self._stream_s(nbytes), 0.0, {"kv_bytes": nbytes}
+
+    def _allreduce_s(self, op: Op) -> float:
+        group = int(op.group)
+        if group > self.spec.gpus_per_server:
+            server = self.spec.gpus_per_server
+            raise InputError(self.spec.name, "tp", f"all-reduce over {group} GPUs leaves the {server}-GPU NVLink "
+                             "server; only in-server collectives are modelled")
+        return curve_allreduce_time_s(float(op.comm_bytes), group, self._nccl_sizes, self._nccl_busbw)
+
+
+def _seq_arrays(op: Op) -> tuple[np.ndarray, np.ndarray]:
+    """(new tokens, cached tokens) per sequence as int64 arrays; decode ops default to one new token each."""
+    past = np.zeros(0, dtype=np.int64) if op.seq_past is None else np.asarray(op.seq_past, dtype=np.int64).reshape(-1)
+    if op.seq_new is None:
+        new = np.ones_like(past)
+    else:
+        new = np.asarray(op.seq_new, dtype=np.int64).reshape(-1)
+    return new, past

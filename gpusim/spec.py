@@ -1,0 +1,107 @@
+"""GpuSpec: one GPU (and its NVLink server) as a frozen, validated record loaded from a TOML spec file.
+
+Datasheet figures (SMs, clock, dense peaks, HBM, L2, NVLink, TDP, die area) sit next to calibration
+constants fitted on operator-level microbenchmarks (achievable HBM fraction, GEMM and attention
+efficiencies, fixed kernel latencies, an NCCL all-reduce bus-bandwidth curve, launch overhead). A dtype the
+chip lacks has peak 0 and runs at the next wider dtype's rate (see `GpuDevice.peak_flops_per_s`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from asicsim.core.specfile import build_spec
+
+__all__ = ["GpuSpec", "NCCL_CURVE_FIELDS", "load_gpu_spec"]
+
+# nccl-tests message sizes (bytes, powers of two as nccl-tests prints them) of the busbw curve fields.
+NCCL_CURVE_FIELDS: tuple[tuple[str, float], ...] = (
+    ("nccl_busbw_1k_bytes_per_s", 2.0**10),
+    ("nccl_busbw_16k_bytes_per_s", 2.0**14),
+    ("nccl_busbw_256k_bytes_per_s", 2.0**18),
+    ("nccl_busbw_1m_bytes_per_s", 2.0**20),
+    ("nccl_busbw_8m_bytes_per_s", 2.0**23),
+    ("nccl_busbw_32m_bytes_per_s", 2.0**25),
+    ("nccl_busbw_128m_bytes_per_s", 2.0**27),
+    ("nccl_busbw_1g_bytes_per_s", 2.0**30),
+    ("nccl_busbw_8g_bytes_per_s", 2.0**33),
+)
+
+_FRACTION = {"max": 1.0}
+_MAY_BE_ZERO = {"allow_zero": True}
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """A GPU model's numbers. Every numeric field names its unit; `sources` holds each field's note."""
+
+    name: str
+    kind: str = field(metadata={"choices": ("gpu",)})
+    description: str
+    # --- datasheet ---
+    sm_count: int
+    tensor_clock_hz: float
+    dense_bf16_flops_per_s: float
+    dense_fp8_flops_per_s: float = field(metadata=_MAY_BE_ZERO)
+    dense_fp4_flops_per_s: float = field(metadata=_MAY_BE_ZERO)
+    hbm_capacity_bytes: float
+    hbm_bandwidth_bytes_per_s: float
+    l2_bytes: float
+    nvlink_bandwidth_bytes_per_s: float
+    gpus_per_server: int
+    tdp_w: float
+    die_area_mm2: float
+    # --- calibration: memory ---
+    hbm_achievable_fraction: float = field(metadata=_FRACTION)
+    memory_kernel_latency_s: float = field(metadata=_MAY_BE_ZERO)
+    # --- calibration: GEMM ---
+    gemm_efficiency_bf16: float = field(metadata=_FRACTION)
+    gemm_efficiency_fp8: float = field(metadata=_FRACTION)
+    gemm_latency_s: float = field(metadata=_MAY_BE_ZERO)
+    gemm_tile_m: int
+    gemm_tile_n_wide: int
+    gemm_tile_n_narrow: int
+    gemm_narrow_tile_efficiency: float = field(metadata=_FRACTION)
+    gemm_split_k_min_depth: int
+    # --- calibration: attention ---
+    attention_efficiency_bf16: float = field(metadata=_FRACTION)
+    attention_efficiency_fp8: float = field(metadata=_FRACTION)
+    attention_block_q: int
+    attention_block_kv: int
+    # --- calibration: collectives (nccl-tests all-reduce busbw, measured over nccl_group GPUs) ---
+    nccl_group: int
+    nccl_busbw_1k_bytes_per_s: float
+    nccl_busbw_16k_bytes_per_s: float
+    nccl_busbw_256k_bytes_per_s: float
+    nccl_busbw_1m_bytes_per_s: float
+    nccl_busbw_8m_bytes_per_s: float
+    nccl_busbw_32m_bytes_per_s: float
+    nccl_busbw_128m_bytes_per_s: float
+    nccl_busbw_1g_bytes_per_s: float
+    nccl_busbw_8g_bytes_per_s: float
+    p2p_efficiency: float = field(metadata=_FRACTION)
+    p2p_latency_s: float = field(metadata=_MAY_BE_ZERO)
+    # --- software stack ---
+    launch_overhead_s: float = field(metadata=_MAY_BE_ZERO)
+    graph_launch_overhead_s: float = field(metadata=_MAY_BE_ZERO)
+    cuda_graphs: bool = True
+    sources: tuple = ()
+    assumed: frozenset = frozenset()
+
+    def nccl_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """(message sizes in bytes, busbw in bytes/s), ascending by size, for the collectives kernel."""
+        sizes = np.array([size for _, size in NCCL_CURVE_FIELDS], dtype=np.float64)
+        busbw = np.array([getattr(self, name) for name, _ in NCCL_CURVE_FIELDS], dtype=np.float64)
+        return sizes, busbw
+
+    def source_of(self, field_name: str) -> str:
+        """The source note of a field ('' when none)."""
+        return dict(self.sources).get(field_name, "")
+
+
+def load_gpu_spec(table: Mapping[str, Any], source: str) -> GpuSpec:
+    """Validate a parsed TOML table into a GpuSpec (InputError naming `source` and the field)."""
+    return build_spec(GpuSpec, dict(table), source)

@@ -1,0 +1,328 @@
+"""Cycle-exact systolic-array GEMM timing (the ASIC's matrix engine), with an SRAM/DRAM stall model.
+
+An R x C array computes (M x K) @ (K x N). Each dataflow pins one operand's dimension to the array rows
+(Sr), one to the columns (Sc) and streams the third (T) in time, exactly as SCALE-Sim v3 maps a GEMM:
+
+    dataflow  Sr  Sc  T   stationary in the PEs     per-fold latency L (cycles)
+    os        M   N   K   outputs                   T + R + C - 2
+    ws        K   N   M   weights (filter)          T + 2R + C - 2
+    is        K   M   N   inputs (ifmap)            T + 2R + C - 2
+
+with ceil(Sr/R) * ceil(Sc/C) folds, the Sc-fold loop outside the Sr-fold loop.
+
+`scalesim` mode (mode_code 0) lets every fold fill and drain before the next starts, so with memory never
+stalling  cycles = folds * L - 1  (SCALE-Sim's "Total Cycles" is the index of the last busy cycle; the
+report fields and formulas were read from scalesim 3.0.0's compute/systolic_compute_*.py and
+memory/double_buffered_scratchpad_mem.py, and are checked row by row in tests/test_systolic.py).
+
+`pipelined` mode (mode_code 1) overlaps consecutive folds: the next fold's operands enter right behind the
+previous fold's, limited only by the R cycles it takes to shift the stationary tile in (ws, is) or the
+finished outputs out (os). Folds then issue every max(T, R) cycles and only the last one pays the full
+latency:  cycles = (folds - 1) * max(T, R) + L - 1.
+Worked example, os on 8 x 8, M = N = K = 16: folds = 2 * 2 = 4, L = 16 + 8 + 8 - 2 = 30.
+scalesim: 4 * 30 - 1 = 119 cycles (SCALE-Sim 3.0.0 reports 119). pipelined: 3 * max(16, 8) + 30 - 1 = 77.
+
+Memory. Each operand (ifmap, filter, ofmap) has its own SRAM of `sram_words_each` words, double buffered
+(two halves of H = words // 2), and its own DRAM port of `dram_words_per_cycle` words/cycle (SCALE-Sim's
+model; <= 0 means unlimited). An operand slice is fetched once and reused from SRAM while the words touched
+since its last use fit in H (os ifmap / ws ifmap / is filter reuse across column folds when the whole
+operand fits; the os filter reuses its column slice across row folds when the slice fits); stationary
+tiles are fetched once. A fold may start only when its operands can arrive in time (first and last word
+of each port, read uniformly over the fold's read window), and only while the ofmap SRAM has room for
+its outputs (drained at the port rate). In scalesim mode the DRAM streams run ahead without limit and the
+first H words of each read operand are preloaded before cycle 0 (as SCALE-Sim excludes that prefetch from
+"Total Cycles"); in pipelined mode a fold's loads start no earlier than the previous fold's start (a real
+double buffer), nothing is preloaded, ws/is partial sums stay in the ofmap SRAM when a column slice fits,
+and the final output drain is counted.
+"""
+
+import math
+
+import numpy as np
+
+from kernels.jit import jit
+
+__all__ = [
+    "DATAFLOW_OS", "DATAFLOW_WS", "DATAFLOW_IS", "MODE_SCALESIM", "MODE_PIPELINED",
+    "fold_shape", "fold_latency_cycles", "compute_cycles", "gemm_cycles", "tiled_gemm_cycles",
+    "multi_array_gemm_cycles", "attention_cycles", "gemm_cycles_batch",
+]
+
+DATAFLOW_OS = 0
+DATAFLOW_WS = 1
+DATAFLOW_IS = 2
+MODE_SCALESIM = 0
+MODE_PIPELINED = 1
+_UNLIMITED_WORDS = 1 << 62
+
+
+@jit
+def _ceil_div(a, b):
+    return (a + b - 1) // b
+
+
+@jit
+def fold_shape(dataflow_code, m, n, k):
+    """(Sr, Sc, T): GEMM dims on the array rows, array columns and in time for a dataflow."""
+    if dataflow_code == 0:
+        return m, n, k
+    if dataflow_code == 1:
+        return k, n, m
+    return k, m, n
+
+
+@jit
+def fold_latency_cycles(rows, cols, dataflow_code, t):
+    """Cycles one fold takes alone: operand skew fill, T streaming steps and drain."""
+    if dataflow_code == 0:
+        return t + rows + cols - 2
+    return t + 2 * rows + cols - 2
+
+
+@jit
+def compute_cycles(rows, cols, dataflow_code, m, n, k, mode_code):
+    """Cycles with memory never stalling (scalesim: folds * L - 1; pipelined: overlapped folds)."""
+    sr, sc, t = fold_shape(dataflow_code, m, n, k)
+    folds = _ceil_div(sr, rows) * _ceil_div(sc, cols)
+    lat = fold_latency_cycles(rows, cols, dataflow_code, t)
+    if mode_code == 0:
+        return folds * lat - 1
+    return (folds - 1) * max(t, rows) + lat - 1
+
+
+@jit
+def _traffic_words(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each):
+    """(sram_reads, sram_writes, dram_reads, dram_writes) in closed form (same rules as the fold loop)."""
+    sr, sc, t = fold_shape(dataflow_code, m, n, k)
+    sr_folds = _ceil_div(sr, rows)
+    sc_folds = _ceil_div(sc, cols)
+    sram = sram_words_each if sram_words_each > 0 else _UNLIMITED_WORDS
+    half = sram // 2
+    dram_a = sr * t if sr * t <= half else sc_folds * sr * t
+    c_last = sc - (sc_folds - 1) * cols
+    if dataflow_code == 0:
+        sram_reads = sc_folds * sr * t + sr_folds * sc * t
+        sram_writes = sr * sc
+        dram_b = 0
+        for c_used, count in ((cols, sc_folds - 1), (c_last, 1)):
+            dram_b += count * c_used * t * (1 if c_used * t <= half else sr_folds)
+        return sram_reads, sram_writes, dram_a + dram_b, sram_writes
+    sram_reads = sc_folds * sr * t + sr * sc
+    sram_writes = sr_folds * t * sc
+    dram_writes = sram_writes
+    if mode_code == 1:
+        dram_writes = 0
+        for c_used, count in ((cols, sc_folds - 1), (c_last, 1)):
+            dram_writes += count * t * c_used * (1 if t * c_used <= sram else sr_folds)
+    return sram_reads, sram_writes, dram_a + sr * sc, dram_writes
+
+
+@jit
+def gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, dram_words_per_cycle):
+    """One array, one GEMM -> (cycles, stall_cycles, sram_reads, sram_writes, dram_reads, dram_writes).
+
+    Unlimited bandwidth is O(1); limited bandwidth is closed form per fold (O(folds), no per-cycle
+    loop). See the module docstring for the model.
+    """
+    if not dram_words_per_cycle > 0.0:
+        ideal = compute_cycles(rows, cols, dataflow_code, m, n, k, mode_code)
+        sram_r, sram_w, dram_r, dram_w = _traffic_words(rows, cols, dataflow_code, m, n, k, mode_code,
+                                                        sram_words_each)
+        return ideal, ideal - ideal, sram_r, sram_w, dram_r, dram_w
+    sr, sc, t = fold_shape(dataflow_code, m, n, k)
+    sr_folds = _ceil_div(sr, rows)
+    sc_folds = _ceil_div(sc, cols)
+    lat = fold_latency_cycles(rows, cols, dataflow_code, t)
+    interval = lat if mode_code == 0 else max(t, rows)
+    sram = sram_words_each if sram_words_each > 0 else _UNLIMITED_WORDS
+    half = sram // 2
+    limited = dram_words_per_cycle > 0.0
+    bw = dram_words_per_cycle if limited else 1.0
+    # Read windows (first, last cycle offset in a fold) of the streamed operand A (tile r x T) and of
+    # operand B (os: filter c x T streamed; ws/is: stationary r x c tile), and the ofmap write window.
+    if dataflow_code == 0:
+        a_first, a_last = 0, t + rows - 2
+        b_first, b_last = 0, t + cols - 2
+        w_first = t - 1
+    else:
+        a_first, a_last = rows, 2 * rows + t - 2
+        b_first, b_last = 0, rows + cols - 2
+        w_first = 2 * rows - 1
+    a_fits = sr * t <= half
+    sram_reads = 0
+    sram_writes = 0
+    dram_reads = 0
+    dram_writes = 0
+    cum_a = 0.0
+    cum_b = 0.0
+    cum_w = 0.0
+    arrive_a = 0.0
+    arrive_b = 0.0
+    drain = 0.0
+    start = 0.0
+    prev_start = 0.0
+    fold = 0
+    for fc in range(sc_folds):
+        c_used = min(cols, sc - fc * cols)
+        for fr in range(sr_folds):
+            r_used = min(rows, sr - fr * rows)
+            a_words = r_used * t
+            if dataflow_code == 0:
+                b_words = c_used * t
+                b_new = b_words if (fr == 0 or b_words > half) else 0
+                out_words = r_used * c_used
+                out_dram = out_words
+            else:
+                b_words = r_used * c_used
+                b_new = b_words
+                out_words = t * c_used
+                out_dram = out_words
+                if mode_code == 1 and t * c_used <= sram and fr < sr_folds - 1:
+                    out_dram = 0
+            a_new = a_words if (fc == 0 or not a_fits) else 0
+            sram_reads += a_words + b_words
+            sram_writes += out_words
+            dram_reads += a_new + b_new
+            dram_writes += out_dram
+            earliest = 0.0 if fold == 0 else prev_start + interval
+            if limited:
+                cum_a += a_new
+                cum_b += b_new
+                cum_w += out_dram
+                if mode_code == 0:
+                    arrive_a = max(0.0, (cum_a - half) / bw)
+                    arrive_b = max(0.0, (cum_b - half) / bw)
+                else:
+                    arrive_a = max(arrive_a, prev_start) + a_new / bw
+                    arrive_b = max(arrive_b, prev_start) + b_new / bw
+                if a_new > 0:
+                    earliest = max(earliest, arrive_a - min(a_last, a_first + a_new / bw))
+                if b_new > 0:
+                    earliest = max(earliest, arrive_b - min(b_last, b_first + b_new / bw))
+                earliest = max(earliest, (cum_w - sram) / bw - (lat - 1))
+            start = earliest
+            if limited and out_dram > 0:
+                drain = max(drain, start + w_first) + out_dram / bw
+            prev_start = start
+            fold += 1
+    end = start + lat - 1
+    if limited and mode_code == 1:
+        end = max(end, drain)
+    cycles = np.int64(math.ceil(end - 1e-9))
+    ideal = compute_cycles(rows, cols, dataflow_code, m, n, k, mode_code)
+    return cycles, cycles - ideal, sram_reads, sram_writes, dram_reads, dram_writes
+
+
+@jit
+def tiled_gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each,
+                      dram_words_per_cycle):
+    """Best of a small tile search -> (cycles, stall_cycles, tile_sr).
+
+    Pipelined mode may cut the row-mapped dimension Sr into chunks (multiples of R) run one after the
+    other, so the streamed operand's chunk fits half the SRAM and is reused across column folds.
+    Scalesim mode runs the GEMM untiled, as SCALE-Sim does.
+    """
+    sr, sc, t = fold_shape(dataflow_code, m, n, k)
+    res = gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, dram_words_per_cycle)
+    best_cycles, best_stall, best_tile = res[0], res[1], sr
+    if mode_code == 0 or sram_words_each <= 0 or dram_words_per_cycle <= 0.0 or sr <= rows:
+        return best_cycles, best_stall, best_tile
+    fit = (sram_words_each // 2) // max(t, 1) // rows * rows
+    cand = rows
+    while cand < sr:
+        if cand == rows or cand == fit or (cand // rows) & (cand // rows - 1) == 0:
+            full = sr // cand
+            rest = sr - full * cand
+            total = np.int64(0)
+            stall = np.int64(0)
+            for part in range(2):
+                size = cand if part == 0 else rest
+                times = full if part == 0 else 1
+                if size == 0:
+                    continue
+                if dataflow_code == 0:
+                    r = gemm_cycles(rows, cols, 0, size, n, k, 1, sram_words_each, dram_words_per_cycle)
+                else:
+                    r = gemm_cycles(rows, cols, dataflow_code, m, n, size, 1, sram_words_each,
+                                    dram_words_per_cycle)
+                total += times * (r[0] + 1)
+                stall += times * r[1]
+            if total - 1 < best_cycles:
+                best_cycles, best_stall, best_tile = total - 1, stall, cand
+        nxt = cand * 2
+        if cand < fit < nxt:
+            nxt = fit
+        cand = nxt
+    return best_cycles, best_stall, best_tile
+
+
+@jit
+def multi_array_gemm_cycles(arrays, rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each,
+                            dram_words_per_cycle):
+    """Split one GEMM over `arrays` identical arrays -> (cycles, stall_cycles, ideal_cycles).
+
+    Searches every split of M into a_m parts and N into a_n parts with a_m * a_n <= arrays (each array
+    its own SRAM; the DRAM words/cycle shared evenly by the arrays in use) and the tile search per array.
+    ideal_cycles = ceil(m n k / (arrays R C)), the MAC bound.
+    """
+    ideal = _ceil_div(m * n * k, max(arrays, 1) * rows * cols)
+    best_cycles = np.int64(-1)
+    best_stall = np.int64(0)
+    for a_m in range(1, max(arrays, 1) + 1):
+        if a_m > m:
+            break
+        a_n = max(arrays, 1) // a_m
+        a_n = min(a_n, n)
+        used = a_m * a_n
+        bw = dram_words_per_cycle / used if dram_words_per_cycle > 0.0 else 0.0
+        r = tiled_gemm_cycles(rows, cols, dataflow_code, _ceil_div(m, a_m), _ceil_div(n, a_n), k,
+                              mode_code, sram_words_each, bw)
+        if best_cycles < 0 or r[0] < best_cycles:
+            best_cycles, best_stall = r[0], r[1]
+    return best_cycles, best_stall, ideal
+
+
+@jit
+def attention_cycles(seq_new, seq_past, q_heads, head_dim, arrays, rows, cols, dataflow_code, mode_code):
+    """QK^T and PV GEMMs of every sequence and query head -> (cycles, ideal_cycles); memory unlimited.
+
+    A chunk of c new tokens after p cached ones is priced as the rectangular c x (p + c) score GEMM
+    (the causal upper triangle is computed and masked, as a dense array does). Heads spread over the
+    arrays: whole rounds of `arrays` heads, then the leftover heads each get arrays // leftover arrays.
+    """
+    total = np.int64(0)
+    macs = np.int64(0)
+    for i in range(seq_new.shape[0]):
+        c = seq_new[i]
+        if c <= 0:
+            continue
+        ctx = seq_past[i] + c
+        qk = gemm_cycles(rows, cols, dataflow_code, c, ctx, head_dim, mode_code, 0, 0.0)[0] + 1
+        pv = gemm_cycles(rows, cols, dataflow_code, c, head_dim, ctx, mode_code, 0, 0.0)[0] + 1
+        rounds = q_heads // arrays
+        left = q_heads - rounds * arrays
+        total += rounds * (qk + pv)
+        if left > 0:
+            share = arrays // left
+            total += multi_array_gemm_cycles(share, rows, cols, dataflow_code, c, ctx, head_dim,
+                                             mode_code, 0, 0.0)[0] + 1
+            total += multi_array_gemm_cycles(share, rows, cols, dataflow_code, c, head_dim, ctx,
+                                             mode_code, 0, 0.0)[0] + 1
+        macs += 2 * q_heads * c * ctx * head_dim
+    return total, _ceil_div(macs, arrays * rows * cols)
+
+
+@jit
+def gemm_cycles_batch(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, dram_words_per_cycle):
+    """Vectorised gemm_cycles over equal-length int64/float64 arrays -> (cycles, stall_cycles, util)."""
+    count = rows.shape[0]
+    cycles = np.empty(count, dtype=np.int64)
+    stalls = np.empty(count, dtype=np.int64)
+    util = np.empty(count, dtype=np.float64)
+    for i in range(count):
+        r = gemm_cycles(rows[i], cols[i], dataflow_code[i], m[i], n[i], k[i], mode_code,
+                        sram_words_each[i], dram_words_per_cycle[i])
+        cycles[i] = r[0]
+        stalls[i] = r[1]
+        util[i] = m[i] * n[i] * k[i] / (rows[i] * cols[i] * max(r[0], 1))
+    return cycles, stalls, util

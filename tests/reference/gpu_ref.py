@@ -1,0 +1,142 @@
+"""Slow, plain-Python twins of the GPU kernels (kernels/gpu_gemm, attention, memory, collectives).
+
+Written to be obviously correct rather than fast: explicit enumeration of tiles, query positions and
+candidate configurations, and numpy.interp on log axes for the bus-bandwidth curve.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "transfer_time_s", "copy_time_s",
+    "ring_allreduce_time_s", "tree_allreduce_time_s", "interp_busbw_bytes_per_s", "curve_allreduce_time_s",
+    "gemm_flops", "gemm_bytes", "gemm_config_time_s", "gemm_compute", "gemm_time_s",
+    "attention_flops", "kv_cache_bytes", "prefill_attention_compute_s", "decode_attention_time_s",
+]
+
+
+# --- memory ---
+def transfer_time_s(nbytes, bytes_per_s, latency_s):
+    return 0.0 if nbytes <= 0 else latency_s + nbytes / bytes_per_s
+
+
+def copy_time_s(array_bytes, bytes_per_s, latency_s):
+    return transfer_time_s(array_bytes + array_bytes, bytes_per_s, latency_s)
+
+
+# --- collectives ---
+def ring_allreduce_time_s(size_bytes, n, alpha_s, busbw):
+    if n <= 1 or size_bytes <= 0:
+        return 0.0
+    # reduce-scatter then all-gather: n-1 steps each, each step sends size/n bytes at algbw
+    steps = 2 * (n - 1)
+    return steps * alpha_s + steps * (size_bytes / n) / busbw
+
+
+def tree_allreduce_time_s(size_bytes, n, alpha_s, busbw):
+    if n <= 1 or size_bytes <= 0:
+        return 0.0
+    depth = 0
+    while 2**depth < n:
+        depth += 1
+    return 2 * depth * alpha_s + size_bytes * 2 * (n - 1) / n / busbw
+
+
+def interp_busbw_bytes_per_s(size_bytes, sizes, busbw):
+    sizes = np.asarray(sizes, dtype=float)
+    busbw = np.asarray(busbw, dtype=float)
+    if size_bytes <= sizes[0]:
+        first_time = sizes[0] / busbw[0]  # time per byte-factor at the smallest point stays constant
+        return size_bytes / first_time
+    if size_bytes >= sizes[-1]:
+        return float(busbw[-1])
+    return float(np.exp(np.interp(np.log(size_bytes), np.log(sizes), np.log(busbw))))
+
+
+def curve_allreduce_time_s(size_bytes, n, sizes, busbw):
+    if n <= 1 or size_bytes <= 0:
+        return 0.0
+    return size_bytes * 2 * (n - 1) / n / interp_busbw_bytes_per_s(size_bytes, sizes, busbw)
+
+
+# --- GEMM ---
+def gemm_flops(m, n, k):
+    return 2.0 * m * n * k
+
+
+def gemm_bytes(m, n, k, in_bytes, out_bytes):
+    return m * k * in_bytes + k * n * in_bytes + m * n * out_bytes
+
+
+def gemm_config_time_s(m, n, k, tile_m, tile_n, split_k, sm_count, sm_flops_per_s, wave_quantization):
+    tiles = -(-m // tile_m) * -(-n // tile_n) * split_k
+    depth = -(-k // split_k)
+    one_tile_s = gemm_flops(tile_m, tile_n, depth) / sm_flops_per_s
+    waves = -(-tiles // sm_count) if wave_quantization else tiles / sm_count
+    return waves * one_tile_s
+
+
+def gemm_compute(m, n, k, sm_count, peak, efficiency, tile_m, tile_n_wide, tile_n_narrow, narrow_efficiency,
+                 split_k_min_depth, wave_quantization):
+    if m <= 0 or n <= 0 or k <= 0:
+        return 0.0, tile_n_wide, 1, 0.0
+    candidates = []  # (time, tile_n, split, waves) in the order the kernel tries them
+    for tile_n, rate in ((tile_n_wide, efficiency), (tile_n_narrow, efficiency * narrow_efficiency)):
+        tiles = math.ceil(m / tile_m) * math.ceil(n / tile_n)
+        max_split = max(1, min(sm_count // tiles, k // split_k_min_depth))
+        for split in range(1, max_split + 1):
+            t = gemm_config_time_s(m, n, k, tile_m, tile_n, split, sm_count, peak * rate / sm_count, wave_quantization)
+            waves = tiles * split / sm_count
+            candidates.append((t, tile_n, split, float(math.ceil(waves)) if wave_quantization else waves))
+    return min(candidates, key=lambda c: c[0])
+
+
+def gemm_time_s(m, n, k, sm_count, peak, efficiency, tile_m, tile_n_wide, tile_n_narrow, narrow_efficiency,
+                split_k_min_depth, wave_quantization, latency_s, in_bytes, out_bytes, bytes_per_s, memory_latency_s):
+    if m <= 0 or n <= 0 or k <= 0:
+        return 0.0
+    compute = gemm_compute(m, n, k, sm_count, peak, efficiency, tile_m, tile_n_wide, tile_n_narrow,
+                           narrow_efficiency, split_k_min_depth, wave_quantization)[0]
+    return max(latency_s + compute, memory_latency_s + gemm_bytes(m, n, k, in_bytes, out_bytes) / bytes_per_s)
+
+
+# --- attention ---
+def attention_flops(seq_new, seq_past, q_heads, head_dim, causal):
+    pairs = 0
+    for new, past in zip(seq_new, seq_past):
+        for t in range(int(new)):
+            pairs += int(past) + (t + 1 if causal else int(new))
+    return 4.0 * q_heads * head_dim * pairs
+
+
+def kv_cache_bytes(seq_new, seq_past, kv_heads, head_dim, bytes_per_elem):
+    return sum(2.0 * kv_heads * head_dim * bytes_per_elem * (int(p) + int(n)) for n, p in zip(seq_new, seq_past))
+
+
+def prefill_attention_compute_s(seq_new, seq_past, q_heads, head_dim, block_q, block_kv, causal,
+                                sm_count, peak, efficiency):
+    units = []  # tiles of each (sequence, head, query block) work unit
+    for new, past in zip(seq_new, seq_past):
+        new, past = int(new), int(past)
+        for _head in range(q_heads):
+            for start in range(0, new, block_q):
+                last_query = min(new, start + block_q) - 1  # 0-based index of the block's last query
+                visible = past + (last_query + 1 if causal else new)
+                units.append(sum(1 for b in range(0, past + new, block_kv) if b < visible))
+    if not units or sum(units) == 0:
+        return 0.0
+    tile_flops = 4.0 * block_q * block_kv * head_dim
+    chip_rate = peak * efficiency
+    return max(sum(units) * tile_flops / chip_rate, max(units) * tile_flops / (chip_rate / sm_count))
+
+
+def decode_attention_time_s(seq_past, q_heads, kv_heads, head_dim, kv_bytes_per_elem, flops_per_s, bytes_per_s,
+                            latency_s):
+    if len(seq_past) == 0:
+        return 0.0
+    kv_bytes = sum(2.0 * kv_heads * head_dim * kv_bytes_per_elem * (int(p) + 1) for p in seq_past)
+    flops = sum(4.0 * q_heads * head_dim * (int(p) + 1) for p in seq_past)
+    return latency_s + max(kv_bytes / bytes_per_s, flops / flops_per_s)

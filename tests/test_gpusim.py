@@ -1,0 +1,267 @@
+"""GpuDevice against the operator-level microbenchmarks it was calibrated on, and against theory.
+
+Reference rows below are copied from /work/shared/reference/microbenchmarks.csv with their source column.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asicsim.core.device import Device, OpCost
+from asicsim.core.registry import SPEC_DIR, load_hardware
+from asicsim.core.specfile import read_toml
+from gpusim.device import GpuDevice
+from gpusim.options import GpuOptions
+from gpusim.spec import GpuSpec, load_gpu_spec
+from workloads.errors import InputError
+from workloads.graph_types import Op, OpKind
+
+GPUS = ("h100-sxm", "h200", "b200", "a100-sxm-80g")
+AZURE_H100 = "Azure AI-benchmarking-guide ND H100 v5"
+AZURE_NCCL = "Azure ND H100 v5 nccl-tests (NVLS; NCCL 2.18.5)"
+
+# (device, dtype, m, n, k, TFLOP/s, source)
+GEMM_ROWS = [
+    ("h100-sxm", "fp8", 1024, 1024, 1024, 274, AZURE_H100),
+    ("h100-sxm", "fp8", 2048, 2048, 2048, 1011, AZURE_H100),
+    ("h100-sxm", "fp8", 8192, 8192, 8192, 1290, AZURE_H100),
+    ("h100-sxm", "fp8", 16384, 16384, 16384, 1377, AZURE_H100),
+    ("h100-sxm", "fp8", 32768, 32768, 32768, 1382, AZURE_H100),
+    ("h100-sxm", "fp8", 6144, 12288, 12288, 1351, AZURE_H100),
+    ("h100-sxm", "bf16", 4224, 2048, 8192, 780, "public gist 'H100 peak matmul FLOPS' (torch.compile max-autotune)"),
+    ("h200", "fp8", 16384, 16384, 16384, 1366, "Azure AI-benchmarking-guide ND H200 v5"),
+]
+# (device, copy TB/s, source); gb200 row applied to the b200 spec
+COPY_ROWS = [
+    ("h100-sxm", 2.90, AZURE_H100),
+    ("h200", 4.01, "Azure AI-benchmarking-guide ND H200 v5"),
+    ("b200", 7.35, "Azure ND GB200 v6 blog (92% of 8 TB/s)"),
+]
+# (device, message bytes, busbw GB/s, source), all x8
+NCCL_ROWS = [
+    ("h100-sxm", 2**10, 0.07, AZURE_NCCL),
+    ("h100-sxm", 2**14, 0.95, AZURE_NCCL),
+    ("h100-sxm", 2**18, 10.9, AZURE_NCCL),
+    ("h100-sxm", 2**20, 43.7, AZURE_NCCL),
+    ("h100-sxm", 2**23, 172, AZURE_NCCL),
+    ("h100-sxm", 2**25, 296, AZURE_NCCL),
+    ("h100-sxm", 2**27, 401, AZURE_NCCL),
+    ("h100-sxm", 2**30, 466, AZURE_NCCL),
+    ("h100-sxm", 2**33, 478.9, AZURE_NCCL),
+    ("h200", 2**33, 480.0, "Azure ND H200 v5 nccl-tests"),
+]
+# (device, dtype, seq, TFLOP/s, source): FlashAttention-3 forward, head_dim 128, long sequence
+ATTENTION_ROWS = [
+    ("h100-sxm", "bf16", 16384, 740, "FlashAttention-3 paper arXiv 2407.08608 (fp16)"),
+    ("h100-sxm", "fp8", 16384, 1200, "FlashAttention-3 paper"),
+]
+
+
+@pytest.fixture(scope="module")
+def devices() -> dict[str, GpuDevice]:
+    return {name: GpuDevice(load_hardware(name), 8) for name in GPUS}
+
+
+def matmul(m: int, n: int, k: int, dtype: str = "fp8", elem: float = 1.0) -> Op:
+    return Op("gemm", OpKind.MATMUL, dtype, flops=2.0 * m * n * k, weight_bytes=k * n * elem,
+              act_in_bytes=m * k * elem, act_out_bytes=m * n * 2.0, m=m, n=n, k=k)
+
+
+def time_s(device: GpuDevice, op: Op) -> float:
+    return device.explain(op)["time_s"]
+
+
+def decode(batch: int, context: int, kv_heads: int = 1) -> Op:
+    past = np.full(batch, context, dtype=np.int64)
+    kv = 2.0 * kv_heads * 128 * float(past.sum() + batch)
+    return Op("attn", OpKind.ATTENTION_DECODE, "fp8", flops=4.0 * 8 * kv_heads * 128 * float(past.sum() + batch),
+              kv_read_bytes=kv, q_heads=8 * kv_heads, kv_heads=kv_heads, head_dim=128,
+              seq_new=np.ones(batch, dtype=np.int64), seq_past=past)
+
+
+# --- specs ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", GPUS)
+def test_spec_loads_through_registry_with_sources(name: str) -> None:
+    spec = load_hardware(name)
+    assert isinstance(spec, GpuSpec) and spec.kind == "gpu" and spec.name == name
+    numeric = [f.name for f in dataclasses.fields(GpuSpec) if f.name not in ("name", "kind", "description", "sources", "assumed")]
+    assert [f for f in numeric if not spec.source_of(f).strip()] == []
+    assert all(len(spec.source_of(f).split()) >= 4 for f in spec.assumed)
+
+
+def test_bad_spec_names_the_field() -> None:
+    table = read_toml(SPEC_DIR / "h100-sxm.toml")
+    with pytest.raises(InputError, match="sm_count"):
+        load_gpu_spec({**table, "sm_count": -1}, "bad.toml")
+    with pytest.raises(InputError, match="bogus"):
+        load_gpu_spec({**table, "bogus": 1}, "bad.toml")
+    with pytest.raises(InputError, match="hbm_achievable_fraction"):
+        load_gpu_spec({**table, "hbm_achievable_fraction": 1.5}, "bad.toml")
+
+
+def test_missing_dtypes_run_at_the_next_wider_rate(devices) -> None:
+    a100, h100, b200 = devices["a100-sxm-80g"], devices["h100-sxm"], devices["b200"]
+    assert a100.peak_flops_per_s("fp8") == a100.peak_flops_per_s("fp4") == 312e12
+    assert h100.peak_flops_per_s("fp4") == h100.peak_flops_per_s("fp8") == 1978.9e12
+    assert b200.peak_flops_per_s("fp4") == 9000e12
+    assert h100.peak_flops_per_s("fp16") == h100.peak_flops_per_s("bf16")
+    with pytest.raises(InputError, match="fp32"):
+        h100.peak_flops_per_s("fp32")
+
+
+@pytest.mark.parametrize("name", GPUS)
+def test_device_protocol(devices, name: str) -> None:
+    d = devices[name]
+    assert isinstance(d, Device)
+    assert set(d.clocks_hz) == {"compute", "memory", "link"}
+    assert d.memory_bytes_per_chip > 0 and d.memory_bandwidth_bytes_per_s > 0
+    assert d.prefetch_weights is False and d.overlap_collectives is False
+    with pytest.raises(InputError):
+        GpuDevice(d.spec, 0)
+
+
+# --- calibration rows ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("row", GEMM_ROWS, ids=lambda r: f"{r[0]}-{r[1]}-{r[2]}x{r[3]}x{r[4]}")
+def test_gemm_rows_within_10_percent(devices, row) -> None:
+    name, dtype, m, n, k, measured, source = row
+    op = matmul(m, n, k, dtype, 1.0 if dtype == "fp8" else 2.0)
+    predicted = op.flops / time_s(devices[name], op) / 1e12
+    print(f"{name} {dtype} {m}x{n}x{k}: predicted {predicted:.0f} vs {measured} TFLOP/s "
+          f"({predicted / measured - 1:+.1%}) [{source}]")
+    assert predicted == pytest.approx(measured, rel=0.10)
+
+
+@pytest.mark.parametrize("row", COPY_ROWS, ids=lambda r: r[0])
+def test_hbm_copy_within_10_percent(devices, row) -> None:
+    name, measured, source = row
+    array = 4.0 * 2**30
+    op = Op("copy", OpKind.ELEMENTWISE, "bf16", act_in_bytes=array, act_out_bytes=array)
+    predicted = 2 * array / time_s(devices[name], op) / 1e12
+    print(f"{name} copy: predicted {predicted:.2f} vs {measured} TB/s ({predicted / measured - 1:+.1%}) [{source}]")
+    assert predicted == pytest.approx(measured, rel=0.10)
+
+
+@pytest.mark.parametrize("row", NCCL_ROWS, ids=lambda r: f"{r[0]}-{r[1]}")
+def test_allreduce_rows_within_10_percent(devices, row) -> None:
+    name, size, measured, source = row
+    op = Op("ar", OpKind.ALLREDUCE, "bf16", comm_bytes=float(size), group=8)
+    predicted = size * 2 * 7 / 8 / time_s(devices[name], op) / 1e9
+    print(f"{name} all-reduce {size} B: predicted {predicted:.3g} vs {measured} GB/s busbw "
+          f"({predicted / measured - 1:+.1%}) [{source}]")
+    assert predicted == pytest.approx(measured, rel=0.10)
+
+
+@pytest.mark.parametrize("row", ATTENTION_ROWS, ids=lambda r: f"{r[0]}-{r[1]}")
+def test_flash_attention_rows_within_10_percent(devices, row) -> None:
+    name, dtype, seq, measured, source = row
+    op = Op("fa", OpKind.ATTENTION_PREFILL, dtype, q_heads=16, kv_heads=16, head_dim=128,
+            seq_new=np.array([seq]), seq_past=np.array([0]))
+    detail = devices[name].explain(op)
+    predicted = detail["useful_flops"] / detail["time_s"] / 1e12
+    print(f"{name} FA3 {dtype}: predicted {predicted:.0f} vs {measured} TFLOP/s ({predicted / measured - 1:+.1%}) [{source}]")
+    assert predicted == pytest.approx(measured, rel=0.10)
+
+
+# --- theory ---------------------------------------------------------------------------------------------
+
+shapes = st.tuples(st.integers(1, 20000), st.integers(1, 30000), st.integers(1, 30000))
+
+
+@settings(deadline=None)
+@given(shapes, st.sampled_from(GPUS), st.sampled_from(["bf16", "fp8", "fp4"]))
+def test_never_faster_than_datasheet(devices, shape, name, dtype) -> None:
+    d = devices[name]
+    op = matmul(*shape, dtype)
+    t = time_s(d, op)
+    assert op.flops / t <= d.peak_flops_per_s(dtype) * (1 + 1e-9)
+    assert op.memory_bytes / t <= d.memory_bandwidth_bytes_per_s * (1 + 1e-9)
+
+
+@settings(deadline=None)
+@given(shapes, st.sampled_from(GPUS), st.floats(1.0, 4.0))
+def test_more_bandwidth_or_flops_never_slower(devices, shape, name, factor) -> None:
+    d = devices[name]
+    faster = {
+        "hbm": dataclasses.replace(d.spec, hbm_bandwidth_bytes_per_s=d.spec.hbm_bandwidth_bytes_per_s * factor),
+        "flops": dataclasses.replace(d.spec, dense_bf16_flops_per_s=d.spec.dense_bf16_flops_per_s * factor,
+                                     dense_fp8_flops_per_s=d.spec.dense_fp8_flops_per_s * factor,
+                                     dense_fp4_flops_per_s=d.spec.dense_fp4_flops_per_s * factor),
+    }
+    ops = [matmul(*shape), decode(1 + shape[0] % 64, shape[1]),
+           Op("ew", OpKind.ELEMENTWISE, "bf16", act_in_bytes=float(shape[1] * 1000), act_out_bytes=float(shape[2]))]
+    for op in ops:
+        for spec in faster.values():
+            assert time_s(GpuDevice(spec, 8), op) <= time_s(d, op) * (1 + 1e-12)
+
+
+def test_decode_attention_grows_with_batch_and_context(devices) -> None:
+    d = devices["h100-sxm"]
+    assert time_s(d, decode(16, 1000)) < time_s(d, decode(64, 1000)) < time_s(d, decode(256, 1000))
+    assert time_s(d, decode(64, 500)) < time_s(d, decode(64, 2000)) < time_s(d, decode(64, 8000))
+    assert d.explain(decode(64, 2000))["bound"] == "memory"
+
+
+def test_small_m_gemm_is_memory_bound_large_is_compute_bound(devices) -> None:
+    d = devices["h100-sxm"]
+    assert d.explain(matmul(16, 8192, 8192 * 4))["bound"] == "memory"
+    big = d.explain(matmul(8192, 8192, 8192))
+    assert big["bound"] == "compute" and big["waves"] == 16 and 0.9 < big["wave_efficiency"] <= 1.0
+
+
+# --- switchable effects -----------------------------------------------------------------------------------
+
+def test_each_effect_switches(devices) -> None:
+    spec = devices["h100-sxm"].spec
+    on = GpuDevice(spec, 8)
+    tiny = Op("ew", OpKind.ELEMENTWISE, "bf16", act_in_bytes=1024.0, act_out_bytes=1024.0)
+    no_graphs = GpuDevice(spec, 8, GpuOptions(cuda_graphs=False))
+    assert no_graphs.cost(tiny).fixed_s == pytest.approx(spec.launch_overhead_s - time_s(on, tiny))
+    assert on.cost(tiny).fixed_s == 0.0  # graph replay (1 us) hides behind a 2 us kernel
+    assert GpuDevice(spec, 8, GpuOptions(kernel_latency=False, cuda_graphs=False)).cost(tiny).fixed_s > no_graphs.cost(tiny).fixed_s
+    assert GpuDevice(spec, 8, GpuOptions(launch_overhead=False, cuda_graphs=False)).cost(tiny).fixed_s == 0.0
+    fused = GpuDevice(spec, 8, GpuOptions(fused_elementwise=True)).cost(tiny)
+    assert fused.compute_cycles == fused.memory_cycles == fused.fixed_s == 0.0
+    skinny = matmul(2048, 1280, 8192)
+    assert time_s(GpuDevice(spec, 8, GpuOptions(wave_quantization=False)), skinny) < time_s(on, skinny)
+    long_kernel = matmul(8192, 8192, 8192)
+    assert no_graphs.cost(long_kernel).fixed_s == 0.0  # launches queue ahead of a long kernel
+
+
+def test_every_op_kind_prices_non_negative(devices) -> None:
+    d = devices["h100-sxm"]
+    ops = [
+        Op("embed", OpKind.EMBEDDING, "fp8", weight_bytes=1e6, act_in_bytes=4e3, act_out_bytes=2e6),
+        Op("norm", OpKind.NORM, "bf16", flops=1e6, act_in_bytes=1e6, act_out_bytes=1e6),
+        matmul(64, 1280, 8192),
+        Op("pf", OpKind.ATTENTION_PREFILL, "fp8", flops=1e9, q_heads=8, kv_heads=1, head_dim=128,
+           seq_new=np.array([512, 3]), seq_past=np.array([0, 100])),
+        decode(8, 100),
+        Op("ew", OpKind.ELEMENTWISE, "bf16", act_in_bytes=1e6),
+        Op("ar", OpKind.ALLREDUCE, "bf16", comm_bytes=1e6, group=8),
+        Op("p2p", OpKind.P2P, "bf16", comm_bytes=1e6, group=2),
+    ]
+    for op in ops:
+        cost = d.cost(op)
+        assert isinstance(cost, OpCost)
+        assert min(dataclasses.astuple(cost)) >= 0.0
+        assert time_s(d, op) > 0.0
+    assert d.cost(Op("ar1", OpKind.ALLREDUCE, "bf16", comm_bytes=1e6, group=1)).link_cycles == 0.0
+    with pytest.raises(InputError, match="NVLink"):
+        d.cost(Op("ar16", OpKind.ALLREDUCE, "bf16", comm_bytes=1e6, group=16))
+    with pytest.raises(InputError, match="kind"):
+        d.cost(Op("x", "convolution", "bf16"))
+
+
+def test_cycles_are_seconds_times_the_clock(devices) -> None:
+    d = devices["b200"]
+    op = matmul(4096, 4096, 4096)
+    cost, detail = d.cost(op), d.explain(op)
+    assert cost.compute_cycles / d.clocks_hz["compute"] == pytest.approx(detail["compute_s"])
+    assert cost.ideal_compute_cycles / d.clocks_hz["compute"] == pytest.approx(op.flops / d.peak_flops_per_s("fp8"))

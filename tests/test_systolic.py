@@ -1,0 +1,210 @@
+"""Systolic-array kernels: SCALE-Sim 3.0.0 golden rows, theory bounds, twins, and the `gemm` command."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asicsim.commands import gemm as gemm_cmd
+from kernels.systolic import (
+    attention_cycles, compute_cycles, gemm_cycles, multi_array_gemm_cycles, tiled_gemm_cycles,
+)
+from kernels.vector import vector_cycles
+from reference.systolic_ref import (
+    attention_cycles_ref, compute_cycles_ref, gemm_cycles_ref, multi_array_gemm_cycles_ref,
+    tiled_gemm_cycles_ref, vector_cycles_ref,
+)
+from workloads.errors import InputError
+
+FIXTURE = Path(__file__).parent / "data" / "scalesim_gemm.csv"
+DF = {"os": 0, "ws": 1, "is": 2}
+
+
+def _fixture_rows() -> list[dict]:
+    with open(FIXTURE) as fh:
+        return list(csv.DictReader(line for line in fh if not line.startswith("#")))
+
+
+ROWS = _fixture_rows()
+AMPLE = [r for r in ROWS if int(r["bandwidth_words_per_cycle"]) == 0]
+LIMITED = [r for r in ROWS if int(r["bandwidth_words_per_cycle"]) > 0]
+
+
+def _ours(row: dict, mode: int = 0):
+    return gemm_cycles(int(row["rows"]), int(row["cols"]), DF[row["dataflow"]], int(row["M"]), int(row["N"]),
+                       int(row["K"]), mode, int(row["sram_kb_each"]) * 1024,
+                       float(row["bandwidth_words_per_cycle"]))
+
+
+def test_fixture_is_big_enough():
+    assert len(AMPLE) >= 50 and len(LIMITED) >= 20
+    assert {r["dataflow"] for r in AMPLE} == {"os", "ws", "is"}
+
+
+@pytest.mark.parametrize("row", AMPLE, ids=lambda r: "{dataflow}-{rows}x{cols}-{M}-{N}-{K}".format(**r))
+def test_matches_scalesim_exactly_with_ample_bandwidth(row):
+    """Golden values: SCALE-Sim 3.0.0 COMPUTE_REPORT 'Total Cycles' (tests/data/README.md)."""
+    cycles, stall, sram_reads, sram_writes, dram_reads, _ = _ours(row)
+    assert cycles == int(row["scalesim_total_cycles"])
+    assert stall == int(row["scalesim_stall_cycles"]) == 0
+    assert sram_reads == int(row["sram_ifmap_reads"]) + int(row["sram_filter_reads"])
+    assert dram_reads == int(row["dram_ifmap_reads"]) + int(row["dram_filter_reads"])
+    if row["dataflow"] != "os":  # SCALE-Sim's os count adds R + C bookkeeping writes per fold
+        assert sram_writes == int(row["sram_ofmap_writes"])
+
+
+def test_limited_bandwidth_never_above_scalesim():
+    """SCALE-Sim 3.0.0 re-streams most of an operand per fold once it overflows half the SRAM (see
+    tests/data/README.md), so with limited bandwidth our slice-reuse model is at or below its cycles.
+    The 10% tracking target is NOT met; benchmarks/bench_gemm.py prints the error table."""
+    for r in LIMITED:
+        assert _ours(r)[0] <= int(r["scalesim_total_cycles"])
+
+
+def test_worked_example_from_docstring():
+    """os, 8 x 8, M = N = K = 16: SCALE-Sim 3.0.0 reports 119; pipelined overlaps folds to 77."""
+    assert gemm_cycles(8, 8, 0, 16, 16, 16, 0, 0, 0.0)[0] == 119
+    assert gemm_cycles(8, 8, 0, 16, 16, 16, 1, 0, 0.0)[0] == 77
+
+
+arrays = st.integers(2, 16)
+dims = st.integers(1, 48)
+dataflows = st.integers(0, 2)
+modes = st.integers(0, 1)
+srams = st.sampled_from([0, 16, 64, 256, 1024, 4096])
+bws = st.sampled_from([0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 8.0])
+
+
+@settings(deadline=None)
+@given(arrays, arrays, dataflows, dims, dims, dims, modes, srams, bws)
+def test_gemm_twin_agrees(r, c, df, m, n, k, mode, sram, bw):
+    assert tuple(int(x) for x in gemm_cycles(r, c, df, m, n, k, mode, sram, bw)) == \
+        gemm_cycles_ref(r, c, df, m, n, k, mode, sram, bw)
+    assert compute_cycles(r, c, df, m, n, k, mode) == compute_cycles_ref(r, c, df, m, n, k, mode)
+
+
+@settings(deadline=None)
+@given(arrays, arrays, dataflows, dims, dims, dims, srams, bws)
+def test_tiled_twin_agrees(r, c, df, m, n, k, sram, bw):
+    assert tuple(int(x) for x in tiled_gemm_cycles(r, c, df, m, n, k, 1, sram, bw)) == \
+        tiled_gemm_cycles_ref(r, c, df, m, n, k, 1, sram, bw)
+
+
+@settings(deadline=None)
+@given(st.integers(1, 6), arrays, arrays, dataflows, dims, dims, dims, modes, srams, bws)
+def test_multi_array_twin_agrees_and_respects_mac_bound(a, r, c, df, m, n, k, mode, sram, bw):
+    got = tuple(int(x) for x in multi_array_gemm_cycles(a, r, c, df, m, n, k, mode, sram, bw))
+    assert got == multi_array_gemm_cycles_ref(a, r, c, df, m, n, k, mode, sram, bw)
+    assert got[2] == math.ceil(m * n * k / (a * r * c)) and got[0] >= got[2]
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 24), st.integers(0, 40)), min_size=1, max_size=4),
+       st.integers(1, 5), st.sampled_from([4, 8, 16]), st.integers(1, 4), arrays, arrays, dataflows, modes)
+def test_attention_twin_agrees(seqs, heads, head_dim, a, r, c, df, mode):
+    new = np.array([s[0] for s in seqs], dtype=np.int64)
+    past = np.array([s[1] for s in seqs], dtype=np.int64)
+    got = tuple(int(x) for x in attention_cycles(new, past, heads, head_dim, a, r, c, df, mode))
+    assert got == attention_cycles_ref(new.tolist(), past.tolist(), heads, head_dim, a, r, c, df, mode)
+    assert got[0] >= got[1]
+
+
+@settings(deadline=None)
+@given(st.integers(0, 5000), st.integers(0, 8), st.integers(0, 64))
+def test_vector_twin_agrees(elements, ops, lanes):
+    assert vector_cycles(elements, ops, lanes) == vector_cycles_ref(elements, ops, lanes)
+
+
+@settings(deadline=None)
+@given(arrays, arrays, dataflows, dims, dims, dims, modes, srams, bws)
+def test_never_below_mac_bound(r, c, df, m, n, k, mode, sram, bw):
+    """Theory: R*C MACs per cycle at most (holds for R + C >= 3; SCALE-Sim counts the last cycle's index)."""
+    assert gemm_cycles(r, c, df, m, n, k, mode, sram, bw)[0] >= math.ceil(m * n * k / (r * c))
+
+
+@settings(deadline=None)
+@given(arrays, arrays, dataflows, dims, dims, dims, modes, srams, bws, bws)
+def test_more_bandwidth_never_slower(r, c, df, m, n, k, mode, sram, bw1, bw2):
+    lo, hi = sorted([bw1, bw2], key=lambda b: math.inf if b <= 0 else b)
+    assert gemm_cycles(r, c, df, m, n, k, mode, sram, hi)[0] <= gemm_cycles(r, c, df, m, n, k, mode, sram, lo)[0]
+
+
+@settings(deadline=None)
+@given(arrays, arrays, dataflows, dims, dims, dims, modes, srams, srams, bws)
+def test_more_sram_never_slower(r, c, df, m, n, k, mode, s1, s2, bw):
+    lo, hi = sorted([s1, s2], key=lambda s: math.inf if s <= 0 else s)
+    assert gemm_cycles(r, c, df, m, n, k, mode, hi, bw)[0] <= gemm_cycles(r, c, df, m, n, k, mode, lo, bw)[0]
+
+
+@settings(deadline=None)
+@given(arrays, arrays, dataflows, dims, dims, dims)
+def test_pipelined_never_slower_than_scalesim(r, c, df, m, n, k):
+    assert gemm_cycles(r, c, df, m, n, k, 1, 0, 0.0)[0] <= gemm_cycles(r, c, df, m, n, k, 0, 0, 0.0)[0]
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="timing needs the JIT")
+def test_large_gemm_is_fast():
+    import time
+
+    multi_array_gemm_cycles(4, 256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0)
+    t0 = time.perf_counter()
+    for _ in range(20):
+        multi_array_gemm_cycles(1, 256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0)
+    assert (time.perf_counter() - t0) / 20 < 1e-3
+
+
+def _args(**kw) -> argparse.Namespace:
+    base = dict(rows=8, cols=8, dataflow="os", m=16, n=16, k=16, bandwidth=0.0, sram_kb=0.0,
+                mode="scalesim", json=False, csv=None)
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def test_cli_single_json(capsys):
+    assert gemm_cmd.run(_args(json=True)) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["cycles"] == 119 and out["stall_cycles"] == 0
+    assert set(out) == {"cycles", "stall_cycles", "utilization", "sram_reads", "sram_writes", "dram_reads",
+                        "dram_writes"}
+
+
+def test_cli_csv_appends_columns(tmp_path, capsys):
+    f = tmp_path / "g.csv"
+    f.write_text("dataflow,rows,cols,M,N,K,bandwidth_words_per_cycle\nos,8,8,16,16,16,0\nws,8,8,16,16,16,2\n")
+    assert gemm_cmd.run(_args(csv=str(f))) == 0
+    out = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert out[0]["cycles"] == "119" and len(out) == 2 and "utilization" in out[1]
+
+
+@pytest.mark.parametrize("text, field", [
+    ("dataflow,rows,cols,M,N\nos,8,8,1,1\n", "header"),
+    ("dataflow,rows,cols,M,N,K\nxs,8,8,1,1,1\n", "row 2: dataflow"),
+    ("dataflow,rows,cols,M,N,K\nos,0,8,1,1,1\n", "row 2: rows"),
+    ("dataflow,rows,cols,M,N,K,bandwidth_words_per_cycle\nos,8,8,1,1,1,-3\n", "row 2: bandwidth_words_per_cycle"),
+])
+def test_cli_csv_bad_input(tmp_path, text, field):
+    f = tmp_path / "bad.csv"
+    f.write_text(text)
+    with pytest.raises(InputError) as err:
+        gemm_cmd.run(_args(csv=str(f)))
+    assert err.value.field == field and err.value.source == str(f)
+
+
+def test_cli_bad_flags():
+    with pytest.raises(InputError):
+        gemm_cmd.run(_args(dataflow="rs"))
+    with pytest.raises(InputError):
+        gemm_cmd.run(_args(rows=0))
+    with pytest.raises(InputError):
+        gemm_cmd.run(_args(mode="fast"))
+    with pytest.raises(InputError):
+        gemm_cmd.run(_args(k=None))
