@@ -283,32 +283,48 @@ def multi_array_gemm_cycles(arrays, rows, cols, dataflow_code, m, n, k, mode_cod
 
 
 @jit
-def attention_cycles(seq_new, seq_past, q_heads, head_dim, arrays, rows, cols, dataflow_code, mode_code):
-    """QK^T and PV GEMMs of every sequence and query head -> (cycles, ideal_cycles); memory unlimited.
+def attention_cycles(seq_new, seq_past, q_heads, kv_heads, head_dim, arrays, rows, cols, dataflow_code,
+                     mode_code):
+    """QK^T and PV GEMMs of every sequence and KV head -> (cycles, ideal_cycles); memory unlimited.
 
-    A chunk of c new tokens after p cached ones is priced as the rectangular c x (p + c) score GEMM
-    (the causal upper triangle is computed and masked, as a dense array does). Heads spread over the
-    arrays: whole rounds of `arrays` heads, then the leftover heads each get arrays // leftover arrays.
+    Grouped-query attention: the g = q_heads / kv_heads query heads that share a KV head are stacked, so a
+    chunk of c new tokens after p cached ones gives a (c g) x (p + c) score GEMM and a (c g) x head_dim
+    output GEMM per KV head. The causal upper triangle is computed and masked, as a dense array does;
+    ideal_cycles counts only the unmasked MACs (c p + c (c + 1) / 2 scores per head).
+    scalesim mode: every GEMM runs alone with its own fill and drain, spread over the arrays in rounds.
+    pipelined mode: the GEMMs' folds form one stream shared evenly by the arrays, each fold issuing
+    max(T, R) cycles after the previous one (as within one GEMM), plus one final fill/drain tail.
     """
+    group = max(q_heads // max(kv_heads, 1), 1)
     total = np.int64(0)
+    stream = np.int64(0)
+    tail = np.int64(0)
     macs = np.int64(0)
     for i in range(seq_new.shape[0]):
         c = seq_new[i]
         if c <= 0:
             continue
         ctx = seq_past[i] + c
-        qk = gemm_cycles(rows, cols, dataflow_code, c, ctx, head_dim, mode_code, 0, 0.0)[0] + 1
-        pv = gemm_cycles(rows, cols, dataflow_code, c, head_dim, ctx, mode_code, 0, 0.0)[0] + 1
-        rounds = q_heads // arrays
-        left = q_heads - rounds * arrays
-        total += rounds * (qk + pv)
-        if left > 0:
-            share = arrays // left
-            total += multi_array_gemm_cycles(share, rows, cols, dataflow_code, c, ctx, head_dim,
-                                             mode_code, 0, 0.0)[0] + 1
-            total += multi_array_gemm_cycles(share, rows, cols, dataflow_code, c, head_dim, ctx,
-                                             mode_code, 0, 0.0)[0] + 1
-        macs += 2 * q_heads * c * ctx * head_dim
+        m = c * group
+        macs += 2 * q_heads * head_dim * (c * seq_past[i] + c * (c + 1) // 2)
+        for g in range(2):
+            n = ctx if g == 0 else head_dim
+            k = head_dim if g == 0 else ctx
+            if mode_code == 0:
+                one = gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, 0, 0.0)[0] + 1
+                rounds = kv_heads // arrays
+                left = kv_heads - rounds * arrays
+                total += rounds * one
+                if left > 0:
+                    total += multi_array_gemm_cycles(arrays // left, rows, cols, dataflow_code, m, n, k,
+                                                     mode_code, 0, 0.0)[0] + 1
+            else:
+                sr, sc, t = fold_shape(dataflow_code, m, n, k)
+                issue = max(t, rows)
+                stream += kv_heads * _ceil_div(sr, rows) * _ceil_div(sc, cols) * issue
+                tail = max(tail, fold_latency_cycles(rows, cols, dataflow_code, t) - 1 - issue)
+    if mode_code != 0 and stream > 0:
+        total = _ceil_div(stream, max(arrays, 1)) + tail
     return total, _ceil_div(macs, arrays * rows * cols)
 
 

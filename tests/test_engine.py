@@ -106,3 +106,11 @@ def test_prefetch_never_slower(op_costs, layers):
     fast = StepEngine(FakeDevice(dict(zip(names, op_costs)), prefetch_weights=True)).run_step(
         [graph(names, layers=layers)])
     assert fast.time_s <= slow.time_s + 1e-9
+
+
+def test_memory_wait_counts_array_idle_time_per_layer():
+    # Memory-bound op: 1 s of compute inside 3 s of traffic -> the arrays wait 2 s per layer.
+    dev = FakeDevice({"a": OpCost(compute_cycles=1, memory_cycles=3), "ar": OpCost(link_cycles=1)})
+    t = StepEngine(dev).run_step([graph(["a", "ar"], layers=5)])
+    assert t.memory_wait_s == pytest.approx(10.0)
+    assert t.time_s == pytest.approx(20.0)

@@ -114,7 +114,7 @@ class AsicDevice:
         per_pe = self._pe_macs(op.dtype)
         head_steps = -(-op.head_dim // per_pe)
         array_cycles, ideal = systolic.attention_cycles(
-            op.seq_new, op.seq_past, op.q_heads, head_steps, s.array_count, s.array_rows, s.array_cols,
+            op.seq_new, op.seq_past, op.q_heads, op.kv_heads, head_steps, s.array_count, s.array_rows, s.array_cols,
             self._dataflow, _PIPELINED)
         new = op.seq_new.astype(float)
         scores = float((new * op.seq_past + new * (new + 1) / 2).sum()) * op.q_heads

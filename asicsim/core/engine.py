@@ -45,6 +45,7 @@ class StepTiming:
     fixed_s: float
     ideal_compute_s: float
     stall_s: float
+    memory_wait_s: float
     flops: float
     memory_bytes: float
     by_kind_s: tuple[tuple[str, float], ...]
@@ -121,19 +122,24 @@ class StepEngine:
         priced = [self._price_graph(g) for g in graphs]
         layers = graphs[0].layers_per_stage
         key = (layers, tuple(tuple(p.key for part in parts for p in part) for parts in priced))
-        time_s = self._cache.get(key)
-        if time_s is None:
-            time_s = self._cache[key] = self._step_time(priced, layers)
-        return self._account(time_s, priced, layers)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self._step_time(priced, layers)
+        time_s, wait_s = hit
+        return self._account(time_s, wait_s, priced, layers)
 
-    def _step_time(self, priced, layers: int) -> float:
-        """Simulate pre + two layers + post; the second layer's span is the steady-state layer time."""
+    def _step_time(self, priced, layers: int) -> tuple[float, float]:
+        """(step seconds, seconds compute ops spent waiting on memory), layers extrapolated.
+
+        Simulates pre + two layers + post; the second layer's span and waits stand for every further layer.
+        """
         if layers == 1:
-            return self._simulate([(pre + layer + post, None) for pre, layer, post in priced])[0]
+            total_s, _, wait_s, _ = self._simulate([(pre + layer + post, None) for pre, layer, post in priced])
+            return total_s, wait_s
         streams = [(pre + layer + layer + post, (len(pre) + len(layer) - 1, len(pre) + 2 * len(layer) - 1))
                    for pre, layer, post in priced]
-        total_s, layer_s = self._simulate(streams)
-        return total_s + (layers - 2) * layer_s
+        total_s, layer_s, wait_s, layer_wait_s = self._simulate(streams)
+        return total_s + (layers - 2) * layer_s, wait_s + (layers - 2) * layer_wait_s
 
     def _price_graph(self, graph: StepGraph) -> tuple[list[_Priced], list[_Priced], list[_Priced]]:
         pre = [self.price(op) for op in graph.pre_ops]
@@ -141,25 +147,31 @@ class StepEngine:
         post = [self.price(op) for op in (*graph.post_ops, *graph.stage_ops)]
         return pre, layer, post
 
-    def _simulate(self, streams) -> tuple[float, float]:
+    def _simulate(self, streams) -> tuple[float, float, float, float]:
         """Discrete-event run of op streams (one per micro-batch) over shared units.
 
         Each stream is (ops, marks): marks are the indices of the last op of the first and second layer
-        copy. Returns (end time, latest span between the two marks over the streams) in seconds.
+        copy. Returns seconds: (end time, latest span between the two marks, total memory wait of compute
+        ops, that wait within the second layer copy). An op's memory wait is its duration beyond its own
+        fixed overhead and compute time: the arrays sit idle for operands.
         """
         env = simpy.Environment()
         units = {"compute": simpy.Resource(env, capacity=1), "memory": simpy.PreemptiveResource(env, capacity=1),
                  "link": simpy.Resource(env, capacity=1)}
         prefetch = bool(self.device.prefetch_weights)
         ends: list[list[float]] = []
+        waits: list[list[float]] = []
         for ops, marks in streams:
             ends.append([0.0] * len(ops))
-            env.process(self._stream(env, units, ops, prefetch, ends[-1]))
+            waits.append([0.0] * len(ops))
+            env.process(self._stream(env, units, ops, prefetch, ends[-1], waits[-1]))
         env.run()
         layer_s = max((e[m[1]] - e[m[0]] for (_, m), e in zip(streams, ends) if m is not None), default=0.0)
-        return float(env.now), layer_s
+        wait_s = sum(sum(w) for w in waits)
+        layer_wait_s = sum(sum(w[m[0] + 1:m[1] + 1]) for (_, m), w in zip(streams, waits) if m is not None)
+        return float(env.now), layer_s, wait_s, layer_wait_s
 
-    def _stream(self, env, units, ops: list[_Priced], prefetch: bool, ends: list[float]):
+    def _stream(self, env, units, ops: list[_Priced], prefetch: bool, ends: list[float], waits: list[float]):
         """One micro-batch: ops run in order; an op streams whatever of its weights was not prefetched."""
         finished = [env.event() for _ in ops]
         pre = _Prefetch([p.weight_s for p in ops]) if prefetch else None
@@ -169,6 +181,7 @@ class StepEngine:
             if p.fixed_s > 0.0:
                 yield env.timeout(p.fixed_s)
             weight_s = pre.take_over(env, i) if pre is not None else p.weight_s
+            started = env.now
             parts = []
             if p.compute_s > 0.0:
                 parts.append(env.process(self._hold(env, units["compute"], p.compute_s)))
@@ -181,6 +194,8 @@ class StepEngine:
             elif parts:
                 yield env.all_of(parts)
             ends[i] = env.now
+            if p.compute_s > 0.0:
+                waits[i] = max(env.now - started - p.compute_s, 0.0)
             finished[i].succeed()
 
     @staticmethod
@@ -224,7 +239,7 @@ class StepEngine:
             yield env.timeout(seconds)
 
     @staticmethod
-    def _account(time_s: float, priced, layers: int) -> StepTiming:
+    def _account(time_s: float, wait_s: float, priced, layers: int) -> StepTiming:
         """Busy time per unit and per op kind, layers counted, over all micro-batches."""
         totals = dict(compute=0.0, memory=0.0, link=0.0, fixed=0.0, ideal=0.0, stall=0.0, flops=0.0, bytes=0.0)
         by_kind: dict[str, float] = {}
@@ -249,6 +264,7 @@ class StepEngine:
             fixed_s=totals["fixed"],
             ideal_compute_s=totals["ideal"],
             stall_s=totals["stall"],
+            memory_wait_s=wait_s,
             flops=totals["flops"],
             memory_bytes=totals["bytes"],
             by_kind_s=tuple(sorted(by_kind.items())),

@@ -55,6 +55,7 @@ class StepRecord:
     fixed_s: float
     ideal_compute_s: float
     stall_s: float
+    memory_wait_s: float
     flops_per_chip: float
     memory_bytes_per_chip: float
     gemm_s: float

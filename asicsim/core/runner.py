@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workloads.dtypes import DTYPE_BYTES
 from workloads.errors import InputError
 from workloads.models import load_model
 from workloads.requests import fixed_requests
@@ -123,13 +122,12 @@ def summarize(device, spec: RunSpec, cfg: ServingConfig, runs: list[ReplicaRun])
         "mfu": flops / (chip_time * device.peak_flops_per_s(cfg.dtype)),
         "mbu": moved / (chip_time * device.memory_bandwidth_bytes_per_s),
         "compute_utilization": sum(s.ideal_compute_s for s in steps) / busy if busy else 0.0,
-        "stall_share": sum(s.stall_s for s in steps) / max(sum(s.compute_busy_s for s in steps), 1e-30),
+        "stall_share": sum(s.stall_s + s.memory_wait_s for s in steps) / busy if busy else 0.0,
         "peak_memory_bytes_per_chip": max(run.plan.peak_bytes(run.peak_kv_tokens) for run in runs),
         "seed": spec.seed,
         "weight_bytes_per_chip": runs[0].plan.weight_bytes,
         "kv_bytes_per_token_per_chip": runs[0].plan.kv_bytes_per_token,
         "time_share": _time_share(steps),
-        "dtype_bytes": DTYPE_BYTES[cfg.dtype],
     }
 
 

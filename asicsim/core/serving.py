@@ -194,7 +194,7 @@ def _step_record(index: int, replica: int, start: float, end: float, batch: Step
         step=index, replica=replica, start_at=start, end_at=end,
         prefill_tokens=batch.prefill_tokens, decode_tokens=batch.decode_tokens, micro_batches=micro,
         compute_busy_s=t.compute_busy_s, memory_busy_s=t.memory_busy_s, link_busy_s=t.link_busy_s,
-        fixed_s=t.fixed_s, ideal_compute_s=t.ideal_compute_s, stall_s=t.stall_s,
+        fixed_s=t.fixed_s, ideal_compute_s=t.ideal_compute_s, stall_s=t.stall_s, memory_wait_s=t.memory_wait_s,
         flops_per_chip=t.flops, memory_bytes_per_chip=t.memory_bytes,
         gemm_s=kinds.get("gemm", 0.0), attention_s=kinds.get("attention", 0.0),
         collective_s=kinds.get("collective", 0.0), other_s=kinds.get("other", 0.0),

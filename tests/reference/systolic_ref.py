@@ -152,22 +152,35 @@ def multi_array_gemm_cycles_ref(arrays, rows, cols, df, m, n, k, mode, sram_word
     return best[0], best[1], math.ceil(m * n * k / (arrays * rows * cols))
 
 
-def attention_cycles_ref(seq_new, seq_past, q_heads, head_dim, arrays, rows, cols, df, mode):
-    """Twin of attention_cycles."""
-    total, macs = 0, 0
+def attention_cycles_ref(seq_new, seq_past, q_heads, kv_heads, head_dim, arrays, rows, cols, df, mode):
+    """Twin of attention_cycles: list every GEMM, then price them alone (scalesim) or as one fold stream."""
+    group = max(q_heads // max(kv_heads, 1), 1)
+    gemms, macs = [], 0
     for c, p in zip(seq_new, seq_past):
         if c <= 0:
             continue
         ctx = p + c
-        shapes = [(c, ctx, head_dim), (c, head_dim, ctx)]
-        for _ in range(q_heads // arrays):
-            total += sum(gemm_cycles_ref(rows, cols, df, *s, mode, 0, 0)[0] + 1 for s in shapes)
-        left = q_heads % arrays
-        if left:
-            total += sum(multi_array_gemm_cycles_ref(arrays // left, rows, cols, df, *s, mode, 0, 0)[0] + 1
-                         for s in shapes)
-        macs += 2 * q_heads * c * ctx * head_dim
-    return total, math.ceil(macs / (arrays * rows * cols))
+        gemms += [(c * group, ctx, head_dim), (c * group, head_dim, ctx)]
+        macs += 2 * q_heads * head_dim * (c * p + c * (c + 1) // 2)
+    ideal = math.ceil(macs / (arrays * rows * cols))
+    if mode == 0:
+        total = 0
+        for shape in gemms:
+            total += (kv_heads // arrays) * (gemm_cycles_ref(rows, cols, df, *shape, mode, 0, 0)[0] + 1)
+            left = kv_heads % arrays
+            if left:
+                total += multi_array_gemm_cycles_ref(arrays // left, rows, cols, df, *shape, mode, 0, 0)[0] + 1
+        return total, ideal
+    if not gemms:
+        return 0, ideal
+    stream, tail = 0, 0
+    for m, n, k in gemms:
+        sr, sc, t = {0: (m, n, k), 1: (k, n, m), 2: (k, m, n)}[df]
+        issue = max(t, rows)
+        stream += kv_heads * math.ceil(sr / rows) * math.ceil(sc / cols) * issue
+        latency = t + rows + cols - 2 if df == 0 else t + 2 * rows + cols - 2
+        tail = max(tail, latency - 1 - issue)
+    return math.ceil(stream / arrays) + tail, ideal
 
 
 def vector_cycles_ref(elements, ops_per_element, lanes):
