@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
 from workloads.errors import InputError
@@ -27,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="asicsim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMAND_MODULES:
-        importlib.import_module(f"asicsim.commands.{name}").register(sub)
+        if importlib.util.find_spec(f"asicsim.commands.{name}") is not None:
+            importlib.import_module(f"asicsim.commands.{name}").register(sub)
     return parser
 
 
