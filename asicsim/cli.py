@@ -35,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # usage errors (one line, code 2) and --help (code 0)
+        return int(done.code or 0)
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
