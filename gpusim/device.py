@@ -5,7 +5,8 @@ cycles are seconds x that clock). Per op: tensor work (GEMM waves, FlashAttentio
 latency goes to compute cycles; HBM traffic at the achievable bandwidth (weights separately) plus a
 memory-kernel latency to memory/weight cycles; collectives to link cycles. The engine takes the slowest,
 so nothing is counted twice. CPU launch cost is asynchronous: only the part longer than the kernel itself
-is serial (`fixed_s`), and CUDA Graph replay shrinks it.
+is serial (`fixed_s`), and CUDA Graph replay shrinks it. Without `options`, the device models the stack the
+published GPU numbers were measured on (`DEFAULT_STACK`, TensorRT-LLM).
 """
 
 from __future__ import annotations
@@ -23,10 +24,16 @@ from workloads.dtypes import dtype_bytes
 from workloads.errors import InputError
 from workloads.graph_types import Op, OpKind
 
-from .options import GpuOptions
+from .options import ONESHOT_ALLREDUCE_MAX_BYTES, GpuOptions
 from .spec import GpuSpec, load_gpu_spec
 
-__all__ = ["GpuDevice"]
+__all__ = ["GpuDevice", "DEFAULT_STACK"]
+
+DEFAULT_STACK = "trtllm-0.14"
+# Op names (workloads.graph) the fusion switches act on.
+_RESIDUAL_OPS = frozenset({"attn_residual", "mlp_residual"})
+_RESIDUAL_NORMS = frozenset({"input_norm", "post_attention_norm", "final_norm"})
+_EMBEDDING_ALLREDUCE = "embedding_allreduce"
 
 # Tensor-core formats from narrowest to widest; a format the chip lacks runs at the next wider one's rate.
 _WIDER = {"fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16"), "bf16": ("bf16",), "fp16": ("bf16",)}
@@ -40,7 +47,7 @@ class GpuDevice:
             raise InputError(spec.name, "chips", f"must be >= 1, got {chips!r}")
         self.spec = spec
         self.chips = int(chips)
-        self.options = options or GpuOptions()
+        self.options = options or GpuOptions.for_stack(DEFAULT_STACK)
         self._nccl_sizes, self._nccl_busbw = spec.nccl_curve()
 
     @classmethod
@@ -149,13 +156,16 @@ class GpuDevice:
             compute_s, memory_s, weight_s, detail = self._attention_decode(op)
             link_s = 0.0
         elif kind in (OpKind.NORM, OpKind.ELEMENTWISE, OpKind.EMBEDDING):
-            if kind == OpKind.ELEMENTWISE and self.options.fused_elementwise:
+            if kind == OpKind.ELEMENTWISE and self._fused_away(op):
                 return OpCost(ideal_compute_cycles=self._ideal_cycles(op)), {"fused": True}
             compute_s, weight_s, link_s, detail = 0.0, 0.0, 0.0, {}
             memory_s = self._stream_s(self._streamed_bytes(op))
         elif kind == OpKind.ALLREDUCE:
+            if self.options.replicated_embedding and op.name == _EMBEDDING_ALLREDUCE:
+                return OpCost(), {"replicated": True}
             compute_s = memory_s = weight_s = 0.0
-            link_s, detail = self._allreduce_s(op), {}
+            link_s, algorithm = self._allreduce_s(op)
+            detail = {"algorithm": algorithm}
         elif kind == OpKind.P2P:
             compute_s = memory_s = weight_s = 0.0
             bytes_per_s = self.spec.nvlink_bandwidth_bytes_per_s / 2.0 * self.spec.p2p_efficiency
@@ -199,11 +209,19 @@ class GpuDevice:
         latency_s = self._latency(self.spec.memory_kernel_latency_s)
         return transfer_time_s(float(nbytes), self.achievable_bandwidth_bytes_per_s, latency_s)
 
-    @staticmethod
-    def _streamed_bytes(op: Op) -> float:
-        """Bytes a norm/elementwise/embedding kernel moves; an embedding gathers only the rows it writes."""
+    def _fused_away(self, op: Op) -> bool:
+        """Whether an elementwise op runs inside a neighbouring kernel (GEMM epilogue or RMSNorm)."""
+        return self.options.fused_elementwise or (self.options.fused_residual_norm and op.name in _RESIDUAL_OPS)
+
+    def _streamed_bytes(self, op: Op) -> float:
+        """Bytes a norm/elementwise/embedding kernel moves; an embedding gathers only the rows it writes.
+
+        A norm with the residual add fused in also reads the residual and writes the new residual stream.
+        """
         if op.kind == OpKind.EMBEDDING:
             return op.act_in_bytes + op.act_out_bytes + min(op.weight_bytes, op.act_out_bytes)
+        if op.kind == OpKind.NORM and self.options.fused_residual_norm and op.name in _RESIDUAL_NORMS:
+            return op.memory_bytes + op.act_in_bytes + op.act_out_bytes
         return op.memory_bytes
 
     def _matmul(self, op: Op) -> tuple[float, float, float, dict[str, Any]]:
@@ -266,13 +284,38 @@ class GpuDevice:
             nbytes = kv_cache_bytes(new, past, op.kv_heads, op.head_dim, elem) + q_and_o
         return compute_s, self._stream_s(nbytes), 0.0, {"kv_bytes": nbytes}
 
-    def _allreduce_s(self, op: Op) -> float:
+    def _allreduce_s(self, op: Op) -> tuple[float, str]:
+        """(seconds, algorithm) of a TP all-reduce: the one-shot kernel where the stack uses it, else NCCL."""
         group = int(op.group)
         if group > self.spec.gpus_per_server:
             server = self.spec.gpus_per_server
             raise InputError(self.spec.name, "tp", f"all-reduce over {group} GPUs leaves the {server}-GPU NVLink "
                              "server; only in-server collectives are modelled")
-        return curve_allreduce_time_s(float(op.comm_bytes), group, self._nccl_sizes, self._nccl_busbw)
+        size = float(op.comm_bytes)
+        if self.options.custom_allreduce and group > 1 and size < _oneshot_limit_bytes(group):
+            return self._oneshot_allreduce_s(size, group), "oneshot"
+        return curve_allreduce_time_s(size, group, self._nccl_sizes, self._nccl_busbw), "nccl"
+
+    def _oneshot_allreduce_s(self, size_bytes: float, group: int) -> float:
+        """One-shot all-reduce: every GPU pulls its peers' buffers over NVLink and sums all of them locally.
+
+        One NVLink step of latency, (group - 1) x size in over one direction of the GPU's NVLink at the p2p
+        efficiency, and the local reduction reading group x size from HBM.
+        """
+        s = self.spec
+        if size_bytes <= 0.0:
+            return 0.0
+        link_bytes_per_s = s.nvlink_bandwidth_bytes_per_s / 2.0 * s.p2p_efficiency
+        return (s.p2p_latency_s + (group - 1) * size_bytes / link_bytes_per_s
+                + group * size_bytes / self.achievable_bandwidth_bytes_per_s)
+
+
+def _oneshot_limit_bytes(group: int) -> float:
+    """Largest message the one-shot kernel takes for this group size (stack thresholds, ascending)."""
+    for max_group, limit in ONESHOT_ALLREDUCE_MAX_BYTES:
+        if group <= max_group:
+            return limit
+    return ONESHOT_ALLREDUCE_MAX_BYTES[-1][1]
 
 
 def _seq_arrays(op: Op) -> tuple[np.ndarray, np.ndarray]:

@@ -152,7 +152,8 @@ def test_hbm_copy_within_10_percent(devices, row) -> None:
 def test_allreduce_rows_within_10_percent(devices, row) -> None:
     name, size, measured, source = row
     op = Op("ar", OpKind.ALLREDUCE, "bf16", comm_bytes=float(size), group=8)
-    predicted = size * 2 * 7 / 8 / time_s(devices[name], op) / 1e9
+    nccl = GpuDevice(devices[name].spec, 8, GpuOptions.for_stack("generic"))  # the rows measure NCCL itself
+    predicted = size * 2 * 7 / 8 / time_s(nccl, op) / 1e9
     print(f"{name} all-reduce {size} B: predicted {predicted:.3g} vs {measured} GB/s busbw "
           f"({predicted / measured - 1:+.1%}) [{source}]")
     assert predicted == pytest.approx(measured, rel=0.10)
@@ -265,3 +266,30 @@ def test_cycles_are_seconds_times_the_clock(devices) -> None:
     cost, detail = d.cost(op), d.explain(op)
     assert cost.compute_cycles / d.clocks_hz["compute"] == pytest.approx(detail["compute_s"])
     assert cost.ideal_compute_cycles / d.clocks_hz["compute"] == pytest.approx(op.flops / d.peak_flops_per_s("fp8"))
+
+
+def test_stack_effects_switch(devices) -> None:
+    """TensorRT-LLM's one-shot all-reduce, replicated embedding and residual+norm fusion, each on and off."""
+    spec = devices["h100-sxm"].spec
+    generic = GpuDevice(spec, 8, GpuOptions.for_stack("generic"))
+    trtllm = GpuDevice(spec, 8, GpuOptions.for_stack("trtllm-0.14"))
+    assert GpuDevice(spec, 8).options == trtllm.options  # default: the stack the published rows ran on
+    small = Op("attn_allreduce", OpKind.ALLREDUCE, "bf16", comm_bytes=256e3, group=8)
+    large = Op("attn_allreduce", OpKind.ALLREDUCE, "bf16", comm_bytes=8e6, group=8)
+    assert trtllm.explain(small)["algorithm"] == "oneshot"
+    assert time_s(trtllm, small) < time_s(generic, small)
+    assert time_s(trtllm, large) == time_s(generic, large)  # above 500 kB TensorRT-LLM calls NCCL too
+    # one-shot: at least its latency plus the peers' bytes over one NVLink direction
+    floor = spec.p2p_latency_s + 7 * 256e3 / (spec.nvlink_bandwidth_bytes_per_s / 2)
+    assert time_s(trtllm, small) >= floor
+    embed = Op("embedding_allreduce", OpKind.ALLREDUCE, "bf16", comm_bytes=1e6, group=8)
+    assert time_s(trtllm, embed) == 0.0 < time_s(generic, embed)
+    fused = GpuDevice(spec, 8, GpuOptions(fused_residual_norm=True))
+    residual = Op("attn_residual", OpKind.ELEMENTWISE, "bf16", act_in_bytes=2e8, act_out_bytes=1e8)
+    norm = Op("post_attention_norm", OpKind.NORM, "bf16", weight_bytes=16e3, act_in_bytes=1e8, act_out_bytes=1e8)
+    apart = time_s(generic, residual) + time_s(generic, norm)
+    together = time_s(fused, residual) + time_s(fused, norm)
+    assert time_s(fused, residual) == 0.0 and time_s(fused, norm) > time_s(generic, norm)
+    assert together < apart  # one pass over the residual stream saved: 4 tensors moved instead of 5
+    with pytest.raises(InputError):
+        GpuOptions.for_stack("no-such-stack")

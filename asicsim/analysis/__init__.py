@@ -1,0 +1,1 @@
+"""Analyses built on runs: validation against published measurements, per-step time breakdowns."""

@@ -1,0 +1,78 @@
+"""Where a run's time goes: step time split into GEMM, attention, collectives, launch/overhead and idle.
+
+Built from the per-step records (`asicsim.core.results.StepRecord`). Per step, the engine reports each op
+kind's time as if it ran alone (`gemm_s`, `attention_s`, `collective_s`, `other_s`, launch included) and
+the serial launch overhead (`fixed_s`). GPU kernels run one after another, so these add up to the step
+time; where units overlap (the ASIC) they add up to more, and the kinds are scaled down to the time left
+after launch overhead. Whatever a step does not account for is idle (units waiting on each other or, over
+the run, replicas waiting for work). Compute- versus memory-bound share: busy time of the compute unit
+versus the memory unit, per step, whichever is larger gets the step's time.
+"""
+
+from __future__ import annotations
+
+from asicsim.core.results import RunResult
+
+__all__ = ["CATEGORIES", "step_breakdown", "format_breakdown"]
+
+CATEGORIES = ("gemm", "attention", "collectives", "launch_overhead", "other", "idle")
+
+
+def step_breakdown(result: RunResult) -> dict:
+    """Seconds and shares of the run's replica time by category, and the compute/memory-bound split.
+
+    Returns {"total_s", "steps", "seconds": {category: s}, "share": {category: fraction},
+    "compute_bound_share", "memory_bound_share", "prefill_s", "decode_s"}.
+    """
+    seconds = dict.fromkeys(CATEGORIES, 0.0)
+    compute_bound = memory_bound = prefill = decode = 0.0
+    replicas: dict[int, float] = {}
+    for s in result.steps:
+        step_s = s.end_at - s.start_at
+        replicas[s.replica] = max(replicas.get(s.replica, 0.0), s.end_at)
+        parts = {"gemm": s.gemm_s, "attention": s.attention_s, "collectives": s.collective_s, "other": s.other_s}
+        launch = min(s.fixed_s, step_s)
+        # fixed_s is included in the per-kind alone times; take it out so launch is counted once.
+        kinds_s = sum(parts.values())
+        work_s = max(kinds_s - s.fixed_s, 0.0)
+        room = max(step_s - launch, 0.0)
+        scale = min(1.0, room / work_s) if work_s > 0.0 else 0.0
+        factor = scale * (work_s / kinds_s) if kinds_s > 0.0 else 0.0
+        for key, value in parts.items():
+            seconds[key] += value * factor
+        seconds["launch_overhead"] += launch
+        seconds["idle"] += max(step_s - launch - work_s * scale, 0.0)
+        if s.compute_busy_s >= s.memory_busy_s:
+            compute_bound += step_s
+        else:
+            memory_bound += step_s
+        if s.prefill_tokens:
+            prefill += step_s
+        else:
+            decode += step_s
+    span_s = sum(replicas.values())
+    busy_s = sum(seconds.values())
+    seconds["idle"] += max(span_s - busy_s, 0.0)  # replicas that finish early wait for the last one
+    total = sum(seconds.values())
+    bound = compute_bound + memory_bound
+    return {
+        "total_s": total,
+        "steps": len(result.steps),
+        "seconds": seconds,
+        "share": {k: (v / total if total else 0.0) for k, v in seconds.items()},
+        "compute_bound_share": compute_bound / bound if bound else 0.0,
+        "memory_bound_share": memory_bound / bound if bound else 0.0,
+        "prefill_s": prefill,
+        "decode_s": decode,
+    }
+
+
+def format_breakdown(result: RunResult) -> str:
+    """A short table of `step_breakdown` for the CLI."""
+    b = step_breakdown(result)
+    lines = [f"time breakdown over {b['steps']} steps ({b['total_s']:.3f} replica-seconds; "
+             f"prefill steps {b['prefill_s']:.3f} s, decode steps {b['decode_s']:.3f} s)"]
+    for key in CATEGORIES:
+        lines.append(f"  {key:16} {b['seconds'][key]:10.4f} s  {b['share'][key]:6.1%}")
+    lines.append(f"  compute-bound steps {b['compute_bound_share']:.1%}, memory-bound steps {b['memory_bound_share']:.1%}")
+    return "\n".join(lines)

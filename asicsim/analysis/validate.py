@@ -1,0 +1,237 @@
+"""The validation table: every published measurement the package ships, predicted versus published.
+
+Groups: `microbenchmark` (asicsim/data/microbenchmarks.csv, operator level; the GPU model is calibrated on
+these), `end-to-end` (asicsim/data/e2e_calibration.csv; never fitted) and the further public end-to-end
+rows of asicsim/data/validation.csv (each with source, version, date), grouped by how they were served.
+
+End-to-end rows run `E2E_REQUESTS` requests (all arriving at t = 0) unless told otherwise: enough that
+every row fills its batch or KV-cache limit once and the steady state dominates the makespan, while the
+whole table stays under 30 s on a 2-core machine.
+
+Targets (`check`): each microbenchmark row within 10%; the end-to-end group's MAPE at most 15% and no row
+worse than 30%. Rows that measure something the model deliberately does not model carry an `excluded`
+reason and count toward no target.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, fields
+from importlib import resources
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from asicsim.core.registry import load_hardware
+from asicsim.core.runner import RunSpec, run_workload
+from gpusim.device import GpuDevice
+from gpusim.options import GpuOptions
+from workloads.errors import InputError
+from workloads.graph_types import Op, OpKind
+
+__all__ = [
+    "ValidationRow", "E2E_REQUESTS", "MICRO_TOLERANCE", "E2E_MAPE_TARGET", "E2E_WORST_TARGET", "TARGET_GROUPS",
+    "validation_rows", "microbenchmark_rows", "e2e_rows", "group_summary", "check_targets", "format_table",
+    "rows_as_dicts",
+]
+
+E2E_REQUESTS = 512
+MICRO_TOLERANCE = 0.10
+E2E_MAPE_TARGET = 0.15
+E2E_WORST_TARGET = 0.30
+MICRO_GROUP = "microbenchmark"
+E2E_GROUP = "end-to-end"
+TARGET_GROUPS = (MICRO_GROUP, E2E_GROUP)
+# Microbenchmark device names -> spec names (the GB200 HBM row stands for the B200's HBM3e stacks).
+_DEVICE = {"gb200": "b200"}
+# How a published row was served -> scheduler name in asicsim.core.schedulers (when the runner has one).
+_SCHEDULER = {"in-flight": "chunked-prefill", "static": "static"}
+_EXCLUDED = {
+    "flash_attention_2_fwd_fp16": "FlashAttention-2 lacks Hopper wgmma; serving stacks on H100 run FA3-class "
+                                  "kernels, which the model prices (docs/gpu-calibration.md)",
+}
+
+
+@dataclass(frozen=True)
+class ValidationRow:
+    """One published measurement and the model's prediction of it (same unit)."""
+
+    group: str
+    label: str
+    hardware: str
+    unit: str
+    published: float
+    predicted: float
+    source: str
+    excluded: str = ""
+
+    @property
+    def error(self) -> float:
+        """Signed relative error: predicted / published - 1."""
+        return self.predicted / self.published - 1.0
+
+
+def _data(name: str) -> pd.DataFrame:
+    return pd.read_csv(resources.files("asicsim") / "data" / name)
+
+
+# ---- microbenchmarks ------------------------------------------------------------------------------------
+_SIZE_UNITS = {"KB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+def _nccl_bytes(size: str) -> float:
+    """nccl-tests sizes are powers of two printed in decimal units (33MB = 2^25 B): the nearest power."""
+    match = re.fullmatch(r"\s*([\d.]+)\s*([KMG]B)\s*", size)
+    if not match:
+        raise InputError("microbenchmarks.csv", "size", f"cannot read message size {size!r}")
+    return 2.0 ** round(math.log2(float(match.group(1)) * _SIZE_UNITS[match.group(2)]))
+
+
+def _gemm_shape(size: str) -> tuple[int, int, int]:
+    """(m, n, k) from 'M=N=K=1024' or 'M=6144 N=12288 K=12288'."""
+    if size.startswith("M=N=K="):
+        m = int(size.split("=")[-1])
+        return m, m, m
+    parts = dict(part.split("=") for part in size.split())
+    return int(parts["M"]), int(parts["N"]), int(parts["K"])
+
+
+def _predict_micro(device: GpuDevice, benchmark: str, size: str) -> float:
+    """The model's value of one microbenchmark, in the row's unit."""
+    if benchmark.startswith("hbm_"):
+        nbytes = 2.0 * 2.0**31  # a 2 GiB STREAM array read and written: latency negligible
+        return nbytes / device._stream_s(nbytes) / 1e12
+    if benchmark.startswith("gemm_"):
+        dtype = "fp8" if "fp8" in benchmark else "bf16"
+        m, n, k = _gemm_shape(size)
+        elem = 1.0 if dtype == "fp8" else 2.0
+        op = Op("gemm", OpKind.MATMUL, dtype, flops=2.0 * m * n * k, weight_bytes=k * n * elem,
+                act_in_bytes=m * k * elem, act_out_bytes=m * n * 2.0, m=m, n=n, k=k)
+        return op.flops / device.explain(op)["time_s"] / 1e12
+    if benchmark.startswith("flash_attention"):
+        dtype = "fp8" if benchmark.endswith("fp8") else "bf16"
+        seq = int(re.search(r"seq(\d+)", size).group(1)) if "seq" in size and re.search(r"seq(\d+)", size) else 16384
+        op = Op("fa", OpKind.ATTENTION_PREFILL, dtype, q_heads=16, kv_heads=16, head_dim=128,
+                seq_new=np.array([seq]), seq_past=np.array([0]))
+        detail = device.explain(op)
+        return detail["useful_flops"] / detail["time_s"] / 1e12
+    if benchmark == "nccl_allreduce_busbw":
+        nbytes = _nccl_bytes(size)
+        group = device.chips
+        op = Op("ar", OpKind.ALLREDUCE, "bf16", comm_bytes=nbytes, group=group)
+        return nbytes * 2.0 * (group - 1) / group / device.explain(op)["time_s"] / 1e9
+    if benchmark == "cuda_kernel_launch_overhead":
+        return device.spec.launch_overhead_s * 1e6
+    raise InputError("microbenchmarks.csv", "benchmark", f"no model for {benchmark!r}")
+
+
+def microbenchmark_rows() -> list[ValidationRow]:
+    """Every row of microbenchmarks.csv against the GPU model (NCCL rows: the plain-NCCL stack)."""
+    out = []
+    nccl = GpuOptions.for_stack("generic")
+    for row in _data("microbenchmarks.csv").itertuples(index=False):
+        name, _, chips = str(row.device).partition(" x")
+        name = _DEVICE.get(name, name)
+        if name == "any":
+            name = "h100-sxm"
+        device = GpuDevice(load_hardware(name), int(chips or 1), nccl)
+        predicted = _predict_micro(device, row.benchmark, str(row.size))
+        out.append(ValidationRow(MICRO_GROUP, f"{row.benchmark} {row.size}", str(row.device), str(row.unit),
+                                 float(row.value), predicted, str(row.source), _EXCLUDED.get(row.benchmark, "")))
+    return out
+
+
+# ---- end to end -----------------------------------------------------------------------------------------
+def _run_spec(hardware: str, model: str, dtype: str, kv_dtype: str, tp: int, isl: int, osl: int,
+              max_batch: int, served: str, requests: int) -> RunSpec:
+    kwargs = dict(hardware=hardware, chips=tp, model=model, dtype=dtype, kv_dtype=kv_dtype, tp=tp, isl=isl,
+                  osl=osl, requests=requests, max_batch=max_batch)
+    if "scheduler" in {f.name for f in fields(RunSpec)}:
+        kwargs["scheduler"] = _SCHEDULER[served]
+    return RunSpec(**kwargs)
+
+
+def _e2e_table() -> pd.DataFrame:
+    """e2e_calibration.csv and validation.csv as one table with group, served, kv_dtype and max_batch."""
+    base = _data("e2e_calibration.csv").assign(group=E2E_GROUP, kv_dtype="", max_batch=0, served="in-flight",
+                                               version="", date="")
+    more = _data("validation.csv").fillna({"kv_dtype": "", "notes": ""})
+    more["served"] = np.where(more["group"].str.contains("static"), "static", "in-flight")
+    more["source"] = more["source"] + " (" + more["version"] + ", " + more["date"] + ")"
+    return pd.concat([base, more], ignore_index=True)
+
+
+def e2e_rows(requests: int = E2E_REQUESTS, progress: Callable[[str], None] | None = None) -> list[ValidationRow]:
+    """Every end-to-end row (e2e_calibration.csv, then validation.csv) run through `run_workload`."""
+    out = []
+    for row in _e2e_table().itertuples(index=False):
+        spec = _run_spec(str(row.hardware), str(row.model), str(row.dtype), str(row.kv_dtype), int(row.tp),
+                         int(row.isl), int(row.osl), int(row.max_batch), str(row.served), requests)
+        label = f"{row.model} {row.dtype} tp{row.tp} {row.isl}/{row.osl}"
+        if progress is not None:
+            progress(label)
+        predicted = float(run_workload(spec).summary[row.metric])
+        out.append(ValidationRow(str(row.group), label, str(row.hardware), str(row.unit), float(row.value),
+                                 predicted, str(row.source)))
+    return out
+
+
+def validation_rows(requests: int = E2E_REQUESTS, progress=None) -> list[ValidationRow]:
+    """The whole table: microbenchmarks first, then end-to-end rows."""
+    return microbenchmark_rows() + e2e_rows(requests, progress)
+
+
+# ---- summaries and targets ------------------------------------------------------------------------------
+def group_summary(rows: Iterable[ValidationRow]) -> dict[str, dict[str, float]]:
+    """Per group: row count, MAPE and worst absolute error over the rows not excluded."""
+    out: dict[str, dict[str, float]] = {}
+    for row in rows:
+        if row.excluded:
+            continue
+        entry = out.setdefault(row.group, {"rows": 0, "mape": 0.0, "worst": 0.0})
+        entry["rows"] += 1
+        entry["mape"] += abs(row.error)
+        entry["worst"] = max(entry["worst"], abs(row.error))
+    for entry in out.values():
+        entry["mape"] /= entry["rows"]
+    return out
+
+
+def check_targets(rows: Iterable[ValidationRow]) -> list[str]:
+    """The missed targets, one line each (empty when all are met)."""
+    rows = [r for r in rows if not r.excluded]
+    missed = [f"{r.label} ({r.hardware}): {r.error:+.1%} is outside +-{MICRO_TOLERANCE:.0%}"
+              for r in rows if r.group == MICRO_GROUP and abs(r.error) > MICRO_TOLERANCE]
+    e2e = [r for r in rows if r.group == E2E_GROUP]
+    if e2e:
+        mape = sum(abs(r.error) for r in e2e) / len(e2e)
+        if mape > E2E_MAPE_TARGET:
+            missed.append(f"end-to-end MAPE {mape:.1%} is over {E2E_MAPE_TARGET:.0%}")
+        missed += [f"{r.label} ({r.hardware}): {r.error:+.1%} is worse than +-{E2E_WORST_TARGET:.0%}"
+                   for r in e2e if abs(r.error) > E2E_WORST_TARGET]
+    return missed
+
+
+def format_table(rows: list[ValidationRow]) -> str:
+    """Rows grouped, with signed errors and each group's MAPE."""
+    lines = []
+    summary = group_summary(rows)
+    for group in dict.fromkeys(r.group for r in rows):
+        lines.append(f"== {group}")
+        lines.append(f"{'row':44} {'hardware':12} {'published':>11} {'predicted':>11} {'unit':7} {'error':>7}")
+        for r in (r for r in rows if r.group == group):
+            note = f"  excluded: {r.excluded}" if r.excluded else ""
+            lines.append(f"{r.label[:44]:44} {r.hardware[:12]:12} {r.published:>11,.2f} {r.predicted:>11,.2f} "
+                         f"{r.unit[:7]:7} {r.error:>+7.1%}{note}")
+        if group in summary:
+            s = summary[group]
+            lines.append(f"   MAPE {s['mape']:.1%} over {s['rows']} rows; worst {s['worst']:.1%}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def rows_as_dicts(rows: Iterable[ValidationRow]) -> list[dict]:
+    """JSON-ready rows with their signed error."""
+    return [asdict(r) | {"error": r.error} for r in rows]

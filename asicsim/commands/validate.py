@@ -1,0 +1,76 @@
+"""`asicsim validate`: every shipped measurement predicted versus published, MAPE per group, targets.
+
+Microbenchmark rows (operator level) and end-to-end serving rows; see asicsim.analysis.validate for the
+targets `--check` enforces and the request count end-to-end rows run with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from asicsim.analysis.validate import (E2E_REQUESTS, check_targets, format_table, group_summary, rows_as_dicts,
+                                       validation_rows)
+from workloads.errors import InputError
+
+__all__ = ["register", "run", "plot_validation"]
+
+
+def register(sub) -> None:
+    """Add the `validate` subcommand."""
+    p = sub.add_parser("validate", help="GPU model versus published measurements (MAPE per group)",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    p.add_argument("--plot", metavar="FILE.png", help="draw predicted versus published (log axes, y = x)")
+    p.add_argument("--requests", type=int, default=E2E_REQUESTS,
+                   help="requests per end-to-end row (default: %(default)s)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.requests < 1:
+        raise InputError("--requests", "requests", f"must be >= 1, got {args.requests}")
+    rows = validation_rows(args.requests)
+    missed = check_targets(rows)
+    if args.json:
+        print(json.dumps({"rows": rows_as_dicts(rows), "groups": group_summary(rows), "missed": missed}, indent=2))
+    else:
+        print(format_table(rows))
+        print("targets: " + ("all met" if not missed else f"{len(missed)} missed"))
+        for line in missed:
+            print(f"  MISSED {line}")
+    if args.plot:
+        plot_validation(rows, args.plot)
+    return 1 if (args.check and missed) else 0
+
+
+def plot_validation(rows, path: str) -> None:
+    """Predicted versus published, one marker per group, log-log, with the y = x line."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError("--plot", "matplotlib", "not installed; pip install 'asicsim[plot]'") from None
+    fig, ax = plt.subplots(figsize=(6.5, 6.0))
+    markers = "osD^v<>"
+    for i, group in enumerate(dict.fromkeys(r.group for r in rows)):
+        pts = [r for r in rows if r.group == group and not r.excluded]
+        ax.scatter([r.published for r in pts], [r.predicted for r in pts], marker=markers[i % len(markers)],
+                   label=group, alpha=0.8)
+    values = [v for r in rows if not r.excluded for v in (r.published, r.predicted)]
+    lo, hi = min(values) / 2.0, max(values) * 2.0
+    ax.plot([lo, hi], [lo, hi], "k-", lw=1, label="y = x")
+    ax.plot([lo, hi], [lo * 1.3, hi * 1.3], "k:", lw=0.8, label="+-30%")
+    ax.plot([lo, hi], [lo / 1.3, hi / 1.3], "k:", lw=0.8)
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="published (row's unit)",
+           ylabel="predicted (same unit)", title="asicsim GPU model: predicted vs published")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise InputError("--plot", "path", f"cannot write {path}: {exc}") from None
+    finally:
+        plt.close(fig)

@@ -1,0 +1,161 @@
+"""The validation table, its target check, the CLI command, and the per-step time breakdown."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from asicsim.analysis import validate as v
+from asicsim.analysis.breakdown import CATEGORIES, format_breakdown, step_breakdown
+from asicsim.commands import validate as command
+from asicsim.core.registry import load_hardware
+from asicsim.core.runner import RunSpec, run_workload
+from gpusim.device import GpuDevice
+
+
+def row(group: str, published: float, predicted: float, excluded: str = "") -> v.ValidationRow:
+    return v.ValidationRow(group, f"{group} {published}", "h100-sxm", "x", published, predicted, "synthetic", excluded)
+
+
+# ---- check logic on tiny synthetic tables ---------------------------------------------------------------
+def test_all_targets_met() -> None:
+    rows = [row(v.MICRO_GROUP, 100, 109), row(v.E2E_GROUP, 100, 90), row(v.E2E_GROUP, 100, 115)]
+    assert v.check_targets(rows) == []
+
+
+def test_a_microbenchmark_row_outside_10_percent_misses() -> None:
+    missed = v.check_targets([row(v.MICRO_GROUP, 100, 111), row(v.MICRO_GROUP, 100, 100)])
+    assert len(missed) == 1 and "+11.0%" in missed[0]
+
+
+def test_e2e_mape_over_15_percent_misses_even_if_no_row_is_over_30() -> None:
+    missed = v.check_targets([row(v.E2E_GROUP, 100, 80), row(v.E2E_GROUP, 100, 120)])
+    assert missed == ["end-to-end MAPE 20.0% is over 15%"]
+
+
+def test_one_e2e_row_over_30_percent_misses_even_if_mape_is_fine() -> None:
+    rows = [row(v.E2E_GROUP, 100, 131)] + [row(v.E2E_GROUP, 100, 100)] * 9
+    missed = v.check_targets(rows)
+    assert len(missed) == 1 and "worse than +-30%" in missed[0]
+
+
+def test_excluded_rows_and_other_groups_count_toward_no_target() -> None:
+    rows = [row(v.MICRO_GROUP, 100, 300, excluded="different kernel"), row("end-to-end (static batching)", 100, 300)]
+    assert v.check_targets(rows) == []
+    summary = v.group_summary(rows)
+    assert v.MICRO_GROUP not in summary and summary["end-to-end (static batching)"]["mape"] == pytest.approx(2.0)
+
+
+def test_signed_error_and_mape() -> None:
+    rows = [row(v.E2E_GROUP, 200, 150), row(v.E2E_GROUP, 100, 110)]
+    assert [r.error for r in rows] == pytest.approx([-0.25, 0.10])
+    s = v.group_summary(rows)[v.E2E_GROUP]
+    assert s == {"rows": 2, "mape": pytest.approx(0.175), "worst": pytest.approx(0.25)}
+    assert "MAPE 17.5% over 2 rows" in v.format_table(rows)
+
+
+# ---- the shipped rows -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def micro() -> list[v.ValidationRow]:
+    return v.microbenchmark_rows()
+
+
+def test_every_microbenchmark_row_is_predicted(micro) -> None:
+    table = v._data("microbenchmarks.csv")
+    assert len(micro) == len(table)
+    assert all(r.predicted > 0.0 for r in micro)
+    kept = [r for r in micro if not r.excluded]
+    assert v.group_summary(kept)[v.MICRO_GROUP]["mape"] < 0.05  # calibrated on these rows
+
+
+def test_no_microbenchmark_prediction_beats_the_datasheet(micro) -> None:
+    """GEMM/attention TFLOP/s under the dense peak, HBM under the datasheet bandwidth."""
+    for r in micro:
+        name = v._DEVICE.get(r.hardware.split(" ")[0], r.hardware.split(" ")[0])
+        if name == "any":
+            continue
+        spec = load_hardware(name)
+        if r.unit == "TFLOP/s":
+            peak = spec.dense_fp8_flops_per_s if "fp8" in r.label else spec.dense_bf16_flops_per_s
+            assert r.predicted * 1e12 <= peak
+        elif r.unit == "TB/s":
+            assert r.predicted * 1e12 <= spec.hbm_bandwidth_bytes_per_s
+        elif r.unit == "GB/s":  # NVLS reduces in the switch: algbw at most one NVLink direction
+            n = int(r.hardware.split(" x")[1])
+            assert r.predicted * 1e9 <= spec.nvlink_bandwidth_bytes_per_s / 2 * 2 * (n - 1) / n
+
+
+def test_nccl_sizes_read_as_powers_of_two() -> None:
+    assert v._nccl_bytes("1KB") == 2**10 and v._nccl_bytes("33MB") == 2**25 and v._nccl_bytes("8GB") == 2**33
+    assert v._gemm_shape("M=N=K=1024") == (1024, 1024, 1024)
+    assert v._gemm_shape("M=6144 N=12288 K=12288") == (6144, 12288, 12288)
+
+
+def test_validation_csv_rows_carry_source_version_and_date() -> None:
+    table = v._data("validation.csv")
+    assert len(table) > 0
+    for column in ("source", "version", "date"):
+        assert table[column].notna().all() and (table[column].astype(str).str.len() > 0).all()
+
+
+def test_command_json_and_check_on_a_small_table(monkeypatch, capsys, tmp_path) -> None:
+    rows = [row(v.MICRO_GROUP, 100, 150), row(v.E2E_GROUP, 100, 100)]
+    monkeypatch.setattr(command, "validation_rows", lambda requests: rows)
+    args = argparse.Namespace(json=True, check=True, plot=None, requests=8)
+    assert command.run(args) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"][0]["error"] == pytest.approx(0.5) and len(out["missed"]) == 1
+    args = argparse.Namespace(json=False, check=False, plot=None, requests=8)
+    assert command.run(args) == 0
+    assert "MISSED" in capsys.readouterr().out
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "v.png"
+    command.plot_validation(rows, str(plot))
+    assert plot.stat().st_size > 0
+
+
+# ---- breakdown ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_run():
+    return run_workload(RunSpec("h100-sxm", 8, "llama-3.1-8b", "fp8", tp=8, isl=256, osl=8, requests=4))
+
+
+def test_breakdown_adds_up_to_the_replica_time(small_run) -> None:
+    b = step_breakdown(small_run)
+    span = sum(max(s.end_at for s in small_run.steps if s.replica == rep)
+               for rep in {s.replica for s in small_run.steps})
+    assert b["total_s"] == pytest.approx(span, rel=1e-9)
+    assert set(b["seconds"]) == set(CATEGORIES)
+    assert all(x >= 0.0 for x in b["seconds"].values())
+    assert sum(b["share"].values()) == pytest.approx(1.0)
+    assert b["compute_bound_share"] + b["memory_bound_share"] == pytest.approx(1.0)
+    assert b["seconds"]["gemm"] > 0.0 and b["seconds"]["collectives"] > 0.0  # tp 8: all-reduces every layer
+    assert b["prefill_s"] + b["decode_s"] == pytest.approx(sum(s.end_at - s.start_at for s in small_run.steps))
+    assert "collectives" in format_breakdown(small_run)
+
+
+# ---- roofline: decode time grows with batch and context -------------------------------------------------
+@pytest.mark.parametrize("name", ["h100-sxm", "b200"])
+def test_decode_step_grows_with_batch_and_context(name) -> None:
+    from asicsim.core.engine import StepEngine
+    from workloads.graph import build_step_graph
+    from workloads.graph_types import StepBatch
+    from workloads.models import load_model
+    import numpy as np
+
+    engine = StepEngine(GpuDevice(load_hardware(name), 8))
+    model = load_model("llama-3-70b")
+
+    def step_s(batch: int, context: int) -> float:
+        graph = build_step_graph(model, StepBatch.make(decode_past=np.full(batch, context)), tp=8, dtype="fp8")
+        return engine.run_step([graph]).time_s
+
+    by_batch = [step_s(b, 2048) for b in (1, 16, 128, 512)]
+    by_context = [step_s(64, c) for c in (128, 1024, 8192, 32768)]
+    assert by_batch == sorted(by_batch) and by_batch[0] < by_batch[-1]
+    assert by_context == sorted(by_context) and by_context[0] < by_context[-1]
+    # the memory model: 24k more cached tokens for 64 sequences cost at least their KV bytes at peak HBM
+    kv_bytes = 64 * (32768 - 8192) * model.num_hidden_layers * 2 * 1 * 128 * 1.0  # 1 KV head per GPU, fp8
+    assert by_context[-1] - by_context[-2] >= kv_bytes / load_hardware(name).hbm_bandwidth_bytes_per_s
