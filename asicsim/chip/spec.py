@@ -7,6 +7,10 @@ bound, `allow_zero`, `max`, `choices`). This class is the single source of truth
 Precision support: a processing element (PE) does `macs_per_pe_per_cycle_<dtype>` multiply-accumulates a
 cycle. `macs_per_pe_per_cycle_fp4 = 0` means no native FP4 datapath: FP4 work then runs at the FP8 rate
 (4-bit weights are widened to FP8 as they enter the array), so FP4 only halves the weight bytes.
+
+`programmable_area_fraction` (optional, default 0) is the programmability knob: 0 is a fixed-function chip
+that runs only the dense transformer graph; above 0 the die also holds programmable cores that run any
+operator, at the area and instruction energy priced by `asicsim.chip.area` and `asicsim.chip.power`.
 """
 
 from __future__ import annotations
@@ -68,6 +72,10 @@ class AsicSpec:
     chips_per_server: int = _f("chips in one server")
     prefetch_weights: bool = _f("stream op i+1's weights during op i (double-buffered SRAM)")
     overlap_collectives: bool = _f("collectives may overlap independent compute")
+    # --- programmability (asicsim/chip/area.py, programmability.py) ----------------------------------
+    programmable_area_fraction: float = _f(
+        "share of die area spent on programmable cores (instruction issue, register files, L1, general "
+        "lanes): 0 = fixed-function transformer graph only; GPUs are ~0.5", default=0.0, allow_zero=True, max=0.95)
     # --- provenance (filled by build_spec) -----------------------------------------------------------
     sources: tuple = ()
     assumed: frozenset = frozenset()

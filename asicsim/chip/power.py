@@ -1,0 +1,170 @@
+"""Energy and power of an ASIC spec: energy per MAC by dtype, per SRAM / HBM byte, per link bit, instruction
+overhead, static power; full-load power and the clock a TDP cap allows; energy of one engine step.
+
+Power = (energy per clock cycle x clock) + clock-independent HBM and link power + static power (a share of
+TDP). Per cycle: every busy PE does its MACs; each array moves (rows + 2 cols) operand words through SRAM
+(inputs in, outputs out, next weights in: docs/sohu-assumptions.md section 2); vector lanes do one op; and
+instructions issue: a fixed-function array takes one command per weight tile (1 / rows per cycle), a
+programmable chip's cores issue one instruction per sub-core per cycle (GPU-like). Constants:
+`asicsim/data/area_model.toml` [energy]; the model: docs/area-model.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from workloads.errors import InputError
+
+from .area import area_constants, node_scale, programmable_cores
+from .spec import AsicSpec
+
+__all__ = ["Activity", "FULL_LOAD", "mac_energy_j", "instructions_per_cycle", "energy_per_cycle_j",
+           "clock_independent_power_w", "static_power_w", "power_w", "capped_clock_hz", "step_energy_j",
+           "step_energy_breakdown_j"]
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Share of each unit's peak in use: arrays (share of cycles busy), HBM and links (share of peak
+    bandwidth, links both directions), vector unit (share of cycles busy)."""
+
+    array: float = 1.0
+    hbm: float = 1.0
+    link: float = 1.0
+    vector: float = 1.0
+
+
+FULL_LOAD = Activity()
+
+
+def _energy() -> dict[str, float]:
+    return area_constants()["energy"]
+
+
+def _spec(spec_or_device: Any) -> AsicSpec:
+    return getattr(spec_or_device, "spec", spec_or_device)
+
+
+def mac_energy_j(dtype: str, node_nm: float) -> float:
+    """Energy of one MAC in `dtype` at a node (fp16 = bf16; fp8 = 0.5 x bf16; fp4 = 0.25 x bf16)."""
+    e = _energy()
+    ratio = {"bf16": 1.0, "fp16": 1.0, "fp8": e["fp8_mac_ratio"], "fp4": e["fp4_mac_ratio"]}
+    if dtype not in ratio:
+        raise InputError("energy", "dtype", f"no MAC energy for {dtype!r}; known: {sorted(ratio)}")
+    return e["bf16_mac_pj_n5"] * 1e-12 * ratio[dtype] * node_scale(node_nm).logic_energy
+
+
+def _array_dtype(spec: AsicSpec, dtype: str) -> str:
+    """The datapath `dtype` actually runs on (fp4 without native support is widened to fp8)."""
+    if dtype == "fp4" and spec.macs_per_pe_per_cycle_fp4 == 0:
+        return "fp8"
+    return dtype
+
+
+def _pe_cycle_j(spec: AsicSpec, dtype: str | None) -> float:
+    """Energy of one busy PE cycle; dtype None = the most power-hungry dtype the PE supports."""
+    if dtype is None:
+        dtypes = ["bf16", "fp8"] + (["fp4"] if spec.macs_per_pe_per_cycle_fp4 > 0 else [])
+        return max(_pe_cycle_j(spec, d) for d in dtypes)
+    d = _array_dtype(spec, dtype)
+    return spec.macs_per_cycle(d) / spec.pe_count * mac_energy_j(d, spec.process_node_nm)
+
+
+def _sram_bytes_per_array_cycle(spec: AsicSpec) -> float:
+    return (spec.array_rows + 2 * spec.array_cols) * _energy()["array_operand_bytes"]
+
+
+def instructions_per_cycle(spec: AsicSpec) -> float:
+    """Instructions (or array commands) issued per clock cycle when the arrays are busy."""
+    cores = programmable_cores(spec)
+    if cores:
+        return cores * area_constants()["programmable_core"]["issue_slots"]
+    return spec.array_count * _energy()["fixed_function_commands_per_tile"] / spec.array_rows
+
+
+def energy_per_cycle_j(spec_or_device: Any, activity: Activity = FULL_LOAD, dtype: str | None = None) -> float:
+    """Clock-proportional energy per cycle: PEs, SRAM operand traffic, vector lanes, instruction issue."""
+    s = _spec(spec_or_device)
+    e = _energy()
+    ns = node_scale(s.process_node_nm, s.name)
+    arrays = s.pe_count * _pe_cycle_j(s, dtype)
+    sram = s.array_count * _sram_bytes_per_array_cycle(s) * 8 * e["sram_pj_per_bit"] * 1e-12
+    instr = instructions_per_cycle(s) * e["instruction_pj"] * 1e-12
+    vector = s.vector_lanes * e["vector_lane_op_pj_n5"] * 1e-12 * ns.logic_energy
+    return activity.array * (arrays + sram + instr) + activity.vector * vector
+
+
+def static_power_w(spec_or_device: Any) -> float:
+    """Leakage, clock tree and control: a fixed share of TDP (assumed 10%, docs/sohu-assumptions.md)."""
+    return _energy()["static_fraction_of_tdp"] * _spec(spec_or_device).tdp_w
+
+
+def clock_independent_power_w(spec_or_device: Any, activity: Activity = FULL_LOAD) -> float:
+    """Static power plus HBM and link traffic power (their clocks are their own)."""
+    s = _spec(spec_or_device)
+    e = _energy()
+    hbm = activity.hbm * s.hbm_bandwidth_bytes_per_s * 8 * e["hbm_pj_per_bit"] * 1e-12
+    link = activity.link * 2 * s.link_bandwidth_bytes_per_s * 8 * e["link_pj_per_bit"] * 1e-12
+    return static_power_w(s) + hbm + link
+
+
+def power_w(spec_or_device: Any, activity: Activity = FULL_LOAD, dtype: str | None = None,
+            clock_hz: float | None = None) -> float:
+    """Chip power at `activity` (default: every unit at full rate) and clock (default: the spec's)."""
+    s = _spec(spec_or_device)
+    clock = s.clock_hz if clock_hz is None else clock_hz
+    return clock_independent_power_w(s, activity) + energy_per_cycle_j(s, activity, dtype) * clock
+
+
+def capped_clock_hz(spec_or_device: Any, activity: Activity = FULL_LOAD, dtype: str | None = None,
+                    grid: bool = False) -> float:
+    """The spec's clock, lowered until power at `activity` is within TDP (`grid`: floored to 50 MHz).
+
+    InputError when even a stopped clock exceeds TDP (static + HBM + links alone).
+    """
+    s = _spec(spec_or_device)
+    fixed_w = clock_independent_power_w(s, activity)
+    if fixed_w >= s.tdp_w:
+        raise InputError(s.name, "tdp_w", f"static + HBM + link power {fixed_w:.1f} W alone exceeds the "
+                                          f"{s.tdp_w:g} W TDP by {fixed_w - s.tdp_w:.1f} W")
+    per_cycle = energy_per_cycle_j(s, activity, dtype)
+    limit = (s.tdp_w - fixed_w) / per_cycle if per_cycle > 0 else math.inf
+    if grid:
+        step = area_constants()["die"]["clock_grid_hz"]
+        limit = math.floor(limit / step) * step
+    return min(s.clock_hz, limit)
+
+
+def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[str, float]:
+    """Joules one chip spends in one engine step (a `StepRecord`), by consumer.
+
+    MACs = flops / 2 (the graph's elementwise FLOPs are charged as MACs too: a small overcount); SRAM operand
+    traffic per busy PE cycle; HBM bytes = the op bytes that actually went to HBM (at most the memory unit's
+    busy time x achievable bandwidth); link bits = link busy time x bandwidth, both directions; vector ops =
+    `other_s` x lanes x clock; static power over the step's duration.
+    """
+    s = _spec(spec_or_device)
+    e = _energy()
+    d = _array_dtype(s, dtype)
+    macs = step.flops_per_chip / 2.0
+    pe_cycles = macs / (s.macs_per_cycle(d) / s.pe_count)
+    sram_bytes = pe_cycles * _sram_bytes_per_array_cycle(s) / (s.array_rows * s.array_cols)
+    hbm_bytes = min(step.memory_bytes_per_chip, step.memory_busy_s * s.effective_hbm_bandwidth_bytes_per_s)
+    link_bytes = step.link_busy_s * 2 * s.link_bandwidth_bytes_per_s
+    ns = node_scale(s.process_node_nm, s.name)
+    return {
+        "mac_j": macs * mac_energy_j(d, s.process_node_nm),
+        "sram_j": sram_bytes * 8 * e["sram_pj_per_bit"] * 1e-12,
+        "instruction_j": pe_cycles / s.pe_count * instructions_per_cycle(s) * e["instruction_pj"] * 1e-12,
+        "vector_j": step.other_s * s.clock_hz * s.vector_lanes * e["vector_lane_op_pj_n5"] * 1e-12 * ns.logic_energy,
+        "hbm_j": hbm_bytes * 8 * e["hbm_pj_per_bit"] * 1e-12,
+        "link_j": link_bytes * 8 * e["link_pj_per_bit"] * 1e-12,
+        "static_j": static_power_w(s) * max(step.end_at - step.start_at, 0.0),
+    }
+
+
+def step_energy_j(spec_or_device: Any, step: Any, dtype: str) -> float:
+    """Joules one chip spends in one engine step (see `step_energy_breakdown_j`)."""
+    return float(sum(step_energy_breakdown_j(spec_or_device, step, dtype).values()))

@@ -1,0 +1,79 @@
+"""`asicsim area --hw NAME|PATH [--json]`: die area by block, the reticle and HBM-edge checks, and power."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from asicsim.chip.area import BLOCKS, area_breakdown
+from asicsim.core.registry import load_hardware
+
+from ._common import print_json
+
+__all__ = ["register", "run", "die_shot_reference"]
+
+_DATA = Path(__file__).resolve().parent.parent / "data" / "area_energy.csv"
+# a100_die_breakdown labels -> AreaBreakdown.groups() keys
+_DIE_SHOT_GROUPS = {"cores": "cores", "interconnect": "interconnect", "L2": "l2_or_sram", "HBM PHY": "hbm_phy",
+                    "mem ctrl": "mem_ctrl", "NVLink PHY": "link_phy", "other": "other"}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("area", help="die area by block (reticle and HBM-edge checked) and full-load power")
+    p.add_argument("--hw", required=True, help="built-in spec name or path to a spec TOML (ASIC or GPU)")
+    p.add_argument("--json", action="store_true", help="print JSON: total_mm2, blocks (name to mm2), ...")
+    p.set_defaults(func=run)
+
+
+def die_shot_reference(name: str) -> dict[str, float]:
+    """The published die-shot groups for a chip (A100 only: area_energy.csv a100_die_breakdown), else {}."""
+    if not name.startswith("a100"):
+        return {}
+    with _DATA.open(encoding="utf-8") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["quantity"] == "a100_die_breakdown")
+    out = {}
+    for part in row["value"].split(";"):
+        label, mm2 = part.strip().rsplit(" ", 1)
+        out[_DIE_SHOT_GROUPS[label]] = float(mm2)
+    return out
+
+
+def _power(spec) -> dict[str, float]:
+    if spec.kind == "gpu":
+        from gpusim.power import capped_clock_hz, power_w
+        clock = spec.tensor_clock_hz
+    else:
+        from asicsim.chip.power import capped_clock_hz, power_w
+        clock = spec.clock_hz
+    return {"full_load_power_w": power_w(spec), "tdp_w": spec.tdp_w, "clock_hz": clock,
+            "tdp_capped_clock_hz": capped_clock_hz(spec)}
+
+
+def run(args) -> int:
+    spec = load_hardware(args.hw)
+    area = area_breakdown(spec)
+    ref = die_shot_reference(spec.name)
+    power = _power(spec)
+    if args.json:
+        print_json(area.to_dict() | {"die_shot_mm2": ref, "power": power})
+        return 0
+    total = area.total_mm2
+    print(f"{spec.name} ({area.kind}, {area.node_nm} nm): {total:.1f} mm2 modelled, die {area.die_area_mm2:g} mm2, "
+          f"reticle {area.reticle_mm2:g} mm2")
+    print(f"{'block':20} {'mm2':>8} {'share':>6}  note")
+    for block in BLOCKS:
+        mm2 = area.blocks[block]
+        if mm2 > 0:
+            print(f"{block:20} {mm2:8.1f} {mm2 / total:6.1%}  {area.notes.get(block, '')}")
+    print(f"{'total':20} {total:8.1f} {1:6.0%}")
+    print(f"\n{'group':14} {'model mm2':>9}" + (f" {'die shot':>9} {'error':>7}" if ref else ""))
+    for group, mm2 in area.groups().items():
+        line = f"{group:14} {mm2:9.1f}"
+        if ref:
+            line += f" {ref[group]:9.1f} {mm2 / ref[group] - 1:+7.1%}"
+        print(line)
+    print(f"\nprogrammable share {area.programmable_share:.1%} ({area.programmable_cores} cores); HBM "
+          f"{area.hbm_stacks} stacks of {area.hbm_edge_limit_stacks} that fit the die edge")
+    print(f"full-load power {power['full_load_power_w']:.0f} W at {power['clock_hz'] / 1e9:.2f} GHz; TDP "
+          f"{power['tdp_w']:g} W allows {power['tdp_capped_clock_hz'] / 1e9:.3f} GHz")
+    return 0

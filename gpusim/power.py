@@ -1,0 +1,182 @@
+"""Energy and power of a GPU spec: the all-in H100 figure decomposed into static, MAC, instruction and
+on-chip datapath energy, plus HBM and NVLink traffic; the clock a TDP cap allows; energy of one engine step.
+
+`area_energy.csv` h100_energy_per_flop_all_in: 0.71 pJ/FLOP = 700 W / 989 TFLOP/s at full dense bf16 rate,
+i.e. 1.42 pJ per bf16 MAC on 4N, HBM and I/O included. Every GPU gets the same definition from its own
+datasheet (TDP / dense bf16 peak), decomposed per bf16 MAC; for H100:
+  static (10% of TDP, as the ASIC model) 0.142 + MAC (bf16_mac_energy) 0.24 + instruction (30 pJ / 512 MACs,
+  one tensor instruction per sub-core per cycle) 0.059 + datapath 0.975 pJ (the remainder: register files,
+  shared memory, L2, operand networks, clocking).
+Scaling rules: MAC energy by dtype (fp8 = 0.5 x bf16); the datapath term per MAC shrinks with operand width
+(fp8 moves half the bits per MAC); a tensor instruction covers 2x the MACs in fp8 (k doubles, as Hopper's
+fp8 MMA shapes); logic energy by process node. HBM 3.0 pJ/bit, NVLink 1.3 pJ/bit. Constants:
+`asicsim/data/area_model.toml` (read as package data; gpusim does not import asicsim.chip).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from workloads.errors import InputError
+
+from .spec import GpuSpec
+
+__all__ = ["GpuActivity", "FULL_LOAD", "energy_per_mac_j", "all_in_pj_per_flop", "datapath_pj_per_mac_bf16", "static_power_w",
+           "power_w", "capped_clock_hz", "step_energy_j", "step_energy_breakdown_j"]
+
+
+@dataclass(frozen=True)
+class GpuActivity:
+    """Share of each unit's peak in use: tensor cores (share of cycles at the dense rate), HBM and NVLink
+    (share of peak bandwidth)."""
+
+    tensor: float = 1.0
+    hbm: float = 1.0
+    link: float = 1.0
+
+
+FULL_LOAD = GpuActivity()
+
+
+@lru_cache(maxsize=1)
+def _constants() -> dict[str, Any]:
+    text = resources.files("asicsim").joinpath("data", "area_model.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def _spec(spec_or_device: Any) -> GpuSpec:
+    return getattr(spec_or_device, "spec", spec_or_device)
+
+
+def _node_nm(spec: GpuSpec) -> int:
+    """The die's node from `[gpu_die.NAME]`; a GPU without an entry is taken as N4-family (H100's, B200's)."""
+    c = _constants()
+    return int(c["gpu_die"].get(spec.name, {}).get("node_nm", c["gpu_energy"]["reference_node_nm"]))
+
+
+def _logic_energy(node_nm: int) -> float:
+    nodes = _constants()["node"]
+    if str(node_nm) not in nodes:
+        raise InputError("gpu energy", "node_nm", f"no energy data for {node_nm} nm (known: {sorted(nodes)})")
+    return nodes[str(node_nm)]["logic_energy_factor"]
+
+
+def _native(spec: GpuSpec, dtype: str) -> tuple[str, float]:
+    """(datapath dtype, its dense FLOP/s): a dtype the GPU lacks runs on the next wider one."""
+    order = {"fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16"), "bf16": ("bf16",), "fp16": ("bf16",)}
+    if dtype not in order:
+        raise InputError(spec.name, "dtype", f"no energy model for {dtype!r}; known: {sorted(order)}")
+    for d in order[dtype]:
+        rate = getattr(spec, f"dense_{d}_flops_per_s")
+        if rate > 0:
+            return d, rate
+    raise InputError(spec.name, "dtype", f"no tensor rate for {dtype!r}")
+
+
+def _mac_ratio(dtype: str) -> float:
+    e = _constants()["energy"]
+    return {"bf16": 1.0, "fp8": e["fp8_mac_ratio"], "fp4": e["fp4_mac_ratio"]}[dtype]
+
+
+def all_in_pj_per_flop(spec_or_device: Any) -> float:
+    """TDP over the dense bf16 peak: area_energy.csv's H100 definition (700 W / 989 TFLOP/s), per GPU."""
+    s = _spec(spec_or_device)
+    return s.tdp_w / s.dense_bf16_flops_per_s * 1e12
+
+
+def datapath_pj_per_mac_bf16(spec_or_device: Any) -> float:
+    """The on-chip datapath energy per bf16 MAC: the all-in figure less static, MAC and instruction energy."""
+    s = _spec(spec_or_device)
+    e = _constants()["energy"]
+    all_in_pj_per_mac = 2.0 * all_in_pj_per_flop(s)
+    mac_pj = e["bf16_mac_pj_n5"] * _logic_energy(_node_nm(s))
+    instr_pj = e["instruction_pj"] / _macs_per_instruction_bf16(s)
+    return all_in_pj_per_mac * (1.0 - e["static_fraction_of_tdp"]) - mac_pj - instr_pj
+
+
+def _macs_per_instruction_bf16(s: GpuSpec) -> float:
+    """One tensor instruction per sub-core per cycle: bf16 MACs per SM per cycle / issue slots per SM."""
+    per_sm = s.dense_bf16_flops_per_s / 2.0 / s.tensor_clock_hz / s.sm_count
+    return per_sm / _constants()["gpu_sm"]["issue_slots_per_sm"]
+
+
+def energy_per_mac_j(spec_or_device: Any, dtype: str) -> dict[str, float]:
+    """Joules per MAC in `dtype` by part: mac, instruction, datapath."""
+    s = _spec(spec_or_device)
+    e = _constants()["energy"]
+    d, rate = _native(s, dtype)
+    width = rate / s.dense_bf16_flops_per_s  # MACs per cycle relative to bf16 (1, 2, 4)
+    node = _logic_energy(_node_nm(s))
+    return {"mac": e["bf16_mac_pj_n5"] * _mac_ratio(d) * node * 1e-12,
+            "instruction": e["instruction_pj"] / (_macs_per_instruction_bf16(s) * width) * 1e-12,
+            "datapath": datapath_pj_per_mac_bf16(s) / width * 1e-12}
+
+
+def static_power_w(spec_or_device: Any) -> float:
+    """Leakage and always-on power: the same 10% of TDP as the ASIC model."""
+    return _constants()["energy"]["static_fraction_of_tdp"] * _spec(spec_or_device).tdp_w
+
+
+def _fixed_w(s: GpuSpec, activity: GpuActivity) -> float:
+    e = _constants()["energy"]
+    hbm = activity.hbm * s.hbm_bandwidth_bytes_per_s * 8 * e["hbm_pj_per_bit"] * 1e-12
+    link = activity.link * s.nvlink_bandwidth_bytes_per_s * 8 * e["link_pj_per_bit"] * 1e-12  # bidirectional
+    return static_power_w(s) + hbm + link
+
+
+def _per_cycle_j(s: GpuSpec, activity: GpuActivity, dtype: str) -> float:
+    _, rate = _native(s, dtype)
+    macs_per_cycle = rate / 2.0 / s.tensor_clock_hz
+    return activity.tensor * macs_per_cycle * sum(energy_per_mac_j(s, dtype).values())
+
+
+def power_w(spec_or_device: Any, activity: GpuActivity = FULL_LOAD, dtype: str = "fp8",
+            clock_hz: float | None = None) -> float:
+    """GPU power at `activity` and clock (default: the tensor clock of the datasheet peaks)."""
+    s = _spec(spec_or_device)
+    clock = s.tensor_clock_hz if clock_hz is None else clock_hz
+    return _fixed_w(s, activity) + _per_cycle_j(s, activity, dtype) * clock
+
+
+def capped_clock_hz(spec_or_device: Any, activity: GpuActivity = FULL_LOAD, dtype: str = "fp8") -> float:
+    """The tensor clock, lowered until power at `activity` is within TDP (as the GPU's power manager does)."""
+    s = _spec(spec_or_device)
+    fixed = _fixed_w(s, activity)
+    if fixed >= s.tdp_w:
+        raise InputError(s.name, "tdp_w", f"static + HBM + NVLink power {fixed:.1f} W alone exceeds the "
+                                          f"{s.tdp_w:g} W TDP by {fixed - s.tdp_w:.1f} W")
+    per_cycle = _per_cycle_j(s, activity, dtype)
+    limit = (s.tdp_w - fixed) / per_cycle if per_cycle > 0 else math.inf
+    return min(s.tensor_clock_hz, limit)
+
+
+def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[str, float]:
+    """Joules one GPU spends in one engine step (a `StepRecord`), by part.
+
+    MACs = flops / 2 at the per-MAC energies of `dtype`; HBM bytes = op bytes (at most the memory unit's busy
+    time x achievable bandwidth); NVLink bits = link busy time x bidirectional bandwidth; static over the step.
+    """
+    s = _spec(spec_or_device)
+    e = _constants()["energy"]
+    macs = step.flops_per_chip / 2.0
+    per_mac = energy_per_mac_j(s, dtype)
+    hbm_bytes = min(step.memory_bytes_per_chip,
+                    step.memory_busy_s * s.hbm_bandwidth_bytes_per_s * s.hbm_achievable_fraction)
+    return {
+        "mac_j": macs * per_mac["mac"],
+        "instruction_j": macs * per_mac["instruction"],
+        "datapath_j": macs * per_mac["datapath"],
+        "hbm_j": hbm_bytes * 8 * e["hbm_pj_per_bit"] * 1e-12,
+        "link_j": step.link_busy_s * s.nvlink_bandwidth_bytes_per_s * 8 * e["link_pj_per_bit"] * 1e-12,
+        "static_j": static_power_w(s) * max(step.end_at - step.start_at, 0.0),
+    }
+
+
+def step_energy_j(spec_or_device: Any, step: Any, dtype: str) -> float:
+    """Joules one GPU spends in one engine step (see `step_energy_breakdown_j`)."""
+    return float(sum(step_energy_breakdown_j(spec_or_device, step, dtype).values()))

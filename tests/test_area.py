@@ -1,0 +1,246 @@
+"""Die-area model (asicsim/chip/area.py), the programmability knob and derived specs, `asicsim area`.
+
+Golden values: A100 826 mm2 and H100 814 mm2 (gpu_specs.csv die_area_mm2, vendor whitepapers); the A100
+die-shot blocks (area_energy.csv a100_die_breakdown, LLMCompass); the Sohu area table of
+docs/sohu-assumptions.md section 3. None of them is read back into the model.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asicsim.chip.area import BLOCKS, area_breakdown, hbm_edge_limit_stacks, node_scale
+from asicsim.chip.power import FULL_LOAD, power_w
+from asicsim.chip.programmability import (check_model_runs, derive_asic_spec, is_fixed_function,
+                                          unsupported_layers)
+from asicsim.cli import main
+from asicsim.core.registry import load_hardware
+from workloads.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "asicsim" / "data"
+DOC = ROOT / "docs" / "sohu-assumptions.md"
+RETICLE_MM2 = 858.0  # area_energy.csv reticle_limit
+
+
+def _csv_value(path: Path, **match: str) -> str:
+    with path.open(encoding="utf-8") as fh:
+        return next(r["value"] for r in csv.DictReader(fh) if all(r[k] == v for k, v in match.items()))
+
+
+@pytest.fixture(scope="module")
+def sohu():
+    return load_hardware("sohu")
+
+
+# --- GPUs: totals and the A100 die shot -------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["a100-sxm-80g", "h100-sxm"])
+def test_gpu_total_within_10_percent_of_the_die(name: str) -> None:
+    published = float(_csv_value(DATA / "gpu_specs.csv", device=name, quantity="die_area_mm2"))  # 826 / 814
+    total = area_breakdown(load_hardware(name)).total_mm2
+    assert total == pytest.approx(published, rel=0.10)
+
+
+def test_a100_blocks_within_20_percent_of_the_die_shot() -> None:
+    text = _csv_value(DATA / "area_energy.csv", quantity="a100_die_breakdown")
+    shot = {label: float(mm2) for label, mm2 in (p.strip().rsplit(" ", 1) for p in text.split(";"))}
+    groups = area_breakdown(load_hardware("a100-sxm-80g")).groups()
+    names = {"cores": "cores", "interconnect": "interconnect", "L2": "l2_or_sram", "HBM PHY": "hbm_phy",
+             "mem ctrl": "mem_ctrl", "NVLink PHY": "link_phy", "other": "other"}
+    assert set(shot) == set(names)
+    for label, mm2 in shot.items():
+        assert groups[names[label]] == pytest.approx(mm2, rel=0.20), label
+
+
+def test_gpus_are_about_half_programmable() -> None:
+    for name in ("a100-sxm-80g", "h100-sxm"):
+        assert 0.45 < area_breakdown(load_hardware(name)).programmable_share < 0.6
+
+
+def test_gpu_without_a_die_description_is_an_input_error() -> None:
+    spec = dataclasses.replace(load_hardware("h100-sxm"), name="mystery-gpu")
+    with pytest.raises(InputError, match="no physical die description"):
+        area_breakdown(spec)
+
+
+# --- Sohu: agrees with docs/sohu-assumptions.md ------------------------------------------------------------
+
+DOC_ROWS = {"HBM PHY": "hbm_phy", "HBM controllers": "hbm_controller", "chip-to-chip links": "links",
+            "SRAM": "sram", "vector unit": "vector_units", "NoC": "noc", "control, PCIe, I/O": "other",
+            "matrix arrays": "mac_arrays"}
+
+
+def test_sohu_area_matches_the_docs_table(sohu) -> None:
+    section = DOC.read_text(encoding="utf-8").split("## 3. Area budget")[1].split("\n## ")[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and re.fullmatch(r"[\d.]+", cells[1]):
+            rows[cells[0]] = float(cells[1])
+    area = area_breakdown(sohu)
+    for row, block in DOC_ROWS.items():
+        assert area.blocks[block] == pytest.approx(rows[row], abs=0.01), row
+    assert area.total_mm2 == pytest.approx(rows["total"], abs=0.01)  # 824.10
+    assert area.programmable_share == 0.0 and is_fixed_function(sohu)
+
+
+# --- limits and node scaling --------------------------------------------------------------------------------
+
+def test_over_the_reticle_says_by_how_much(sohu) -> None:
+    big = dataclasses.replace(sohu, array_count=18)  # 2 more 32.44 mm2 arrays: 824.1 + 64.9 = 889.0 mm2
+    with pytest.raises(InputError, match=r"over the 858 mm2 reticle by 31\.0 mm2"):
+        area_breakdown(big)
+
+
+def test_hbm_stacks_limited_by_die_edge(sohu) -> None:
+    # 858 mm2 at 26:33 -> two 33 mm long edges = 66 mm / 6.5 mm = 10.15 -> 10 stacks
+    assert hbm_edge_limit_stacks(858.0) == 10
+    with pytest.raises(InputError, match="11 stacks need 71.5 mm"):
+        area_breakdown(dataclasses.replace(sohu, hbm_stacks=11, array_count=10))
+
+
+@pytest.mark.parametrize("node", [7, 5, 4, 3])
+def test_node_scaling_logic_shrinks_sram_less_phys_not(sohu, node: int) -> None:
+    base = area_breakdown(sohu).blocks
+    scaled = area_breakdown(dataclasses.replace(sohu, process_node_nm=node, array_count=8), check=False).blocks
+    ns = node_scale(node)
+    assert scaled["mac_arrays"] == pytest.approx(base["mac_arrays"] / 2 * ns.logic_area)
+    assert scaled["sram"] == pytest.approx(base["sram"] * ns.sram_area)
+    assert scaled["hbm_phy"] == base["hbm_phy"]  # PHYs do not shrink
+
+
+
+def test_sram_scales_less_than_logic() -> None:
+    n7, n3 = node_scale(7), node_scale(3)
+    assert n7.logic_area / n3.logic_area > n7.sram_area / n3.sram_area > 1.0  # 2.30x versus 1.29x
+
+
+def test_unknown_node_is_an_input_error(sohu) -> None:
+    with pytest.raises(InputError, match="process_node_nm"):
+        area_breakdown(dataclasses.replace(sohu, process_node_nm=10))
+
+
+# --- the programmability knob -------------------------------------------------------------------------------
+
+def test_programmability_moves_area_from_arrays_to_cores(sohu) -> None:
+    fixed = derive_asic_spec(sohu)
+    gpu_like = derive_asic_spec(sohu, programmable_area_fraction=0.5)
+    a0, a5 = area_breakdown(fixed), area_breakdown(gpu_like)
+    assert fixed.array_count == 16  # the same 16 arrays the hand derivation found
+    assert gpu_like.array_count < fixed.array_count
+    assert a5.programmable_share == pytest.approx(0.5, abs=0.03) and a5.programmable_cores > 100
+    assert a0.total_mm2 <= RETICLE_MM2 and a5.total_mm2 <= RETICLE_MM2
+    assert gpu_like.peak_flops_per_s("fp8") < fixed.peak_flops_per_s("fp8")
+
+
+MIXTRAL = {"model_type": "mixtral", "num_local_experts": 8, "num_experts_per_tok": 2}
+MAMBA = {"model_type": "mamba", "state_size": 16}
+LLAMA = {"model_type": "llama", "hidden_size": 8192}
+
+
+def test_unsupported_layers_are_detected() -> None:
+    assert unsupported_layers(MIXTRAL)[0][0] == "num_local_experts"
+    assert "state-space" in unsupported_layers(MAMBA)[0][1]
+    assert unsupported_layers({"model_type": "jamba", "num_experts": 16}) != []
+    assert unsupported_layers(LLAMA) == []
+    assert unsupported_layers({"num_local_experts": 1}) == []  # one expert is a dense MLP
+
+
+def test_fixed_function_chip_rejects_moe_and_ssm(sohu) -> None:
+    for config, field in ((MIXTRAL, "num_local_experts"), (MAMBA, "model_type")):
+        with pytest.raises(InputError, match="fixed-function") as info:
+            check_model_runs(sohu, config, "config.json")
+        assert (info.value.source, info.value.field) == ("config.json", field)
+    check_model_runs(sohu, LLAMA, "config.json")
+    check_model_runs(derive_asic_spec(sohu, programmable_area_fraction=0.2), MIXTRAL, "config.json")
+    check_model_runs(load_hardware("h100-sxm"), MAMBA, "config.json")
+
+
+# --- derived specs: properties ------------------------------------------------------------------------------
+
+_shape = st.sampled_from([64, 128, 256])
+
+
+@settings(deadline=None, max_examples=60)
+@given(small=st.floats(380.0, 858.0), extra=st.floats(0.0, 400.0), rows=_shape, cols=_shape,
+       node=st.sampled_from([7, 5, 4, 3]), stacks=st.integers(1, 6), sram_mb=st.integers(16, 256),
+       clock_ghz=st.floats(0.8, 2.2))
+def test_adding_area_never_lowers_peak_flops(sohu, small, extra, rows, cols, node, stacks, sram_mb, clock_ghz):
+    """Fixed-function chips: a bigger area budget never gives fewer FLOP/s (power cap included).
+
+    With programmable cores under a binding power cap it can (by < 0.1%): more area adds cores whose
+    instruction power lowers the clock; docs/area-model.md.
+    """
+    large = min(small + extra, RETICLE_MM2)
+    common = dict(array_rows=rows, array_cols=cols, process_node_nm=node, hbm_stacks=stacks,
+                  sram_bytes=sram_mb * 2**20, clock_hz=clock_ghz * 1e9, tdp_w=0.8 * small)
+    try:
+        a = derive_asic_spec(sohu, die_area_mm2=small, **common)
+    except InputError:
+        return
+    b = derive_asic_spec(sohu, die_area_mm2=large, **common)  # more area: must build if the smaller did
+    assert b.peak_flops_per_s("fp8") >= a.peak_flops_per_s("fp8") * (1 - 1e-9)
+
+
+@settings(deadline=None, max_examples=80)
+@given(area=st.floats(150.0, 900.0), share=st.floats(0.0, 0.9), rows=_shape, cols=_shape,
+       node=st.sampled_from([7, 5, 4, 3]), stacks=st.integers(1, 12), sram_frac=st.floats(0.0, 0.6),
+       clock_ghz=st.floats(0.5, 3.0), w_per_mm2=st.floats(0.3, 1.2))
+def test_no_derived_point_exceeds_reticle_power_or_hbm_edge(sohu, area, share, rows, cols, node, stacks,
+                                                            sram_frac, clock_ghz, w_per_mm2):
+    tdp = w_per_mm2 * area
+    try:
+        s = derive_asic_spec(sohu, die_area_mm2=area, programmable_area_fraction=share, array_rows=rows,
+                             array_cols=cols, process_node_nm=node, hbm_stacks=stacks, sram_area_fraction=sram_frac,
+                             clock_hz=clock_ghz * 1e9, tdp_w=tdp)
+    except InputError:
+        return
+    a = area_breakdown(s, check=False)
+    assert a.total_mm2 <= min(s.die_area_mm2, RETICLE_MM2) * (1 + 1e-9)
+    assert power_w(s, FULL_LOAD) <= s.tdp_w * (1 + 1e-9)
+    assert s.tdp_w <= 1.1 * s.die_area_mm2  # area_energy.csv power_density_cap
+    assert s.hbm_stacks <= hbm_edge_limit_stacks(s.die_area_mm2)
+
+
+def test_derive_rejects_bad_parameters(sohu) -> None:
+    with pytest.raises(InputError, match="reticle by 42.0 mm2"):
+        derive_asic_spec(sohu, die_area_mm2=900)
+    with pytest.raises(InputError, match="derived"):
+        derive_asic_spec(sohu, array_count=3)
+    with pytest.raises(InputError, match="unknown parameter"):
+        derive_asic_spec(sohu, arrays=3)
+    with pytest.raises(InputError, match="exceeds the 700 W TDP"):
+        derive_asic_spec(sohu, clock_hz=2e9, fit_clock_to_power=False)
+    assert derive_asic_spec(sohu, clock_hz=2e9).clock_hz == pytest.approx(1.528e9, rel=1e-3)  # docs section 4
+
+
+# --- the CLI ------------------------------------------------------------------------------------------------
+
+def test_cli_area_json(capsys) -> None:
+    assert main(["area", "--hw", "h100-sxm", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["blocks"]) == set(BLOCKS)
+    assert out["total_mm2"] == pytest.approx(sum(out["blocks"].values()))
+
+
+def test_cli_area_table_shows_the_die_shot(capsys) -> None:
+    assert main(["area", "--hw", "a100-sxm-80g"]) == 0
+    assert "die shot" in capsys.readouterr().out
+
+
+def test_cli_area_over_reticle_is_one_line_exit_2(tmp_path, capsys) -> None:
+    text = (ROOT / "asicsim" / "specs" / "sohu.toml").read_text(encoding="utf-8")
+    path = tmp_path / "huge.toml"
+    path.write_text(re.sub(r"^array_count = .*$", "array_count = 20", text, flags=re.M), encoding="utf-8")
+    assert main(["area", "--hw", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "reticle by" in err
