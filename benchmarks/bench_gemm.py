@@ -1,8 +1,9 @@
 """Speed and accuracy of the systolic GEMM model; `--check` exits 1 when a target is missed.
 
 Targets: a 10,000-row `asicsim gemm --csv` run in < 3 s wall (start-up included); one 64 x 8192 x 3584
-multi-array evaluation on 256 x 256 in < 1 ms; limited-bandwidth cycles within 10% MAPE of SCALE-Sim
-(tests/data/scalesim_gemm.csv). With /tmp/scalesim-venv present it also times SCALE-Sim itself.
+multi-array evaluation on 256 x 256 in < 1 ms; limited-bandwidth cycles (scalesim mode) within 10% MAPE
+of SCALE-Sim with no row worse than 10% (tests/data/scalesim_gemm.csv). With /tmp/scalesim-venv present
+it also times SCALE-Sim itself on the same shapes and prints the speed-up.
 """
 
 from __future__ import annotations
@@ -69,11 +70,12 @@ def _ours(r: dict) -> int:
                            int(r["K"]), 0, int(r["sram_kb_each"]) * 1024, float(r["bandwidth_words_per_cycle"]))[0])
 
 
-def error_table() -> tuple[list[str], float, int, int]:
+def error_table() -> tuple[list[str], float, float, int, int]:
     rows = _fixture()
     ample = [r for r in rows if r["bandwidth_words_per_cycle"] == "0"]
     exact = sum(_ours(r) == int(r["scalesim_total_cycles"]) for r in ample)
-    lines = [f"{'df':3} {'RxC':>7} {'M':>4} {'N':>4} {'K':>4} {'kB':>3} {'bw':>3} {'scalesim':>9} {'ours':>9} {'err':>7}"]
+    lines = [f"{'df':3} {'RxC':>7} {'M':>4} {'N':>4} {'K':>4} {'kB':>3} {'bw':>3} {'scalesim':>9} {'ours':>9} "
+             f"{'err':>7}"]
     errs = []
     for r in rows:
         if r["bandwidth_words_per_cycle"] == "0":
@@ -83,7 +85,7 @@ def error_table() -> tuple[list[str], float, int, int]:
         lines.append(f"{r['dataflow']:3} {r['rows'] + 'x' + r['cols']:>7} {r['M']:>4} {r['N']:>4} {r['K']:>4} "
                      f"{r['sram_kb_each']:>3} {r['bandwidth_words_per_cycle']:>3} {ref:9d} {ours:9d} "
                      f"{100 * (ours - ref) / ref:6.1f}%")
-    return lines, sum(errs) / len(errs), exact, len(ample)
+    return lines, sum(errs) / len(errs), max(errs), exact, len(ample)
 
 
 def bench_scalesim() -> list[str]:
@@ -94,17 +96,19 @@ def bench_scalesim() -> list[str]:
 
     out = []
     for case in [("os", 32, 32, 256, 256, 256, 4096, 0), ("ws", 64, 64, 512, 256, 128, 4096, 0),
-                 ("is", 128, 128, 512, 512, 512, 4096, 0)]:
+                 ("is", 128, 128, 512, 512, 512, 4096, 0), ("ws", 32, 32, 128, 256, 256, 8, 2)]:
         t0 = time.perf_counter()
         run_case(case, SCALESIM_PY)
         ref_s = time.perf_counter() - t0
-        df, r, c, m, n, k = case[:6]
-        gemm_cycles(r, c, DF[df], m, n, k, 0, 0, 0.0)
+        df, r, c, m, n, k, kb, bw = case
+        args = (r, c, DF[df], m, n, k, 0, kb * 1024 if bw else 0, float(bw))
+        gemm_cycles(*args)
         t0 = time.perf_counter()
         for _ in range(1000):
-            gemm_cycles(r, c, DF[df], m, n, k, 0, 0, 0.0)
+            gemm_cycles(*args)
         ours_s = (time.perf_counter() - t0) / 1000
-        out.append(f"SCALE-Sim {df} {r}x{c} {m}x{n}x{k}: {ref_s:.2f} s vs {ours_s * 1e6:.2f} us "
+        memory = f", {kb} kB, {bw} words/cycle" if bw else ""
+        out.append(f"SCALE-Sim {df} {r}x{c} {m}x{n}x{k}{memory}: {ref_s:.2f} s vs {ours_s * 1e6:.2f} us "
                    f"(speed-up {ref_s / ours_s:,.0f}x)")
     return out
 
@@ -114,14 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     args = p.parse_args(argv)
     csv_s, single_s = bench_csv(), bench_single()
-    lines, mape, exact, ample = error_table()
+    lines, mape, worst, exact, ample = error_table()
     ok = {"10k-row CSV < 3 s": csv_s < 3.0, "single GEMM < 1 ms": single_s < 1e-3,
-          "limited-bandwidth MAPE <= 10%": mape <= 0.10, "ample-bandwidth exact": exact == ample}
+          "limited-bandwidth MAPE <= 10%": mape <= 0.10, "every limited-bandwidth row <= 10%": worst <= 0.10,
+          "ample-bandwidth exact": exact == ample}
     print(f"{'metric':40} {'value':>14}  target")
     print(f"{'10k-row gemm CSV wall (incl. start-up)':40} {csv_s:12.2f} s  < 3 s")
     print(f"{'64x8192x3584 on 256x256 (multi-array)':40} {single_s * 1e6:11.1f} us  < 1000 us")
     print(f"{'ample-bandwidth exact matches':40} {f'{exact}/{ample}':>14}  all")
     print(f"{'limited-bandwidth MAPE vs SCALE-Sim':40} {100 * mape:12.1f} %  <= 10 %")
+    print(f"{'limited-bandwidth worst row':40} {100 * worst:12.1f} %  <= 10 %")
     print()
     print("\n".join(lines))
     print()

@@ -22,18 +22,27 @@ latency:  cycles = (folds - 1) * max(T, R) + L - 1.
 Worked example, os on 8 x 8, M = N = K = 16: folds = 2 * 2 = 4, L = 16 + 8 + 8 - 2 = 30.
 scalesim: 4 * 30 - 1 = 119 cycles (SCALE-Sim 3.0.0 reports 119). pipelined: 3 * max(16, 8) + 30 - 1 = 77.
 
-Memory. Each operand (ifmap, filter, ofmap) has its own SRAM of `sram_words_each` words, double buffered
-(two halves of H = words // 2), and its own DRAM port of `dram_words_per_cycle` words/cycle (SCALE-Sim's
-model; <= 0 means unlimited). An operand slice is fetched once and reused from SRAM while the words touched
-since its last use fit in H (os ifmap / ws ifmap / is filter reuse across column folds when the whole
-operand fits; the os filter reuses its column slice across row folds when the slice fits); stationary
-tiles are fetched once. A fold may start only when its operands can arrive in time (first and last word
-of each port, read uniformly over the fold's read window), and only while the ofmap SRAM has room for
-its outputs (drained at the port rate). In scalesim mode the DRAM streams run ahead without limit and the
-first H words of each read operand are preloaded before cycle 0 (as SCALE-Sim excludes that prefetch from
-"Total Cycles"); in pipelined mode a fold's loads start no earlier than the previous fold's start (a real
-double buffer), nothing is preloaded, ws/is partial sums stay in the ofmap SRAM when a column slice fits,
-and the final output drain is counted.
+Memory. Each operand (ifmap, filter, ofmap) has its own SRAM of `sram_words_each` words and its own DRAM
+port of `dram_words_per_cycle` words/cycle (SCALE-Sim's model; <= 0 means unlimited). The two modes
+model it differently (docs/systolic.md has both in full):
+
+scalesim mode follows SCALE-Sim 3.0.0's own buffers, quirks included. Each read buffer is a ring of
+sets (1% of the SRAM each) laid over the operand in SCALE-Sim's fetch order (anti-diagonals of the
+stacked fold tiles for streamed operands, row-major tiles for stationary ones); an active window of
+half the SRAM moves forward by half the SRAM per prefetch, and a demand behind the window goes all the
+way round the ring. Prefetches are chained ceil(H / bw) + 1 cycles apart whatever the array does, and a
+late one stalls the array twice its shortfall; the ofmap buffer drains half its size at a time. Fold by
+fold, with events found in closed form (O(prefetches + folds)); the first fill is not counted, as in
+SCALE-Sim's "Total Cycles". Its prefetch counts, and so DRAM reads, equal SCALE-Sim's on the fixture.
+
+pipelined mode is the ASIC's own, smarter double buffer: an operand slice is fetched once and reused
+from SRAM while the words touched since its last use fit in H = words // 2 (os ifmap / ws ifmap / is
+filter reuse across column folds when the whole operand fits; the os filter reuses its column slice
+across row folds when the slice fits); stationary tiles are fetched once. A fold may start only when
+its operands can arrive in time (first and last word of each port, read uniformly over the fold's read
+window), its loads start no earlier than the previous fold's start, the ofmap SRAM must have room for
+its outputs (drained at the port rate), ws/is partial sums stay in the ofmap SRAM when a column slice
+fits, and the final output drain is counted.
 """
 
 import math
@@ -117,27 +126,275 @@ def _traffic_words(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_eac
     return sram_reads, sram_writes, dram_a + sr * sc, dram_writes
 
 
-@jit
-def gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, dram_words_per_cycle):
-    """One array, one GEMM -> (cycles, stall_cycles, sram_reads, sram_writes, dram_reads, dram_writes).
+# ---- scalesim mode with limited bandwidth: SCALE-Sim 3.0.0's read-buffer ring and write-buffer drains ----
 
-    Unlimited bandwidth is O(1); limited bandwidth is closed form per fold (O(folds), no per-cycle
-    loop). See the module docstring for the model.
+
+@jit
+def _ramp_sum(y, n):
+    """sum over c in [0, n) of max(y - c, 0)."""
+    used = min(n, max(y, 0))
+    return used * y - used * (used - 1) // 2
+
+
+@jit
+def _clamp_sum(y, n, cap):
+    """sum over c in [0, n) of min(max(y - c, 0), cap)."""
+    return _ramp_sum(y, n) - _ramp_sum(y - cap, n)
+
+
+@jit
+def _diag_pos(diag, blocks, t, width, width_last):
+    """Words before anti-diagonal `diag` in SCALE-Sim's diagonal fetch order of a streamed operand.
+
+    The operand is stacked as `blocks` blocks of t rows x `width` columns (the last block only
+    `width_last` columns wide; its padding is skipped) and fetched one anti-diagonal after another.
     """
-    if not dram_words_per_cycle > 0.0:
-        ideal = compute_cycles(rows, cols, dataflow_code, m, n, k, mode_code)
-        sram_r, sram_w, dram_r, dram_w = _traffic_words(rows, cols, dataflow_code, m, n, k, mode_code,
-                                                        sram_words_each)
-        return ideal, ideal - ideal, sram_r, sram_w, dram_r, dram_w
+    full = _clamp_sum(diag, width, blocks * t)
+    pad = _clamp_sum(diag - width_last - (blocks - 1) * t, width - width_last, t)
+    return full - pad
+
+
+@jit
+def _ring_need(q, start, sets, active, step):
+    """Read-buffer ring: advances (prefetches) that bring set q into the active window -> (k, start)."""
+    u = (q - start) % sets
+    if u < active:
+        return 0, start
+    k = (u - active) // step + 1
+    return k, (start + k * step) % sets
+
+
+@jit
+def _ring_forward(q0, q1, start, sets, active, step):
+    """Demand moving up from set q0 (in the window) to q1 -> (crossings, first crossing set, start)."""
+    first = q0 + active - (q0 - start) % sets
+    if q1 < first:
+        return 0, first, start
+    count = 1 + (q1 - first) // step
+    return count, first, (start + count * step) % sets
+
+
+@jit
+def _chain(x, last, period, k):
+    """k back-to-back prefetches demanded at clock x -> (clock after, completion of the last one).
+
+    SCALE-Sim chains each prefetch `period` cycles after the previous one finished, whatever the
+    array is doing, and on a late one adds the shortfall twice (p = L - x; x += p; if p > 0: x += p).
+    """
+    ek = max(period - (x - last), 0)
+    if k > 1:
+        e1 = min(ek, period)
+        ek = e1 if (k - 1) % 2 == 0 else period - e1
+    done = last + k * period
+    return done + ek, done
+
+
+@jit
+def _ring_sets(words, sram):
+    """(sets, active, step, set_words, fits) of one read buffer holding `words` words."""
+    set_words = (sram + 99) // 100
+    active_words = (sram + 1) // 2
+    sets = max(_ceil_div(words, set_words), 1)
+    active = _ceil_div(active_words, set_words)
+    step = max(_ceil_div(sram - active_words, set_words), 1)
+    fits = sets <= active
+    active = min(active, sets)
+    step = min(step, max(sets - active, 1))
+    return sets, active, step, set_words, fits
+
+
+@jit
+def _stream_event(i, head_k, first, step, set_words, pos_head, pos_tail, span, line0):
+    """Event i of a streamed operand in one fold (i = -1: the fold-start jump) -> (line, prefetches)."""
+    if i < 0:
+        return line0, head_k
+    pos = (first + i * step) * set_words
+    return line0 + (pos - pos_head) * span // max(pos_tail - pos_head, 1), 1
+
+
+@jit
+def _next_group(i, head_k, count, first, step, set_words, pos_head, pos_tail, span, line0):
+    """Next line with prefetches of a streamed operand, summing events on one line -> (line, k, i)."""
+    if i >= count:
+        return np.int64(1) << 62, 0, i
+    line, total = _stream_event(i, head_k, first, step, set_words, pos_head, pos_tail, span, line0)
+    i += 1
+    while i < count:
+        nxt, more = _stream_event(i, head_k, first, step, set_words, pos_head, pos_tail, span, line0)
+        if nxt != line:
+            break
+        total += more
+        i += 1
+    return line, total, i
+
+
+@jit
+def _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram, bw):
+    """SCALE-Sim 3.0.0's limited-bandwidth timing, fold by fold -> (cycles, dram_reads, dram_writes).
+
+    Each read buffer is a ring of 1%-of-SRAM sets over the operand in SCALE-Sim's fetch order, with an
+    active window of half the SRAM that moves forward by half the SRAM per prefetch; a demand behind
+    the window goes all the way round the ring (docs/systolic.md). Prefetches are chained, each
+    ceil(H / bw) + 1 cycles; the ofmap buffer drains half its size per drain when more than half full.
+    """
     sr, sc, t = fold_shape(dataflow_code, m, n, k)
     sr_folds = _ceil_div(sr, rows)
     sc_folds = _ceil_div(sc, cols)
     lat = fold_latency_cycles(rows, cols, dataflow_code, t)
-    interval = lat if mode_code == 0 else max(t, rows)
+    half_words = sram - (sram + 1) // 2
+    period = np.int64(math.ceil(max(half_words, 1) / bw)) + 1
+    r_last = sr - (sr_folds - 1) * rows
+    c_last = sc - (sc_folds - 1) * cols
+    a_sets, a_active, a_step, a_set_words, a_fits = _ring_sets(sr * t, sram)
+    b_words = sc * t if dataflow_code == 0 else sr * sc
+    b_sets, b_active, b_step, b_set_words, b_fits = _ring_sets(b_words, sram)
+    a_start = 0
+    b_start = 0
+    a_last = np.int64(-1)
+    b_last = np.int64(-1)
+    a_fetches = 0
+    b_fetches = 0
+    a_line0 = 0 if dataflow_code == 0 else rows
+    drain_words = float(half_words)
+    drain_lines = np.int64(math.ceil(max(half_words, 1) / bw))
+    drain_quantum = drain_lines * bw
+    occupied = 0.0
+    drain_end = -1.0
+    clock = np.int64(0)
+    dram_writes = 0
+    for fc in range(sc_folds):
+        c_used = min(cols, sc - fc * cols)
+        for fr in range(sr_folds):
+            r_used = min(rows, sr - fr * rows)
+            stall = np.int64(0)
+            # streamed operand A (os/ws ifmap, is filter): block fr in diagonal fetch order
+            a_head = a_tail = 0
+            a_k = a_n = a_first = 0
+            if not a_fits:
+                a_head = _diag_pos(fr * t, sr_folds, t, rows, r_last)
+                a_tail = min(_diag_pos(fr * t + t + r_used - 1, sr_folds, t, rows, r_last), sr * t) - 1
+                a_k, a_start = _ring_need(a_head // a_set_words, a_start, a_sets, a_active, a_step)
+                a_n, a_first, a_start = _ring_forward(a_head // a_set_words, a_tail // a_set_words, a_start,
+                                                      a_sets, a_active, a_step)
+            a_span = t + r_used - 2
+            # operand B: os filter streamed like A; ws filter / is ifmap stationary, rows read top-down
+            b_head = b_tail = 0
+            b_k = b_n = b_first = 0
+            if dataflow_code == 0:
+                if not b_fits:
+                    b_head = _diag_pos(fc * t, sc_folds, t, cols, c_last)
+                    b_tail = min(_diag_pos(fc * t + t + c_used - 1, sc_folds, t, cols, c_last), sc * t) - 1
+                    b_k, b_start = _ring_need(b_head // b_set_words, b_start, b_sets, b_active, b_step)
+                    b_n, b_first, b_start = _ring_forward(b_head // b_set_words, b_tail // b_set_words, b_start,
+                                                          b_sets, b_active, b_step)
+            elif not b_fits:
+                base = sr * fc * cols
+                lo = (base + fr * rows * c_used) // b_set_words
+                hi = (base + (fr * rows + r_used) * c_used - 1) // b_set_words
+                top = base + (fr * rows + r_used - 1) * c_used
+                row_i = 0 if (lo - b_start) % b_sets + hi - lo >= b_active else r_used
+                while row_i < r_used:
+                    p0 = top - row_i * c_used
+                    q = p0 // b_set_words
+                    kk, b_start = _ring_need(q, b_start, b_sets, b_active, b_step)
+                    nn, _, b_start = _ring_forward(q, (p0 + c_used - 1) // b_set_words, b_start, b_sets,
+                                                   b_active, b_step)
+                    if kk + nn > 0:
+                        x = clock + rows - r_used + row_i + stall + 1
+                        after, b_last = _chain(x, b_last, period, kk + nn)
+                        b_fetches += kk + nn
+                        stall += max(after - x, 0)
+                    # rows below stay hits while they start at or above the window's first set
+                    u = (q - b_start) % b_sets
+                    nxt = row_i + 1
+                    if u < b_active:
+                        nxt = max(nxt, (top - (q - u) * b_set_words) // c_used + 1)
+                    row_i = nxt
+            # merge the streamed events of A and (os) B by line; on a shared line the larger stall counts
+            ia = -1 if a_k > 0 else 0
+            ib = -1 if b_k > 0 else 0
+            la, ka, ia = _next_group(ia, a_k, a_n, a_first, a_step, a_set_words, a_head, a_tail, a_span, a_line0)
+            lb, kb, ib = _next_group(ib, b_k, b_n, b_first, b_step, b_set_words, b_head, b_tail,
+                                     t + c_used - 2, 0)
+            while ka > 0 or kb > 0:
+                line = min(la, lb)
+                x = clock + line + stall + 1
+                worst = np.int64(0)
+                if ka > 0 and la == line:
+                    after, a_last = _chain(x, a_last, period, ka)
+                    a_fetches += ka
+                    worst = max(worst, after - x)
+                    la, ka, ia = _next_group(ia, a_k, a_n, a_first, a_step, a_set_words, a_head, a_tail, a_span,
+                                             a_line0)
+                if kb > 0 and lb == line:
+                    after, b_last = _chain(x, b_last, period, kb)
+                    b_fetches += kb
+                    worst = max(worst, after - x)
+                    lb, kb, ib = _next_group(ib, b_k, b_n, b_first, b_step, b_set_words, b_head, b_tail,
+                                             t + c_used - 2, 0)
+                stall += worst
+            # ofmap buffer: words arrive evenly over the fold's output lines
+            if dataflow_code == 0:
+                out_first, out_span, out_words = t - 1, r_used + c_used - 1, r_used * c_used
+            else:
+                out_first, out_span, out_words = 2 * rows - 1, t + c_used - 1, t * c_used
+            dram_writes += out_words
+            rate = out_words / out_span
+            now = float(clock + out_first + stall)
+            left = float(out_words)
+            waited = 0.0
+            while left > 0.0:
+                if now >= drain_end and occupied > drain_words:
+                    occupied -= min(drain_quantum, occupied)
+                    drain_end = now + drain_lines - 1
+                    continue
+                if now < drain_end:
+                    room = sram - occupied
+                    if room <= 0.0:
+                        waited += drain_end - now
+                        now = drain_end
+                        continue
+                    amount = min(left, room, max((drain_end - now) * rate, 1.0))
+                else:
+                    amount = min(left, max(drain_words + 1.0 - occupied, 1.0))
+                occupied += amount
+                left -= amount
+                now += amount / rate
+            stall += np.int64(math.ceil(waited - 1e-9))
+            clock += lat + stall
+    # SCALE-Sim's first fill reads half the SRAM, or the operand with its fold padding if smaller
+    a_padded = sr_folds * rows * t
+    b_padded = sc_folds * cols * t if dataflow_code == 0 else sr * sc_folds * cols
+    dram_reads = min((sram + 1) // 2, a_padded) + a_fetches * half_words
+    dram_reads += min((sram + 1) // 2, b_padded) + b_fetches * half_words
+    return clock - 1, dram_reads, dram_writes
+
+
+@jit
+def gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, dram_words_per_cycle):
+    """One array, one GEMM -> (cycles, stall_cycles, sram_reads, sram_writes, dram_reads, dram_writes).
+
+    Unlimited bandwidth is O(1); limited bandwidth walks the folds with closed-form steps (pipelined:
+    O(folds); scalesim: O(folds + prefetches)), never cycle by cycle. See the module docstring.
+    """
+    ideal = compute_cycles(rows, cols, dataflow_code, m, n, k, mode_code)
+    if not dram_words_per_cycle > 0.0 or (mode_code == 0 and sram_words_each <= 0):
+        sram_r, sram_w, dram_r, dram_w = _traffic_words(rows, cols, dataflow_code, m, n, k, mode_code,
+                                                        sram_words_each)
+        return ideal, ideal - ideal, sram_r, sram_w, dram_r, dram_w
+    if mode_code == 0:
+        sram_r, sram_w, _, _ = _traffic_words(rows, cols, dataflow_code, m, n, k, 0, sram_words_each)
+        cycles, dram_r, dram_w = _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram_words_each,
+                                                  dram_words_per_cycle)
+        return cycles, cycles - ideal, sram_r, sram_w, dram_r, dram_w
+    sr, sc, t = fold_shape(dataflow_code, m, n, k)
+    sr_folds = _ceil_div(sr, rows)
+    sc_folds = _ceil_div(sc, cols)
+    lat = fold_latency_cycles(rows, cols, dataflow_code, t)
+    interval = max(t, rows)
     sram = sram_words_each if sram_words_each > 0 else _UNLIMITED_WORDS
     half = sram // 2
-    limited = dram_words_per_cycle > 0.0
-    bw = dram_words_per_cycle if limited else 1.0
+    bw = dram_words_per_cycle
     # Read windows (first, last cycle offset in a fold) of the streamed operand A (tile r x T) and of
     # operand B (os: filter c x T streamed; ws/is: stationary r x c tile), and the ofmap write window.
     if dataflow_code == 0:
@@ -153,8 +410,6 @@ def gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, 
     sram_writes = 0
     dram_reads = 0
     dram_writes = 0
-    cum_a = 0.0
-    cum_b = 0.0
     cum_w = 0.0
     arrive_a = 0.0
     arrive_b = 0.0
@@ -177,7 +432,7 @@ def gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, 
                 b_new = b_words
                 out_words = t * c_used
                 out_dram = out_words
-                if mode_code == 1 and t * c_used <= sram and fr < sr_folds - 1:
+                if t * c_used <= sram and fr < sr_folds - 1:
                     out_dram = 0
             a_new = a_words if (fc == 0 or not a_fits) else 0
             sram_reads += a_words + b_words
@@ -185,31 +440,21 @@ def gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, 
             dram_reads += a_new + b_new
             dram_writes += out_dram
             earliest = 0.0 if fold == 0 else prev_start + interval
-            if limited:
-                cum_a += a_new
-                cum_b += b_new
-                cum_w += out_dram
-                if mode_code == 0:
-                    arrive_a = max(0.0, (cum_a - half) / bw)
-                    arrive_b = max(0.0, (cum_b - half) / bw)
-                else:
-                    arrive_a = max(arrive_a, prev_start) + a_new / bw
-                    arrive_b = max(arrive_b, prev_start) + b_new / bw
-                if a_new > 0:
-                    earliest = max(earliest, arrive_a - min(a_last, a_first + a_new / bw))
-                if b_new > 0:
-                    earliest = max(earliest, arrive_b - min(b_last, b_first + b_new / bw))
-                earliest = max(earliest, (cum_w - sram) / bw - (lat - 1))
+            cum_w += out_dram
+            arrive_a = max(arrive_a, prev_start) + a_new / bw
+            arrive_b = max(arrive_b, prev_start) + b_new / bw
+            if a_new > 0:
+                earliest = max(earliest, arrive_a - min(a_last, a_first + a_new / bw))
+            if b_new > 0:
+                earliest = max(earliest, arrive_b - min(b_last, b_first + b_new / bw))
+            earliest = max(earliest, (cum_w - sram) / bw - (lat - 1))
             start = earliest
-            if limited and out_dram > 0:
+            if out_dram > 0:
                 drain = max(drain, start + w_first) + out_dram / bw
             prev_start = start
             fold += 1
-    end = start + lat - 1
-    if limited and mode_code == 1:
-        end = max(end, drain)
+    end = max(start + lat - 1, drain)
     cycles = np.int64(math.ceil(end - 1e-9))
-    ideal = compute_cycles(rows, cols, dataflow_code, m, n, k, mode_code)
     return cycles, cycles - ideal, sram_reads, sram_writes, dram_reads, dram_writes
 
 

@@ -42,7 +42,8 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, help="GEMM K (reduction)")
     p.add_argument("--bandwidth", type=float, default=0.0, help="DRAM words/cycle per operand (0: unlimited)")
     p.add_argument("--sram-kb", type=float, default=0.0, help="SRAM kB per operand buffer (0: unlimited)")
-    p.add_argument("--mode", default="scalesim", help="scalesim (folds back to back) or pipelined")
+    p.add_argument("--mode", default="scalesim",
+                   help="scalesim (SCALE-Sim 3.0.0 timing and buffers) or pipelined (overlapped folds, ASIC buffers)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--csv", help="CSV with dataflow,rows,cols,M,N,K[,bandwidth_words_per_cycle,sram_kb_each]")
 

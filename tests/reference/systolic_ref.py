@@ -1,8 +1,10 @@
 """Slow, obviously-correct pure-Python twins of kernels/systolic.py and kernels/vector.py.
 
-The twin builds the explicit list of folds with the operand tiles each one touches, decides SRAM reuse
-by LRU stack distance (a tile is still resident if the distinct words touched since its last use fit in
-half the SRAM), and runs the timing recursion in exact rational arithmetic.
+The pipelined twin builds the explicit list of folds with the operand tiles each one touches, decides
+SRAM reuse by LRU stack distance (a tile is still resident if the distinct words touched since its last
+use fit in half the SRAM), and runs the timing recursion in exact rational arithmetic. The scalesim
+limited-bandwidth twin enumerates SCALE-Sim's fetch order element by element, moves the read-buffer
+window one prefetch at a time and applies SCALE-Sim's stall update literally, one prefetch at a time.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import math
 from fractions import Fraction
 
 __all__ = [
-    "fold_list_ref", "compute_cycles_ref", "gemm_cycles_ref", "tiled_gemm_cycles_ref",
+    "fold_list_ref", "compute_cycles_ref", "gemm_cycles_ref", "scalesim_memory_ref",
+    "diagonal_order_ref", "tiled_gemm_cycles_ref",
     "multi_array_gemm_cycles_ref", "attention_cycles_ref", "vector_cycles_ref",
 ]
 
@@ -59,8 +62,165 @@ def _resident(history, tile, words_of, half):
     return sum(words_of[x] for x in between) + words_of[tile] <= half
 
 
+def diagonal_order_ref(blocks, t, width, width_last):
+    """Fetch position of every valid element (block, row, col) of a diagonally fetched streamed operand.
+
+    Blocks of t rows x width columns are stacked (the last block only width_last columns valid) and
+    read one anti-diagonal after another, from the highest row down, skipping the padding.
+    """
+    rows_total = blocks * t
+    order = {}
+    for diag in range(rows_total + width):
+        for row in range(min(diag, rows_total - 1), max(0, diag - width + 1) - 1, -1):
+            col = diag - row
+            block = row // t
+            if block == blocks - 1 and col >= width_last:
+                continue
+            order[(block, row - block * t, col)] = len(order)
+    return order
+
+
+class _RingRef:
+    """SCALE-Sim's read buffer as a ring of sets with an active window, moved one prefetch at a time."""
+
+    def __init__(self, words, sram):
+        self.set_words = -(-sram // 100)
+        active_words = -(-sram // 2)
+        self.sets = max(-(-words // self.set_words), 1)
+        active = -(-active_words // self.set_words)
+        step = max(-(-(sram - active_words) // self.set_words), 1)
+        self.fits = self.sets <= active
+        self.active = min(active, self.sets)
+        self.step = min(step, max(self.sets - self.active, 1))
+        self.start = 0
+
+    def hit(self, q):
+        return self.fits or (q - self.start) % self.sets < self.active
+
+    def advance(self):
+        self.start = (self.start + self.step) % self.sets
+
+
+def _walk(ring, q0, q1):
+    """Demand sets q0..q1 in order -> (prefetches before q0 is a hit, sets where later ones happen)."""
+    first = 0
+    while not ring.hit(q0):
+        ring.advance()
+        first += 1
+    crossings = []
+    for q in range(q0 + 1, q1 + 1):
+        while not ring.hit(q):
+            ring.advance()
+            crossings.append(q)
+    return first, crossings
+
+
+def scalesim_memory_ref(rows, cols, df, m, n, k, sram, bw):
+    """Twin of kernels.systolic._scalesim_memory -> (cycles, dram_reads, dram_writes)."""
+    sr, sc, t = _dims(df, m, n, k)
+    srf, scf = math.ceil(sr / rows), math.ceil(sc / cols)
+    latency = t + _LATENCY_EXTRA[df](rows, cols)
+    half = sram - -(-sram // 2)
+    period = math.ceil(max(half, 1) / bw) + 1
+    r_last, c_last = sr - (srf - 1) * rows, sc - (scf - 1) * cols
+    order_a = diagonal_order_ref(srf, t, rows, r_last)
+    ring_a = _RingRef(sr * t, sram)
+    if df == 0:
+        order_b = diagonal_order_ref(scf, t, cols, c_last)
+        ring_b = _RingRef(sc * t, sram)
+    else:
+        ring_b = _RingRef(sr * sc, sram)
+    last = {"A": -1, "B": -1}
+    fetches = {"A": 0, "B": 0}
+    drain_lines = math.ceil(max(half, 1) / bw)
+    quantum, occupied, drain_end = drain_lines * bw, 0.0, -1.0
+    clock, writes = 0, 0
+
+    def diag_end(order, block, width_used):
+        last_diag = block * t + t + width_used - 2
+        return max(p for (b, r, c), p in order.items() if b * t + r + c <= last_diag)
+
+    def stream(order, ring, block, width_used, line0, op, events):
+        if ring.fits:
+            return
+        head = order[(block, 0, 0)]
+        tail = diag_end(order, block, width_used)
+        first, crossings = _walk(ring, head // ring.set_words, tail // ring.set_words)
+        if first:
+            events.append((line0, op, first))
+        for q in crossings:
+            events.append((line0 + (q * ring.set_words - head) * (t + width_used - 2) // max(tail - head, 1),
+                           op, 1))
+
+    for fc in range(scf):
+        c_used = min(cols, sc - fc * cols)
+        for fr in range(srf):
+            r_used = min(rows, sr - fr * rows)
+            events = []
+            if df != 0 and not ring_b.fits:
+                for row_i in range(r_used):  # stationary tile, rows read from the last one up
+                    p0 = sr * fc * cols + (fr * rows + r_used - 1 - row_i) * c_used
+                    first, crossings = _walk(ring_b, p0 // ring_b.set_words, (p0 + c_used - 1) // ring_b.set_words)
+                    if first + len(crossings):
+                        events.append((rows - r_used + row_i, "B", first + len(crossings)))
+            stream(order_a, ring_a, fr, r_used, 0 if df == 0 else rows, "A", events)
+            if df == 0:
+                stream(order_b, ring_b, fc, c_used, 0, "B", events)
+            stall = 0
+            for line in sorted({e[0] for e in events}):
+                x0 = clock + line + stall + 1
+                worst = 0
+                for op in ("A", "B"):
+                    count = sum(e[2] for e in events if e[0] == line and e[1] == op)
+                    x = x0
+                    for _ in range(count):
+                        last[op] += period
+                        p = last[op] - x
+                        x += p
+                        if p > 0:
+                            x += p
+                    fetches[op] += count
+                    if count:
+                        worst = max(worst, x - x0)
+                stall += worst
+            if df == 0:
+                out_first, out_span, out_words = t - 1, r_used + c_used - 1, r_used * c_used
+            else:
+                out_first, out_span, out_words = 2 * rows - 1, t + c_used - 1, t * c_used
+            writes += out_words
+            rate = out_words / out_span
+            now, left, waited = float(clock + out_first + stall), float(out_words), 0.0
+            while left > 0.0:
+                if now >= drain_end and occupied > half:
+                    occupied -= min(quantum, occupied)
+                    drain_end = now + drain_lines - 1
+                elif now < drain_end and sram - occupied <= 0.0:
+                    waited += drain_end - now
+                    now = drain_end
+                else:
+                    cap = min(sram - occupied, max((drain_end - now) * rate, 1.0)) if now < drain_end \
+                        else max(half + 1.0 - occupied, 1.0)
+                    amount = min(left, cap)
+                    occupied += amount
+                    left -= amount
+                    now += amount / rate
+            stall += math.ceil(waited - 1e-9)
+            clock += latency + stall
+    fill = -(-sram // 2)
+    padded_b = scf * cols * t if df == 0 else sr * scf * cols
+    reads = min(fill, srf * rows * t) + min(fill, padded_b) + (fetches["A"] + fetches["B"]) * half
+    return clock - 1, reads, writes
+
+
 def gemm_cycles_ref(rows, cols, df, m, n, k, mode, sram_words_each, bw_words_per_cycle):
     """Twin of kernels.systolic.gemm_cycles."""
+    if mode == 0 and bw_words_per_cycle > 0 and sram_words_each > 0:
+        sr, sc, _ = _dims(df, m, n, k)
+        ideal = compute_cycles_ref(rows, cols, df, m, n, k, 0)
+        cycles, reads, writes = scalesim_memory_ref(rows, cols, df, m, n, k, sram_words_each, bw_words_per_cycle)
+        folds = fold_list_ref(rows, cols, df, m, n, k)
+        sram_reads = sum(f["a_words"] + f["b_words"] for f in folds)
+        return cycles, cycles - ideal, sram_reads, sum(f["out"] for f in folds), reads, writes
     _, _, t = _dims(df, m, n, k)
     latency = t + _LATENCY_EXTRA[df](rows, cols)
     interval = latency if mode == 0 else max(t, rows)
