@@ -6,7 +6,10 @@ import argparse
 import json
 import math
 
-from asicsim.core.runner import SUMMARY_KEYS, RunSpec
+from asicsim.core.router import ROUTERS
+from asicsim.core.runner import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S, SUMMARY_KEYS, RunSpec
+from asicsim.core.schedulers import SCHEDULERS
+from workloads.traces import BUILTIN_TRACES
 
 __all__ = ["add_workload_flags", "spec_from_args", "print_json", "format_table", "ROWS"]
 
@@ -31,6 +34,23 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
 def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None) -> None:
     """Workload flags; defaults are the conditions Etched published (Llama-3-70B fp8, 2048 in / 128 out)."""
     p.add_argument("--chips", type=_positive, default=chips_default, required=chips_default is None,
@@ -42,19 +62,48 @@ def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None)
     p.add_argument("--pp", type=_positive, default=1, help="pipeline stages")
     p.add_argument("--isl", type=_positive, default=2048, help="input (prompt) tokens per request")
     p.add_argument("--osl", type=_positive, default=128, help="output tokens per request")
-    p.add_argument("--requests", type=_positive, default=512, help="requests, all arriving at t=0")
+    p.add_argument("--requests", type=_positive, default=None,
+                   help="requests: a burst at t=0 (default 512), Poisson arrivals with --rate, or the first N of a "
+                        "--trace (default: all)")
     p.add_argument("--max-batch", type=_non_negative, default=0, help="requests per batch (0: as many as fit)")
     p.add_argument("--max-tokens-per-step", type=_positive, default=8192,
                    help="prefill token budget per engine step (TensorRT-LLM's default max_num_tokens)")
     p.add_argument("--seed", type=int, default=0, help="random seed (runs are deterministic)")
+    g = p.add_argument_group("serving")
+    g.add_argument("--rate", type=_non_negative_float, default=0.0,
+                   help="Poisson arrivals at this many requests/s (0: all at t=0)")
+    g.add_argument("--isl-dist", default="fixed",
+                   help="prompt lengths with --rate: fixed[:N], uniform:LO:HI, lognormal:MEDIAN:SIGMA or fit:TRACE")
+    g.add_argument("--osl-dist", default="fixed", help="output lengths with --rate (same forms as --isl-dist)")
+    g.add_argument("--trace", default="",
+                   help=f"replay a CSV trace: {', '.join(BUILTIN_TRACES)} or a path (Azure or three-column format)")
+    g.add_argument("--time-scale", type=_positive_float, default=1.0,
+                   help="multiply arrival times (0.5: twice the rate)")
+    g.add_argument("--scheduler", default="auto", choices=("auto", *SCHEDULERS),
+                   help="batching (auto: static for a burst, chunked-prefill for arrivals)")
+    g.add_argument("--router", default="round-robin", choices=tuple(ROUTERS), help="replica router")
+    g.add_argument("--micro-batches", type=_non_negative, default=0,
+                   help="pipeline micro-batches per step (0: pp, or 1 for static batching)")
+    g.add_argument("--kv-block-tokens", type=_positive, default=16, help="tokens per paged KV-cache block")
+    g.add_argument("--slo-ttft", type=_non_negative_float, default=DEFAULT_SLO_TTFT_S,
+                   help="TTFT SLO in s for goodput (0: none; default: MLPerf Llama-2-70B server, %(default)s)")
+    g.add_argument("--slo-tpot", type=_non_negative_float, default=DEFAULT_SLO_TPOT_S,
+                   help="TPOT SLO in s for goodput (0: none; default: MLPerf Llama-2-70B server, %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def spec_from_args(args: argparse.Namespace, hardware: str) -> RunSpec:
     tp = args.tp or max(args.chips // args.pp, 1)
+    extra = {}
+    if hasattr(args, "timeline_steps"):
+        extra["timeline_steps"] = args.timeline_steps if getattr(args, "out", None) else 0
     return RunSpec(hardware=hardware, chips=args.chips, model=args.model, dtype=args.dtype, kv_dtype=args.kv_dtype,
-                   tp=tp, pp=args.pp, isl=args.isl, osl=args.osl, requests=args.requests,
-                   max_batch=args.max_batch, max_tokens_per_step=args.max_tokens_per_step, seed=args.seed)
+                   tp=tp, pp=args.pp, isl=args.isl, osl=args.osl, requests=args.requests or 512,
+                   max_batch=args.max_batch, max_tokens_per_step=args.max_tokens_per_step, seed=args.seed,
+                   scheduler=args.scheduler, router=args.router, rate=args.rate, trace=args.trace,
+                   limit_trace=args.requests is not None, time_scale=args.time_scale, isl_dist=args.isl_dist,
+                   osl_dist=args.osl_dist, slo_ttft_s=args.slo_ttft, slo_tpot_s=args.slo_tpot,
+                   kv_block_tokens=args.kv_block_tokens, micro_batches=args.micro_batches, **extra)
 
 
 def print_json(obj) -> None:
@@ -75,6 +124,11 @@ ROWS = (
     ("TPOT p50 / p99 (ms)", None, None, "{}"),
     ("end-to-end p50 (s)", "e2e_p50_s", 1, "{:.2f}"),
     ("makespan (s)", "makespan_s", 1, "{:.2f}"),
+    ("scheduler", "scheduler", None, "{}"),
+    ("mean batch size", "mean_batch_size", 1, "{:.1f}"),
+    ("SLO attainment", "slo_attainment", 100, "{:.1f}%"),
+    ("preemptions", "preemptions", None, "{}"),
+    ("KV peak/chip (GB)", "kv_peak_bytes_per_chip", 1e-9, "{:.1f}"),
     ("MFU", "mfu", 100, "{:.1f}%"),
     ("MBU", "mbu", 100, "{:.1f}%"),
     ("compute utilization", "compute_utilization", 100, "{:.1f}%"),
@@ -85,6 +139,8 @@ ROWS = (
 def _cell(summary: dict, label: str, key, scale, fmt) -> str:
     s = summary
     if key is not None:
+        if key not in s:
+            return "-"
         value = s[key]
         return fmt.format(value * scale) if scale is not None else fmt.format(value)
     if label.startswith("chips"):

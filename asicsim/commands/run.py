@@ -1,25 +1,96 @@
-"""`asicsim run`: one workload on one system."""
+"""`asicsim run`: one workload on one system; `--out DIR` keeps per-request and per-step records."""
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from pathlib import Path
+
 from asicsim.core.runner import run_workload
+from workloads.errors import InputError
 
 from ._common import add_workload_flags, format_table, json_summary, print_json, spec_from_args
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "write_outputs", "ProgressBar"]
 
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="simulate one workload on one system")
     p.add_argument("--hw", required=True, help="hardware spec name (see `asicsim specs`) or path to a TOML file")
     add_workload_flags(p, chips_default=None)
+    p.add_argument("--out", default="", help="write requests, steps, summary.json and timeline.json to this folder")
+    p.add_argument("--timeline-steps", type=int, default=50,
+                   help="steps of each replica drawn in timeline.json with --out (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
+class ProgressBar:
+    """A one-line bar on stderr, drawn only after `delay_s` of wall time and only on a terminal."""
+
+    def __init__(self, stream=None, delay_s: float = 2.0, width: int = 30) -> None:
+        self.stream = stream or sys.stderr
+        self.started = time.perf_counter()
+        self.delay_s = delay_s
+        self.width = width
+        self.drawn = False
+
+    def __call__(self, sim_s: float, done: int, total: int) -> None:
+        wall = time.perf_counter() - self.started
+        if wall < self.delay_s and not self.drawn:
+            return
+        filled = int(self.width * done / max(total, 1))
+        speed = sim_s / wall if wall > 0 else 0.0
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} requests, "
+                          f"{sim_s:,.0f} s simulated, {speed:,.0f}x real time ")
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
 def run(args) -> int:
-    result = run_workload(spec_from_args(args, args.hw))
+    if args.timeline_steps < 0:
+        raise InputError("--timeline-steps", "timeline-steps", f"must be >= 0, got {args.timeline_steps}")
+    bar = None if args.quiet or not sys.stderr.isatty() else ProgressBar()
+    try:
+        result = run_workload(spec_from_args(args, args.hw), progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.out:
+        note = write_outputs(result, Path(args.out))
+        if note:
+            print(note, file=sys.stderr)
     if args.json:
         print_json(json_summary(result.summary))
     else:
         print(format_table([result.summary]))
     return 0
+
+
+def write_outputs(result, out: Path) -> str:
+    """requests and steps as Parquet (CSV without pyarrow), summary.json, timeline.json; returns a note or ''."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError("--out", "out", f"cannot create {out}: {exc.strerror}") from None
+    note = ""
+    frames = {"requests": result.requests_frame(), "steps": result.steps_frame()}
+    try:
+        import pyarrow  # noqa: F401
+
+        for name, frame in frames.items():
+            frame.to_parquet(out / f"{name}.parquet", index=False)
+    except ImportError:
+        for name, frame in frames.items():
+            frame.to_csv(out / f"{name}.csv", index=False)
+        note = "note: pyarrow is not installed (pip install 'asicsim[parquet]'); wrote requests.csv and steps.csv"
+    (out / "summary.json").write_text(json.dumps(json_summary(result.summary), indent=2, default=float) + "\n")
+    if result.timeline is not None:
+        (out / "timeline.json").write_text(json.dumps(result.timeline) + "\n")
+    return note

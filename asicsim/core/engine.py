@@ -18,10 +18,26 @@ All decoder layers are identical, so the engine simulates the step with two laye
 second copy's span (end of its last op minus end of the first copy's last op) as the steady-state layer
 time: time(L layers) = t(2 copies) + (L - 2) * span. This keeps the event count per step small without
 losing cross-layer prefetch. Identical priced steps (full prefill chunks) are simulated once.
+
+Fast path (serving simulates 10^5+ steps an hour of traffic; `exact=False`, the default):
+- Prices are memoised per op object: the graph builder returns the same (cached) op objects for the same
+  token count, so matmuls, norms and collectives are priced once per shape. Attention ops carry the
+  batch's per-sequence arrays and are priced afresh every step (exact).
+- Serial devices (no weight prefetch, one micro-batch) need no event simulation: with one op stream and
+  nothing running ahead, every unit is free when an op starts, so an op lasts fixed + max(compute,
+  memory + weights, link) and the step is the sum over ops, layers counted. This equals the simpy result
+  (to float rounding; tests/test_engine.py checks it on random batches).
+- Devices that prefetch or interleave micro-batches still run simpy, memoised on the priced key with the
+  attention ops' seconds rounded to `ATTENTION_KEY_BITS` significant bits (the simulation then uses the
+  rounded seconds, so a cached value is a pure function of its key). Each attention op moves by at most
+  2^-ATTENTION_KEY_BITS of its own time per layer; the step time moves by at most that share of the
+  attention time (tested: within FAST_PATH_RTOL of the exact path).
+`exact=True` prices every op and simulates every step, as the reference.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -31,7 +47,7 @@ from workloads.graph_types import Op, OpKind, StepGraph
 
 from .device import UNITS, Device, OpCost
 
-__all__ = ["StepTiming", "StepEngine"]
+__all__ = ["StepTiming", "StepEngine", "ATTENTION_KEY_BITS", "FAST_PATH_RTOL"]
 
 
 @dataclass(frozen=True)
@@ -96,11 +112,15 @@ class _Prefetch:
 class StepEngine:
     """Prices and simulates step graphs on one device. Deterministic; no I/O; no global state."""
 
-    def __init__(self, device: Device) -> None:
+    def __init__(self, device: Device, *, exact: bool = False) -> None:
         self.device = device
+        self.exact = exact
         clocks = device.clocks_hz
         self._seconds_per_cycle = {unit: 1.0 / float(clocks[unit]) for unit in UNITS}
+        self._serial = not bool(device.prefetch_weights)
         self._cache: dict = {}  # identical priced steps (e.g. full prefill chunks) simulate once
+        self._op_cache: dict[int, tuple[Op, _Priced]] = {}  # id(op) -> (op kept alive, price)
+        self._group_cache: dict[tuple, tuple[list[float], tuple[Op, ...]]] = {}
 
     def price(self, op: Op) -> _Priced:
         """Ask the device for the op's cycles and convert them to seconds (the only conversion)."""
@@ -117,16 +137,41 @@ class StepEngine:
             stall_s=cost.stall_cycles * c,
         )
 
+    def _price_cached(self, op: Op) -> _Priced:
+        """Price of an op without per-sequence arrays, memoised on the op object (ops are immutable)."""
+        hit = self._op_cache.get(id(op))
+        if hit is not None and hit[0] is op:
+            return hit[1]
+        if len(self._op_cache) > _OP_CACHE_MAX:
+            self._op_cache.clear()
+            self._group_cache.clear()
+        priced = self.price(op)
+        self._op_cache[id(op)] = (op, priced)
+        return priced
+
     def run_step(self, graphs: Sequence[StepGraph]) -> StepTiming:
         """Simulate one step; several graphs are micro-batches of the same step sharing the units."""
+        if self.exact:
+            priced = [self._price_graph(g) for g in graphs]
+            layers = graphs[0].layers_per_stage
+            return self._account(self._simulated(priced, layers, exact=True), priced, layers)
+        if self._serial and len(graphs) == 1:
+            return self._serial_step(graphs[0])
         priced = [self._price_graph(g) for g in graphs]
         layers = graphs[0].layers_per_stage
+        return self._account(self._simulated(priced, layers, exact=False), priced, layers)
+
+    def _simulated(self, priced, layers: int, exact: bool) -> tuple[float, float]:
+        """(step s, memory wait s), memoised on the priced key (attention rounded unless `exact`)."""
+        if not exact:
+            priced = [tuple([_round_attention(p) for p in part] for part in parts) for parts in priced]
         key = (layers, tuple(tuple(p.key for part in parts for p in part) for parts in priced))
         hit = self._cache.get(key)
         if hit is None:
+            if len(self._cache) > _STEP_CACHE_MAX:
+                self._cache.clear()
             hit = self._cache[key] = self._step_time(priced, layers)
-        time_s, wait_s = hit
-        return self._account(time_s, wait_s, priced, layers)
+        return hit
 
     def _step_time(self, priced, layers: int) -> tuple[float, float]:
         """(step seconds, seconds compute ops spent waiting on memory), layers extrapolated.
@@ -142,12 +187,65 @@ class StepEngine:
         return total_s + (layers - 2) * layer_s, wait_s + (layers - 2) * layer_wait_s
 
     def _price_graph(self, graph: StepGraph) -> tuple[list[_Priced], list[_Priced], list[_Priced]]:
+        if self.exact:
+            price = self.price
+        else:
+            def price(op):
+                return self.price(op) if op.seq_new is not None else self._price_cached(op)
+        pre = [price(op) for op in graph.pre_ops]
+        layer = [price(op) for op in graph.layer_ops]
+        post = [price(op) for op in (*graph.post_ops, *graph.stage_ops)]
+        return pre, layer, post
+
+    # --- serial fast path -------------------------------------------------------------------------
+    def _group(self, ops: Sequence[Op]) -> tuple[list[float], list[_Priced]]:  # (vector, varying ops priced)
+        """Accounting vector of a group's array-free ops (memoised on their identities), and the rest priced."""
+        fixed = tuple(op for op in ops if op.seq_new is None)
+        key = tuple(map(id, fixed))
+        hit = self._group_cache.get(key)
+        if hit is None:  # ids are unique: every op in a key is kept alive by the entry itself
+            vec = [0.0] * _VEC
+            for op in fixed:
+                _add(vec, _vector(self._price_cached(op)), 1.0)
+            hit = (vec, fixed)
+            self._group_cache[key] = hit
+        varying = [self.price(op) for op in ops if op.seq_new is not None] if len(fixed) != len(ops) else []
+        return hit[0], varying
+
+    def _serial_step(self, graph: StepGraph) -> StepTiming:
+        """One op stream, no prefetch: every op runs alone, so the step is a sum (see module docstring)."""
+        layers = graph.layers_per_stage
+        total = [0.0] * _VEC
+        for ops, count in ((graph.pre_ops, 1.0), (graph.layer_ops, float(layers)),
+                           (graph.post_ops + graph.stage_ops, 1.0)):
+            if not ops:
+                continue
+            vec, varying = self._group(ops)
+            _add(total, vec, count)
+            for p in varying:
+                _add(total, _vector(p), count)
+        return _timing(total[_T], total[_W], total)
+
+    def trace_step(self, graphs: Sequence[StepGraph]) -> list[tuple[int, str, str, float, float]]:
+        """Unit busy intervals of one step with every layer simulated: (micro-batch, unit, op, start s, s).
+
+        For timelines; exact pricing, no extrapolation, no caches.
+        """
+        streams = []
+        for g in graphs:
+            pre, layer, post = self._price_exact(g)
+            streams.append((pre + layer * g.layers_per_stage + post, None))
+        record: list[tuple[int, str, str, float, float]] = []
+        self._simulate(streams, record)
+        return record
+
+    def _price_exact(self, graph: StepGraph):
         pre = [self.price(op) for op in graph.pre_ops]
         layer = [self.price(op) for op in graph.layer_ops]
         post = [self.price(op) for op in (*graph.post_ops, *graph.stage_ops)]
         return pre, layer, post
 
-    def _simulate(self, streams) -> tuple[float, float, float, float]:
+    def _simulate(self, streams, record: list | None = None) -> tuple[float, float, float, float]:
         """Discrete-event run of op streams (one per micro-batch) over shared units.
 
         Each stream is (ops, marks): marks are the indices of the last op of the first and second layer
@@ -161,34 +259,37 @@ class StepEngine:
         prefetch = bool(self.device.prefetch_weights)
         ends: list[list[float]] = []
         waits: list[list[float]] = []
-        for ops, marks in streams:
+        for k, (ops, marks) in enumerate(streams):
             ends.append([0.0] * len(ops))
             waits.append([0.0] * len(ops))
-            env.process(self._stream(env, units, ops, prefetch, ends[-1], waits[-1]))
+            log = None if record is None else (record, k)
+            env.process(self._stream(env, units, ops, prefetch, ends[-1], waits[-1], log))
         env.run()
         layer_s = max((e[m[1]] - e[m[0]] for (_, m), e in zip(streams, ends) if m is not None), default=0.0)
         wait_s = sum(sum(w) for w in waits)
         layer_wait_s = sum(sum(w[m[0] + 1:m[1] + 1]) for (_, m), w in zip(streams, waits) if m is not None)
         return float(env.now), layer_s, wait_s, layer_wait_s
 
-    def _stream(self, env, units, ops: list[_Priced], prefetch: bool, ends: list[float], waits: list[float]):
+    def _stream(self, env, units, ops: list[_Priced], prefetch: bool, ends: list[float], waits: list[float],
+                log=None):
         """One micro-batch: ops run in order; an op streams whatever of its weights was not prefetched."""
         finished = [env.event() for _ in ops]
         pre = _Prefetch([p.weight_s for p in ops]) if prefetch else None
         if pre is not None:
-            env.process(self._prefetcher(env, units["memory"], pre, finished))
+            env.process(self._prefetcher(env, units["memory"], pre, finished, ops, log))
         for i, p in enumerate(ops):
             if p.fixed_s > 0.0:
                 yield env.timeout(p.fixed_s)
             weight_s = pre.take_over(env, i) if pre is not None else p.weight_s
             started = env.now
             parts = []
+            tag = None if log is None else (log, p.op.name)
             if p.compute_s > 0.0:
-                parts.append(env.process(self._hold(env, units["compute"], p.compute_s)))
+                parts.append(env.process(self._hold(env, units["compute"], p.compute_s, tag, "compute")))
             if p.memory_s + weight_s > 0.0:
-                parts.append(env.process(self._demand(env, units["memory"], p.memory_s + weight_s)))
+                parts.append(env.process(self._demand(env, units["memory"], p.memory_s + weight_s, tag)))
             if p.link_s > 0.0:
-                parts.append(env.process(self._hold(env, units["link"], p.link_s)))
+                parts.append(env.process(self._hold(env, units["link"], p.link_s, tag, "link")))
             if len(parts) == 1:
                 yield parts[0]
             elif parts:
@@ -199,7 +300,7 @@ class StepEngine:
             finished[i].succeed()
 
     @staticmethod
-    def _prefetcher(env, memory, pre: "_Prefetch", finished):
+    def _prefetcher(env, memory, pre: "_Prefetch", finished, ops=(), log=None):
         """Loads weights into a double buffer (op i once op i-2 is done) using only idle HBM time.
 
         Demand traffic pre-empts it; an op that starts takes over the rest of its own weights.
@@ -216,8 +317,14 @@ class StepEngine:
                             break
                         pre.started_at = env.now
                         yield env.timeout(pre.remaining_s[i])
+                        if log is not None:
+                            log[0].append((log[1], "memory", f"prefetch {ops[i].op.name}", pre.started_at,
+                                           pre.remaining_s[i]))
                         pre.remaining_s[i] = 0.0
                 except simpy.Interrupt:
+                    if log is not None and pre.started_at is not None:
+                        log[0].append((log[1], "memory", f"prefetch {ops[i].op.name}", pre.started_at,
+                                       env.now - pre.started_at))
                     if pre.taken[i]:
                         break  # the op took over its remaining weights
                     if pre.started_at is not None:  # pre-empted mid-transfer by other demand traffic
@@ -226,49 +333,81 @@ class StepEngine:
                     pre.current, pre.started_at = -1, None
 
     @staticmethod
-    def _demand(env, memory, seconds: float):
+    def _demand(env, memory, seconds: float, tag=None):
         """The running op's own HBM traffic: pre-empts a prefetch in flight."""
         with memory.request(priority=0, preempt=True) as req:
             yield req
+            if tag is not None:
+                tag[0][0].append((tag[0][1], "memory", tag[1], env.now, seconds))
             yield env.timeout(seconds)
 
     @staticmethod
-    def _hold(env, unit, seconds: float):
+    def _hold(env, unit, seconds: float, tag=None, name: str = ""):
         with unit.request() as req:
             yield req
+            if tag is not None:
+                tag[0][0].append((tag[0][1], name, tag[1], env.now, seconds))
             yield env.timeout(seconds)
 
     @staticmethod
-    def _account(time_s: float, wait_s: float, priced, layers: int) -> StepTiming:
+    def _account(sim: tuple[float, float], priced, layers: int) -> StepTiming:
         """Busy time per unit and per op kind, layers counted, over all micro-batches."""
-        totals = dict(compute=0.0, memory=0.0, link=0.0, fixed=0.0, ideal=0.0, stall=0.0, flops=0.0, bytes=0.0)
-        by_kind: dict[str, float] = {}
+        total = [0.0] * _VEC
         for pre, layer, post in priced:
-            for group, count in ((pre, 1), (layer, layers), (post, 1)):
+            for group, count in ((pre, 1.0), (layer, float(layers)), (post, 1.0)):
                 for p in group:
-                    totals["compute"] += count * p.compute_s
-                    totals["memory"] += count * (p.memory_s + p.weight_s)
-                    totals["link"] += count * p.link_s
-                    totals["fixed"] += count * p.fixed_s
-                    totals["ideal"] += count * p.ideal_s
-                    totals["stall"] += count * p.stall_s
-                    totals["flops"] += count * p.op.flops
-                    totals["bytes"] += count * p.op.memory_bytes
-                    kind = _kind_label(p.op)
-                    by_kind[kind] = by_kind.get(kind, 0.0) + count * p.alone_s
-        return StepTiming(
-            time_s=time_s,
-            compute_busy_s=totals["compute"],
-            memory_busy_s=totals["memory"],
-            link_busy_s=totals["link"],
-            fixed_s=totals["fixed"],
-            ideal_compute_s=totals["ideal"],
-            stall_s=totals["stall"],
-            memory_wait_s=wait_s,
-            flops=totals["flops"],
-            memory_bytes=totals["bytes"],
-            by_kind_s=tuple(sorted(by_kind.items())),
-        )
+                    _add(total, _vector(p), count)
+        return _timing(sim[0], sim[1], total)
+
+
+# Accounting vector layout: unit busy seconds, fixed, ideal, stall, flops, bytes, four kind buckets
+# (op time as if alone), then serial step time and serial memory wait.
+_KINDS = ("attention", "collective", "gemm", "other")
+_VEC = 14
+_T, _W = 12, 13
+_OP_CACHE_MAX = 200_000
+_STEP_CACHE_MAX = 200_000
+ATTENTION_KEY_BITS = 10
+FAST_PATH_RTOL = 2.0 ** -ATTENTION_KEY_BITS
+
+
+def _vector(p: _Priced) -> list[float]:
+    op = p.op
+    alone = p.alone_s
+    vec = [p.compute_s, p.memory_s + p.weight_s, p.link_s, p.fixed_s, p.ideal_s, p.stall_s, op.flops,
+           op.memory_bytes, 0.0, 0.0, 0.0, 0.0, alone, 0.0]
+    vec[8 + _KINDS.index(_kind_label(op))] = alone
+    if p.compute_s > 0.0:
+        vec[_W] = max(alone - p.fixed_s - p.compute_s, 0.0)
+    return vec
+
+
+def _add(total: list[float], vec: list[float], count: float) -> None:
+    for i in range(_VEC):
+        total[i] += count * vec[i]
+
+
+def _timing(time_s: float, wait_s: float, t: list[float]) -> StepTiming:
+    return StepTiming(
+        time_s=time_s, compute_busy_s=t[0], memory_busy_s=t[1], link_busy_s=t[2], fixed_s=t[3],
+        ideal_compute_s=t[4], stall_s=t[5], memory_wait_s=wait_s, flops=t[6], memory_bytes=t[7],
+        by_kind_s=tuple((k, t[8 + i]) for i, k in enumerate(_KINDS)),
+    )
+
+
+def _round_attention(p: _Priced) -> _Priced:
+    """An attention op with its unit seconds rounded to ATTENTION_KEY_BITS significant bits; others as-is."""
+    if p.op.seq_new is None:
+        return p
+    return _Priced(p.op, _round(p.compute_s), _round(p.memory_s), _round(p.weight_s), _round(p.link_s),
+                   _round(p.fixed_s), p.ideal_s, p.stall_s)
+
+
+def _round(x: float) -> float:
+    if x == 0.0:
+        return 0.0
+    mant, exp = math.frexp(x)
+    return math.ldexp(round(mant * (1 << ATTENTION_KEY_BITS)) / (1 << ATTENTION_KEY_BITS), exp)
 
 
 def _kind_label(op: Op) -> str:

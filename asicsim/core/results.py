@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,13 @@ class RequestRecord:
     finish_at: float
     input_tokens: int
     output_tokens: int
+    scheduled_at: float = -1.0  # first step that ran any of it (-1: not recorded)
+    preemptions: int = 0
+
+    @property
+    def queueing_delay_s(self) -> float:
+        """Time from arrival to the first step that worked on the request."""
+        return (self.scheduled_at if self.scheduled_at >= 0.0 else self.first_token_at) - self.arrival_at
 
     @property
     def ttft_s(self) -> float:
@@ -62,6 +69,12 @@ class StepRecord:
     attention_s: float
     collective_s: float
     other_s: float
+    batch_size: int = 0  # sequences in the step
+    waiting: int = 0  # requests queued at the replica when the step started
+    kv_blocks: int = 0  # KV blocks held on the replica during the step
+    bubble_s: float = 0.0  # pipeline fill/drain time inside the step
+    running: int = 0  # requests admitted (holding KV) when the step started
+    tokens_out: int = 0  # output tokens the step emitted
 
 
 def percentile(values: np.ndarray, q: float) -> float:
@@ -76,12 +89,20 @@ class RunResult:
     summary: dict
     requests: tuple[RequestRecord, ...]
     steps: tuple[StepRecord, ...]
+    timeline: dict | None = None  # Chrome trace events of the first steps, when asked for
 
     def requests_frame(self) -> pd.DataFrame:
         """One row per request, with TTFT, TPOT and end-to-end latency."""
-        rows = [asdict(r) | {"ttft_s": r.ttft_s, "tpot_s": r.tpot_s, "e2e_s": r.e2e_s} for r in self.requests]
-        return pd.DataFrame(rows)
+        frame = _frame(RequestRecord, self.requests)
+        for name in ("ttft_s", "tpot_s", "e2e_s", "queueing_delay_s"):
+            frame[name] = [getattr(r, name) for r in self.requests]
+        return frame
 
     def steps_frame(self) -> pd.DataFrame:
         """One row per engine step."""
-        return pd.DataFrame([asdict(s) for s in self.steps])
+        return _frame(StepRecord, self.steps)
+
+
+def _frame(cls, records) -> pd.DataFrame:
+    names = [f.name for f in fields(cls)]
+    return pd.DataFrame({n: [getattr(r, n) for r in records] for n in names}, columns=names)

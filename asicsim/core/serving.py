@@ -1,16 +1,25 @@
-"""Serving loop: static batching with chunked prefill, over data-parallel replicas of a TP x PP group.
+"""Serving loop: requests arrive, a router deals them to data-parallel replicas of a TP x PP group, and
+each replica's scheduler (`schedulers.py`) forms engine steps against its paged KV cache (`kvcache.py`).
 
-Static batching: requests are taken in arrival order in batches of up to `max_batch`. A batch first runs
-its prompts through prefill steps of at most `max_tokens_per_step` tokens (a prompt may be split across
-steps); a request's first output token comes out of the step that finishes its prompt. Then the batch
-decodes one token per request per step until every request in it is done; only then does the next batch
-start. Replicas are independent copies serving requests dealt round-robin.
+Time: every replica has its own clock. The loop routes each arrival before any replica steps past its
+arrival time, then advances the replica whose clock is earliest by one step; an idle replica jumps to
+the arrival of its next request. So simulated time only moves forward on every replica.
+
+A step's time: the scheduler's batch is timed on one chip of the last (most loaded) pipeline stage by the
+step engine. With pp > 1 the batch runs as `micro_batches` micro-batches through the pp stages; with
+micro-batch stage times t_i in order the pipeline finishes after sum(t_i) + (pp - 1) * max(t_i)
+(identical stages: a proportionate flow shop), the second term being the fill/drain bubble. One
+micro-batch gives pp x t, a single batch walking the stages. Devices that overlap collectives also try
+each (micro-)batch as two interleaved halves and keep the faster.
+
+Tokens: a step that finishes a prompt's prefill emits that request's next token (its first, or the next
+one after a recompute pre-emption); a decode step emits one token per decoding request.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -22,15 +31,26 @@ from workloads.requests import Request
 
 from .device import Device
 from .engine import StepEngine, StepTiming
+from .kvcache import PagedKVCache
 from .memory_plan import MemoryPlan, plan_memory
 from .results import RequestRecord, StepRecord
+from .router import make_router
+from .schedulers import Scheduler, Seq, make_scheduler
 
-__all__ = ["ServingConfig", "ReplicaRun", "simulate_static", "check_parallelism"]
+__all__ = ["ServingConfig", "ReplicaRun", "simulate", "simulate_static", "check_parallelism", "Progress"]
+
+Progress = Callable[[float, int, int], None]  # (simulated seconds, requests finished, requests in all)
+PROGRESS_EVERY_STEPS = 2048
 
 
 @dataclass(frozen=True)
 class ServingConfig:
-    """How a model is laid out and batched. `max_batch` 0 means as many requests as memory holds."""
+    """How a model is laid out and batched. `max_batch` 0 means as many requests as memory holds.
+
+    micro_batches 0: pp micro-batches for the iteration-level schedulers, one for static batching.
+    kv_capacity_blocks 0: as many blocks as the memory plan leaves for the KV cache.
+    trace_steps: keep the first N step batches of each replica for a timeline.
+    """
 
     model: ModelConfig
     dtype: str
@@ -40,140 +60,267 @@ class ServingConfig:
     max_batch: int
     max_tokens_per_step: int
     act_dtype: str = "bf16"
+    scheduler: str = "static"
+    router: str = "round-robin"
+    kv_block_tokens: int = 16
+    micro_batches: int = 0
+    kv_capacity_blocks: int = 0
+    trace_steps: int = 0
 
 
 @dataclass(frozen=True)
 class ReplicaRun:
-    """Records of one replica plus the memory plan it ran under."""
+    """Records of one replica plus the memory plan and KV cache it ran with."""
 
     requests: tuple[RequestRecord, ...]
     steps: tuple[StepRecord, ...]
     plan: MemoryPlan
     max_batch: int
     peak_kv_tokens: int
+    kv_capacity_blocks: int = 0
+    kv_block_tokens: int = 16
+    kv_peak_blocks: int = 0
+    kv_mean_blocks: float = 0.0
+    preemptions: int = 0
+    traced: tuple[tuple[int, float, StepBatch], ...] = ()  # (step, start_at, batch) of the first steps
 
 
 def check_parallelism(chips: int, cfg: ServingConfig) -> int:
     """Number of data-parallel replicas; InputError if tp x pp does not divide the chips."""
     for flag, value in (("--chips", chips), ("--tp", cfg.tp), ("--pp", cfg.pp),
-                        ("--max-tokens-per-step", cfg.max_tokens_per_step)):
+                        ("--max-tokens-per-step", cfg.max_tokens_per_step), ("--kv-block-tokens", cfg.kv_block_tokens)):
         if value < 1:
             raise InputError(flag, flag.lstrip("-"), f"must be >= 1, got {value}")
-    if cfg.max_batch < 0:
-        raise InputError("--max-batch", "max-batch", f"must be >= 0 (0 = as many as fit), got {cfg.max_batch}")
+    for flag, value in (("--max-batch", cfg.max_batch), ("--micro-batches", cfg.micro_batches)):
+        if value < 0:
+            raise InputError(flag, flag.lstrip("-"), f"must be >= 0 (0 = automatic), got {value}")
     if chips % (cfg.tp * cfg.pp):
         raise InputError("--tp", "tp", f"tp x pp = {cfg.tp * cfg.pp} must divide --chips {chips}")
     return chips // (cfg.tp * cfg.pp)
 
 
 def simulate_static(device: Device, chips: int, requests: Sequence[Request], cfg: ServingConfig) -> list[ReplicaRun]:
-    """Run the requests on `chips` chips with static batching; one ReplicaRun per replica."""
+    """Static batching (the historical entry point); see `simulate`."""
+    return simulate(device, chips, requests, replace(cfg, scheduler="static"))
+
+
+def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: ServingConfig,
+             progress: Progress | None = None, engine: StepEngine | None = None) -> list[ReplicaRun]:
+    """Serve `requests` on `chips` chips; one ReplicaRun per replica. Deterministic and quiet."""
     replicas = check_parallelism(chips, cfg)
+    if not requests:
+        raise InputError("requests", "count", "no requests to serve")
     longest = max(r.input_tokens + r.output_tokens for r in requests)
     plan = plan_memory(cfg.model, device.memory_bytes_per_chip, dtype=cfg.dtype, kv_dtype=cfg.kv_dtype,
                        tp=cfg.tp, pp=cfg.pp, tokens_per_request=longest,
                        max_tokens_per_step=cfg.max_tokens_per_step, act_dtype=cfg.act_dtype, chips=chips)
-    max_batch = cfg.max_batch or plan.max_batch_fit
-    if max_batch > plan.max_batch_fit:
+    if cfg.max_batch > plan.max_batch_fit and cfg.scheduler == "static":
         raise InputError("--max-batch", "max-batch",
-                         f"{max_batch} requests of {longest} tokens need "
-                         f"{plan.peak_bytes(max_batch * longest) / 1e9:.2f} GB per chip, the device has "
+                         f"{cfg.max_batch} requests of {longest} tokens need "
+                         f"{plan.peak_bytes(cfg.max_batch * longest) / 1e9:.2f} GB per chip, the device has "
                          f"{plan.capacity_bytes / 1e9:.2f} GB; at most {plan.max_batch_fit} fit")
-    engine = StepEngine(device)
-    runner = _StepRunner(engine, cfg, device.overlap_collectives)
+    block = cfg.kv_block_tokens
+    blocks = cfg.kv_capacity_blocks or int(plan.kv_capacity_bytes // (plan.kv_bytes_per_token * block))
+    if blocks * block < longest:
+        raise InputError("--kv-block-tokens", "kv-block-tokens",
+                         f"the KV cache holds {blocks} blocks of {block} tokens, fewer than the longest request's "
+                         f"{longest} tokens; use smaller blocks")
+    static = cfg.scheduler == "static"
+    max_batch = cfg.max_batch or (plan.max_batch_fit if static else 0)
+    micro = cfg.micro_batches or (1 if static else cfg.pp)
+    runner = _StepRunner(engine or StepEngine(device), cfg, device.overlap_collectives, micro)
+    reps = [_Replica(i, runner, make_scheduler(cfg.scheduler, PagedKVCache(blocks, block), max_batch,
+                                               cfg.max_tokens_per_step), cfg.trace_steps) for i in range(replicas)]
+    router = make_router(cfg.router)
     ordered = sorted(requests, key=lambda r: (r.arrival_at, r.request_id))
-    return [_run_replica(runner, ordered[rep::replicas], rep, plan, max_batch) for rep in range(replicas)]
+    total, routed, steps = len(ordered), 0, 0
+    while True:
+        busy = [r for r in reps if r.sched.running or r.sched.waiting]
+        rep = min(busy, key=lambda r: r.now) if busy else None
+        if routed < total and (rep is None or ordered[routed].arrival_at <= rep.now):
+            req = ordered[routed]
+            routed += 1
+            target = reps[router.pick([r.outstanding_tokens() for r in reps]) if replicas > 1 else 0]
+            if not (target.sched.running or target.sched.waiting):
+                target.now = max(target.now, req.arrival_at)
+            target.sched.waiting.append(Seq(req))
+            continue
+        if rep is None:
+            break
+        rep.step()
+        steps += 1
+        if progress is not None and steps % PROGRESS_EVERY_STEPS == 0:
+            progress(max(r.now for r in reps), sum(len(r.records) for r in reps), total)
+    if progress is not None:
+        progress(max(r.now for r in reps), total, total)
+    return [r.result(plan, max_batch or max((s.batch_size for s in r.steps), default=0)) for r in reps]
 
 
 class _StepRunner:
-    """Builds a step's graph and times it, choosing split micro-batches when the device gains from it."""
+    """Builds a step's graph and times it: micro-batches through the pipeline, optional split halves."""
 
-    def __init__(self, engine: StepEngine, cfg: ServingConfig, overlap: bool) -> None:
+    def __init__(self, engine: StepEngine, cfg: ServingConfig, overlap: bool, micro: int = 1) -> None:
         self.engine = engine
         self.cfg = cfg
         self.overlap = overlap and cfg.tp > 1
+        self.micro = micro
 
-    def _graph(self, batch: StepBatch):
+    def graph(self, batch: StepBatch):
         c = self.cfg
         return build_step_graph(c.model, batch, tp=c.tp, pp=c.pp, dtype=c.dtype, kv_dtype=c.kv_dtype,
                                 act_dtype=c.act_dtype)
 
     def run(self, batch: StepBatch) -> tuple[StepTiming, int]:
-        """(timing of one pipeline stage, micro-batch count) for the step."""
-        whole = self.engine.run_step([self._graph(batch)])
+        """(timing of one pipeline stage, interleaved halves used: 1 or 2). Also used by analysis.sweep."""
+        whole = self.engine.run_step([self.graph(batch)])
         if not self.overlap:
             return whole, 1
-        halves = _split(batch)
-        if halves is None:
+        halves = _split(batch, 2)
+        if len(halves) < 2:
             return whole, 1
-        split = self.engine.run_step([self._graph(h) for h in halves])
+        split = self.engine.run_step([self.graph(h) for h in halves])
         return (split, 2) if split.time_s < whole.time_s else (whole, 1)
 
-
-def _split(batch: StepBatch) -> tuple[StepBatch, StepBatch] | None:
-    """Two halves of a step by sequences (prefill and decode each halved); None if it cannot split."""
-    n_pre, n_dec = batch.prefill_new_tokens.size, batch.decode_past_tokens.size
-    if n_pre + n_dec < 2:
-        return None
-    a_pre, a_dec = (n_pre + 1) // 2, n_dec // 2 if n_pre % 2 else (n_dec + 1) // 2
-    first = StepBatch(batch.prefill_new_tokens[:a_pre], batch.prefill_past_tokens[:a_pre],
-                      batch.decode_past_tokens[:a_dec])
-    second = StepBatch(batch.prefill_new_tokens[a_pre:], batch.prefill_past_tokens[a_pre:],
-                       batch.decode_past_tokens[a_dec:])
-    if first.tokens == 0 or second.tokens == 0:
-        return None
-    return first, second
+    def time_step(self, batch: StepBatch) -> tuple[float, StepTiming, int, float]:
+        """(step seconds, summed stage timing, micro-batches, bubble seconds)."""
+        pp = self.cfg.pp
+        parts = _split(batch, self.micro) if pp > 1 and self.micro > 1 else [batch]
+        if len(parts) == 1:
+            timing, halves = self.run(batch)
+            return timing.time_s * pp, timing, halves, (pp - 1) * timing.time_s
+        timings = [self.run(p)[0] for p in parts]
+        longest = max(t.time_s for t in timings)
+        merged = _merge(timings)
+        return merged.time_s + (pp - 1) * longest, merged, len(parts), (pp - 1) * longest
 
 
-def _run_replica(runner: _StepRunner, reqs: Sequence[Request], replica: int, plan: MemoryPlan,
-                 max_batch: int) -> ReplicaRun:
-    cfg = runner.cfg
-    now = 0.0
-    steps: list[StepRecord] = []
-    records: list[RequestRecord] = []
-    peak_kv = 0
+def _split(batch: StepBatch, n: int) -> list[StepBatch]:
+    """Up to n parts of a step, sequences dealt in contiguous runs; empty parts dropped."""
+    new = np.array_split(batch.prefill_new_tokens, n)
+    past = np.array_split(batch.prefill_past_tokens, n)
+    # Deal decodes from the other end so a part with prefill work gets fewer decodes.
+    dec = np.array_split(batch.decode_past_tokens, n)[::-1]
+    parts = [StepBatch(a, b, c) for a, b, c in zip(new, past, dec)]
+    return [p for p in parts if p.prefill_new_tokens.size or p.decode_past_tokens.size]
 
-    def step(batch: StepBatch) -> float:
-        nonlocal now
-        timing, micro = runner.run(batch)
-        start, now = now, now + timing.time_s * cfg.pp
-        steps.append(_step_record(len(steps), replica, start, now, batch, micro, timing))
-        return now
 
-    for first in range(0, len(reqs), max_batch):
-        batch_reqs = reqs[first:first + max_batch]
-        now = max(now, max(r.arrival_at for r in batch_reqs))
-        first_token = _prefill(batch_reqs, cfg.max_tokens_per_step, step)
-        generated = {r.request_id: 1 for r in batch_reqs}
-        finish = {r.request_id: first_token[r.request_id] for r in batch_reqs if r.output_tokens <= 1}
-        active = [r for r in batch_reqs if r.output_tokens > 1]
-        while active:
-            past = np.fromiter((r.input_tokens + generated[r.request_id] - 1 for r in active), np.int64, len(active))
-            peak_kv = max(peak_kv, int(past.sum()) + len(active))
-            end = step(StepBatch.make(decode_past=past))
-            for r in active:
-                generated[r.request_id] += 1
-                if generated[r.request_id] == r.output_tokens:
-                    finish[r.request_id] = end
-            active = [r for r in active if generated[r.request_id] < r.output_tokens]
-        peak_kv = max(peak_kv, sum(r.input_tokens + r.output_tokens for r in batch_reqs))
-        records.extend(RequestRecord(r.request_id, replica, r.arrival_at, first_token[r.request_id],
-                                     finish[r.request_id], r.input_tokens, r.output_tokens) for r in batch_reqs)
-    return ReplicaRun(tuple(records), tuple(steps), plan, max_batch, peak_kv)
+def _merge(timings: list[StepTiming]) -> StepTiming:
+    kinds: dict[str, float] = {}
+    for t in timings:
+        for k, v in t.by_kind_s:
+            kinds[k] = kinds.get(k, 0.0) + v
+    total = {f: sum(getattr(t, f) for t in timings) for f in (
+        "time_s", "compute_busy_s", "memory_busy_s", "link_busy_s", "fixed_s", "ideal_compute_s", "stall_s",
+        "memory_wait_s", "flops", "memory_bytes")}
+    return StepTiming(**total, by_kind_s=tuple(sorted(kinds.items())))
+
+
+class _Replica:
+    """One data-parallel replica: its clock, scheduler, KV cache and records."""
+
+    def __init__(self, index: int, runner: _StepRunner, sched: Scheduler, trace_steps: int) -> None:
+        self.index = index
+        self.runner = runner
+        self.sched = sched
+        self.now = 0.0
+        self.steps: list[StepRecord] = []
+        self.records: list[RequestRecord] = []
+        self.trace_steps = trace_steps
+        self.traced: list[tuple[int, float, StepBatch]] = []
+
+    def outstanding_tokens(self) -> int:
+        """Prompt tokens still to prefill plus output tokens still to generate, over queued and running."""
+        s = self.sched
+        return sum(q.prompt - q.prefilled + q.req.output_tokens - q.generated
+                   for group in (s.waiting, s.running) for q in group)
+
+    def step(self) -> None:
+        sched, kv = self.sched, self.sched.kv
+        start = self.now
+        kv.advance(start)
+        plan = sched.plan(start)
+        pre, dec = plan.prefill, plan.decode
+        if not pre and not dec:  # cannot happen: an idle replica with work always admits one request
+            raise RuntimeError(f"replica {self.index}: scheduler {sched.name} planned an empty step")
+        batch = StepBatch(np.array([c for _, c in pre], dtype=np.int64),
+                          np.array([s.prefilled for s, _ in pre], dtype=np.int64),
+                          np.array([s.cached for s in dec], dtype=np.int64))
+        step_s, timing, micro, bubble = self.runner.time_step(batch)
+        end = start + step_s
+        index = len(self.steps)
+        if index < self.trace_steps:
+            self.traced.append((index, start, batch))
+        done: list[Seq] = []
+        emitted = len(dec)
+        for s, c in pre:
+            if s.scheduled_at < 0.0:
+                s.scheduled_at = start
+            s.prefilled += c
+            s.cached += c
+            if s.prefilled == s.prompt:
+                s.generated += 1
+                emitted += 1
+                if s.first_token_at < 0.0:
+                    s.first_token_at = end
+                if s.generated >= s.req.output_tokens:
+                    done.append(s)
+        for s in dec:
+            s.cached += 1
+            s.generated += 1
+            if s.generated >= s.req.output_tokens:
+                done.append(s)
+        self.now = end
+        self.steps.append(_step_record(index, self.index, start, end, batch, micro, timing, len(pre) + len(dec),
+                                       len(sched.waiting), kv.used_blocks, bubble, len(sched.running), emitted))
+        if done:
+            kv.advance(end)
+            for s in done:
+                kv.free(s.rid)
+                s.active = False
+                r = s.req
+                self.records.append(RequestRecord(r.request_id, self.index, r.arrival_at, s.first_token_at, end,
+                                                  r.input_tokens, r.output_tokens, s.scheduled_at, s.preemptions))
+            sched.running = [s for s in sched.running if s.active]
+
+    def result(self, plan: MemoryPlan, max_batch: int) -> ReplicaRun:
+        kv = self.sched.kv
+        return ReplicaRun(
+            requests=tuple(self.records), steps=tuple(self.steps), plan=plan, max_batch=max_batch,
+            peak_kv_tokens=kv.peak_blocks * kv.block_tokens, kv_capacity_blocks=kv.capacity_blocks,
+            kv_block_tokens=kv.block_tokens, kv_peak_blocks=kv.peak_blocks, kv_mean_blocks=kv.mean_blocks(self.now),
+            preemptions=self.sched.preemptions, traced=tuple(self.traced))
+
+
+def _step_record(index: int, replica: int, start: float, end: float, batch: StepBatch, micro: int,
+                 t: StepTiming, batch_size: int = -1, waiting: int = 0, kv_blocks: int = 0,
+                 bubble: float = 0.0, running: int = 0, tokens_out: int = 0) -> StepRecord:
+    kinds = dict(t.by_kind_s)
+    if batch_size < 0:
+        batch_size = batch.prefill_new_tokens.size + batch.decode_past_tokens.size
+    return StepRecord(
+        index, replica, start, end, int(batch.prefill_new_tokens.sum()), batch.decode_past_tokens.size, micro,
+        t.compute_busy_s, t.memory_busy_s, t.link_busy_s, t.fixed_s, t.ideal_compute_s, t.stall_s,
+        t.memory_wait_s, t.flops, t.memory_bytes, kinds.get("gemm", 0.0), kinds.get("attention", 0.0),
+        kinds.get("collective", 0.0), kinds.get("other", 0.0), batch_size, waiting, kv_blocks, bubble, running,
+        tokens_out,
+    )
 
 
 def _prefill(batch_reqs: Sequence[Request], budget: int, step) -> dict[int, float]:
-    """Chunked prefill of a batch's prompts in steps of at most `budget` tokens; first-token times."""
+    """Chunked prefill of a static batch's prompts in steps of at most `budget` tokens; first-token times.
+
+    `step(batch) -> end time` runs one step. The static scheduler plans the same chunks; analysis.sweep
+    uses this to replay a batch's prefill without the serving loop.
+    """
     first_token: dict[int, float] = {}
     pending = [[r.request_id, r.input_tokens, 0] for r in batch_reqs]  # id, remaining, done
     while pending:
         room = budget
-        ids, new, past = [], [], []
+        new, past = [], []
         for item in pending:
             if room == 0:
                 break
             take = min(room, item[1])
-            ids.append(item[0])
             new.append(take)
             past.append(item[2])
             item[1] -= take
@@ -185,17 +332,3 @@ def _prefill(batch_reqs: Sequence[Request], budget: int, step) -> dict[int, floa
                 first_token[item[0]] = end
         pending = [item for item in pending if item[1] > 0]
     return first_token
-
-
-def _step_record(index: int, replica: int, start: float, end: float, batch: StepBatch, micro: int,
-                 t: StepTiming) -> StepRecord:
-    kinds = dict(t.by_kind_s)
-    return StepRecord(
-        step=index, replica=replica, start_at=start, end_at=end,
-        prefill_tokens=batch.prefill_tokens, decode_tokens=batch.decode_tokens, micro_batches=micro,
-        compute_busy_s=t.compute_busy_s, memory_busy_s=t.memory_busy_s, link_busy_s=t.link_busy_s,
-        fixed_s=t.fixed_s, ideal_compute_s=t.ideal_compute_s, stall_s=t.stall_s, memory_wait_s=t.memory_wait_s,
-        flops_per_chip=t.flops, memory_bytes_per_chip=t.memory_bytes,
-        gemm_s=kinds.get("gemm", 0.0), attention_s=kinds.get("attention", 0.0),
-        collective_s=kinds.get("collective", 0.0), other_s=kinds.get("other", 0.0),
-    )

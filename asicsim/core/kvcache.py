@@ -1,0 +1,67 @@
+"""Paged KV cache of one replica: fixed-size blocks of `block_tokens` tokens, counted per request.
+
+A request holds ceil(cached tokens / block_tokens) blocks (vLLM-style paging: no contiguous reservation,
+at most one partly filled block per request). The allocator only counts blocks; which physical block
+holds what does not change timing. Capacity is the KV budget the memory plan leaves per chip after
+weights and the activation workspace. Use over time is integrated so the mean can be reported.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PagedKVCache"]
+
+
+class PagedKVCache:
+    """Block accounting with admission checks; never exceeds `capacity_blocks` (raises if asked to)."""
+
+    def __init__(self, capacity_blocks: int, block_tokens: int) -> None:
+        if capacity_blocks < 1 or block_tokens < 1:
+            raise ValueError(f"capacity_blocks and block_tokens must be >= 1, got {capacity_blocks}, {block_tokens}")
+        self.capacity_blocks = int(capacity_blocks)
+        self.block_tokens = int(block_tokens)
+        self.used_blocks = 0
+        self.peak_blocks = 0
+        self._held: dict[int, int] = {}
+        self._area = 0.0  # block-seconds
+        self._last_at = 0.0
+
+    def blocks_for(self, tokens: int) -> int:
+        return -(-int(tokens) // self.block_tokens)
+
+    @property
+    def free_blocks(self) -> int:
+        return self.capacity_blocks - self.used_blocks
+
+    def held(self, rid: int) -> int:
+        return self._held.get(rid, 0)
+
+    def extra_blocks(self, rid: int, tokens: int) -> int:
+        """Blocks request `rid` needs beyond what it holds to cache `tokens` tokens in all."""
+        return max(self.blocks_for(tokens) - self._held.get(rid, 0), 0)
+
+    def can_grow(self, rid: int, tokens: int) -> bool:
+        return self.extra_blocks(rid, tokens) <= self.free_blocks
+
+    def grow(self, rid: int, tokens: int) -> None:
+        """Make request `rid` hold enough blocks for `tokens` cached tokens."""
+        extra = self.extra_blocks(rid, tokens)
+        if extra > self.free_blocks:
+            raise RuntimeError(f"KV cache overflow: request {rid} needs {extra} blocks, {self.free_blocks} free")
+        if extra:
+            self._held[rid] = self._held.get(rid, 0) + extra
+            self.used_blocks += extra
+            if self.used_blocks > self.peak_blocks:
+                self.peak_blocks = self.used_blocks
+
+    def free(self, rid: int) -> None:
+        self.used_blocks -= self._held.pop(rid, 0)
+
+    def advance(self, now_at: float) -> None:
+        """Integrate use up to `now_at` (call before every change of use at a later time)."""
+        if now_at > self._last_at:
+            self._area += self.used_blocks * (now_at - self._last_at)
+            self._last_at = now_at
+
+    def mean_blocks(self, until_at: float) -> float:
+        self.advance(until_at)
+        return self._area / until_at if until_at > 0 else float(self.used_blocks)

@@ -1,0 +1,67 @@
+"""Trace loading: both CSV formats by header, the shipped Azure traces, time scaling, bad files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workloads.errors import InputError
+from workloads.traces import BUILTIN_TRACES, TRACE_DIR, fit_lognormal, load_trace
+
+
+def test_shipped_azure_traces_load_with_their_attribution():
+    conv = load_trace("azure-conv")
+    # Request counts and medians from the trace README (Azure/AzurePublicDataset, Splitwise ISCA 2024).
+    assert len(conv) == 19366 and len(load_trace("azure-code")) == 8819
+    assert np.median([r.input_tokens for r in conv]) == 1020 and np.median([r.output_tokens for r in conv]) == 129
+    assert conv[0].arrival_at == 0.0 and 3000 < conv[-1].arrival_at < 3600  # one hour
+    assert all(a.arrival_at <= b.arrival_at for a, b in zip(conv, conv[1:]))
+    readme = (TRACE_DIR / "README.md").read_text()
+    assert "CC-BY 4.0" in readme and "Splitwise" in readme
+    assert set(BUILTIN_TRACES) == {"azure-conv", "azure-code"}
+
+
+def test_three_column_format_and_time_scale(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("arrived_at,num_prefill_tokens,num_decode_tokens\n2.0,10,3\n0.5,20,4\n1.0,30,5\n")
+    reqs = load_trace(str(path), time_scale=0.5)
+    assert [(r.request_id, r.arrival_at, r.input_tokens, r.output_tokens) for r in reqs] == [
+        (1, 0.0, 20, 4), (2, 0.25, 30, 5), (0, 0.75, 10, 3)]
+
+
+def test_azure_format_with_numeric_timestamps_and_limit(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n10.5,100,7\n11.0,200,8\n12.0,300,9\n")
+    reqs = load_trace(str(path), limit=2)
+    assert [(r.arrival_at, r.input_tokens) for r in reqs] == [(0.0, 100), (0.5, 200)]
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("a,b,c\n1,2,3\n", "header"),
+    ("arrived_at,num_prefill_tokens,num_decode_tokens\n0,0,3\n", "input tokens"),
+    ("arrived_at,num_prefill_tokens,num_decode_tokens\n0,5,x\n", "output tokens"),
+    ("TIMESTAMP,ContextTokens,GeneratedTokens\nyesterday,5,5\n", "TIMESTAMP"),
+    ("arrived_at,num_prefill_tokens,num_decode_tokens\n", "no requests"),
+])
+def test_bad_traces_name_the_file_and_field(tmp_path, text, needle):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=needle) as info:
+        load_trace(str(path))
+    assert str(path) in str(info.value)
+
+
+def test_unknown_trace_and_bad_scale():
+    with pytest.raises(InputError, match="azure-conv"):
+        load_trace("nope")
+    with pytest.raises(InputError, match="time-scale"):
+        load_trace("azure-code", time_scale=0.0)
+
+
+def test_lognormal_fit_recovers_median_and_spread():
+    rng = np.random.default_rng(0)
+    lengths = np.rint(rng.lognormal(np.log(500), 0.7, 20000)).clip(1)
+    dist = fit_lognormal(lengths)
+    assert dist.a == pytest.approx(500, rel=0.03) and dist.b == pytest.approx(0.7, rel=0.03)
+    draws = dist.sample(np.random.default_rng(1), 20000)
+    assert np.median(draws) == pytest.approx(500, rel=0.05) and draws.max() <= lengths.max()

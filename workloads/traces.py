@@ -1,0 +1,100 @@
+"""Request traces from CSV files, in two formats told apart by their header.
+
+- Azure LLM inference format: `TIMESTAMP,ContextTokens,GeneratedTokens` (timestamps as date-times or
+  seconds); arrivals are made relative to the first request.
+- Three-column format: `arrived_at,num_prefill_tokens,num_decode_tokens` (arrivals in seconds).
+
+`--trace azure-conv` / `azure-code` name the two Azure traces shipped in `workloads/traces/` (CC-BY 4.0,
+attribution in traces/README.md). `time_scale` multiplies every arrival time (0.5 = twice the rate).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .requests import LengthDist, Request
+
+__all__ = ["TRACE_DIR", "BUILTIN_TRACES", "load_trace", "trace_path", "fit_lognormal"]
+
+TRACE_DIR = Path(__file__).resolve().parent / "traces"
+BUILTIN_TRACES = {
+    "azure-conv": "AzureLLMInferenceTrace_conv.csv",
+    "azure-code": "AzureLLMInferenceTrace_code.csv",
+}
+_AZURE = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+_THREE = ("arrived_at", "num_prefill_tokens", "num_decode_tokens")
+
+
+def trace_path(name: str) -> Path:
+    """A built-in trace name or a path to a CSV file."""
+    if name in BUILTIN_TRACES:
+        return TRACE_DIR / BUILTIN_TRACES[name]
+    path = Path(name)
+    if not path.is_file():
+        raise InputError("--trace", "trace", f"no such file and not one of {', '.join(BUILTIN_TRACES)}: {name!r}")
+    return path
+
+
+def load_trace(name: str, time_scale: float = 1.0, limit: int = 0) -> tuple[Request, ...]:
+    """Requests of a trace in arrival order (ids in file order); `limit` > 0 keeps the first `limit`."""
+    if not time_scale > 0 or not np.isfinite(time_scale):
+        raise InputError("--time-scale", "time-scale", f"must be a positive number, got {time_scale!r}")
+    path = trace_path(name)
+    try:
+        frame = pd.read_csv(path, nrows=limit or None)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), "csv", f"cannot parse: {str(exc).splitlines()[0]}") from None
+    cols = tuple(c.strip() for c in frame.columns)
+    frame.columns = cols
+    if set(_AZURE) <= set(cols):
+        times, ins, outs = _azure_times(path, frame["TIMESTAMP"]), frame["ContextTokens"], frame["GeneratedTokens"]
+    elif set(_THREE) <= set(cols):
+        times = _numeric(path, frame["arrived_at"], "arrived_at").astype(float)
+        ins, outs = frame["num_prefill_tokens"], frame["num_decode_tokens"]
+    else:
+        raise InputError(str(path), "header", f"expected columns {','.join(_AZURE)} or {','.join(_THREE)}, "
+                         f"got {','.join(cols)}")
+    if len(frame) == 0:
+        raise InputError(str(path), "rows", "the trace has no requests")
+    ins = _numeric(path, ins, "input tokens")
+    outs = _numeric(path, outs, "output tokens")
+    for label, col in (("input tokens", ins), ("output tokens", outs)):
+        if (col < 1).any() or (col != np.floor(col)).any():
+            row = int(np.argmax((col < 1) | (col != np.floor(col))))
+            raise InputError(str(path), label, f"must be whole numbers >= 1 (row {row + 2}: {col[row]!r})")
+    if not np.isfinite(times).all():
+        raise InputError(str(path), "arrival", "arrival times must be finite numbers")
+    times = (times - times.min()) * float(time_scale)
+    order = np.argsort(times, kind="stable")
+    return tuple(Request(int(i), float(times[i]), int(ins[i]), int(outs[i])) for i in order)
+
+
+def _numeric(path: Path, col: pd.Series, label: str) -> np.ndarray:
+    values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+    if np.isnan(values).any():
+        row = int(np.argmax(np.isnan(values)))
+        raise InputError(str(path), label, f"not a number in row {row + 2}: {col.iloc[row]!r}")
+    return values
+
+
+def _azure_times(path: Path, col: pd.Series) -> np.ndarray:
+    """Seconds from a date-time or numeric TIMESTAMP column."""
+    numeric = pd.to_numeric(col, errors="coerce")
+    if not numeric.isna().any():
+        return numeric.to_numpy(dtype=float)
+    stamps = pd.to_datetime(col, errors="coerce", format="mixed")
+    if stamps.isna().any():
+        row = int(np.argmax(stamps.isna().to_numpy()))
+        raise InputError(str(path), "TIMESTAMP", f"not a date-time or number in row {row + 2}: {col.iloc[row]!r}")
+    ns = stamps.astype("int64").to_numpy()
+    return (ns - ns.min()) / 1e9
+
+
+def fit_lognormal(lengths: np.ndarray) -> LengthDist:
+    """Lognormal fitted by moments of ln(length): median exp(mean), sigma std; capped at the longest seen."""
+    logs = np.log(np.asarray(lengths, dtype=float))
+    return LengthDist("lognormal", float(np.exp(logs.mean())), float(logs.std()), cap=int(np.max(lengths)))
