@@ -25,6 +25,7 @@ from workloads.errors import InputError
 from workloads.graph_types import Op, OpKind
 
 from .options import ONESHOT_ALLREDUCE_MAX_BYTES, GpuOptions
+from .power import step_energy_j as _step_energy_j
 from .spec import GpuSpec, load_gpu_spec
 
 __all__ = ["GpuDevice", "DEFAULT_STACK"]
@@ -113,6 +114,13 @@ class GpuDevice:
         return s.attention_efficiency_bf16 if self.executed_dtype(dtype) == "bf16" else s.attention_efficiency_fp8
 
     # ---- pricing ------------------------------------------------------------------------------------
+    def check_model(self, config: Mapping[str, Any], source: str) -> None:
+        """A GPU is programmable: any model the workload layer can build runs."""
+
+    def step_energy_j(self, step: Any, dtype: str) -> float:
+        """Joules one GPU spends in one engine step (gpusim.power)."""
+        return _step_energy_j(self.spec, step, dtype)
+
     def cost(self, op: Op) -> OpCost:
         """Cycles one op costs on one GPU."""
         return self._price(op)[0]

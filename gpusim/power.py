@@ -158,12 +158,16 @@ def capped_clock_hz(spec_or_device: Any, activity: GpuActivity = FULL_LOAD, dtyp
 def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[str, float]:
     """Joules one GPU spends in one engine step (a `StepRecord`), by part.
 
-    MACs = flops / 2 at the per-MAC energies of `dtype`; HBM bytes = op bytes (at most the memory unit's busy
-    time x achievable bandwidth); NVLink bits = link busy time x bidirectional bandwidth; static over the step.
+    Tensor-core parts are charged per second the SMs are busy at the full-rate MAC count, not per useful MAC:
+    a GEMM at the calibrated ~70% of peak already runs the part at its TDP (the cuBLASLt rows in
+    microbenchmarks.csv were measured on 700 W parts), so lost efficiency costs energy, not savings.
+    HBM bytes = op bytes (at most the memory unit's busy time x achievable bandwidth); NVLink bits = link busy
+    time x bidirectional bandwidth; static over the step.
     """
     s = _spec(spec_or_device)
     e = _constants()["energy"]
-    macs = step.flops_per_chip / 2.0
+    _, rate = _native(s, dtype)
+    macs = max(step.flops_per_chip, step.compute_busy_s * rate) / 2.0
     per_mac = energy_per_mac_j(s, dtype)
     hbm_bytes = min(step.memory_bytes_per_chip,
                     step.memory_busy_s * s.hbm_bandwidth_bytes_per_s * s.hbm_achievable_fraction)
@@ -178,5 +182,11 @@ def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[
 
 
 def step_energy_j(spec_or_device: Any, step: Any, dtype: str) -> float:
-    """Joules one GPU spends in one engine step (see `step_energy_breakdown_j`)."""
-    return float(sum(step_energy_breakdown_j(spec_or_device, step, dtype).values()))
+    """Joules one GPU spends in one engine step (see `step_energy_breakdown_j`), at most TDP x step time.
+
+    The GPU's power manager holds it at its TDP by lowering clocks; the timing side already carries that
+    throttle, because the GEMM efficiencies were calibrated on power-limited parts.
+    """
+    s = _spec(spec_or_device)
+    joules = float(sum(step_energy_breakdown_j(s, step, dtype).values()))
+    return min(joules, s.tdp_w * max(step.end_at - step.start_at, 0.0))

@@ -126,5 +126,7 @@ def test_gpu_step_energy_and_sohu_is_cheaper_per_flop(sohu, h100) -> None:
     step = _step()
     gpu_j = gpu_power.step_energy_j(h100, step, "fp8")
     parts = gpu_power.step_energy_breakdown_j(h100, step, "fp8")
-    assert gpu_j == pytest.approx(sum(parts.values())) and parts["static_j"] == pytest.approx(70.0 * 2e-3)
+    # This step's parts add up to more than 700 W x 2 ms: the power manager holds the GPU at its TDP.
+    assert sum(parts.values()) > 700.0 * 2e-3
+    assert gpu_j == pytest.approx(min(sum(parts.values()), 700.0 * 2e-3)) and parts["static_j"] == pytest.approx(70.0 * 2e-3)
     assert step_energy_j(sohu, step, "fp8") < gpu_j  # same work, no instruction/register-file datapath

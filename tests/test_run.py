@@ -23,7 +23,7 @@ REQUIRED_KEYS = {
     "hardware", "chips", "model", "dtype", "tp", "pp", "isl", "osl", "requests_completed", "max_batch",
     "input_tokens_total", "output_tokens_total", "output_tokens_per_s", "input_tokens_per_s", "total_tokens_per_s",
     "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "e2e_p50_s", "e2e_p99_s", "makespan_s", "mfu", "mbu",
-    "peak_memory_bytes_per_chip", "wall_s",
+    "peak_memory_bytes_per_chip", "wall_s", "energy_j_per_output_token", "avg_power_w_per_chip",
 }
 
 
@@ -87,6 +87,10 @@ def test_no_run_beats_its_roofline(hw, dtype, tp, isl, osl, requests):
     for step in result.steps:
         assert step.end_at - step.start_at >= weights / device.memory_bandwidth_bytes_per_s * (1 - 1e-9)
     assert 0.0 < s["mfu"] <= 1.0 and 0.0 < s["mbu"] <= 1.0
+    # Energy: positive, and a chip's average power never above its TDP.
+    assert 0.0 < s["avg_power_w_per_chip"] <= device.spec.tdp_w * (1 + 1e-9)
+    assert s["energy_j_per_output_token"] == pytest.approx(
+        s["avg_power_w_per_chip"] * tp * s["makespan_s"] / s["output_tokens_total"])
 
 
 @pytest.mark.parametrize("hw, flops_fields", [
@@ -130,6 +134,15 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
     assert code == 2
     assert err.count("\n") == 1 and "Traceback" not in err
     assert needle in err
+
+
+def test_fixed_function_chip_rejects_a_mixture_of_experts_model(capsys, tmp_path):
+    config = json.loads((Path(load_model("llama-3.1-8b").source)).read_text())
+    config.update(num_local_experts=8, num_experts_per_tok=2)
+    path = tmp_path / "moe.json"
+    path.write_text(json.dumps(config))
+    code, _, err = cli(capsys, "run", "--hw", "sohu", "--chips", "8", "--model", str(path))
+    assert code == 2 and "fixed-function" in err and "num_local_experts" in err and err.count("\n") == 1
 
 
 def test_malformed_toml_names_the_file(capsys, tmp_path):

@@ -17,7 +17,7 @@ from typing import Any
 from .dtypes import dtype_bytes
 from .errors import InputError
 
-__all__ = ["ModelConfig", "load_model", "builtin_models", "parse_config"]
+__all__ = ["ModelConfig", "load_model", "read_model_config", "model_config_path", "builtin_models", "parse_config"]
 
 CONFIG_DIR = Path(__file__).with_name("configs")
 LLAMA_ARCHITECTURES = frozenset({"LlamaForCausalLM"})
@@ -100,11 +100,11 @@ def builtin_models() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
 
 
-def load_model(name_or_path: str | Path) -> ModelConfig:
-    """Load a built-in model by name, or a user's HF config.json (file, or folder holding config.json)."""
+def model_config_path(name_or_path: str | Path) -> Path:
+    """The config.json behind a built-in name, a file path or a folder holding config.json."""
     text = str(name_or_path)
     if text in builtin_models():
-        return _load_builtin(text)
+        return CONFIG_DIR / f"{text}.json"
     path = Path(name_or_path)
     if path.is_dir():
         path = path / "config.json"
@@ -112,6 +112,21 @@ def load_model(name_or_path: str | Path) -> ModelConfig:
         raise InputError(
             text, "model", f"no such config file and not a built-in model (built-ins: {', '.join(builtin_models())})"
         )
+    return path
+
+
+def read_model_config(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
+    """(raw config dict, source path) before validation, for checks that need keys a ModelConfig drops."""
+    path = model_config_path(name_or_path)
+    return _read_json(path), str(path)
+
+
+def load_model(name_or_path: str | Path) -> ModelConfig:
+    """Load a built-in model by name, or a user's HF config.json (file, or folder holding config.json)."""
+    text = str(name_or_path)
+    if text in builtin_models():
+        return _load_builtin(text)
+    path = model_config_path(name_or_path)
     name = path.parent.name if path.stem == "config" else path.stem
     return parse_config(_read_json(path), source=str(path), name=name or path.stem)
 

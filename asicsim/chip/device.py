@@ -22,6 +22,8 @@ from workloads.graph_types import Op, OpKind
 from asicsim.core.device import OpCost
 from asicsim.core.specfile import build_spec
 
+from .power import step_energy_j as _step_energy_j
+from .programmability import check_model_runs
 from .spec import AsicSpec
 
 __all__ = ["AsicDevice"]
@@ -75,6 +77,14 @@ class AsicDevice:
     @property
     def overlap_collectives(self) -> bool:
         return self.spec.overlap_collectives
+
+    def check_model(self, config: Mapping[str, Any], source: str) -> None:
+        """A fixed-function chip runs only the dense transformer graph (asicsim.chip.programmability)."""
+        check_model_runs(self.spec, config, source)
+
+    def step_energy_j(self, step: Any, dtype: str) -> float:
+        """Joules one chip spends in one engine step (asicsim.chip.power)."""
+        return _step_energy_j(self.spec, step, dtype)
 
     # --- pricing -------------------------------------------------------------------------------------
     def cost(self, op: Op) -> OpCost:

@@ -133,6 +133,8 @@ ROWS = (
     ("MBU", "mbu", 100, "{:.1f}%"),
     ("compute utilization", "compute_utilization", 100, "{:.1f}%"),
     ("peak memory/chip (GB)", "peak_memory_bytes_per_chip", 1e-9, "{:.1f}"),
+    ("energy/output token (J)", "energy_j_per_output_token", 1, "{:.3f}"),
+    ("avg power/chip (W)", "avg_power_w_per_chip", 1, "{:.0f}"),
 )
 
 

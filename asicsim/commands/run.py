@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from asicsim.analysis.breakdown import format_breakdown, step_breakdown
 from asicsim.core.runner import run_workload
 from workloads.errors import InputError
 
@@ -23,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--timeline-steps", type=int, default=50,
                    help="steps of each replica drawn in timeline.json with --out (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--breakdown", action="store_true",
+                   help="where time goes: GEMM, attention, collectives, overhead, idle; compute- vs memory-bound")
     p.set_defaults(func=run)
 
 
@@ -67,9 +70,15 @@ def run(args) -> int:
         if note:
             print(note, file=sys.stderr)
     if args.json:
-        print_json(json_summary(result.summary))
+        summary = json_summary(result.summary)
+        if args.breakdown:
+            summary["breakdown"] = step_breakdown(result)
+        print_json(summary)
     else:
         print(format_table([result.summary]))
+        if args.breakdown:
+            print()
+            print(format_breakdown(result))
     return 0
 
 

@@ -77,3 +77,9 @@ class Device(Protocol):
 
     def cost(self, op: Op) -> OpCost:
         """Cycles one op costs on one chip."""
+
+    def check_model(self, config: Mapping[str, Any], source: str) -> None:
+        """InputError if this hardware cannot run the model described by a raw HF config dict."""
+
+    def step_energy_j(self, step: Any, dtype: str) -> float:
+        """Joules one chip spends in one engine step (a StepRecord), weights in `dtype`."""

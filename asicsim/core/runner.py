@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from workloads.errors import InputError
-from workloads.models import load_model
+from workloads.models import load_model, read_model_config
 from workloads.requests import Request, fixed_requests, parse_length_dist, poisson_requests
 from workloads.traces import fit_lognormal, load_trace
 
@@ -33,7 +33,7 @@ SUMMARY_KEYS = (
     "max_batch", "max_tokens_per_step", "input_tokens_total", "output_tokens_total", "output_tokens_per_s",
     "input_tokens_per_s", "total_tokens_per_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s",
     "e2e_p50_s", "e2e_p99_s", "makespan_s", "mfu", "mbu", "compute_utilization", "stall_share",
-    "peak_memory_bytes_per_chip", "seed", "wall_s",
+    "peak_memory_bytes_per_chip", "energy_j_per_output_token", "avg_power_w_per_chip", "seed", "wall_s",
     # serving (issue 5)
     "scheduler", "router", "replicas", "micro_batches", "workload", "request_rate_per_s", "steps",
     "slo_ttft_s", "slo_tpot_s", "slo_attainment", "goodput_requests_per_s", "goodput_output_tokens_per_s",
@@ -136,6 +136,7 @@ def run_workload(spec: RunSpec, progress: Progress | None = None) -> RunResult:
     if not (spec.time_scale > 0 and math.isfinite(spec.time_scale)):
         raise InputError("--time-scale", "time-scale", f"must be a positive number, got {spec.time_scale!r}")
     device = make_device(spec.hardware, spec.chips)
+    device.check_model(*read_model_config(spec.model))
     model = load_model(spec.model)
     requests = build_requests(spec)
     cfg = ServingConfig(model=model, dtype=dtype, kv_dtype=kv_dtype, tp=spec.tp or spec.chips, pp=spec.pp,
@@ -204,6 +205,7 @@ def summarize(device, spec: RunSpec, cfg: ServingConfig, runs: list[ReplicaRun],
         "e2e_p50_s": percentile(e2e, 50),
         "e2e_p99_s": percentile(e2e, 99),
         "makespan_s": makespan,
+        **_energy(device, cfg, steps, outputs, spec.chips * makespan),
         "mfu": flops / (chip_time * device.peak_flops_per_s(cfg.dtype)),
         "mbu": moved / (chip_time * device.memory_bandwidth_bytes_per_s),
         "compute_utilization": sum(s.ideal_compute_s for s in steps) / busy if busy else 0.0,
@@ -236,6 +238,19 @@ def summarize(device, spec: RunSpec, cfg: ServingConfig, runs: list[ReplicaRun],
         "weight_bytes_per_chip": runs[0].plan.weight_bytes,
         "kv_bytes_per_token_per_chip": kv_token,
         "time_share": _time_share(steps),
+    }
+
+
+def _energy(device, cfg: ServingConfig, steps, output_tokens: int, chip_seconds: float) -> dict:
+    """Energy from the device's per-step model: every chip of a replica spends a step's energy.
+
+    Time a replica sits idle between steps (waiting for arrivals) is not charged.
+    """
+    joules = sum(device.step_energy_j(s, cfg.dtype) for s in steps) * cfg.tp * cfg.pp
+    return {
+        "energy_j_per_output_token": joules / output_tokens if output_tokens else 0.0,
+        "avg_power_w_per_chip": joules / chip_seconds if chip_seconds else 0.0,
+        "energy_j_total": joules,
     }
 
 
