@@ -1,0 +1,102 @@
+"""Where sweep points run: a local process pool (default) or a Dask distributed cluster.
+
+Both take chunks of points and yield each chunk's rows as soon as it finishes (completion order), so
+the caller can write rows as they arrive. Chunks keep per-task overhead small; a killed sweep loses
+only the chunks in flight, which were never written and run again on resume.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from functools import partial
+from typing import Callable, Iterator, Sequence
+
+from workloads.errors import InputError
+
+__all__ = ["EXECUTORS", "chunked", "run_local", "run_dask", "run_chunks", "bind"]
+
+EXECUTORS = ("local", "dask")
+
+
+def chunked(items: Sequence, size: int) -> list[list]:
+    """Consecutive slices of at most `size` items."""
+    return [list(items[i:i + size]) for i in range(0, len(items), max(size, 1))]
+
+
+def run_local(fn: Callable[[list], list], chunks: list[list], workers: int) -> Iterator[list]:
+    """Each chunk's result, in completion order, from a pool of `workers` processes (1: in this process)."""
+    if workers <= 1:
+        for chunk in chunks:
+            yield fn(chunk)
+        return
+    # fork: workers inherit the loaded modules and compiled kernels (no start-up cost); forking a process
+    # that already runs threads can deadlock, so then (and where fork is missing) start clean processes.
+    methods = multiprocessing.get_all_start_methods()
+    method = "fork" if "fork" in methods and threading.active_count() == 1 else (
+        "forkserver" if "forkserver" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
+        pending = set()
+        queue = iter(chunks)
+        for chunk in queue:  # keep two chunks per worker queued, submit more as they finish
+            pending.add(pool.submit(fn, chunk))
+            if len(pending) >= 2 * workers:
+                break
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        pending.add(pool.submit(fn, nxt))
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+
+def run_dask(fn: Callable[[list], list], chunks: list[list], address: str | None, workers: int) -> Iterator[list]:
+    """Each chunk's result from a Dask cluster at `address` (a local one of `workers` processes if None)."""
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise InputError("--executor", "dask", "needs the optional extra: pip install 'asicsim[distributed]'") from None
+    cluster = None
+    if address is None:
+        cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        address = cluster.scheduler_address
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise InputError("--address", address, f"cannot reach the Dask scheduler: {exc}") from None
+    try:
+        futures = client.map(fn, chunks, pure=False)
+        for fut in as_completed(futures):
+            yield fut.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run_chunks(fn: Callable[[list], list], chunks: list[list], *, executor: str = "local",
+               address: str | None = None, workers: int = 0) -> Iterator[list]:
+    """Dispatch to an executor by name; `workers` 0 means one per CPU."""
+    if executor not in EXECUTORS:
+        raise InputError("--executor", "executor", f"must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if address is not None and executor != "dask":
+        raise InputError("--address", "address", "only applies to --executor dask")
+    workers = workers or os.cpu_count() or 1
+    if executor == "dask":
+        return run_dask(fn, chunks, address, workers)
+    return run_local(fn, chunks, workers)
+
+
+def bind(fn: Callable, **kwargs) -> Callable:
+    """A picklable `fn` with keyword arguments fixed (what executors ship to workers)."""
+    return partial(fn, **kwargs)

@@ -1,0 +1,213 @@
+"""`asicsim sweep CONFIG.toml --out results.parquet`: a design-space study, one row per point.
+
+Rows are appended to a journal (`OUT.journal.jsonl`, one JSON object per line, flushed per finished
+chunk) as points finish; at the end the journal is consolidated into OUT (parquet with pyarrow, else
+CSV) and removed. `--resume` reads the journal (and OUT) back, drops a torn last line, and runs only
+the points whose `point_id` is not there, so a killed sweep loses and repeats nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from asicsim.analysis.executors import EXECUTORS, bind, chunked, run_chunks
+from asicsim.analysis.sweep import (EXAMPLE_CONFIG, check_parameter_names, default_derive, evaluate_chunk,
+                                    expand_points, load_sweep_config, point_id)
+from asicsim.analysis.sweep_plots import load_results, plot_sweep
+from workloads.errors import InputError
+
+__all__ = ["register", "run", "run_sweep", "ResultStore", "Progress", "STOP_AFTER_ENV"]
+
+# Test hook: stop the process abruptly (as a kill would) once this many new rows are on disk.
+STOP_AFTER_ENV = "ASICSIM_SWEEP_STOP_AFTER"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sweep", help="sweep ASIC spec parameters and workloads (one row per point)")
+    p.add_argument("config", nargs="?", help="sweep TOML (see --example)")
+    p.add_argument("--out", help="results file: .parquet (needs pyarrow, else CSV next to it) or .csv")
+    p.add_argument("--example", action="store_true", help="print a commented example config and exit")
+    p.add_argument("--resume", action="store_true", help="continue a killed sweep of the same --out")
+    p.add_argument("--executor", default="local", help=f"where points run: {', '.join(EXECUTORS)}")
+    p.add_argument("--address", default=None, help="Dask scheduler, tcp://HOST:PORT (default: a local cluster)")
+    p.add_argument("--workers", type=int, default=0, help="processes (default: one per CPU)")
+    p.add_argument("--chunk", type=int, default=0, help="points per task (default: automatic)")
+    p.add_argument("--plot", default=None, help="also draw the results to this .png or .svg (see asicsim plot)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.example:
+        sys.stdout.write(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+        return 0
+    if not args.config:
+        raise InputError("sweep", "config", "give a sweep TOML file (asicsim sweep --example prints one)")
+    if not args.out:
+        raise InputError("sweep", "--out", "give a results file (.parquet or .csv)")
+    if args.plot and Path(args.plot).suffix not in (".png", ".svg"):
+        raise InputError(args.plot, "--plot", "must end in .png or .svg")
+    if args.workers < 0:
+        raise InputError("--workers", "workers", f"must be >= 0, got {args.workers}")
+    progress = Progress(enabled=not args.quiet and sys.stderr.isatty())
+    written, total, final = run_sweep(args.config, args.out, resume=args.resume, executor=args.executor,
+                                      address=args.address, workers=args.workers, chunk=args.chunk,
+                                      progress=progress)
+    if not args.quiet:
+        print(f"sweep: {total} points ({written} run now) -> {final}", file=sys.stderr)
+    if args.plot:
+        plot_sweep(final, args.plot)
+    return 0
+
+
+def run_sweep(config: str, out: str, *, resume: bool = False, executor: str = "local", address: str | None = None,
+              workers: int = 0, chunk: int = 0, progress: "Progress | None" = None, derive=None,
+              area=None) -> tuple[int, int, Path]:
+    """Run (or resume) a study; returns (points run now, points in the study, results path).
+
+    `derive` and `area` replace the chip package's functions (tests pass stand-ins; picklable).
+    """
+    cfg = load_sweep_config(config)
+    derive = derive or default_derive()
+    check_parameter_names(cfg, derive)
+    points = expand_points(cfg)
+    store = ResultStore(Path(out), resume=resume)
+    todo = [p for p in points if point_id(p) not in store.done]
+    n_workers = workers or os.cpu_count() or 1
+    size = chunk or max(1, min(16, len(todo) // (8 * n_workers)))
+    fn = bind(evaluate_chunk, decode_samples=cfg.decode_samples, derive=derive, area=area)
+    stop_after = int(os.environ.get(STOP_AFTER_ENV, "0") or 0)
+    progress = progress or Progress(enabled=False)
+    progress.start(len(todo))
+    written = 0
+    for rows in run_chunks(fn, chunked(todo, size), executor=executor, address=address, workers=workers):
+        store.append(rows)
+        written += len(rows)
+        progress.update(len(rows))
+        if stop_after and written >= stop_after:
+            os._exit(3)  # as abrupt as SIGKILL: no cleanup, no consolidation
+    progress.finish()
+    return written, len(points), store.finalize([point_id(p) for p in points])
+
+
+class ResultStore:
+    """Rows on disk: an append-only JSON-lines journal, consolidated into the results file at the end."""
+
+    def __init__(self, out: Path, *, resume: bool) -> None:
+        self.out = out
+        self.journal = out.with_name(out.name + ".journal.jsonl")
+        if out.suffix not in (".parquet", ".csv"):
+            raise InputError(str(out), "--out", "must end in .parquet or .csv")
+        existing = [p for p in (self.journal, out, self._csv_fallback) if p.exists()]
+        if existing and not resume:
+            raise InputError(str(existing[0]), "file", "exists; pass --resume to continue that sweep or remove it")
+        self.rows: dict[str, dict] = {}
+        for path in (out, self._csv_fallback):
+            if resume and path.exists():
+                for row in load_results(path).to_dict("records"):
+                    self.rows[row["point_id"]] = row
+        if resume and self.journal.exists():
+            self._read_journal()
+
+    @property
+    def _csv_fallback(self) -> Path:
+        return self.out.with_suffix(".csv") if self.out.suffix == ".parquet" else self.out
+
+    @property
+    def done(self) -> set[str]:
+        return set(self.rows)
+
+    def _read_journal(self) -> None:
+        data = self.journal.read_bytes()
+        keep = data.rfind(b"\n") + 1  # a torn last line (killed mid-write) is dropped and its point re-run
+        if keep < len(data):
+            with self.journal.open("r+b") as fh:
+                fh.truncate(keep)
+        for line in data[:keep].splitlines():
+            row = json.loads(line)
+            self.rows[row["point_id"]] = row
+
+    def append(self, rows: list[dict]) -> None:
+        """Write finished rows durably before anything else happens."""
+        text = "".join(json.dumps(r, default=_plain) + "\n" for r in rows)
+        with self.journal.open("a", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        for r in rows:
+            self.rows[r["point_id"]] = r
+
+    def finalize(self, order: list[str]) -> Path:
+        """Write the study's rows (in study order) to the results file; remove the journal."""
+        frame = pd.DataFrame([self.rows[i] for i in order if i in self.rows])
+        target = self.out
+        tmp = target.with_name(target.name + ".tmp")
+        if target.suffix == ".parquet":
+            try:
+                frame.to_parquet(tmp, index=False)
+            except ImportError:
+                target = self._csv_fallback
+                tmp = target.with_name(target.name + ".tmp")
+                print(f"sweep: pyarrow not installed; writing CSV to {target}", file=sys.stderr)
+        if target.suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        os.replace(tmp, target)
+        self.journal.unlink(missing_ok=True)
+        return target
+
+
+def _plain(value):
+    """JSON for numpy scalars."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+class Progress:
+    """A one-line progress bar on stderr with rate and ETA (silent when disabled)."""
+
+    def __init__(self, *, enabled: bool, stream=None, width: int = 30) -> None:
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.total = self.done = 0
+        self.started_at = self._shown_at = 0.0
+
+    def start(self, total: int) -> None:
+        self.total, self.done = total, 0
+        self.started_at = time.monotonic()
+        self._draw(force=True)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        self._draw(force=self.done >= self.total)
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.started_at, 1e-9)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate > 0 else math.inf
+        frac = self.done / self.total if self.total else 1.0
+        bar = "#" * int(frac * self.width)
+        eta_text = "--:--" if math.isinf(eta) else f"{int(eta) // 60}:{int(eta) % 60:02d}"
+        return (f"sweep [{bar:<{self.width}}] {self.done}/{self.total} {frac:4.0%}  "
+                f"{rate:6.1f} points/s  ETA {eta_text}")
+
+    def _draw(self, *, force: bool) -> None:
+        now = time.monotonic()
+        if not self.enabled or (not force and now - self._shown_at < 0.1):
+            return
+        self._shown_at = now
+        self.stream.write("\r" + self.line())
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
