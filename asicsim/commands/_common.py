@@ -131,6 +131,7 @@ ROWS = (
     ("MFU", "mfu", 100, "{:.1f}%"),
     ("MBU", "mbu", 100, "{:.1f}%"),
     ("compute utilization", "compute_utilization", 100, "{:.1f}%"),
+    ("stall share (compute waits)", "stall_share", 100, "{:.1f}%"),
     ("peak memory/chip (GB)", "peak_memory_bytes_per_chip", 1e-9, "{:.1f}"),
     ("energy/output token (J)", "energy_j_per_output_token", 1, "{:.3f}"),
     ("avg power/chip (W)", "avg_power_w_per_chip", 1, "{:.0f}"),
