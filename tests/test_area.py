@@ -2,7 +2,8 @@
 
 Golden values: A100 826 mm2 and H100 814 mm2 (gpu_specs.csv die_area_mm2, vendor whitepapers); the A100
 die-shot blocks (area_energy.csv a100_die_breakdown, LLMCompass); the Sohu area table of
-docs/sohu-assumptions.md section 3. None of them is read back into the model.
+docs/sohu-assumptions.md section 3. None of them is read back into the model. Throughput properties use
+the sweep's evaluation of a point (asicsim.analysis.sweep.evaluate_point).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from asicsim.chip.area import BLOCKS, area_breakdown, hbm_edge_limit_stacks, node_scale
+from asicsim.analysis.sweep import WORKLOAD_DEFAULTS, evaluate_point
+from asicsim.chip.area import BLOCKS, area_breakdown, area_constants, hbm_edge_limit_stacks, node_scale
 from asicsim.chip.power import FULL_LOAD, power_w
 from asicsim.chip.programmability import (check_model_runs, derive_asic_spec, is_fixed_function,
                                           unsupported_layers)
@@ -189,6 +191,62 @@ def test_adding_area_never_lowers_peak_flops(sohu, small, extra, rows, cols, nod
         return
     b = derive_asic_spec(sohu, die_area_mm2=large, **common)  # more area: must build if the smaller did
     assert b.peak_flops_per_s("fp8") >= a.peak_flops_per_s("fp8") * (1 - 1e-9)
+
+
+def _tokens_per_s(area_mm2: float, spec: dict, workload: dict) -> float:
+    """Output tokens/s of a sohu-derived chip with `area_mm2` of die, simulated as a sweep point."""
+    work = dict(WORKLOAD_DEFAULTS, **workload)
+    row = evaluate_point({"base": "sohu", "spec": dict(spec, die_area_mm2=area_mm2), "workload": work})
+    assert row["feasible"], row["infeasible_reason"]
+    return row["output_tokens_per_s"]
+
+
+_sram = st.one_of(st.integers(16, 256).map(lambda mib: {"sram_bytes": mib * 2**20}),  # more arrays
+                  st.floats(0.05, 0.5).map(lambda f: {"sram_area_fraction": f}))  # more arrays and SRAM
+
+
+@settings(deadline=None, max_examples=40)
+@given(small=st.floats(300.0, 858.0), extra=st.floats(1.0, 400.0), rows=_shape, cols=_shape,
+       node=st.sampled_from([7, 5, 4, 3]), stacks=st.integers(1, 6), sram=_sram, clock_ghz=st.floats(0.3, 2.0),
+       dtype=st.sampled_from(["fp8", "bf16", "fp4"]), chips=st.sampled_from([1, 2]),
+       isl=st.sampled_from([64, 256, 1024]), osl=st.integers(2, 32), requests=st.integers(1, 16))
+def test_adding_area_never_lowers_throughput_below_the_power_cap(sohu, small, extra, rows, cols, node, stacks, sram,
+                                                                 clock_ghz, dtype, chips, isl, osl, requests):
+    """Fixed-function chips whose clock the TDP does not lower: a bigger die (more arrays, and more SRAM
+    with sram_area_fraction) never gives fewer simulated output tokens/s.
+
+    Where the TDP caps the clock this does not hold; see the xfail test below.
+    """
+    large = min(small + extra, RETICLE_MM2)
+    tdp = area_constants()["die"]["power_density_cap_w_per_mm2"] * small
+    spec = dict(array_rows=rows, array_cols=cols, process_node_nm=node, hbm_stacks=stacks, clock_hz=clock_ghz * 1e9,
+                tdp_w=tdp, **sram)
+    try:
+        a = derive_asic_spec(sohu, die_area_mm2=small, **spec)
+    except InputError:
+        assume(False)
+    b = derive_asic_spec(sohu, die_area_mm2=large, **spec)  # more area: must build if the smaller did
+    assume(a.clock_hz == b.clock_hz == spec["clock_hz"])  # the power cap binds at neither size
+    assert a.programmable_area_fraction == 0.0 and b.array_count >= a.array_count
+    workload = dict(model="llama-3.1-8b", chips=chips, dtype=dtype, isl=isl, osl=osl, requests=requests)
+    assert _tokens_per_s(large, spec, workload) >= _tokens_per_s(small, spec, workload) * (1 - 1e-9)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "known counterexample (docs/sweep.md): under a binding TDP the derived clock falls as arrays are added "
+    "(arrays x clock ~ constant), but a GEMM split over M and N leaves the extra arrays idle when N/cols tiles "
+    "do not divide evenly, so latency-bound decode GEMMs slow down"))
+def test_adding_area_never_lowers_throughput_under_the_power_cap(sohu) -> None:
+    """The invariant with the power cap binding, at a pinned point where the model violates it.
+
+    500 -> 600 mm2 at 320 W: 8 -> 11 arrays, clock capped 1.171 -> 0.852 GHz, equal peak FLOP/s; Llama-3.1-8B
+    decode at batch 8 needs 21 -> 18 folds per array (gate_up 112 tiles: 14 -> 11; qkv 24: 3 -> 3; o, down
+    16: 2 -> 2), so decode array time grows 18% and tokens/s falls 5.9% (2601 -> 2448, also in run_workload).
+    """
+    spec = dict(sram_bytes=64 * 2**20, hbm_stacks=4, tdp_w=320.0, clock_hz=2.0e9)
+    workload = dict(model="llama-3.1-8b", chips=1, dtype="fp8", isl=256, osl=16, requests=8)
+    assert derive_asic_spec(sohu, die_area_mm2=600.0, **spec).clock_hz < 0.9e9  # the cap binds
+    assert _tokens_per_s(600.0, spec, workload) >= _tokens_per_s(500.0, spec, workload) * (1 - 1e-9)
 
 
 @settings(deadline=None, max_examples=80)

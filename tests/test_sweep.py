@@ -1,8 +1,8 @@
 """`asicsim sweep`: config validation, stable point ids, the reduced evaluation, kill-and-resume, executors.
 
 The sweep mechanics are tested with TEST-ONLY stand-ins for the chip package's `derive_asic_spec` and
-`area_breakdown` (`fake_derive`, `fake_area` below), so these tests do not depend on the area/power model;
-tests that need the real ones skip when `asicsim.chip.programmability` is absent.
+`area_breakdown` (`fake_derive`, `fake_area` below), so these tests do not depend on the area/power model.
+The kill-and-resume test runs the real CLI (and so the real chip model) in a subprocess it SIGKILLs.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import dataclasses
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
-import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from asicsim.analysis.sweep import (EXAMPLE_CONFIG, evaluate_chunk, expand_point
                                     reduced_summary, silicon_cost)
 from asicsim.analysis.sweep_plots import pareto_front, plot_sweep
 from asicsim.cli import main
-from asicsim.commands.sweep import STOP_AFTER_ENV, Progress, ResultStore, run_sweep
+from asicsim.commands.sweep import Progress, ResultStore, run_sweep
 from asicsim.core.runner import RunSpec, make_device, run_workload
 from workloads.errors import InputError
 
@@ -218,45 +219,90 @@ def _ids(path: Path) -> list[str]:
     return list(frame["point_id"])
 
 
-def test_kill_and_resume_runs_every_point_exactly_once(tmp_path):
-    """A sweep killed after 6 of 16 points, then resumed: every point once, none run twice."""
-    cfg = load_sweep_config(small_config(tmp_path))
-    # 16 distinct points: share x stacks x 4 request counts via an extra workload axis.
-    cfg_path = tmp_path / "study.toml"
-    cfg_path.write_text(cfg_path.read_text().replace("requests = 16", "requests = [4, 5, 6, 7]"))
-    expected = [point_id(p) for p in expand_points(load_sweep_config(cfg_path))]
-    assert len(expected) == 16
-    out = tmp_path / "r.csv"
-    script = textwrap.dedent(f"""
-        import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_sweep import fake_derive, fake_area
-        from asicsim.commands.sweep import run_sweep
-        resume = sys.argv[1] == "resume"
-        run_sweep({str(cfg_path)!r}, {str(out)!r}, resume=resume, workers=1, chunk=2,
-                  derive=fake_derive, area=fake_area)
-    """)
-    driver = tmp_path / "driver.py"
-    driver.write_text(script)
-    killed = subprocess.run([sys.executable, str(driver), "fresh"], env=dict(os.environ, **{STOP_AFTER_ENV: "6"}),
-                            capture_output=True, text=True)
-    assert killed.returncode == 3, killed.stderr
+KILL_STUDY = """
+base = "sohu"
+[parameters]
+programmable_area_fraction = [0.0, 0.1, 0.2]
+hbm_stacks = [4, 6]
+clock_hz = [{clocks}]
+[workload]
+model = "llama-3.1-8b"
+chips = 1
+isl = 2048
+osl = 16
+requests = 4
+max_tokens_per_step = 128
+"""
+
+
+def _sweep_cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "asicsim", "sweep", *args, "--workers", "2", "--chunk", "1"]
+
+
+def _complete_rows(journal: Path) -> list[str]:
+    """point_ids of the journal's newline-terminated lines (a torn last line is not a row)."""
+    data = journal.read_bytes() if journal.exists() else b""
+    return [json.loads(line)["point_id"] for line in data[:data.rfind(b"\n") + 1].splitlines()]
+
+
+def _start_and_kill(study: Path, out: Path, stderr: Path) -> int | None:
+    """Start the CLI sweep in its own process group; SIGKILL the whole group (the sweep and its pool
+    workers) as soon as the journal holds a row. Returns the rows on disk at the kill, or None when
+    the sweep finished first."""
     journal = out.with_name(out.name + ".journal.jsonl")
+    with stderr.open("wb") as err:
+        proc = subprocess.Popen(_sweep_cli(str(study), "--out", str(out), "--quiet"), stdout=subprocess.DEVNULL,
+                                stderr=err, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180.0  # start-up and the first point on a loaded 2-core box
+        while proc.poll() is None and time.monotonic() < deadline and not _complete_rows(journal):
+            time.sleep(0.005)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+    if proc.returncode == 0:
+        return None
+    assert proc.returncode == -signal.SIGKILL, stderr.read_text()
+    return len(_complete_rows(journal))  # the sweep is dead: what is on disk now was there at the kill
+
+
+def test_killed_sweep_resumes_every_point_exactly_once(tmp_path):
+    """`asicsim sweep` (2 pool workers) SIGKILLed with its whole process group midway, then `--resume`."""
+    out, stderr = tmp_path / "r.csv", tmp_path / "stderr.txt"
+    journal = out.with_name(out.name + ".journal.jsonl")
+    for n_clocks in (10, 40, 160):  # 60, 240, 960 points: grow the study if it outran the kill
+        study = tmp_path / "study.toml"
+        study.write_text(KILL_STUDY.format(clocks=", ".join(f"{1.0 + 0.005 * i:.3f}e9" for i in range(n_clocks))))
+        expected = [point_id(p) for p in expand_points(load_sweep_config(study))]
+        assert len(expected) == 6 * n_clocks
+        at_kill = _start_and_kill(study, out, stderr)
+        if at_kill is not None and at_kill < len(expected):
+            break
+        for path in (out, journal):
+            path.unlink(missing_ok=True)
+    else:
+        pytest.fail("the sweep finished before it could be killed, even at 960 points")
+    assert 1 <= at_kill < len(expected), stderr.read_text()  # killed midway: some rows written, not all
     assert not out.exists() and journal.exists()
-    first = [json.loads(line)["point_id"] for line in journal.read_text().splitlines()]
-    assert len(first) == 6
-    with journal.open("a") as fh:  # a torn line, as if killed mid-write
+    first = _complete_rows(journal)
+    assert len(first) == len(set(first)) == at_kill and set(first) <= set(expected)
+    with journal.open("a") as fh:  # a torn last line, as a kill during a write leaves
         fh.write('{"point_id": "torn')
-    with pytest.raises(InputError, match="--resume"):
-        run_sweep(str(cfg_path), str(out), derive=fake_derive, area=fake_area, workers=1)
-    resumed = subprocess.run([sys.executable, str(driver), "resume"], capture_output=True, text=True,
-                             env={k: v for k, v in os.environ.items() if k != STOP_AFTER_ENV})
+    assert main(["sweep", str(study), "--out", str(out), "--quiet"]) == 2  # not without --resume
+    resumed = subprocess.run(_sweep_cli(str(study), "--out", str(out), "--resume"), capture_output=True, text=True,
+                             timeout=600)
     assert resumed.returncode == 0, resumed.stderr
+    # Nothing repeated: exactly the points that were not on disk ran again.
+    assert f"sweep: {len(expected)} points ({len(expected) - at_kill} run now)" in resumed.stderr
     ids = _ids(out)
-    assert ids == expected  # complete, unique, in study order
+    assert ids == expected  # every point exactly once, in study order
     assert not journal.exists()
-    # A second resume of a finished sweep runs nothing.
-    written, total, _ = run_sweep(str(cfg_path), str(out), resume=True, derive=fake_derive, area=fake_area, workers=1)
-    assert (written, total) == (0, 16) and _ids(out) == expected
+    written, total, _ = run_sweep(str(study), str(out), resume=True, workers=1)  # finished: runs nothing
+    assert (written, total) == (0, len(expected)) and _ids(out) == expected
 
 
 def test_process_pool_gives_the_same_rows_as_one_process(tmp_path):

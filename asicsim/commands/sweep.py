@@ -23,10 +23,7 @@ from asicsim.analysis.sweep import (EXAMPLE_CONFIG, check_parameter_names, defau
 from asicsim.analysis.sweep_plots import load_results, plot_sweep
 from workloads.errors import InputError
 
-__all__ = ["register", "run", "run_sweep", "ResultStore", "Progress", "STOP_AFTER_ENV"]
-
-# Test hook: stop the process abruptly (as a kill would) once this many new rows are on disk.
-STOP_AFTER_ENV = "ASICSIM_SWEEP_STOP_AFTER"
+__all__ = ["register", "run", "run_sweep", "ResultStore", "Progress"]
 
 
 def register(sub) -> None:
@@ -83,7 +80,6 @@ def run_sweep(config: str, out: str, *, resume: bool = False, executor: str = "l
     n_workers = workers or os.cpu_count() or 1
     size = chunk or max(1, min(16, len(todo) // (8 * n_workers)))
     fn = bind(evaluate_chunk, decode_samples=cfg.decode_samples, derive=derive, area=area)
-    stop_after = int(os.environ.get(STOP_AFTER_ENV, "0") or 0)
     progress = progress or Progress(enabled=False)
     progress.start(len(todo))
     written = 0
@@ -91,8 +87,6 @@ def run_sweep(config: str, out: str, *, resume: bool = False, executor: str = "l
         store.append(rows)
         written += len(rows)
         progress.update(len(rows))
-        if stop_after and written >= stop_after:
-            os._exit(3)  # as abrupt as SIGKILL: no cleanup, no consolidation
     progress.finish()
     return written, len(points), store.finalize([point_id(p) for p in points])
 
