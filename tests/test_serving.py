@@ -202,3 +202,115 @@ def test_cli_out_folder_and_plot(capsys, tmp_path):
     assert main(["plot", str(out)]) == 0
     assert (out / "latency.png").stat().st_size > 0 and (out / "batch.png").stat().st_size > 0
     assert main(["plot", str(out / "summary.json")]) == 2
+
+
+# --- fast-forward (serving._Replica.fast_forward) against stepping one at a time ----------------------------
+
+ff_requests_st = st.lists(st.tuples(st.floats(0, 1.0), st.integers(1, 400), st.integers(1, 120)), min_size=1,
+                          max_size=20).map(lambda rows: [Request(i, t, a, b) for i, (t, a, b) in enumerate(rows)])
+
+
+def _both(device, reqs, config, chips=1):
+    from dataclasses import replace
+
+    return (simulate(device, chips, reqs, replace(config, fast_forward=True)),
+            simulate(device, chips, reqs, replace(config, fast_forward=False)))
+
+
+def _assert_same_runs(fast, slow, rtol):
+    """Same requests on the same replicas in the same finish order, same step shapes and KV use; times and
+    per-step accounting within rtol."""
+    assert len(fast) == len(slow)
+    for a, b in zip(fast, slow):
+        assert [r.request_id for r in a.requests] == [r.request_id for r in b.requests]
+        assert [(s.prefill_tokens, s.decode_tokens, s.batch_size, s.waiting, s.running, s.kv_blocks, s.tokens_out)
+                for s in a.steps] == [(s.prefill_tokens, s.decode_tokens, s.batch_size, s.waiting, s.running,
+                                       s.kv_blocks, s.tokens_out) for s in b.steps]
+        assert (a.preemptions, a.kv_peak_blocks) == (b.preemptions, b.kv_peak_blocks)
+        assert a.kv_mean_blocks == pytest.approx(b.kv_mean_blocks, rel=rtol)
+        for x, y in zip(a.requests, b.requests):
+            assert (x.replica, x.input_tokens, x.output_tokens, x.preemptions) == (
+                y.replica, y.input_tokens, y.output_tokens, y.preemptions)
+            for f in ("first_token_at", "finish_at", "scheduled_at"):
+                assert getattr(x, f) == pytest.approx(getattr(y, f), rel=rtol, abs=1e-12)
+        for f in ("start_at", "end_at", "compute_busy_s", "memory_busy_s", "attention_s", "flops_per_chip",
+                  "memory_wait_s", "bubble_s"):
+            assert np.allclose([getattr(s, f) for s in a.steps], [getattr(s, f) for s in b.steps], rtol=rtol,
+                               atol=1e-12), f
+
+
+@settings(max_examples=30, deadline=None)
+@given(ff_requests_st, st.sampled_from(sorted(SCHEDULERS)), st.sampled_from([0, 30, 80]), st.sampled_from([1, 2]),
+       st.sampled_from(["round-robin", "least-tokens"]), st.sampled_from([1, 2]))
+def test_fast_forward_equals_stepping_on_the_gpu(reqs, scheduler, kv_blocks, chips, router, pp):
+    """Serial engine: step time convex in the step index, so the fast-forward is exact to 2e-9 (here
+    1e-8): same membership, order, KV use and pre-emptions; tiny caches force pre-emptions and waits."""
+    longest = max(r.input_tokens + r.output_tokens for r in reqs)
+    if kv_blocks and kv_blocks * 16 < longest:
+        kv_blocks = -(-longest // 16)
+    if pp > chips:
+        pp = 1
+    fast, slow = _both(H100, reqs, cfg(scheduler, kv_capacity_blocks=kv_blocks, router=router, pp=pp), chips)
+    _assert_same_runs(fast, slow, 1e-8)
+
+
+def test_fast_forward_books_runs_and_is_exact_on_a_poisson_stream():
+    reqs = poisson_requests(120, 6.0, parse_length_dist("--isl-dist", "uniform:20:600", 0),
+                            parse_length_dist("--osl-dist", "uniform:20:300", 0), seed=5)
+    from asicsim.core import serving
+
+    calls = []
+    original = serving._Replica.fast_forward
+
+    def spy(self, until_at):
+        done = original(self, until_at)
+        calls.append(done)
+        return done
+
+    serving._Replica.fast_forward = spy
+    try:
+        fast, slow = _both(H100, reqs, cfg("chunked-prefill"))
+    finally:
+        serving._Replica.fast_forward = original
+    assert max(calls) > 20  # runs of many decode steps were booked at once
+    _assert_same_runs(fast, slow, 1e-8)
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 0.2), st.integers(1, 300), st.integers(20, 80)), min_size=2, max_size=4)
+       .map(lambda rows: [Request(i, t, a, b) for i, (t, a, b) in enumerate(rows)]))
+def test_fast_forward_on_the_asic_within_tolerance(reqs):
+    """Weight prefetch and split halves are simulated (not convex): interpolation holds to FAST_PATH_RTOL at
+    the checked midpoints; request time stamps stay within 0.1% of stepping one at a time (a TTFT is a
+    difference of time stamps: its error is bounded by the same absolute amount, not relatively)."""
+    sohu = make_device("sohu", 8)
+    config = cfg("chunked-prefill", tp=8)
+    fast, slow = _both(sohu, reqs, config, chips=8)
+    assert sorted(r.request_id for r in fast[0].requests) == sorted(r.request_id for r in slow[0].requests)
+    assert sum(s.tokens_out for s in fast[0].steps) == sum(s.tokens_out for s in slow[0].steps)
+    by_id = {r.request_id: r for r in slow[0].requests}
+    for r in fast[0].requests:
+        ref = by_id[r.request_id]
+        assert r.finish_at == pytest.approx(ref.finish_at, rel=1e-3)
+        assert r.first_token_at == pytest.approx(ref.first_token_at, rel=1e-3)
+        assert r.ttft_s == pytest.approx(ref.ttft_s, abs=1e-3 * ref.first_token_at)
+    assert all(0 <= s.kv_blocks <= fast[0].kv_capacity_blocks for s in fast[0].steps)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 3)), min_size=1, max_size=12),
+       st.integers(1, 16), st.integers(1, 100))
+def test_growth_steps_match_a_block_by_block_count(seqs, block, steps):
+    """kvcache.growth_steps: the step of every extra block, as a per-step loop over sequences finds them."""
+    from asicsim.core.kvcache import growth_steps
+
+    cached = [c for c, _ in seqs]
+    cap = [(-(-c // block) + extra) * block for c, extra in seqs]
+    expected = []
+    for i in range(len(seqs)):
+        have = cap[i]
+        for j in range(steps):
+            if cached[i] + j + 1 > have:
+                expected.append(j)
+                have += block
+    assert growth_steps(cached, cap, block, steps).tolist() == sorted(expected)

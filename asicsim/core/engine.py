@@ -121,6 +121,7 @@ class StepEngine:
         self._cache: dict = {}  # identical priced steps (e.g. full prefill chunks) simulate once
         self._op_cache: dict[int, tuple[Op, _Priced]] = {}  # id(op) -> (op kept alive, price)
         self._group_cache: dict[tuple, tuple[list[float], tuple[Op, ...]]] = {}
+        self._tuple_cache: dict[int, tuple[tuple[Op, ...], list[float]]] = {}  # id(op tuple) -> (tuple, vector)
 
     def price(self, op: Op) -> _Priced:
         """Ask the device for the op's cycles and convert them to seconds (the only conversion)."""
@@ -214,16 +215,21 @@ class StepEngine:
 
     def _serial_step(self, graph: StepGraph) -> StepTiming:
         """One op stream, no prefetch: every op runs alone, so the step is a sum (see module docstring)."""
-        layers = graph.layers_per_stage
+        layers = float(graph.layers_per_stage)
         total = [0.0] * _VEC
-        for ops, count in ((graph.pre_ops, 1.0), (graph.layer_ops, float(layers)),
-                           (graph.post_ops + graph.stage_ops, 1.0)):
+        for ops, count in ((graph.pre_ops, 1.0), (graph.layer_ops, layers), (graph.post_ops + graph.stage_ops, 1.0)):
             if not ops:
                 continue
-            vec, varying = self._group(ops)
-            _add(total, vec, count)
+            hit = self._tuple_cache.get(id(ops))  # the builder hands out the same tuple for the same shape
+            if hit is not None and hit[0] is ops:
+                vec, varying = hit[1], ()
+            else:
+                vec, varying = self._group(ops)
+                if not varying and len(self._tuple_cache) < _OP_CACHE_MAX:
+                    self._tuple_cache[id(ops)] = (ops, vec)  # the entry keeps the tuple alive: ids stay unique
+            total = [t + count * v for t, v in zip(total, vec)]
             for p in varying:
-                _add(total, _vector(p), count)
+                total = [t + count * v for t, v in zip(total, _vector(p))]
         return _timing(total[_T], total[_W], total)
 
     def trace_step(self, graphs: Sequence[StepGraph]) -> list[tuple[int, str, str, float, float]]:

@@ -8,7 +8,9 @@ weights and the activation workspace. Use over time is integrated so the mean ca
 
 from __future__ import annotations
 
-__all__ = ["PagedKVCache"]
+import numpy as np
+
+__all__ = ["PagedKVCache", "growth_steps"]
 
 
 class PagedKVCache:
@@ -62,6 +64,35 @@ class PagedKVCache:
             self._area += self.used_blocks * (now_at - self._last_at)
             self._last_at = now_at
 
+    def bulk_decode(self, held_blocks: dict[int, int], used_blocks, starts_at, ends_at) -> None:
+        """Book consecutive decode steps at once: `used_blocks[j]` held during step j (after its growth),
+        steps back to back from `starts_at[0]`; `held_blocks` the final blocks of each grown request."""
+        if len(used_blocks) and int(used_blocks[-1]) > self.capacity_blocks:
+            raise RuntimeError(f"KV cache overflow: {int(used_blocks[-1])} blocks of {self.capacity_blocks}")
+        self.advance(float(starts_at[0]))
+        self._area += float(np.dot(used_blocks, np.asarray(ends_at) - np.asarray(starts_at)))
+        self._last_at = max(self._last_at, float(ends_at[-1]))
+        self._held.update(held_blocks)
+        self.used_blocks = int(used_blocks[-1])
+        self.peak_blocks = max(self.peak_blocks, int(np.max(used_blocks)))
+
     def mean_blocks(self, until_at: float) -> float:
         self.advance(until_at)
         return self._area / until_at if until_at > 0 else float(self.used_blocks)
+
+
+def growth_steps(cached_tokens, cap_tokens, block_tokens: int, steps: int):
+    """Sorted step indices (0-based, < `steps`) at which decoding sequences need one more KV block.
+
+    Sequence i caches `cached_tokens[i]` tokens in blocks holding `cap_tokens[i]` (a whole number of
+    blocks); step j adds one token, so it needs a block at j = cap - cached, then every `block_tokens`.
+    One entry per block, so the k-th entry is the step at which the k-th extra block is taken.
+    """
+    first = np.asarray(cap_tokens, dtype=np.int64) - np.asarray(cached_tokens, dtype=np.int64)
+    first = first[first < steps]
+    if not first.size:
+        return np.zeros(0, dtype=np.int64)
+    counts = (steps - 1 - first) // block_tokens + 1
+    starts = np.repeat(first, counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.sort(starts + offsets * block_tokens)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-__all__ = ["RequestRecord", "StepRecord", "RunResult", "percentile"]
+__all__ = ["RequestRecord", "StepRecord", "RunResult", "percentile", "step_records"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,19 @@ class StepRecord:
     bubble_s: float = 0.0  # pipeline fill/drain time inside the step
     running: int = 0  # requests admitted (holding KV) when the step started
     tokens_out: int = 0  # output tokens the step emitted
+
+
+_STEP_FIELDS = tuple(f.name for f in fields(StepRecord))
+
+
+def step_records(columns) -> list[StepRecord]:
+    """StepRecords from one column per field, in field order (fast: no per-field frozen setattr)."""
+    new, names, out = object.__new__, _STEP_FIELDS, []
+    for row in zip(*columns):
+        record = new(StepRecord)
+        record.__dict__.update(zip(names, row))
+        out.append(record)
+    return out
 
 
 def percentile(values: np.ndarray, q: float) -> float:

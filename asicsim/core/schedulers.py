@@ -23,9 +23,11 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from workloads.requests import Request
 
-from .kvcache import PagedKVCache
+from .kvcache import PagedKVCache, growth_steps
 
 __all__ = ["Seq", "StepPlan", "SCHEDULERS", "scheduler_names", "make_scheduler", "Scheduler"]
 
@@ -79,6 +81,47 @@ class Scheduler:
 
     def plan(self, now_at: float) -> StepPlan:  # pragma: no cover - interface
         raise NotImplementedError
+
+    # --- fast-forward -----------------------------------------------------------------------------------
+    decode_limit = 1 << 62  # most sequences one decode step takes
+
+    def decode_run(self) -> tuple[list[Seq], int, np.ndarray]:
+        """(sequences, n, growth) when the next n steps are certain to be decode-only steps of exactly the
+        running sequences (in running order), with no admission, pre-emption or finish before the last,
+        provided no request arrives meanwhile; ([], 0, _) otherwise. `growth`: sorted step indices at which
+        one more KV block is taken (kvcache.growth_steps), all within the n steps and all free now.
+
+        Why nothing else can happen: membership changes only by arrival, admission, pre-emption or finish.
+        A finish first happens at step min(output - generated) - 1; a pre-emption only when a block is
+        needed and none is free, which the growth events bound; admission is refused now and stays refused,
+        because free blocks only fall during the run and the queue head, room and running count are fixed.
+        """
+        run = self.running
+        none = ([], 0, _NO_STEPS)
+        if not run or len(run) > self.decode_limit:
+            return none
+        remaining = 1 << 62
+        for s in run:
+            if s.prefilled < s.prompt or not s.active:
+                return none
+            remaining = min(remaining, s.req.output_tokens - s.generated)
+        if remaining < 1:
+            return none
+        kv = self.kv
+        free = kv.free_blocks
+        first_growth = sum(1 for s in run if s.cached >= s.cap)  # blocks the first step takes
+        if first_growth > free or not self._admission_refused(len(run), free, first_growth):
+            return none
+        growth = growth_steps([s.cached for s in run], [s.cap for s in run], kv.block_tokens, remaining)
+        n = remaining
+        if growth.size > free:
+            n = int(growth[free])  # the step that would need a block beyond the free ones
+            growth = growth[:free]
+        return (list(run), n, growth) if n >= 1 else none
+
+    def _admission_refused(self, running: int, free: int, first_growth: int) -> bool:
+        """Whether the next step admits nothing (with `first_growth` blocks taken by its decodes)."""
+        return True
 
     # --- helpers --------------------------------------------------------------------------------------
     def _reserve(self, s: Seq, tokens: int) -> bool:
@@ -138,6 +181,9 @@ class Scheduler:
         return [s for s in out if s.active]
 
 
+_NO_STEPS = np.zeros(0, dtype=np.int64)
+
+
 class StaticScheduler(Scheduler):
     name = "static"
 
@@ -170,6 +216,22 @@ class StaticScheduler(Scheduler):
 class ContinuousScheduler(Scheduler):
     name = "continuous"
     watermark = 0.01  # share of blocks kept free at admission (vLLM's default watermark)
+
+    @property
+    def decode_limit(self) -> int:  # type: ignore[override]
+        return self.budget
+
+    def _admission_refused(self, running: int, free: int, first_growth: int) -> bool:
+        # Prompts are admitted before the step's decodes grow: the whole budget, all free blocks.
+        return self._refused(self.budget, running, free)
+
+    def _refused(self, room: int, running: int, free: int) -> bool:
+        """The admission test of `_prefills` for the queue head, with `free` blocks free."""
+        if room <= 0 or not self.waiting or running >= self.max_batch:
+            return True
+        s = self.waiting[0]
+        keep = int(self.watermark * self.kv.capacity_blocks) if running else 0
+        return self.kv.extra_blocks(s.rid, min(room, s.prompt)) > free - keep
 
     def plan(self, now_at: float) -> StepPlan:
         plan = StepPlan()
@@ -209,6 +271,10 @@ class ContinuousScheduler(Scheduler):
 
 class ChunkedPrefillScheduler(ContinuousScheduler):
     name = "chunked-prefill"
+
+    def _admission_refused(self, running: int, free: int, first_growth: int) -> bool:
+        # Decodes grow first, then prompts fill the budget the decodes leave.
+        return self._refused(self.budget - running, running, free - first_growth)
 
     def plan(self, now_at: float) -> StepPlan:
         plan = StepPlan()

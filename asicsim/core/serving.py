@@ -18,6 +18,7 @@ one after a recompute pre-emption); a decode step emits one token per decoding r
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -30,10 +31,10 @@ from workloads.models import ModelConfig
 from workloads.requests import Request
 
 from .device import Device
-from .engine import StepEngine, StepTiming
+from .engine import FAST_PATH_RTOL, StepEngine, StepTiming
 from .kvcache import PagedKVCache
 from .memory_plan import MemoryPlan, plan_memory
-from .results import RequestRecord, StepRecord
+from .results import RequestRecord, StepRecord, step_records
 from .router import make_router
 from .schedulers import Scheduler, Seq, make_scheduler
 
@@ -41,6 +42,11 @@ __all__ = ["ServingConfig", "ReplicaRun", "simulate", "simulate_static", "check_
 
 Progress = Callable[[float, int, int], None]  # (simulated seconds, requests finished, requests in all)
 PROGRESS_EVERY_STEPS = 2048
+FAST_FORWARD_MIN_STEPS = 2
+# Midpoint tolerance of fast-forward interpolation: serial engines (convex step time, exact to 2 x this),
+# and engines that simulate overlap (the attention memo key's own resolution, engine.FAST_PATH_RTOL).
+FAST_FORWARD_RTOL = 1e-9
+_EMPTY = np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ class ServingConfig:
     micro_batches 0: pp micro-batches for the iteration-level schedulers, one for static batching.
     kv_capacity_blocks 0: as many blocks as the memory plan leaves for the KV cache.
     trace_steps: keep the first N step batches of each replica for a timeline.
+    fast_forward: book runs of decode-only steps at once (see `_Replica.fast_forward`); False steps one
+    at a time (the reference the tests compare against).
     """
 
     model: ModelConfig
@@ -66,6 +74,7 @@ class ServingConfig:
     micro_batches: int = 0
     kv_capacity_blocks: int = 0
     trace_steps: int = 0
+    fast_forward: bool = True
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,7 @@ def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Servi
     router = make_router(cfg.router)
     ordered = sorted(requests, key=lambda r: (r.arrival_at, r.request_id))
     total, routed, steps = len(ordered), 0, 0
+    fast = cfg.fast_forward
     while True:
         busy = [r for r in reps if r.sched.running or r.sched.waiting]
         rep = min(busy, key=lambda r: r.now) if busy else None
@@ -147,10 +157,13 @@ def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Servi
             continue
         if rep is None:
             break
-        rep.step()
-        steps += 1
-        if progress is not None and steps % PROGRESS_EVERY_STEPS == 0:
+        done = rep.fast_forward(ordered[routed].arrival_at if routed < total else math.inf) if fast else 0
+        if not done:
+            rep.step()
+            done = 1
+        if progress is not None and (steps + done) // PROGRESS_EVERY_STEPS > steps // PROGRESS_EVERY_STEPS:
             progress(max(r.now for r in reps), sum(len(r.records) for r in reps), total)
+        steps += done
     if progress is not None:
         progress(max(r.now for r in reps), total, total)
     return [r.result(plan, max_batch or max((s.batch_size for s in r.steps), default=0)) for r in reps]
@@ -164,6 +177,8 @@ class _StepRunner:
         self.cfg = cfg
         self.overlap = overlap and cfg.tp > 1
         self.micro = micro
+        serial = not engine.device.prefetch_weights and not self.overlap
+        self.ff_rtol = FAST_FORWARD_RTOL if serial else FAST_PATH_RTOL
 
     def graph(self, batch: StepBatch):
         c = self.cfg
@@ -202,6 +217,37 @@ def _split(batch: StepBatch, n: int) -> list[StepBatch]:
     dec = np.array_split(batch.decode_past_tokens, n)[::-1]
     parts = [StepBatch(a, b, c) for a, b, c in zip(new, past, dec)]
     return [p for p in parts if p.prefill_new_tokens.size or p.decode_past_tokens.size]
+
+
+# Columns of the fast-forward value vector that are seconds (the rest: flops and bytes).
+_SECONDS = np.array([True] * 9 + [False, False] + [True] * 4)
+
+
+def _interpolate(timed, n: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Values and micro-batch counts of steps 0..n-1 from `timed(j) -> (vector, micro)`, interpolating
+    linearly over intervals whose midpoint lies on the chord of its ends; others are split in two."""
+    values = np.empty((n, _SECONDS.size))
+    micro = np.empty(n, dtype=np.int64)
+    stack = [(0, n - 1)]
+    while stack:
+        a, b = stack.pop()
+        va, ma = timed(a)
+        vb, mb = timed(b)
+        values[a], micro[a], values[b], micro[b] = va, ma, vb, mb
+        if b - a <= 1:
+            continue
+        m = (a + b) // 2
+        vm, mm = timed(m)
+        chord = va + (vb - va) * ((m - a) / (b - a))
+        scale = np.where(_SECONDS, max(abs(vm[0]), 1e-300), np.abs(vm))
+        if ma == mb == mm and bool(np.all(np.abs(vm - chord) <= rtol * scale)):
+            w = (np.arange(a + 1, b) - a) / (b - a)
+            values[a + 1:b] = va + np.outer(w, vb - va)
+            micro[a + 1:b] = ma
+            values[m] = vm
+        else:
+            stack += [(m, b), (a, m)]
+    return values, micro
 
 
 def _merge(timings: list[StepTiming]) -> StepTiming:
@@ -273,14 +319,87 @@ class _Replica:
         self.steps.append(_step_record(index, self.index, start, end, batch, micro, timing, len(pre) + len(dec),
                                        len(sched.waiting), kv.used_blocks, bubble, len(sched.running), emitted))
         if done:
-            kv.advance(end)
-            for s in done:
-                kv.free(s.rid)
-                s.active = False
-                r = s.req
-                self.records.append(RequestRecord(r.request_id, self.index, r.arrival_at, s.first_token_at, end,
-                                                  r.input_tokens, r.output_tokens, s.scheduled_at, s.preemptions))
-            sched.running = [s for s in sched.running if s.active]
+            self._finish(done, end)
+
+    def _finish(self, done: list[Seq], end: float) -> None:
+        """Requests whose last token came out of the step ending at `end`: free their blocks, record them."""
+        sched, kv = self.sched, self.sched.kv
+        kv.advance(end)
+        for s in done:
+            kv.free(s.rid)
+            s.active = False
+            r = s.req
+            self.records.append(RequestRecord(r.request_id, self.index, r.arrival_at, s.first_token_at, end,
+                                              r.input_tokens, r.output_tokens, s.scheduled_at, s.preemptions))
+        sched.running = [s for s in sched.running if s.active]
+
+    def fast_forward(self, until_at: float) -> int:
+        """Book the coming run of decode-only steps at once; returns how many steps (0: none to book).
+
+        The scheduler vouches (`Scheduler.decode_run`) that the next n steps decode exactly its running
+        sequences; the run also ends before the first step starting at or after `until_at` (the next
+        arrival), so membership, order and KV use are those of stepping one at a time. Step j's batch
+        differs from step 0's only by j more cached tokens per sequence, so its timing is a function f(j):
+        the engine times the ends and the midpoint of the run and the values in between are interpolated
+        linearly where the midpoint lies on the chord (within `rtol`), else both halves are refined
+        (`_interpolate`). For a device whose op seconds are convex in the cached tokens (the serial GPU
+        engine: max of affine compute, memory and launch times) the step time is convex in j, so a
+        midpoint within rtol of the chord bounds the error everywhere on the interval by 2 x rtol.
+        """
+        if len(self.steps) < self.trace_steps:
+            return 0  # traced steps keep their batches: step them one at a time
+        sched = self.sched
+        seqs, n, growth = sched.decode_run()
+        if n < FAST_FORWARD_MIN_STEPS:
+            return 0
+        runner, now = self.runner, self.now
+        past0 = np.fromiter((s.cached for s in seqs), dtype=np.int64, count=len(seqs))
+        evals: dict[int, tuple[np.ndarray, int]] = {}
+
+        def timed(j: int) -> tuple[np.ndarray, int]:
+            hit = evals.get(j)
+            if hit is None:
+                step_s, t, micro, bubble = runner.time_step(StepBatch(_EMPTY, _EMPTY, past0 + j))
+                kinds = dict(t.by_kind_s)
+                hit = evals[j] = (np.array([
+                    step_s, bubble, t.compute_busy_s, t.memory_busy_s, t.link_busy_s, t.fixed_s, t.ideal_compute_s,
+                    t.stall_s, t.memory_wait_s, t.flops, t.memory_bytes, kinds.get("gemm", 0.0),
+                    kinds.get("attention", 0.0), kinds.get("collective", 0.0), kinds.get("other", 0.0)]), micro)
+            return hit
+
+        if until_at < math.inf:  # steps after the next arrival are not needed (steps seldom get faster)
+            n = min(n, int((until_at - now) / timed(0)[0][0] * 1.25) + 2)
+        values, micro = _interpolate(timed, n, runner.ff_rtol)
+        clock = np.cumsum(np.concatenate(([now], values[:, 0])))  # same sums as stepping one at a time
+        k = int(np.searchsorted(clock[:n], until_at, "left"))  # steps that start before the next arrival
+        if k < 1:
+            return 0
+        starts, ends = clock[:k], clock[1:k + 1]
+        kv = sched.kv
+        block = kv.block_tokens
+        used = kv.used_blocks + np.cumsum(np.bincount(growth[growth < k], minlength=k))
+        held: dict[int, int] = {}
+        done: list[Seq] = []
+        for s in seqs:
+            s.cached += k
+            s.generated += k
+            if s.cached > s.cap:
+                blocks = -(-s.cached // block)
+                held[s.rid] = blocks
+                s.cap = blocks * block
+            if s.generated >= s.req.output_tokens:
+                done.append(s)
+        kv.bulk_decode(held, used, starts, ends)
+        first = len(self.steps)
+        width, v = len(seqs), values[:k]
+        cols = [range(first, first + k), [self.index] * k, starts.tolist(), ends.tolist(), [0] * k, [width] * k,
+                micro[:k].tolist(), *(v[:, i].tolist() for i in range(2, 15)), [width] * k,
+                [len(sched.waiting)] * k, used.tolist(), v[:, 1].tolist(), [len(sched.running)] * k, [width] * k]
+        self.steps.extend(step_records(cols))
+        self.now = float(ends[-1])
+        if done:
+            self._finish(done, self.now)
+        return k
 
     def result(self, plan: MemoryPlan, max_batch: int) -> ReplicaRun:
         kv = self.sched.kv
