@@ -155,6 +155,30 @@ def capped_clock_hz(spec_or_device: Any, activity: GpuActivity = FULL_LOAD, dtyp
     return min(s.tensor_clock_hz, limit)
 
 
+@lru_cache(maxsize=64)
+def _step_coefficients(s: GpuSpec, dtype: str) -> tuple[float, float, float, float, float, float, float]:
+    """Per-(spec, dtype) constants of the step energy: native rate, J per MAC (mac, instruction,
+    datapath), J per HBM byte moved, J per link-busy second, static W. Cached: called once per step."""
+    e = _constants()["energy"]
+    _, rate = _native(s, dtype)
+    per_mac = energy_per_mac_j(s, dtype)
+    return (rate, per_mac["mac"], per_mac["instruction"], per_mac["datapath"], 8 * e["hbm_pj_per_bit"] * 1e-12,
+            s.nvlink_bandwidth_bytes_per_s * 8 * e["link_pj_per_bit"] * 1e-12, static_power_w(s))
+
+
+_PARTS = ("mac_j", "instruction_j", "datapath_j", "hbm_j", "link_j", "static_j")
+
+
+def _step_parts_j(s: GpuSpec, step: Any, dtype: str) -> tuple[float, ...]:
+    """The six parts of a step's energy, in `_PARTS` order (see `step_energy_breakdown_j`)."""
+    rate, mac_j, instruction_j, datapath_j, hbm_j_per_byte, link_w, static_w = _step_coefficients(s, dtype)
+    macs = max(step.flops_per_chip, step.compute_busy_s * rate) / 2.0
+    hbm_bytes = min(step.memory_bytes_per_chip,
+                    step.memory_busy_s * s.hbm_bandwidth_bytes_per_s * s.hbm_achievable_fraction)
+    return (macs * mac_j, macs * instruction_j, macs * datapath_j, hbm_bytes * hbm_j_per_byte,
+            step.link_busy_s * link_w, static_w * max(step.end_at - step.start_at, 0.0))
+
+
 def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[str, float]:
     """Joules one GPU spends in one engine step (a `StepRecord`), by part.
 
@@ -164,21 +188,7 @@ def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[
     HBM bytes = op bytes (at most the memory unit's busy time x achievable bandwidth); NVLink bits = link busy
     time x bidirectional bandwidth; static over the step.
     """
-    s = _spec(spec_or_device)
-    e = _constants()["energy"]
-    _, rate = _native(s, dtype)
-    macs = max(step.flops_per_chip, step.compute_busy_s * rate) / 2.0
-    per_mac = energy_per_mac_j(s, dtype)
-    hbm_bytes = min(step.memory_bytes_per_chip,
-                    step.memory_busy_s * s.hbm_bandwidth_bytes_per_s * s.hbm_achievable_fraction)
-    return {
-        "mac_j": macs * per_mac["mac"],
-        "instruction_j": macs * per_mac["instruction"],
-        "datapath_j": macs * per_mac["datapath"],
-        "hbm_j": hbm_bytes * 8 * e["hbm_pj_per_bit"] * 1e-12,
-        "link_j": step.link_busy_s * s.nvlink_bandwidth_bytes_per_s * 8 * e["link_pj_per_bit"] * 1e-12,
-        "static_j": static_power_w(s) * max(step.end_at - step.start_at, 0.0),
-    }
+    return dict(zip(_PARTS, _step_parts_j(_spec(spec_or_device), step, dtype)))
 
 
 def step_energy_j(spec_or_device: Any, step: Any, dtype: str) -> float:
@@ -188,5 +198,4 @@ def step_energy_j(spec_or_device: Any, step: Any, dtype: str) -> float:
     throttle, because the GEMM efficiencies were calibrated on power-limited parts.
     """
     s = _spec(spec_or_device)
-    joules = float(sum(step_energy_breakdown_j(s, step, dtype).values()))
-    return min(joules, s.tdp_w * max(step.end_at - step.start_at, 0.0))
+    return min(sum(_step_parts_j(s, step, dtype)), s.tdp_w * max(step.end_at - step.start_at, 0.0))
