@@ -27,6 +27,8 @@ class OpCost:
     fixed_s: serial overhead in seconds (kernel launch, synchronisation) that nothing overlaps.
     ideal_compute_cycles: cycles at 100% utilisation of the compute unit (for utilisation reports).
     stall_cycles: compute cycles lost to operands that did not arrive in time, already in compute_cycles.
+    hbm_bytes: bytes that really cross device memory (None: all of the op's bytes, `Op.memory_bytes`); a
+        device that keeps activations on chip reports less. Memory-bandwidth utilisation (MBU) counts these.
     """
 
     compute_cycles: float = 0.0
@@ -36,6 +38,7 @@ class OpCost:
     fixed_s: float = 0.0
     ideal_compute_cycles: float = 0.0
     stall_cycles: float = 0.0
+    hbm_bytes: float | None = None
 
 
 @runtime_checkable

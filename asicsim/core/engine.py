@@ -79,6 +79,7 @@ class _Priced:
     fixed_s: float
     ideal_s: float
     stall_s: float
+    hbm_bytes: float
 
     @property
     def key(self) -> tuple[float, ...]:
@@ -136,6 +137,7 @@ class StepEngine:
             fixed_s=cost.fixed_s,
             ideal_s=cost.ideal_compute_cycles * c,
             stall_s=cost.stall_cycles * c,
+            hbm_bytes=op.memory_bytes if cost.hbm_bytes is None else cost.hbm_bytes,
         )
 
     def _price_cached(self, op: Op) -> _Priced:
@@ -381,7 +383,7 @@ def _vector(p: _Priced) -> list[float]:
     op = p.op
     alone = p.alone_s
     vec = [p.compute_s, p.memory_s + p.weight_s, p.link_s, p.fixed_s, p.ideal_s, p.stall_s, op.flops,
-           op.memory_bytes, 0.0, 0.0, 0.0, 0.0, alone, 0.0]
+           p.hbm_bytes, 0.0, 0.0, 0.0, 0.0, alone, 0.0]
     vec[8 + _KINDS.index(_kind_label(op))] = alone
     if p.compute_s > 0.0:
         vec[_W] = max(alone - p.fixed_s - p.compute_s, 0.0)
@@ -406,7 +408,7 @@ def _round_attention(p: _Priced) -> _Priced:
     if p.op.seq_new is None:
         return p
     return _Priced(p.op, _round(p.compute_s), _round(p.memory_s), _round(p.weight_s), _round(p.link_s),
-                   _round(p.fixed_s), p.ideal_s, p.stall_s)
+                   _round(p.fixed_s), p.ideal_s, p.stall_s, p.hbm_bytes)
 
 
 def _round(x: float) -> float:
