@@ -1,7 +1,8 @@
 """End-to-end validation: every end-to-end row (e2e_calibration.csv, validation.csv), predicted vs published.
 
 No constant in the model is fitted to these rows; they are a check. Usage: python benchmarks/bench_e2e.py
-[--check] [--requests N]. Targets (issue 4, e2e_calibration.csv rows): MAPE <= 15%, no row worse than 30%.
+[--check] [--requests N] (default 0: the published request count of each in-flight row).
+Targets (issue 4, e2e_calibration.csv rows): MAPE <= 15%, no row worse than 30%.
 The same rows, with the microbenchmarks, are `asicsim validate`.
 """
 
@@ -16,7 +17,7 @@ from asicsim.analysis.validate import E2E_GROUP, E2E_REQUESTS, check_targets, e2
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true")
-    ap.add_argument("--requests", type=int, default=E2E_REQUESTS)
+    ap.add_argument("--requests", type=int, default=0, help=f"0: published counts (static rows {E2E_REQUESTS})")
     args = ap.parse_args()
     rows = e2e_rows(args.requests)
     print(format_table(rows))

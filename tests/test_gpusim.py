@@ -251,7 +251,7 @@ def test_every_op_kind_prices_non_negative(devices) -> None:
     for op in ops:
         cost = d.cost(op)
         assert isinstance(cost, OpCost)
-        assert min(dataclasses.astuple(cost)) >= 0.0
+        assert min(v for v in dataclasses.astuple(cost) if v is not None) >= 0.0
         assert time_s(d, op) > 0.0
     assert d.cost(Op("ar1", OpKind.ALLREDUCE, "bf16", comm_bytes=1e6, group=1)).link_cycles == 0.0
     with pytest.raises(InputError, match="NVLink"):

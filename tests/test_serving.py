@@ -314,3 +314,41 @@ def test_growth_steps_match_a_block_by_block_count(seqs, block, steps):
                 expected.append(j)
                 have += block
     assert growth_steps(cached, cap, block, steps).tolist() == sorted(expected)
+
+
+# --- TensorRT-LLM in-flight batching (schedulers.InflightScheduler / InflightChunkedScheduler) -------------
+
+@settings(max_examples=30, deadline=None)
+@given(requests_st, st.sampled_from(["inflight", "inflight-chunked"]), st.sampled_from([0, 24, 60]),
+       st.sampled_from([0, 3]), st.sampled_from([64, 512]))
+def test_inflight_never_evicts_and_keeps_the_token_budget(reqs, scheduler, kv_blocks, max_batch, budget):
+    """GUARANTEED_NO_EVICT: no pre-emption ever, KV within capacity, every request once with its tokens;
+    a step holds at most max_batch requests and at most `budget` tokens (decodes + prompt tokens), except
+    an unchunked prompt longer than the whole budget, which runs as the step's only prompt."""
+    longest = max(r.input_tokens + r.output_tokens for r in reqs)
+    if kv_blocks and kv_blocks * 16 < longest:
+        kv_blocks = -(-longest // 16)
+    runs = simulate(H100, 1, reqs, cfg(scheduler, kv_capacity_blocks=kv_blocks, max_batch=max_batch,
+                                       max_tokens_per_step=budget))
+    run = runs[0]
+    assert run.preemptions == 0
+    assert sorted(r.request_id for r in run.requests) == [r.request_id for r in reqs]
+    assert sum(s.prefill_tokens for s in run.steps) == sum(r.input_tokens for r in reqs)
+    assert sum(s.tokens_out for s in run.steps) == sum(r.output_tokens for r in reqs)
+    assert all(0 <= s.kv_blocks <= run.kv_capacity_blocks for s in run.steps)
+    for s in run.steps:
+        assert s.running <= (max_batch or 1 << 30)
+        if s.prefill_tokens + s.decode_tokens > budget:
+            assert scheduler == "inflight" and s.prefill_tokens > budget
+            assert s.batch_size - s.decode_tokens == 1
+
+
+def test_inflight_without_chunking_waits_for_room_for_a_whole_prompt():
+    """Budget 2048 and 2048-token prompts: no prompt joins while any request decodes (TensorRT-LLM's
+    micro-batch scheduler stops at the first context request that does not fit); chunking lets them join."""
+    reqs = [Request(i, 0.0, 2048, 8) for i in range(4)]
+    plain = simulate(H100, 1, reqs, cfg("inflight", max_tokens_per_step=2048))[0]
+    chunked = simulate(H100, 1, reqs, cfg("inflight-chunked", max_tokens_per_step=2048))[0]
+    assert all(not (s.prefill_tokens and s.decode_tokens) for s in plain.steps)
+    assert any(s.prefill_tokens and s.decode_tokens for s in chunked.steps)
+    assert max(r.finish_at for r in chunked.requests) < max(r.finish_at for r in plain.requests)

@@ -159,3 +159,54 @@ def test_decode_step_grows_with_batch_and_context(name) -> None:
     # the memory model: 24k more cached tokens for 64 sequences cost at least their KV bytes at peak HBM
     kv_bytes = 64 * (32768 - 8192) * model.num_hidden_layers * 2 * 1 * 128 * 1.0  # 1 KV head per GPU, fp8
     assert by_context[-1] - by_context[-2] >= kv_bytes / load_hardware(name).hbm_bandwidth_bytes_per_s
+
+
+# ---- trtllm-bench methodology (tuning.py calc_engine_setting / finetune_setting) -------------------------
+def test_trtllm_bench_settings_worked_examples_by_hand() -> None:
+    """8 x H100 (80e9 B = 74.506 GiB each), Llama-3-70B fp8 weights and KV, tp 8. Hand calculation from the
+    formula in NVIDIA/TensorRT-LLM tensorrt_llm/bench/build/tuning.py:
+    KV GiB/token = 2 x 80 layers x max(8, 8) heads x 128 x 1 B / 2^30 = 1.52588e-4;
+    engine = 70.5537e9 params x 1 B / 1e9 = 70.554; available = 8 x 74.506 - 70.554 = 525.49 GiB;
+    cache = 0.95 x 525.49 = 499.21 GiB = 3.2716e6 tokens.
+    2048/2048: 3.2716e6 / 4096 = 798.7 requests -> batch 128 x ceil(798.7/128) = 896; tokens 798.7 x 2 = 1597
+    -> max(2048, 256 x 7) = 2048. 2048/128: 3.2716e6 / 2176 = 1503.5 -> batch 256 x 6 = 1536; tokens
+    1503.5 x 17 = 25560 -> 1024 x 25 = 25600. 128/128: 12780 -> capped at 4096 (batch 4096);
+    tokens min(8192, 32768) -> 8192."""
+    from workloads.models import load_model
+
+    model = load_model("llama-3-70b")
+    assert model.param_count() == pytest.approx(70.5537e9, rel=1e-5)
+    gib = 80e9 / 2**30
+    s = v.trtllm_bench_settings(model, "fp8", "fp8", 8, 1, 2048, 2048, gib)
+    assert (s.max_batch, s.max_num_tokens) == (896, 2048) and s.kv_max_requests == pytest.approx(798.7, abs=0.1)
+    s = v.trtllm_bench_settings(model, "fp8", "fp8", 8, 1, 2048, 128, gib)
+    assert (s.max_batch, s.max_num_tokens) == (1536, 25600) and s.kv_max_requests == pytest.approx(1503.5, abs=0.1)
+    assert (v.trtllm_bench_settings(model, "fp8", "fp8", 8, 1, 128, 128, gib).max_batch,
+            v.trtllm_bench_settings(model, "fp8", "fp8", 8, 1, 128, 128, gib).max_num_tokens) == (4096, 8192)
+    # tp 2: available 2 x 74.506 - 70.554 = 78.46 GiB; x 0.95 / 1.52588e-4 / 2176 = 224.5 requests
+    # -> batch 32 x ceil(224.5/32) = 256; tokens 224.5 x 17 = 3816 -> 256 x 15 = 3840.
+    s = v.trtllm_bench_settings(model, "fp8", "fp8", 2, 1, 2048, 128, gib)
+    assert (s.max_batch, s.max_num_tokens) == (256, 3840)
+
+
+def test_trtllm_bench_floors_and_memory_errors() -> None:
+    from workloads.errors import InputError
+    from workloads.models import load_model
+
+    model = load_model("llama-3-70b")
+    # few requests fit: batch floor 64, token floor 2048
+    s = v.trtllm_bench_settings(model, "fp8", "fp8", 1, 1, 2048, 2048, 80.0)
+    assert s.max_batch == 64 and s.max_num_tokens == 2048 and s.kv_max_requests < 64
+    with pytest.raises(InputError, match="no KV cache"):
+        v.trtllm_bench_settings(model, "bf16", "bf16", 1, 1, 128, 128, 80e9 / 2**30)
+
+
+def test_published_request_counts_and_scheduler_by_version() -> None:
+    from workloads.errors import InputError
+
+    assert [v.published_requests(*p) for p in ((128, 128), (128, 2048), (2048, 128), (2048, 2048))] == [
+        30000, 3000, 3000, 1500]
+    with pytest.raises(InputError):
+        v.published_requests(100, 100)
+    assert v.trtllm_scheduler("TensorRT-LLM v0.14 perf overview") == "inflight-chunked"
+    assert v.trtllm_scheduler("TensorRT-LLM 0.19.0") == "inflight"

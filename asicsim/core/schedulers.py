@@ -16,6 +16,15 @@ generated (vLLM's recompute pre-emption).
   left, decodes every running request one token. Prefill steps stall the decodes.
 - `chunked-prefill` (Sarathi-Serve, vLLM v1): every step decodes all running requests and fills the rest
   of a `max_tokens_per_step` token budget with prefill chunks (started prompts first, then new ones).
+- `inflight` (TensorRT-LLM in-flight batching with its default GUARANTEED_NO_EVICT capacity scheduler and
+  context chunking off): a request is admitted (FCFS, up to `max_batch` in flight) only if KV blocks for its
+  whole prompt + output can be reserved, so it is never pre-empted; every step decodes the running
+  requests (one token each) and adds whole prompts while decode tokens + prompt tokens stay within
+  `max_tokens_per_step` (`max_num_tokens`); the first prompt that does not fit ends the step's admissions.
+  A prompt longer than the whole budget (TensorRT-LLM rejects it at build time) runs alone in a step.
+- `inflight-chunked`: the same admission with context chunking on (TensorRT-LLM `enable_chunked_context`,
+  FIRST_COME_FIRST_SERVED chunking policy): decodes first, then started prompts and new ones in order,
+  each taking as much of the remaining token budget as it needs (chunks are not aligned to KV blocks).
 """
 
 from __future__ import annotations
@@ -284,7 +293,98 @@ class ChunkedPrefillScheduler(ContinuousScheduler):
         return plan
 
 
-SCHEDULERS = {cls.name: cls for cls in (StaticScheduler, ContinuousScheduler, ChunkedPrefillScheduler)}
+class InflightScheduler(Scheduler):
+    """TensorRT-LLM in-flight batching: GUARANTEED_NO_EVICT admission, whole (unchunked) prompts.
+
+    Sources: the capacity scheduler policy defaults to guaranteed_no_evict and `--enable_chunked_context`
+    defaults to off in `trtllm-bench throughput` (NVIDIA/TensorRT-LLM tensorrt_llm/bench/benchmark/
+    throughput.py); the micro-batch scheduler fills `max_num_tokens` with generation tokens and whole
+    context requests in request order (TensorRT-LLM docs, "Tuning Max Batch Size and Max Num Tokens").
+    """
+
+    name = "inflight"
+
+    @property
+    def decode_limit(self) -> int:  # type: ignore[override]
+        return self.budget
+
+    def _full(self, s: Seq) -> int:
+        """Tokens whose KV a request reserves at admission: its whole prompt and remaining output."""
+        return s.prompt + s.req.output_tokens - s.generated
+
+    def _admission_refused(self, running: int, free: int, first_growth: int) -> bool:
+        if not self.waiting or running >= self.max_batch:
+            return True
+        s = self.waiting[0]
+        if self.kv.extra_blocks(s.rid, self._full(s)) > free - first_growth:
+            return True
+        room = self.budget - min(running, self.budget)
+        return room < s.prompt <= self.budget
+
+    def plan(self, now_at: float) -> StepPlan:
+        plan = StepPlan()
+        plan.decode = self._decodes(self.budget)
+        room = self.budget - len(plan.decode)
+        kv = self.kv
+        while self.waiting and len(self.running) < self.max_batch:
+            s = self.waiting[0]
+            if s.prompt > room and (plan.prefill or s.prompt <= self.budget):
+                break
+            full = self._full(s)
+            if kv.extra_blocks(s.rid, full) > kv.free_blocks:
+                break
+            self.waiting.popleft()
+            self._reserve(s, full)
+            self._admit(s)
+            plan.prefill.append((s, s.prompt))
+            room -= s.prompt
+        return plan
+
+
+class InflightChunkedScheduler(InflightScheduler):
+    """TensorRT-LLM in-flight batching with GUARANTEED_NO_EVICT admission and chunked context.
+
+    Source: trtllm-bench's executor settings of the TensorRT-backend flow enable chunked context by default
+    with the FIRST_COME_FIRST_SERVED chunking policy (NVIDIA/TensorRT-LLM tensorrt_llm/bench/run/
+    dataclasses.py, `ExecutorSettingsConfig.chunking`).
+    """
+
+    name = "inflight-chunked"
+
+    def _admission_refused(self, running: int, free: int, first_growth: int) -> bool:
+        if not self.waiting or running >= self.max_batch or running >= self.budget:
+            return True
+        s = self.waiting[0]
+        return self.kv.extra_blocks(s.rid, self._full(s)) > free - first_growth
+
+    def plan(self, now_at: float) -> StepPlan:
+        plan = StepPlan()
+        plan.decode = self._decodes(self.budget)
+        room = self.budget - len(plan.decode)
+        for s in self.running:
+            if room <= 0:
+                break
+            if s.prefilled < s.prompt:
+                take = min(room, s.prompt - s.prefilled)
+                plan.prefill.append((s, take))
+                room -= take
+        kv = self.kv
+        while room > 0 and self.waiting and len(self.running) < self.max_batch:
+            s = self.waiting[0]
+            full = self._full(s)
+            if kv.extra_blocks(s.rid, full) > kv.free_blocks:
+                break
+            self.waiting.popleft()
+            self._reserve(s, full)
+            self._admit(s)
+            take = min(room, s.prompt)
+            plan.prefill.append((s, take))
+            room -= take
+        return plan
+
+
+SCHEDULERS = {cls.name: cls for cls in (StaticScheduler, ContinuousScheduler, ChunkedPrefillScheduler,
+                                        InflightScheduler, InflightChunkedScheduler)}
 
 
 def scheduler_names() -> tuple[str, ...]:
