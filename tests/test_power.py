@@ -13,12 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gpusim.power as gpu_power
-from asicsim.chip.power import (FULL_LOAD, Activity, capped_clock_hz, mac_energy_j, power_w, static_power_w,
-                                step_energy_breakdown_j, step_energy_j)
+from asicsim.analysis.sweep import WORKLOAD_DEFAULTS, evaluate_point
+from asicsim.chip.device import AsicDevice
+from asicsim.chip.power import (FULL_LOAD, Activity, boost_budget_w, capped_clock_hz, elementwise_flop_j,
+                                mac_charge_j, mac_energy_j, op_clock_hz, power_w, static_power_w,
+                                step_energy_breakdown_j, step_energy_j, vector_clock_hz)
 from asicsim.chip.programmability import derive_asic_spec
 from asicsim.core.registry import load_hardware
 from asicsim.core.results import StepRecord
 from workloads.errors import InputError
+from workloads.graph_types import Op, OpKind
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +98,78 @@ def test_programmable_chip_pays_instruction_energy(sohu) -> None:
     prog = derive_asic_spec(sohu, programmable_area_fraction=0.5)
     programmable = step_energy_breakdown_j(prog, _step(), "fp8")["instruction_j"]
     assert programmable > 100 * fixed
+
+
+# --- boost clock --------------------------------------------------------------------------------------------
+
+_CAPPED = dict(die_area_mm2=600.0, sram_bytes=64 * 2**20, hbm_stacks=4, tdp_w=320.0, clock_hz=2.0e9)
+
+
+def test_built_in_specs_do_not_boost(sohu) -> None:
+    assert sohu.max_clock_hz == 0.0 and sohu.boost_clock_hz == sohu.clock_hz
+    assert op_clock_hz(sohu, 1.0, 1e-30) == sohu.clock_hz
+    assert vector_clock_hz(sohu) == sohu.clock_hz
+    below = dataclasses.replace(sohu, max_clock_hz=1.0e9)  # a ceiling at or below the base clock: no boost
+    assert below.boost_clock_hz == sohu.clock_hz and op_clock_hz(below, 1.0, 1e-30) == sohu.clock_hz
+
+
+def test_derived_spec_keeps_the_requested_clock_as_boost_ceiling(sohu) -> None:
+    capped = derive_asic_spec(sohu, **_CAPPED)
+    assert capped.clock_hz == pytest.approx(capped_clock_hz(dataclasses.replace(capped, max_clock_hz=0.0,
+                                                                                clock_hz=2.0e9)))
+    assert capped.clock_hz < capped.max_clock_hz == 2.0e9
+    uncapped = derive_asic_spec(sohu, clock_hz=1.0e9)
+    assert uncapped.clock_hz == uncapped.max_clock_hz == 1.0e9  # the cap does not bind: no boost
+
+
+def test_full_array_gemm_runs_at_the_full_load_clock_and_half_filled_one_faster(sohu) -> None:
+    """A GEMM that keeps every PE busy draws the full-load array power: its clock is the TDP cap for its dtype
+    with the vector unit idle. Half the MACs in the same cycles: twice the clock (up to the ceiling)."""
+    s = derive_asic_spec(sohu, **_CAPPED)
+    cycles = 1e6
+    full_j = cycles * s.macs_per_cycle("fp8") * mac_charge_j(s, "fp8")
+    cap = capped_clock_hz(dataclasses.replace(s, clock_hz=10e9, max_clock_hz=0.0), Activity(vector=0.0), "fp8")
+    assert op_clock_hz(s, cycles, full_j) == pytest.approx(min(cap, s.max_clock_hz))
+    assert op_clock_hz(s, cycles, full_j) >= s.clock_hz
+    assert op_clock_hz(s, cycles, full_j / 4) == pytest.approx(min(4 * cap, s.max_clock_hz))
+    assert boost_budget_w(s) == pytest.approx(s.tdp_w - power_w(s, FULL_LOAD, clock_hz=0.0))  # static, HBM, links
+
+
+def test_device_hands_boosted_cycles_over_at_the_base_clock(sohu) -> None:
+    s = derive_asic_spec(sohu, **_CAPPED)
+    plain = AsicDevice(dataclasses.replace(s, max_clock_hz=0.0), 1)
+    boosted = AsicDevice(s, 1)
+    # 8 rows x 11 arrays: a decode GEMM whose 2607-column shares leave the last fold of each array part-filled
+    op = Op("gate_up", OpKind.MATMUL, "fp8", flops=2.0 * 8 * 4096 * 28672, weight_bytes=4096 * 28672, m=8, k=4096,
+            n=28672)
+    a, b = plain.cost(op), boosted.cost(op)
+    clock = op_clock_hz(s, a.compute_cycles, 0.5 * op.flops * mac_charge_j(s, "fp8"))
+    assert s.clock_hz < clock <= s.max_clock_hz
+    assert b.compute_cycles == pytest.approx(a.compute_cycles * s.clock_hz / clock)
+    assert b.ideal_compute_cycles == pytest.approx(a.ideal_compute_cycles * s.clock_hz / clock)
+    assert b.weight_cycles == a.weight_cycles  # HBM time does not depend on the clock
+    norm = Op("norm", OpKind.NORM, "bf16", flops=8.0 * 4096 * 4)
+    assert boosted.cost(norm).compute_cycles == pytest.approx(
+        plain.cost(norm).compute_cycles * s.clock_hz / op_clock_hz(s, plain.cost(norm).compute_cycles,
+                                                                    norm.flops * elementwise_flop_j(s)))
+
+
+@settings(deadline=None, max_examples=15)
+@given(area=st.floats(350.0, 858.0), w_per_mm2=st.floats(0.35, 0.9), stacks=st.integers(1, 4),
+       clock_ghz=st.floats(1.5, 3.0), isl=st.sampled_from([256, 2048]), osl=st.integers(2, 16),
+       requests=st.integers(1, 32), dtype=st.sampled_from(["fp8", "bf16"]))
+def test_boosted_runs_stay_within_tdp(sohu, area, w_per_mm2, stacks, clock_ghz, isl, osl, requests, dtype) -> None:
+    """Average power per chip over a run never exceeds TDP, the power cap binding and ops boosted."""
+    spec = dict(die_area_mm2=area, tdp_w=w_per_mm2 * area, hbm_stacks=stacks, clock_hz=clock_ghz * 1e9,
+                sram_bytes=64 * 2**20)
+    try:
+        derive_asic_spec(sohu, **spec)
+    except InputError:
+        return
+    work = dict(WORKLOAD_DEFAULTS, model="llama-3.1-8b", chips=1, dtype=dtype, isl=isl, osl=osl, requests=requests)
+    row = evaluate_point({"base": "sohu", "spec": spec, "workload": work})
+    assert row["feasible"], row["infeasible_reason"]
+    assert row["power_w_per_chip"] <= spec["tdp_w"] * (1 + 1e-9)
 
 
 # --- GPU ----------------------------------------------------------------------------------------------------

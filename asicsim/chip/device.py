@@ -8,6 +8,11 @@ Pricing rules (each an explicit modelling choice, see docs/architecture.md):
 - Weights stream from HBM (prefetched one op ahead when `prefetch_weights`); KV cache always lives in HBM;
   activations stay in SRAM when an op's activations fit in a quarter of it, otherwise they go to HBM.
 - Collectives are ring all-reduces over the chip-to-chip links (latency per hop plus bytes over bandwidth).
+- Boost clock: a spec with `max_clock_hz` above `clock_hz` (derived under a binding TDP) runs each array or
+  vector op at the clock the power budget allows for the work it actually does (`asicsim.chip.power.
+  op_clock_hz`: its MACs and lane operations, whatever the split leaves idle or half-filled), capped at
+  max_clock_hz. The engine keeps one clock per unit, so the op's compute, ideal and stall cycles are handed
+  over at the base clock: cycles x clock_hz / op clock. Memory and link time do not depend on the clock.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from workloads.graph_types import Op, OpKind
 from asicsim.core.device import OpCost
 from asicsim.core.specfile import build_spec
 
+from .power import boost_budget_w, elementwise_flop_j, lane_op_j, mac_charge_j
 from .power import step_energy_j as _step_energy_j
 from .programmability import check_model_runs
 from .spec import AsicSpec
@@ -45,6 +51,25 @@ class AsicDevice:
         self._hbm_bytes_per_cycle = s.hbm_bandwidth_bytes_per_s * s.hbm_efficiency / s.clock_hz
         self._sram_words_each = max(int(s.sram_bytes // 8), 1)  # an eighth of SRAM per operand buffer
         self._act_resident_bytes = s.sram_bytes / 4.0
+        self._boost = s.max_clock_hz > s.clock_hz
+        if self._boost:
+            self._budget_w = boost_budget_w(s)
+            self._lane_j = lane_op_j(s)
+            self._flop_j = elementwise_flop_j(s)
+            self._mac_j: dict[str, float] = {}
+
+    def _base_cycles_per_cycle(self, cycles: float, dynamic_j: float) -> float:
+        """clock_hz / the op's boost clock: base-clock cycles per op cycle (1 without boost)."""
+        s = self.spec
+        if dynamic_j <= 0.0:
+            return s.clock_hz / s.max_clock_hz
+        return s.clock_hz / min(s.max_clock_hz, max(s.clock_hz, self._budget_w * cycles / dynamic_j))
+
+    def _mac_charge_j(self, dtype: str) -> float:
+        joules = self._mac_j.get(dtype)
+        if joules is None:
+            joules = self._mac_j[dtype] = mac_charge_j(self.spec, dtype)
+        return joules
 
     @classmethod
     def load_spec(cls, table: Mapping[str, Any], source: str) -> AsicSpec:
@@ -100,9 +125,17 @@ class AsicDevice:
     def _bytes_cycles(self, nbytes: float) -> float:
         return nbytes / self._hbm_bytes_per_cycle
 
-    def _activation_cycles(self, op: Op) -> float:
+    def _activation_hbm_bytes(self, op: Op) -> float:
+        """Activation bytes that go to HBM: none when they fit the quarter of SRAM kept for them."""
         act = op.act_in_bytes + op.act_out_bytes
-        return 0.0 if act <= self._act_resident_bytes else self._bytes_cycles(act)
+        return 0.0 if act <= self._act_resident_bytes else act
+
+    def _activation_cycles(self, op: Op) -> float:
+        return self._bytes_cycles(self._activation_hbm_bytes(op))
+
+    def _hbm_bytes(self, op: Op) -> float:
+        """Bytes that really cross HBM: weights, KV cache, and activations that do not stay on chip."""
+        return op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes + self._activation_hbm_bytes(op)
 
     def _pe_macs(self, dtype: str) -> int:
         """MACs one PE does per cycle in `dtype` (the spec resolves fallbacks such as fp4 -> fp8)."""
@@ -115,9 +148,12 @@ class AsicDevice:
         cycles, stall, ideal = systolic.multi_array_gemm_cycles(
             s.array_count, s.array_rows, s.array_cols, self._dataflow, op.m, op.n, k_steps, _PIPELINED,
             self._sram_words_each, 0.0)
-        return OpCost(compute_cycles=float(cycles), memory_cycles=self._activation_cycles(op),
-                      weight_cycles=self._bytes_cycles(op.weight_bytes), ideal_compute_cycles=float(ideal),
-                      stall_cycles=float(stall))
+        scale = 1.0
+        if self._boost and cycles > 0:
+            scale = self._base_cycles_per_cycle(float(cycles), 0.5 * op.flops * self._mac_charge_j(op.dtype))
+        return OpCost(compute_cycles=float(cycles) * scale, memory_cycles=self._activation_cycles(op),
+                      weight_cycles=self._bytes_cycles(op.weight_bytes), ideal_compute_cycles=float(ideal) * scale,
+                      stall_cycles=float(stall) * scale, hbm_bytes=self._hbm_bytes(op))
 
     def _attention(self, op: Op) -> OpCost:
         s = self.spec
@@ -130,14 +166,22 @@ class AsicDevice:
         scores = float((new * op.seq_past + new * (new + 1) / 2).sum()) * op.q_heads
         softmax = vector_cycles(scores, _SOFTMAX_OPS, s.vector_lanes)
         kv = self._bytes_cycles(op.kv_read_bytes + op.kv_write_bytes)
-        return OpCost(compute_cycles=float(max(array_cycles, softmax)), memory_cycles=kv + self._activation_cycles(op),
-                      ideal_compute_cycles=float(ideal))
+        cycles = float(max(array_cycles, softmax))
+        scale = 1.0
+        if self._boost and cycles > 0.0:
+            dynamic_j = 0.5 * op.flops * self._mac_charge_j(op.dtype) + scores * _SOFTMAX_OPS * self._lane_j
+            scale = self._base_cycles_per_cycle(cycles, dynamic_j)
+        return OpCost(compute_cycles=cycles * scale, memory_cycles=kv + self._activation_cycles(op),
+                      ideal_compute_cycles=float(ideal) * scale, hbm_bytes=self._hbm_bytes(op))
 
     def _vector(self, op: Op) -> OpCost:
         # The graph counts elementwise work as FLOPs (one per vector-lane operation).
-        cycles = vector_cycles(op.flops, 1.0, self.spec.vector_lanes)
-        return OpCost(compute_cycles=float(cycles),
-                      memory_cycles=self._activation_cycles(op) + self._bytes_cycles(op.weight_bytes))
+        cycles = float(vector_cycles(op.flops, 1.0, self.spec.vector_lanes))
+        if self._boost and cycles > 0.0:
+            cycles *= self._base_cycles_per_cycle(cycles, op.flops * self._flop_j)
+        return OpCost(compute_cycles=cycles,
+                      memory_cycles=self._activation_cycles(op) + self._bytes_cycles(op.weight_bytes),
+                      hbm_bytes=self._hbm_bytes(op))
 
     def _collective(self, op: Op) -> OpCost:
         s = self.spec
@@ -146,4 +190,4 @@ class AsicDevice:
             seconds = ring_allreduce_time_s(op.comm_bytes, op.group, s.link_latency_s, s.link_bandwidth_bytes_per_s)
         else:
             seconds = s.link_latency_s + op.comm_bytes / s.link_bandwidth_bytes_per_s
-        return OpCost(link_cycles=seconds * s.clock_hz)
+        return OpCost(link_cycles=seconds * s.clock_hz, hbm_bytes=0.0)

@@ -7,12 +7,21 @@ TDP). Per cycle: every busy PE does its MACs; each array moves (rows + 2 cols) o
 instructions issue: a fixed-function array takes one command per weight tile (1 / rows per cycle), a
 programmable chip's cores issue one instruction per sub-core per cycle (GPU-like). Constants:
 `asicsim/data/area_model.toml` [energy]; the model: docs/area-model.md.
+
+Boost clock (power-managed, as GPUs do): `clock_hz` is the base clock, at which every unit at full rate fits
+the TDP; an op that keeps fewer PEs or lanes busy may run faster, up to `max_clock_hz`. An op's dynamic
+energy E (its MACs, their SRAM traffic and instruction issue, and its vector-lane operations, charged as
+`step_energy_breakdown_j` charges them) does not depend on the clock, so over its `cycles` it draws E x f /
+cycles; with HBM and links at full rate (`clock_independent_power_w`) the TDP allows
+f = (TDP - static - HBM - links) x cycles / E, clamped to [clock_hz, max_clock_hz] (`op_clock_hz`). The
+average power of any sequence of such ops therefore stays within TDP.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from workloads.errors import InputError
@@ -22,7 +31,8 @@ from .spec import AsicSpec
 
 __all__ = ["Activity", "FULL_LOAD", "mac_energy_j", "instructions_per_cycle", "energy_per_cycle_j",
            "clock_independent_power_w", "static_power_w", "power_w", "capped_clock_hz", "step_energy_j",
-           "step_energy_breakdown_j"]
+           "step_energy_breakdown_j", "mac_charge_j", "lane_op_j", "elementwise_flop_j", "boost_budget_w",
+           "op_clock_hz", "vector_clock_hz"]
 
 
 @dataclass(frozen=True)
@@ -137,13 +147,68 @@ def capped_clock_hz(spec_or_device: Any, activity: Activity = FULL_LOAD, dtype: 
     return min(s.clock_hz, limit)
 
 
+def mac_charge_j(spec_or_device: Any, dtype: str | None = None) -> float:
+    """Joules `step_energy_breakdown_j` charges per MAC in `dtype` (the MAC, its SRAM operand traffic and its
+    share of instruction issue); dtype None = the most expensive dtype the PE supports."""
+    s = _spec(spec_or_device)
+    if dtype is None:
+        dtypes = ["bf16", "fp8"] + (["fp4"] if s.macs_per_pe_per_cycle_fp4 > 0 else [])
+        return max(mac_charge_j(s, d) for d in dtypes)
+    d = _array_dtype(s, dtype)
+    return energy_per_cycle_j(s, Activity(array=1.0, vector=0.0), d) / s.macs_per_cycle(d)
+
+
+def lane_op_j(spec_or_device: Any) -> float:
+    """Joules of one vector-lane operation."""
+    s = _spec(spec_or_device)
+    return _energy()["vector_lane_op_pj_n5"] * 1e-12 * node_scale(s.process_node_nm, s.name).logic_energy
+
+
+def elementwise_flop_j(spec_or_device: Any) -> float:
+    """Joules `step_energy_breakdown_j` charges per elementwise FLOP: one lane operation plus, as it counts the
+    graph's elementwise FLOPs as MACs too, half a MAC at the most expensive dtype."""
+    return lane_op_j(spec_or_device) + 0.5 * mac_charge_j(spec_or_device, None)
+
+
+def boost_budget_w(spec_or_device: Any) -> float:
+    """Watts left for clocked units with HBM and links at full rate: TDP - static - HBM - links."""
+    s = _spec(spec_or_device)
+    return s.tdp_w - clock_independent_power_w(s, FULL_LOAD)
+
+
+def op_clock_hz(spec_or_device: Any, cycles: float, dynamic_j: float, budget_w: float | None = None) -> float:
+    """The clock an op of `cycles` cycles and `dynamic_j` joules of clocked energy may run at: the one that
+    fits its dynamic power in `boost_budget_w`, clamped to [clock_hz, max_clock_hz] (module docstring)."""
+    s = _spec(spec_or_device)
+    top = s.max_clock_hz
+    if top <= s.clock_hz:
+        return s.clock_hz
+    if dynamic_j <= 0.0:
+        return top
+    budget = boost_budget_w(s) if budget_w is None else budget_w
+    return min(top, max(s.clock_hz, budget * cycles / dynamic_j))
+
+
+def vector_clock_hz(spec_or_device: Any) -> float:
+    """Clock of a vector op with every lane busy (the clock `step_energy_breakdown_j` charges `other_s` at)."""
+    s = _spec(spec_or_device)
+    if s.max_clock_hz <= s.clock_hz:
+        return s.clock_hz
+    return _boosted_vector_clock_hz(s)
+
+
+@lru_cache(maxsize=256)
+def _boosted_vector_clock_hz(s: AsicSpec) -> float:
+    return op_clock_hz(s, 1.0, s.vector_lanes * elementwise_flop_j(s))
+
+
 def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[str, float]:
     """Joules one chip spends in one engine step (a `StepRecord`), by consumer.
 
     MACs = flops / 2 (the graph's elementwise FLOPs are charged as MACs too: a small overcount); SRAM operand
     traffic per busy PE cycle; HBM bytes = the op bytes that actually went to HBM (at most the memory unit's
     busy time x achievable bandwidth); link bits = link busy time x bandwidth, both directions; vector ops =
-    `other_s` x lanes x clock; static power over the step's duration.
+    `other_s` x lanes x `vector_clock_hz` (the base clock without boost); static power over the step's duration.
     """
     s = _spec(spec_or_device)
     e = _energy()
@@ -153,12 +218,11 @@ def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[
     sram_bytes = pe_cycles * _sram_bytes_per_array_cycle(s) / (s.array_rows * s.array_cols)
     hbm_bytes = min(step.memory_bytes_per_chip, step.memory_busy_s * s.effective_hbm_bandwidth_bytes_per_s)
     link_bytes = step.link_busy_s * 2 * s.link_bandwidth_bytes_per_s
-    ns = node_scale(s.process_node_nm, s.name)
     return {
         "mac_j": macs * mac_energy_j(d, s.process_node_nm),
         "sram_j": sram_bytes * 8 * e["sram_pj_per_bit"] * 1e-12,
         "instruction_j": pe_cycles / s.pe_count * instructions_per_cycle(s) * e["instruction_pj"] * 1e-12,
-        "vector_j": step.other_s * s.clock_hz * s.vector_lanes * e["vector_lane_op_pj_n5"] * 1e-12 * ns.logic_energy,
+        "vector_j": step.other_s * vector_clock_hz(s) * s.vector_lanes * lane_op_j(s),
         "hbm_j": hbm_bytes * 8 * e["hbm_pj_per_bit"] * 1e-12,
         "link_j": link_bytes * 8 * e["link_pj_per_bit"] * 1e-12,
         "static_j": static_power_w(s) * max(step.end_at - step.start_at, 0.0),

@@ -95,8 +95,9 @@ def derive_asic_spec(base: AsicSpec, **params: Any) -> AsicSpec:
     Parameters: any AsicSpec field except the derived ones (typically die_area_mm2 as the area budget,
     programmable_area_fraction, array_rows, array_cols, sram_bytes, hbm_stacks, clock_hz, process_node_nm,
     tdp_w, macs_per_pe_per_cycle_*), plus `sram_area_fraction` (share of the array + SRAM area given to
-    SRAM, instead of sram_bytes) and `fit_clock_to_power` (default True: lower the clock to what the TDP
-    allows at full load; False: InputError instead).
+    SRAM, instead of sram_bytes) and `fit_clock_to_power` (default True: lower the base clock_hz to what the
+    TDP allows at full load and keep the requested clock as the boost ceiling max_clock_hz, which ops that
+    keep fewer units busy may reach; False: InputError instead).
 
     Derived: the programmable cores get `programmable_area_fraction` x budget; NoC, HBM, links and other are
     fixed by the parameters; the arrays fill what is left after SRAM (array_count = whole arrays that fit,
@@ -124,6 +125,7 @@ def derive_asic_spec(base: AsicSpec, **params: Any) -> AsicSpec:
     name = params.pop("name", base.name + "-derived")
     table = {f: getattr(base, f) for f in fields} | params | {"name": name, "kind": "asic"}
     table["description"] = params.get("description", f"derived from {base.name}")
+    table["max_clock_hz"] = params.get("max_clock_hz", 0.0)  # base's boost ceiling does not carry over
     spec = build_spec(AsicSpec, table, src)  # validates every field (types, ranges, choices)
     budget = spec.die_area_mm2
     if budget > d["reticle_mm2"]:
@@ -157,15 +159,19 @@ def derive_asic_spec(base: AsicSpec, **params: Any) -> AsicSpec:
         hbm_bandwidth_bytes_per_s=base.hbm_bandwidth_bytes_per_s / base.hbm_stacks * spec.hbm_stacks)
     area_breakdown(spec)  # reticle and HBM beachfront (InputError saying by how much)
 
-    # Power: the clock may not exceed what the TDP allows with every unit at full rate.
+    # Power: the base clock may not exceed what the TDP allows with every unit at full rate; the requested
+    # clock stays the boost ceiling for ops that keep fewer units busy (asicsim.chip.power.op_clock_hz).
+    requested_hz = spec.clock_hz
     cap_hz = capped_clock_hz(spec, FULL_LOAD)
-    if spec.clock_hz > cap_hz * (1.0 + 1e-12):
+    if requested_hz > cap_hz * (1.0 + 1e-12):
         if not fit_clock:
-            raise InputError(src, "clock_hz", f"full-load power {power_w(spec):.1f} W at {spec.clock_hz / 1e9:g} GHz "
+            raise InputError(src, "clock_hz", f"full-load power {power_w(spec):.1f} W at {requested_hz / 1e9:g} GHz "
                                               f"exceeds the {spec.tdp_w:g} W TDP by {power_w(spec) - spec.tdp_w:.1f} W "
                                               f"(the cap allows {cap_hz / 1e9:.3f} GHz)")
         spec = dataclasses.replace(spec, clock_hz=cap_hz)
+    spec = dataclasses.replace(spec, max_clock_hz=max(requested_hz, spec.max_clock_hz))
+    extra = ("clock_hz", "max_clock_hz")
     notes = dict(base.sources) | {f: "derived by asicsim.chip.programmability.derive_asic_spec"
-                                  for f in (*_DERIVED, *params, "clock_hz")}
+                                  for f in (*_DERIVED, *params, *extra)}
     return dataclasses.replace(spec, sources=tuple(sorted(notes.items())),
-                               assumed=frozenset(base.assumed | set(_DERIVED) | set(params) | {"clock_hz"}))
+                               assumed=frozenset(base.assumed | set(_DERIVED) | set(params) | set(extra)))

@@ -11,6 +11,11 @@ cycle. `macs_per_pe_per_cycle_fp4 = 0` means no native FP4 datapath: FP4 work th
 `programmable_area_fraction` (optional, default 0) is the programmability knob: 0 is a fixed-function chip
 that runs only the dense transformer graph; above 0 the die also holds programmable cores that run any
 operator, at the area and instruction energy priced by `asicsim.chip.area` and `asicsim.chip.power`.
+
+`max_clock_hz` (optional, default 0 = `clock_hz`) is the boost ceiling of a power-managed clock: `clock_hz` is
+the base clock at which every unit at full rate fits the TDP, and an op that keeps fewer units busy may run
+faster, up to this (`asicsim.chip.power.op_clock_hz`). Specs derived under a binding TDP set it
+(`asicsim.chip.programmability.derive_asic_spec`).
 """
 
 from __future__ import annotations
@@ -45,7 +50,12 @@ class AsicSpec:
     # --- die ----------------------------------------------------------------------------------------
     process_node_nm: float = _f("foundry process node (marketing nm)")
     die_area_mm2: float = _f("die area")
-    clock_hz: float = _f("clock of arrays, vector unit, SRAM and the on-chip side of HBM/links")
+    clock_hz: float = _f("base clock of arrays, vector unit, SRAM and the on-chip side of HBM/links: every unit "
+                         "at full rate fits the TDP")
+    max_clock_hz: float = _f("boost ceiling: an op that keeps fewer PEs or lanes busy runs at the clock the TDP "
+                             "allows for it, up to this (asicsim.chip.power.op_clock_hz); 0 or <= clock_hz: no "
+                             "boost",
+                             default=0.0, allow_zero=True)
     # --- matrix engine ------------------------------------------------------------------------------
     array_count: int = _f("number of systolic matrix arrays")
     array_rows: int = _f("PE rows per array")
@@ -79,6 +89,11 @@ class AsicSpec:
     # --- provenance (filled by build_spec) -----------------------------------------------------------
     sources: tuple = ()
     assumed: frozenset = frozenset()
+
+    @property
+    def boost_clock_hz(self) -> float:
+        """Highest clock an op may run at: max_clock_hz, or clock_hz when there is no boost."""
+        return max(self.clock_hz, self.max_clock_hz)
 
     @property
     def pe_count(self) -> int:
