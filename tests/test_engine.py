@@ -1,15 +1,18 @@
-"""The simpy engine against hand-worked timelines, using a fake device with round-number costs."""
+"""The step engine against hand-worked timelines, using a fake device with round-number costs; its one-stream
+schedule against the former simpy event simulation; monotonicity of the two-micro-batch schedule."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import given
+import simpy
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asicsim.core.device import OpCost
-from asicsim.core.engine import StepEngine
+from asicsim.core.engine import StepEngine, _Hbm
 from workloads.graph_types import Op, OpKind, StepBatch, StepGraph
 
 
@@ -27,7 +30,8 @@ class FakeDevice:
 
 
 def graph(names, layers=1, pre=(), post=()):
-    mk = lambda n: Op(n, OpKind.MATMUL, "fp8", flops=1.0)  # noqa: E731
+    """Ops named "ar..." are all-reduces (collectives cut the two-micro-batch order into segments)."""
+    mk = lambda n: Op(n, OpKind.ALLREDUCE if n.startswith("ar") else OpKind.MATMUL, "fp8", flops=1.0)  # noqa: E731
     return StepGraph(StepBatch.make(decode_past=[1]), 1, 1, tuple(map(mk, pre)), tuple(map(mk, names)), layers,
                      tuple(map(mk, post)))
 
@@ -114,3 +118,190 @@ def test_memory_wait_counts_array_idle_time_per_layer():
     t = StepEngine(dev).run_step([graph(["a", "ar"], layers=5)])
     assert t.memory_wait_s == pytest.approx(10.0)
     assert t.time_s == pytest.approx(20.0)
+
+
+# --- two micro-batches: a fixed order per unit ------------------------------------------------------------
+
+def test_two_micro_batches_follow_the_segment_order():
+    # Halves A, B of mm (compute 1, HBM 2), ar (link 1), nm (compute 1, HBM 1), ar2 (link 1). Order: A.mm A.ar
+    # B.mm B.ar | A.nm A.ar2 B.nm B.ar2. A.mm: HBM 0-2, ends 2; A.ar 2-3; B.mm: compute 1-2, HBM after A's,
+    # 2-4; B.ar 4-5; A.nm: compute 3-4, HBM 4-5 (ends 5); A.ar2 5-6; B.nm: 5-6; B.ar2 6-7. Step 7 s.
+    costs = {"mm": OpCost(compute_cycles=1, memory_cycles=2), "ar": OpCost(link_cycles=1),
+             "nm": OpCost(compute_cycles=1, memory_cycles=1), "ar2": OpCost(link_cycles=1)}
+    g = graph(["mm", "ar", "nm", "ar2"])
+    assert StepEngine(FakeDevice(costs)).run_step([g, g]).time_s == pytest.approx(7.0)
+    # nm without HBM traffic: A.nm ends at 4, but A.ar2 still follows B.ar on the link (5-6): 7 s again. First
+    # come, first served let A.ar2 take the link at 4, ahead of B.ar, and B finished at 8.
+    costs["nm"] = OpCost(compute_cycles=1)
+    assert StepEngine(FakeDevice(costs)).run_step([g, g]).time_s == pytest.approx(7.0)
+
+
+def test_later_prefetch_never_delays_earlier_traffic():
+    # A: x (HBM 2), y (weights 2, compute 1); B the same. With prefetch, order A.x A.y B.x B.y: A.x 0-2;
+    # A.y's weights (released at 0) fill HBM after A.x: 2-4; B.x 4-6 (after A.y's weights, ahead in order),
+    # B.y's weights 6-8. B.y ends at 8 = total HBM work: nothing idles.
+    costs = {"x": OpCost(memory_cycles=2), "y": OpCost(compute_cycles=1, weight_cycles=2)}
+    g = graph(["x", "y"])
+    t = StepEngine(FakeDevice(costs, prefetch_weights=True)).run_step([g, g])
+    assert t.time_s == pytest.approx(8.0) and t.memory_busy_s == pytest.approx(8.0)
+
+
+def _shrunk(costs: dict, name: str, unit: str, factor: float) -> dict:
+    field_name = {"compute": "compute_cycles", "memory": "memory_cycles", "weight": "weight_cycles",
+                  "link": "link_cycles", "fixed": "fixed_s"}[unit]
+    return {**costs, name: dataclasses.replace(costs[name], **{field_name: getattr(costs[name], field_name) * factor})}
+
+
+_seconds = st.one_of(st.just(0.0), st.floats(0, 10))
+_op_costs = st.builds(OpCost, compute_cycles=_seconds, memory_cycles=_seconds, weight_cycles=_seconds,
+                      link_cycles=_seconds, fixed_s=st.one_of(st.just(0.0), st.floats(0, 1)))
+_names = st.lists(st.sampled_from(["mm", "nm", "ar", "ar2", "qk", "sv"]), min_size=1, max_size=6)
+
+
+@settings(max_examples=300)
+@given(names=_names, pre=st.booleans(), post=st.booleans(), layers=st.integers(1, 6), prefetch=st.booleans(),
+       micro=st.sampled_from([1, 2]), data=st.data())
+def test_shorter_ops_never_lengthen_the_step(names, pre, post, layers, prefetch, micro, data):
+    """Shrinking any unit's seconds of any op (of either micro-batch, in any layer copy or outside) never
+    makes the step longer: one or two streams, with and without prefetch, layers extrapolated."""
+    streams = [[f"{n}_{k}" for n in names] for k in range(micro)]  # each stream its own op costs
+    extra = [f"pre_{k}" for k in range(micro) if pre] + [f"post_{k}" for k in range(micro) if post]
+    costs = {n: data.draw(_op_costs, label=n) for s in streams for n in s} | {n: data.draw(_op_costs) for n in extra}
+    graphs = [graph(s, layers=layers, pre=[f"pre_{k}"] if pre else (), post=[f"post_{k}"] if post else ())
+              for k, s in enumerate(streams)]
+    name = data.draw(st.sampled_from(sorted(costs)), label="shrunk op")
+    unit = data.draw(st.sampled_from(["compute", "memory", "weight", "link", "fixed"]), label="unit")
+    factor = data.draw(st.one_of(st.just(0.0), st.floats(0, 1)), label="factor")
+    before = StepEngine(FakeDevice(costs, prefetch_weights=prefetch)).run_step(graphs).time_s
+    after = StepEngine(FakeDevice(_shrunk(costs, name, unit, factor), prefetch_weights=prefetch)).run_step(graphs)
+    assert after.time_s <= before * (1 + 1e-9) + 1e-12
+
+
+@settings(max_examples=200)
+@given(st.lists(_op_costs, min_size=1, max_size=5), st.integers(1, 6), st.booleans())
+def test_two_micro_batches_bounded_by_busiest_unit_and_by_one_after_the_other(op_costs, layers, prefetch):
+    names = [f"o{i}" if i % 2 else f"ar{i}" for i in range(len(op_costs))]
+    dev = FakeDevice(dict(zip(names, op_costs)), prefetch_weights=prefetch)
+    g = graph(names, layers=layers)
+    two, one = StepEngine(dev).run_step([g, g]), StepEngine(dev).run_step([g])
+    assert max(two.compute_busy_s, two.memory_busy_s, two.link_busy_s) <= two.time_s * (1 + 1e-9) + 1e-12
+    assert two.time_s <= 2 * sum(c.fixed_s + c.compute_cycles + c.memory_cycles + c.weight_cycles + c.link_cycles
+                                 for c in op_costs) * layers * (1 + 1e-9) + 1e-12
+    assert two.compute_busy_s == pytest.approx(2 * one.compute_busy_s)
+
+
+
+@settings(max_examples=200)
+@given(st.lists(_op_costs.map(lambda c: dataclasses.replace(c, fixed_s=0.0)), min_size=1, max_size=5),
+       st.integers(1, 8), st.booleans(), st.sampled_from([1, 2]))
+def test_layer_extrapolation_equals_every_layer_scheduled(op_costs, layers, prefetch, micro):
+    """The step (layer copies until the schedule repeats, then extrapolated) ends when the trace of every
+    layer scheduled ends; the trace's busy time per unit is the step's."""
+    names = [f"ar{i}" if i % 3 == 1 else f"o{i}" for i in range(len(op_costs))]
+    engine = StepEngine(FakeDevice(dict(zip(names, op_costs)), prefetch_weights=prefetch), exact=True)
+    graphs = [graph(names, layers=layers)] * micro
+    t, trace = engine.run_step(graphs), engine.trace_step(graphs)
+    assert t.time_s == pytest.approx(max((at + s for *_, at, s in trace), default=0.0), rel=1e-9, abs=1e-12)
+    for unit, busy_s in (("compute", t.compute_busy_s), ("memory", t.memory_busy_s), ("link", t.link_busy_s)):
+        assert sum(s for _, u, _, _, s in trace if u == unit) == pytest.approx(busy_s, rel=1e-9, abs=1e-12)
+
+
+# --- one stream: exactly the former event simulation ------------------------------------------------------
+
+def _former_one_stream_s(costs: list[OpCost], prefetch: bool) -> float:
+    """Step time of one op stream (every layer listed) as the former simpy engine simulated it: units as
+    simpy resources, a prefetcher loading op i's weights once op i - 2 is done, in HBM time the running op's
+    own traffic leaves (it pre-empts the prefetcher) and the op streaming the rest of its weights itself."""
+    env = simpy.Environment()
+    memory = simpy.PreemptiveResource(env, capacity=1)
+    left = [c.weight_cycles for c in costs]
+    taken = [False] * len(costs)
+    loading = {"op": -1, "since": None}
+    done = [env.event() for _ in costs]
+
+    def prefetcher():
+        for i in range(len(costs)):
+            if i >= 2:
+                yield done[i - 2]
+            while left[i] > 0.0 and not taken[i]:
+                with memory.request(priority=1, preempt=False) as req:
+                    try:
+                        yield req
+                        if taken[i]:
+                            break
+                        loading.update(op=i, since=env.now)
+                        yield env.timeout(left[i])
+                        left[i] = 0.0
+                    except simpy.Interrupt:
+                        if taken[i]:
+                            break
+                        if loading["since"] is not None:  # pre-empted mid-transfer (not as it was granted)
+                            left[i] -= env.now - loading["since"]
+                    finally:
+                        loading.update(op=-1, since=None)
+
+    def demand(seconds):
+        with memory.request(priority=0, preempt=True) as req:
+            yield req
+            yield env.timeout(seconds)
+
+    def stream():
+        for i, c in enumerate(costs):
+            yield env.timeout(c.fixed_s)
+            taken[i] = True
+            if loading["op"] == i:  # mid-transfer: the op takes over the rest of its weights
+                left[i] -= env.now - loading["since"]
+            weight_s = max(left[i], 0.0) if prefetch else c.weight_cycles
+            parts = [env.timeout(s) for s in (c.compute_cycles, c.link_cycles) if s > 0.0]
+            if c.memory_cycles + weight_s > 0.0:
+                parts.append(env.process(demand(c.memory_cycles + weight_s)))
+            yield env.all_of(parts)
+            done[i].succeed()
+
+    if prefetch:
+        env.process(prefetcher())
+    env.process(stream())
+    env.run()
+    return env.now
+
+
+@settings(max_examples=200)
+@given(st.lists(_op_costs, min_size=1, max_size=5), st.lists(_op_costs, max_size=2), st.integers(1, 8),
+       st.booleans())
+def test_one_stream_is_the_former_event_simulation(layer, outside, layers, prefetch):
+    """Every layer simulated by the former engine equals the schedule with its layers extrapolated."""
+    names = [f"o{i}" for i in range(len(layer))]
+    pre = [f"p{i}" for i in range(len(outside))]
+    dev = FakeDevice(dict(zip(names + pre, layer + outside)), prefetch_weights=prefetch)
+    t = StepEngine(dev, exact=True).run_step([graph(names, layers=layers, pre=pre, post=pre)])
+    former_s = _former_one_stream_s(outside + layer * layers + outside, prefetch)
+    assert t.time_s == pytest.approx(former_s, rel=1e-9, abs=1e-12)
+
+
+# --- HBM: a preemptive priority server ---------------------------------------------------------------------
+
+@given(st.lists(st.tuples(st.floats(0, 20), st.floats(0, 5)), min_size=1, max_size=12))
+def test_hbm_serves_traffic_in_priority_order(jobs):
+    """Placed in priority order, each transfer: is served only after its release, in pieces that overlap no
+    one else's, for exactly its seconds, and leaves no HBM time idle between its release and its end that
+    it or higher-priority traffic could have used. These four properties define preempt-resume priority.
+    All traffic ends at max over releases t of (t + the seconds released at or after t)."""
+    hbm, placed = _Hbm(), []
+    for at, seconds in jobs:
+        pieces: list = []
+        done_at = hbm.place(at, seconds, pieces)
+        assert sum(s for _, s in pieces) == pytest.approx(seconds, abs=1e-9)
+        assert all(a >= at - 1e-12 and a + s <= done_at + 1e-9 for a, s in pieces)
+        placed += pieces
+        busy = sorted((a, a + s) for a, s in placed if s > 0.0)
+        for (_, end_at), (start_at, _) in zip(busy, busy[1:]):
+            assert start_at >= end_at - 1e-9  # disjoint
+        covered = at  # [at, done_at] is busy with this or higher-priority traffic throughout
+        for a, b in busy:
+            if a <= covered + 1e-9 and b > covered:
+                covered = b
+        assert seconds == 0.0 or covered >= done_at - 1e-9
+    real = [(at, s) for at, s in jobs if s > 0.0]
+    if real:
+        makespan = max(t + sum(s for a, s in real if a >= t) for t, _ in real)
+        assert max(a + s for a, s in placed if s > 0.0) == pytest.approx(makespan, rel=1e-9)

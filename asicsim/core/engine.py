@@ -1,8 +1,8 @@
-"""The simpy discrete-event engine: runs one step's operator graph on one chip's units.
+"""The step engine: runs one step's operator graph on one chip's units, as a static schedule.
 
-Each chip has three units, each a simpy resource with its own clock: the compute unit (matrix arrays or
-SMs), the memory unit (HBM) and the link unit (chip-to-chip interconnect). A device prices every op in
-cycles of those units (`OpCost`); this module is the one place cycles become seconds.
+Each chip has three units, each with its own clock: the compute unit (matrix arrays or SMs), the memory
+unit (HBM) and the link unit (chip-to-chip interconnect). A device prices every op in cycles of those
+units (`OpCost`); this module is the one place cycles become seconds.
 
 How ops overlap (the hardware decides through the Device flags):
 - Within an op, compute and its memory traffic run concurrently: the op ends when both are done.
@@ -14,34 +14,38 @@ How ops overlap (the hardware decides through the Device flags):
   overlaps the other half's compute (the serving layer asks for this by passing two graphs).
 - `fixed_s` (launch overhead) is serial and overlaps nothing.
 
-All decoder layers are identical, so the engine simulates the step with two layer copies and takes the
-second copy's span (end of its last op minus end of the first copy's last op) as the steady-state layer
-time: time(L layers) = t(2 copies) + (L - 2) * span. This keeps the event count per step small without
-losing cross-layer prefetch. Identical priced steps (full prefill chunks) are simulated once.
+Units serve ops in a fixed order (`_Schedule`), as a compiled program does: with two micro-batches,
+segment j (the ops up to and including a collective) of each before segment j + 1 of either. Event times
+are then max-plus expressions of op durations, so a shorter op never lengthens the step; sharing units
+first come, first served did not promise that (Graham's list-scheduling anomalies: more SRAM, so less
+HBM traffic, made a split prefill step 23% slower). One op stream runs exactly as before.
+
+All decoder layers are identical, so the engine schedules layer copies only until the schedule repeats
+(after copy 2 in practice; checked, not assumed) and extrapolates: time(L layers) = t(c copies) +
+(L - c) * span of the last copy. Identical priced steps (full prefill chunks) are scheduled once.
 
 Fast path (serving simulates 10^5+ steps an hour of traffic; `exact=False`, the default):
 - Prices are memoised per op object: the graph builder returns the same (cached) op objects for the same
   token count, so matmuls, norms and collectives are priced once per shape. Attention ops carry the
   batch's per-sequence arrays and are priced afresh every step (exact).
-- Serial devices (no weight prefetch, one micro-batch) need no event simulation: with one op stream and
-  nothing running ahead, every unit is free when an op starts, so an op lasts fixed + max(compute,
-  memory + weights, link) and the step is the sum over ops, layers counted. This equals the simpy result
-  (to float rounding; tests/test_engine.py checks it on random batches).
-- Devices that prefetch or interleave micro-batches still run simpy, memoised on the priced key with the
-  attention ops' seconds rounded to `ATTENTION_KEY_BITS` significant bits (the simulation then uses the
+- Serial devices (no weight prefetch, one micro-batch) need no schedule: with one op stream and nothing
+  running ahead, every unit is free when an op starts, so an op lasts fixed + max(compute, memory +
+  weights, link) and the step is the sum over ops, layers counted. This equals the schedule (to float
+  rounding; tests/test_engine.py checks it on random batches).
+- Devices that prefetch or interleave micro-batches are scheduled, memoised on the priced key with the
+  attention ops' seconds rounded to `ATTENTION_KEY_BITS` significant bits (the schedule then uses the
   rounded seconds, so a cached value is a pure function of its key). Each attention op moves by at most
   2^-ATTENTION_KEY_BITS of its own time per layer; the step time moves by at most that share of the
   attention time (tested: within FAST_PATH_RTOL of the exact path).
-`exact=True` prices every op and simulates every step, as the reference.
+`exact=True` prices every op and schedules every step, as the reference.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Sequence
-
-import simpy
 
 from workloads.graph_types import Op, OpKind, StepGraph
 
@@ -92,22 +96,178 @@ class _Priced:
         return self.fixed_s + max(self.compute_s, self.memory_s + self.weight_s, self.link_s)
 
 
-class _Prefetch:
-    """Weight prefetch state of one op stream: seconds of weight traffic left per op, and who owns it."""
+class _Schedule:
+    """The step's static schedule: op streams (one per micro-batch) over one chip's units, in a fixed order.
 
-    def __init__(self, weight_s: list[float]) -> None:
-        self.remaining_s = list(weight_s)
-        self.taken = [False] * len(weight_s)
-        self.current = -1
-        self.started_at: float | None = None
+    The order is the one a compiler emits for two interleaved micro-batches: each stream's ops cut into
+    segments after every collective (by op kind, never by cost), and segment j of every stream before
+    segment j + 1 of any, so one micro-batch computes while the other's collective runs. Op i of stream k
+    is ready when the stream's op before it has ended, plus its fixed overhead. Every unit then serves
+    the ops in that order:
+    - compute and link: the op's part starts when the op is ready and the unit has finished the part of
+      the op before it in the order (one stream: the unit is always free by then);
+    - HBM (`_Hbm`): a preemptive priority server with the order as priority. The op's traffic
+      (activations from its ready time; its weights too, or, with `prefetch_weights`, from when the
+      stream's op i - 2 ended: the double buffer) fills the HBM time that earlier ops' traffic leaves
+      idle, so a later op's prefetch never delays an earlier op's traffic. Traffic retires in order: the
+      op's HBM part is done when the traffic of every op up to it is.
+    The op ends when its parts are done; an op with compute waits (memory wait) for whatever of its time
+    is beyond its fixed overhead and compute.
 
-    def take_over(self, env, i: int) -> float:
-        """Op i starts: stop prefetching it and return the weight seconds it must stream itself."""
-        self.taken[i] = True
-        if self.current == i and self.started_at is not None:
-            # Mid-transfer: the op's own demand request pre-empts the prefetcher, which then stops.
-            self.remaining_s[i] -= env.now - self.started_at
-        return max(self.remaining_s[i], 0.0)
+    Why it is monotone: by induction along the order, every release time is an op end earlier in the
+    order; compute and link ends are max-plus (max(ready, unit free) + duration); the time HBM finishes
+    all traffic of ops up to g is that of a work-conserving server, max over t of (t + the work released
+    at or after t), nondecreasing in every release time and size; an op's end is the max of its parts.
+    So no duration getting shorter makes any time later. A first-come-first-served unit (a greedy list
+    schedule) cannot promise that (Graham's anomalies), nor could an op's own HBM completion under the
+    priority server (earlier traffic released earlier can pre-empt it), hence the in-order retirement.
+    With one stream the order is the stream's own and nothing changes: ops run one after another, and
+    the prefetch fills idle HBM time op by op, exactly as the former event simulation did.
+    """
+
+    def __init__(self, streams: int, prefetch: bool, record: list | None = None) -> None:
+        self.prefetch = prefetch
+        self.record = record
+        self.last = [[0.0, 0.0] for _ in range(streams)]  # per stream: ends of its last two ops, older first
+        self.pending: list[list[_Priced]] = [[] for _ in range(streams)]  # ops after the last collective
+        self.compute_free_at = self.link_free_at = self.hbm_done_at = 0.0
+        self.hbm = _Hbm()
+        self.wait_s = 0.0
+        self.end_at = 0.0
+
+    def run(self, blocks: Sequence[Sequence[_Priced]], final: bool = False) -> None:
+        """Schedule the next block of ops of every stream (one sequence per stream).
+
+        A stream's ops after its last collective in the block are held back to open the next block's first
+        segment (the residual after a layer's last all-reduce goes with the next layer's first ops), unless
+        `final` or the block has no collective.
+        """
+        prefetch, record, hbm = self.prefetch, self.record, self.hbm
+        compute_free_at, link_free_at, hbm_done_at = self.compute_free_at, self.link_free_at, self.hbm_done_at
+        wait_s, end = self.wait_s, self.end_at
+        parts = []
+        for k, ops in enumerate(blocks):
+            segments = _segments([*self.pending[k], *ops])
+            self.pending[k] = [] if final or len(segments) == 1 else segments.pop()
+            parts.append(segments)
+        for k, p in [(k, p) for j in range(max(map(len, parts), default=0))
+                     for k, segments in enumerate(parts) if j < len(segments) for p in segments[j]]:
+            last = self.last[k]
+            ready_at = last[1] + p.fixed_s
+            end_at = ready_at
+            if p.compute_s > 0.0:
+                start_at = compute_free_at if compute_free_at > ready_at else ready_at
+                compute_free_at = end_at = start_at + p.compute_s
+                if record is not None:
+                    record.append((k, "compute", p.op.name, start_at, p.compute_s))
+            if p.link_s > 0.0:
+                start_at = link_free_at if link_free_at > ready_at else ready_at
+                link_free_at = start_at + p.link_s
+                if link_free_at > end_at:
+                    end_at = link_free_at
+                if record is not None:
+                    record.append((k, "link", p.op.name, start_at, p.link_s))
+            if p.memory_s + p.weight_s > 0.0:
+                pieces = None if record is None else []
+                if prefetch:
+                    done_at = max(hbm.place(last[0], p.weight_s, pieces), hbm.place(ready_at, p.memory_s, pieces))
+                else:
+                    done_at = hbm.place(ready_at, p.memory_s + p.weight_s, pieces)
+                if done_at > hbm_done_at:
+                    hbm_done_at = done_at
+                if hbm_done_at > end_at:
+                    end_at = hbm_done_at
+                if record is not None:
+                    _record_memory(record, k, p.op.name, ready_at, pieces)
+            if p.compute_s > 0.0 and end_at - ready_at > p.compute_s:
+                wait_s += end_at - ready_at - p.compute_s
+            last[0], last[1] = last[1], end_at
+            if end_at > end:
+                end = end_at
+        self.compute_free_at, self.link_free_at, self.hbm_done_at = compute_free_at, link_free_at, hbm_done_at
+        self.wait_s, self.end_at = wait_s, end
+        hbm.forget_before(min(last[0] for last in self.last))
+
+    def state(self) -> list[float]:
+        """What the rest of the schedule depends on, relative to the earliest stream end.
+
+        Later ops are ready no earlier than that end (f1) and release weights no earlier than the earliest
+        second-to-last end (f2): unit free times below f1 and HBM busy time below f2 cannot matter.
+        """
+        f1 = min(last[1] for last in self.last)
+        f2 = min(last[0] for last in self.last)
+        values = [v - f1 for last in self.last for v in last]
+        values += [max(v, f1) - f1 for v in (self.compute_free_at, self.link_free_at, self.hbm_done_at)]
+        values += [max(v, f2) - f1 for pair in zip(self.hbm.starts, self.hbm.ends) for v in pair]
+        values.append(f1)  # scale for the comparison
+        return values
+
+
+class _Hbm:
+    """HBM as a preemptive priority server: busy intervals of the traffic placed so far.
+
+    Traffic is placed in priority order (the schedule's op order), so a transfer only sees the intervals
+    of higher-priority ones and fills the idle time from its release on (preempt-resume).
+    """
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []  # disjoint, sorted busy intervals [starts[j], ends[j])
+        self.ends: list[float] = []
+
+    def place(self, at: float, seconds: float, pieces: list | None = None) -> float:
+        """Place `seconds` of traffic released at `at`; return when it is done (`at` if nothing)."""
+        if seconds <= 0.0:
+            return at
+        starts, ends = self.starts, self.ends
+        n = len(ends)
+        j = bisect_right(ends, at)  # first interval ending after `at`
+        if j and ends[j - 1] == at:
+            j -= 1  # touches on the left: merge
+        lo = starts[j] if j < n and starts[j] < at else at
+        t, left, k = at, seconds, j
+        while True:
+            if k < n and starts[k] <= t:
+                t = ends[k] if ends[k] > t else t
+                k += 1
+                continue
+            gap_s = (starts[k] if k < n else math.inf) - t
+            if gap_s >= left:
+                if pieces is not None:
+                    pieces.append((t, left))
+                t += left
+                break
+            if pieces is not None:
+                pieces.append((t, gap_s))
+            left -= gap_s
+            t = starts[k]
+        hi = t
+        if k < n and starts[k] <= t:
+            hi = ends[k]
+            k += 1
+        starts[j:k] = [lo]
+        ends[j:k] = [hi]
+        return t
+
+    def forget_before(self, at: float) -> None:
+        """Drop busy intervals ending by `at`: no later traffic is released before it."""
+        j = bisect_right(self.ends, at)
+        if j:
+            del self.starts[:j], self.ends[:j]
+
+
+def _segments(ops: list[_Priced]) -> list[list[_Priced]]:
+    """Ops cut after each collective (by kind, not cost, so the order never depends on durations); the
+    last segment holds the ops after the last collective (possibly none)."""
+    cuts = [0] + [i + 1 for i, p in enumerate(ops) if p.op.kind in _COLLECTIVES] + [len(ops)]
+    return [ops[a:b] for a, b in zip(cuts, cuts[1:])]
+
+
+def _same_state(a: list[float], b: list[float]) -> bool:
+    """Two schedule states equal to rounding (the last entry is each one's time scale)."""
+    if len(a) != len(b):
+        return False
+    tol_s = STATE_RTOL * max(a[-1], b[-1])
+    return all(abs(x - y) <= tol_s for x, y in zip(a[:-1], b[:-1]))
 
 
 class StepEngine:
@@ -176,18 +336,32 @@ class StepEngine:
             hit = self._cache[key] = self._step_time(priced, layers)
         return hit
 
-    def _step_time(self, priced, layers: int) -> tuple[float, float]:
+    def _step_time(self, priced, layers: int, record: list | None = None) -> tuple[float, float]:
         """(step seconds, seconds compute ops spent waiting on memory), layers extrapolated.
 
-        Simulates pre + two layers + post; the second layer's span and waits stand for every further layer.
+        Schedules pre, then layer copies until the schedule repeats itself (`_Schedule.state` after a copy
+        equals, shifted, the one after the copy before: usually after copy 2), then post; the last copy's
+        span and waits stand for every layer not scheduled. So the result is that of scheduling every layer
+        (to rounding), and inherits its monotonicity. With `record`, every layer is scheduled.
         """
-        if layers == 1:
-            total_s, _, wait_s, _ = self._simulate([(pre + layer + post, None) for pre, layer, post in priced])
-            return total_s, wait_s
-        streams = [(pre + layer + layer + post, (len(pre) + len(layer) - 1, len(pre) + 2 * len(layer) - 1))
-                   for pre, layer, post in priced]
-        total_s, layer_s, wait_s, layer_wait_s = self._simulate(streams)
-        return total_s + (layers - 2) * layer_s, wait_s + (layers - 2) * layer_wait_s
+        sched = _Schedule(len(priced), bool(self.device.prefetch_weights), record)
+        sched.run([pre for pre, _, _ in priced])
+        layer = [ops for _, ops, _ in priced]
+        skipped, span_s, copy_wait_s, seen = 0, 0.0, 0.0, None
+        for copy in range(1, layers + 1):
+            wait_s, before = sched.wait_s, [last[1] for last in sched.last]
+            sched.run(layer)
+            if record is not None or copy == layers:
+                continue
+            state = sched.state()
+            if seen is not None and _same_state(state, seen):
+                skipped = layers - copy
+                span_s = max(last[1] - at for last, at in zip(sched.last, before))
+                copy_wait_s = sched.wait_s - wait_s
+                break
+            seen = state
+        sched.run([post for _, _, post in priced], final=True)
+        return sched.end_at + skipped * span_s, sched.wait_s + skipped * copy_wait_s
 
     def _price_graph(self, graph: StepGraph) -> tuple[list[_Priced], list[_Priced], list[_Priced]]:
         if self.exact:
@@ -239,12 +413,8 @@ class StepEngine:
 
         For timelines; exact pricing, no extrapolation, no caches.
         """
-        streams = []
-        for g in graphs:
-            pre, layer, post = self._price_exact(g)
-            streams.append((pre + layer * g.layers_per_stage + post, None))
         record: list[tuple[int, str, str, float, float]] = []
-        self._simulate(streams, record)
+        self._step_time([self._price_exact(g) for g in graphs], graphs[0].layers_per_stage, record)
         return record
 
     def _price_exact(self, graph: StepGraph):
@@ -252,110 +422,6 @@ class StepEngine:
         layer = [self.price(op) for op in graph.layer_ops]
         post = [self.price(op) for op in (*graph.post_ops, *graph.stage_ops)]
         return pre, layer, post
-
-    def _simulate(self, streams, record: list | None = None) -> tuple[float, float, float, float]:
-        """Discrete-event run of op streams (one per micro-batch) over shared units.
-
-        Each stream is (ops, marks): marks are the indices of the last op of the first and second layer
-        copy. Returns seconds: (end time, latest span between the two marks, total memory wait of compute
-        ops, that wait within the second layer copy). An op's memory wait is its duration beyond its own
-        fixed overhead and compute time: the arrays sit idle for operands.
-        """
-        env = simpy.Environment()
-        units = {"compute": simpy.Resource(env, capacity=1), "memory": simpy.PreemptiveResource(env, capacity=1),
-                 "link": simpy.Resource(env, capacity=1)}
-        prefetch = bool(self.device.prefetch_weights)
-        ends: list[list[float]] = []
-        waits: list[list[float]] = []
-        for k, (ops, marks) in enumerate(streams):
-            ends.append([0.0] * len(ops))
-            waits.append([0.0] * len(ops))
-            log = None if record is None else (record, k)
-            env.process(self._stream(env, units, ops, prefetch, ends[-1], waits[-1], log))
-        env.run()
-        layer_s = max((e[m[1]] - e[m[0]] for (_, m), e in zip(streams, ends) if m is not None), default=0.0)
-        wait_s = sum(sum(w) for w in waits)
-        layer_wait_s = sum(sum(w[m[0] + 1:m[1] + 1]) for (_, m), w in zip(streams, waits) if m is not None)
-        return float(env.now), layer_s, wait_s, layer_wait_s
-
-    def _stream(self, env, units, ops: list[_Priced], prefetch: bool, ends: list[float], waits: list[float],
-                log=None):
-        """One micro-batch: ops run in order; an op streams whatever of its weights was not prefetched."""
-        finished = [env.event() for _ in ops]
-        pre = _Prefetch([p.weight_s for p in ops]) if prefetch else None
-        if pre is not None:
-            env.process(self._prefetcher(env, units["memory"], pre, finished, ops, log))
-        for i, p in enumerate(ops):
-            if p.fixed_s > 0.0:
-                yield env.timeout(p.fixed_s)
-            weight_s = pre.take_over(env, i) if pre is not None else p.weight_s
-            started = env.now
-            parts = []
-            tag = None if log is None else (log, p.op.name)
-            if p.compute_s > 0.0:
-                parts.append(env.process(self._hold(env, units["compute"], p.compute_s, tag, "compute")))
-            if p.memory_s + weight_s > 0.0:
-                parts.append(env.process(self._demand(env, units["memory"], p.memory_s + weight_s, tag)))
-            if p.link_s > 0.0:
-                parts.append(env.process(self._hold(env, units["link"], p.link_s, tag, "link")))
-            if len(parts) == 1:
-                yield parts[0]
-            elif parts:
-                yield env.all_of(parts)
-            ends[i] = env.now
-            if p.compute_s > 0.0:
-                waits[i] = max(env.now - started - p.compute_s, 0.0)
-            finished[i].succeed()
-
-    @staticmethod
-    def _prefetcher(env, memory, pre: "_Prefetch", finished, ops=(), log=None):
-        """Loads weights into a double buffer (op i once op i-2 is done) using only idle HBM time.
-
-        Demand traffic pre-empts it; an op that starts takes over the rest of its own weights.
-        """
-        for i in range(len(pre.remaining_s)):
-            if i >= 2:
-                yield finished[i - 2]
-            while pre.remaining_s[i] > 0.0 and not pre.taken[i]:
-                pre.current, pre.started_at = i, None
-                try:
-                    with memory.request(priority=1, preempt=False) as req:
-                        yield req
-                        if pre.taken[i]:
-                            break
-                        pre.started_at = env.now
-                        yield env.timeout(pre.remaining_s[i])
-                        if log is not None:
-                            log[0].append((log[1], "memory", f"prefetch {ops[i].op.name}", pre.started_at,
-                                           pre.remaining_s[i]))
-                        pre.remaining_s[i] = 0.0
-                except simpy.Interrupt:
-                    if log is not None and pre.started_at is not None:
-                        log[0].append((log[1], "memory", f"prefetch {ops[i].op.name}", pre.started_at,
-                                       env.now - pre.started_at))
-                    if pre.taken[i]:
-                        break  # the op took over its remaining weights
-                    if pre.started_at is not None:  # pre-empted mid-transfer by other demand traffic
-                        pre.remaining_s[i] -= env.now - pre.started_at
-                finally:
-                    pre.current, pre.started_at = -1, None
-
-    @staticmethod
-    def _demand(env, memory, seconds: float, tag=None):
-        """The running op's own HBM traffic: pre-empts a prefetch in flight."""
-        with memory.request(priority=0, preempt=True) as req:
-            yield req
-            if tag is not None:
-                tag[0][0].append((tag[0][1], "memory", tag[1], env.now, seconds))
-            yield env.timeout(seconds)
-
-    @staticmethod
-    def _hold(env, unit, seconds: float, tag=None, name: str = ""):
-        with unit.request() as req:
-            yield req
-            if tag is not None:
-                tag[0][0].append((tag[0][1], name, tag[1], env.now, seconds))
-            yield env.timeout(seconds)
 
     @staticmethod
     def _account(sim: tuple[float, float], priced, layers: int) -> StepTiming:
@@ -370,12 +436,14 @@ class StepEngine:
 
 # Accounting vector layout: unit busy seconds, fixed, ideal, stall, flops, bytes, four kind buckets
 # (op time as if alone), then serial step time and serial memory wait.
+_COLLECTIVES = (OpKind.ALLREDUCE, OpKind.P2P)
 _KINDS = ("attention", "collective", "gemm", "other")
 _VEC = 14
 _T, _W = 12, 13
 _OP_CACHE_MAX = 200_000
 _STEP_CACHE_MAX = 200_000
 ATTENTION_KEY_BITS = 10
+STATE_RTOL = 1e-12  # schedule states this close (relative to the step so far) repeat
 FAST_PATH_RTOL = 2.0 ** -ATTENTION_KEY_BITS
 
 
@@ -416,6 +484,17 @@ def _round(x: float) -> float:
         return 0.0
     mant, exp = math.frexp(x)
     return math.ldexp(round(mant * (1 << ATTENTION_KEY_BITS)) / (1 << ATTENTION_KEY_BITS), exp)
+
+
+def _record_memory(record: list, k: int, name: str, ready_at: float, pieces: list) -> None:
+    """HBM busy pieces of one op for a trace; weight traffic before the op is ready is its prefetch."""
+    for at, seconds in pieces:
+        if at < ready_at:
+            head_s = min(seconds, ready_at - at)
+            record.append((k, "memory", f"prefetch {name}", at, head_s))
+            at, seconds = ready_at, seconds - head_s
+        if seconds > 0.0:
+            record.append((k, "memory", name, at, seconds))
 
 
 def _kind_label(op: Op) -> str:
