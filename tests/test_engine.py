@@ -1,5 +1,7 @@
-"""The step engine against hand-worked timelines, using a fake device with round-number costs; its one-stream
-schedule against the former simpy event simulation; monotonicity of the two-micro-batch schedule."""
+"""The step engine against hand-worked timelines (fake device, round-number costs) on both paths: the simpy
+event model (`exact=True`, asicsim.core.des) and the direct pass (the default); the two against each other on
+random op streams; the one-stream schedule against the former first-come-first-served simpy simulation;
+monotonicity of the two-micro-batch schedule."""
 
 from __future__ import annotations
 
@@ -29,6 +31,9 @@ class FakeDevice:
         return self.costs[op.name]
 
 
+BOTH_PATHS = pytest.mark.parametrize("exact", [False, True], ids=["direct", "simpy"])
+
+
 def graph(names, layers=1, pre=(), post=()):
     """Ops named "ar..." are all-reduces (collectives cut the two-micro-batch order into segments)."""
     mk = lambda n: Op(n, OpKind.ALLREDUCE if n.startswith("ar") else OpKind.MATMUL, "fp8", flops=1.0)  # noqa: E731
@@ -36,53 +41,62 @@ def graph(names, layers=1, pre=(), post=()):
                      tuple(map(mk, post)))
 
 
-def test_compute_and_memory_of_one_op_overlap():
+@BOTH_PATHS
+def test_compute_and_memory_of_one_op_overlap(exact):
     dev = FakeDevice({"a": OpCost(compute_cycles=3, memory_cycles=2, weight_cycles=2)})
-    assert StepEngine(dev).run_step([graph(["a"])]).time_s == pytest.approx(4.0)  # max(3, 2 + 2)
+    assert StepEngine(dev, exact=exact).run_step([graph(["a"])]).time_s == pytest.approx(4.0)  # max(3, 2 + 2)
 
 
-def test_ops_are_serial_without_prefetch():
+@BOTH_PATHS
+def test_ops_are_serial_without_prefetch(exact):
     dev = FakeDevice({"a": OpCost(compute_cycles=3, weight_cycles=1), "b": OpCost(compute_cycles=1, weight_cycles=3)})
-    assert StepEngine(dev).run_step([graph(["a", "b"])]).time_s == pytest.approx(6.0)
+    assert StepEngine(dev, exact=exact).run_step([graph(["a", "b"])]).time_s == pytest.approx(6.0)
 
 
-def test_prefetch_hides_next_weights_behind_compute():
+@BOTH_PATHS
+def test_prefetch_hides_next_weights_behind_compute(exact):
     # t=0-1: a streams its 1 s of weights while computing (0-3); t=1-3: b's weights prefetch in idle HBM
     # time (2 of its 3 s); t=3: b starts, streams its last 1 s of weights while computing 1 s; ends at 4.
     # Without prefetch the same ops take 3 + 3 = 6 s (previous test).
     dev = FakeDevice({"a": OpCost(compute_cycles=3, weight_cycles=1), "b": OpCost(compute_cycles=1, weight_cycles=3)},
                      prefetch_weights=True)
-    assert StepEngine(dev).run_step([graph(["a", "b"])]).time_s == pytest.approx(4.0)
+    assert StepEngine(dev, exact=exact).run_step([graph(["a", "b"])]).time_s == pytest.approx(4.0)
 
 
-def test_demand_traffic_preempts_prefetch():
+@BOTH_PATHS
+def test_demand_traffic_preempts_prefetch(exact):
     # a: compute 1, activations 2 s of HBM; b: weights 2. The prefetch of b may not delay a's own traffic:
     # a ends at 2 (its 2 s of traffic first), b's weights then load 2-4, b ends at 4.
     dev = FakeDevice({"a": OpCost(compute_cycles=1, memory_cycles=2), "b": OpCost(compute_cycles=1, weight_cycles=2)},
                      prefetch_weights=True)
-    assert StepEngine(dev).run_step([graph(["a", "b"])]).time_s == pytest.approx(4.0)
+    assert StepEngine(dev, exact=exact).run_step([graph(["a", "b"])]).time_s == pytest.approx(4.0)
 
 
-def test_fixed_overhead_is_serial():
+@BOTH_PATHS
+def test_fixed_overhead_is_serial(exact):
     dev = FakeDevice({"a": OpCost(compute_cycles=2, fixed_s=0.5)})
-    assert StepEngine(dev).run_step([graph(["a", "a"])]).time_s == pytest.approx(5.0)
+    assert StepEngine(dev, exact=exact).run_step([graph(["a", "a"])]).time_s == pytest.approx(5.0)
 
 
-def test_layers_extrapolate_from_steady_state():
+@BOTH_PATHS
+def test_layers_extrapolate_from_steady_state(exact):
     dev = FakeDevice({"p": OpCost(compute_cycles=1), "a": OpCost(compute_cycles=2), "q": OpCost(compute_cycles=3)})
-    assert StepEngine(dev).run_step([graph(["a"], layers=80, pre=["p"], post=["q"])]).time_s == pytest.approx(164.0)
+    t = StepEngine(dev, exact=exact).run_step([graph(["a"], layers=80, pre=["p"], post=["q"])])
+    assert t.time_s == pytest.approx(164.0)
 
 
-def test_two_micro_batches_overlap_link_with_compute():
+@BOTH_PATHS
+def test_two_micro_batches_overlap_link_with_compute(exact):
     # Each half: compute 2 then all-reduce 2. Alone 4 s; two halves interleave to 6 s rather than 8 s.
     dev = FakeDevice({"mm": OpCost(compute_cycles=2), "ar": OpCost(link_cycles=2)})
     g = graph(["mm", "ar"])
-    assert StepEngine(dev).run_step([g, g]).time_s == pytest.approx(6.0)
+    assert StepEngine(dev, exact=exact).run_step([g, g]).time_s == pytest.approx(6.0)
 
 
-def test_busy_accounting_counts_layers():
+@BOTH_PATHS
+def test_busy_accounting_counts_layers(exact):
     dev = FakeDevice({"a": OpCost(compute_cycles=2, memory_cycles=1, ideal_compute_cycles=1, link_cycles=0.5)})
-    t = StepEngine(dev).run_step([graph(["a"], layers=10)])
+    t = StepEngine(dev, exact=exact).run_step([graph(["a"], layers=10)])
     assert (t.compute_busy_s, t.memory_busy_s, t.link_busy_s, t.ideal_compute_s) == pytest.approx((20, 10, 5, 10))
     assert t.flops == pytest.approx(10.0)
 
@@ -112,7 +126,8 @@ def test_prefetch_never_slower(op_costs, layers):
     assert fast.time_s <= slow.time_s + 1e-9
 
 
-def test_memory_wait_counts_array_idle_time_per_layer():
+@BOTH_PATHS
+def test_memory_wait_counts_array_idle_time_per_layer(exact):
     # Memory-bound op: 1 s of compute inside 3 s of traffic -> the arrays wait 2 s per layer.
     dev = FakeDevice({"a": OpCost(compute_cycles=1, memory_cycles=3), "ar": OpCost(link_cycles=1)})
     t = StepEngine(dev).run_step([graph(["a", "ar"], layers=5)])
@@ -122,27 +137,29 @@ def test_memory_wait_counts_array_idle_time_per_layer():
 
 # --- two micro-batches: a fixed order per unit ------------------------------------------------------------
 
-def test_two_micro_batches_follow_the_segment_order():
+@BOTH_PATHS
+def test_two_micro_batches_follow_the_segment_order(exact):
     # Halves A, B of mm (compute 1, HBM 2), ar (link 1), nm (compute 1, HBM 1), ar2 (link 1). Order: A.mm A.ar
     # B.mm B.ar | A.nm A.ar2 B.nm B.ar2. A.mm: HBM 0-2, ends 2; A.ar 2-3; B.mm: compute 1-2, HBM after A's,
     # 2-4; B.ar 4-5; A.nm: compute 3-4, HBM 4-5 (ends 5); A.ar2 5-6; B.nm: 5-6; B.ar2 6-7. Step 7 s.
     costs = {"mm": OpCost(compute_cycles=1, memory_cycles=2), "ar": OpCost(link_cycles=1),
              "nm": OpCost(compute_cycles=1, memory_cycles=1), "ar2": OpCost(link_cycles=1)}
     g = graph(["mm", "ar", "nm", "ar2"])
-    assert StepEngine(FakeDevice(costs)).run_step([g, g]).time_s == pytest.approx(7.0)
+    assert StepEngine(FakeDevice(costs), exact=exact).run_step([g, g]).time_s == pytest.approx(7.0)
     # nm without HBM traffic: A.nm ends at 4, but A.ar2 still follows B.ar on the link (5-6): 7 s again. First
     # come, first served let A.ar2 take the link at 4, ahead of B.ar, and B finished at 8.
     costs["nm"] = OpCost(compute_cycles=1)
-    assert StepEngine(FakeDevice(costs)).run_step([g, g]).time_s == pytest.approx(7.0)
+    assert StepEngine(FakeDevice(costs), exact=exact).run_step([g, g]).time_s == pytest.approx(7.0)
 
 
-def test_later_prefetch_never_delays_earlier_traffic():
+@BOTH_PATHS
+def test_later_prefetch_never_delays_earlier_traffic(exact):
     # A: x (HBM 2), y (weights 2, compute 1); B the same. With prefetch, order A.x A.y B.x B.y: A.x 0-2;
     # A.y's weights (released at 0) fill HBM after A.x: 2-4; B.x 4-6 (after A.y's weights, ahead in order),
     # B.y's weights 6-8. B.y ends at 8 = total HBM work: nothing idles.
     costs = {"x": OpCost(memory_cycles=2), "y": OpCost(compute_cycles=1, weight_cycles=2)}
     g = graph(["x", "y"])
-    t = StepEngine(FakeDevice(costs, prefetch_weights=True)).run_step([g, g])
+    t = StepEngine(FakeDevice(costs, prefetch_weights=True), exact=exact).run_step([g, g])
     assert t.time_s == pytest.approx(8.0) and t.memory_busy_s == pytest.approx(8.0)
 
 
@@ -200,7 +217,7 @@ def test_layer_extrapolation_equals_every_layer_scheduled(op_costs, layers, pref
     names = [f"ar{i}" if i % 3 == 1 else f"o{i}" for i in range(len(op_costs))]
     engine = StepEngine(FakeDevice(dict(zip(names, op_costs)), prefetch_weights=prefetch), exact=True)
     graphs = [graph(names, layers=layers)] * micro
-    t, trace = engine.run_step(graphs), engine.trace_step(graphs)
+    t, trace = engine.direct_step(graphs), engine.trace_step(graphs)
     assert t.time_s == pytest.approx(max((at + s for *_, at, s in trace), default=0.0), rel=1e-9, abs=1e-12)
     for unit, busy_s in (("compute", t.compute_busy_s), ("memory", t.memory_busy_s), ("link", t.link_busy_s)):
         assert sum(s for _, u, _, _, s in trace if u == unit) == pytest.approx(busy_s, rel=1e-9, abs=1e-12)
@@ -273,9 +290,10 @@ def test_one_stream_is_the_former_event_simulation(layer, outside, layers, prefe
     names = [f"o{i}" for i in range(len(layer))]
     pre = [f"p{i}" for i in range(len(outside))]
     dev = FakeDevice(dict(zip(names + pre, layer + outside)), prefetch_weights=prefetch)
-    t = StepEngine(dev, exact=True).run_step([graph(names, layers=layers, pre=pre, post=pre)])
+    engine, graphs = StepEngine(dev, exact=True), [graph(names, layers=layers, pre=pre, post=pre)]
     former_s = _former_one_stream_s(outside + layer * layers + outside, prefetch)
-    assert t.time_s == pytest.approx(former_s, rel=1e-9, abs=1e-12)
+    assert engine.run_step(graphs).time_s == pytest.approx(former_s, rel=1e-9, abs=1e-12)  # simpy model
+    assert engine.direct_step(graphs).time_s == pytest.approx(former_s, rel=1e-9, abs=1e-12)
 
 
 # --- HBM: a preemptive priority server ---------------------------------------------------------------------
@@ -305,3 +323,39 @@ def test_hbm_serves_traffic_in_priority_order(jobs):
     if real:
         makespan = max(t + sum(s for a, s in real if a >= t) for t, _ in real)
         assert max(a + s for a, s in placed if s > 0.0) == pytest.approx(makespan, rel=1e-9)
+
+
+# --- the simpy event model and the direct pass --------------------------------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(names=_names, pre=st.booleans(), post=st.booleans(), layers=st.integers(1, 6), prefetch=st.booleans(),
+       micro=st.sampled_from([1, 2]), data=st.data())
+def test_event_model_equals_the_direct_pass(names, pre, post, layers, prefetch, micro, data):
+    """Random one- and two-stream steps (each stream its own costs, fixed overheads, pre/post ops, layer copies):
+    the simpy model (every layer simulated) gives the direct pass's step time, memory wait and busy seconds,
+    both the default path (caches, serial sum, layers extrapolated) and the uncached `direct_step`."""
+    streams = [[f"{n}_{k}" for n in names] for k in range(micro)]
+    extra = [f"pre_{k}" for k in range(micro) if pre] + [f"post_{k}" for k in range(micro) if post]
+    costs = {n: data.draw(_op_costs, label=n) for s in streams for n in s} | {n: data.draw(_op_costs) for n in extra}
+    graphs = [graph(s, layers=layers, pre=[f"pre_{k}"] if pre else (), post=[f"post_{k}"] if post else ())
+              for k, s in enumerate(streams)]
+    dev = FakeDevice(costs, prefetch_weights=prefetch)
+    simpy_model = StepEngine(dev, exact=True).run_step(graphs)
+    for direct in (StepEngine(dev).run_step(graphs), StepEngine(dev).direct_step(graphs)):
+        for name in ("time_s", "memory_wait_s", "compute_busy_s", "memory_busy_s", "link_busy_s"):
+            assert getattr(simpy_model, name) == pytest.approx(getattr(direct, name), rel=1e-9, abs=1e-12), name
+
+
+@BOTH_PATHS
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_activations_preempt_a_running_prefetch_which_resumes(exact, prefetch):
+    # a: compute 1; b: 1 s fixed overhead, compute 1, activations 1; c: compute 1, weights 3. With prefetch:
+    # a ends at 1, freeing c's double buffer: c's weights load 1-2; b is ready at 2 and its activations
+    # (earlier in the order) pre-empt them, 2-3; c's weights resume 3-5; c computes 3-4, ends at 5 when its
+    # weights are in. Without prefetch: 1 + (1 + 1) + 3 = 6 s.
+    costs = {"a": OpCost(compute_cycles=1), "b": OpCost(compute_cycles=1, memory_cycles=1, fixed_s=1.0),
+             "c": OpCost(compute_cycles=1, weight_cycles=3)}
+    t = StepEngine(FakeDevice(costs, prefetch_weights=prefetch), exact=exact).run_step([graph(["a", "b", "c"])])
+    assert t.time_s == pytest.approx(5.0 if prefetch else 6.0)
+    assert t.memory_busy_s == pytest.approx(4.0)
+    assert t.memory_wait_s == pytest.approx(1.0 if prefetch else 2.0)  # c waits 4-5 (without prefetch 4-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -11,6 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from asicsim.cli import main
+from asicsim.core import engine
 from asicsim.core.registry import SPEC_DIR
 from asicsim.core.runner import RunSpec, make_device, run_workload
 from workloads.memory import weight_bytes_per_chip
@@ -68,6 +70,35 @@ def test_same_seed_same_json_apart_from_wall_time(capsys):
     a, b = run_json(capsys, *argv), run_json(capsys, *argv)
     a.pop("wall_s"), b.pop("wall_s")
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _close(a, b, rel: float) -> bool:
+    """JSON values equal, numbers to `rel` (relative)."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k], rel) for k in a)
+    if isinstance(a, float) or isinstance(b, float):
+        return a == pytest.approx(b, rel=rel, abs=1e-300)
+    return a == b
+
+
+@pytest.mark.parametrize("hw", ["sohu", "h100-sxm"])
+@pytest.mark.parametrize("workload", [dict(chips=8), dict(chips=8, rate=40.0, requests=10, seed=3)],
+                         ids=["burst", "poisson"])
+def test_exact_run_through_the_event_model_equals_the_default(monkeypatch, hw, workload):
+    """`exact` times every step with the simpy model and exact prices; the default uses the direct pass and
+    its caches. The summaries agree to 1e-9 once the default's attention memo key is made exact (its
+    rounding, at most engine.FAST_PATH_RTOL of the step, is tested in tests/test_serving.py); on sohu, which
+    schedules (prefetch, two halves at tp 8), the rounded default stays within FAST_PATH_RTOL."""
+    spec = RunSpec(hardware=hw, **{**SMALL, **workload})
+    exact = run_workload(dataclasses.replace(spec, exact=True)).summary
+    rounded = run_workload(spec).summary
+    monkeypatch.setattr(engine, "ATTENTION_KEY_BITS", 53)  # rounding to 53 bits keeps every double
+    default = run_workload(spec).summary
+    for s in (exact, rounded, default):
+        s.pop("wall_s")
+    assert exact["requests_completed"] == spec.requests
+    assert _close(exact, default, rel=1e-9)
+    assert _close(exact, rounded, rel=1e-9 if hw == "h100-sxm" else engine.FAST_PATH_RTOL)
 
 
 @settings(max_examples=12, deadline=None)

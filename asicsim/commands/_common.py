@@ -88,6 +88,9 @@ def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None)
                    help="TTFT SLO in s for goodput (0: none; default: MLPerf Llama-2-70B server, %(default)s)")
     g.add_argument("--slo-tpot", type=_non_negative_float, default=DEFAULT_SLO_TPOT_S,
                    help="TPOT SLO in s for goodput (0: none; default: MLPerf Llama-2-70B server, %(default)s)")
+    p.add_argument("--exact", action="store_true",
+                   help="time every step with the simpy discrete-event model and exact prices (slower; the "
+                        "default direct pass equals it to rounding, attention memo keys to 2^-10)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -102,7 +105,8 @@ def spec_from_args(args: argparse.Namespace, hardware: str) -> RunSpec:
                    scheduler=args.scheduler, router=args.router, rate=args.rate, trace=args.trace,
                    limit_trace=args.requests is not None, time_scale=args.time_scale, isl_dist=args.isl_dist,
                    osl_dist=args.osl_dist, slo_ttft_s=args.slo_ttft, slo_tpot_s=args.slo_tpot,
-                   kv_block_tokens=args.kv_block_tokens, micro_batches=args.micro_batches, **extra)
+                   kv_block_tokens=args.kv_block_tokens, micro_batches=args.micro_batches,
+                   exact=getattr(args, "exact", False), **extra)
 
 
 def print_json(obj) -> None:

@@ -14,6 +14,10 @@ How ops overlap (the hardware decides through the Device flags):
   overlaps the other half's compute (the serving layer asks for this by passing two graphs).
 - `fixed_s` (launch overhead) is serial and overlaps nothing.
 
+The model is the simpy discrete-event simulation in `des` (units as processes and a preemptive HBM
+resource); `_Schedule` computes the same times in one direct pass without an event queue, and is what
+the fast path runs (tests/test_engine.py checks them equal on random op streams).
+
 Units serve ops in a fixed order (`_Schedule`), as a compiled program does: with two micro-batches,
 segment j (the ops up to and including a collective) of each before segment j + 1 of either. Event times
 are then max-plus expressions of op durations, so a shorter op never lengthens the step; sharing units
@@ -37,18 +41,20 @@ Fast path (serving simulates 10^5+ steps an hour of traffic; `exact=False`, the 
   rounded seconds, so a cached value is a pure function of its key). Each attention op moves by at most
   2^-ATTENTION_KEY_BITS of its own time per layer; the step time moves by at most that share of the
   attention time (tested: within FAST_PATH_RTOL of the exact path).
-`exact=True` prices every op and schedules every step, as the reference.
+`exact=True` prices every op and runs every step, every layer, through the simpy model (`des.simulate_step`),
+as the reference; `direct_step` is the direct pass with the same exact prices and no caches.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from workloads.graph_types import Op, OpKind, StepGraph
 
+from .des import Part, simulate_step
 from .device import UNITS, Device, OpCost
 
 __all__ = ["StepTiming", "StepEngine", "ATTENTION_KEY_BITS", "FAST_PATH_RTOL"]
@@ -110,7 +116,7 @@ class _Schedule:
       (activations from its ready time; its weights too, or, with `prefetch_weights`, from when the
       stream's op i - 2 ended: the double buffer) fills the HBM time that earlier ops' traffic leaves
       idle, so a later op's prefetch never delays an earlier op's traffic. Traffic retires in order: the
-      op's HBM part is done when the traffic of every op up to it is.
+      op's HBM part is done when the traffic of every op up to it is (and not before the op is ready).
     The op ends when its parts are done; an op with compute waits (memory wait) for whatever of its time
     is beyond its fixed overhead and compute.
 
@@ -313,21 +319,38 @@ class StepEngine:
         return priced
 
     def run_step(self, graphs: Sequence[StepGraph]) -> StepTiming:
-        """Simulate one step; several graphs are micro-batches of the same step sharing the units."""
+        """Simulate one step; several graphs are micro-batches of the same step sharing the units.
+
+        `exact`: every op priced afresh and the step run through the simpy event model (`des`), every layer
+        simulated. Otherwise the direct pass (the fast path), equal to it to rounding (tests/test_engine.py).
+        """
         if self.exact:
-            priced = [self._price_graph(g) for g in graphs]
-            layers = graphs[0].layers_per_stage
-            return self._account(self._simulated(priced, layers, exact=True), priced, layers)
+            return self._event_step(graphs)
         if self._serial and len(graphs) == 1:
             return self._serial_step(graphs[0])
         priced = [self._price_graph(g) for g in graphs]
         layers = graphs[0].layers_per_stage
-        return self._account(self._simulated(priced, layers, exact=False), priced, layers)
+        return self._account(self._simulated(priced, layers), priced, layers)
 
-    def _simulated(self, priced, layers: int, exact: bool) -> tuple[float, float]:
-        """(step s, memory wait s), memoised on the priced key (attention rounded unless `exact`)."""
-        if not exact:
-            priced = [tuple([_round_attention(p) for p in part] for part in parts) for parts in priced]
+    def _event_step(self, graphs: Sequence[StepGraph]) -> StepTiming:
+        """The step in the discrete-event model; busy seconds per unit as the simulation measured them."""
+        priced = [self._price_exact(g) for g in graphs]
+        layers = graphs[0].layers_per_stage
+        streams = [tuple([_part(p) for p in group] for group in parts) for parts in priced]
+        sim = simulate_step(streams, layers, bool(self.device.prefetch_weights))
+        t = self._account((sim.time_s, sim.memory_wait_s), priced, layers)
+        return replace(t, compute_busy_s=sim.compute_busy_s, memory_busy_s=sim.memory_busy_s,
+                       link_busy_s=sim.link_busy_s)
+
+    def direct_step(self, graphs: Sequence[StepGraph]) -> StepTiming:
+        """The step by the direct pass with exact prices and no caches (what `exact` is checked against)."""
+        priced = [self._price_exact(g) for g in graphs]
+        layers = graphs[0].layers_per_stage
+        return self._account(self._step_time(priced, layers), priced, layers)
+
+    def _simulated(self, priced, layers: int) -> tuple[float, float]:
+        """(step s, memory wait s) by the direct pass, memoised on the priced key (attention rounded)."""
+        priced = [tuple([_round_attention(p) for p in part] for part in parts) for parts in priced]
         key = (layers, tuple(tuple(p.key for part in parts for p in part) for parts in priced))
         hit = self._cache.get(key)
         if hit is None:
@@ -364,11 +387,8 @@ class StepEngine:
         return sched.end_at + skipped * span_s, sched.wait_s + skipped * copy_wait_s
 
     def _price_graph(self, graph: StepGraph) -> tuple[list[_Priced], list[_Priced], list[_Priced]]:
-        if self.exact:
-            price = self.price
-        else:
-            def price(op):
-                return self.price(op) if op.seq_new is not None else self._price_cached(op)
+        def price(op):
+            return self.price(op) if op.seq_new is not None else self._price_cached(op)
         pre = [price(op) for op in graph.pre_ops]
         layer = [price(op) for op in graph.layer_ops]
         post = [price(op) for op in (*graph.post_ops, *graph.stage_ops)]
@@ -495,6 +515,10 @@ def _record_memory(record: list, k: int, name: str, ready_at: float, pieces: lis
             at, seconds = ready_at, seconds - head_s
         if seconds > 0.0:
             record.append((k, "memory", name, at, seconds))
+
+
+def _part(p: _Priced) -> Part:
+    return Part(p.compute_s, p.memory_s, p.weight_s, p.link_s, p.fixed_s, p.op.kind in _COLLECTIVES)
 
 
 def _kind_label(op: Op) -> str:

@@ -50,7 +50,7 @@ class RunSpec:
     Workload: a trace (`trace`: built-in name or CSV path; `requests` > 0 with `limit_trace` keeps the first
     ones), else Poisson arrivals when `rate` > 0 (`requests` of them, lengths from `isl_dist`/`osl_dist`),
     else a burst of `requests` at t=0. scheduler "auto": static for a burst, chunked-prefill otherwise.
-    SLOs of 0 mean no limit.
+    SLOs of 0 mean no limit. `exact`: every step through the simpy event model (`engine.StepEngine`).
     """
 
     hardware: str
@@ -79,6 +79,7 @@ class RunSpec:
     kv_block_tokens: int = 16
     micro_batches: int = 0
     timeline_steps: int = 0
+    exact: bool = False
 
 
 def make_device(hardware: str, chips: int):
@@ -142,7 +143,7 @@ def run_workload(spec: RunSpec, progress: Progress | None = None) -> RunResult:
     cfg = ServingConfig(model=model, dtype=dtype, kv_dtype=kv_dtype, tp=spec.tp or spec.chips, pp=spec.pp,
                         max_batch=spec.max_batch, max_tokens_per_step=spec.max_tokens_per_step,
                         scheduler=resolve_scheduler(spec), router=spec.router, kv_block_tokens=spec.kv_block_tokens,
-                        micro_batches=spec.micro_batches, trace_steps=spec.timeline_steps)
+                        micro_batches=spec.micro_batches, trace_steps=spec.timeline_steps, exact=spec.exact)
     runs = simulate(device, spec.chips, requests, cfg, progress=progress)
     summary = summarize(device, spec, cfg, runs, requests)
     timeline = None

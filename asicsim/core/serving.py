@@ -58,6 +58,7 @@ class ServingConfig:
     trace_steps: keep the first N step batches of each replica for a timeline.
     fast_forward: book runs of decode-only steps at once (see `_Replica.fast_forward`); False steps one
     at a time (the reference the tests compare against).
+    exact: time every step with the simpy event model and exact prices (`StepEngine(exact=True)`).
     """
 
     model: ModelConfig
@@ -75,6 +76,7 @@ class ServingConfig:
     kv_capacity_blocks: int = 0
     trace_steps: int = 0
     fast_forward: bool = True
+    exact: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Servi
     static = cfg.scheduler == "static"
     max_batch = cfg.max_batch or (plan.max_batch_fit if static else 0)
     micro = cfg.micro_batches or (1 if static else cfg.pp)
-    runner = _StepRunner(engine or StepEngine(device), cfg, device.overlap_collectives, micro)
+    runner = _StepRunner(engine or StepEngine(device, exact=cfg.exact), cfg, device.overlap_collectives, micro)
     reps = [_Replica(i, runner, make_scheduler(cfg.scheduler, PagedKVCache(blocks, block), max_batch,
                                                cfg.max_tokens_per_step), cfg.trace_steps) for i in range(replicas)]
     router = make_router(cfg.router)
