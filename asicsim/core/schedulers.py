@@ -325,20 +325,27 @@ class InflightScheduler(Scheduler):
         plan = StepPlan()
         plan.decode = self._decodes(self.budget)
         room = self.budget - len(plan.decode)
-        kv = self.kv
         while self.waiting and len(self.running) < self.max_batch:
-            s = self.waiting[0]
-            if s.prompt > room and (plan.prefill or s.prompt <= self.budget):
+            head = self.waiting[0]
+            if head.prompt > room and (plan.prefill or head.prompt <= self.budget):
                 break
-            full = self._full(s)
-            if kv.extra_blocks(s.rid, full) > kv.free_blocks:
+            s = self._admit_head()
+            if s is None:
                 break
-            self.waiting.popleft()
-            self._reserve(s, full)
-            self._admit(s)
             plan.prefill.append((s, s.prompt))
             room -= s.prompt
         return plan
+
+    def _admit_head(self):
+        """Admit the first waiting request if KV for its whole length can be reserved (no eviction later)."""
+        s = self.waiting[0]
+        full = self._full(s)
+        if self.kv.extra_blocks(s.rid, full) > self.kv.free_blocks:
+            return None
+        self.waiting.popleft()
+        self._reserve(s, full)
+        self._admit(s)
+        return s
 
 
 class InflightChunkedScheduler(InflightScheduler):
@@ -368,15 +375,10 @@ class InflightChunkedScheduler(InflightScheduler):
                 take = min(room, s.prompt - s.prefilled)
                 plan.prefill.append((s, take))
                 room -= take
-        kv = self.kv
         while room > 0 and self.waiting and len(self.running) < self.max_batch:
-            s = self.waiting[0]
-            full = self._full(s)
-            if kv.extra_blocks(s.rid, full) > kv.free_blocks:
+            s = self._admit_head()
+            if s is None:
                 break
-            self.waiting.popleft()
-            self._reserve(s, full)
-            self._admit(s)
             take = min(room, s.prompt)
             plan.prefill.append((s, take))
             room -= take
