@@ -35,12 +35,13 @@ from asicsim.core.memory_plan import plan_memory
 from asicsim.core.registry import device_class, load_hardware
 from asicsim.core.results import RequestRecord, StepRecord
 from asicsim.core.runner import RUN_DTYPES, RunSpec, summarize
-from asicsim.core.serving import ReplicaRun, ServingConfig, check_parallelism
+from asicsim.core.serving import (ReplicaRun, ServingConfig, StepRunner, check_parallelism, chunked_prefill,
+                                  step_record)
 from asicsim.core.specfile import read_toml, spec_meta_fields
 from workloads.errors import InputError
-from workloads.graph import build_step_graph
 from workloads.graph_types import StepBatch
 from workloads.models import load_model
+from workloads.requests import Request
 
 __all__ = ["SweepConfig", "load_sweep_config", "expand_points", "point_id", "evaluate_point", "evaluate_chunk",
            "reduced_summary", "silicon_cost", "check_parameter_names", "default_derive", "default_area",
@@ -320,12 +321,12 @@ def reduced_summary(device, run: RunSpec, *, decode_samples: int = 5) -> dict:
 
 
 class _StepTimer:
-    """Times one step on one chip as the serving loop does for static batching (one micro-batch): the
-    whole batch, or two interleaved halves when the device overlaps collectives and that is faster."""
+    """Times one step on one chip exactly as the serving loop does (`StepRunner`: the whole batch, or two
+    interleaved halves when the device overlaps collectives and that is faster), and prices its energy."""
 
     def __init__(self, engine: StepEngine, cfg: ServingConfig, overlap: bool) -> None:
-        self.engine, self.cfg = engine, cfg
-        self.overlap = overlap and cfg.tp > 1
+        self.cfg = cfg
+        self.runner = StepRunner(engine, cfg, overlap)
         self.spec = getattr(engine.device, "spec", None)
         self.asic = getattr(self.spec, "kind", "") == "asic"  # asicsim.chip.power prices ASIC steps
 
@@ -333,64 +334,24 @@ class _StepTimer:
         """One chip's joules in the step (0 where no power model applies)."""
         return step_energy_j(self.spec, record, self.cfg.dtype) if self.asic else 0.0
 
-    def _graph(self, batch: StepBatch):
-        c = self.cfg
-        return build_step_graph(c.model, batch, tp=c.tp, pp=c.pp, dtype=c.dtype, kv_dtype=c.kv_dtype,
-                                act_dtype=c.act_dtype)
-
     def record(self, batch: StepBatch) -> StepRecord:
         """A step record template (start 0, end = step seconds) for `batch`."""
-        timing, halves = self.engine.run_step([self._graph(batch)]), 1
-        if self.overlap and batch.prefill_new_tokens.size + batch.decode_past_tokens.size >= 2:
-            split = self.engine.run_step([self._graph(h) for h in _halves(batch)])
-            if split.time_s < timing.time_s:
-                timing, halves = split, 2
+        timing, micro = self.runner.run(batch)
         pp = self.cfg.pp
-        kinds = dict(timing.by_kind_s)
-        values = dict(
-            step=0, replica=0, start_at=0.0, end_at=timing.time_s * pp, prefill_tokens=batch.prefill_tokens,
-            decode_tokens=batch.decode_tokens, micro_batches=halves, compute_busy_s=timing.compute_busy_s,
-            memory_busy_s=timing.memory_busy_s, link_busy_s=timing.link_busy_s, fixed_s=timing.fixed_s,
-            ideal_compute_s=timing.ideal_compute_s, stall_s=timing.stall_s, memory_wait_s=timing.memory_wait_s,
-            flops_per_chip=timing.flops, memory_bytes_per_chip=timing.memory_bytes,
-            gemm_s=kinds.get("gemm", 0.0), attention_s=kinds.get("attention", 0.0),
-            collective_s=kinds.get("collective", 0.0), other_s=kinds.get("other", 0.0),
-            batch_size=batch.prefill_new_tokens.size + batch.decode_past_tokens.size,
-            bubble_s=(pp - 1) * timing.time_s)
-        return StepRecord(**{k: v for k, v in values.items() if k in _STEP_FIELDS})
-
-
-_STEP_FIELDS = {f.name for f in dataclasses.fields(StepRecord)}
-
-
-def _halves(batch: StepBatch) -> list[StepBatch]:
-    """The serving loop's two interleaved halves: sequences in contiguous runs, decodes dealt from the end."""
-    new, past = np.array_split(batch.prefill_new_tokens, 2), np.array_split(batch.prefill_past_tokens, 2)
-    dec = np.array_split(batch.decode_past_tokens, 2)[::-1]
-    parts = [StepBatch(a, b, c) for a, b, c in zip(new, past, dec)]
-    return [p for p in parts if p.prefill_new_tokens.size or p.decode_past_tokens.size]
+        return step_record(0, 0, 0.0, timing.time_s * pp, batch, micro, timing, bubble=(pp - 1) * timing.time_s)
 
 
 def _prefill_schedule(size: int, isl: int, budget: int) -> tuple[list[StepBatch], list[int]]:
-    """Chunked prefill of `size` prompts: the step batches, and the step that finishes each prompt."""
-    remaining, done = [isl] * size, [0] * size
-    batches, finish = [], [0] * size
-    while any(remaining):
-        room, new, past, took = budget, [], [], []
-        for k in range(size):
-            if room == 0:
-                break
-            if remaining[k]:
-                take = min(room, remaining[k])
-                new.append(take), past.append(done[k]), took.append(k)
-                remaining[k] -= take
-                done[k] += take
-                room -= take
-        for k in took:
-            if remaining[k] == 0:
-                finish[k] = len(batches)
-        batches.append(StepBatch.make(prefill_new=new, prefill_past=past))
-    return batches, finish
+    """Chunked prefill of `size` prompts as the serving loop plans it: the step batches, and the index of
+    the step that finishes each prompt."""
+    batches: list[StepBatch] = []
+
+    def step(batch: StepBatch) -> int:
+        batches.append(batch)
+        return len(batches) - 1
+
+    finish = chunked_prefill([Request(k, 0.0, isl, 1) for k in range(size)], budget, step)
+    return batches, [int(finish[k]) for k in range(size)]
 
 
 def _batch_timeline(timer: _StepTimer, size: int, run: RunSpec, samples: int):

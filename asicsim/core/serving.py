@@ -38,7 +38,8 @@ from .results import RequestRecord, StepRecord, step_records
 from .router import make_router
 from .schedulers import Scheduler, Seq, make_scheduler
 
-__all__ = ["ServingConfig", "ReplicaRun", "simulate", "simulate_static", "check_parallelism", "Progress"]
+__all__ = ["ServingConfig", "ReplicaRun", "simulate", "simulate_static", "check_parallelism", "Progress", "StepRunner",
+           "split_batch", "step_record", "chunked_prefill"]
 
 Progress = Callable[[float, int, int], None]  # (simulated seconds, requests finished, requests in all)
 PROGRESS_EVERY_STEPS = 2048
@@ -139,7 +140,7 @@ def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Servi
     static = cfg.scheduler == "static"
     max_batch = cfg.max_batch or (plan.max_batch_fit if static else 0)
     micro = cfg.micro_batches or (1 if static else cfg.pp)
-    runner = _StepRunner(engine or StepEngine(device, exact=cfg.exact), cfg, device.overlap_collectives, micro)
+    runner = StepRunner(engine or StepEngine(device, exact=cfg.exact), cfg, device.overlap_collectives, micro)
     reps = [_Replica(i, runner, make_scheduler(cfg.scheduler, PagedKVCache(blocks, block), max_batch,
                                                cfg.max_tokens_per_step), cfg.trace_steps) for i in range(replicas)]
     router = make_router(cfg.router)
@@ -171,7 +172,7 @@ def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Servi
     return [r.result(plan, max_batch or max((s.batch_size for s in r.steps), default=0)) for r in reps]
 
 
-class _StepRunner:
+class StepRunner:
     """Builds a step's graph and times it: micro-batches through the pipeline, optional split halves."""
 
     def __init__(self, engine: StepEngine, cfg: ServingConfig, overlap: bool, micro: int = 1) -> None:
@@ -192,7 +193,7 @@ class _StepRunner:
         whole = self.engine.run_step([self.graph(batch)])
         if not self.overlap:
             return whole, 1
-        halves = _split(batch, 2)
+        halves = split_batch(batch, 2)
         if len(halves) < 2:
             return whole, 1
         split = self.engine.run_step([self.graph(h) for h in halves])
@@ -201,7 +202,7 @@ class _StepRunner:
     def time_step(self, batch: StepBatch) -> tuple[float, StepTiming, int, float]:
         """(step seconds, summed stage timing, micro-batches, bubble seconds)."""
         pp = self.cfg.pp
-        parts = _split(batch, self.micro) if pp > 1 and self.micro > 1 else [batch]
+        parts = split_batch(batch, self.micro) if pp > 1 and self.micro > 1 else [batch]
         if len(parts) == 1:
             timing, halves = self.run(batch)
             return timing.time_s * pp, timing, halves, (pp - 1) * timing.time_s
@@ -211,7 +212,7 @@ class _StepRunner:
         return merged.time_s + (pp - 1) * longest, merged, len(parts), (pp - 1) * longest
 
 
-def _split(batch: StepBatch, n: int) -> list[StepBatch]:
+def split_batch(batch: StepBatch, n: int) -> list[StepBatch]:
     """Up to n parts of a step, sequences dealt in contiguous runs; empty parts dropped."""
     new = np.array_split(batch.prefill_new_tokens, n)
     past = np.array_split(batch.prefill_past_tokens, n)
@@ -266,7 +267,7 @@ def _merge(timings: list[StepTiming]) -> StepTiming:
 class _Replica:
     """One data-parallel replica: its clock, scheduler, KV cache and records."""
 
-    def __init__(self, index: int, runner: _StepRunner, sched: Scheduler, trace_steps: int) -> None:
+    def __init__(self, index: int, runner: StepRunner, sched: Scheduler, trace_steps: int) -> None:
         self.index = index
         self.runner = runner
         self.sched = sched
@@ -318,7 +319,7 @@ class _Replica:
             if s.generated >= s.req.output_tokens:
                 done.append(s)
         self.now = end
-        self.steps.append(_step_record(index, self.index, start, end, batch, micro, timing, len(pre) + len(dec),
+        self.steps.append(step_record(index, self.index, start, end, batch, micro, timing, len(pre) + len(dec),
                                        len(sched.waiting), kv.used_blocks, bubble, len(sched.running), emitted))
         if done:
             self._finish(done, end)
@@ -412,7 +413,7 @@ class _Replica:
             preemptions=self.sched.preemptions, traced=tuple(self.traced))
 
 
-def _step_record(index: int, replica: int, start: float, end: float, batch: StepBatch, micro: int,
+def step_record(index: int, replica: int, start: float, end: float, batch: StepBatch, micro: int,
                  t: StepTiming, batch_size: int = -1, waiting: int = 0, kv_blocks: int = 0,
                  bubble: float = 0.0, running: int = 0, tokens_out: int = 0) -> StepRecord:
     kinds = dict(t.by_kind_s)
@@ -427,7 +428,7 @@ def _step_record(index: int, replica: int, start: float, end: float, batch: Step
     )
 
 
-def _prefill(batch_reqs: Sequence[Request], budget: int, step) -> dict[int, float]:
+def chunked_prefill(batch_reqs: Sequence[Request], budget: int, step) -> dict[int, float]:
     """Chunked prefill of a static batch's prompts in steps of at most `budget` tokens; first-token times.
 
     `step(batch) -> end time` runs one step. The static scheduler plans the same chunks; analysis.sweep

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from .device import Device
 from .engine import StepEngine
-from .serving import ReplicaRun, ServingConfig, _split
+from .serving import ReplicaRun, ServingConfig, split_batch
 
 __all__ = ["chrome_trace", "TRACKS"]
 
@@ -36,7 +36,7 @@ def chrome_trace(device: Device, cfg: ServingConfig, runs: Sequence[ReplicaRun])
                            "dur": (record.end_at - record.start_at) * 1e6,
                            "args": {"prefill_tokens": record.prefill_tokens, "decode_tokens": record.decode_tokens,
                                     "batch_size": record.batch_size}})
-            part = _split(batch, record.micro_batches)[0] if cfg.pp > 1 and record.micro_batches > 1 else batch
+            part = split_batch(batch, record.micro_batches)[0] if cfg.pp > 1 and record.micro_batches > 1 else batch
             graph = build_step_graph(cfg.model, part, tp=cfg.tp, pp=cfg.pp, dtype=cfg.dtype, kv_dtype=cfg.kv_dtype,
                                      act_dtype=cfg.act_dtype)
             for micro, unit, name, at, dur in engine.trace_step([graph]):
