@@ -284,7 +284,7 @@ def test_more_sram_never_slows_the_two_micro_batch_step(sohu) -> None:
     with 40 MiB and 39.5 ms with 96 MiB (a list-scheduling anomaly); the engine's fixed per-unit order is
     monotone in op durations: 34.4 -> 30.7 ms when written.
     """
-    from asicsim.analysis.sweep import _halves
+    from asicsim.core.serving import split_batch
     from asicsim.chip.device import AsicDevice
     from asicsim.core.engine import StepEngine
     from workloads.graph import build_step_graph
@@ -294,7 +294,7 @@ def test_more_sram_never_slows_the_two_micro_batch_step(sohu) -> None:
     spec = derive_asic_spec(sohu, die_area_mm2=300.0, array_rows=64, array_cols=64, process_node_nm=5,
                             hbm_stacks=1, clock_hz=1.0e9, tdp_w=150.0, sram_bytes=40 * 2**20)
     graphs = [build_step_graph(load_model("llama-3.1-8b"), half, tp=2, dtype="fp8")
-              for half in _halves(StepBatch.make(prefill_new=[1024, 1024, 1024]))]
+              for half in split_batch(StepBatch.make(prefill_new=[1024, 1024, 1024]), 2)]
     small, large = (StepEngine(AsicDevice(dataclasses.replace(spec, sram_bytes=mib * 2**20), 2)).run_step(graphs)
                     for mib in (40, 96))
     assert large.memory_busy_s <= small.memory_busy_s and large.compute_busy_s <= small.compute_busy_s
