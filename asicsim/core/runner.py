@@ -22,8 +22,8 @@ __all__ = ["RunSpec", "run_workload", "make_device", "build_requests", "resolve_
 
 RUN_DTYPES = ("bf16", "fp8", "fp4")
 
-# Default latency SLOs: the MLPerf Inference (v4.0+) Llama-2-70B server-scenario limits, TTFT <= 2 s and
-# TPOT <= 200 ms (MLCommons inference rules, "LLM latency constraints").
+# Default latency SLOs: the MLPerf Inference Llama-2-70B server-scenario limits, TTFT <= 2 s and TPOT <= 200 ms
+# (MLCommons LoadGen loadgen/mlperf.conf: llama2-70b.Server.ttft_latency = 2000, tpot_latency = 200, in ms).
 DEFAULT_SLO_TTFT_S = 2.0
 DEFAULT_SLO_TPOT_S = 0.2
 
