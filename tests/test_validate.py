@@ -210,3 +210,18 @@ def test_published_request_counts_and_scheduler_by_version() -> None:
         v.published_requests(100, 100)
     assert v.trtllm_scheduler("TensorRT-LLM v0.14 perf overview") == "inflight-chunked"
     assert v.trtllm_scheduler("TensorRT-LLM 0.19.0") == "inflight"
+
+
+def test_operator_rows_of_validation_csv_are_predicted_and_kept_out_of_the_e2e_path() -> None:
+    """The skinny FP8 GEMM rows (vLLM PR #49363, H100) run through the GEMM model, under the FP8 peak, and
+    never reach the end-to-end runner; they are not a target group."""
+    rows = v.operator_rows()
+    table = v._data("validation.csv")
+    assert len(rows) == int((table["metric"] == v.OPERATOR_METRIC).sum()) >= 4
+    spec = load_hardware("h100-sxm")
+    for r in rows:
+        assert r.unit == "TFLOP/s" and 0.0 < r.predicted * 1e12 <= spec.dense_fp8_flops_per_s
+        assert r.group not in v.TARGET_GROUPS
+    assert (v._e2e_table()["metric"] == "output_tokens_per_s").all()
+    by_m = sorted(rows, key=lambda r: v._gemm_shape(r.label.split(" ", 1)[1])[0])
+    assert all(a.predicted < b.predicted for a, b in zip(by_m, by_m[1:]))  # throughput rises with M

@@ -39,7 +39,8 @@ from workloads.requests import fixed_requests
 
 __all__ = [
     "ValidationRow", "E2E_REQUESTS", "MICRO_TOLERANCE", "E2E_MAPE_TARGET", "E2E_WORST_TARGET", "TARGET_GROUPS",
-    "validation_rows", "microbenchmark_rows", "e2e_rows", "group_summary", "check_targets", "format_table",
+    "validation_rows", "microbenchmark_rows", "operator_rows", "OPERATOR_METRIC",
+    "e2e_rows", "group_summary", "check_targets", "format_table",
     "rows_as_dicts", "EngineSettings", "trtllm_scheduler", "trtllm_bench_settings", "published_requests",
     "TRTLLM_BENCH_KV_FRACTION", "TRTLLM_RUNTIME_KV_FRACTION", "TRTLLM_TOKENS_PER_BLOCK", "PUBLISHED_REQUESTS",
 ]
@@ -50,6 +51,7 @@ E2E_MAPE_TARGET = 0.15
 E2E_WORST_TARGET = 0.30
 MICRO_GROUP = "microbenchmark"
 E2E_GROUP = "end-to-end"
+OPERATOR_METRIC = "gemm_tflops"  # validation.csv rows measured at operator level (not end-to-end)
 TARGET_GROUPS = (MICRO_GROUP, E2E_GROUP)
 # Microbenchmark device names -> spec names (the GB200 HBM row stands for the B200's HBM3e stacks).
 _DEVICE = {"gb200": "b200"}
@@ -270,6 +272,7 @@ def _e2e_table() -> pd.DataFrame:
     base = _data("e2e_calibration.csv").assign(group=E2E_GROUP, kv_dtype="", max_batch=0, served="in-flight",
                                                version="", date="")
     more = _data("validation.csv").fillna({"kv_dtype": "", "notes": ""})
+    more = more[more["metric"] != OPERATOR_METRIC]
     more["served"] = np.where(more["group"].str.contains("static"), "static", "in-flight")
     more["source"] = more["source"] + " (" + more["version"] + ", " + more["date"] + ")"
     return pd.concat([base, more], ignore_index=True)
@@ -300,9 +303,23 @@ def e2e_rows(requests: int = 0, progress: Callable[[str], None] | None = None) -
     return out
 
 
+def operator_rows() -> list[ValidationRow]:
+    """The operator-level rows of validation.csv (metric `gemm_tflops`; `model` holds 'M=.. N=.. K=..'):
+    further public GEMM measurements, predicted like the microbenchmarks but never fitted."""
+    table = _data("validation.csv")
+    out = []
+    for row in table[table["metric"] == OPERATOR_METRIC].itertuples(index=False):
+        device = GpuDevice(load_hardware(str(row.hardware)), 1)
+        predicted = _predict_micro(device, f"gemm_{row.dtype}", str(row.model))
+        out.append(ValidationRow(str(row.group), f"gemm_{row.dtype} {row.model}", str(row.hardware), str(row.unit),
+                                 float(row.value), predicted,
+                                 f"{row.source} ({row.version}, {row.date})"))
+    return out
+
+
 def validation_rows(requests: int = 0, progress=None) -> list[ValidationRow]:
-    """The whole table: microbenchmarks first, then end-to-end rows."""
-    return microbenchmark_rows() + e2e_rows(requests, progress)
+    """The whole table: microbenchmarks, further operator-level rows, then end-to-end rows."""
+    return microbenchmark_rows() + operator_rows() + e2e_rows(requests, progress)
 
 
 # ---- summaries and targets ------------------------------------------------------------------------------
