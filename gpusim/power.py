@@ -15,13 +15,13 @@ fp8 MMA shapes); logic energy by process node. HBM 3.0 pJ/bit, NVLink 1.3 pJ/bit
 
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from asicsim.core.power_cap import power_capped_clock_hz
 from workloads.errors import InputError
 
 from .spec import GpuSpec
@@ -146,13 +146,8 @@ def power_w(spec_or_device: Any, activity: GpuActivity = FULL_LOAD, dtype: str =
 def capped_clock_hz(spec_or_device: Any, activity: GpuActivity = FULL_LOAD, dtype: str = "fp8") -> float:
     """The tensor clock, lowered until power at `activity` is within TDP (as the GPU's power manager does)."""
     s = _spec(spec_or_device)
-    fixed = _fixed_w(s, activity)
-    if fixed >= s.tdp_w:
-        raise InputError(s.name, "tdp_w", f"static + HBM + NVLink power {fixed:.1f} W alone exceeds the "
-                                          f"{s.tdp_w:g} W TDP by {fixed - s.tdp_w:.1f} W")
-    per_cycle = _per_cycle_j(s, activity, dtype)
-    limit = (s.tdp_w - fixed) / per_cycle if per_cycle > 0 else math.inf
-    return min(s.tensor_clock_hz, limit)
+    return power_capped_clock_hz(s.name, s.tdp_w, _fixed_w(s, activity), _per_cycle_j(s, activity, dtype),
+                                 s.tensor_clock_hz, fixed_what="static + HBM + NVLink power")
 
 
 @lru_cache(maxsize=64)

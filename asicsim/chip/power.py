@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from asicsim.core.power_cap import power_capped_clock_hz
 from workloads.errors import InputError
 
 from .area import area_constants, node_scale, programmable_cores
@@ -135,12 +136,8 @@ def capped_clock_hz(spec_or_device: Any, activity: Activity = FULL_LOAD, dtype: 
     InputError when even a stopped clock exceeds TDP (static + HBM + links alone).
     """
     s = _spec(spec_or_device)
-    fixed_w = clock_independent_power_w(s, activity)
-    if fixed_w >= s.tdp_w:
-        raise InputError(s.name, "tdp_w", f"static + HBM + link power {fixed_w:.1f} W alone exceeds the "
-                                          f"{s.tdp_w:g} W TDP by {fixed_w - s.tdp_w:.1f} W")
-    per_cycle = energy_per_cycle_j(s, activity, dtype)
-    limit = (s.tdp_w - fixed_w) / per_cycle if per_cycle > 0 else math.inf
+    limit = power_capped_clock_hz(s.name, s.tdp_w, clock_independent_power_w(s, activity),
+                                  energy_per_cycle_j(s, activity, dtype), math.inf)
     if grid:
         step = area_constants()["die"]["clock_grid_hz"]
         limit = math.floor(limit / step) * step
