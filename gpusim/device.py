@@ -16,8 +16,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from kernels.attention import attention_flops, kv_cache_bytes, prefill_attention_compute_s
-from kernels.collectives import curve_allreduce_time_s
-from kernels.gpu_gemm import gemm_bytes, gemm_compute
+from kernels.collectives import curve_allreduce_time_s, interp_busbw_bytes_per_s
+from kernels.gpu_gemm import gemm_compute
 from kernels.memory import transfer_time_s
 from asicsim.core.device import UNITS, OpCost
 from workloads.dtypes import dtype_bytes
@@ -35,6 +35,12 @@ DEFAULT_STACK = "trtllm-0.14"
 _RESIDUAL_OPS = frozenset({"attn_residual", "mlp_residual"})
 _RESIDUAL_NORMS = frozenset({"input_norm", "post_attention_norm", "final_norm"})
 _EMBEDDING_ALLREDUCE = "embedding_allreduce"
+_SAMPLE, _SAMPLE_ALLREDUCE = "sample", "sample_allreduce"
+# HBM bytes per full-vocabulary logit when logits are gathered: bf16 read and fp32 written by the cast, fp32
+# read by the sampler.
+_GATHERED_LOGIT_READ_BYTES = 2.0 + 4.0
+_GATHERED_LOGIT_WRITE_BYTES = 4.0
+_GATHERED_LOGIT_WIRE_BYTES = 2.0  # the all-gather moves bf16 logits
 
 # Tensor-core formats from narrowest to widest; a format the chip lacks runs at the next wider one's rate.
 _WIDER = {"fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16"), "bf16": ("bf16",), "fp16": ("bf16",)}
@@ -76,7 +82,7 @@ class GpuDevice:
 
     @property
     def achievable_bandwidth_bytes_per_s(self) -> float:
-        """HBM bandwidth a streaming kernel reaches (STREAM-copy calibrated)."""
+        """HBM bandwidth a copy kernel reaches (half read, half written; STREAM copy)."""
         return self.spec.hbm_bandwidth_bytes_per_s * self.spec.hbm_achievable_fraction
 
     @property
@@ -167,12 +173,15 @@ class GpuDevice:
             if kind == OpKind.ELEMENTWISE and self._fused_away(op):
                 return OpCost(ideal_compute_cycles=self._ideal_cycles(op)), {"fused": True}
             compute_s, weight_s, link_s, detail = 0.0, 0.0, 0.0, {}
-            memory_s = self._stream_s(self._streamed_bytes(op))
+            memory_s = self._stream_s(*self._streamed_bytes(op))
         elif kind == OpKind.ALLREDUCE:
             if self.options.replicated_embedding and op.name == _EMBEDDING_ALLREDUCE:
                 return OpCost(), {"replicated": True}
             compute_s = memory_s = weight_s = 0.0
-            link_s, algorithm = self._allreduce_s(op)
+            if self.options.gathered_logits and op.name == _SAMPLE_ALLREDUCE:
+                link_s, algorithm = self._allgather_s(_full_logits(op) * _GATHERED_LOGIT_WIRE_BYTES, int(op.group))
+            else:
+                link_s, algorithm = self._allreduce_s(op)
             detail = {"algorithm": algorithm}
         elif kind == OpKind.P2P:
             compute_s = memory_s = weight_s = 0.0
@@ -212,29 +221,37 @@ class GpuDevice:
     def _latency(self, latency_s: float) -> float:
         return latency_s if self.options.kernel_latency else 0.0
 
-    def _stream_s(self, nbytes: float) -> float:
-        """A memory-bound kernel: its latency plus bytes at the achievable HBM bandwidth."""
-        latency_s = self._latency(self.spec.memory_kernel_latency_s)
-        return transfer_time_s(float(nbytes), self.achievable_bandwidth_bytes_per_s, latency_s)
+    def _stream_s(self, read_bytes: float, write_bytes: float = 0.0) -> float:
+        """A memory-bound kernel: its latency plus reads and writes at their achievable HBM bandwidths
+        (writes cost more bus time than reads: STREAM dot runs faster than copy)."""
+        if read_bytes + write_bytes <= 0.0:
+            return 0.0
+        s = self.spec
+        return (self._latency(s.memory_kernel_latency_s) + float(read_bytes) / s.hbm_read_bytes_per_s
+                + float(write_bytes) / s.hbm_write_bytes_per_s)
 
     def _fused_away(self, op: Op) -> bool:
         """Whether an elementwise op runs inside a neighbouring kernel (GEMM epilogue or RMSNorm)."""
         return self.options.fused_elementwise or (self.options.fused_residual_norm and op.name in _RESIDUAL_OPS)
 
-    def _streamed_bytes(self, op: Op) -> float:
-        """Bytes a norm/elementwise/embedding kernel moves; an embedding gathers only the rows it writes.
+    def _streamed_bytes(self, op: Op) -> tuple[float, float]:
+        """(read, written) bytes of a norm/elementwise/embedding kernel; an embedding gathers only the rows
+        it writes.
 
         A norm with the residual add fused in also reads the residual and writes the new residual stream.
         """
         if op.kind == OpKind.EMBEDDING:
-            return op.act_in_bytes + op.act_out_bytes + min(op.weight_bytes, op.act_out_bytes)
+            return op.act_in_bytes + min(op.weight_bytes, op.act_out_bytes), op.act_out_bytes
+        read, written = _read_bytes(op), _written_bytes(op)
         if op.kind == OpKind.NORM and self.options.fused_residual_norm and op.name in _RESIDUAL_NORMS:
-            return op.memory_bytes + op.act_in_bytes + op.act_out_bytes
-        return op.memory_bytes
+            return read + op.act_in_bytes, written + op.act_out_bytes
+        if self.options.gathered_logits and op.name == _SAMPLE and op.m > 0:
+            logits = _full_logits(op)
+            return logits * _GATHERED_LOGIT_READ_BYTES, logits * _GATHERED_LOGIT_WRITE_BYTES + op.act_out_bytes
+        return read, written
 
     def _matmul(self, op: Op) -> tuple[float, float, float, dict[str, Any]]:
         s = self.spec
-        bw = self.achievable_bandwidth_bytes_per_s
         m, n, k = int(op.m), int(op.n), int(op.k)
         peak = self.peak_flops_per_s(op.dtype)
         tensor_s, tile_n, split_k, waves = gemm_compute(
@@ -245,14 +262,15 @@ class GpuDevice:
         if tensor_s == 0.0 and op.flops > 0.0:  # shape not given: FLOPs at the asymptotic rate
             tensor_s = op.flops / (peak * self._gemm_efficiency(op.dtype))
         compute_s = tensor_s + self._latency(s.gemm_latency_s) if tensor_s > 0.0 else 0.0
-        act_bytes = op.act_in_bytes + op.act_out_bytes
+        act_in, act_out = op.act_in_bytes, op.act_out_bytes
         weight_bytes = op.weight_bytes
-        if act_bytes + weight_bytes <= 0.0 and m > 0:
+        if act_in + act_out + weight_bytes <= 0.0 and m > 0:
             elem = dtype_bytes(op.dtype, op.name)
-            act_bytes = gemm_bytes(m, n, k, elem, elem) - float(k) * n * elem
+            act_in, act_out = float(m) * k * elem, float(m) * n * elem
             weight_bytes = float(k) * n * elem
-        weight_s = weight_bytes / bw
-        memory_s = self._stream_s(act_bytes) if act_bytes > 0.0 else self._latency(s.memory_kernel_latency_s)
+        weight_s = weight_bytes / s.hbm_read_bytes_per_s
+        memory_s = (self._stream_s(act_in, act_out) if act_in + act_out > 0.0
+                    else self._latency(s.memory_kernel_latency_s))
         tiles = -(-m // s.gemm_tile_m) * -(-n // max(tile_n, 1)) * split_k if m > 0 else 0
         slots = waves * s.sm_count
         detail = {
@@ -273,24 +291,24 @@ class GpuDevice:
         if tensor_s == 0.0 and op.flops > 0.0:
             tensor_s = op.flops / (self.peak_flops_per_s(op.dtype) * self._attention_efficiency(op.dtype))
         compute_s = tensor_s + self._latency(s.gemm_latency_s) if tensor_s > 0.0 else 0.0
-        nbytes = op.memory_bytes
-        if nbytes <= 0.0:
+        read, written = _read_bytes(op), _written_bytes(op)
+        if read + written <= 0.0:
             elem = dtype_bytes(op.dtype, op.name)
-            q_and_o = 2.0 * float(new.sum()) * op.q_heads * op.head_dim * elem
-            nbytes = q_and_o + kv_cache_bytes(new, past, op.kv_heads, op.head_dim, elem)
+            q_or_o = float(new.sum()) * op.q_heads * op.head_dim * elem
+            read, written = q_or_o + kv_cache_bytes(new, past, op.kv_heads, op.head_dim, elem), q_or_o
         useful_flops = attention_flops(new, past, op.q_heads, op.head_dim, True)
-        return compute_s, self._stream_s(nbytes), 0.0, {"useful_flops": useful_flops}
+        return compute_s, self._stream_s(read, written), 0.0, {"useful_flops": useful_flops}
 
     def _attention_decode(self, op: Op) -> tuple[float, float, float, dict[str, Any]]:
         new, past = _seq_arrays(op)
         flops = op.flops if op.flops > 0.0 else attention_flops(new, past, op.q_heads, op.head_dim, True)
         compute_s = flops / (self.peak_flops_per_s(op.dtype) * self._attention_efficiency(op.dtype))
-        nbytes = op.memory_bytes
-        if nbytes <= 0.0:
+        read, written = _read_bytes(op), _written_bytes(op)
+        if read + written <= 0.0:
             elem = dtype_bytes(op.dtype, op.name)
-            q_and_o = 2.0 * new.size * op.q_heads * op.head_dim * elem
-            nbytes = kv_cache_bytes(new, past, op.kv_heads, op.head_dim, elem) + q_and_o
-        return compute_s, self._stream_s(nbytes), 0.0, {"kv_bytes": nbytes}
+            q_or_o = float(new.size) * op.q_heads * op.head_dim * elem
+            read, written = kv_cache_bytes(new, past, op.kv_heads, op.head_dim, elem) + q_or_o, q_or_o
+        return compute_s, self._stream_s(read, written), 0.0, {"kv_bytes": read + written}
 
     def _allreduce_s(self, op: Op) -> tuple[float, str]:
         """(seconds, algorithm) of a TP all-reduce: the one-shot kernel where the stack uses it, else NCCL."""
@@ -302,7 +320,20 @@ class GpuDevice:
         size = float(op.comm_bytes)
         if self.options.custom_allreduce and group > 1 and size < _oneshot_limit_bytes(group):
             return self._oneshot_allreduce_s(size, group), "oneshot"
-        return curve_allreduce_time_s(size, group, self._nccl_sizes, self._nccl_busbw), "nccl"
+        cap = self.spec.busbw_cap_bytes_per_s(group)
+        return curve_allreduce_time_s(size, group, self._nccl_sizes, self._nccl_busbw, cap), "nccl"
+
+    def _allgather_s(self, total_bytes: float, group: int) -> tuple[float, str]:
+        """(seconds, algorithm) of an NCCL ring all-gather leaving `total_bytes` on every GPU: each GPU
+        receives (group - 1) / group of it, at the all-reduce curve's busbw for that size capped at the
+        ring's (NVLink SHARP speeds up reductions, not gathers)."""
+        if group <= 1 or total_bytes <= 0.0:
+            return 0.0, "none"
+        busbw = interp_busbw_bytes_per_s(total_bytes, self._nccl_sizes, self._nccl_busbw)
+        ring = self.spec.nccl_ring_busbw_bytes_per_s
+        if ring > 0.0:
+            busbw = min(busbw, ring)
+        return total_bytes * (group - 1) / group / busbw, "nccl-allgather"
 
     def _oneshot_allreduce_s(self, size_bytes: float, group: int) -> float:
         """One-shot all-reduce: every GPU pulls its peers' buffers over NVLink and sums all of them locally.
@@ -315,7 +346,7 @@ class GpuDevice:
             return 0.0
         link_bytes_per_s = s.nvlink_bandwidth_bytes_per_s / 2.0 * s.p2p_efficiency
         return (s.p2p_latency_s + (group - 1) * size_bytes / link_bytes_per_s
-                + group * size_bytes / self.achievable_bandwidth_bytes_per_s)
+                + group * size_bytes / s.hbm_read_bytes_per_s)
 
 
 def _oneshot_limit_bytes(group: int) -> float:
@@ -324,6 +355,21 @@ def _oneshot_limit_bytes(group: int) -> float:
         if group <= max_group:
             return limit
     return ONESHOT_ALLREDUCE_MAX_BYTES[-1][1]
+
+
+def _read_bytes(op: Op) -> float:
+    """Bytes an op reads from device memory (weights, inputs, cached keys and values)."""
+    return op.weight_bytes + op.act_in_bytes + op.kv_read_bytes
+
+
+def _written_bytes(op: Op) -> float:
+    """Bytes an op writes to device memory (outputs, new keys and values)."""
+    return op.act_out_bytes + op.kv_write_bytes
+
+
+def _full_logits(op: Op) -> float:
+    """Full-vocabulary logits of a sampling op: its shard (m tokens x n vocab) times the TP group."""
+    return float(op.m) * float(op.n) * max(int(op.group), 1)
 
 
 def _seq_arrays(op: Op) -> tuple[np.ndarray, np.ndarray]:

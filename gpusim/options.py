@@ -13,9 +13,11 @@ from workloads.errors import InputError
 __all__ = ["GpuOptions", "STACKS", "ONESHOT_ALLREDUCE_MAX_BYTES"]
 
 # TensorRT-LLM AllReduceStrategy AUTO: the one-shot custom kernel below these message sizes, NCCL above
-# (tp 2: the whole 64 MiB workspace; tp <= 4: under 1 MB; larger groups: under 500 kB). Source:
-# NVIDIA/TensorRT-LLM cpp/tensorrt_llm/plugins/ncclPlugin/allreducePlugin.cpp, selectImplementation.
-ONESHOT_ALLREDUCE_MAX_BYTES: tuple[tuple[int, float], ...] = ((2, 64.0 * 2**20), (4, 1.0e6), (8, 0.5e6))
+# (tp 2: up to the whole 16 MB workspace; tp <= 4: under 1 MB; larger groups: under 500 kB; two-shot
+# disabled in AUTO). Sources: NVIDIA/TensorRT-LLM cpp/tensorrt_llm/plugins/ncclPlugin/allreducePlugin.cpp
+# (`selectImplementation`) and cpp/tensorrt_llm/common/customAllReduceUtils.h (`getMaxRequiredWorkspaceSize`:
+# 16e6 bytes for two GPUs, 8e6 otherwise).
+ONESHOT_ALLREDUCE_MAX_BYTES: tuple[tuple[int, float], ...] = ((2, 16.0e6), (4, 1.0e6), (8, 0.5e6))
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,9 @@ class GpuOptions:
     fused_residual_norm: the residual add runs inside the following RMSNorm kernel (one pass reading the
         sum's two inputs and writing the new residual and the normed output) instead of its own kernel.
     replicated_embedding: the embedding table is replicated on every GPU, so its lookup needs no all-reduce.
+    gathered_logits: the LM head's vocab-sharded logits are all-gathered to every GPU in bf16, cast to fp32 and
+        sampled from the full vocabulary there (instead of each GPU sampling its shard and all-reducing the
+        winners): an all-gather of tokens x vocab x 2 bytes and 10 bytes of HBM traffic per full-vocab logit.
     """
 
     wave_quantization: bool = True
@@ -42,6 +47,7 @@ class GpuOptions:
     custom_allreduce: bool = False
     fused_residual_norm: bool = False
     replicated_embedding: bool = False
+    gathered_logits: bool = False
 
     @staticmethod
     def for_stack(name: str) -> "GpuOptions":
@@ -52,11 +58,13 @@ class GpuOptions:
             raise InputError("software", "stack", f"unknown stack {name!r}; expected one of {sorted(STACKS)}") from None
 
 
-_TRTLLM = replace(GpuOptions(), custom_allreduce=True, replicated_embedding=True)
+_TRTLLM = replace(GpuOptions(), custom_allreduce=True, replicated_embedding=True, gathered_logits=True)
 
 # Stack name -> switches. "generic": NCCL for every collective, one kernel per op (the model's baseline).
 # TensorRT-LLM (0.10 and 0.14 alike, as trtllm-bench builds it): custom all-reduce (AUTO strategy); the
-# embedding table is replicated (`use_parallel_embedding` defaults to False); all-reduce + residual +
+# embedding table is replicated (`use_parallel_embedding` defaults to False); the LM head is a ColumnLinear
+# with gather_output=True whose logits are marked fp32 outputs (tensorrt_llm/models/llama/model.py), so every
+# GPU samples from gathered full-vocabulary fp32 logits (`gathered_logits`); all-reduce + residual +
 # RMSNorm fusion (`reduce_fusion`) is left off by trtllm-bench, so `fused_residual_norm` stays off.
 STACKS: dict[str, GpuOptions] = {
     "generic": GpuOptions(),

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from asicsim.core.specfile import build_spec
+from workloads.errors import InputError
 
 __all__ = ["GpuSpec", "NCCL_CURVE_FIELDS", "load_gpu_spec"]
 
@@ -88,6 +89,12 @@ class GpuSpec:
     launch_overhead_s: float = field(metadata=_MAY_BE_ZERO)
     graph_launch_overhead_s: float = field(metadata=_MAY_BE_ZERO)
     cuda_graphs: bool = True
+    # --- collectives in groups smaller than the curve's (optional; 0 = the curve applies to every group) ---
+    # Groups below `nvls_min_group` GPUs get no NVLink SHARP gain: their busbw is capped at the ring's.
+    nvls_min_group: int = field(default=0, metadata=_MAY_BE_ZERO)
+    nccl_ring_busbw_bytes_per_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
+    # --- memory, optional: share of peak a read-only stream reaches (0 = reads as fast as a copy) ---
+    hbm_read_fraction: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
     sources: tuple = ()
     assumed: frozenset = frozenset()
 
@@ -97,6 +104,25 @@ class GpuSpec:
         busbw = np.array([getattr(self, name) for name, _ in NCCL_CURVE_FIELDS], dtype=np.float64)
         return sizes, busbw
 
+    def busbw_cap_bytes_per_s(self, group: int) -> float:
+        """Most busbw an all-reduce over `group` GPUs reaches (inf where the measured curve applies as is)."""
+        if 1 < group < self.nvls_min_group and self.nccl_ring_busbw_bytes_per_s > 0.0:
+            return self.nccl_ring_busbw_bytes_per_s
+        return float("inf")
+
+    @property
+    def hbm_read_bytes_per_s(self) -> float:
+        """Achievable bandwidth of a read-only stream (STREAM dot); a copy's where none was measured."""
+        fraction = self.hbm_read_fraction or self.hbm_achievable_fraction
+        return self.hbm_bandwidth_bytes_per_s * fraction
+
+    @property
+    def hbm_write_bytes_per_s(self) -> float:
+        """Write bandwidth that, with the read bandwidth, reproduces the copy: a copy of S bytes reads S and
+        writes S, so 2 / copy = 1 / read + 1 / write (per byte of peak)."""
+        per_byte_s = 2.0 / self.hbm_achievable_fraction - 1.0 / (self.hbm_read_fraction or self.hbm_achievable_fraction)
+        return self.hbm_bandwidth_bytes_per_s / per_byte_s
+
     def source_of(self, field_name: str) -> str:
         """The source note of a field ('' when none)."""
         return dict(self.sources).get(field_name, "")
@@ -104,4 +130,9 @@ class GpuSpec:
 
 def load_gpu_spec(table: Mapping[str, Any], source: str) -> GpuSpec:
     """Validate a parsed TOML table into a GpuSpec (InputError naming `source` and the field)."""
-    return build_spec(GpuSpec, dict(table), source)
+    spec = build_spec(GpuSpec, dict(table), source)
+    if 0.0 < spec.hbm_read_fraction < spec.hbm_achievable_fraction:
+        raise InputError(source, "hbm_read_fraction",
+                         f"{spec.hbm_read_fraction:g} is below hbm_achievable_fraction {spec.hbm_achievable_fraction:g}: "
+                         "a read-only stream is never slower than a copy")
+    return spec

@@ -64,9 +64,13 @@ def interp_busbw_bytes_per_s(size_bytes, sizes_bytes, busbw_bytes_per_s):
 
 
 @jit
-def curve_allreduce_time_s(size_bytes, n, sizes_bytes, busbw_bytes_per_s):
-    """All-reduce time from a measured busbw curve (latency included in the measurement)."""
+def curve_allreduce_time_s(size_bytes, n, sizes_bytes, busbw_bytes_per_s, max_busbw_bytes_per_s=math.inf):
+    """All-reduce time from a measured busbw curve (latency included in the measurement).
+
+    `max_busbw_bytes_per_s` caps the curve: a group whose algorithm tops out lower than the measured
+    group's (a ring where the curve was measured with NVLink SHARP) is never faster than its own peak.
+    """
     if n <= 1 or size_bytes <= 0.0:
         return 0.0
-    busbw = interp_busbw_bytes_per_s(size_bytes, sizes_bytes, busbw_bytes_per_s)
+    busbw = min(interp_busbw_bytes_per_s(size_bytes, sizes_bytes, busbw_bytes_per_s), max_busbw_bytes_per_s)
     return size_bytes * _bus_factor(n) / busbw

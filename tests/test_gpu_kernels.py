@@ -45,6 +45,8 @@ def test_allreduce_models_match_twin(size, n, alpha, busbw):
         gpu_ref.tree_allreduce_time_s(size, n, alpha, busbw), **rel)
     assert collectives.curve_allreduce_time_s(size, n, CURVE_SIZES, CURVE_BUSBW) == pytest.approx(
         gpu_ref.curve_allreduce_time_s(size, n, CURVE_SIZES, CURVE_BUSBW), **rel)
+    assert collectives.curve_allreduce_time_s(size, n, CURVE_SIZES, CURVE_BUSBW, busbw) == pytest.approx(
+        gpu_ref.curve_allreduce_time_s(size, n, CURVE_SIZES, CURVE_BUSBW, busbw), **rel)
 
 
 @settings(deadline=None)
@@ -59,6 +61,15 @@ def test_curve_passes_through_its_points_and_time_never_falls_with_size():
         assert collectives.interp_busbw_bytes_per_s(size, CURVE_SIZES, CURVE_BUSBW) == pytest.approx(busbw)
     times = [collectives.curve_allreduce_time_s(s, 8, CURVE_SIZES, CURVE_BUSBW) for s in np.geomspace(1, 1e11, 200)]
     assert all(b >= a * (1 - 1e-12) for a, b in zip(times, times[1:]))
+
+
+def test_busbw_cap_only_slows_sizes_whose_curve_busbw_exceeds_it():
+    cap = 100e9
+    for size in np.geomspace(1e3, 1e11, 50):
+        free = collectives.curve_allreduce_time_s(size, 4, CURVE_SIZES, CURVE_BUSBW)
+        capped = collectives.curve_allreduce_time_s(size, 4, CURVE_SIZES, CURVE_BUSBW, cap)
+        below = collectives.interp_busbw_bytes_per_s(size, CURVE_SIZES, CURVE_BUSBW) <= cap
+        assert capped == pytest.approx(free) if below else capped == pytest.approx(size * 1.5 / cap)
 
 
 def test_ring_latency_grows_with_ranks_tree_logarithmically():

@@ -103,6 +103,8 @@ def test_bad_spec_names_the_field() -> None:
         load_gpu_spec({**table, "bogus": 1}, "bad.toml")
     with pytest.raises(InputError, match="hbm_achievable_fraction"):
         load_gpu_spec({**table, "hbm_achievable_fraction": 1.5}, "bad.toml")
+    with pytest.raises(InputError, match="hbm_read_fraction"):  # reads slower than a copy: nonsense
+        load_gpu_spec({**table, "hbm_read_fraction": 0.5}, "bad.toml")
 
 
 def test_missing_dtypes_run_at_the_next_wider_rate(devices) -> None:
@@ -146,6 +148,35 @@ def test_hbm_copy_within_10_percent(devices, row) -> None:
     predicted = 2 * array / time_s(devices[name], op) / 1e12
     print(f"{name} copy: predicted {predicted:.2f} vs {measured} TB/s ({predicted / measured - 1:+.1%}) [{source}]")
     assert predicted == pytest.approx(measured, rel=0.10)
+
+
+# (device, arrays read, arrays written, TB/s, source): STREAM kernels counting the bytes of every array
+STREAM_ROWS = [
+    ("h100-sxm", 2, 1, 2.97, AZURE_H100 + " triad"),
+    ("h100-sxm", 2, 0, 3.18, AZURE_H100 + " dot"),
+    ("h200", 2, 1, 4.15, "Azure AI-benchmarking-guide ND H200 v5 triad"),
+    ("h200", 2, 0, 4.48, "Azure AI-benchmarking-guide ND H200 v5 dot"),
+]
+
+
+@pytest.mark.parametrize("row", STREAM_ROWS, ids=lambda r: f"{r[0]}-{r[1]}r{r[2]}w")
+def test_read_heavy_streams_within_10_percent(devices, row) -> None:
+    """Reads run at the dot-product bandwidth, writes at what makes the copy row come out: triad and dot."""
+    name, reads, writes, measured, source = row
+    array = 4.0 * 2**30
+    op = Op("stream", OpKind.ELEMENTWISE, "bf16", act_in_bytes=reads * array, act_out_bytes=writes * array)
+    predicted = (reads + writes) * array / time_s(devices[name], op) / 1e12
+    print(f"{name} {reads}R{writes}W: predicted {predicted:.2f} vs {measured} TB/s ({predicted / measured - 1:+.1%}) [{source}]")
+    assert predicted == pytest.approx(measured, rel=0.10)
+
+
+@settings(deadline=None, max_examples=50)
+@given(st.floats(min_value=1e6, max_value=1e10), st.floats(min_value=0.0, max_value=1.0))
+def test_a_write_never_costs_less_than_a_read(read_bytes, share) -> None:
+    """Moving a byte from the read side to the write side never makes a memory kernel faster."""
+    device = GpuDevice(load_hardware("h100-sxm"), 1)
+    moved = read_bytes * share
+    assert device._stream_s(read_bytes - moved, moved) >= device._stream_s(read_bytes, 0.0) * (1 - 1e-12)
 
 
 @pytest.mark.parametrize("row", NCCL_ROWS, ids=lambda r: f"{r[0]}-{r[1]}")
@@ -293,3 +324,47 @@ def test_stack_effects_switch(devices) -> None:
     assert together < apart  # one pass over the residual stream saved: 4 tensors moved instead of 5
     with pytest.raises(InputError):
         GpuOptions.for_stack("no-such-stack")
+
+
+def test_small_groups_get_no_nvls_gain(devices) -> None:
+    """NVIDIA/nccl issue #1455: 2-4 H100s stay at the ring's busbw; 8 follow the measured NVLS curve."""
+    spec = devices["h100-sxm"].spec
+    size = 2.0**31
+    for group in (2, 4, 8):
+        nccl = GpuDevice(spec, group, GpuOptions.for_stack("generic"))
+        op = Op("ar", OpKind.ALLREDUCE, "bf16", comm_bytes=size, group=group)
+        busbw = size * 2 * (group - 1) / group / time_s(nccl, op)
+        if group < spec.nvls_min_group:
+            assert busbw == pytest.approx(spec.nccl_ring_busbw_bytes_per_s)
+        else:
+            assert busbw > spec.nccl_ring_busbw_bytes_per_s
+    small = Op("ar", OpKind.ALLREDUCE, "bf16", comm_bytes=2.0**20, group=4)  # curve busbw below the cap
+    four = GpuDevice(spec, 4, GpuOptions.for_stack("generic"))
+    assert time_s(four, small) == pytest.approx(2.0**20 * 1.5 / four.spec.nccl_busbw_1m_bytes_per_s)
+
+
+def test_gathered_logits_all_gather_the_full_vocabulary(devices) -> None:
+    """TensorRT-LLM gathers bf16 logits to every GPU and samples fp32 there; the generic stack samples
+    shards and all-reduces the winners. The gathered version moves tokens x vocab x 2 B over NVLink."""
+    spec = devices["h100-sxm"].spec
+    tokens, shard, tp = 1024, 16032, 8
+    sample = Op("sample", OpKind.ELEMENTWISE, "bf16", act_in_bytes=tokens * shard * 4.0,
+                act_out_bytes=tokens * 8.0, group=tp, m=tokens, n=shard)
+    reduce = Op("sample_allreduce", OpKind.ALLREDUCE, "bf16", comm_bytes=tokens * 8.0, group=tp, m=tokens, n=shard)
+    generic = GpuDevice(spec, tp, GpuOptions.for_stack("generic"))
+    gathered = GpuDevice(spec, tp, replace_options(gathered_logits=True))
+    wire = tokens * shard * tp * 2.0
+    assert gathered.explain(reduce)["algorithm"] == "nccl-allgather"
+    # at least the bytes each GPU receives at the ring's bus bandwidth
+    assert time_s(gathered, reduce) >= wire * (tp - 1) / tp / spec.nccl_ring_busbw_bytes_per_s
+    assert time_s(gathered, reduce) > 10 * time_s(generic, reduce)  # 263 MB gathered vs an 8 kB all-reduce
+    # full-vocabulary bf16 read + fp32 cast + fp32 read: tp x 2.5 the shard's fp32 read, at least
+    assert time_s(gathered, sample) > 2.5 * tp * 0.9 * time_s(generic, sample)
+    bigger = Op("sample_allreduce", OpKind.ALLREDUCE, "bf16", comm_bytes=2 * tokens * 8.0, group=tp,
+                m=2 * tokens, n=shard)
+    assert time_s(gathered, bigger) > time_s(gathered, reduce)
+
+
+def replace_options(**changes) -> GpuOptions:
+    """The generic stack with some switches changed."""
+    return dataclasses.replace(GpuOptions.for_stack("generic"), **changes)

@@ -194,19 +194,23 @@ def _dense_ops(p: _Plan, tokens: int) -> tuple[tuple[Op, ...], tuple[Op, ...], t
 
 @lru_cache(maxsize=8192)
 def _post_ops(p: _Plan, tokens: int, lm_tokens: int) -> tuple[Op, ...]:
-    """Final norm (all tokens), LM head and distributed greedy sampling (sampled tokens only)."""
+    """Final norm (all tokens), LM head and distributed greedy sampling (sampled tokens only).
+
+    `sample` and `sample_allreduce` carry the per-chip logits shard as m (sampled tokens) x n (vocab
+    shard), so a device whose software gathers the full logits (gpusim `gathered_logits`) can price that.
+    """
     sh = p.sh
     logits = lm_tokens * sh.vocab
     ops = [
         _norm(p, "final_norm", tokens),
         _matmul(p, "lm_head", lm_tokens, p.hidden, sh.vocab, out_bytes=logits * LOGIT_BYTES),
         Op("sample", OpKind.ELEMENTWISE, p.act_dtype, flops=float(logits), act_in_bytes=logits * LOGIT_BYTES,
-           act_out_bytes=float(lm_tokens * SAMPLE_BYTES_PER_TOKEN)),
+           act_out_bytes=float(lm_tokens * SAMPLE_BYTES_PER_TOKEN), group=p.tp, m=lm_tokens, n=sh.vocab),
     ]
-    if p.tp > 1:
+    if p.tp > 1:  # m x n: the logits shard, for devices whose software gathers full logits instead
         message = float(lm_tokens * SAMPLE_BYTES_PER_TOKEN)
         ops.append(Op("sample_allreduce", OpKind.ALLREDUCE, p.act_dtype, act_in_bytes=message,
-                      act_out_bytes=message, comm_bytes=message, group=p.tp))
+                      act_out_bytes=message, comm_bytes=message, group=p.tp, m=lm_tokens, n=sh.vocab))
     return tuple(ops)
 
 

@@ -39,7 +39,7 @@ from workloads.requests import fixed_requests
 
 __all__ = [
     "ValidationRow", "E2E_REQUESTS", "MICRO_TOLERANCE", "E2E_MAPE_TARGET", "E2E_WORST_TARGET", "TARGET_GROUPS",
-    "validation_rows", "microbenchmark_rows", "operator_rows", "OPERATOR_METRIC",
+    "validation_rows", "microbenchmark_rows", "operator_rows", "OPERATOR_METRIC", "NCCL_METRIC", "OPERATOR_METRICS",
     "e2e_rows", "group_summary", "check_targets", "format_table",
     "rows_as_dicts", "EngineSettings", "trtllm_scheduler", "trtllm_bench_settings", "published_requests",
     "TRTLLM_BENCH_KV_FRACTION", "TRTLLM_RUNTIME_KV_FRACTION", "TRTLLM_TOKENS_PER_BLOCK", "PUBLISHED_REQUESTS",
@@ -52,9 +52,15 @@ E2E_WORST_TARGET = 0.30
 MICRO_GROUP = "microbenchmark"
 E2E_GROUP = "end-to-end"
 OPERATOR_METRIC = "gemm_tflops"  # validation.csv rows measured at operator level (not end-to-end)
+NCCL_METRIC = "nccl_busbw"  # operator-level all-reduce rows: `tp` is the group size, `model` the message size
+OPERATOR_METRICS = (OPERATOR_METRIC, NCCL_METRIC)
 TARGET_GROUPS = (MICRO_GROUP, E2E_GROUP)
 # Microbenchmark device names -> spec names (the GB200 HBM row stands for the B200's HBM3e stacks).
 _DEVICE = {"gb200": "b200"}
+# Arrays read and written per element by each bandwidth benchmark (STREAM counts the bytes of both); a row
+# that does not name its kernel (gb200 `hbm_stream`) is taken as a copy.
+_STREAM_ARRAYS = {"hbm_stream_copy": (1, 1), "hbm_stream_triad": (2, 1), "hbm_stream_dot": (2, 0),
+                  "hbm_device_to_device": (1, 1)}
 # How a published row was served -> scheduler name in asicsim.core.schedulers (when the runner has one).
 _SCHEDULER = {"in-flight": "inflight", "static": "static"}
 _EXCLUDED = {
@@ -110,8 +116,10 @@ def _gemm_shape(size: str) -> tuple[int, int, int]:
 def _predict_micro(device: GpuDevice, benchmark: str, size: str) -> float:
     """The model's value of one microbenchmark, in the row's unit."""
     if benchmark.startswith("hbm_"):
-        nbytes = 2.0 * 2.0**31  # a 2 GiB STREAM array read and written: latency negligible
-        return nbytes / device._stream_s(nbytes) / 1e12
+        arrays_read, arrays_written = _STREAM_ARRAYS.get(benchmark, (1, 1))
+        array_bytes = 2.0**31  # 2 GiB STREAM arrays: latency negligible
+        moved = (arrays_read + arrays_written) * array_bytes
+        return moved / device._stream_s(arrays_read * array_bytes, arrays_written * array_bytes) / 1e12
     if benchmark.startswith("gemm_"):
         dtype = "fp8" if "fp8" in benchmark else "bf16"
         m, n, k = _gemm_shape(size)
@@ -272,7 +280,7 @@ def _e2e_table() -> pd.DataFrame:
     base = _data("e2e_calibration.csv").assign(group=E2E_GROUP, kv_dtype="", max_batch=0, served="in-flight",
                                                version="", date="")
     more = _data("validation.csv").fillna({"kv_dtype": "", "notes": ""})
-    more = more[more["metric"] != OPERATOR_METRIC]
+    more = more[~more["metric"].isin(OPERATOR_METRICS)]
     more["served"] = np.where(more["group"].str.contains("static"), "static", "in-flight")
     more["source"] = more["source"] + " (" + more["version"] + ", " + more["date"] + ")"
     return pd.concat([base, more], ignore_index=True)
@@ -304,15 +312,21 @@ def e2e_rows(requests: int = 0, progress: Callable[[str], None] | None = None) -
 
 
 def operator_rows() -> list[ValidationRow]:
-    """The operator-level rows of validation.csv (metric `gemm_tflops`; `model` holds 'M=.. N=.. K=..'):
-    further public GEMM measurements, predicted like the microbenchmarks but never fitted."""
+    """The operator-level rows of validation.csv, predicted like the microbenchmarks: GEMMs (metric
+    `gemm_tflops`, `model` 'M=.. N=.. K=..'; never fitted) and NCCL all-reduce bus bandwidth by group size
+    (metric `nccl_busbw`; the 2-4 GPU rows are where `nccl_ring_busbw_bytes_per_s` comes from)."""
     table = _data("validation.csv")
     out = []
-    for row in table[table["metric"] == OPERATOR_METRIC].itertuples(index=False):
-        device = GpuDevice(load_hardware(str(row.hardware)), 1)
-        predicted = _predict_micro(device, f"gemm_{row.dtype}", str(row.model))
-        out.append(ValidationRow(str(row.group), f"gemm_{row.dtype} {row.model}", str(row.hardware), str(row.unit),
-                                 float(row.value), predicted,
+    for row in table[table["metric"].isin(OPERATOR_METRICS)].itertuples(index=False):
+        if row.metric == NCCL_METRIC:  # `model` holds the message size, `tp` the group size
+            device = GpuDevice(load_hardware(str(row.hardware)), int(row.tp), GpuOptions.for_stack("generic"))
+            label, predicted = f"nccl_allreduce_busbw {row.model} x{row.tp}", _predict_micro(
+                device, "nccl_allreduce_busbw", str(row.model))
+        else:
+            device = GpuDevice(load_hardware(str(row.hardware)), 1)
+            label = f"gemm_{row.dtype} {row.model}"
+            predicted = _predict_micro(device, f"gemm_{row.dtype}", str(row.model))
+        out.append(ValidationRow(str(row.group), label, str(row.hardware), str(row.unit), float(row.value), predicted,
                                  f"{row.source} ({row.version}, {row.date})"))
     return out
 

@@ -56,10 +56,10 @@ def interp_busbw_bytes_per_s(size_bytes, sizes, busbw):
     return float(np.exp(np.interp(np.log(size_bytes), np.log(sizes), np.log(busbw))))
 
 
-def curve_allreduce_time_s(size_bytes, n, sizes, busbw):
+def curve_allreduce_time_s(size_bytes, n, sizes, busbw, max_busbw=float("inf")):
     if n <= 1 or size_bytes <= 0:
         return 0.0
-    return size_bytes * 2 * (n - 1) / n / interp_busbw_bytes_per_s(size_bytes, sizes, busbw)
+    return size_bytes * 2 * (n - 1) / n / min(interp_busbw_bytes_per_s(size_bytes, sizes, busbw), max_busbw)
 
 
 # --- GEMM ---
