@@ -268,7 +268,7 @@ class GpuDevice:
             elem = dtype_bytes(op.dtype, op.name)
             act_in, act_out = float(m) * k * elem, float(m) * n * elem
             weight_bytes = float(k) * n * elem
-        weight_s = weight_bytes / s.hbm_read_bytes_per_s
+        weight_s = weight_bytes / s.gemm_weight_bytes_per_s
         memory_s = (self._stream_s(act_in, act_out) if act_in + act_out > 0.0
                     else self._latency(s.memory_kernel_latency_s))
         tiles = -(-m // s.gemm_tile_m) * -(-n // max(tile_n, 1)) * split_k if m > 0 else 0

@@ -95,6 +95,8 @@ class GpuSpec:
     nccl_ring_busbw_bytes_per_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
     # --- memory, optional: share of peak a read-only stream reaches (0 = reads as fast as a copy) ---
     hbm_read_fraction: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
+    # --- GEMM, optional: share of peak at which a GEMM streams its weights (0 = a read-only stream's) ---
+    gemm_weight_stream_fraction: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
     sources: tuple = ()
     assumed: frozenset = frozenset()
 
@@ -115,6 +117,12 @@ class GpuSpec:
         """Achievable bandwidth of a read-only stream (STREAM dot); a copy's where none was measured."""
         fraction = self.hbm_read_fraction or self.hbm_achievable_fraction
         return self.hbm_bandwidth_bytes_per_s * fraction
+
+    @property
+    def gemm_weight_bytes_per_s(self) -> float:
+        """Rate at which a GEMM kernel streams its weight operand (skinny GEMMs are bound by it)."""
+        return self.hbm_bandwidth_bytes_per_s * self.gemm_weight_stream_fraction if self.gemm_weight_stream_fraction \
+            else self.hbm_read_bytes_per_s
 
     @property
     def hbm_write_bytes_per_s(self) -> float:

@@ -214,7 +214,9 @@ def test_published_request_counts_and_scheduler_by_version() -> None:
 
 def test_operator_rows_of_validation_csv_are_predicted_and_kept_out_of_the_e2e_path() -> None:
     """The skinny FP8 GEMM rows (vLLM PR #49363, H100) run through the GEMM model, under the FP8 peak, and
-    never reach the end-to-end runner; they are not a target group."""
+    never reach the end-to-end runner; they are not a target group. M = 1 and 16 (weight streaming bound)
+    are where `gemm_weight_stream_fraction` comes from, so they land within 2%; M = 64 and 128, where
+    compute starts to matter, are not fitted and stay within 10%."""
     rows = v.operator_rows()
     table = v._data("validation.csv")
     assert len(rows) == int(table["metric"].isin(v.OPERATOR_METRICS).sum())
@@ -228,6 +230,9 @@ def test_operator_rows_of_validation_csv_are_predicted_and_kept_out_of_the_e2e_p
     assert (v._e2e_table()["metric"] == "output_tokens_per_s").all()
     by_m = sorted(gemms, key=lambda r: v._gemm_shape(r.label.split(" ", 1)[1])[0])
     assert all(a.predicted < b.predicted for a, b in zip(by_m, by_m[1:]))  # throughput rises with M
+    for r in by_m:
+        m = v._gemm_shape(r.label.split(" ", 1)[1])[0]
+        assert abs(r.error) < (0.02 if m <= 16 else 0.10), r
 
 
 def test_nccl_group_size_rows_reproduce_the_ring_cap_and_the_nvls_curve() -> None:
