@@ -126,10 +126,10 @@ class GpuSpec:
 
     @property
     def hbm_write_bytes_per_s(self) -> float:
-        """Write bandwidth that, with the read bandwidth, reproduces the copy: a copy of S bytes reads S and
-        writes S, so 2 / copy = 1 / read + 1 / write (per byte of peak)."""
-        per_byte_s = 2.0 / self.hbm_achievable_fraction - 1.0 / (self.hbm_read_fraction or self.hbm_achievable_fraction)
-        return self.hbm_bandwidth_bytes_per_s / per_byte_s
+        """Write bandwidth that, with the read bandwidth, reproduces the copy: a copy reads and writes each
+        byte, so its seconds per byte copied = 1 / read + 1 / write."""
+        copy_s_per_byte = 2.0 / (self.hbm_bandwidth_bytes_per_s * self.hbm_achievable_fraction)
+        return 1.0 / (copy_s_per_byte - 1.0 / self.hbm_read_bytes_per_s)
 
     def source_of(self, field_name: str) -> str:
         """The source note of a field ('' when none)."""
