@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from kernels.attention import attention_flops, kv_cache_bytes, prefill_attention_compute_s
-from kernels.collectives import curve_allreduce_time_s, interp_busbw_bytes_per_s
+from kernels.collectives import curve_allreduce_time_s
 from kernels.gpu_gemm import gemm_compute
 from kernels.memory import transfer_time_s
 from asicsim.core.device import UNITS, OpCost
@@ -325,15 +325,11 @@ class GpuDevice:
 
     def _allgather_s(self, total_bytes: float, group: int) -> tuple[float, str]:
         """(seconds, algorithm) of an NCCL ring all-gather leaving `total_bytes` on every GPU: each GPU
-        receives (group - 1) / group of it, at the all-reduce curve's busbw for that size capped at the
-        ring's (NVLink SHARP speeds up reductions, not gathers)."""
-        if group <= 1 or total_bytes <= 0.0:
-            return 0.0, "none"
-        busbw = interp_busbw_bytes_per_s(total_bytes, self._nccl_sizes, self._nccl_busbw)
-        ring = self.spec.nccl_ring_busbw_bytes_per_s
-        if ring > 0.0:
-            busbw = min(busbw, ring)
-        return total_bytes * (group - 1) / group / busbw, "nccl-allgather"
+        receives (group - 1) / group of it, half an all-reduce's 2(group - 1) / group, at the curve's busbw
+        capped at the ring's (NVLink SHARP speeds up reductions, not gathers)."""
+        ring = self.spec.nccl_ring_busbw_bytes_per_s or float("inf")
+        return curve_allreduce_time_s(total_bytes, group, self._nccl_sizes, self._nccl_busbw, ring) / 2.0, \
+            "nccl-allgather"
 
     def _oneshot_allreduce_s(self, size_bytes: float, group: int) -> float:
         """One-shot all-reduce: every GPU pulls its peers' buffers over NVLink and sums all of them locally.
