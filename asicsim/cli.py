@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 import sys
 
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 from .commands import COMMAND_MODULES
 

@@ -1,5 +1,5 @@
 """Re-export of the shared input error types (defined in the lowest layer, workloads.errors)."""
 
-from workloads.errors import DoesNotFitError, InputError
+from asicsim.workloads.errors import DoesNotFitError, InputError
 
 __all__ = ["InputError", "DoesNotFitError"]

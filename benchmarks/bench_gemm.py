@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kernels.systolic import gemm_cycles, multi_array_gemm_cycles
+from asicsim.kernels.systolic import gemm_cycles, multi_array_gemm_cycles
 
 __all__ = ["main"]
 

@@ -15,14 +15,14 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from kernels.attention import attention_flops, kv_cache_bytes, prefill_attention_compute_s
-from kernels.collectives import curve_allreduce_time_s
-from kernels.gpu_gemm import gemm_compute
-from kernels.memory import transfer_time_s
+from asicsim.kernels.attention import attention_flops, kv_cache_bytes, prefill_attention_compute_s
+from asicsim.kernels.collectives import curve_allreduce_time_s
+from asicsim.kernels.gpu_gemm import gemm_compute
+from asicsim.kernels.memory import transfer_time_s
 from asicsim.core.device import UNITS, OpCost
-from workloads.dtypes import dtype_bytes
-from workloads.errors import InputError
-from workloads.graph_types import Op, OpKind
+from asicsim.workloads.dtypes import dtype_bytes
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.graph_types import Op, OpKind
 
 from .options import ONESHOT_ALLREDUCE_MAX_BYTES, GpuOptions
 from .power import step_energy_j as _step_energy_j

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 __all__ = ["GpuOptions", "STACKS", "ONESHOT_ALLREDUCE_MAX_BYTES"]
 

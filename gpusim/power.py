@@ -22,7 +22,7 @@ from importlib import resources
 from typing import Any
 
 from asicsim.core.power_cap import power_capped_clock_hz
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 from .spec import GpuSpec
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from asicsim.core.specfile import build_spec
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 __all__ = ["GpuSpec", "NCCL_CURVE_FIELDS", "load_gpu_spec"]
 

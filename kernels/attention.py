@@ -12,7 +12,7 @@ are two matmuls). Timing:
 
 import math
 
-from kernels.jit import jit
+from asicsim.kernels.jit import jit
 
 __all__ = [
     "attention_flops",

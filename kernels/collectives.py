@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from kernels.jit import jit
+from asicsim.kernels.jit import jit
 
 __all__ = [
     "ring_allreduce_time_s",

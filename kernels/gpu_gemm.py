@@ -9,7 +9,7 @@ the allowed split-k factors) is chosen. The memory floor is the bytes of A, B an
 
 import math
 
-from kernels.jit import jit
+from asicsim.kernels.jit import jit
 
 __all__ = ["gemm_flops", "gemm_bytes", "gemm_config_time_s", "gemm_compute", "gemm_compute_time_s", "gemm_time_s"]
 

@@ -1,6 +1,6 @@
 """Time to move bytes through a memory or link: a fixed latency plus bytes over a bandwidth."""
 
-from kernels.jit import jit
+from asicsim.kernels.jit import jit
 
 __all__ = ["transfer_time_s", "copy_time_s"]
 

@@ -49,7 +49,7 @@ import math
 
 import numpy as np
 
-from kernels.jit import jit
+from asicsim.kernels.jit import jit
 
 __all__ = [
     "DATAFLOW_OS", "DATAFLOW_WS", "DATAFLOW_IS", "MODE_SCALESIM", "MODE_PIPELINED",

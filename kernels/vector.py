@@ -1,6 +1,6 @@
 """Vector-unit cost: softmax, norms and activations run on SIMD lanes beside the matrix arrays."""
 
-from kernels.jit import jit
+from asicsim.kernels.jit import jit
 
 __all__ = ["vector_cycles"]
 

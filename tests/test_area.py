@@ -25,7 +25,7 @@ from asicsim.chip.programmability import (check_model_runs, derive_asic_spec, is
                                           unsupported_layers)
 from asicsim.cli import main
 from asicsim.core.registry import load_hardware
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "asicsim" / "data"
@@ -287,9 +287,9 @@ def test_more_sram_never_slows_the_two_micro_batch_step(sohu) -> None:
     from asicsim.core.serving import split_batch
     from asicsim.chip.device import AsicDevice
     from asicsim.core.engine import StepEngine
-    from workloads.graph import build_step_graph
-    from workloads.graph_types import StepBatch
-    from workloads.models import load_model
+    from asicsim.workloads.graph import build_step_graph
+    from asicsim.workloads.graph_types import StepBatch
+    from asicsim.workloads.models import load_model
 
     spec = derive_asic_spec(sohu, die_area_mm2=300.0, array_rows=64, array_cols=64, process_node_nm=5,
                             hbm_stacks=1, clock_hz=1.0e9, tdp_w=150.0, sram_bytes=40 * 2**20)

@@ -13,8 +13,8 @@ from asicsim.analysis import claims as claims_mod
 from asicsim.analysis.claims import builtin_claims, check_claim, load_claim
 from asicsim.analysis.roofline import ChipLimits, Workload, layout_bound, request_flops
 from asicsim.cli import main
-from workloads.memory import weight_bytes_per_chip
-from workloads.models import load_model
+from asicsim.workloads.memory import weight_bytes_per_chip
+from asicsim.workloads.models import load_model
 
 NAMES = ["etched-sohu-llama-70b", "etched-h100-baseline", "etched-b200-baseline", "groq-llama-2-70b",
          "cerebras-llama-3.1-70b", "sambanova-llama-3.1-70b"]

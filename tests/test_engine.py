@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from asicsim.core.device import OpCost
 from asicsim.core.engine import StepEngine, _Hbm
-from workloads.graph_types import Op, OpKind, StepBatch, StepGraph
+from asicsim.workloads.graph_types import Op, OpKind, StepBatch, StepGraph
 
 
 @dataclass

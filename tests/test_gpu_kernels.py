@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels import attention, collectives, gpu_gemm, memory
+from asicsim.kernels import attention, collectives, gpu_gemm, memory
 try:  # repo root on sys.path (tests/ a package or pythonpath set)
     from tests.reference import gpu_ref
 except ModuleNotFoundError:  # rootdir-relative import: tests/ itself on sys.path

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from asicsim.core.device import Device, OpCost
 from asicsim.core.registry import SPEC_DIR, load_hardware
 from asicsim.core.specfile import read_toml
-from gpusim.device import GpuDevice
-from gpusim.options import GpuOptions
-from gpusim.spec import GpuSpec, load_gpu_spec
-from workloads.errors import InputError
-from workloads.graph_types import Op, OpKind
+from asicsim.gpusim.device import GpuDevice
+from asicsim.gpusim.options import GpuOptions
+from asicsim.gpusim.spec import GpuSpec, load_gpu_spec
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.graph_types import Op, OpKind
 
 GPUS = ("h100-sxm", "h200", "b200", "a100-sxm-80g")
 AZURE_H100 = "Azure AI-benchmarking-guide ND H100 v5"

@@ -9,23 +9,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workloads.errors import InputError
-from workloads.graph import (
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.graph import (
     NORM_FLOPS_PER_ELEMENT,
     SILU_MUL_FLOPS_PER_ELEMENT,
     attention_flops,
     build_step_graph,
     model_flops_per_token,
 )
-from workloads.graph_types import OpKind, StepBatch
-from workloads.memory import (
+from asicsim.workloads.graph_types import OpKind, StepBatch
+from asicsim.workloads.memory import (
     activation_bytes_per_chip,
     kv_bytes_per_token_per_chip,
     resolve_kv_dtype,
     stage_layer_counts,
     weight_bytes_per_chip,
 )
-from workloads.models import ModelConfig, load_model
+from asicsim.workloads.models import ModelConfig, load_model
 
 BUILTINS = {name: load_model(name) for name in ("llama-2-70b", "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b")}
 ATTENTION_KINDS = (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE)

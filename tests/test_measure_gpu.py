@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from workloads.graph import build_step_graph
-from workloads.graph_types import OpKind, StepBatch
-from workloads.models import load_model
+from asicsim.workloads.graph import build_step_graph
+from asicsim.workloads.graph_types import OpKind, StepBatch
+from asicsim.workloads.models import load_model
 
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "measure_gpu.py"
 _SPEC = importlib.util.spec_from_file_location("measure_gpu", _PATH)

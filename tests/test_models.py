@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workloads.errors import InputError
-from workloads.models import ModelConfig, builtin_models, load_model, parse_config
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.models import ModelConfig, builtin_models, load_model, parse_config
 
 # Published parameter counts (total, embeddings and LM head included):
 # - Llama-2-70B: 68.98e9, safetensors total on https://huggingface.co/meta-llama/Llama-2-70b-hf

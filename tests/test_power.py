@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import gpusim.power as gpu_power
+import asicsim.gpusim.power as gpu_power
 from asicsim.analysis.sweep import WORKLOAD_DEFAULTS, evaluate_point
 from asicsim.chip.device import AsicDevice
 from asicsim.chip.power import (FULL_LOAD, Activity, boost_budget_w, capped_clock_hz, elementwise_flop_j,
@@ -21,8 +21,8 @@ from asicsim.chip.power import (FULL_LOAD, Activity, boost_budget_w, capped_cloc
 from asicsim.chip.programmability import derive_asic_spec
 from asicsim.core.registry import load_hardware
 from asicsim.core.results import StepRecord
-from workloads.errors import InputError
-from workloads.graph_types import Op, OpKind
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.graph_types import Op, OpKind
 
 
 @pytest.fixture(scope="module")

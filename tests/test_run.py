@@ -15,8 +15,8 @@ from asicsim.cli import main
 from asicsim.core import engine
 from asicsim.core.registry import SPEC_DIR
 from asicsim.core.runner import RunSpec, make_device, run_workload
-from workloads.memory import weight_bytes_per_chip
-from workloads.models import load_model
+from asicsim.workloads.memory import weight_bytes_per_chip
+from asicsim.workloads.models import load_model
 
 SMALL = dict(model="llama-3.1-8b", isl=256, osl=8, requests=6)
 HARDWARE = ("sohu", "h100-sxm", "h200", "b200", "a100-sxm-80g")

@@ -12,11 +12,11 @@ from asicsim.core.engine import FAST_PATH_RTOL, StepEngine
 from asicsim.core.runner import RunSpec, make_device, run_workload
 from asicsim.core.schedulers import SCHEDULERS
 from asicsim.core.serving import ServingConfig, simulate
-from workloads.errors import InputError
-from workloads.graph import build_step_graph
-from workloads.graph_types import StepBatch
-from workloads.models import load_model
-from workloads.requests import Request, poisson_requests, parse_length_dist
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.graph import build_step_graph
+from asicsim.workloads.graph_types import StepBatch
+from asicsim.workloads.models import load_model
+from asicsim.workloads.requests import Request, poisson_requests, parse_length_dist
 
 MODEL = load_model("llama-3.1-8b")
 H100 = make_device("h100-sxm", 2)

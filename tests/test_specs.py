@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from asicsim.chip.spec import AsicSpec
 from asicsim.core.registry import DEVICE_KINDS, SPEC_DIR, builtin_specs, load_hardware
 from asicsim.core.specfile import build_spec, read_toml
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).resolve().parent / "data" / "bad_specs"

@@ -30,7 +30,7 @@ from asicsim.analysis.sweep_plots import pareto_front, plot_sweep
 from asicsim.cli import main
 from asicsim.commands.sweep import Progress, ResultStore, run_sweep
 from asicsim.core.runner import RunSpec, make_device, run_workload
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 HAVE_REAL = importlib.util.find_spec("asicsim.chip.programmability") is not None

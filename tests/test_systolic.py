@@ -15,15 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asicsim.commands import gemm as gemm_cmd
-from kernels.systolic import (
+from asicsim.kernels.systolic import (
     attention_cycles, compute_cycles, gemm_cycles, multi_array_gemm_cycles, tiled_gemm_cycles,
 )
-from kernels.vector import vector_cycles
+from asicsim.kernels.vector import vector_cycles
 from reference.systolic_ref import (
     attention_cycles_ref, compute_cycles_ref, gemm_cycles_ref, multi_array_gemm_cycles_ref,
     tiled_gemm_cycles_ref, vector_cycles_ref,
 )
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 FIXTURE = Path(__file__).parent / "data" / "scalesim_gemm.csv"
 DF = {"os": 0, "ws": 1, "is": 2}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workloads.errors import InputError
-from workloads.traces import BUILTIN_TRACES, TRACE_DIR, fit_lognormal, load_trace
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.traces import BUILTIN_TRACES, TRACE_DIR, fit_lognormal, load_trace
 
 
 def test_shipped_azure_traces_load_with_their_attribution():

@@ -12,7 +12,7 @@ from asicsim.analysis.breakdown import CATEGORIES, format_breakdown, step_breakd
 from asicsim.commands import validate as command
 from asicsim.core.registry import load_hardware
 from asicsim.core.runner import RunSpec, run_workload
-from gpusim.device import GpuDevice
+from asicsim.gpusim.device import GpuDevice
 
 
 def row(group: str, published: float, predicted: float, excluded: str = "") -> v.ValidationRow:
@@ -140,9 +140,9 @@ def test_breakdown_adds_up_to_the_replica_time(small_run) -> None:
 @pytest.mark.parametrize("name", ["h100-sxm", "b200"])
 def test_decode_step_grows_with_batch_and_context(name) -> None:
     from asicsim.core.engine import StepEngine
-    from workloads.graph import build_step_graph
-    from workloads.graph_types import StepBatch
-    from workloads.models import load_model
+    from asicsim.workloads.graph import build_step_graph
+    from asicsim.workloads.graph_types import StepBatch
+    from asicsim.workloads.models import load_model
     import numpy as np
 
     engine = StepEngine(GpuDevice(load_hardware(name), 8))
@@ -172,7 +172,7 @@ def test_trtllm_bench_settings_worked_examples_by_hand() -> None:
     -> max(2048, 256 x 7) = 2048. 2048/128: 3.2716e6 / 2176 = 1503.5 -> batch 256 x 6 = 1536; tokens
     1503.5 x 17 = 25560 -> 1024 x 25 = 25600. 128/128: 12780 -> capped at 4096 (batch 4096);
     tokens min(8192, 32768) -> 8192."""
-    from workloads.models import load_model
+    from asicsim.workloads.models import load_model
 
     model = load_model("llama-3-70b")
     assert model.param_count() == pytest.approx(70.5537e9, rel=1e-5)
@@ -190,8 +190,8 @@ def test_trtllm_bench_settings_worked_examples_by_hand() -> None:
 
 
 def test_trtllm_bench_floors_and_memory_errors() -> None:
-    from workloads.errors import InputError
-    from workloads.models import load_model
+    from asicsim.workloads.errors import InputError
+    from asicsim.workloads.models import load_model
 
     model = load_model("llama-3-70b")
     # few requests fit: batch floor 64, token floor 2048
@@ -202,7 +202,7 @@ def test_trtllm_bench_floors_and_memory_errors() -> None:
 
 
 def test_published_request_counts_and_scheduler_by_version() -> None:
-    from workloads.errors import InputError
+    from asicsim.workloads.errors import InputError
 
     assert [v.published_requests(*p) for p in ((128, 128), (128, 2048), (2048, 128), (2048, 2048))] == [
         30000, 3000, 3000, 1500]

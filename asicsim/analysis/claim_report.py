@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 from .plotdata import roofline_curves
 

@@ -16,8 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from workloads.errors import InputError
-from workloads.models import load_model
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.models import load_model
 
 from asicsim.core.runner import RunSpec, make_device, run_workload
 

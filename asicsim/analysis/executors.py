@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from functools import partial
 from typing import Callable, Iterator, Sequence
 
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 __all__ = ["EXECUTORS", "chunked", "run_local", "run_dask", "run_chunks", "bind"]
 

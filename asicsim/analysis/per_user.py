@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from workloads.errors import InputError
-from workloads.graph import attention_flops
-from workloads.memory import kv_bytes_per_token_per_chip, weight_bytes_per_chip
-from workloads.models import load_model
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.graph import attention_flops
+from asicsim.workloads.memory import kv_bytes_per_token_per_chip, weight_bytes_per_chip
+from asicsim.workloads.models import load_model
 
 __all__ = ["check_per_user", "decode_token_cost"]
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workloads.dtypes import dtype_bytes
-from workloads.graph import attention_flops
-from workloads.memory import activation_bytes_per_chip, kv_bytes_per_token_per_chip, weight_bytes_per_chip
-from workloads.models import ModelConfig
+from asicsim.workloads.dtypes import dtype_bytes
+from asicsim.workloads.graph import attention_flops
+from asicsim.workloads.memory import activation_bytes_per_chip, kv_bytes_per_token_per_chip, weight_bytes_per_chip
+from asicsim.workloads.models import ModelConfig
 
 __all__ = ["Workload", "ChipLimits", "LayoutBound", "request_flops", "tokens_per_request", "layout_bound",
            "valid_tps", "ACCOUNTINGS"]

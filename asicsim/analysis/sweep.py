@@ -38,10 +38,10 @@ from asicsim.core.runner import RUN_DTYPES, RunSpec, summarize
 from asicsim.core.serving import (ReplicaRun, ServingConfig, StepRunner, check_parallelism, chunked_prefill,
                                   step_record)
 from asicsim.core.specfile import read_toml, spec_meta_fields
-from workloads.errors import InputError
-from workloads.graph_types import StepBatch
-from workloads.models import load_model
-from workloads.requests import Request
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.graph_types import StepBatch
+from asicsim.workloads.models import load_model
+from asicsim.workloads.requests import Request
 
 __all__ = ["SweepConfig", "load_sweep_config", "expand_points", "point_id", "evaluate_point", "evaluate_chunk",
            "reduced_summary", "silicon_cost", "check_parameter_names", "default_derive", "default_area",

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 __all__ = ["plot_sweep", "pareto_front", "load_results"]
 

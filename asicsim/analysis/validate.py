@@ -30,12 +30,12 @@ from asicsim.core.memory_plan import plan_memory
 from asicsim.core.registry import load_hardware
 from asicsim.core.runner import RunSpec, make_device, run_workload
 from asicsim.core.serving import ServingConfig, simulate
-from gpusim.device import GpuDevice
-from gpusim.options import GpuOptions
-from workloads.errors import InputError
-from workloads.graph_types import Op, OpKind
-from workloads.models import ModelConfig, load_model
-from workloads.requests import fixed_requests
+from asicsim.gpusim.device import GpuDevice
+from asicsim.gpusim.options import GpuOptions
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.graph_types import Op, OpKind
+from asicsim.workloads.models import ModelConfig, load_model
+from asicsim.workloads.requests import fixed_requests
 
 __all__ = [
     "ValidationRow", "E2E_REQUESTS", "MICRO_TOLERANCE", "E2E_MAPE_TARGET", "E2E_WORST_TARGET", "TARGET_GROUPS",

@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 __all__ = ["AreaBreakdown", "NodeScale", "BLOCKS", "GROUP_OF", "CONSTANTS_PATH", "area_constants", "node_scale",
            "area_breakdown", "programmable_core_mm2", "programmable_cores", "hbm_edge_limit_stacks",

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from kernels import systolic
-from kernels.collectives import ring_allreduce_time_s
-from kernels.vector import vector_cycles
-from workloads.graph_types import Op, OpKind
+from asicsim.kernels import systolic
+from asicsim.kernels.collectives import ring_allreduce_time_s
+from asicsim.kernels.vector import vector_cycles
+from asicsim.workloads.graph_types import Op, OpKind
 
 from asicsim.core.device import OpCost
 from asicsim.core.specfile import build_spec

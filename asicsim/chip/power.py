@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from asicsim.core.power_cap import power_capped_clock_hz
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 from .area import area_constants, node_scale, programmable_cores
 from .spec import AsicSpec

@@ -15,7 +15,7 @@ import math
 from typing import Any, Mapping
 
 from asicsim.core.specfile import build_spec, spec_meta_fields
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 from .area import (area_breakdown, area_constants, array_area_mm2, asic_fixed_blocks_mm2, node_scale,
                    sram_mm2_per_byte, vector_lane_mm2)

@@ -24,7 +24,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 __all__ = ["AsicSpec", "ARRAY_DTYPES", "DATAFLOWS"]
 

@@ -9,7 +9,7 @@ import math
 from asicsim.core.router import ROUTERS
 from asicsim.core.runner import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S, SUMMARY_KEYS, RunSpec
 from asicsim.core.schedulers import SCHEDULERS
-from workloads.traces import BUILTIN_TRACES
+from asicsim.workloads.traces import BUILTIN_TRACES
 
 __all__ = ["add_workload_flags", "spec_from_args", "print_json", "format_table", "ROWS"]
 

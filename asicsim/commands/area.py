@@ -40,7 +40,7 @@ def die_shot_reference(name: str) -> dict[str, float]:
 
 def _power(spec) -> dict[str, float]:
     if spec.kind == "gpu":
-        from gpusim.power import capped_clock_hz, power_w
+        from asicsim.gpusim.power import capped_clock_hz, power_w
         clock = spec.tensor_clock_hz
     else:
         from asicsim.chip.power import capped_clock_hz, power_w

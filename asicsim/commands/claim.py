@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 __all__ = ["register", "run"]
 

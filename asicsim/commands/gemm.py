@@ -14,8 +14,8 @@ import sys
 
 import numpy as np
 
-from kernels.systolic import gemm_cycles, gemm_cycles_batch
-from workloads.errors import InputError
+from asicsim.kernels.systolic import gemm_cycles, gemm_cycles_batch
+from asicsim.workloads.errors import InputError
 
 __all__ = ["register", "run", "DATAFLOWS", "MODES"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workloads.models import builtin_models, load_model
+from asicsim.workloads.models import builtin_models, load_model
 
 from ._common import print_json
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 __all__ = ["register", "run", "plot_run_dir"]
 

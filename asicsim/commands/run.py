@@ -9,7 +9,7 @@ from pathlib import Path
 
 from asicsim.analysis.breakdown import format_breakdown, step_breakdown
 from asicsim.core.runner import run_workload
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 from ._common import add_workload_flags, format_table, json_summary, print_json, spec_from_args
 

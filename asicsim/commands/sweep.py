@@ -21,7 +21,7 @@ from asicsim.analysis.executors import EXECUTORS, bind, chunked, run_chunks
 from asicsim.analysis.sweep import (EXAMPLE_CONFIG, check_parameter_names, default_derive, evaluate_chunk,
                                     expand_points, load_sweep_config, point_id)
 from asicsim.analysis.sweep_plots import load_results, plot_sweep
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 __all__ = ["register", "run", "run_sweep", "ResultStore", "Progress"]
 

@@ -11,7 +11,7 @@ import json
 
 from asicsim.analysis.validate import (E2E_REQUESTS, check_targets, format_table, group_summary, rows_as_dicts,
                                        validation_rows)
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 __all__ = ["register", "run", "plot_validation"]
 

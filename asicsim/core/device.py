@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, runtime_checkable
 
-from workloads.graph_types import Op
+from asicsim.workloads.graph_types import Op
 
 __all__ = ["OpCost", "Device", "UNITS"]
 

@@ -52,7 +52,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from workloads.graph_types import Op, OpKind, StepGraph
+from asicsim.workloads.graph_types import Op, OpKind, StepGraph
 
 from .des import Part, simulate_step
 from .device import UNITS, Device, OpCost

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workloads.errors import DoesNotFitError, InputError
-from workloads.memory import activation_bytes_per_chip, kv_bytes_per_token_per_chip, weight_bytes_per_chip
-from workloads.models import ModelConfig
+from asicsim.workloads.errors import DoesNotFitError, InputError
+from asicsim.workloads.memory import activation_bytes_per_chip, kv_bytes_per_token_per_chip, weight_bytes_per_chip
+from asicsim.workloads.models import ModelConfig
 
 __all__ = ["MemoryPlan", "plan_memory"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 __all__ = ["power_capped_clock_hz"]
 

@@ -9,7 +9,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 from .specfile import read_toml
 
@@ -17,7 +17,7 @@ __all__ = ["DEVICE_KINDS", "SPEC_DIR", "device_class", "resolve_spec_path", "loa
 
 DEVICE_KINDS: dict[str, str] = {
     "asic": "asicsim.chip.device:AsicDevice",
-    "gpu": "gpusim.device:GpuDevice",
+    "gpu": "asicsim.gpusim.device:GpuDevice",
 }
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "specs"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 __all__ = ["ROUTERS", "make_router", "RoundRobinRouter", "LeastTokensRouter"]
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workloads.errors import InputError
-from workloads.models import load_model, read_model_config
-from workloads.requests import Request, fixed_requests, parse_length_dist, poisson_requests
-from workloads.traces import fit_lognormal, load_trace
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.models import load_model, read_model_config
+from asicsim.workloads.requests import Request, fixed_requests, parse_length_dist, poisson_requests
+from asicsim.workloads.traces import fit_lognormal, load_trace
 
 from .registry import device_class, load_hardware
 from .results import RunResult, percentile

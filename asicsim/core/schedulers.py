@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from workloads.requests import Request
+from asicsim.workloads.requests import Request
 
 from .kvcache import PagedKVCache, growth_steps
 
@@ -394,7 +394,7 @@ def scheduler_names() -> tuple[str, ...]:
 
 
 def make_scheduler(name: str, kv: PagedKVCache, max_batch: int, max_tokens_per_step: int) -> Scheduler:
-    from workloads.errors import InputError
+    from asicsim.workloads.errors import InputError
 
     try:
         cls = SCHEDULERS[name]

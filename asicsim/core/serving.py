@@ -24,11 +24,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from workloads.errors import InputError
-from workloads.graph import build_step_graph
-from workloads.graph_types import StepBatch
-from workloads.models import ModelConfig
-from workloads.requests import Request
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.graph import build_step_graph
+from asicsim.workloads.graph_types import StepBatch
+from asicsim.workloads.models import ModelConfig
+from asicsim.workloads.requests import Request
 
 from .device import Device
 from .engine import FAST_PATH_RTOL, StepEngine, StepTiming

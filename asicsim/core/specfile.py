@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from workloads.errors import InputError
+from asicsim.workloads.errors import InputError
 
 __all__ = ["read_toml", "build_spec", "spec_meta_fields"]
 

@@ -22,7 +22,7 @@ _LABEL = {"steps": "engine steps", "compute": "compute arrays", "memory": "HBM",
 
 def chrome_trace(device: Device, cfg: ServingConfig, runs: Sequence[ReplicaRun]) -> dict:
     """{"traceEvents": [...], "displayTimeUnit": "ms"} for the traced first steps of every replica."""
-    from workloads.graph import build_step_graph
+    from asicsim.workloads.graph import build_step_graph
 
     engine = StepEngine(device, exact=True)
     events: list[dict] = []
