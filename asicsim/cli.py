@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 import sys
 
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import RUN, InputError
 
 from .commands import COMMAND_MODULES
 
@@ -33,6 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe_error(exc: InputError) -> str:
+    """One line for the user: a run setting is named by its flag (`--tp: ...`), anything else as raised."""
+    if exc.source == RUN:
+        from .commands._common import flag_of
+
+        return f"{flag_of(exc.field)}: {exc.problem}"
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -42,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
-        print(f"asicsim {args.command}: error: {exc}", file=sys.stderr)
+        print(f"asicsim {args.command}: error: {describe_error(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

@@ -4,31 +4,24 @@ Target (`--check` exits 1 on a miss): the default study (`asicsim sweep --exampl
 finishes in < 60 s with the local executor on the 2-core CI machine, start-up and file writing included.
 Dask runs the same study on a `distributed.LocalCluster` of the same worker count (skipped when the
 optional `[distributed]` extra is missing); it has no target, it shows the executor's overhead.
-Also prints the reduced evaluation's error against full `run_workload` on three points.
+Every point runs the full serving path of `asicsim run` (runner.run_workload): there is no reduced model.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from asicsim.analysis.sweep import EXAMPLE_CONFIG, expand_points, load_sweep_config, reduced_summary
+from asicsim.analysis.sweep import EXAMPLE_CONFIG, expand_points, load_sweep_config
 from asicsim.commands.sweep import run_sweep
-from asicsim.core.runner import RunSpec, make_device, run_workload
 
 __all__ = ["main"]
 
 TARGET_S = 60.0
-ACCURACY_RUNS = (
-    RunSpec(hardware="sohu", chips=8, model="llama-3-70b"),
-    RunSpec(hardware="sohu", chips=8, model="llama-3-70b", requests=64, isl=1000, osl=300, max_batch=20),
-    RunSpec(hardware="sohu", chips=8, model="llama-3.1-8b", tp=2, requests=100, isl=3000, osl=64, dtype="bf16"),
-)
 
 
 def _time_sweep(config: Path, executor: str, workers: int) -> tuple[int, float]:
@@ -36,18 +29,6 @@ def _time_sweep(config: Path, executor: str, workers: int) -> tuple[int, float]:
         started = time.perf_counter()
         written, total, _ = run_sweep(str(config), str(Path(tmp) / "r.csv"), executor=executor, workers=workers)
         return written, time.perf_counter() - started
-
-
-def _accuracy() -> list[tuple[str, float, float, float]]:
-    rows = []
-    for run in ACCURACY_RUNS:
-        full = run_workload(run).summary
-        t = time.perf_counter()
-        red = reduced_summary(make_device(run.hardware, run.chips), dataclasses.replace(run, tp=run.tp or run.chips))
-        wall = time.perf_counter() - t
-        err = max(abs(red[k] / full[k] - 1) for k in ("output_tokens_per_s", "ttft_p50_s", "tpot_p50_s"))
-        rows.append((f"{run.model} {run.isl}/{run.osl} x{run.requests}", full["wall_s"], wall, err))
-    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,9 +54,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{executor:10s} {written:7d} {wall:8.1f} {written / wall:9.1f}")
         if executor == "local":
             local_s = wall
-    print(f"\n{'reduced vs full run_workload':44s} {'full s':>7s} {'reduced s':>9s} {'max rel err':>11s}")
-    for name, full_s, red_s, err in _accuracy():
-        print(f"{name:44s} {full_s:7.2f} {red_s:9.3f} {err:11.1e}")
     if args.check:
         if local_s is None:
             print("check: the local executor did not run", file=sys.stderr)

@@ -213,7 +213,7 @@ def test_tp_must_divide_kv_heads(tp) -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "field"), [({"pp": 0}, "pp"), ({"pp": 81}, "pp"), ({"pp": 2, "stage": 2}, "stage"),
-                                               ({"dtype": "int2"}, "dtype"), ({"act_dtype": "e5m2"}, "dtype")])
+                                               ({"dtype": "int2"}, "dtype"), ({"act_dtype": "e5m2"}, "act_dtype")])
 def test_bad_parallelism_or_dtype(kwargs, field) -> None:
     with pytest.raises(InputError) as err:
         build_step_graph(BUILTINS["llama-3.1-70b"], StepBatch.make([4]), **kwargs)

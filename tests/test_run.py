@@ -190,7 +190,7 @@ def test_does_not_fit_says_how_much_and_what_would(capsys):
     missing = float(re.search(r"\(([0-9.]+) GB missing", err).group(1))
     # Llama-3-70B bf16 weights alone are 2 x 70.55e9 = 141.1 GB (model card parameter count) on an 80 GB chip.
     assert missing > 141.1 - 80
-    assert "--tp 2 would fit" in err
+    assert "tp 2 would fit (2 chips)" in err
 
 
 def test_max_batch_beyond_memory_is_refused(capsys):

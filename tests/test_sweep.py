@@ -1,4 +1,5 @@
-"""`asicsim sweep`: config validation, stable point ids, the reduced evaluation, kill-and-resume, executors.
+"""`asicsim sweep`: config validation, stable point ids, one serving path with `asicsim run`, kill-and-resume,
+executors.
 
 The sweep mechanics are tested with TEST-ONLY stand-ins for the chip package's `derive_asic_spec` and
 `area_breakdown` (`fake_derive`, `fake_area` below), so these tests do not depend on the area/power model.
@@ -24,12 +25,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asicsim.analysis.executors import bind, chunked, run_chunks
-from asicsim.analysis.sweep import (EXAMPLE_CONFIG, evaluate_chunk, expand_points, load_sweep_config, point_id,
-                                    reduced_summary, silicon_cost)
+from asicsim.analysis.sweep import (EXAMPLE_CONFIG, WORKLOAD_DEFAULTS, evaluate_chunk, evaluate_point, expand_points,
+                                    load_sweep_config, point_id, silicon_cost, sweep_config_from_table)
 from asicsim.analysis.sweep_plots import pareto_front, plot_sweep
 from asicsim.cli import main
 from asicsim.commands.sweep import Progress, ResultStore, run_sweep
-from asicsim.core.runner import RunSpec, make_device, run_workload
+from asicsim.core.runner import RunSpec, run_workload
 from asicsim.workloads.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +90,7 @@ def small_config(tmp_path: Path, requests: int = 16) -> Path:
     ("[workload]\ndtype = 'int3'", "workload.dtype"),
     ("[workload]\nflavour = 1", "workload.flavour"),
     ("[parameters]\nisl = [1]\n[workload]\nisl = 2", "parameters.isl"),
-    ("[evaluation]\ndecode_samples = 1", "evaluation.decode_samples"),
+    ("[evaluation]\ndecode_samples = 1", "evaluation"),
     ("samples = -3", "samples"),
     ("base = 3", "base"),
     ("parameters = 3", "parameters"),
@@ -158,24 +159,44 @@ def test_random_sampling_is_seeded_and_in_range(tmp_path):
     assert all(isinstance(p["spec"]["hbm_stacks"], int) for p in a)
 
 
-# --- the reduced evaluation against the full simulator ---------------------------------------------------
-REDUCED_TOLERANCE = 1e-3  # relative; docs/sweep.md
+# --- one serving path: a sweep point is an `asicsim run` ------------------------------------------------------
+def identity(base):
+    """A 'derive' that returns the base spec unchanged, so a point is exactly the built-in spec."""
+    return base
 
 
-@pytest.mark.parametrize("run", [
-    RunSpec(hardware="sohu", chips=8, model="llama-3-70b", requests=40, isl=1000, osl=150, max_batch=16),
-    RunSpec(hardware="sohu", chips=8, model="llama-3.1-8b", tp=2, requests=40, isl=3000, osl=64, dtype="bf16"),
-    RunSpec(hardware="h100-sxm", chips=8, model="llama-3-70b", requests=64, isl=2048, osl=40),
+@pytest.mark.parametrize("work", [
+    {"model": "llama-3-70b", "requests": 40, "isl": 1000, "osl": 150, "max_batch": 16},
+    {"model": "llama-3.1-8b", "tp": 2, "requests": 40, "isl": 3000, "osl": 64, "dtype": "bf16"},
+    {"model": "llama-3-70b", "requests": 64, "isl": 2048, "osl": 40},
 ])
-def test_reduced_evaluation_matches_full_run(run):
-    full = run_workload(run).summary
-    reduced = reduced_summary(make_device(run.hardware, run.chips), dataclasses.replace(run, tp=run.tp or run.chips))
+@pytest.mark.parametrize("base", ["sohu"])
+def test_a_sweep_point_and_asicsim_run_give_the_same_metrics(capsys, base, work):
+    point = {"base": base, "spec": {}, "workload": dict(WORKLOAD_DEFAULTS, **work)}
+    row = evaluate_point(point, derive=identity, area=fake_area)
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in work.items()]
+    assert main(["run", "--hw", base, "--chips", "8", "--quiet", "--json", *flags]) == 0
+    cli = json.loads(capsys.readouterr().out)
     for key in ("output_tokens_per_s", "total_tokens_per_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s",
-                "e2e_p50_s", "mfu", "mbu", "compute_utilization"):
-        assert reduced[key] == pytest.approx(full[key], rel=REDUCED_TOLERANCE), key
-    assert reduced["max_batch"] == full["max_batch"]
-    assert reduced["requests_completed"] == full["requests_completed"]
-    assert reduced["output_tokens_total"] == full["output_tokens_total"]
+                "e2e_p50_s", "mfu", "mbu", "compute_utilization", "energy_j_per_output_token"):
+        assert row[key] == cli[key], key  # the same code path: equal, not close
+    assert row["run_max_batch"] == cli["max_batch"]  # "max_batch" is the workload column the point gave
+
+
+def test_the_sweep_has_no_serving_loop_of_its_own():
+    """analysis/sweep.py runs points through runner.run_workload: no engine, scheduler or step record there."""
+    text = (ROOT / "asicsim" / "analysis" / "sweep.py").read_text()
+    for name in ("StepEngine", "StepRunner", "step_record", "make_scheduler", "simulate(", "np.interp"):
+        assert name not in text, name
+
+
+def test_sweep_config_from_a_dict_equals_the_file(tmp_path):
+    table = {"base": "sohu", "parameters": {"clock_hz": [1.2e9, 1.5e9]}, "workload": {"isl": 512}}
+    path = tmp_path / "s.toml"
+    path.write_text('base = "sohu"\n[parameters]\nclock_hz = [1.2e9, 1.5e9]\n[workload]\nisl = 512\n')
+    from_file = expand_points(load_sweep_config(path))
+    from_dict = expand_points(sweep_config_from_table(table, "dict"))
+    assert [point_id(p) for p in from_file] == [point_id(p) for p in from_dict]
 
 
 # --- silicon cost -----------------------------------------------------------------------------------------

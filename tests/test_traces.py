@@ -54,7 +54,7 @@ def test_bad_traces_name_the_file_and_field(tmp_path, text, needle):
 def test_unknown_trace_and_bad_scale():
     with pytest.raises(InputError, match="azure-conv"):
         load_trace("nope")
-    with pytest.raises(InputError, match="time-scale"):
+    with pytest.raises(InputError, match="time_scale"):
         load_trace("azure-code", time_scale=0.0)
 
 

@@ -4,7 +4,11 @@ It lives in the lowest data layer so that workloads, engine, devices and CLI all
 the CLI turns it into one line and exit code 2.
 """
 
-__all__ = ["InputError", "DoesNotFitError"]
+__all__ = ["InputError", "DoesNotFitError", "RUN"]
+
+# Source of an error about a run setting: `field` is then the setting's name (a RunSpec field). The CLI shows it
+# as the flag (`--tp`), the Python API as the keyword, a sweep as `workload.<field>`.
+RUN = "run"
 
 
 class InputError(ValueError):

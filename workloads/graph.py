@@ -101,7 +101,8 @@ def _plan(model: ModelConfig, tp: int, pp: int, stage: int, dtype: str, kv_dtype
     counts = stage_layer_counts(model, pp)
     if isinstance(stage, bool) or not isinstance(stage, Integral) or not 0 <= stage < pp:
         raise InputError("stage", "stage", f"must be an integer in [0, {pp}), got {stage!r}")
-    kvb = dtype_bytes(kv_dtype, "--kv-dtype")
+    wb, ab = dtype_bytes(dtype, "dtype"), dtype_bytes(act_dtype, "act_dtype")
+    kvb = dtype_bytes(kv_dtype, "kv_dtype")
     return _Plan(
         hidden=model.hidden_size,
         sh=sh,
@@ -113,9 +114,9 @@ def _plan(model: ModelConfig, tp: int, pp: int, stage: int, dtype: str, kv_dtype
         dtype=dtype,
         kv_dtype=kv_dtype,
         act_dtype=act_dtype,
-        wb=dtype_bytes(dtype, "--dtype"),
+        wb=wb,
         kvb=kvb,
-        ab=dtype_bytes(act_dtype, "--act-dtype"),
+        ab=ab,
         kv_token_bytes=2.0 * sh.kv_heads * sh.head_dim * kvb,
         attn_flops_per_entry=4.0 * sh.q_heads * sh.head_dim,
     )

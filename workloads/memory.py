@@ -14,7 +14,7 @@ from functools import lru_cache
 from numbers import Integral
 
 from .dtypes import dtype_bytes
-from .errors import InputError
+from .errors import RUN, InputError
 from .models import ModelConfig
 
 __all__ = [
@@ -53,19 +53,19 @@ class Shard:
         return hidden * self.qkv_width + q_width * hidden + 3 * hidden * self.intermediate
 
 
-def _check_int(value: object, flag: str, field: str) -> int:
+def _check_int(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise InputError(flag, field, f"must be a positive integer, got {value!r}")
+        raise InputError(RUN, field, f"must be a positive integer, got {value!r}")
     return int(value)
 
 
 @lru_cache(maxsize=256)
 def shard(model: ModelConfig, tp: int) -> Shard:
     """Per-chip shapes for `tp`; InputError on field 'tp' unless tp divides the KV-head count."""
-    tp = _check_int(tp, "--tp", "tp")
+    tp = _check_int(tp, "tp")
     if model.num_key_value_heads % tp:
         raise InputError(
-            "--tp", "tp", f"{tp} does not divide num_key_value_heads={model.num_key_value_heads} of {model.name}"
+            RUN, "tp", f"{tp} does not divide num_key_value_heads={model.num_key_value_heads} of {model.name}"
         )
     return Shard(
         tp=tp,
@@ -80,10 +80,10 @@ def shard(model: ModelConfig, tp: int) -> Shard:
 @lru_cache(maxsize=256)
 def stage_layer_counts(model: ModelConfig, pp: int) -> tuple[int, ...]:
     """Decoder layers on each of `pp` stages; the remainder goes to the last stages."""
-    pp = _check_int(pp, "--pp", "pp")
+    pp = _check_int(pp, "pp")
     layers = model.num_hidden_layers
     if pp > layers:
-        raise InputError("--pp", "pp", f"{pp} stages exceed the {layers} layers of {model.name}")
+        raise InputError(RUN, "pp", f"{pp} stages exceed the {layers} layers of {model.name}")
     base, extra = divmod(layers, pp)
     return (base,) * (pp - extra) + (base + 1,) * extra
 
@@ -102,8 +102,8 @@ def weight_bytes_per_chip(model: ModelConfig, dtype: str, tp: int, pp: int, *, a
     The last stage holds its layers, the final norm and the LM-head shard; with pp=1 it also holds the
     embedding shard, which a tied LM head shares.
     """
-    wb = dtype_bytes(dtype, "--dtype")
-    ab = dtype_bytes(act_dtype, "--act-dtype")
+    wb = dtype_bytes(dtype, "dtype")
+    ab = dtype_bytes(act_dtype, "act_dtype")
     sh = shard(model, tp)
     layers = stage_layer_counts(model, pp)[-1]
     hidden = model.hidden_size
@@ -117,7 +117,7 @@ def kv_bytes_per_token_per_chip(model: ModelConfig, kv_dtype: str, tp: int, pp: 
     """K and V of one token held by one chip of the most loaded stage (its KV heads, its layers)."""
     sh = shard(model, tp)
     layers = stage_layer_counts(model, pp)[-1]
-    return 2.0 * layers * sh.kv_heads * sh.head_dim * dtype_bytes(kv_dtype, "--kv-dtype")
+    return 2.0 * layers * sh.kv_heads * sh.head_dim * dtype_bytes(kv_dtype, "kv_dtype")
 
 
 def activation_bytes_per_chip(model: ModelConfig, max_tokens_per_step: int, tp: int, act_dtype: str = "bf16") -> float:
@@ -129,8 +129,8 @@ def activation_bytes_per_chip(model: ModelConfig, max_tokens_per_step: int, tp: 
     they take no workspace. After the layers, the LM head holds the normed hidden state and an fp32 logit
     shard for every token (the worst case, when every token is sampled). The peak is the larger of the two.
     """
-    tokens = _check_int(max_tokens_per_step, "--max-tokens", "max_tokens_per_step")
-    ab = dtype_bytes(act_dtype, "--act-dtype")
+    tokens = _check_int(max_tokens_per_step, "max_tokens_per_step")
+    ab = dtype_bytes(act_dtype, "act_dtype")
     sh = shard(model, tp)
     hidden = model.hidden_size
     attention = sh.qkv_width + sh.q_heads * sh.head_dim

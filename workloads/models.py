@@ -92,7 +92,7 @@ class ModelConfig:
 
     def kv_bytes_per_token(self, kv_dtype: str) -> float:
         """K and V of one token over all layers of the whole model (not per chip)."""
-        return 2.0 * self.num_hidden_layers * self.kv_size * dtype_bytes(kv_dtype, "--kv-dtype")
+        return 2.0 * self.num_hidden_layers * self.kv_size * dtype_bytes(kv_dtype, "kv_dtype")
 
 
 def builtin_models() -> list[str]:

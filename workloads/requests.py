@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
+from .errors import RUN, InputError
 
 __all__ = ["Request", "LengthDist", "fixed_requests", "poisson_requests", "parse_length_dist"]
 
@@ -26,16 +26,16 @@ class Request:
     output_tokens: int
 
 
-def _positive_int(flag: str, value) -> int:
+def _positive_int(field: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(flag, flag.lstrip("-"), f"must be a positive whole number, got {value!r}")
+        raise InputError(RUN, field, f"must be a positive whole number, got {value!r}")
     return int(value)
 
 
 def fixed_requests(count: int, isl: int, osl: int, arrival_at: float = 0.0) -> tuple[Request, ...]:
     """`count` identical requests arriving together (the static-batching benchmark setting)."""
-    for flag, value in (("--requests", count), ("--isl", isl), ("--osl", osl)):
-        _positive_int(flag, value)
+    for field, value in (("requests", count), ("isl", isl), ("osl", osl)):
+        _positive_int(field, value)
     return tuple(Request(i, float(arrival_at), isl, osl) for i in range(count))
 
 
@@ -64,32 +64,32 @@ class LengthDist:
         return np.clip(out, 1, self.cap).astype(np.int64)
 
 
-def parse_length_dist(flag: str, text: str, default_mean: int) -> LengthDist:
+def parse_length_dist(field: str, text: str, default_mean: int) -> LengthDist:
     """`fixed`, `fixed:N`, `uniform:LO:HI`, `lognormal:MEDIAN:SIGMA`; a bare `fixed` uses `default_mean`."""
     parts = text.strip().lower().split(":")
     kind, args = parts[0], parts[1:]
     try:
         nums = [float(x) for x in args]
     except ValueError:
-        raise InputError(flag, flag.lstrip("-"), f"numbers expected after the kind, got {text!r}") from None
+        raise InputError(RUN, field, f"numbers expected after the kind, got {text!r}") from None
     if kind == "fixed" and len(nums) <= 1:
         value = nums[0] if nums else default_mean
         if value < 1:
-            raise InputError(flag, flag.lstrip("-"), f"fixed length must be >= 1, got {value}")
+            raise InputError(RUN, field, f"fixed length must be >= 1, got {value}")
         return LengthDist("fixed", float(int(value)))
     if kind == "uniform" and len(nums) == 2 and 1 <= nums[0] <= nums[1]:
         return LengthDist("uniform", nums[0], nums[1])
     if kind == "lognormal" and len(nums) == 2 and nums[0] >= 1 and nums[1] >= 0:
         return LengthDist("lognormal", nums[0], nums[1])
-    raise InputError(flag, flag.lstrip("-"), "expected fixed[:N], uniform:LO:HI (1 <= LO <= HI) or "
+    raise InputError(RUN, field, "expected fixed[:N], uniform:LO:HI (1 <= LO <= HI) or "
                      f"lognormal:MEDIAN:SIGMA (MEDIAN >= 1, SIGMA >= 0), got {text!r}")
 
 
 def poisson_requests(count: int, rate_per_s: float, isl: LengthDist, osl: LengthDist, seed: int) -> tuple[Request, ...]:
     """`count` requests with exponential inter-arrival gaps of mean 1/rate; the first arrives at its gap."""
-    _positive_int("--requests", count)
+    _positive_int("requests", count)
     if not rate_per_s > 0 or not np.isfinite(rate_per_s):
-        raise InputError("--rate", "rate", f"must be a positive number of requests per second, got {rate_per_s!r}")
+        raise InputError(RUN, "rate", f"must be a positive number of requests per second, got {rate_per_s!r}")
     rng = np.random.default_rng(seed)
     arrivals = np.cumsum(rng.exponential(1.0 / rate_per_s, size=count))
     ins, outs = isl.sample(rng, count), osl.sample(rng, count)

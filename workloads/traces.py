@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import RUN, InputError
 from .requests import LengthDist, Request
 
 __all__ = ["TRACE_DIR", "BUILTIN_TRACES", "load_trace", "trace_path", "fit_lognormal"]
@@ -35,14 +35,14 @@ def trace_path(name: str) -> Path:
         return TRACE_DIR / BUILTIN_TRACES[name]
     path = Path(name)
     if not path.is_file():
-        raise InputError("--trace", "trace", f"no such file and not one of {', '.join(BUILTIN_TRACES)}: {name!r}")
+        raise InputError(RUN, "trace", f"no such file and not one of {', '.join(BUILTIN_TRACES)}: {name!r}")
     return path
 
 
 def load_trace(name: str, time_scale: float = 1.0, limit: int = 0) -> tuple[Request, ...]:
     """Requests of a trace in arrival order (ids in file order); `limit` > 0 keeps the first `limit`."""
     if not time_scale > 0 or not np.isfinite(time_scale):
-        raise InputError("--time-scale", "time-scale", f"must be a positive number, got {time_scale!r}")
+        raise InputError(RUN, "time_scale", f"must be a positive number, got {time_scale!r}")
     path = trace_path(name)
     try:
         frame = pd.read_csv(path, nrows=limit or None)

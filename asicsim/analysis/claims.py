@@ -20,13 +20,14 @@ from asicsim.workloads.errors import InputError
 from asicsim.workloads.models import load_model
 
 from asicsim.core.runner import RunSpec, make_device, run_workload
+from asicsim.core.schedulers import SCHEDULERS
 
 from .envelope import Floorplan, reticle_envelope
 from .per_user import check_per_user
 from .roofline import ACCOUNTINGS, ChipLimits, Workload, layout_bound, request_flops, tokens_per_request, valid_tps
 
 __all__ = ["Claim", "builtin_claims", "load_claim", "claim_from_table", "check_claim", "claims_config",
-           "CLAIMS_PATH", "chip_limits", "simulate_best", "simulate_best_latency"]
+           "CLAIMS_PATH", "chip_limits", "simulate_best", "simulate_best_latency", "claim_run_spec"]
 
 CLAIMS_PATH = Path(__file__).resolve().parent.parent / "data" / "claims.toml"
 # fp8/fp4-class byte widths for integer formats vendors quote; compute runs at the fp8 rate.
@@ -172,14 +173,6 @@ def _envelope(device: Any) -> tuple[Any, Any] | None:
     return reticle_envelope(claims_config()["envelope"], plan)
 
 
-def _area_model() -> bool:
-    try:
-        from asicsim.chip import area  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _corner_dict(c) -> dict[str, float]:
     return {"peak_fp8_flops_per_s": c.peak_fp8_flops_per_s, "peak_bf16_flops_per_s": c.peak_bf16_flops_per_s,
             "memory_bandwidth_bytes_per_s": c.memory_bandwidth_bytes_per_s,
@@ -221,29 +214,21 @@ def _resolve_accounting(claim: Claim, w: Workload) -> tuple[str, str]:
     return "total", "not stated and no baseline: the charitable input + output reading"
 
 
-def _search_space() -> tuple[str, ...]:
-    """Schedulers the runner accepts (static only until RunSpec has a `scheduler` field)."""
-    if "scheduler" not in {f.name for f in dataclasses.fields(RunSpec)}:
-        return ("static",)
-    try:
-        from asicsim.core.schedulers import scheduler_names
-    except ImportError:
-        return ("static",)
-    return tuple(n for n in scheduler_names() if n != "auto")
+def claim_run_spec(claim: Claim, w: Workload, tp: int, batch: int, replicas: int, scheduler: str) -> RunSpec:
+    """One run of the best-case search: `replicas` batches of `batch` requests at t=0 on the claim's chips."""
+    return RunSpec(hardware=claim.hardware, chips=w.chips, model=claim.model, dtype=w.dtype, kv_dtype=w.kv_dtype,
+                   tp=tp, pp=1, isl=w.isl, osl=w.osl, requests=batch * replicas, max_batch=batch,
+                   max_tokens_per_step=w.max_tokens_per_step, scheduler=scheduler)
 
 
 def simulate_best(claim: Claim, w: Workload, chip: ChipLimits, tps: list[int], cap: int) -> dict[str, Any]:
     """Bounded search on the spec, all requests at t=0: static batching at the largest batch that fits
     (capped at `cap` requests per run) for every valid tp; then, on the best tp, every other scheduler and a
     quarter of that batch. Returns the runs and the best by output tokens/s."""
-    has_field = "scheduler" in {f.name for f in dataclasses.fields(RunSpec)}
     runs: list[dict[str, Any]] = []
 
     def one(tp: int, replicas: int, batch: int, scheduler: str) -> None:
-        extra = {"scheduler": scheduler} if has_field else {}
-        spec = RunSpec(hardware=claim.hardware, chips=w.chips, model=claim.model, dtype=w.dtype, kv_dtype=w.kv_dtype,
-                       tp=tp, pp=1, isl=w.isl, osl=w.osl, requests=batch * replicas, max_batch=batch,
-                       max_tokens_per_step=w.max_tokens_per_step, **extra)
+        spec = claim_run_spec(claim, w, tp, batch, replicas, scheduler)
         try:
             s = run_workload(spec).summary
         except InputError:
@@ -261,7 +246,7 @@ def simulate_best(claim: Claim, w: Workload, chip: ChipLimits, tps: list[int], c
     if runs:
         tp = max(runs, key=lambda r: r["output_tokens_per_s"])["tp"]
         replicas, top = tops[tp]
-        for scheduler in _search_space():
+        for scheduler in SCHEDULERS:
             if scheduler != "static":
                 one(tp, replicas, top, scheduler)
         if top >= 4:
@@ -275,7 +260,7 @@ def simulate_best_latency(claim: Claim, dtype: str, kv_dtype: str, chips: int) -
     runs = []
     for tp in valid_tps(load_model(claim.model), chips):
         spec = RunSpec(hardware=claim.hardware, chips=tp, model=claim.model, dtype=dtype, kv_dtype=kv_dtype, tp=tp,
-                       isl=claim.isl, osl=claim.osl, requests=1, max_batch=1)
+                       isl=claim.isl, osl=claim.osl, harness="per-user")
         try:
             s = run_workload(spec).summary
         except InputError:
@@ -410,8 +395,7 @@ def check_claim(claim: Claim, accounting: str | None = None) -> dict[str, Any]:
         raise InputError("--tp", "tp", f"no tensor-parallel degree divides both {claim.chips} chips and "
                                        f"{model.num_key_value_heads} KV heads")
     env = _envelope(device) if device is not None else None
-    env_source = "area model (asicsim.chip.area) fixed blocks + area_energy.csv ranges" if _area_model() else \
-        "area_energy.csv ranges (claims.toml [envelope])"
+    env_source = "area model (asicsim.chip.area) fixed blocks + area_energy.csv ranges"
     sim = simulate_best(claim, w, chip, tps, int(defaults["search_requests_cap"])) if device else {"runs": [], "best": None}
     readings = [_reading(claim, w, acc, chip, tps, sim, env, ref) for acc in ACCOUNTINGS]
     used, why = (accounting, "chosen with --accounting") if accounting in ACCOUNTINGS else _resolve_accounting(claim, w)

@@ -5,10 +5,9 @@ A point is a base ASIC spec, the spec parameters handed to
 sha256 of the point's canonical JSON (sorted keys, whole floats written as integers, workload defaults
 filled in), so the same point has the same id in every run and process.
 
-Each point is evaluated by the simulator itself, reduced (see `reduced_summary`): the serving loop and
-the engine price every distinct prefill step and a few sampled decode steps exactly; the other decode
-steps are interpolated. `runner.summarize` then turns the rebuilt timeline into the usual summary.
-Infeasible points (over the reticle, power cap, HBM edge, or out of memory) become rows with
+Each point is one `asicsim run`: its workload becomes a RunSpec whose hardware is the derived spec, resolved
+and served by the same engine and scheduler code (`runner.run_workload`), so a point and `asicsim run` with
+the same settings give the same metrics. Infeasible points (over the reticle, power cap, HBM edge, or out of memory) become rows with
 `feasible = False` and the reason, so a resumed sweep does not retry them.
 """
 
@@ -28,36 +27,26 @@ from typing import Any, Callable
 
 import numpy as np
 
-from asicsim.chip.power import step_energy_j
 from asicsim.chip.spec import AsicSpec
-from asicsim.core.engine import StepEngine
-from asicsim.core.memory_plan import plan_memory
-from asicsim.core.registry import device_class, load_hardware
-from asicsim.core.results import RequestRecord, StepRecord
-from asicsim.core.runner import RUN_DTYPES, RunSpec, summarize
-from asicsim.core.serving import (ReplicaRun, ServingConfig, StepRunner, check_parallelism, chunked_prefill,
-                                  step_record)
+from asicsim.core.registry import load_hardware
+from asicsim.core.runner import RUN_DTYPES, RunSpec, run_workload
 from asicsim.core.specfile import read_toml, spec_meta_fields
-from asicsim.workloads.errors import InputError
-from asicsim.workloads.graph_types import StepBatch
-from asicsim.workloads.models import load_model
-from asicsim.workloads.requests import Request
+from asicsim.workloads.errors import RUN, InputError
 
-__all__ = ["SweepConfig", "load_sweep_config", "expand_points", "point_id", "evaluate_point", "evaluate_chunk",
-           "reduced_summary", "silicon_cost", "check_parameter_names", "default_derive", "default_area",
-           "EXAMPLE_CONFIG", "WORKLOAD_DEFAULTS"]
+__all__ = ["SweepConfig", "load_sweep_config", "sweep_config_from_table", "expand_points", "point_id",
+           "evaluate_point", "evaluate_chunk", "point_run_spec", "silicon_cost", "check_parameter_names",
+           "default_derive", "default_area", "EXAMPLE_CONFIG", "WORKLOAD_DEFAULTS"]
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "data" / "sweep_example.toml"
 SILICON_COST_CSV = Path(__file__).resolve().parent.parent / "data" / "silicon_cost.csv"
 
-# RunSpec fields a sweep may set (a burst of identical requests under static batching), with defaults;
-# the point id covers exactly these, so new RunSpec fields do not change ids.
-_WORKLOAD_KEYS = ("model", "chips", "dtype", "kv_dtype", "tp", "pp", "isl", "osl", "requests", "max_batch",
-                  "max_tokens_per_step")
-WORKLOAD_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(RunSpec) if f.name in _WORKLOAD_KEYS}
-WORKLOAD_DEFAULTS |= {"model": "llama-3-70b", "chips": 8}
-_TOP_KEYS = {"base", "sampling", "samples", "seed", "parameters", "workload", "evaluation"}
-_EVAL_DEFAULTS = {"decode_samples": 5}
+# RunSpec fields a sweep may set (a burst of identical requests), with the values a point id is computed over
+# (0 and "" mean "not given": resolved as `asicsim run` resolves them). The point id covers exactly these, so
+# new RunSpec fields do not change ids.
+WORKLOAD_DEFAULTS: dict[str, Any] = {"model": "llama-3-70b", "chips": 8, "dtype": "fp8", "kv_dtype": "", "tp": 0,
+                                     "pp": 1, "isl": 2048, "osl": 128, "requests": 512, "max_batch": 0,
+                                     "max_tokens_per_step": 8192}
+_TOP_KEYS = {"base", "sampling", "samples", "seed", "parameters", "workload"}
 
 
 @dataclass(frozen=True)
@@ -71,7 +60,6 @@ class SweepConfig:
     seed: int
     parameters: dict
     workload: dict
-    decode_samples: int
 
 
 # --- configuration ---------------------------------------------------------------------------------
@@ -116,8 +104,16 @@ def _int_field(src: str, field: str, value: Any, low: int) -> int:
 
 def load_sweep_config(path: str | Path) -> SweepConfig:
     """Read and validate a sweep TOML; every error is one InputError naming the file and field."""
-    src = str(path)
-    table = read_toml(Path(path))
+    return sweep_config_from_table(read_toml(Path(path)), str(path))
+
+
+def sweep_config_from_table(table: dict, src: str = "sweep") -> SweepConfig:
+    """Validate a sweep study given as a dict (the TOML's tables); errors name `src` and the field."""
+    if not isinstance(table, dict):
+        raise InputError(src, "config", f"must be a table of settings, got {type(table).__name__}")
+    if "evaluation" in table:
+        raise InputError(src, "evaluation", "no longer used: every point runs the full serving path of "
+                                            "`asicsim run` (remove the [evaluation] table)")
     unknown = sorted(set(table) - _TOP_KEYS)
     if unknown:
         raise InputError(src, unknown[0], f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
@@ -130,7 +126,7 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
     samples = _int_field(src, "samples", table.get("samples", 1000), 1)
     seed = _int_field(src, "seed", table.get("seed", 0), 0)
     sections = {}
-    for name in ("parameters", "workload", "evaluation"):
+    for name in ("parameters", "workload"):
         sec = table.get(name, {})
         if not isinstance(sec, dict):
             raise InputError(src, name, "must be a table")
@@ -144,12 +140,7 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
     both = sorted(set(params) & set(workload))
     if both:
         raise InputError(src, f"parameters.{both[0]}", "also set in [workload]; give it in one place")
-    bad = sorted(set(sections["evaluation"]) - set(_EVAL_DEFAULTS))
-    if bad:
-        raise InputError(src, f"evaluation.{bad[0]}", f"unknown key (known: {', '.join(_EVAL_DEFAULTS)})")
-    decode = _int_field(src, "evaluation.decode_samples",
-                        sections["evaluation"].get("decode_samples", _EVAL_DEFAULTS["decode_samples"]), 2)
-    return SweepConfig(src, base, sampling, samples, seed, params, workload, decode)
+    return SweepConfig(src, base, sampling, samples, seed, params, workload)
 
 
 def _check_workload(src: str, workload: dict) -> None:
@@ -243,152 +234,20 @@ def check_parameter_names(cfg: SweepConfig, derive: Callable) -> None:
 
 def default_derive() -> Callable:
     """The real `derive_asic_spec`, imported on first use."""
-    try:
-        from asicsim.chip.programmability import derive_asic_spec
-    except ImportError as exc:
-        raise InputError("asicsim.chip.programmability", "derive_asic_spec", f"not available: {exc}") from None
+    from asicsim.chip.programmability import derive_asic_spec
+
     return derive_asic_spec
 
 
-# --- reduced evaluation ------------------------------------------------------------------------------
-@lru_cache(maxsize=8)
-def _model(name: str):
-    return load_model(name)
-
-
+# --- one point: the serving path of `asicsim run` -------------------------------------------------------------
 @lru_cache(maxsize=8)
 def _base_spec(name: str):
     return load_hardware(name)
 
 
-def _kv_dtype(run: RunSpec) -> str:
-    return run.kv_dtype or ("fp8" if run.dtype == "fp4" else run.dtype)
-
-
-def reduced_summary(device, run: RunSpec, *, decode_samples: int = 5) -> dict:
-    """`run_workload`'s summary from a reduced simulation of `run` under static batching.
-
-    The requests are `run.requests` identical prompts arriving at t=0, dealt round-robin to replicas.
-    Batches are admitted as the static scheduler does (memory plan, then whole KV blocks); prompts go
-    through chunked prefill steps, each distinct one timed by the engine. A batch's decode steps differ
-    only in the cached length (input + j for step j), so the engine times `decode_samples` of them
-    (first, last, evenly between) and every step-record field is interpolated linearly in j. Replicas
-    and batches of equal size share one timeline. `runner.summarize` turns the records into the summary.
-    """
-    cfg = ServingConfig(model=_model(run.model), dtype=run.dtype, kv_dtype=_kv_dtype(run), tp=run.tp or run.chips,
-                        pp=run.pp, max_batch=run.max_batch, max_tokens_per_step=run.max_tokens_per_step)
-    replicas = check_parallelism(run.chips, cfg)
-    full = run.isl + run.osl
-    plan = plan_memory(cfg.model, device.memory_bytes_per_chip, dtype=cfg.dtype, kv_dtype=cfg.kv_dtype, tp=cfg.tp,
-                       pp=cfg.pp, tokens_per_request=full, max_tokens_per_step=cfg.max_tokens_per_step,
-                       act_dtype=cfg.act_dtype, chips=run.chips)
-    max_batch = cfg.max_batch or plan.max_batch_fit
-    if max_batch > plan.max_batch_fit:
-        raise InputError("--max-batch", "max-batch", f"{max_batch} requests do not fit; at most {plan.max_batch_fit}")
-    admitted = max_batch
-    block = getattr(cfg, "kv_block_tokens", 0)
-    if block:  # a paged KV cache admits whole blocks per request
-        blocks = int(plan.kv_capacity_bytes // (plan.kv_bytes_per_token * block))
-        admitted = min(max_batch, blocks // -(-full // block))
-    timer = _StepTimer(StepEngine(device), cfg, device.overlap_collectives)
-    timelines: dict[int, tuple] = {}
-    runs, chip_joules = [], 0.0
-    for rep in range(replicas):
-        ids = list(range(rep, run.requests, replicas))
-        now, steps, records = 0.0, [], []
-        for first in range(0, len(ids), admitted):
-            size = min(admitted, len(ids) - first)
-            if size not in timelines:
-                timelines[size] = _batch_timeline(timer, size, run, decode_samples)
-            durations, templates, first_step, joules = timelines[size]
-            chip_joules += joules
-            ends = now + np.cumsum(durations)
-            starts = np.concatenate(([now], ends[:-1]))
-            steps += [dataclasses.replace(t, step=len(steps) + k, replica=rep, start_at=float(s), end_at=float(e))
-                      for k, (t, s, e) in enumerate(zip(templates, starts, ends))]
-            finish = float(ends[-1])
-            records += [RequestRecord(i, rep, 0.0, float(ends[first_step[k]]), finish, run.isl, run.osl)
-                        for k, i in enumerate(ids[first:first + size])]
-            now = finish
-        runs.append(ReplicaRun(tuple(records), tuple(steps), plan, max_batch, admitted * full))
-    summary = summarize(device, run, cfg, runs)
-    if "energy_j_per_output_token" not in summary and timer.asic:
-        # Every chip of a replica runs each step in lock-step: a step costs tp x pp times one chip's energy.
-        joules = chip_joules * cfg.tp * cfg.pp
-        summary["energy_j_per_output_token"] = joules / summary["output_tokens_total"]
-        summary["power_w_per_chip"] = joules / (run.chips * summary["makespan_s"])
-    return summary
-
-
-class _StepTimer:
-    """Times one step on one chip exactly as the serving loop does (`StepRunner`: the whole batch, or two
-    interleaved halves when the device overlaps collectives and that is faster), and prices its energy."""
-
-    def __init__(self, engine: StepEngine, cfg: ServingConfig, overlap: bool) -> None:
-        self.cfg = cfg
-        self.runner = StepRunner(engine, cfg, overlap)
-        self.spec = getattr(engine.device, "spec", None)
-        self.asic = getattr(self.spec, "kind", "") == "asic"  # asicsim.chip.power prices ASIC steps
-
-    def energy_j(self, record: StepRecord) -> float:
-        """One chip's joules in the step (0 where no power model applies)."""
-        return step_energy_j(self.spec, record, self.cfg.dtype) if self.asic else 0.0
-
-    def record(self, batch: StepBatch) -> StepRecord:
-        """A step record template (start 0, end = step seconds) for `batch`."""
-        timing, micro = self.runner.run(batch)
-        pp = self.cfg.pp
-        return step_record(0, 0, 0.0, timing.time_s * pp, batch, micro, timing, bubble=(pp - 1) * timing.time_s)
-
-
-def _prefill_schedule(size: int, isl: int, budget: int) -> tuple[list[StepBatch], list[int]]:
-    """Chunked prefill of `size` prompts as the serving loop plans it: the step batches, and the index of
-    the step that finishes each prompt."""
-    batches: list[StepBatch] = []
-
-    def step(batch: StepBatch) -> int:
-        batches.append(batch)
-        return len(batches) - 1
-
-    finish = chunked_prefill([Request(k, 0.0, isl, 1) for k in range(size)], budget, step)
-    return batches, [int(finish[k]) for k in range(size)]
-
-
-def _batch_timeline(timer: _StepTimer, size: int, run: RunSpec, samples: int):
-    """(step durations, step record templates, per-request index of its first-token step) of one batch."""
-    batches, first_step = _prefill_schedule(size, run.isl, run.max_tokens_per_step)
-    timed: dict[tuple, tuple[StepRecord, float]] = {}
-    templates, joules = [], 0.0
-    for b in batches:
-        key = (tuple(b.prefill_new_tokens), tuple(b.prefill_past_tokens))
-        if key not in timed:
-            rec = timer.record(b)
-            timed[key] = rec, timer.energy_j(rec)
-        templates.append(timed[key][0])
-        joules += timed[key][1]
-    n_dec = run.osl - 1
-    if n_dec > 0:
-        js = np.unique(np.round(np.linspace(0, n_dec - 1, min(samples, n_dec))).astype(int))
-        sampled = [timer.record(StepBatch.make(decode_past=np.full(size, run.isl + j, dtype=np.int64))) for j in js]
-        templates += _interpolate(sampled, js, n_dec)
-        # Energy, like every other field, linear in j between the sampled steps.
-        joules += float(np.interp(np.arange(n_dec), js, [timer.energy_j(r) for r in sampled]).sum())
-    durations = np.array([t.end_at - t.start_at for t in templates])
-    return durations, templates, first_step, joules
-
-
-_INTERPOLATED = ("end_at", "compute_busy_s", "memory_busy_s", "link_busy_s", "fixed_s", "ideal_compute_s", "stall_s",
-                 "memory_wait_s", "flops_per_chip", "memory_bytes_per_chip", "gemm_s", "attention_s",
-                 "collective_s", "other_s")
-
-
-def _interpolate(sampled: list[StepRecord], js: np.ndarray, n: int) -> list[StepRecord]:
-    """Step records for decode steps 0..n-1, each numeric field linear in j between the sampled steps."""
-    grid = np.arange(n)
-    cols = {f: np.interp(grid, js, [getattr(s, f) for s in sampled]) for f in _INTERPOLATED}
-    nearest = np.searchsorted(js, grid).clip(0, len(js) - 1)
-    return [dataclasses.replace(sampled[nearest[j]], **{f: float(cols[f][j]) for f in _INTERPOLATED})
-            for j in range(n)]
+def point_run_spec(point: dict, hardware: Any) -> RunSpec:
+    """The RunSpec of a point's workload on `hardware` (the sweep's 0 and "" mean "not given", as in RunSpec)."""
+    return RunSpec(hardware=hardware, seed=0, **point["workload"])
 
 
 # --- silicon cost ---------------------------------------------------------------------------------------
@@ -430,25 +289,23 @@ _SUMMARY_COLUMNS = ("output_tokens_per_s", "input_tokens_per_s", "total_tokens_p
                     "compute_utilization", "energy_j_per_output_token")
 
 
-def evaluate_point(point: dict, *, derive: Callable | None = None, area: Callable | None = None,
-                   decode_samples: int = 5) -> dict:
+def evaluate_point(point: dict, *, derive: Callable | None = None, area: Callable | None = None) -> dict:
     """One result row: the point's parameters, the derived spec, area, performance, energy and cost.
 
     `derive` and `area` default to the chip package's `derive_asic_spec` and `area_breakdown`.
     """
     work = point["workload"]
     row: dict[str, Any] = {"point_id": point_id(point), "base": point["base"], **point["spec"], **work}
-    run = RunSpec(hardware=point["base"], seed=0, **work)
     try:
         derive = derive or default_derive()
         spec = derive(_base_spec(point["base"]), **point["spec"])
-        device = device_class(spec.kind)(spec, run.chips)
-        summary = reduced_summary(device, dataclasses.replace(run, tp=run.tp or run.chips),
-                                  decode_samples=decode_samples)
+        result = run_workload(point_run_spec(point, spec))
     except InputError as exc:  # DoesNotFitError included: a point the chip cannot hold
         if exc.source in ("asicsim.chip.programmability", "asicsim.chip.area"):
             raise
-        return row | {"feasible": False, "infeasible_reason": str(exc)}
+        reason = f"workload.{exc.field}: {exc.problem}" if exc.source == RUN else str(exc)
+        return row | {"feasible": False, "infeasible_reason": reason}
+    summary, run = result.summary, result.description
     row |= {"feasible": True, "infeasible_reason": ""}
     row |= {f"spec_{k}" if k in row else k: getattr(spec, k) for k in _SPEC_COLUMNS}
     row |= _area_columns(spec, area or default_area())
@@ -457,7 +314,7 @@ def evaluate_point(point: dict, *, derive: Callable | None = None, area: Callabl
     chips_area = run.chips * spec.die_area_mm2
     tokens = summary["output_tokens_per_s"]
     energy = summary.get("energy_j_per_output_token", math.nan)
-    row["power_w_per_chip"] = summary.get("power_w_per_chip", energy * tokens / run.chips)
+    row["power_w_per_chip"] = summary["avg_power_w_per_chip"]
     row["output_tokens_per_j"] = 1.0 / energy if energy > 0 else math.nan
     row["output_tokens_per_s_per_mm2"] = tokens / chips_area
     row |= silicon_cost(spec.die_area_mm2, spec.process_node_nm)
@@ -467,10 +324,8 @@ def evaluate_point(point: dict, *, derive: Callable | None = None, area: Callabl
 
 def default_area() -> Callable:
     """The real `area_breakdown`, imported on first use."""
-    try:
-        from asicsim.chip.area import area_breakdown
-    except ImportError as exc:
-        raise InputError("asicsim.chip.area", "area_breakdown", f"not available: {exc}") from None
+    from asicsim.chip.area import area_breakdown
+
     return area_breakdown
 
 
@@ -485,7 +340,6 @@ def _area_columns(spec, area_breakdown: Callable) -> dict:
     return row
 
 
-def evaluate_chunk(points: list[dict], decode_samples: int = 5, derive: Callable | None = None,
-                   area: Callable | None = None) -> list[dict]:
+def evaluate_chunk(points: list[dict], derive: Callable | None = None, area: Callable | None = None) -> list[dict]:
     """Rows for a list of points (the unit of work an executor ships to a worker)."""
-    return [evaluate_point(p, derive=derive, area=area, decode_samples=decode_samples) for p in points]
+    return [evaluate_point(p, derive=derive, area=area) for p in points]

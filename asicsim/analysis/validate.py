@@ -26,22 +26,20 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from asicsim.core.memory_plan import plan_memory
+from asicsim.core import harness as _harness
 from asicsim.core.registry import load_hardware
-from asicsim.core.runner import RunSpec, make_device, run_workload
-from asicsim.core.serving import ServingConfig, simulate
+from asicsim.core.runner import RunSpec, run_workload
 from asicsim.gpusim.device import GpuDevice
 from asicsim.gpusim.options import GpuOptions
 from asicsim.workloads.errors import InputError
 from asicsim.workloads.graph_types import Op, OpKind
-from asicsim.workloads.models import ModelConfig, load_model
-from asicsim.workloads.requests import fixed_requests
 
 __all__ = [
     "ValidationRow", "E2E_REQUESTS", "MICRO_TOLERANCE", "E2E_MAPE_TARGET", "E2E_WORST_TARGET", "TARGET_GROUPS",
     "validation_rows", "microbenchmark_rows", "operator_rows", "OPERATOR_METRIC", "NCCL_METRIC", "OPERATOR_METRICS",
     "e2e_rows", "group_summary", "check_targets", "format_table",
     "rows_as_dicts", "EngineSettings", "trtllm_scheduler", "trtllm_bench_settings", "published_requests",
+    "row_run_spec",
     "TRTLLM_BENCH_KV_FRACTION", "TRTLLM_RUNTIME_KV_FRACTION", "TRTLLM_TOKENS_PER_BLOCK", "PUBLISHED_REQUESTS",
 ]
 
@@ -61,8 +59,6 @@ _DEVICE = {"gb200": "b200"}
 # that does not name its kernel (gb200 `hbm_stream`) is taken as a copy.
 _STREAM_ARRAYS = {"hbm_stream_copy": (1, 1), "hbm_stream_triad": (2, 1), "hbm_stream_dot": (2, 0),
                   "hbm_device_to_device": (1, 1)}
-# How a published row was served -> scheduler name in asicsim.core.schedulers (when the runner has one).
-_SCHEDULER = {"in-flight": "inflight", "static": "static"}
 _EXCLUDED = {
     "flash_attention_2_fwd_fp16": "FlashAttention-2 lacks Hopper wgmma; serving stacks on H100 run FA3-class "
                                   "kernels, which the model prices (docs/gpu-calibration.md)",
@@ -160,72 +156,13 @@ def microbenchmark_rows() -> list[ValidationRow]:
     return out
 
 
-# ---- trtllm-bench methodology ---------------------------------------------------------------------------
-# trtllm-bench sizes the engine for the dataset it will run (`trtllm-bench build --dataset`, the build step
-# of every TensorRT-LLM perf overview since v0.12): NVIDIA/TensorRT-LLM tensorrt_llm/bench/build/tuning.py,
-# `calc_engine_setting` and `finetune_setting` (the formula below is restated from its earliest stored
-# version, which predates FP4 support; later versions keep it). Memory is in GiB as the tool reads it
-# (device total / 2^30, `get_device_memory`); the engine size counts parameters in units of 1e9.
-TRTLLM_BENCH_KV_FRACTION = 0.95  # calc_engine_setting's kv_cache_gpu_mem_fraction default
-# The runtime KV cache: this share of the GPU memory left after the engine is loaded. The perf overview
-# says the runs "in many cases" passed --kv_cache_free_gpu_mem_fraction 0.95 (default 0.90).
-TRTLLM_RUNTIME_KV_FRACTION = 0.95
-TRTLLM_TOKENS_PER_BLOCK = 64  # TensorRT-LLM's default paged-KV block (tokens_per_block), assumed unchanged
-_TRTLLM_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp4": 0.5}  # tuning.py BYTES_PER_ELEM (fp4: NVFP4)
-# `$num_requests` per ISL/OSL pair, "Reproducing Benchmarked Results" of the TensorRT-LLM perf overview
-# (the same table from the v0.13 page through v0.19+: docs/source/performance/perf-overview.md).
-PUBLISHED_REQUESTS: dict[tuple[int, int], int] = {
-    (128, 128): 30000, (128, 2048): 3000, (128, 4096): 1500, (1000, 2000): 1500, (2048, 128): 3000,
-    (2048, 2048): 1500, (5000, 500): 1500, (1000, 1000): 3000, (500, 2000): 3000, (20000, 2000): 1000,
-}
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """What trtllm-bench builds for one model, mapping and dataset."""
-
-    max_batch: int
-    max_num_tokens: int
-    kv_max_requests: float  # requests of isl + osl tokens the estimated KV memory holds (before rounding)
-
-
-def _round_up(x: float, step: int) -> int:
-    return step * math.ceil(x / step)
-
-
-def trtllm_bench_settings(model: ModelConfig, dtype: str, kv_dtype: str, tp: int, pp: int, isl: int, osl: int,
-                          gpu_memory_gib: float, kv_fraction: float = TRTLLM_BENCH_KV_FRACTION) -> EngineSettings:
-    """trtllm-bench's engine sizing (tuning.py `calc_engine_setting` + `finetune_setting`), restated.
-
-    KV GiB per token = 2 x layers x max(tp, kv_heads) x head_dim x KV bytes / 2^30 (every GPU holds at
-    least one KV head); the cache is `kv_fraction` of the group's memory less the engine (parameters x
-    bytes per weight); requests = cache / (KV per token x (isl + osl)). Max batch: min(requests, 4096) / pp
-    rounded up to 32s (at least 64) below 256, 128s below 1024, 256s above. Max num tokens: min(batch before
-    rounding x (1 + isl / osl), 32768) rounded up to 256s (at least 2048) below 4096, 512s below 8192,
-    1024s above.
-    """
-    kv_heads = max(tp, model.num_key_value_heads)
-    kv_gib_per_token = 2 * model.num_hidden_layers * kv_heads * model.head_dim * _TRTLLM_BYTES[kv_dtype] / 2**30
-    engine_gib = model.param_count() / 1e9 * _TRTLLM_BYTES[dtype]
-    available_gib = gpu_memory_gib * tp * pp - engine_gib
-    requests = available_gib * kv_fraction / kv_gib_per_token / (isl + osl)
-    if requests < 1:
-        raise InputError("trtllm-bench", "memory", f"{model.name} at tp={tp}, pp={pp} leaves no KV cache")
-    raw_batch = min(requests, 4096) / pp
-    raw_tokens = min(raw_batch * (1 + isl / osl), 32768)
-    if raw_batch < 256:
-        batch = max(64, _round_up(raw_batch, 32))
-    elif raw_batch < 1024:
-        batch = _round_up(raw_batch, 128)
-    else:
-        batch = _round_up(raw_batch, 256)
-    if raw_tokens < 4096:
-        tokens = max(2048, _round_up(raw_tokens, 256))
-    elif raw_tokens < 8192:
-        tokens = _round_up(raw_tokens, 512)
-    else:
-        tokens = _round_up(raw_tokens, 1024)
-    return EngineSettings(batch, tokens, requests)
+# ---- trtllm-bench methodology: the harness preset of asicsim.core.harness ------------------------------------
+TRTLLM_BENCH_KV_FRACTION = _harness.TRTLLM_BENCH_KV_FRACTION
+TRTLLM_RUNTIME_KV_FRACTION = _harness.TRTLLM_RUNTIME_KV_FRACTION
+TRTLLM_TOKENS_PER_BLOCK = _harness.TRTLLM_TOKENS_PER_BLOCK
+PUBLISHED_REQUESTS = _harness.TRTLLM_PUBLISHED_REQUESTS
+EngineSettings = _harness.EngineSettings
+trtllm_bench_settings = _harness.trtllm_engine_settings
 
 
 def published_requests(isl: int, osl: int) -> int:
@@ -248,31 +185,17 @@ def trtllm_scheduler(version: str) -> str:
     return "inflight" if (int(match.group(1)), int(match.group(2))) >= (0, 19) else "inflight-chunked"
 
 
-def _inflight_throughput(hardware: str, model_name: str, dtype: str, kv_dtype: str, tp: int, isl: int, osl: int,
-                         requests: int, scheduler: str = "inflight-chunked") -> float:
-    """Output tokens per second of a trtllm-bench throughput run: engine sized by `trtllm_bench_settings`,
-    runtime KV cache `TRTLLM_RUNTIME_KV_FRACTION` of the memory the memory plan leaves, `inflight`
-    scheduler, `requests` requests at t = 0."""
-    device = make_device(hardware, tp)
-    model = load_model(model_name)
-    kv_dtype = kv_dtype or ("fp8" if dtype in ("fp8", "fp4") else dtype)  # trtllm-bench forces FP8 KV
-    eng = trtllm_bench_settings(model, dtype, kv_dtype, tp, 1, isl, osl, device.memory_bytes_per_chip / 2**30)
-    plan = plan_memory(model, device.memory_bytes_per_chip, dtype=dtype, kv_dtype=kv_dtype, tp=tp, pp=1,
-                       tokens_per_request=isl + osl, max_tokens_per_step=eng.max_num_tokens)
-    block = TRTLLM_TOKENS_PER_BLOCK
-    blocks = int(TRTLLM_RUNTIME_KV_FRACTION * plan.kv_capacity_bytes // (plan.kv_bytes_per_token * block))
-    cfg = ServingConfig(model=model, dtype=dtype, kv_dtype=kv_dtype, tp=tp, pp=1, max_batch=eng.max_batch,
-                        max_tokens_per_step=eng.max_num_tokens, scheduler=scheduler, kv_block_tokens=block,
-                        kv_capacity_blocks=blocks)
-    runs = simulate(device, tp, fixed_requests(requests, isl, osl), cfg)
-    records = [r for run in runs for r in run.requests]
-    return sum(r.output_tokens for r in records) / max(r.finish_at for r in records)
-
-
-def _run_spec(hardware: str, model: str, dtype: str, kv_dtype: str, tp: int, isl: int, osl: int,
-              max_batch: int, served: str, requests: int) -> RunSpec:
-    return RunSpec(hardware=hardware, chips=tp, model=model, dtype=dtype, kv_dtype=kv_dtype, tp=tp, isl=isl,
-                   osl=osl, requests=requests, max_batch=max_batch, scheduler=_SCHEDULER[served])
+def row_run_spec(hardware: str, model: str, dtype: str, kv_dtype: str, tp: int, isl: int, osl: int, served: str,
+                 requests: int = 0, max_batch: int = 0, version: str = "") -> RunSpec:
+    """The run a published end-to-end row measured, through the same harness presets as `asicsim run --harness`:
+    in-flight rows are trtllm-bench runs (its scheduler for the row's TensorRT-LLM `version`), static rows
+    static batching at the published batch. `requests` 0: the harness's count (static: `E2E_REQUESTS`)."""
+    if served == "in-flight":
+        return RunSpec(hardware=hardware, chips=tp, model=model, dtype=dtype, kv_dtype=kv_dtype or None, tp=tp,
+                       isl=isl, osl=osl, requests=requests or None, harness="trtllm-bench",
+                       scheduler=trtllm_scheduler(version))
+    return RunSpec(hardware=hardware, chips=tp, model=model, dtype=dtype, kv_dtype=kv_dtype or None, tp=tp, isl=isl,
+                   osl=osl, requests=requests or E2E_REQUESTS, max_batch=max_batch or None, harness="static")
 
 
 def _e2e_table() -> pd.DataFrame:
@@ -287,25 +210,19 @@ def _e2e_table() -> pd.DataFrame:
 
 
 def e2e_rows(requests: int = 0, progress: Callable[[str], None] | None = None) -> list[ValidationRow]:
-    """Every end-to-end row (e2e_calibration.csv, then validation.csv). `requests` 0: the published count
-    for in-flight rows and `E2E_REQUESTS` for static ones; otherwise that many for every row."""
+    """Every end-to-end row (e2e_calibration.csv, then validation.csv). `requests` 0: the published count for
+    in-flight rows and `E2E_REQUESTS` for static ones; otherwise that many for every row."""
     out = []
     for row in _e2e_table().itertuples(index=False):
         label = f"{row.model} {row.dtype} tp{row.tp} {row.isl}/{row.osl}"
         if progress is not None:
             progress(label)
-        if row.served == "in-flight":
-            if row.metric != "output_tokens_per_s":
-                raise InputError("validation.csv", "metric",
-                                 f"in-flight rows report output_tokens_per_s, got {row.metric!r}")
-            n = requests or published_requests(int(row.isl), int(row.osl))
-            predicted = _inflight_throughput(str(row.hardware), str(row.model), str(row.dtype), str(row.kv_dtype),
-                                             int(row.tp), int(row.isl), int(row.osl), n,
-                                             trtllm_scheduler(f"{row.version} {row.source}"))
-        else:
-            spec = _run_spec(str(row.hardware), str(row.model), str(row.dtype), str(row.kv_dtype), int(row.tp),
-                             int(row.isl), int(row.osl), int(row.max_batch), str(row.served), requests or E2E_REQUESTS)
-            predicted = float(run_workload(spec).summary[row.metric])
+        if row.served == "in-flight" and row.metric != "output_tokens_per_s":
+            raise InputError("validation.csv", "metric", f"in-flight rows report output_tokens_per_s, got {row.metric!r}")
+        spec = row_run_spec(str(row.hardware), str(row.model), str(row.dtype), str(row.kv_dtype), int(row.tp),
+                            int(row.isl), int(row.osl), str(row.served), requests, int(row.max_batch),
+                            f"{row.version} {row.source}")
+        predicted = float(run_workload(spec).summary[row.metric])
         out.append(ValidationRow(str(row.group), label, str(row.hardware), str(row.unit), float(row.value),
                                  predicted, str(row.source)))
     return out

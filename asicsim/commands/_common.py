@@ -6,12 +6,23 @@ import argparse
 import json
 import math
 
+from asicsim.core.description import RUN_DTYPES
+from asicsim.core.harness import HARNESSES
 from asicsim.core.router import ROUTERS
 from asicsim.core.runner import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S, SUMMARY_KEYS, RunSpec
 from asicsim.core.schedulers import SCHEDULERS
 from asicsim.workloads.traces import BUILTIN_TRACES
 
-__all__ = ["add_workload_flags", "spec_from_args", "print_json", "format_table", "ROWS"]
+__all__ = ["add_workload_flags", "spec_from_args", "print_json", "format_table", "ROWS", "FLAG_OF"]
+
+# RunSpec fields whose flag is not "--" + the field with dashes.
+FLAG_OF = {"slo_ttft_s": "--slo-ttft", "slo_tpot_s": "--slo-tpot", "hardware": "--hw",
+           "timeline_steps": "--timeline-steps"}
+
+
+def flag_of(field: str) -> str:
+    """The CLI flag that sets a RunSpec field."""
+    return FLAG_OF.get(field, "--" + field.replace("_", "-"))
 
 
 def _whole_at_least(low: int):
@@ -55,18 +66,27 @@ def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None)
     p.add_argument("--chips", type=_positive, default=chips_default, required=chips_default is None,
                    help="chips in the server (default: %(default)s)")
     p.add_argument("--model", default="llama-3-70b", help="model name or path to a config.json")
-    p.add_argument("--dtype", default="fp8", help="weight and matmul dtype: bf16, fp8 or fp4")
-    p.add_argument("--kv-dtype", default="", help="KV-cache dtype (default: the weight dtype; fp8 for fp4)")
-    p.add_argument("--tp", type=_non_negative, default=0, help="tensor-parallel degree (default: --chips / --pp)")
-    p.add_argument("--pp", type=_positive, default=1, help="pipeline stages")
+    p.add_argument("--dtype", default="fp8", choices=RUN_DTYPES, help="weight and matmul dtype (default: fp8)")
+    p.add_argument("--kv-dtype", default=None, choices=RUN_DTYPES,
+                   help="KV-cache dtype (default: the weight dtype; fp8 for fp4)")
+    p.add_argument("--tp", type=_positive, default=None,
+                   help="tensor-parallel degree (default: chips / (pp x replicas))")
+    p.add_argument("--pp", type=_positive, default=1, help="pipeline stages (default: 1)")
+    p.add_argument("--replicas", type=_positive, default=None,
+                   help="data-parallel replicas of the tp x pp group (default: chips / (tp x pp), 1 without --tp)")
+    p.add_argument("--harness", default="default", choices=tuple(HARNESSES),
+                   help="reproduce how a benchmark measured: " + "; ".join(
+                       f"{h.name}: {h.description.split(':')[0]}" for h in HARNESSES.values() if h.name != "default"))
     p.add_argument("--isl", type=_positive, default=2048, help="input (prompt) tokens per request")
     p.add_argument("--osl", type=_positive, default=128, help="output tokens per request")
     p.add_argument("--requests", type=_positive, default=None,
-                   help="requests: a burst at t=0 (default 512), Poisson arrivals with --rate, or the first N of a "
-                        "--trace (default: all)")
-    p.add_argument("--max-batch", type=_non_negative, default=0, help="requests per batch (0: as many as fit)")
-    p.add_argument("--max-tokens-per-step", type=_positive, default=8192,
-                   help="prefill token budget per engine step (TensorRT-LLM's default max_num_tokens)")
+                   help="requests: a burst at t=0 (default 512, or the harness's count), Poisson arrivals with "
+                        "--rate, or the first N of a --trace (default: all)")
+    p.add_argument("--max-batch", type=_positive, default=None,
+                   help="most requests running at once (default: as many as memory holds: the memory plan for "
+                        "static batching, the KV cache's blocks for in-flight schedulers)")
+    p.add_argument("--max-tokens-per-step", type=_positive, default=None,
+                   help="token budget per engine step (default 8192, TensorRT-LLM's max_num_tokens)")
     p.add_argument("--seed", type=int, default=0, help="random seed (runs are deterministic)")
     g = p.add_argument_group("serving")
     g.add_argument("--rate", type=_non_negative_float, default=0.0,
@@ -81,9 +101,10 @@ def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None)
     g.add_argument("--scheduler", default="auto", choices=("auto", *SCHEDULERS),
                    help="batching (auto: static for a burst, chunked-prefill for arrivals)")
     g.add_argument("--router", default="round-robin", choices=tuple(ROUTERS), help="replica router")
-    g.add_argument("--micro-batches", type=_non_negative, default=0,
-                   help="pipeline micro-batches per step (0: pp, or 1 for static batching)")
-    g.add_argument("--kv-block-tokens", type=_positive, default=16, help="tokens per paged KV-cache block")
+    g.add_argument("--micro-batches", type=_positive, default=None,
+                   help="pipeline micro-batches per step (default: pp, or 1 for static batching)")
+    g.add_argument("--kv-block-tokens", type=_positive, default=None,
+                   help="tokens per paged KV-cache block (default 16)")
     g.add_argument("--slo-ttft", type=_non_negative_float, default=DEFAULT_SLO_TTFT_S,
                    help="TTFT SLO in s for goodput (0: none; default: MLPerf Llama-2-70B server, %(default)s)")
     g.add_argument("--slo-tpot", type=_non_negative_float, default=DEFAULT_SLO_TPOT_S,
@@ -95,18 +116,15 @@ def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None)
 
 
 def spec_from_args(args: argparse.Namespace, hardware: str) -> RunSpec:
-    tp = args.tp or max(args.chips // args.pp, 1)
-    extra = {}
-    if hasattr(args, "timeline_steps"):
-        extra["timeline_steps"] = args.timeline_steps if getattr(args, "out", None) else 0
+    """The user's flags as a RunSpec, unresolved: what was not given stays None (resolve decides)."""
     return RunSpec(hardware=hardware, chips=args.chips, model=args.model, dtype=args.dtype, kv_dtype=args.kv_dtype,
-                   tp=tp, pp=args.pp, isl=args.isl, osl=args.osl, requests=args.requests or 512,
-                   max_batch=args.max_batch, max_tokens_per_step=args.max_tokens_per_step, seed=args.seed,
-                   scheduler=args.scheduler, router=args.router, rate=args.rate, trace=args.trace,
-                   limit_trace=args.requests is not None, time_scale=args.time_scale, isl_dist=args.isl_dist,
-                   osl_dist=args.osl_dist, slo_ttft_s=args.slo_ttft, slo_tpot_s=args.slo_tpot,
-                   kv_block_tokens=args.kv_block_tokens, micro_batches=args.micro_batches,
-                   exact=getattr(args, "exact", False), **extra)
+                   tp=args.tp, pp=args.pp, replicas=args.replicas, isl=args.isl, osl=args.osl,
+                   requests=args.requests, max_batch=args.max_batch, max_tokens_per_step=args.max_tokens_per_step,
+                   seed=args.seed, scheduler=args.scheduler, router=args.router, rate=args.rate, trace=args.trace,
+                   time_scale=args.time_scale, isl_dist=args.isl_dist, osl_dist=args.osl_dist,
+                   slo_ttft_s=args.slo_ttft, slo_tpot_s=args.slo_tpot, kv_block_tokens=args.kv_block_tokens,
+                   micro_batches=args.micro_batches, exact=getattr(args, "exact", False), harness=args.harness,
+                   timeline_steps=getattr(args, "timeline_steps", 0) if getattr(args, "out", None) else 0)
 
 
 def print_json(obj) -> None:

@@ -36,10 +36,8 @@ def run(args) -> int:
     columns = _read(path).columns
     if "point_id" not in columns:
         raise InputError(args.path, "point_id", "not a sweep results file (no point_id column)")
-    try:
-        from asicsim.analysis.sweep_plots import plot_sweep
-    except ImportError as exc:
-        raise InputError(args.path, "sweep", f"sweep plots are not available ({exc})") from None
+    from asicsim.analysis.sweep_plots import plot_sweep
+
     print(plot_sweep(path, Path(args.out) if args.out else path.with_suffix(".png")))
     return 0
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from asicsim.analysis.executors import EXECUTORS, bind, chunked, run_chunks
-from asicsim.analysis.sweep import (EXAMPLE_CONFIG, check_parameter_names, default_derive, evaluate_chunk,
-                                    expand_points, load_sweep_config, point_id)
+from asicsim.analysis.sweep import (EXAMPLE_CONFIG, SweepConfig, check_parameter_names, default_derive,
+                                    evaluate_chunk, expand_points, load_sweep_config, point_id)
 from asicsim.analysis.sweep_plots import load_results, plot_sweep
 from asicsim.workloads.errors import InputError
 
@@ -64,14 +64,14 @@ def run(args) -> int:
     return 0
 
 
-def run_sweep(config: str, out: str, *, resume: bool = False, executor: str = "local", address: str | None = None,
+def run_sweep(config: "str | SweepConfig", out: str, *, resume: bool = False, executor: str = "local", address: str | None = None,
               workers: int = 0, chunk: int = 0, progress: "Progress | None" = None, derive=None,
               area=None) -> tuple[int, int, Path]:
     """Run (or resume) a study; returns (points run now, points in the study, results path).
 
     `derive` and `area` replace the chip package's functions (tests pass stand-ins; picklable).
     """
-    cfg = load_sweep_config(config)
+    cfg = config if isinstance(config, SweepConfig) else load_sweep_config(config)
     derive = derive or default_derive()
     check_parameter_names(cfg, derive)
     points = expand_points(cfg)
@@ -79,7 +79,7 @@ def run_sweep(config: str, out: str, *, resume: bool = False, executor: str = "l
     todo = [p for p in points if point_id(p) not in store.done]
     n_workers = workers or os.cpu_count() or 1
     size = chunk or max(1, min(16, len(todo) // (8 * n_workers)))
-    fn = bind(evaluate_chunk, decode_samples=cfg.decode_samples, derive=derive, area=area)
+    fn = bind(evaluate_chunk, derive=derive, area=area)
     progress = progress or Progress(enabled=False)
     progress.start(len(todo))
     written = 0

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asicsim.workloads.errors import DoesNotFitError, InputError
+from asicsim.workloads.errors import RUN, DoesNotFitError, InputError
 from asicsim.workloads.memory import activation_bytes_per_chip, kv_bytes_per_token_per_chip, weight_bytes_per_chip
 from asicsim.workloads.models import ModelConfig
 
-__all__ = ["MemoryPlan", "plan_memory"]
+__all__ = ["MemoryPlan", "plan_memory", "ServingLimits", "serving_limits"]
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,45 @@ def plan_memory(
     fit = int(free // per_request) if free > 0 else 0
     if fit < 1:
         missing = weights + workspace + per_request - capacity_bytes
-        raise DoesNotFitError("--model", model.name, _does_not_fit_message(
+        raise DoesNotFitError(RUN, "model", _does_not_fit_message(
             model, capacity_bytes, missing, dtype=dtype, kv_dtype=kv_dtype, tp=tp, pp=pp,
             tokens_per_request=tokens_per_request, max_tokens_per_step=max_tokens_per_step,
             act_dtype=act_dtype, chips=chips))
     return MemoryPlan(capacity_bytes, weights, workspace, kv_token, free, fit)
+
+
+@dataclass(frozen=True)
+class ServingLimits:
+    """What memory allows a replica: requests running at once, pipeline micro-batches, KV-cache blocks."""
+
+    max_batch: int
+    micro_batches: int
+    kv_capacity_blocks: int
+
+
+def serving_limits(plan: MemoryPlan, *, scheduler: str, pp: int, kv_block_tokens: int, longest_tokens: int,
+                   max_batch: int | None = None, micro_batches: int | None = None,
+                   kv_capacity_bytes: float | None = None) -> ServingLimits:
+    """The defaults of a run's serving limits, decided here only (`description.resolve` and `serving.simulate`
+    call it): the KV cache is `kv_capacity_bytes` (default: what the plan leaves) in whole blocks; static
+    batching runs as many requests as the plan fits at the longest request, iteration-level schedulers as
+    many as the KV cache has blocks (each running request holds at least one; admission control does the
+    rest); micro-batches 1 for static batching, pp otherwise. Errors name the run setting at fault."""
+    kv_bytes = plan.kv_capacity_bytes if kv_capacity_bytes is None else kv_capacity_bytes
+    blocks = int(kv_bytes // (plan.kv_bytes_per_token * kv_block_tokens))
+    if blocks * kv_block_tokens < longest_tokens:
+        raise InputError(RUN, "kv_block_tokens",
+                         f"the KV cache holds {blocks} blocks of {kv_block_tokens} tokens, fewer than the longest "
+                         f"request's {longest_tokens} tokens; use smaller blocks")
+    static = scheduler == "static"
+    if static and max_batch is not None and max_batch > plan.max_batch_fit:
+        raise InputError(RUN, "max_batch",
+                         f"{max_batch} requests of {longest_tokens} tokens need "
+                         f"{plan.peak_bytes(max_batch * longest_tokens) / 1e9:.2f} GB per chip, the device has "
+                         f"{plan.capacity_bytes / 1e9:.2f} GB; at most {plan.max_batch_fit} fit")
+    if max_batch is None:
+        max_batch = plan.max_batch_fit if static else blocks
+    return ServingLimits(max_batch, micro_batches or (1 if static else pp), blocks)
 
 
 def _does_not_fit_message(model, capacity_bytes, missing, *, dtype, kv_dtype, tp, pp, tokens_per_request,
@@ -74,8 +108,8 @@ def _does_not_fit_message(model, capacity_bytes, missing, *, dtype, kv_dtype, tp
         except InputError:
             continue
         if w + a + kv * tokens_per_request <= capacity_bytes:
-            hint = f"--tp {cand} would fit ({cand * pp} chips)"
+            hint = f"tp {cand} would fit ({cand * pp} chips)"
             break
-    return (f"does not fit: weights + workspace + one request's KV cache need "
+    return (f"{model.name} does not fit: weights + workspace + one request's KV cache need "
             f"{(capacity_bytes + missing) / 1e9:.2f} GB per chip, the device has {capacity_bytes / 1e9:.2f} GB "
             f"({missing / 1e9:.2f} GB missing at tp={tp}, pp={pp}); {hint}")

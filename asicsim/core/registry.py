@@ -9,7 +9,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import RUN, InputError
 
 from .specfile import read_toml
 
@@ -47,7 +47,7 @@ def resolve_spec_path(name_or_path: str) -> Path:
         return candidate
     builtin = SPEC_DIR / f"{name_or_path}.toml"
     if not builtin.is_file():
-        raise InputError("--hw", name_or_path, f"unknown hardware; built in: {', '.join(builtin_specs())}")
+        raise InputError(RUN, "hardware", f"unknown hardware {name_or_path!r}; built in: {', '.join(builtin_specs())}")
     return builtin
 
 

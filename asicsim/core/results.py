@@ -103,6 +103,7 @@ class RunResult:
     requests: tuple[RequestRecord, ...]
     steps: tuple[StepRecord, ...]
     timeline: dict | None = None  # Chrome trace events of the first steps, when asked for
+    description: object = None  # the resolved RunDescription the run served
 
     def requests_frame(self) -> pd.DataFrame:
         """One row per request, with TTFT, TPOT and end-to-end latency."""

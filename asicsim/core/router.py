@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import RUN, InputError
 
 __all__ = ["ROUTERS", "make_router", "RoundRobinRouter", "LeastTokensRouter"]
 
@@ -42,4 +42,4 @@ def make_router(name: str):
     try:
         return ROUTERS[name]()
     except KeyError:
-        raise InputError("--router", "router", f"must be one of {', '.join(ROUTERS)}, got {name!r}") from None
+        raise InputError(RUN, "router", f"must be one of {', '.join(ROUTERS)}, got {name!r}") from None

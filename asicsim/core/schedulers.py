@@ -394,10 +394,10 @@ def scheduler_names() -> tuple[str, ...]:
 
 
 def make_scheduler(name: str, kv: PagedKVCache, max_batch: int, max_tokens_per_step: int) -> Scheduler:
-    from asicsim.workloads.errors import InputError
+    from asicsim.workloads.errors import RUN, InputError
 
     try:
         cls = SCHEDULERS[name]
     except KeyError:
-        raise InputError("--scheduler", "scheduler", f"must be one of {', '.join(SCHEDULERS)}, got {name!r}") from None
+        raise InputError(RUN, "scheduler", f"must be one of {', '.join(SCHEDULERS)}, got {name!r}") from None
     return cls(kv, max_batch, max_tokens_per_step)

@@ -19,12 +19,12 @@ one after a recompute pre-emption); a decode step emits one token per decoding r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import RUN, InputError
 from asicsim.workloads.graph import build_step_graph
 from asicsim.workloads.graph_types import StepBatch
 from asicsim.workloads.models import ModelConfig
@@ -33,13 +33,13 @@ from asicsim.workloads.requests import Request
 from .device import Device
 from .engine import FAST_PATH_RTOL, StepEngine, StepTiming
 from .kvcache import PagedKVCache
-from .memory_plan import MemoryPlan, plan_memory
+from .memory_plan import MemoryPlan, plan_memory, serving_limits
 from .results import RequestRecord, StepRecord, step_records
 from .router import make_router
 from .schedulers import Scheduler, Seq, make_scheduler
 
-__all__ = ["ServingConfig", "ReplicaRun", "simulate", "simulate_static", "check_parallelism", "Progress", "StepRunner",
-           "split_batch", "step_record", "chunked_prefill"]
+__all__ = ["ServingConfig", "ReplicaRun", "simulate", "check_parallelism", "Progress", "StepRunner", "split_batch",
+           "step_record"]
 
 Progress = Callable[[float, int, int], None]  # (simulated seconds, requests finished, requests in all)
 PROGRESS_EVERY_STEPS = 2048
@@ -99,21 +99,16 @@ class ReplicaRun:
 
 def check_parallelism(chips: int, cfg: ServingConfig) -> int:
     """Number of data-parallel replicas; InputError if tp x pp does not divide the chips."""
-    for flag, value in (("--chips", chips), ("--tp", cfg.tp), ("--pp", cfg.pp),
-                        ("--max-tokens-per-step", cfg.max_tokens_per_step), ("--kv-block-tokens", cfg.kv_block_tokens)):
+    for field, value in (("chips", chips), ("tp", cfg.tp), ("pp", cfg.pp),
+                         ("max_tokens_per_step", cfg.max_tokens_per_step), ("kv_block_tokens", cfg.kv_block_tokens)):
         if value < 1:
-            raise InputError(flag, flag.lstrip("-"), f"must be >= 1, got {value}")
-    for flag, value in (("--max-batch", cfg.max_batch), ("--micro-batches", cfg.micro_batches)):
+            raise InputError(RUN, field, f"must be >= 1, got {value}")
+    for field, value in (("max_batch", cfg.max_batch), ("micro_batches", cfg.micro_batches)):
         if value < 0:
-            raise InputError(flag, flag.lstrip("-"), f"must be >= 0 (0 = automatic), got {value}")
+            raise InputError(RUN, field, f"must be >= 0 (0 = automatic), got {value}")
     if chips % (cfg.tp * cfg.pp):
-        raise InputError("--tp", "tp", f"tp x pp = {cfg.tp * cfg.pp} must divide --chips {chips}")
+        raise InputError(RUN, "tp", f"tp x pp = {cfg.tp * cfg.pp} does not divide chips {chips}")
     return chips // (cfg.tp * cfg.pp)
-
-
-def simulate_static(device: Device, chips: int, requests: Sequence[Request], cfg: ServingConfig) -> list[ReplicaRun]:
-    """Static batching (the historical entry point); see `simulate`."""
-    return simulate(device, chips, requests, replace(cfg, scheduler="static"))
 
 
 def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: ServingConfig,
@@ -126,20 +121,12 @@ def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Servi
     plan = plan_memory(cfg.model, device.memory_bytes_per_chip, dtype=cfg.dtype, kv_dtype=cfg.kv_dtype,
                        tp=cfg.tp, pp=cfg.pp, tokens_per_request=longest,
                        max_tokens_per_step=cfg.max_tokens_per_step, act_dtype=cfg.act_dtype, chips=chips)
-    if cfg.max_batch > plan.max_batch_fit and cfg.scheduler == "static":
-        raise InputError("--max-batch", "max-batch",
-                         f"{cfg.max_batch} requests of {longest} tokens need "
-                         f"{plan.peak_bytes(cfg.max_batch * longest) / 1e9:.2f} GB per chip, the device has "
-                         f"{plan.capacity_bytes / 1e9:.2f} GB; at most {plan.max_batch_fit} fit")
     block = cfg.kv_block_tokens
-    blocks = cfg.kv_capacity_blocks or int(plan.kv_capacity_bytes // (plan.kv_bytes_per_token * block))
-    if blocks * block < longest:
-        raise InputError("--kv-block-tokens", "kv-block-tokens",
-                         f"the KV cache holds {blocks} blocks of {block} tokens, fewer than the longest request's "
-                         f"{longest} tokens; use smaller blocks")
-    static = cfg.scheduler == "static"
-    max_batch = cfg.max_batch or (plan.max_batch_fit if static else 0)
-    micro = cfg.micro_batches or (1 if static else cfg.pp)
+    kv_bytes = cfg.kv_capacity_blocks * block * plan.kv_bytes_per_token if cfg.kv_capacity_blocks else None
+    limits = serving_limits(plan, scheduler=cfg.scheduler, pp=cfg.pp, kv_block_tokens=block, longest_tokens=longest,
+                            max_batch=cfg.max_batch or None, micro_batches=cfg.micro_batches or None,
+                            kv_capacity_bytes=kv_bytes)
+    blocks, max_batch, micro = cfg.kv_capacity_blocks or limits.kv_capacity_blocks, limits.max_batch, limits.micro_batches
     runner = StepRunner(engine or StepEngine(device, exact=cfg.exact), cfg, device.overlap_collectives, micro)
     reps = [_Replica(i, runner, make_scheduler(cfg.scheduler, PagedKVCache(blocks, block), max_batch,
                                                cfg.max_tokens_per_step), cfg.trace_steps) for i in range(replicas)]
@@ -426,31 +413,3 @@ def step_record(index: int, replica: int, start: float, end: float, batch: StepB
         kinds.get("collective", 0.0), kinds.get("other", 0.0), batch_size, waiting, kv_blocks, bubble, running,
         tokens_out,
     )
-
-
-def chunked_prefill(batch_reqs: Sequence[Request], budget: int, step) -> dict[int, float]:
-    """Chunked prefill of a static batch's prompts in steps of at most `budget` tokens; first-token times.
-
-    `step(batch) -> end time` runs one step. The static scheduler plans the same chunks; analysis.sweep
-    uses this to replay a batch's prefill without the serving loop.
-    """
-    first_token: dict[int, float] = {}
-    pending = [[r.request_id, r.input_tokens, 0] for r in batch_reqs]  # id, remaining, done
-    while pending:
-        room = budget
-        new, past = [], []
-        for item in pending:
-            if room == 0:
-                break
-            take = min(room, item[1])
-            new.append(take)
-            past.append(item[2])
-            item[1] -= take
-            item[2] += take
-            room -= take
-        end = step(StepBatch.make(prefill_new=new, prefill_past=past))
-        for item in pending:
-            if item[1] == 0:
-                first_token[item[0]] = end
-        pending = [item for item in pending if item[1] > 0]
-    return first_token

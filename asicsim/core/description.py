@@ -1,0 +1,399 @@
+"""A run, resolved once: what the user gave (`RunSpec`) becomes a frozen `RunDescription`.
+
+Every entry point (CLI flags, `asicsim.run(**keywords)`, a sweep row, a claim's search, a validation row)
+builds a `RunSpec` with the user's own values, "not given" left as None, and calls `resolve`. Every
+default and every cross-field check lives here and nowhere else; the serving loop, the engine and the
+summary read only the description.
+
+Defaults:
+- parallelism: tp = chips / (pp x replicas) unless given (replicas default 1); with tp given, replicas =
+  chips / (tp x pp). tp must divide the model's KV heads.
+- kv_dtype: the weight dtype, fp8 for fp4 weights (TensorRT-LLM's harness: fp8 for fp8 and fp4 weights).
+- requests: a burst of 512 at t=0, `requests` Poisson arrivals with `rate`, or a whole trace.
+- scheduler: static for a burst, chunked-prefill for arrivals.
+- max_batch: as many requests as memory holds: the memory plan's fit at the longest request for static
+  batching; for iteration-level schedulers the KV cache's block count (each running request holds at least
+  one block, so admission control is what limits them).
+- micro_batches: 1 for static batching, pp otherwise. kv_block_tokens 16. max_tokens_per_step 8192.
+
+Harness presets (`asicsim.core.harness.HARNESSES`) change these where the user gave nothing.
+
+Errors are `InputError(RUN, field, problem)`: `field` is the RunSpec field the user set; the CLI shows
+it as the flag (`--tp`), the Python API as the keyword (`tp`), a sweep as `workload.tp`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+from asicsim.workloads.errors import RUN, InputError
+from asicsim.workloads.memory import resolve_kv_dtype
+from asicsim.workloads.models import ModelConfig, load_model, read_model_config
+from asicsim.workloads.requests import Request, fixed_requests, parse_length_dist, poisson_requests
+from asicsim.workloads.traces import fit_lognormal, load_trace
+
+from .harness import (HARNESSES, TRTLLM_DEFAULT_REQUESTS, TRTLLM_PUBLISHED_REQUESTS, TRTLLM_RUNTIME_KV_FRACTION,
+                      TRTLLM_TOKENS_PER_BLOCK, VLLM_DEFAULT_PROMPTS, VLLM_GPU_MEMORY_UTILIZATION,
+                      trtllm_engine_settings, vllm_batch_defaults)
+from .memory_plan import MemoryPlan, plan_memory, serving_limits
+from .registry import device_class, load_hardware
+from .router import ROUTERS
+from .schedulers import SCHEDULERS
+
+__all__ = ["RUN", "RUN_DTYPES", "HARNESSES", "RunSpec", "RunDescription", "resolve", "resolve_run",
+           "build_requests", "DEFAULT_SLO_TTFT_S", "DEFAULT_SLO_TPOT_S", "DEFAULT_REQUESTS",
+           "DEFAULT_MAX_TOKENS_PER_STEP", "DEFAULT_KV_BLOCK_TOKENS", "spec_fields"]
+
+RUN_DTYPES = ("bf16", "fp8", "fp4")
+DEFAULT_REQUESTS = 512
+DEFAULT_MAX_TOKENS_PER_STEP = 8192  # TensorRT-LLM's default max_num_tokens
+DEFAULT_KV_BLOCK_TOKENS = 16  # vLLM's default block_size
+# Default latency SLOs: the MLPerf Inference Llama-2-70B server-scenario limits, TTFT <= 2 s and TPOT <= 200 ms
+# (MLCommons LoadGen loadgen/mlperf.conf: llama2-70b.Server.ttft_latency = 2000, tpot_latency = 200, in ms).
+DEFAULT_SLO_TTFT_S = 2.0
+DEFAULT_SLO_TPOT_S = 0.2
+
+
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What the user gave, in the CLI's flag names (underscored); None means "not given".
+
+    `hardware` is a built-in spec name, a TOML path, or an already loaded spec object (a sweep's derived
+    chip). Older callers' zeros for tp, max_batch, micro_batches and "" for kv_dtype mean "not given" too.
+    """
+
+    hardware: Any
+    chips: int
+    model: Any = "llama-3-70b"
+    dtype: str = "fp8"
+    kv_dtype: str | None = None
+    tp: int | None = None
+    pp: int = 1
+    replicas: int | None = None
+    isl: int = 2048
+    osl: int = 128
+    requests: int | None = None
+    max_batch: int | None = None
+    max_tokens_per_step: int | None = None
+    seed: int = 0
+    scheduler: str = "auto"
+    router: str = "round-robin"
+    rate: float = 0.0
+    trace: str = ""
+    limit_trace: bool = False  # kept for older callers: a trace's `requests` now always limits it
+    time_scale: float = 1.0
+    isl_dist: str = "fixed"
+    osl_dist: str = "fixed"
+    slo_ttft_s: float = DEFAULT_SLO_TTFT_S
+    slo_tpot_s: float = DEFAULT_SLO_TPOT_S
+    kv_block_tokens: int | None = None
+    micro_batches: int | None = None
+    timeline_steps: int = 0
+    exact: bool = False
+    harness: str = "default"
+
+
+def spec_fields() -> tuple[str, ...]:
+    """The RunSpec field names (what every entry point may set)."""
+    return tuple(f.name for f in dataclasses.fields(RunSpec))
+
+
+@dataclass(frozen=True)
+class RunDescription:
+    """A fully resolved run: no field is "not given", every cross-field check has passed.
+
+    `hardware`/`model` are as the user named them (`hardware_name`/`model_name` as the spec and config
+    name themselves); `spec` is the loaded hardware spec; `workload` is "burst", "poisson" or "trace";
+    `requests` is the number of requests served; `kv_capacity_blocks` the paged KV cache per replica.
+    """
+
+    hardware: str
+    hardware_name: str
+    spec: Any = dataclasses.field(repr=False)
+    chips: int
+    model: str
+    model_name: str
+    dtype: str
+    kv_dtype: str
+    tp: int
+    pp: int
+    replicas: int
+    workload: str
+    isl: int
+    osl: int
+    requests: int
+    rate: float
+    trace: str
+    time_scale: float
+    isl_dist: str
+    osl_dist: str
+    seed: int
+    scheduler: str
+    router: str
+    max_batch: int
+    max_tokens_per_step: int
+    micro_batches: int
+    kv_block_tokens: int
+    kv_capacity_blocks: int
+    slo_ttft_s: float
+    slo_tpot_s: float
+    timeline_steps: int
+    exact: bool
+    harness: str
+    longest_request_tokens: int
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return _model(self.model)
+
+    def make_device(self):
+        """The device registered for the spec's kind, for this many chips."""
+        return device_class(self.spec.kind)(self.spec, self.chips)
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+def _fail(field: str, problem: str) -> InputError:
+    return InputError(RUN, field, problem)
+
+
+def _whole(field: str, value: Any, low: int, *, none_ok: bool = False) -> int | None:
+    if value is None and none_ok:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        raise _fail(field, f"must be a whole number >= {low}, got {value!r}")
+    return int(value)
+
+
+def _number(field: str, value: Any, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < 0 \
+            or (positive and value == 0):
+        raise _fail(field, f"must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
+    return float(value)
+
+
+def _given(value: Any) -> Any:
+    """None for "not given" (older callers pass 0 or "")."""
+    return None if value in (0, "", None) and not isinstance(value, bool) else value
+
+
+@lru_cache(maxsize=32)
+def _model(name: Any) -> ModelConfig:
+    return name if isinstance(name, ModelConfig) else load_model(name)
+
+
+@lru_cache(maxsize=32)
+def _hardware(name: str) -> Any:
+    return load_hardware(name)
+
+
+@lru_cache(maxsize=16)
+def _trace(name: str, time_scale: float, limit: int) -> tuple[Request, ...]:
+    return load_trace(name, time_scale, limit)
+
+
+def _length_dist(field: str, text: str, default_mean: int, column: str):
+    """A length distribution; `fit:TRACE` fits a lognormal to that trace's `column` lengths."""
+    if text.startswith("fit:"):
+        reqs = _trace(text[len("fit:"):], 1.0, 0)
+        return fit_lognormal(np.array([getattr(r, column) for r in reqs]))
+    return parse_length_dist(field, text, default_mean)
+
+
+def build_requests(d: RunDescription) -> tuple[Request, ...]:
+    """The request stream `d` describes (trace, Poisson or burst); deterministic in `d.seed`."""
+    if d.workload == "trace":
+        return _trace(d.trace, d.time_scale, d.requests)
+    if d.workload == "poisson":
+        isl = _length_dist("isl_dist", d.isl_dist, d.isl, "input_tokens")
+        osl = _length_dist("osl_dist", d.osl_dist, d.osl, "output_tokens")
+        reqs = poisson_requests(d.requests, d.rate, isl, osl, d.seed)
+        if d.time_scale != 1.0:
+            reqs = tuple(Request(r.request_id, r.arrival_at * d.time_scale, r.input_tokens, r.output_tokens)
+                         for r in reqs)
+        return reqs
+    return fixed_requests(d.requests, d.isl, d.osl)
+
+
+# --- resolution -----------------------------------------------------------------------------------------------
+def resolve_run(**given: Any) -> RunDescription:
+    """`resolve(RunSpec(**given))`, with an unknown keyword named in the error."""
+    unknown = sorted(set(given) - set(spec_fields()))
+    if unknown:
+        raise _fail(unknown[0], f"unknown run setting; known: {', '.join(spec_fields())}")
+    for key in ("hardware", "chips"):
+        if key not in given:
+            raise _fail(key, "missing")
+    return resolve(RunSpec(**given))
+
+
+def resolve(s: RunSpec) -> RunDescription:
+    """The one place a run's defaults are chosen and its fields checked against each other."""
+    if isinstance(s, RunDescription):
+        return s
+    harness = s.harness or "default"
+    if harness not in HARNESSES:
+        raise _fail("harness", f"must be one of {', '.join(HARNESSES)}, got {harness!r}")
+    # hardware and model
+    if isinstance(s.hardware, str):
+        if not s.hardware:
+            raise _fail("hardware", "give a spec name or a path to a spec TOML")
+        spec = _hardware(s.hardware)
+        hardware = s.hardware
+    elif hasattr(s.hardware, "kind") and hasattr(s.hardware, "name"):
+        spec, hardware = s.hardware, s.hardware.name
+    else:
+        raise _fail("hardware", f"must be a spec name, a TOML path or a loaded spec, got {s.hardware!r}")
+    chips = _whole("chips", s.chips, 1)
+    model = _model(s.model)
+    model_label = s.model if isinstance(s.model, str) else model.name
+    if isinstance(s.model, str):  # what a fixed-function chip cannot run is refused before anything else
+        device_class(spec.kind)(spec, chips).check_model(*read_model_config(s.model))
+    # dtypes
+    if s.dtype not in RUN_DTYPES:
+        raise _fail("dtype", f"must be one of {', '.join(RUN_DTYPES)}, got {s.dtype!r}")
+    kv_given = _given(s.kv_dtype)
+    if kv_given is not None and kv_given not in RUN_DTYPES:
+        raise _fail("kv_dtype", f"must be one of {', '.join(RUN_DTYPES)}, got {kv_given!r}")
+    if kv_given is None and harness == "trtllm-bench" and s.dtype in ("fp8", "fp4"):
+        kv_given = "fp8"  # trtllm-bench quantizes the KV cache to FP8 with FP8/FP4 weights
+    kv_dtype = resolve_kv_dtype(s.dtype, kv_given)
+    # parallelism
+    tp, pp, replicas = _layout(s, chips, model)
+    # workload
+    isl, osl = _whole("isl", s.isl, 1), _whole("osl", s.osl, 1)
+    rate = _number("rate", s.rate)
+    time_scale = _number("time_scale", s.time_scale, positive=True)
+    trace = s.trace or ""
+    if trace and rate:
+        raise _fail("rate", "a trace brings its own arrival times; give trace or rate, not both")
+    requests = _whole("requests", _given(s.requests), 1, none_ok=True)
+    if trace:
+        workload = "trace"
+        requests = len(_trace(trace, time_scale, requests or 0))
+    elif rate:
+        workload = "poisson"
+        requests = requests or DEFAULT_REQUESTS
+    else:
+        workload = "burst"
+        requests = requests or _default_burst(harness, isl, osl)
+    seed = _whole("seed", s.seed, 0)
+    slo_ttft, slo_tpot = _number("slo_ttft_s", s.slo_ttft_s), _number("slo_tpot_s", s.slo_tpot_s)
+    timeline_steps = _whole("timeline_steps", s.timeline_steps, 0)
+    if not isinstance(s.exact, bool):
+        raise _fail("exact", f"must be true or false, got {s.exact!r}")
+    # serving
+    scheduler = s.scheduler or "auto"
+    if scheduler not in ("auto", *SCHEDULERS):
+        raise _fail("scheduler", f"must be auto or one of {', '.join(SCHEDULERS)}, got {scheduler!r}")
+    if scheduler == "auto":
+        scheduler = _default_scheduler(harness, workload)
+    if s.router not in ROUTERS:
+        raise _fail("router", f"must be one of {', '.join(ROUTERS)}, got {s.router!r}")
+    max_batch = _whole("max_batch", _given(s.max_batch), 1, none_ok=True)
+    max_tokens = _whole("max_tokens_per_step", _given(s.max_tokens_per_step), 1, none_ok=True)
+    block = _whole("kv_block_tokens", _given(s.kv_block_tokens), 1, none_ok=True)
+    micro = _whole("micro_batches", _given(s.micro_batches), 1, none_ok=True)
+    device = device_class(spec.kind)(spec, chips)
+    memory = float(device.memory_bytes_per_chip)
+    kv_fraction = 1.0
+    longest = _longest(workload, trace, time_scale, requests, isl, osl, rate, s, seed)
+    if harness == "trtllm-bench":
+        eng = trtllm_engine_settings(model, s.dtype, kv_dtype, tp, pp, isl, osl, memory / 2**30)
+        max_batch = max_batch or eng.max_batch
+        max_tokens = max_tokens or eng.max_num_tokens
+        block = block or TRTLLM_TOKENS_PER_BLOCK
+        kv_fraction = TRTLLM_RUNTIME_KV_FRACTION
+    elif harness == "vllm-throughput":
+        seqs, batched = vllm_batch_defaults(memory, spec.name)
+        max_batch = max_batch or seqs
+        max_tokens = max_tokens or batched
+    elif harness == "per-user":
+        max_batch = max_batch or 1
+    max_tokens = max_tokens or DEFAULT_MAX_TOKENS_PER_STEP
+    block = block or DEFAULT_KV_BLOCK_TOKENS
+    plan = _plan(model, memory, s.dtype, kv_dtype, tp, pp, longest, max_tokens, chips)
+    kv_bytes = plan.kv_capacity_bytes * kv_fraction
+    if harness == "vllm-throughput":
+        kv_bytes = plan.kv_capacity_bytes - (1.0 - VLLM_GPU_MEMORY_UTILIZATION) * memory
+    limits = serving_limits(plan, scheduler=scheduler, pp=pp, kv_block_tokens=block, longest_tokens=longest,
+                            max_batch=max_batch, micro_batches=micro, kv_capacity_bytes=kv_bytes)
+    max_batch, micro, blocks = limits.max_batch, limits.micro_batches, limits.kv_capacity_blocks
+    return RunDescription(
+        hardware=hardware, hardware_name=spec.name, spec=spec, chips=chips, model=model_label,
+        model_name=model.name, dtype=s.dtype, kv_dtype=kv_dtype, tp=tp, pp=pp, replicas=replicas,
+        workload=workload, isl=isl, osl=osl, requests=requests, rate=rate, trace=trace, time_scale=time_scale,
+        isl_dist=s.isl_dist, osl_dist=s.osl_dist, seed=seed, scheduler=scheduler, router=s.router,
+        max_batch=max_batch, max_tokens_per_step=max_tokens, micro_batches=micro, kv_block_tokens=block,
+        kv_capacity_blocks=blocks, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot, timeline_steps=timeline_steps,
+        exact=s.exact, harness=harness, longest_request_tokens=longest)
+
+
+def _layout(s: RunSpec, chips: int, model: ModelConfig) -> tuple[int, int, int]:
+    """(tp, pp, replicas) with tp x pp x replicas = chips; errors name what the user gave."""
+    pp = _whole("pp", s.pp, 1)
+    tp = _whole("tp", _given(s.tp), 1, none_ok=True)
+    replicas = _whole("replicas", _given(s.replicas), 1, none_ok=True)
+    if pp > model.num_hidden_layers:
+        raise _fail("pp", f"{pp} stages exceed the {model.num_hidden_layers} layers of {model.name}")
+    if tp is None:
+        group = pp * (replicas or 1)
+        if chips % group:
+            what = f"pp {pp}" if replicas is None else f"pp x replicas = {group}"
+            raise _fail("chips", f"{chips} chips do not split into {what}; give a multiple of {group}")
+        tp, derived = chips // group, True
+    else:
+        derived = False
+        if chips % (tp * pp):
+            raise _fail("tp", f"tp x pp = {tp * pp} does not divide chips {chips}")
+        if replicas is not None and tp * pp * replicas != chips:
+            raise _fail("replicas", f"tp x pp x replicas = {tp * pp * replicas}, not chips {chips}")
+        replicas = chips // (tp * pp)
+    heads = model.num_key_value_heads
+    if heads % tp:
+        fits = max(d for d in range(1, tp + 1) if heads % d == 0 and tp % d == 0)
+        hint = (f"tp is chips / (pp x replicas) = {tp} when not given; give tp {fits} and the rest of the chips "
+                f"become replicas" if derived else f"give a divisor of {heads}, e.g. {fits}")
+        raise _fail("tp", f"{tp} does not divide the {heads} KV heads of {model.name}; {hint}")
+    return tp, pp, replicas or 1
+
+
+def _default_burst(harness: str, isl: int, osl: int) -> int:
+    if harness == "trtllm-bench":
+        return TRTLLM_PUBLISHED_REQUESTS.get((isl, osl), TRTLLM_DEFAULT_REQUESTS)
+    if harness == "vllm-throughput":
+        return VLLM_DEFAULT_PROMPTS
+    if harness == "per-user":
+        return 1
+    return DEFAULT_REQUESTS
+
+
+def _default_scheduler(harness: str, workload: str) -> str:
+    return {"static": "static", "per-user": "static", "trtllm-bench": "inflight-chunked",
+            "vllm-throughput": "chunked-prefill"}.get(harness, "static" if workload == "burst" else "chunked-prefill")
+
+
+def _longest(workload, trace, time_scale, requests, isl, osl, rate, s: RunSpec, seed: int) -> int:
+    """Tokens (prompt + output) of the longest request the run serves."""
+    if workload == "burst":
+        return isl + osl
+    if workload == "trace":
+        reqs = _trace(trace, time_scale, requests)
+    else:
+        i = _length_dist("isl_dist", s.isl_dist, isl, "input_tokens")
+        o = _length_dist("osl_dist", s.osl_dist, osl, "output_tokens")
+        reqs = poisson_requests(requests, rate, i, o, seed)
+    return max(r.input_tokens + r.output_tokens for r in reqs)
+
+
+def _plan(model, memory, dtype, kv_dtype, tp, pp, longest, max_tokens, chips) -> MemoryPlan:
+    return plan_memory(model, memory, dtype=dtype, kv_dtype=kv_dtype, tp=tp, pp=pp, tokens_per_request=longest,
+                       max_tokens_per_step=max_tokens, chips=chips)
