@@ -167,19 +167,18 @@ def _cell(summary: dict, label: str, key, scale, fmt) -> str:
             return "-"
         value = s[key]
         return fmt.format(value * scale) if scale is not None else fmt.format(value)
-    if label.startswith("chips"):
-        return f"{s['chips']} x {s['tp']} x {s['pp']}"
-    if label.startswith("model"):
-        return f"{s['model']} / {s['dtype']}"
-    if label.startswith("isl"):
-        return f"{s['isl']} / {s['osl']}"
-    if label.startswith("requests"):
-        return f"{s['requests_completed']} / {s['max_batch']}"
-    if label.startswith("TTFT"):
-        return f"{s['ttft_p50_s']:.2f} / {s['ttft_p99_s']:.2f}"
-    if label.startswith("TPOT"):
-        return f"{s['tpot_p50_s'] * 1e3:.2f} / {s['tpot_p99_s'] * 1e3:.2f}"
-    raise KeyError(label)
+    return _PAIRED[label.split()[0]](s)
+
+
+# Rows that show several summary values in one cell, by the first word of their label.
+_PAIRED = {
+    "chips": lambda s: f"{s['chips']} x {s['tp']} x {s['pp']}",
+    "model": lambda s: f"{s['model']} / {s['dtype']}",
+    "isl": lambda s: f"{s['isl']} / {s['osl']}",
+    "requests": lambda s: f"{s['requests_completed']} / {s['max_batch']}",
+    "TTFT": lambda s: f"{s['ttft_p50_s']:.2f} / {s['ttft_p99_s']:.2f}",
+    "TPOT": lambda s: f"{s['tpot_p50_s'] * 1e3:.2f} / {s['tpot_p99_s'] * 1e3:.2f}",
+}
 
 
 def format_table(summaries: list[dict]) -> str:

@@ -107,19 +107,15 @@ def trtllm_engine_settings(model: ModelConfig, dtype: str, kv_dtype: str, tp: in
         raise InputError("trtllm-bench", "memory", f"{model.name} at tp={tp}, pp={pp} leaves no KV cache")
     raw_batch = min(requests, 4096) / pp
     raw_tokens = min(raw_batch * (1 + isl / osl), 32768)
-    if raw_batch < 256:
-        batch = max(64, _round_up(raw_batch, 32))
-    elif raw_batch < 1024:
-        batch = _round_up(raw_batch, 128)
-    else:
-        batch = _round_up(raw_batch, 256)
-    if raw_tokens < 4096:
-        tokens = max(2048, _round_up(raw_tokens, 256))
-    elif raw_tokens < 8192:
-        tokens = _round_up(raw_tokens, 512)
-    else:
-        tokens = _round_up(raw_tokens, 1024)
+    batch = max(64, _round_tiered(raw_batch, ((256, 32), (1024, 128)), 256))  # the floors bind only in tier 1
+    tokens = max(2048, _round_tiered(raw_tokens, ((4096, 256), (8192, 512)), 1024))
     return EngineSettings(batch, tokens, requests)
+
+
+def _round_tiered(x: float, tiers: tuple[tuple[float, int], ...], last_step: int) -> int:
+    """x rounded up to the step of the first tier whose bound it is below (else to `last_step`)."""
+    step = next((s for bound, s in tiers if x < bound), last_step)
+    return _round_up(x, step)
 
 
 def vllm_batch_defaults(memory_bytes: float, device_name: str) -> tuple[int, int]:

@@ -107,8 +107,8 @@ class Scheduler:
         """
         run = self.running
         none = ([], 0, _NO_STEPS)
-        if not run or len(run) > self.decode_limit:
-            return none
+        if not run or len(run) > self.decode_limit or run[-1].prefilled < run[-1].prompt:
+            return none  # the last admitted prompt is the last to finish prefill: checked first, O(1)
         remaining = 1 << 62
         for s in run:
             if s.prefilled < s.prompt or not s.active:
