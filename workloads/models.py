@@ -52,6 +52,12 @@ class ModelConfig:
     source: str
     rope_type: str = "default"
     rope_scaling_factor: float = 1.0
+    context_tokens: int = 0  # longest prompt + output the model serves (0: max_position_embeddings)
+
+    @property
+    def max_context_tokens(self) -> int:
+        """The model's context window in tokens (prompt plus output)."""
+        return self.context_tokens or self.max_position_embeddings
 
     @property
     def q_size(self) -> int:
@@ -173,6 +179,46 @@ def _check_architecture(raw: dict[str, Any], source: str) -> None:
         raise InputError(source, "hidden_act", f"Llama uses a SiLU-gated MLP, got {act!r}")
 
 
+# Config keys that change the model's arithmetic in ways the dense Llama graph does not model yet: a config that
+# sets them is refused naming the key, never run as a dense Llama. (key, value that is harmless, what it means)
+_UNMODELLED = (
+    ("num_local_experts", 1, "mixture-of-experts layers"), ("n_routed_experts", 1, "mixture-of-experts layers"),
+    ("num_experts", 1, "mixture-of-experts layers"), ("moe_num_experts", 1, "mixture-of-experts layers"),
+    ("num_experts_per_tok", None, "mixture-of-experts routing"),
+    ("sliding_window", None, "sliding-window attention"), ("attention_chunk_size", None, "chunked attention"),
+    ("attention_bias", False, "QKV/O projection biases"), ("qkv_bias", False, "QKV projection biases"),
+    ("mlp_bias", False, "MLP biases"), ("kv_lora_rank", None, "multi-head latent attention (MLA)"),
+    ("q_lora_rank", None, "multi-head latent attention (MLA)"), ("ssm_state_size", None, "state-space layers"),
+    ("mamba_d_state", None, "state-space layers"), ("num_nextn_predict_layers", 0, "multi-token prediction layers"),
+)
+
+
+def _check_unmodelled(raw: dict[str, Any], source: str) -> None:
+    if raw.get("use_sliding_window") is False:  # Qwen2-style configs carry a window they do not use
+        raw = {k: v for k, v in raw.items() if k != "sliding_window"}
+    for key, harmless, what in _UNMODELLED:
+        value = raw.get(key)
+        if value is None or value == harmless or (isinstance(harmless, int) and not isinstance(harmless, bool)
+                                                  and isinstance(value, int) and value <= harmless):
+            continue
+        raise InputError(source, key, f"{key} = {value!r} means {what}, which the Llama-family operator graph does "
+                                      f"not model; the model would be priced wrongly as a dense Llama")
+    archs = raw.get("architectures")
+    if isinstance(archs, list) and len(archs) > 1:
+        raise InputError(source, "architectures", f"several architectures {archs!r}; give a config of one")
+
+
+def _context_tokens(raw: dict[str, Any], max_positions: int, rope_type: str, factor: float) -> int:
+    """The context window: max_position_embeddings, or the trained length x the RoPE scaling factor for scaling
+    types whose configs keep the trained length there (linear, dynamic, yarn, longrope; llama3-type configs
+    already state the extended window)."""
+    if rope_type in ("linear", "dynamic", "yarn", "longrope") and factor > 1.0:
+        original = raw.get("rope_scaling", {}).get("original_max_position_embeddings", max_positions)
+        if isinstance(original, int) and not isinstance(original, bool) and original > 0:
+            return max(max_positions, int(original * factor))
+    return max_positions
+
+
 def _rope(raw: dict[str, Any], source: str) -> tuple[float, str, float]:
     theta = raw.get("rope_theta", 10000.0)
     if isinstance(theta, bool) or not isinstance(theta, int | float) or not math.isfinite(theta) or theta <= 0:
@@ -184,14 +230,15 @@ def _rope(raw: dict[str, Any], source: str) -> tuple[float, str, float]:
         raise InputError(source, "rope_scaling", f"must be an object or null, got {scaling!r}")
     rope_type = scaling.get("rope_type", scaling.get("type", "default"))
     factor = scaling.get("factor", 1.0)
-    if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor > 0:
-        raise InputError(source, "rope_scaling.factor", f"must be a positive number, got {factor!r}")
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor > 0 or not math.isfinite(factor):
+        raise InputError(source, "rope_scaling.factor", f"must be a finite positive number, got {factor!r}")
     return float(theta), str(rope_type), float(factor)
 
 
 def parse_config(raw: dict[str, Any], source: str, name: str) -> ModelConfig:
     """Validate a parsed HF config dict into a ModelConfig; `source` names the file in errors."""
     _check_architecture(raw, source)
+    _check_unmodelled(raw, source)
     ints = {key: _positive_int(raw, key, source) for key in REQUIRED_INT_KEYS}
     heads = ints["num_attention_heads"]
     kv_heads = _positive_int(raw, "num_key_value_heads", source) if "num_key_value_heads" in raw else heads
@@ -216,5 +263,6 @@ def parse_config(raw: dict[str, Any], source: str, name: str) -> ModelConfig:
         source=source,
         rope_type=rope_type,
         rope_scaling_factor=factor,
+        context_tokens=_context_tokens(raw, ints["max_position_embeddings"], rope_type, factor),
         **ints,
     )

@@ -253,10 +253,10 @@ def resolve(s: RunSpec) -> RunDescription:
     else:
         raise _fail("hardware", f"must be a spec name, a TOML path or a loaded spec, got {s.hardware!r}")
     chips = _whole("chips", s.chips, 1)
-    model = _model(s.model)
-    model_label = s.model if isinstance(s.model, str) else model.name
     if isinstance(s.model, str):  # what a fixed-function chip cannot run is refused before anything else
         device_class(spec.kind)(spec, chips).check_model(*read_model_config(s.model))
+    model = _model(s.model)
+    model_label = s.model if isinstance(s.model, str) else model.name
     # dtypes
     if s.dtype not in RUN_DTYPES:
         raise _fail("dtype", f"must be one of {', '.join(RUN_DTYPES)}, got {s.dtype!r}")
@@ -306,6 +306,7 @@ def resolve(s: RunSpec) -> RunDescription:
     memory = float(device.memory_bytes_per_chip)
     kv_fraction = 1.0
     longest = _longest(workload, trace, time_scale, requests, isl, osl, rate, s, seed)
+    _check_context(model, workload, longest, trace, time_scale, requests)
     if harness == "trtllm-bench":
         eng = trtllm_engine_settings(model, s.dtype, kv_dtype, tp, pp, isl, osl, memory / 2**30)
         max_batch = max_batch or eng.max_batch
@@ -392,6 +393,20 @@ def _longest(workload, trace, time_scale, requests, isl, osl, rate, s: RunSpec, 
         o = _length_dist("osl_dist", s.osl_dist, osl, "output_tokens")
         reqs = poisson_requests(requests, rate, i, o, seed)
     return max(r.input_tokens + r.output_tokens for r in reqs)
+
+
+def _check_context(model: ModelConfig, workload: str, longest: int, trace: str, time_scale: float,
+                   requests: int) -> None:
+    """A request longer (prompt + output) than the model's context window is refused."""
+    window = model.max_context_tokens
+    if longest <= window:
+        return
+    where = {"burst": ("isl", "isl + osl"), "poisson": ("isl_dist", "the longest drawn request")}.get(workload)
+    if where is None:
+        reqs = _trace(trace, time_scale, requests)
+        row = next(i for i, r in enumerate(reqs) if r.input_tokens + r.output_tokens == longest)
+        where = ("trace", f"request {reqs[row].request_id} of {trace}")
+    raise _fail(where[0], f"{where[1]} = {longest} tokens exceeds the {window}-token context of {model.name}")
 
 
 def _plan(model, memory, dtype, kv_dtype, tp, pp, longest, max_tokens, chips) -> MemoryPlan:
