@@ -146,30 +146,24 @@ def chip_limits(claim: Claim, device: Any | None, dtype: str) -> ChipLimits:
         return ChipLimits(claim.system or claim.name, _figure(f, "peak_flops_per_s"),
                           _figure(f, "memory_bandwidth_bytes_per_s"), _figure(f, "memory_bytes_per_chip"),
                           _figure(f, "link_bandwidth_bytes_per_s"), _figure(f, "link_latency_s"))
-    spec = device.spec
-    link = getattr(spec, "link_bandwidth_bytes_per_s", None)
-    if link is None and hasattr(spec, "nvlink_bandwidth_bytes_per_s"):
-        link = spec.nvlink_bandwidth_bytes_per_s / 2  # datasheet figure is bidirectional
-    latency = getattr(spec, "link_latency_s", None) or getattr(spec, "p2p_latency_s", None)
+    link = device.link_limits  # per direction per chip, whatever the device kind
     return ChipLimits(device.name, device.peak_flops_per_s(dtype), device.memory_bandwidth_bytes_per_s,
-                      device.memory_bytes_per_chip, link, latency)
+                      device.memory_bytes_per_chip, link.bandwidth_bytes_per_s, link.latency_s)
 
 
 def _envelope(device: Any) -> tuple[Any, Any] | None:
-    """Envelope corners when the chip's peaks are undisclosed (an ASIC spec with assumed fields)."""
-    spec = getattr(device, "spec", None)
-    if spec is None or getattr(spec, "kind", "") != "asic" or not getattr(spec, "assumed", None):
+    """Envelope corners when the chip's peaks are undisclosed: a device whose die the reticle envelope describes
+    (`die_floorplan`, an array chip) and whose spec has assumed fields."""
+    plan = device.die_floorplan()
+    if plan is None or not device.spec.assumed:
         return None
-    fixed, edge = None, None
-    try:  # the area model, when present, sizes the fixed blocks for the spec's node
-        from asicsim.chip import area
-        fixed = sum(area.asic_fixed_blocks_mm2(spec, area.node_scale(spec.process_node_nm)).values())
-        edge = area.hbm_edge_limit_stacks(claims_config()["envelope"]["reticle_mm2"]["value"])
-    except (ImportError, AttributeError, InputError):
-        pass
-    plan = Floorplan(spec.hbm_stacks, spec.sram_bytes, spec.vector_lanes, spec.link_bandwidth_bytes_per_s, spec.tdp_w,
-                     fixed, edge)
-    return reticle_envelope(claims_config()["envelope"], plan)
+    edge = None
+    if plan.fixed_mm2 is not None:  # the area model knew the node: its HBM-edge rule applies too
+        from asicsim.core.area import hbm_edge_limit_stacks
+        edge = hbm_edge_limit_stacks(claims_config()["envelope"]["reticle_mm2"]["value"])
+    floorplan = Floorplan(plan.hbm_stacks, plan.sram_bytes, plan.vector_lanes, plan.link_bandwidth_bytes_per_s,
+                          plan.tdp_w, plan.fixed_mm2, edge)
+    return reticle_envelope(claims_config()["envelope"], floorplan)
 
 
 def _area_model() -> bool:
