@@ -19,18 +19,23 @@ from asicsim.kernels.attention import attention_flops, kv_cache_bytes, prefill_a
 from asicsim.kernels.collectives import curve_allreduce_time_s
 from asicsim.kernels.gpu_gemm import gemm_compute
 from asicsim.kernels.memory import transfer_time_s
-from asicsim.core.device import UNITS, OpCost
+from asicsim.core.device import MATMUL_DTYPES, UNITS, AreaBreakdown, LinkLimits, OpCost, PowerLimits
 from asicsim.workloads.dtypes import dtype_bytes
 from asicsim.workloads.errors import InputError
 from asicsim.workloads.graph_types import Op, OpKind
 
+from .area import area_breakdown
 from .options import ONESHOT_ALLREDUCE_MAX_BYTES, GpuOptions
+from .power import capped_clock_hz, power_w, static_power_w
 from .power import step_energy_j as _step_energy_j
 from .spec import GpuSpec, load_gpu_spec
 
-__all__ = ["GpuDevice", "DEFAULT_STACK"]
+__all__ = ["GpuDevice", "DEVICE", "DEFAULT_STACK", "FULL_LOAD_DTYPE"]
 
 DEFAULT_STACK = "trtllm-0.14"
+# Matmul dtype of the full load `power_limits` quotes by default: the datasheet's headline dense rate (a GPU
+# without fp8 runs it as bf16).
+FULL_LOAD_DTYPE = "fp8"
 # Op names (workloads.graph) the fusion switches act on.
 _RESIDUAL_OPS = frozenset({"attn_residual", "mlp_residual"})
 _RESIDUAL_NORMS = frozenset({"input_norm", "post_attention_norm", "final_norm"})
@@ -92,6 +97,36 @@ class GpuDevice:
     @property
     def overlap_collectives(self) -> bool:
         return False
+
+    @property
+    def supported_dtypes(self) -> tuple[str, ...]:
+        """Matmul dtypes with a non-zero datasheet tensor rate (fp16 runs on the bf16 tensor cores)."""
+        return tuple(d for d in MATMUL_DTYPES if getattr(self.spec, f"dense_{_WIDER[d][0]}_flops_per_s") > 0.0)
+
+    @property
+    def op_kinds(self) -> frozenset[str]:
+        """Every op kind of the graph (a GPU is programmable)."""
+        return frozenset(OpKind.ALL)
+
+    @property
+    def link_limits(self) -> LinkLimits:
+        """NVLink per direction (half the bidirectional datasheet figure), peer-to-peer latency, GPUs per server."""
+        s = self.spec
+        return LinkLimits(s.nvlink_bandwidth_bytes_per_s / 2, s.p2p_latency_s, s.gpus_per_server)
+
+    def power_limits(self, dtype: str | None = None) -> PowerLimits:
+        """Full-load power at the tensor clock (gpusim.power); dtype None: FULL_LOAD_DTYPE."""
+        s, d = self.spec, dtype or FULL_LOAD_DTYPE
+        return PowerLimits(tdp_w=s.tdp_w, static_power_w=static_power_w(s), clock_hz=s.tensor_clock_hz,
+                           full_load_power_w=power_w(s, dtype=d), capped_clock_hz=capped_clock_hz(s, dtype=d))
+
+    def area(self, *, check: bool = True) -> AreaBreakdown:
+        """The physical die by block (gpusim.area); InputError for a GPU without a die description."""
+        return area_breakdown(self.spec, check=check)
+
+    def die_floorplan(self) -> None:
+        """None: a GPU's peaks are published, and the reticle envelope models an array die, not SMs."""
+        return None
 
     def executed_dtype(self, dtype: str) -> str:
         """The tensor-core format `dtype` runs in: itself, or the next wider one the chip has."""
@@ -343,6 +378,9 @@ class GpuDevice:
         link_bytes_per_s = s.nvlink_bandwidth_bytes_per_s / 2.0 * s.p2p_efficiency
         return (s.p2p_latency_s + (group - 1) * size_bytes / link_bytes_per_s
                 + group * size_bytes / s.hbm_read_bytes_per_s)
+
+
+DEVICE = GpuDevice  # the registry's name for this package's device class (asicsim.core.registry)
 
 
 def _oneshot_limit_bytes(group: int) -> float:

@@ -10,17 +10,16 @@ datasheet (TDP / dense bf16 peak), decomposed per bf16 MAC; for H100:
 Scaling rules: MAC energy by dtype (fp8 = 0.5 x bf16); the datapath term per MAC shrinks with operand width
 (fp8 moves half the bits per MAC); a tensor instruction covers 2x the MACs in fp8 (k doubles, as Hopper's
 fp8 MMA shapes); logic energy by process node. HBM 3.0 pJ/bit, NVLink 1.3 pJ/bit. Constants:
-`asicsim/data/area_model.toml` (read as package data; gpusim does not import asicsim.chip).
+`asicsim/data/area_model.toml` (loaded by `asicsim.core.area`, shared with the ASIC model).
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
+from asicsim.core.area import area_constants
 from asicsim.core.power_cap import power_capped_clock_hz
 from asicsim.workloads.errors import InputError
 
@@ -43,24 +42,18 @@ class GpuActivity:
 FULL_LOAD = GpuActivity()
 
 
-@lru_cache(maxsize=1)
-def _constants() -> dict[str, Any]:
-    text = resources.files("asicsim").joinpath("data", "area_model.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
-
-
 def _spec(spec_or_device: Any) -> GpuSpec:
     return getattr(spec_or_device, "spec", spec_or_device)
 
 
 def _node_nm(spec: GpuSpec) -> int:
     """The die's node from `[gpu_die.NAME]`; a GPU without an entry is taken as N4-family (H100's, B200's)."""
-    c = _constants()
+    c = area_constants()
     return int(c["gpu_die"].get(spec.name, {}).get("node_nm", c["gpu_energy"]["reference_node_nm"]))
 
 
 def _logic_energy(node_nm: int) -> float:
-    nodes = _constants()["node"]
+    nodes = area_constants()["node"]
     if str(node_nm) not in nodes:
         raise InputError("gpu energy", "node_nm", f"no energy data for {node_nm} nm (known: {sorted(nodes)})")
     return nodes[str(node_nm)]["logic_energy_factor"]
@@ -79,7 +72,7 @@ def _native(spec: GpuSpec, dtype: str) -> tuple[str, float]:
 
 
 def _mac_ratio(dtype: str) -> float:
-    e = _constants()["energy"]
+    e = area_constants()["energy"]
     return {"bf16": 1.0, "fp8": e["fp8_mac_ratio"], "fp4": e["fp4_mac_ratio"]}[dtype]
 
 
@@ -92,7 +85,7 @@ def all_in_pj_per_flop(spec_or_device: Any) -> float:
 def datapath_pj_per_mac_bf16(spec_or_device: Any) -> float:
     """The on-chip datapath energy per bf16 MAC: the all-in figure less static, MAC and instruction energy."""
     s = _spec(spec_or_device)
-    e = _constants()["energy"]
+    e = area_constants()["energy"]
     all_in_pj_per_mac = 2.0 * all_in_pj_per_flop(s)
     mac_pj = e["bf16_mac_pj_n5"] * _logic_energy(_node_nm(s))
     instr_pj = e["instruction_pj"] / _macs_per_instruction_bf16(s)
@@ -102,13 +95,13 @@ def datapath_pj_per_mac_bf16(spec_or_device: Any) -> float:
 def _macs_per_instruction_bf16(s: GpuSpec) -> float:
     """One tensor instruction per sub-core per cycle: bf16 MACs per SM per cycle / issue slots per SM."""
     per_sm = s.dense_bf16_flops_per_s / 2.0 / s.tensor_clock_hz / s.sm_count
-    return per_sm / _constants()["gpu_sm"]["issue_slots_per_sm"]
+    return per_sm / area_constants()["gpu_sm"]["issue_slots_per_sm"]
 
 
 def energy_per_mac_j(spec_or_device: Any, dtype: str) -> dict[str, float]:
     """Joules per MAC in `dtype` by part: mac, instruction, datapath."""
     s = _spec(spec_or_device)
-    e = _constants()["energy"]
+    e = area_constants()["energy"]
     d, rate = _native(s, dtype)
     width = rate / s.dense_bf16_flops_per_s  # MACs per cycle relative to bf16 (1, 2, 4)
     node = _logic_energy(_node_nm(s))
@@ -119,11 +112,11 @@ def energy_per_mac_j(spec_or_device: Any, dtype: str) -> dict[str, float]:
 
 def static_power_w(spec_or_device: Any) -> float:
     """Leakage and always-on power: the same 10% of TDP as the ASIC model."""
-    return _constants()["energy"]["static_fraction_of_tdp"] * _spec(spec_or_device).tdp_w
+    return area_constants()["energy"]["static_fraction_of_tdp"] * _spec(spec_or_device).tdp_w
 
 
 def _fixed_w(s: GpuSpec, activity: GpuActivity) -> float:
-    e = _constants()["energy"]
+    e = area_constants()["energy"]
     hbm = activity.hbm * s.hbm_bandwidth_bytes_per_s * 8 * e["hbm_pj_per_bit"] * 1e-12
     link = activity.link * s.nvlink_bandwidth_bytes_per_s * 8 * e["link_pj_per_bit"] * 1e-12  # bidirectional
     return static_power_w(s) + hbm + link
@@ -154,7 +147,7 @@ def capped_clock_hz(spec_or_device: Any, activity: GpuActivity = FULL_LOAD, dtyp
 def _step_coefficients(s: GpuSpec, dtype: str) -> tuple[float, float, float, float, float, float, float]:
     """Per-(spec, dtype) constants of the step energy: native rate, J per MAC (mac, instruction,
     datapath), J per HBM byte moved, J per link-busy second, static W. Cached: called once per step."""
-    e = _constants()["energy"]
+    e = area_constants()["energy"]
     _, rate = _native(s, dtype)
     per_mac = energy_per_mac_j(s, dtype)
     return (rate, per_mac["mac"], per_mac["instruction"], per_mac["datapath"], 8 * e["hbm_pj_per_bit"] * 1e-12,

@@ -206,3 +206,20 @@ def test_gpu_step_energy_and_sohu_is_cheaper_per_flop(sohu, h100) -> None:
     assert sum(parts.values()) > 700.0 * 2e-3
     assert gpu_j == pytest.approx(min(sum(parts.values()), 700.0 * 2e-3)) and parts["static_j"] == pytest.approx(70.0 * 2e-3)
     assert step_energy_j(sohu, step, "fp8") < gpu_j  # same work, no instruction/register-file datapath
+
+
+# --- through the Device protocol ------------------------------------------------------------------------------
+
+def test_power_limits_are_the_power_models(sohu, h100) -> None:
+    """`Device.power_limits()` (what `asicsim area` prints) is each power model's full load, unchanged."""
+    from asicsim.core.registry import make_device
+
+    asic = make_device("sohu", 1).power_limits()
+    assert (asic.full_load_power_w, asic.capped_clock_hz) == (power_w(sohu), capped_clock_hz(sohu))
+    assert (asic.tdp_w, asic.static_power_w, asic.clock_hz) == (700.0, static_power_w(sohu), sohu.clock_hz)
+    assert asic.full_load_power_w == pytest.approx(691.29, abs=0.005)  # docs/sohu-assumptions.md section 4
+    assert make_device("sohu", 1).power_limits("bf16").full_load_power_w == power_w(sohu, dtype="bf16")
+    gpu = make_device("h100-sxm", 1).power_limits()
+    assert (gpu.full_load_power_w, gpu.capped_clock_hz) == (gpu_power.power_w(h100), gpu_power.capped_clock_hz(h100))
+    assert (gpu.tdp_w, gpu.static_power_w, gpu.clock_hz) == (700.0, 70.0, h100.tensor_clock_hz)
+    assert gpu.full_load_power_w == pytest.approx(789.766) and gpu.capped_clock_hz == pytest.approx(1.5693e9, rel=1e-4)

@@ -8,169 +8,36 @@ rules and the definition of "required batch" are in `asicsim.analysis.roofline` 
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import tomllib
-from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
-
-from asicsim.workloads.errors import InputError
-from asicsim.workloads.models import load_model
 
 from asicsim.core.runner import RunSpec, make_device, run_workload
 from asicsim.core.schedulers import SCHEDULERS
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.models import load_model
 
+from .claim_data import (CLAIMS_PATH, DTYPE_ALIASES, Claim, builtin_claims, chip_limits, claim_dict, claim_from_table,
+                         claims_config, limits_dict, load_claim)
 from .envelope import Floorplan, reticle_envelope
-from .per_user import check_per_user
+from .per_user import check_per_user, simulate_best_latency
 from .roofline import ACCOUNTINGS, ChipLimits, Workload, layout_bound, request_flops, tokens_per_request, valid_tps
 
 __all__ = ["Claim", "builtin_claims", "load_claim", "claim_from_table", "check_claim", "claims_config",
            "CLAIMS_PATH", "chip_limits", "simulate_best", "simulate_best_latency", "claim_run_spec"]
 
-CLAIMS_PATH = Path(__file__).resolve().parent.parent / "data" / "claims.toml"
-# fp8/fp4-class byte widths for integer formats vendors quote; compute runs at the fp8 rate.
-DTYPE_ALIASES = {"int8": "fp8", "int4": "fp4"}
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A tokens/s claim with its conditions. `hardware` "" means no spec: `figures` holds per-chip numbers."""
-
-    name: str
-    tokens_per_s: float
-    hardware: str
-    chips: int
-    model: str
-    dtype: str = "fp8"
-    isl: int = 2048
-    osl: int = 128
-    per_user: bool = False
-    accounting: str = "auto"
-    tp: int = 0
-    kv_dtype: str = ""
-    vendor: str = ""
-    system: str = ""
-    kind: str = ""
-    source: str = ""
-    accounting_note: str = ""
-    conditions_note: str = ""
-    baseline: str = ""
-    measured_output_tokens_per_s: float = 0.0
-    measured_source: str = ""
-    claimed_flops_utilization: float = 0.0
-    figures: dict = field(default_factory=dict)
-
-
-_NUMBERS = {"tokens_per_s": float, "chips": int, "isl": int, "osl": int, "tp": int,
-            "measured_output_tokens_per_s": float, "claimed_flops_utilization": float}
-
-
-def claim_from_table(name: str, table: dict[str, Any], source: str) -> Claim:
-    """Validate one claim table (TOML) into a Claim; InputError naming the file and field."""
-    known = {f.name for f in dataclasses.fields(Claim)}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise InputError(source, unknown[0], f"unknown claim field; known: {', '.join(sorted(known - {'name'}))}")
-    values = dict(table)
-    for key in ("tokens_per_s", "hardware", "chips", "model"):
-        if key not in values:
-            raise InputError(source, key, "missing")
-    for key, kind in _NUMBERS.items():
-        if key in values:
-            v = values[key]
-            if isinstance(v, bool) or not isinstance(v, int | float) or (kind is int and v != int(v)):
-                raise InputError(source, key, f"must be a {'whole ' if kind is int else ''}number, got {v!r}")
-            if v < 0 or (key in ("tokens_per_s", "isl", "osl") and v <= 0):
-                raise InputError(source, key, f"must be positive, got {v!r}")
-            values[key] = kind(v)
-    if values.get("accounting", "auto") not in (*ACCOUNTINGS, "auto"):
-        raise InputError(source, "accounting", f"must be output, total or auto, got {values['accounting']!r}")
-    figures = values.get("figures", {})
-    if not isinstance(figures, dict):
-        raise InputError(source, "figures", "must be a table of per-chip numbers")
-    if not values["hardware"] and not figures:
-        raise InputError(source, "hardware", "give a spec name or path, or a [figures] table of per-chip numbers")
-    if values["chips"] == 0 and not values.get("per_user"):
-        raise InputError(source, "chips", "must be >= 1 for a throughput claim")
-    values["name"] = str(values.get("name", name))
-    return Claim(**values)
-
-
-@lru_cache(maxsize=1)
-def _claims_file() -> dict[str, Any]:
-    with CLAIMS_PATH.open("rb") as fh:
-        return tomllib.load(fh)
-
-
-def claims_config() -> dict[str, Any]:
-    """The [envelope] and [defaults] tables of claims.toml."""
-    data = _claims_file()
-    return {"envelope": data["envelope"], "defaults": {k: v["value"] for k, v in data["defaults"].items()}}
-
-
-def builtin_claims() -> dict[str, Claim]:
-    """The built-in claims by name, in file order."""
-    return {name: claim_from_table(name, table, f"{CLAIMS_PATH.name}[{name}]")
-            for name, table in _claims_file()["claims"].items()}
-
-
-def load_claim(name_or_path: str) -> Claim:
-    """A built-in claim by name, or a user's TOML file holding one claim table at top level."""
-    claims = builtin_claims()
-    if name_or_path in claims:
-        return claims[name_or_path]
-    path = Path(name_or_path)
-    if path.suffix != ".toml" and not path.exists():
-        raise InputError("claim", name_or_path, f"unknown claim; built in: {', '.join(claims)} (or a .toml file)")
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(str(path), "file", f"cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(str(path), "toml", f"malformed TOML: {exc}") from None
-    return claim_from_table(path.stem, table, str(path))
-
-
-def _figure(figures: dict, key: str) -> float | None:
-    item = figures.get(key)
-    if item is None:
-        return None
-    return float(item["value"] if isinstance(item, dict) else item)
-
-
-def chip_limits(claim: Claim, device: Any | None, dtype: str) -> ChipLimits:
-    """Per-chip peaks from the device (spec) or from the claim's published figures."""
-    if device is None:
-        f = claim.figures
-        return ChipLimits(claim.system or claim.name, _figure(f, "peak_flops_per_s"),
-                          _figure(f, "memory_bandwidth_bytes_per_s"), _figure(f, "memory_bytes_per_chip"),
-                          _figure(f, "link_bandwidth_bytes_per_s"), _figure(f, "link_latency_s"))
-    spec = device.spec
-    link = getattr(spec, "link_bandwidth_bytes_per_s", None)
-    if link is None and hasattr(spec, "nvlink_bandwidth_bytes_per_s"):
-        link = spec.nvlink_bandwidth_bytes_per_s / 2  # datasheet figure is bidirectional
-    latency = getattr(spec, "link_latency_s", None) or getattr(spec, "p2p_latency_s", None)
-    return ChipLimits(device.name, device.peak_flops_per_s(dtype), device.memory_bandwidth_bytes_per_s,
-                      device.memory_bytes_per_chip, link, latency)
-
-
 def _envelope(device: Any) -> tuple[Any, Any] | None:
-    """Envelope corners when the chip's peaks are undisclosed (an ASIC spec with assumed fields)."""
-    spec = getattr(device, "spec", None)
-    if spec is None or getattr(spec, "kind", "") != "asic" or not getattr(spec, "assumed", None):
+    """Envelope corners when the chip's peaks are undisclosed: a device whose die the reticle envelope describes
+    (`die_floorplan`, an array chip) and whose spec has assumed fields."""
+    plan = device.die_floorplan()
+    if plan is None or not device.spec.assumed:
         return None
-    fixed, edge = None, None
-    try:  # the area model, when present, sizes the fixed blocks for the spec's node
-        from asicsim.chip import area
-        fixed = sum(area.asic_fixed_blocks_mm2(spec, area.node_scale(spec.process_node_nm)).values())
-        edge = area.hbm_edge_limit_stacks(claims_config()["envelope"]["reticle_mm2"]["value"])
-    except (ImportError, AttributeError, InputError):
-        pass
-    plan = Floorplan(spec.hbm_stacks, spec.sram_bytes, spec.vector_lanes, spec.link_bandwidth_bytes_per_s, spec.tdp_w,
-                     fixed, edge)
-    return reticle_envelope(claims_config()["envelope"], plan)
+    edge = None
+    if plan.fixed_mm2 is not None:  # the area model knew the node: its HBM-edge rule applies too
+        from asicsim.core.area import hbm_edge_limit_stacks
+        edge = hbm_edge_limit_stacks(claims_config()["envelope"]["reticle_mm2"]["value"])
+    floorplan = Floorplan(plan.hbm_stacks, plan.sram_bytes, plan.vector_lanes, plan.link_bandwidth_bytes_per_s,
+                          plan.tdp_w, plan.fixed_mm2, edge)
+    return reticle_envelope(claims_config()["envelope"], floorplan)
 
 
 def _corner_dict(c) -> dict[str, float]:
@@ -252,22 +119,6 @@ def simulate_best(claim: Claim, w: Workload, chip: ChipLimits, tps: list[int], c
         if top >= 4:
             one(tp, replicas, top // 4, "static")
     best = max(runs, key=lambda r: r["output_tokens_per_s"]) if runs else None
-    return {"runs": runs, "best": best}
-
-
-def simulate_best_latency(claim: Claim, dtype: str, kv_dtype: str, chips: int) -> dict[str, Any]:
-    """One request alone on the spec for every valid tp; the best is the shortest time per output token."""
-    runs = []
-    for tp in valid_tps(load_model(claim.model), chips):
-        spec = RunSpec(hardware=claim.hardware, chips=tp, model=claim.model, dtype=dtype, kv_dtype=kv_dtype, tp=tp,
-                       isl=claim.isl, osl=claim.osl, harness="per-user")
-        try:
-            s = run_workload(spec).summary
-        except InputError:
-            continue
-        runs.append({"tp": tp, "max_batch": 1, "scheduler": "static", "requests": 1,
-                     "tpot_p50_s": s["tpot_p50_s"], "output_tokens_per_s": 1.0 / s["tpot_p50_s"]})
-    best = min(runs, key=lambda r: r["tpot_p50_s"]) if runs else None
     return {"runs": runs, "best": best}
 
 
@@ -402,29 +253,16 @@ def check_claim(claim: Claim, accounting: str | None = None) -> dict[str, Any]:
     chosen = next(r for r in readings if r["accounting"] == used)
     flops = request_flops(model, claim.isl, claim.osl)
     return {
-        "claim": _claim_dict(claim, dtype, kv_dtype),
+        "claim": claim_dict(claim, dtype, kv_dtype),
         "verdict": chosen["verdict"],
         "binding_constraint": chosen["binding_constraint"],
         "reason": chosen["reason"],
         "accounting": used,
         "accounting_reason": why,
         "interpretations": readings,
-        "hardware": _limits_dict(chip, device),
-        "reference": _limits_dict(ref, ref_device),
+        "hardware": limits_dict(chip, device),
+        "reference": limits_dict(ref, ref_device),
         "envelope": None if env is None else {c.corner: _corner_dict(c) for c in env} | {"source": env_source},
         "request_flops": flops,
         "simulated": sim,
     }
-
-
-def _claim_dict(c: Claim, dtype: str, kv_dtype: str) -> dict[str, Any]:
-    d = {f.name: getattr(c, f.name) for f in dataclasses.fields(Claim) if f.name != "figures"}
-    d.update(dtype=c.dtype, compute_dtype=dtype, kv_dtype=kv_dtype)
-    return d
-
-
-def _limits_dict(chip: ChipLimits, device: Any | None) -> dict[str, Any]:
-    out = dataclasses.asdict(chip)
-    if device is not None:
-        out["assumed_fields"] = sorted(getattr(device.spec, "assumed", ()))
-    return out

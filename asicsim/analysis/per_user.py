@@ -15,12 +15,16 @@ from typing import Any
 
 import numpy as np
 
+from asicsim.core.runner import RunSpec, make_device, run_workload
 from asicsim.workloads.errors import InputError
 from asicsim.workloads.graph import attention_flops
 from asicsim.workloads.memory import kv_bytes_per_token_per_chip, weight_bytes_per_chip
 from asicsim.workloads.models import load_model
 
-__all__ = ["check_per_user", "decode_token_cost"]
+from .claim_data import DTYPE_ALIASES, Claim, chip_limits, claim_dict, limits_dict
+from .roofline import valid_tps
+
+__all__ = ["check_per_user", "decode_token_cost", "simulate_best_latency"]
 
 
 def decode_token_cost(model, dtype: str, kv_dtype: str, context: int) -> dict[str, float]:
@@ -34,17 +38,12 @@ def decode_token_cost(model, dtype: str, kv_dtype: str, context: int) -> dict[st
 
 def check_per_user(claim, defaults: dict[str, Any], accounting: str | None = None) -> dict[str, Any]:
     """Check a tokens/s-per-user claim; same top-level keys as a throughput check."""
-    from .claims import DTYPE_ALIASES, _claim_dict, _limits_dict, chip_limits, simulate_best_latency
-
     if accounting == "total":
         raise InputError("--accounting", "accounting", "a per-user decode rate counts output tokens only")
     dtype = DTYPE_ALIASES.get(claim.dtype, claim.dtype)
     kv_dtype = claim.kv_dtype or ("fp8" if dtype == "fp4" else dtype)
     model = load_model(claim.model)
-    device = None
-    if claim.hardware:
-        from asicsim.core.runner import make_device
-        device = make_device(claim.hardware, max(claim.chips, 1))
+    device = make_device(claim.hardware, max(claim.chips, 1)) if claim.hardware else None
     chip = chip_limits(claim, device, dtype)
     context = claim.isl + claim.osl // 2
     cost = decode_token_cost(model, dtype, kv_dtype, context)
@@ -97,14 +96,14 @@ def check_per_user(claim, defaults: dict[str, Any], accounting: str | None = Non
         "reason": reason,
     }
     return {
-        "claim": _claim_dict(claim, dtype, kv_dtype),
+        "claim": claim_dict(claim, dtype, kv_dtype),
         "verdict": verdict,
         "binding_constraint": binding,
         "reason": reason,
         "accounting": "output",
         "accounting_reason": claim.accounting_note or "a per-user rate counts the output tokens of one stream",
         "interpretations": [reading],
-        "hardware": _limits_dict(chip, device),
+        "hardware": limits_dict(chip, device),
         "reference": None,
         "envelope": None,
         "request_flops": None,
@@ -148,3 +147,19 @@ def _verdict(rate, chips, budget_s, t_mem, t_cmp, t_link, hops, link_budget, fit
             f"chip-to-chip steps after the {floor * 1e6:.0f} us memory floor ({per_chip_bw / 1e12:.3f} TB/s per chip)")
     return "consistent", "hbm_bandwidth", (
         f"the memory floor is {floor * 1e3:.3f} ms per token of a {budget_s * 1e3:.3f} ms budget")
+
+
+def simulate_best_latency(claim: Claim, dtype: str, kv_dtype: str, chips: int) -> dict[str, Any]:
+    """One request alone on the spec for every valid tp; the best is the shortest time per output token."""
+    runs = []
+    for tp in valid_tps(load_model(claim.model), chips):
+        spec = RunSpec(hardware=claim.hardware, chips=tp, model=claim.model, dtype=dtype, kv_dtype=kv_dtype, tp=tp,
+                       isl=claim.isl, osl=claim.osl, harness="per-user")
+        try:
+            s = run_workload(spec).summary
+        except InputError:
+            continue
+        runs.append({"tp": tp, "max_batch": 1, "scheduler": "static", "requests": 1,
+                     "tpot_p50_s": s["tpot_p50_s"], "output_tokens_per_s": 1.0 / s["tpot_p50_s"]})
+    best = min(runs, key=lambda r: r["tpot_p50_s"]) if runs else None
+    return {"runs": runs, "best": best}

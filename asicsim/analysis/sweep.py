@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from asicsim.chip.spec import AsicSpec
-from asicsim.core.registry import load_hardware
+from asicsim.core.registry import load_hardware, make_device
 from asicsim.core.runner import RUN_DTYPES, RunSpec, run_workload
 from asicsim.core.specfile import read_toml, spec_meta_fields
 from asicsim.workloads.errors import RUN, InputError
@@ -292,7 +292,7 @@ _SUMMARY_COLUMNS = ("output_tokens_per_s", "input_tokens_per_s", "total_tokens_p
 def evaluate_point(point: dict, *, derive: Callable | None = None, area: Callable | None = None) -> dict:
     """One result row: the point's parameters, the derived spec, area, performance, energy and cost.
 
-    `derive` and `area` default to the chip package's `derive_asic_spec` and `area_breakdown`.
+    `derive` defaults to the chip package's `derive_asic_spec`, `area` to the device's own area model.
     """
     work = point["workload"]
     row: dict[str, Any] = {"point_id": point_id(point), "base": point["base"], **point["spec"], **work}
@@ -323,10 +323,13 @@ def evaluate_point(point: dict, *, derive: Callable | None = None, area: Callabl
 
 
 def default_area() -> Callable:
-    """The real `area_breakdown`, imported on first use."""
-    from asicsim.chip.area import area_breakdown
+    """Area through the device protocol (`Device.area()`), whatever the spec's kind."""
+    return device_area
 
-    return area_breakdown
+
+def device_area(spec) -> Any:
+    """The checked area breakdown of one chip of `spec`."""
+    return make_device(spec, 1).area()
 
 
 def _area_columns(spec, area_breakdown: Callable) -> dict:

@@ -24,13 +24,15 @@ from asicsim.kernels.collectives import ring_allreduce_time_s
 from asicsim.kernels.vector import vector_cycles
 from asicsim.workloads.graph_types import Op, OpKind
 
-from asicsim.core.device import OpCost
+from asicsim.core.device import MATMUL_DTYPES, AreaBreakdown, DieFloorplan, LinkLimits, OpCost, PowerLimits
 from asicsim.core.specfile import build_spec
 
+from .area import area_breakdown, die_floorplan
 from .power import boost_budget_w, elementwise_flop_j, lane_op_j, mac_charge_j
+from .power import capped_clock_hz, power_w, static_power_w
 from .power import step_energy_j as _step_energy_j
 from .programmability import check_model_runs
-from .spec import AsicSpec
+from .spec import ARRAY_DTYPES, AsicSpec
 
 __all__ = ["AsicDevice"]
 
@@ -191,3 +193,39 @@ class AsicDevice:
         else:
             seconds = s.link_latency_s + op.comm_bytes / s.link_bandwidth_bytes_per_s
         return OpCost(link_cycles=seconds * s.clock_hz, hbm_bytes=0.0)
+
+    # --- what it runs, limits, power, area (the rest of the Device protocol) ---------------------------
+    @property
+    def supported_dtypes(self) -> tuple[str, ...]:
+        """Matmul dtypes whose PE rate field is non-zero (fp16 runs on the bf16 datapath; fp4 at 0 is widened
+        to fp8 and so not native)."""
+        s = self.spec
+        return tuple(d for d in MATMUL_DTYPES if getattr(s, f"macs_per_pe_per_cycle_{ARRAY_DTYPES[d]}") > 0)
+
+    @property
+    def op_kinds(self) -> frozenset[str]:
+        """Every op kind of the graph: arrays, vector unit and links between them price all of them."""
+        return frozenset(OpKind.ALL)
+
+    @property
+    def link_limits(self) -> LinkLimits:
+        s = self.spec
+        return LinkLimits(s.link_bandwidth_bytes_per_s, s.link_latency_s, s.chips_per_server)
+
+    def power_limits(self, dtype: str | None = None) -> PowerLimits:
+        """Full-load power at the base clock (asicsim.chip.power); dtype None: the most power-hungry dtype the
+        PEs run."""
+        s = self.spec
+        return PowerLimits(tdp_w=s.tdp_w, static_power_w=static_power_w(s), clock_hz=s.clock_hz,
+                           full_load_power_w=power_w(s, dtype=dtype), capped_clock_hz=capped_clock_hz(s, dtype=dtype))
+
+    def area(self, *, check: bool = True) -> AreaBreakdown:
+        """Die area by block (asicsim.chip.area)."""
+        return area_breakdown(self.spec, check=check)
+
+    def die_floorplan(self) -> DieFloorplan:
+        """HBM stacks, SRAM, vector lanes, links, TDP and the fixed blocks' area (asicsim.chip.area)."""
+        return die_floorplan(self.spec)
+
+
+DEVICE = AsicDevice  # the registry's name for this package's device class (asicsim.core.registry)

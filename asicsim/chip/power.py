@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from asicsim.core.area import area_constants, node_scale
 from asicsim.core.power_cap import power_capped_clock_hz
 from asicsim.workloads.errors import InputError
 
-from .area import area_constants, node_scale, programmable_cores
+from .area import programmable_cores
 from .spec import AsicSpec
 
 __all__ = ["Activity", "FULL_LOAD", "mac_energy_j", "instructions_per_cycle", "energy_per_cycle_j",

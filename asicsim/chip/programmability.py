@@ -14,11 +14,11 @@ import dataclasses
 import math
 from typing import Any, Mapping
 
+from asicsim.core.area import area_constants, node_scale
 from asicsim.core.specfile import build_spec, spec_meta_fields
 from asicsim.workloads.errors import InputError
 
-from .area import (area_breakdown, area_constants, array_area_mm2, asic_fixed_blocks_mm2, node_scale,
-                   sram_mm2_per_byte, vector_lane_mm2)
+from .area import area_breakdown, array_area_mm2, asic_fixed_blocks_mm2, sram_mm2_per_byte, vector_lane_mm2
 from .power import FULL_LOAD, capped_clock_hz, power_w
 from .spec import AsicSpec
 

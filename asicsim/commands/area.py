@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from asicsim.chip.area import BLOCKS, area_breakdown
-from asicsim.core.registry import load_hardware
+from asicsim.core.area import BLOCKS
+from asicsim.core.registry import make_device
 
 from ._common import print_json
 
@@ -38,27 +38,23 @@ def die_shot_reference(name: str) -> dict[str, float]:
     return out
 
 
-def _power(spec) -> dict[str, float]:
-    if spec.kind == "gpu":
-        from asicsim.gpusim.power import capped_clock_hz, power_w
-        clock = spec.tensor_clock_hz
-    else:
-        from asicsim.chip.power import capped_clock_hz, power_w
-        clock = spec.clock_hz
-    return {"full_load_power_w": power_w(spec), "tdp_w": spec.tdp_w, "clock_hz": clock,
-            "tdp_capped_clock_hz": capped_clock_hz(spec)}
+def _power(device) -> dict[str, float]:
+    """Full-load power, TDP, the clock the power is quoted at and the clock the TDP allows (Device.power_limits)."""
+    p = device.power_limits()
+    return {"full_load_power_w": p.full_load_power_w, "tdp_w": p.tdp_w, "clock_hz": p.clock_hz,
+            "tdp_capped_clock_hz": p.capped_clock_hz}
 
 
 def run(args) -> int:
-    spec = load_hardware(args.hw)
-    area = area_breakdown(spec)
-    ref = die_shot_reference(spec.name)
-    power = _power(spec)
+    device = make_device(args.hw, 1)
+    area = device.area()
+    ref = die_shot_reference(device.name)
+    power = _power(device)
     if args.json:
         print_json(area.to_dict() | {"die_shot_mm2": ref, "power": power})
         return 0
     total = area.total_mm2
-    print(f"{spec.name} ({area.kind}, {area.node_nm} nm): {total:.1f} mm2 modelled, die {area.die_area_mm2:g} mm2, "
+    print(f"{device.name} ({area.kind}, {area.node_nm} nm): {total:.1f} mm2 modelled, die {area.die_area_mm2:g} mm2, "
           f"reticle {area.reticle_mm2:g} mm2")
     print(f"{'block':20} {'mm2':>8} {'share':>6}  note")
     for block in BLOCKS:

@@ -1,13 +1,12 @@
-"""`asicsim specs`: the built-in hardware specs with their key figures."""
+"""`asicsim specs`: the built-in hardware specs with their key figures (read through the Device protocol)."""
 
 from __future__ import annotations
 
-from asicsim.core.registry import builtin_specs
-from asicsim.core.runner import make_device
+from asicsim.core.registry import builtin_specs, make_device
 
 from ._common import print_json
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "spec_row"]
 
 
 def register(sub) -> None:
@@ -19,6 +18,7 @@ def register(sub) -> None:
 def spec_row(name: str) -> dict:
     device = make_device(name, 1)
     spec = device.spec
+    link = device.link_limits
     return {
         "name": name,
         "kind": spec.kind,
@@ -28,6 +28,10 @@ def spec_row(name: str) -> dict:
         "memory_bandwidth_bytes_per_s": device.memory_bandwidth_bytes_per_s,
         "assumed_fields": len(spec.assumed),
         "description": spec.description,
+        "supported_dtypes": list(device.supported_dtypes),
+        "link_bandwidth_bytes_per_s": link.bandwidth_bytes_per_s,
+        "chips_per_domain": link.chips_per_domain,
+        "tdp_w": device.power_limits().tdp_w,
     }
 
 
@@ -37,11 +41,14 @@ def run(args) -> int:
         print_json(rows)
         return 0
     print(f"{'name':14} {'kind':5} {'BF16 TFLOP/s':>12} {'FP8 TFLOP/s':>12} {'HBM GB':>7} {'HBM TB/s':>8} "
-          f"{'assumed':>7}  description")
+          f"{'link GB/s':>9} {'chips':>5} {'TDP W':>6} {'native dtypes':15} {'assumed':>7}  description")
     for r in rows:
         print(f"{r['name']:14} {r['kind']:5} {r['dense_bf16_flops_per_s'] / 1e12:12,.0f} "
               f"{r['dense_fp8_flops_per_s'] / 1e12:12,.0f} {r['memory_bytes'] / 1e9:7.0f} "
-              f"{r['memory_bandwidth_bytes_per_s'] / 1e12:8.2f} {r['assumed_fields']:7d}  {r['description']}")
-    print("\n'assumed' counts fields the vendor never disclosed; `asicsim specs --json` and the TOML files give "
-          "each field's source.")
+              f"{r['memory_bandwidth_bytes_per_s'] / 1e12:8.2f} {r['link_bandwidth_bytes_per_s'] / 1e9:9.0f} "
+              f"{r['chips_per_domain']:5d} {r['tdp_w']:6.0f} {','.join(r['supported_dtypes']):15} "
+              f"{r['assumed_fields']:7d}  {r['description']}")
+    print("\n'link GB/s' is per direction per chip; 'chips' per scale-up domain (server); 'native dtypes' have "
+          "their own matmul rate.\n'assumed' counts fields the vendor never disclosed; `asicsim specs --json` and "
+          "the TOML files give each field's source.")
     return 0

@@ -43,7 +43,7 @@ from .harness import (HARNESSES, TRTLLM_DEFAULT_REQUESTS, TRTLLM_PUBLISHED_REQUE
                       TRTLLM_TOKENS_PER_BLOCK, VLLM_DEFAULT_PROMPTS, VLLM_GPU_MEMORY_UTILIZATION,
                       trtllm_engine_settings, vllm_batch_defaults)
 from .memory_plan import MemoryPlan, plan_memory, serving_limits
-from .registry import device_class, load_hardware
+from .registry import load_hardware, make_device
 from .router import ROUTERS
 from .schedulers import SCHEDULERS
 
@@ -157,7 +157,7 @@ class RunDescription:
 
     def make_device(self):
         """The device registered for the spec's kind, for this many chips."""
-        return device_class(self.spec.kind)(self.spec, self.chips)
+        return make_device(self.spec, self.chips)
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -253,8 +253,9 @@ def resolve(s: RunSpec) -> RunDescription:
     else:
         raise _fail("hardware", f"must be a spec name, a TOML path or a loaded spec, got {s.hardware!r}")
     chips = _whole("chips", s.chips, 1)
+    device = make_device(spec, chips)
     if isinstance(s.model, str):  # what a fixed-function chip cannot run is refused before anything else
-        device_class(spec.kind)(spec, chips).check_model(*read_model_config(s.model))
+        device.check_model(*read_model_config(s.model))
     model = _model(s.model)
     model_label = s.model if isinstance(s.model, str) else model.name
     # dtypes
@@ -302,7 +303,6 @@ def resolve(s: RunSpec) -> RunDescription:
     max_tokens = _whole("max_tokens_per_step", _given(s.max_tokens_per_step), 1, none_ok=True)
     block = _whole("kv_block_tokens", _given(s.kv_block_tokens), 1, none_ok=True)
     micro = _whole("micro_batches", _given(s.micro_batches), 1, none_ok=True)
-    device = device_class(spec.kind)(spec, chips)
     memory = float(device.memory_bytes_per_chip)
     kv_fraction = 1.0
     longest = _longest(workload, trace, time_scale, requests, isl, osl, rate, s, seed)

@@ -1,7 +1,9 @@
-"""The Device protocol every hardware model implements, and the per-op cost record it returns.
+"""The Device protocol every hardware model implements, and the records it returns.
 
 A device prices one op on one chip in the cycles of its own units ("compute", "memory", "link"); the
-engine turns cycles into seconds (in one place) and decides what overlaps with what.
+engine turns cycles into seconds (in one place) and decides what overlaps with what. Beyond step cost a
+device states its limits as named records (`LinkLimits`, `PowerLimits`, `AreaBreakdown`, `DieFloorplan`),
+so that the CLI and the analyses read any device kind the same way and never branch on `spec.kind`.
 """
 
 from __future__ import annotations
@@ -11,9 +13,14 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 
 from asicsim.workloads.graph_types import Op
 
-__all__ = ["OpCost", "Device", "UNITS"]
+from .area import AreaBreakdown
+
+__all__ = ["OpCost", "LinkLimits", "PowerLimits", "DieFloorplan", "AreaBreakdown", "Device", "UNITS",
+           "MATMUL_DTYPES"]
 
 UNITS = ("compute", "memory", "link")
+# Matmul number formats a device may run natively, widest first (`Device.supported_dtypes` keeps this order).
+MATMUL_DTYPES = ("bf16", "fp16", "fp8", "fp4")
 
 
 @dataclass(frozen=True)
@@ -41,9 +48,62 @@ class OpCost:
     hbm_bytes: float | None = None
 
 
+@dataclass(frozen=True)
+class LinkLimits:
+    """The chip-to-chip (scale-up) interconnect of one chip.
+
+    bandwidth_bytes_per_s: what one chip sends per direction (a bidirectional datasheet figure halved).
+    latency_s: latency of one transfer (one ring hop / one peer-to-peer copy).
+    chips_per_domain: chips in one scale-up domain (a server / NVLink domain) that these links join.
+    """
+
+    bandwidth_bytes_per_s: float
+    latency_s: float
+    chips_per_domain: int
+
+
+@dataclass(frozen=True)
+class PowerLimits:
+    """Power of one chip with every unit at full rate (matrix units in the dtype `power_limits` was asked for).
+
+    tdp_w: thermal design power. static_power_w: leakage and always-on power (part of every step).
+    clock_hz: the clock the datasheet peaks assume (the ASIC's base clock, the GPU's tensor clock).
+    full_load_power_w: power at full load at clock_hz (may exceed tdp_w; the cap then lowers the clock).
+    capped_clock_hz: the highest clock, at most clock_hz, at which full load fits tdp_w.
+    """
+
+    tdp_w: float
+    static_power_w: float
+    clock_hz: float
+    full_load_power_w: float
+    capped_clock_hz: float
+
+
+@dataclass(frozen=True)
+class DieFloorplan:
+    """The blocks of a die other than its matrix arrays, as counts: what the reticle-die envelope
+    (`asicsim.analysis.envelope`) keeps while it fills the rest of a reticle with arrays.
+
+    fixed_mm2: NoC, HBM PHYs and controllers, links and other at the die's node, from the device's area model
+    (None where the model has no data for the node: the envelope then uses its own ranges).
+    """
+
+    hbm_stacks: int
+    sram_bytes: float
+    vector_lanes: int
+    link_bandwidth_bytes_per_s: float
+    tdp_w: float
+    fixed_mm2: float | None
+
+
 @runtime_checkable
 class Device(Protocol):
-    """A hardware model: prices ops and states its limits. Implementations: AsicDevice, GpuDevice."""
+    """A hardware model: prices ops and states its limits. Implementations: AsicDevice, GpuDevice.
+
+    Device packages are found through `asicsim.core.registry` by the spec's `kind`. Every spec carries
+    `kind`, `name`, `description`, `sources` and `assumed` (`asicsim.core.specfile.build_spec`); anything
+    else a caller needs from a device is a member here, so callers never read kind-specific spec fields.
+    """
 
     spec: Any
     chips: int
@@ -86,3 +146,29 @@ class Device(Protocol):
 
     def step_energy_j(self, step: Any, dtype: str) -> float:
         """Joules one chip spends in one engine step (a StepRecord), weights in `dtype`."""
+
+    # --- what it runs ---------------------------------------------------------------------------------
+    @property
+    def supported_dtypes(self) -> tuple[str, ...]:
+        """Matmul dtypes with a native rate (in MATMUL_DTYPES order); others run widened to one of these."""
+
+    @property
+    def op_kinds(self) -> frozenset[str]:
+        """The `OpKind` values this device prices."""
+
+    # --- limits -------------------------------------------------------------------------------------------
+    @property
+    def link_limits(self) -> LinkLimits:
+        """Chip-to-chip bandwidth per direction, latency, and chips per scale-up domain."""
+
+    def power_limits(self, dtype: str | None = None) -> PowerLimits:
+        """TDP, static power, full-load power and the clock the TDP allows at full load in `dtype`
+        (None: the device's own full-load reference dtype)."""
+
+    def area(self, *, check: bool = True) -> AreaBreakdown:
+        """Die area by block; with `check`, InputError over the reticle or the HBM beachfront (and where the
+        device has no area model for this chip)."""
+
+    def die_floorplan(self) -> DieFloorplan | None:
+        """The non-array blocks for the reticle-die envelope that bounds a chip of undisclosed peaks; None
+        where that envelope does not describe the die (a GPU)."""

@@ -1,11 +1,16 @@
-"""Device registry keyed by the spec's `kind`, and hardware name/path resolution.
+"""Device registry keyed by the spec's `kind`, hardware name/path resolution, and `make_device`.
 
-Device classes are named by import string so that the front door never imports every device.
+A device kind is one package, named here by import string so that the front door never imports every device:
+- `<package>.device` defines `DEVICE`, the class implementing `asicsim.core.device.Device`
+  (its `load_spec` validates the kind's TOML table; its constructor takes `(spec, chips)`);
+- `<package folder>/specs/*.toml`, if the folder exists, are built-in specs next to those of `SPEC_DIR`.
+Adding a kind = that package, its TOML specs, and one line in `DEVICE_KINDS`.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -13,29 +18,54 @@ from asicsim.workloads.errors import RUN, InputError
 
 from .specfile import read_toml
 
-__all__ = ["DEVICE_KINDS", "SPEC_DIR", "device_class", "resolve_spec_path", "load_hardware", "builtin_specs"]
+__all__ = ["DEVICE_KINDS", "DEVICE_ATTR", "SPEC_DIR", "device_class", "device_package", "spec_dirs",
+           "resolve_spec_path", "load_hardware", "builtin_specs", "make_device"]
 
+# kind -> device package (import name).
 DEVICE_KINDS: dict[str, str] = {
-    "asic": "asicsim.chip.device:AsicDevice",
-    "gpu": "asicsim.gpusim.device:GpuDevice",
+    "asic": "asicsim.chip",
+    "gpu": "asicsim.gpusim",
 }
+# Name of the device class in each package's `device` module.
+DEVICE_ATTR = "DEVICE"
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "specs"
 
 
-def device_class(kind: str, source: str = "spec") -> type:
-    """The device class registered for `kind` (imported on first use)."""
+def device_package(kind: str, source: str = "spec") -> str:
+    """The package registered for `kind`; InputError naming `source` for an unknown kind."""
     try:
-        target = DEVICE_KINDS[kind]
+        return DEVICE_KINDS[kind]
     except KeyError:
         raise InputError(source, "kind", f"unknown device kind {kind!r}; known: {sorted(DEVICE_KINDS)}") from None
-    module, attr = target.split(":")
-    return getattr(importlib.import_module(module), attr)
+
+
+def device_class(kind: str, source: str = "spec") -> type:
+    """The device class registered for `kind` (its package's `device.DEVICE`, imported on first use)."""
+    package = device_package(kind, source)
+    module = importlib.import_module(f"{package}.device")
+    try:
+        return getattr(module, DEVICE_ATTR)
+    except AttributeError:
+        raise TypeError(f"device package {package} (kind {kind!r}) has no {package}.device.{DEVICE_ATTR}") from None
+
+
+def spec_dirs() -> tuple[Path, ...]:
+    """Folders of built-in specs: the shared `SPEC_DIR`, then each device package's `specs/` (found without
+    importing the package)."""
+    dirs = [SPEC_DIR]
+    for package in DEVICE_KINDS.values():
+        found = importlib.util.find_spec(package)
+        for location in (found.submodule_search_locations or []) if found else []:
+            folder = Path(location) / "specs"
+            if folder.is_dir() and folder not in dirs:
+                dirs.append(folder)
+    return tuple(dirs)
 
 
 def builtin_specs() -> list[str]:
     """Names of the built-in hardware specs."""
-    return sorted(p.stem for p in SPEC_DIR.glob("*.toml"))
+    return sorted({p.stem for folder in spec_dirs() for p in folder.glob("*.toml")})
 
 
 def resolve_spec_path(name_or_path: str) -> Path:
@@ -45,10 +75,11 @@ def resolve_spec_path(name_or_path: str) -> Path:
         if not candidate.is_file():
             raise InputError(name_or_path, "file", "not found")
         return candidate
-    builtin = SPEC_DIR / f"{name_or_path}.toml"
-    if not builtin.is_file():
-        raise InputError(RUN, "hardware", f"unknown hardware {name_or_path!r}; built in: {', '.join(builtin_specs())}")
-    return builtin
+    for folder in spec_dirs():
+        builtin = folder / f"{name_or_path}.toml"
+        if builtin.is_file():
+            return builtin
+    raise InputError(RUN, "hardware", f"unknown hardware {name_or_path!r}; built in: {', '.join(builtin_specs())}")
 
 
 def load_hardware(name_or_path: str) -> Any:
@@ -60,3 +91,12 @@ def load_hardware(name_or_path: str) -> Any:
         raise InputError(str(path), "kind", f"missing or not a string; expected one of {sorted(DEVICE_KINDS)}")
     cls = device_class(kind, str(path))
     return cls.load_spec(table, str(path))
+
+
+def make_device(hardware: Any, chips: int) -> Any:
+    """The device registered for the spec's kind, for `chips` chips; `hardware` is a spec name, a TOML path or
+    an already loaded spec."""
+    if isinstance(chips, bool) or not isinstance(chips, int) or chips < 1:
+        raise InputError(RUN, "chips", f"must be a whole number >= 1, got {chips!r}")
+    spec = load_hardware(hardware) if isinstance(hardware, str) else hardware
+    return device_class(spec.kind)(spec, chips)

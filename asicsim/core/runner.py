@@ -9,7 +9,7 @@ import numpy as np
 
 from .description import (DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S, RUN_DTYPES, RunDescription, RunSpec,
                           build_requests, resolve)
-from .registry import device_class, load_hardware
+from .registry import make_device
 from .results import RunResult, percentile
 from .serving import Progress, ReplicaRun, ServingConfig, simulate
 
@@ -30,12 +30,6 @@ SUMMARY_KEYS = (
     "kv_capacity_bytes_per_chip", "ttft_mean_s", "tpot_mean_s", "e2e_mean_s", "queueing_p50_s",
     "queueing_p99_s", "pipeline_bubble_share", "harness",
 )
-
-
-def make_device(hardware, chips: int):
-    """Load a spec by name or path (or take a loaded spec) and instantiate the device of its kind."""
-    spec = load_hardware(hardware) if isinstance(hardware, str) else hardware
-    return device_class(spec.kind)(spec, chips)
 
 
 def serving_config(d: RunDescription) -> ServingConfig:

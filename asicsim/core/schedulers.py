@@ -244,7 +244,7 @@ class ContinuousScheduler(Scheduler):
 
     def plan(self, now_at: float) -> StepPlan:
         plan = StepPlan()
-        room = self._prefills(plan, self.budget, set())
+        self._prefills(plan, self.budget, set())
         if not plan.prefill:
             plan.decode = self._decodes(self.budget)
         return plan
