@@ -7,8 +7,11 @@ only the chunks in flight, which were never written and run again on resume.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from functools import partial
@@ -26,6 +29,22 @@ def chunked(items: Sequence, size: int) -> list[list]:
     return [list(items[i:i + size]) for i in range(0, len(items), max(size, 1))]
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def worker_init() -> None:
+    """Pool-worker start-up: die with the parent (Linux PR_SET_PDEATHSIG: SIGKILL when the parent exits, even
+    by SIGKILL), and leave Ctrl-C to the parent, which stops the pool and exits 130 with one line."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):  # no prctl: workers then end when the pool's queue closes
+            pass
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+
+
 def run_local(fn: Callable[[list], list], chunks: list[list], workers: int) -> Iterator[list]:
     """Each chunk's result, in completion order, from a pool of `workers` processes (1: in this process)."""
     if workers <= 1:
@@ -37,7 +56,8 @@ def run_local(fn: Callable[[list], list], chunks: list[list], workers: int) -> I
     methods = multiprocessing.get_all_start_methods()
     method = "fork" if "fork" in methods and threading.active_count() == 1 else (
         "forkserver" if "forkserver" in methods else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                             initializer=worker_init) as pool:
         pending = set()
         queue = iter(chunks)
         for chunk in queue:  # keep two chunks per worker queued, submit more as they finish
@@ -87,6 +107,8 @@ def run_dask(fn: Callable[[list], list], chunks: list[list], address: str | None
 def run_chunks(fn: Callable[[list], list], chunks: list[list], *, executor: str = "local",
                address: str | None = None, workers: int = 0) -> Iterator[list]:
     """Dispatch to an executor by name; `workers` 0 means one per CPU."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise InputError("--workers", "workers", f"must be a whole number >= 1, got {workers!r}")
     if executor not in EXECUTORS:
         raise InputError("--executor", "executor", f"must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if address is not None and executor != "dask":
