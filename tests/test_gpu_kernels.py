@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -26,9 +25,8 @@ dims = st.integers(min_value=1, max_value=40000)
 # --- memory ---
 @settings(deadline=None)
 @given(sizes, bandwidths, latencies)
-def test_transfer_and_copy_match_twin(nbytes, bw, lat):
+def test_transfer_matches_twin(nbytes, bw, lat):
     assert memory.transfer_time_s(nbytes, bw, lat) == pytest.approx(gpu_ref.transfer_time_s(nbytes, bw, lat), **rel)
-    assert memory.copy_time_s(nbytes, bw, lat) == pytest.approx(gpu_ref.copy_time_s(nbytes, bw, lat), **rel)
 
 
 # --- collectives ---
@@ -41,8 +39,6 @@ CURVE_BUSBW = np.array([0.07e9, 43.7e9, 466e9])
 def test_allreduce_models_match_twin(size, n, alpha, busbw):
     assert collectives.ring_allreduce_time_s(size, n, alpha, busbw) == pytest.approx(
         gpu_ref.ring_allreduce_time_s(size, n, alpha, busbw), **rel)
-    assert collectives.tree_allreduce_time_s(size, n, alpha, busbw) == pytest.approx(
-        gpu_ref.tree_allreduce_time_s(size, n, alpha, busbw), **rel)
     assert collectives.curve_allreduce_time_s(size, n, CURVE_SIZES, CURVE_BUSBW) == pytest.approx(
         gpu_ref.curve_allreduce_time_s(size, n, CURVE_SIZES, CURVE_BUSBW), **rel)
     assert collectives.curve_allreduce_time_s(size, n, CURVE_SIZES, CURVE_BUSBW, busbw) == pytest.approx(
@@ -72,8 +68,10 @@ def test_busbw_cap_only_slows_sizes_whose_curve_busbw_exceeds_it():
         assert capped == pytest.approx(free) if below else capped == pytest.approx(size * 1.5 / cap)
 
 
-def test_ring_latency_grows_with_ranks_tree_logarithmically():
-    assert collectives.ring_allreduce_time_s(1.0, 16, 1e-6, 1e12) > collectives.tree_allreduce_time_s(1.0, 16, 1e-6, 1e12)
+def test_ring_latency_is_two_steps_per_extra_rank_and_one_rank_costs_nothing():
+    """A one-byte ring all-reduce is all latency: 2(n - 1) steps of alpha."""
+    for n in (2, 8, 16):
+        assert collectives.ring_allreduce_time_s(1.0, n, 1e-6, 1e12) == pytest.approx(2 * (n - 1) * 1e-6, rel=1e-6)
     assert collectives.ring_allreduce_time_s(1e6, 1, 1e-6, 1e12) == 0.0
 
 
@@ -95,7 +93,6 @@ def test_gemm_compute_matches_twin(m, n, k, wq):
     assert got[0] == pytest.approx(want[0], **rel)
     assert (got[1], got[2]) == (want[1], want[2])
     assert got[3] == pytest.approx(want[3], **rel)
-    assert gpu_gemm.gemm_compute_time_s(*_compute_args(m, n, k, wq)) == got[0]
 
 
 @settings(deadline=None)
@@ -106,21 +103,12 @@ def test_gemm_config_time_matches_twin(m, n, k, tile, split_k, wq):
 
 
 @settings(deadline=None)
-@given(dims, dims, dims, st.booleans(), latencies, bandwidths)
-def test_gemm_time_matches_twin(m, n, k, wq, lat, bw):
-    args = _compute_args(m, n, k, wq) + (lat, 1.0, 2.0, bw, lat / 2)
-    assert gpu_gemm.gemm_time_s(*args) == pytest.approx(gpu_ref.gemm_time_s(*args), **rel)
-    assert gpu_gemm.gemm_flops(m, n, k) == gpu_ref.gemm_flops(m, n, k)
-    assert gpu_gemm.gemm_bytes(m, n, k, 1.0, 2.0) == pytest.approx(gpu_ref.gemm_bytes(m, n, k, 1.0, 2.0), **rel)
-
-
-@settings(deadline=None)
 @given(dims, dims, dims)
 def test_gemm_never_beats_peak_and_waves_only_slow_down(m, n, k):
-    quantized = gpu_gemm.gemm_compute_time_s(*_compute_args(m, n, k, True))
-    balanced = gpu_gemm.gemm_compute_time_s(*_compute_args(m, n, k, False))
+    quantized = gpu_gemm.gemm_compute(*_compute_args(m, n, k, True))[0]
+    balanced = gpu_gemm.gemm_compute(*_compute_args(m, n, k, False))[0]
     assert balanced <= quantized * (1 + 1e-12)
-    assert gpu_gemm.gemm_flops(m, n, k) / balanced <= gemm_cfg["peak"] * (1 + 1e-9)
+    assert 2.0 * m * n * k / balanced <= gemm_cfg["peak"] * (1 + 1e-9)
 
 
 def test_gemm_wave_quantization_step():
@@ -128,14 +116,6 @@ def test_gemm_wave_quantization_step():
     one = gpu_gemm.gemm_config_time_s(128 * 132, 256, 8192, 128, 256, 1, 132, 1e13, True)
     two = gpu_gemm.gemm_config_time_s(128 * 133, 256, 8192, 128, 256, 1, 132, 1e13, True)
     assert two == pytest.approx(2 * one)
-
-
-def test_gemm_small_m_is_memory_bound():
-    """A decode GEMM (m=8) is floored by reading its weights."""
-    args = _compute_args(8, 8192, 8192, True) + (4e-6, 1.0, 2.0, 2.9e12, 2e-6)
-    weight_s = 8192 * 8192 / 2.9e12
-    assert gpu_gemm.gemm_time_s(*args) == pytest.approx(2e-6 + gpu_gemm.gemm_bytes(8, 8192, 8192, 1.0, 2.0) / 2.9e12)
-    assert gpu_gemm.gemm_time_s(*args) > weight_s
 
 
 # --- attention ---
@@ -166,26 +146,7 @@ def test_prefill_attention_matches_twin(pairs, heads, block, causal):
     assert attention.prefill_attention_compute_s(*args) == pytest.approx(gpu_ref.prefill_attention_compute_s(*args), **rel)
 
 
-@settings(deadline=None)
-@given(st.lists(st.integers(0, 50000), max_size=40), st.integers(1, 8), latencies)
-def test_decode_attention_matches_twin(past_list, kv_heads, lat):
-    past = np.array(past_list, dtype=np.int64)
-    args = (past, 8 * kv_heads, kv_heads, 128, 1.0, 1e15, 3e12, lat)
-    assert attention.decode_attention_time_s(*args) == pytest.approx(gpu_ref.decode_attention_time_s(*args), **rel)
-
-
 def test_prefill_blocks_cover_at_least_the_useful_flops():
     new, past = np.array([1000, 37]), np.array([0, 4096])
     t = attention.prefill_attention_compute_s(new, past, 8, 128, 128, 128, True, 132, 1e15, 1.0)
     assert attention.attention_flops(new, past, 8, 128, True) <= t * 1e15
-
-
-def test_decode_attention_grows_with_batch_and_context():
-    base = attention.decode_attention_time_s(np.full(8, 1000), 8, 1, 128, 1.0, 1e15, 3e12, 2e-6)
-    more_batch = attention.decode_attention_time_s(np.full(16, 1000), 8, 1, 128, 1.0, 1e15, 3e12, 2e-6)
-    more_context = attention.decode_attention_time_s(np.full(8, 4000), 8, 1, 128, 1.0, 1e15, 3e12, 2e-6)
-    assert more_batch > base and more_context > base
-    # grouped-query: query heads sharing a KV head do not add KV traffic
-    gqa = attention.decode_attention_time_s(np.full(8, 1000), 64, 1, 128, 1.0, 1e15, 3e12, 2e-6)
-    assert gqa == pytest.approx(base)
-    assert math.isfinite(base)
