@@ -83,7 +83,7 @@ def attention_flops(seq_new, seq_past, q_heads, head_dim, causal):
 
 
 def kv_cache_bytes(seq_new, seq_past, kv_heads, head_dim, bytes_per_elem):
-    return sum(2.0 * kv_heads * head_dim * bytes_per_elem * (int(p) + int(n)) for n, p in zip(seq_new, seq_past))
+    return sum((2.0 * kv_heads * head_dim * bytes_per_elem * (int(p) + int(n)) for n, p in zip(seq_new, seq_past)), 0.0)
 
 
 def prefill_attention_compute_s(seq_new, seq_past, q_heads, head_dim, block_q, block_kv, causal,
