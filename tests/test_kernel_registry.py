@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import inspect
 import math
 import os
@@ -118,6 +119,23 @@ def test_representative_call_gives_finite_numbers(entry):
 
 def _flatten(result):
     return [x for item in result for x in _flatten(item)] if isinstance(result, tuple) else [result]
+
+
+def _bench_kernels():
+    spec = importlib.util.spec_from_file_location("bench_kernels", ROOT / "benchmarks" / "bench_kernels.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_reads_the_registry(capsys):
+    """benchmarks/bench_kernels.py: its targets name registered kernels, and it times what the registry lists."""
+    bench = _bench_kernels()
+    assert set(bench.TARGET_CALLS_PER_S) <= {e.kernel for e in ENTRIES}
+    bench.MIN_SECONDS = 0.01
+    assert bench.main(["--match", "memory:"]) == 0
+    out = capsys.readouterr().out
+    assert "memory:transfer_time_s" in out and "systolic:" not in out
 
 
 # ---- argument strategies, one per kernel ----
