@@ -1,4 +1,5 @@
 """numba-jitted cost kernels: plain numbers and arrays in, cycles / bytes / seconds out.
 
-Imports only numpy, numba and math. Every kernel has a slow pure-Python twin in tests/reference/.
+Imports only numpy, numba and math. Every public kernel is listed in `asicsim.kernels.registry` with its
+slow pure-Python twin in tests/reference/ (tests/test_kernel_registry.py checks they agree).
 """

@@ -1,13 +1,12 @@
-"""Attention cost: FLOP and KV-byte counting, FlashAttention-style prefill and paged decode attention.
+"""Attention cost on a GPU: FLOP and KV-byte counting, and FlashAttention-style prefill compute time.
 
 Per sequence i, `seq_new[i]` query tokens attend to `seq_past[i]` cached tokens plus (causally) the new
 ones. Counting helpers are exact and device-independent (two FLOPs per multiply-accumulate; QK^T and PV
-are two matmuls). Timing:
-- prefill: work is cut into (sequence, head, query block) units; each computes whole block_q x block_kv
-  tiles, skipping key blocks wholly above the causal diagonal. Units share the SMs (persistent scheduling),
-  so time = max(total work / chip rate, largest unit / one SM's rate).
-- decode: one query token per sequence; grouped-query attention reads each KV head once for all its query
-  heads, so time is bounded by the KV-cache bytes over the bandwidth (or, rarely, by the FLOPs).
+are two matmuls; grouped-query attention reads each KV head once for all its query heads). Prefill
+timing: work is cut into (sequence, head, query block) units; each computes whole block_q x block_kv
+tiles, skipping key blocks wholly above the causal diagonal. Units share the SMs (persistent scheduling),
+so time = max(total work / chip rate, largest unit / one SM's rate). Decode attention is memory-bound and
+is priced by gpusim from these byte and FLOP counts (gpusim.device.GpuDevice._attention_decode).
 """
 
 import math
@@ -18,7 +17,6 @@ __all__ = [
     "attention_flops",
     "kv_cache_bytes",
     "prefill_attention_compute_s",
-    "decode_attention_time_s",
 ]
 
 
@@ -73,18 +71,3 @@ def prefill_attention_compute_s(seq_new, seq_past, q_heads, head_dim, block_q, b
     total_s = q_heads * total_tiles * tile_flops / chip_rate
     longest_s = largest_unit_tiles * tile_flops / sm_rate
     return max(total_s, longest_s)
-
-
-@jit
-def decode_attention_time_s(seq_past, q_heads, kv_heads, head_dim, kv_bytes_per_elem,
-                            flops_per_s, bytes_per_s, latency_s):
-    """Seconds of paged decode attention: one new token per sequence against its cache plus itself."""
-    count = seq_past.shape[0]
-    if count == 0:
-        return 0.0
-    tokens = 0.0
-    for i in range(count):
-        tokens += float(seq_past[i]) + 1.0
-    kv_bytes = 2.0 * kv_heads * head_dim * kv_bytes_per_elem * tokens
-    flops = 4.0 * q_heads * head_dim * tokens
-    return latency_s + max(kv_bytes / bytes_per_s, flops / flops_per_s)

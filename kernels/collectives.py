@@ -1,4 +1,4 @@
-"""All-reduce time on a GPU group: alpha-beta ring and tree models and a measured bus-bandwidth curve.
+"""All-reduce time on a chip group: an alpha-beta ring model and a measured bus-bandwidth curve.
 
 Sizes follow the nccl-tests convention: for an all-reduce of `size_bytes` per rank over n ranks,
 bus bandwidth busbw = algbw x 2(n-1)/n, so time = size x 2(n-1)/n / busbw. A measured busbw curve
@@ -13,7 +13,6 @@ from asicsim.kernels.jit import jit
 
 __all__ = [
     "ring_allreduce_time_s",
-    "tree_allreduce_time_s",
     "interp_busbw_bytes_per_s",
     "curve_allreduce_time_s",
 ]
@@ -31,15 +30,6 @@ def ring_allreduce_time_s(size_bytes, n, alpha_s, busbw_bytes_per_s):
     if n <= 1 or size_bytes <= 0.0:
         return 0.0
     return 2.0 * (n - 1) * alpha_s + size_bytes * _bus_factor(n) / busbw_bytes_per_s
-
-
-@jit
-def tree_allreduce_time_s(size_bytes, n, alpha_s, busbw_bytes_per_s):
-    """Tree all-reduce (reduce up, broadcast down): 2 ceil(log2 n) latency steps; same busbw convention."""
-    if n <= 1 or size_bytes <= 0.0:
-        return 0.0
-    depth = math.ceil(math.log2(n))
-    return 2.0 * depth * alpha_s + size_bytes * _bus_factor(n) / busbw_bytes_per_s
 
 
 @jit

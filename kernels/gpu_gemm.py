@@ -1,29 +1,17 @@
-"""GEMM time on a GPU: output tiles spread over the SMs in waves, against a memory-bound floor.
+"""GEMM tensor time on a GPU: output tiles spread over the SMs in waves.
 
 A (m x k) @ (k x n) GEMM is cut into tile_m x tile_n output tiles (optionally split along k when there
 are too few tiles to fill the SMs). Tiles run in waves of `sm_count`; a wave takes one tile's FLOPs at
-one SM's share of the tensor peak times an asymptotic efficiency. The kernel also pays a fixed latency
-(pipeline fill, epilogue, tail). Like a cuBLAS heuristic, the faster of a wide and a narrow tile (and of
-the allowed split-k factors) is chosen. The memory floor is the bytes of A, B and C over a bandwidth.
+one SM's share of the tensor peak times an asymptotic efficiency. Like a cuBLAS heuristic, the faster of
+a wide and a narrow tile (and of the allowed split-k factors) is chosen. The kernel's fixed latency and
+its HBM traffic are priced by gpusim (gpusim.device.GpuDevice._matmul), not here.
 """
 
 import math
 
 from asicsim.kernels.jit import jit
 
-__all__ = ["gemm_flops", "gemm_bytes", "gemm_config_time_s", "gemm_compute", "gemm_compute_time_s", "gemm_time_s"]
-
-
-@jit
-def gemm_flops(m, n, k):
-    """FLOPs of an (m x k) @ (k x n) GEMM: two per multiply-accumulate."""
-    return 2.0 * m * n * k
-
-
-@jit
-def gemm_bytes(m, n, k, in_bytes_per_elem, out_bytes_per_elem):
-    """Bytes a GEMM moves through HBM if A and B are read once and C written once."""
-    return (float(m) * k + float(k) * n) * in_bytes_per_elem + float(m) * n * out_bytes_per_elem
+__all__ = ["gemm_config_time_s", "gemm_compute"]
 
 
 @jit
@@ -72,25 +60,3 @@ def gemm_compute(m, n, k, sm_count, peak_flops_per_s, efficiency, tile_m, tile_n
                 if wave_quantization:
                     best_waves = float(math.ceil(best_waves))
     return best_s, best_tile_n, best_split, best_waves
-
-
-@jit
-def gemm_compute_time_s(m, n, k, sm_count, peak_flops_per_s, efficiency, tile_m, tile_n_wide, tile_n_narrow,
-                        narrow_efficiency, split_k_min_depth, wave_quantization):
-    """Seconds of tensor work of the fastest tile configuration (see `gemm_compute`)."""
-    return gemm_compute(m, n, k, sm_count, peak_flops_per_s, efficiency, tile_m, tile_n_wide, tile_n_narrow,
-                        narrow_efficiency, split_k_min_depth, wave_quantization)[0]
-
-
-@jit
-def gemm_time_s(m, n, k, sm_count, peak_flops_per_s, efficiency, tile_m, tile_n_wide, tile_n_narrow,
-                narrow_efficiency, split_k_min_depth, wave_quantization, latency_s,
-                in_bytes_per_elem, out_bytes_per_elem, bytes_per_s, memory_latency_s):
-    """Kernel seconds: the slower of tensor work plus its fixed latency and the HBM traffic floor."""
-    if m <= 0 or n <= 0 or k <= 0:
-        return 0.0
-    compute_s = latency_s + gemm_compute_time_s(m, n, k, sm_count, peak_flops_per_s, efficiency, tile_m,
-                                                tile_n_wide, tile_n_narrow, narrow_efficiency,
-                                                split_k_min_depth, wave_quantization)
-    memory_s = memory_latency_s + gemm_bytes(m, n, k, in_bytes_per_elem, out_bytes_per_elem) / bytes_per_s
-    return max(compute_s, memory_s)

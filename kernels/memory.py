@@ -2,7 +2,7 @@
 
 from asicsim.kernels.jit import jit
 
-__all__ = ["transfer_time_s", "copy_time_s"]
+__all__ = ["transfer_time_s"]
 
 
 @jit
@@ -11,12 +11,3 @@ def transfer_time_s(nbytes, bytes_per_s, latency_s):
     if nbytes <= 0.0:
         return 0.0
     return latency_s + nbytes / bytes_per_s
-
-
-@jit
-def copy_time_s(array_bytes, bytes_per_s, latency_s):
-    """Seconds for a device-to-device copy of `array_bytes` (it reads and writes them: 2x the traffic).
-
-    The STREAM-copy convention: reported bandwidth = 2 x array_bytes / time.
-    """
-    return transfer_time_s(2.0 * array_bytes, bytes_per_s, latency_s)

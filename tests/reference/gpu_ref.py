@@ -1,4 +1,4 @@
-"""Slow, plain-Python twins of the GPU kernels (kernels/gpu_gemm, attention, memory, collectives).
+"""Slow, plain-Python twins of the GPU-side kernels (kernels/gpu_gemm, attention, memory, collectives).
 
 Written to be obviously correct rather than fast: explicit enumeration of tiles, query positions and
 candidate configurations, and numpy.interp on log axes for the bus-bandwidth curve.
@@ -11,20 +11,16 @@ import math
 import numpy as np
 
 __all__ = [
-    "transfer_time_s", "copy_time_s",
-    "ring_allreduce_time_s", "tree_allreduce_time_s", "interp_busbw_bytes_per_s", "curve_allreduce_time_s",
-    "gemm_flops", "gemm_bytes", "gemm_config_time_s", "gemm_compute", "gemm_time_s",
-    "attention_flops", "kv_cache_bytes", "prefill_attention_compute_s", "decode_attention_time_s",
+    "transfer_time_s",
+    "ring_allreduce_time_s", "interp_busbw_bytes_per_s", "curve_allreduce_time_s",
+    "gemm_config_time_s", "gemm_compute",
+    "attention_flops", "kv_cache_bytes", "prefill_attention_compute_s",
 ]
 
 
 # --- memory ---
 def transfer_time_s(nbytes, bytes_per_s, latency_s):
     return 0.0 if nbytes <= 0 else latency_s + nbytes / bytes_per_s
-
-
-def copy_time_s(array_bytes, bytes_per_s, latency_s):
-    return transfer_time_s(array_bytes + array_bytes, bytes_per_s, latency_s)
 
 
 # --- collectives ---
@@ -34,15 +30,6 @@ def ring_allreduce_time_s(size_bytes, n, alpha_s, busbw):
     # reduce-scatter then all-gather: n-1 steps each, each step sends size/n bytes at algbw
     steps = 2 * (n - 1)
     return steps * alpha_s + steps * (size_bytes / n) / busbw
-
-
-def tree_allreduce_time_s(size_bytes, n, alpha_s, busbw):
-    if n <= 1 or size_bytes <= 0:
-        return 0.0
-    depth = 0
-    while 2**depth < n:
-        depth += 1
-    return 2 * depth * alpha_s + size_bytes * 2 * (n - 1) / n / busbw
 
 
 def interp_busbw_bytes_per_s(size_bytes, sizes, busbw):
@@ -63,18 +50,10 @@ def curve_allreduce_time_s(size_bytes, n, sizes, busbw, max_busbw=float("inf")):
 
 
 # --- GEMM ---
-def gemm_flops(m, n, k):
-    return 2.0 * m * n * k
-
-
-def gemm_bytes(m, n, k, in_bytes, out_bytes):
-    return m * k * in_bytes + k * n * in_bytes + m * n * out_bytes
-
-
 def gemm_config_time_s(m, n, k, tile_m, tile_n, split_k, sm_count, sm_flops_per_s, wave_quantization):
     tiles = -(-m // tile_m) * -(-n // tile_n) * split_k
     depth = -(-k // split_k)
-    one_tile_s = gemm_flops(tile_m, tile_n, depth) / sm_flops_per_s
+    one_tile_s = 2.0 * tile_m * tile_n * depth / sm_flops_per_s  # two FLOPs per multiply-accumulate
     waves = -(-tiles // sm_count) if wave_quantization else tiles / sm_count
     return waves * one_tile_s
 
@@ -94,15 +73,6 @@ def gemm_compute(m, n, k, sm_count, peak, efficiency, tile_m, tile_n_wide, tile_
     return min(candidates, key=lambda c: c[0])
 
 
-def gemm_time_s(m, n, k, sm_count, peak, efficiency, tile_m, tile_n_wide, tile_n_narrow, narrow_efficiency,
-                split_k_min_depth, wave_quantization, latency_s, in_bytes, out_bytes, bytes_per_s, memory_latency_s):
-    if m <= 0 or n <= 0 or k <= 0:
-        return 0.0
-    compute = gemm_compute(m, n, k, sm_count, peak, efficiency, tile_m, tile_n_wide, tile_n_narrow,
-                           narrow_efficiency, split_k_min_depth, wave_quantization)[0]
-    return max(latency_s + compute, memory_latency_s + gemm_bytes(m, n, k, in_bytes, out_bytes) / bytes_per_s)
-
-
 # --- attention ---
 def attention_flops(seq_new, seq_past, q_heads, head_dim, causal):
     pairs = 0
@@ -113,7 +83,7 @@ def attention_flops(seq_new, seq_past, q_heads, head_dim, causal):
 
 
 def kv_cache_bytes(seq_new, seq_past, kv_heads, head_dim, bytes_per_elem):
-    return sum(2.0 * kv_heads * head_dim * bytes_per_elem * (int(p) + int(n)) for n, p in zip(seq_new, seq_past))
+    return sum((2.0 * kv_heads * head_dim * bytes_per_elem * (int(p) + int(n)) for n, p in zip(seq_new, seq_past)), 0.0)
 
 
 def prefill_attention_compute_s(seq_new, seq_past, q_heads, head_dim, block_q, block_kv, causal,
@@ -131,12 +101,3 @@ def prefill_attention_compute_s(seq_new, seq_past, q_heads, head_dim, block_q, b
     tile_flops = 4.0 * block_q * block_kv * head_dim
     chip_rate = peak * efficiency
     return max(sum(units) * tile_flops / chip_rate, max(units) * tile_flops / (chip_rate / sm_count))
-
-
-def decode_attention_time_s(seq_past, q_heads, kv_heads, head_dim, kv_bytes_per_elem, flops_per_s, bytes_per_s,
-                            latency_s):
-    if len(seq_past) == 0:
-        return 0.0
-    kv_bytes = sum(2.0 * kv_heads * head_dim * kv_bytes_per_elem * (int(p) + 1) for p in seq_past)
-    flops = sum(4.0 * q_heads * head_dim * (int(p) + 1) for p in seq_past)
-    return latency_s + max(kv_bytes / bytes_per_s, flops / flops_per_s)

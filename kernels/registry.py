@@ -1,0 +1,165 @@
+"""The kernel registry: one record per public jitted kernel, read by tests and benchmarks.
+
+Each `KernelEntry` names the kernel (`module:function`), its slow plain-Python twin in tests/reference/
+(a string: tests/ is not installed, so only tests import it), a one-line description, the unit of what it
+returns, and a representative call (`example()` builds the arguments, the shapes a Llama-70B run passes).
+tests/test_kernel_registry.py checks every entry against its twin on drawn arguments and fails on a
+public jitted function in kernels/ that is not registered; benchmarks/bench_kernels.py times every entry.
+
+Scope: public functions (no leading underscore) built by `asicsim.kernels.jit.jit`. Private helpers
+(`_ceil_div`, `_bus_factor`, the `_scalesim_memory` ring model, ...) are not registered: they are
+implementation details, reached and checked only through the registered kernels that call them.
+
+Adding a kernel: decorate it with `@jit` in a kernels/ module, write its twin in tests/reference/, add a
+`KernelEntry` below and a strategy for its arguments in tests/test_kernel_registry.py.
+"""
+
+import numpy as np
+
+__all__ = ["KernelEntry", "entries", "load_kernel"]
+
+
+class KernelEntry:
+    """One registered kernel: dotted names of the kernel and its twin, what it computes, its unit.
+
+    `example` is a function of no arguments returning a representative argument tuple (fresh arrays on
+    every call, so a caller may not alter the next caller's input).
+    """
+
+    __slots__ = ("kernel", "twin", "description", "unit", "example")
+
+    def __init__(self, kernel, twin, description, unit, example):
+        for field, value in (("kernel", kernel), ("twin", twin)):
+            module, _, function = value.partition(":")
+            if not module or not function:
+                raise ValueError(f"{field} must be 'package.module:function', got {value!r}")
+        object.__setattr__(self, "kernel", kernel)
+        object.__setattr__(self, "twin", twin)
+        object.__setattr__(self, "description", description)
+        object.__setattr__(self, "unit", unit)
+        object.__setattr__(self, "example", example)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("KernelEntry is read-only")
+
+    @property
+    def name(self):
+        """The kernel's function name, e.g. 'gemm_cycles'."""
+        return self.kernel.partition(":")[2]
+
+    def __repr__(self):
+        return f"KernelEntry({self.kernel!r} -> {self.unit})"
+
+
+def load_kernel(entry):
+    """Import the kernel an entry (or a 'module:function' string) names and return the jitted function."""
+    dotted = entry.kernel if isinstance(entry, KernelEntry) else entry
+    module, _, function = dotted.partition(":")
+    # The builtin __import__ keeps this module's imports to numpy (tests/test_layering.py).
+    return getattr(__import__(module, fromlist=[function]), function)
+
+
+def entries():
+    """Every registered kernel, in registration order."""
+    return _ENTRIES
+
+
+# ---- representative calls: Llama-3-70B at TP 8 (8 query heads and 1 KV head per chip, head_dim 128) ----
+
+_GPU_GEMM_TILES = (128, 256, 128, 0.85, 1024)  # tile_m, tile_n wide / narrow, narrow efficiency, split-k depth
+_NCCL_SIZES_BYTES = 2.0 ** np.arange(10, 31, 2)  # 1 KiB .. 1 GiB, as nccl-tests steps
+_NCCL_BUSBW_BYTES_PER_S = np.minimum(470e9, 0.07e9 * _NCCL_SIZES_BYTES / 2.0 ** 10)
+
+
+def _prefill_seqs():
+    """Eight 2048-token prompts, nothing cached: (seq_new, seq_past)."""
+    return np.full(8, 2048, dtype=np.int64), np.zeros(8, dtype=np.int64)
+
+
+def _decode_seqs():
+    """256 decode sequences of one new token after 2047 cached: (seq_new, seq_past)."""
+    return np.ones(256, dtype=np.int64), np.full(256, 2047, dtype=np.int64)
+
+
+def _gemm_batch_example():
+    """1,000 transformer-like GEMMs on 128 / 256 arrays with mixed SRAM and bandwidth (the `gemm --csv` use)."""
+    rng = np.random.default_rng(7)
+    count = 1000
+    return (rng.choice(np.array([128, 256]), count), rng.choice(np.array([128, 256]), count),
+            rng.integers(0, 3, count), rng.choice(np.array([1, 8, 64, 256, 1024, 2048]), count),
+            rng.choice(np.array([1024, 4096, 8192, 14336]), count), rng.choice(np.array([1024, 4096, 8192]), count),
+            1, rng.choice(np.array([0, 1 << 10, 1 << 20]), count), rng.choice(np.array([0.0, 0.0, 64.0, 256.0]), count))
+
+
+def _entry(module, function, twin, description, unit, example):
+    return KernelEntry(f"asicsim.kernels.{module}:{function}", f"tests.reference.{twin}", description, unit, example)
+
+
+_ENTRIES = (
+    # ---- kernels/memory.py ----
+    _entry("memory", "transfer_time_s", "gpu_ref:transfer_time_s",
+           "latency plus bytes over a bandwidth (GPU point-to-point send)", "s",
+           lambda: (16.8e6, 450e9, 2e-6)),
+    # ---- kernels/collectives.py ----
+    _entry("collectives", "ring_allreduce_time_s", "gpu_ref:ring_allreduce_time_s",
+           "alpha-beta ring all-reduce (the ASIC's links)", "s",
+           lambda: (16.8e6, 8, 1e-6, 112.5e9)),
+    _entry("collectives", "interp_busbw_bytes_per_s", "gpu_ref:interp_busbw_bytes_per_s",
+           "log-log interpolation of a measured NCCL bus-bandwidth curve", "bytes/s",
+           lambda: (16.8e6, _NCCL_SIZES_BYTES.copy(), _NCCL_BUSBW_BYTES_PER_S.copy())),
+    _entry("collectives", "curve_allreduce_time_s", "gpu_ref:curve_allreduce_time_s",
+           "all-reduce time from a measured busbw curve, optionally capped (GPU tensor parallelism)", "s",
+           lambda: (16.8e6, 8, _NCCL_SIZES_BYTES.copy(), _NCCL_BUSBW_BYTES_PER_S.copy(), 360e9)),
+    # ---- kernels/gpu_gemm.py ----
+    _entry("gpu_gemm", "gemm_config_time_s", "gpu_ref:gemm_config_time_s",
+           "GPU GEMM tensor seconds for one tile shape and split-k factor (waves x tile time)", "s",
+           lambda: (256, 8192, 8192, 128, 256, 1, 132, 1978.9e12 * 0.7 / 132, True)),
+    _entry("gpu_gemm", "gemm_compute", "gpu_ref:gemm_compute",
+           "fastest GPU GEMM tile configuration (wide/narrow tile, split-k)",
+           "(s, tile_n columns, split_k count, waves)",
+           lambda: (256, 10240, 8192, 132, 1978.9e12, 0.7, *_GPU_GEMM_TILES, True)),
+    # ---- kernels/attention.py ----
+    _entry("attention", "attention_flops", "gpu_ref:attention_flops",
+           "useful QK^T and PV FLOPs of a batch of sequences (causal or not)", "FLOP",
+           lambda: (*_prefill_seqs(), 8, 128, True)),
+    _entry("attention", "kv_cache_bytes", "gpu_ref:kv_cache_bytes",
+           "K and V bytes read for every sequence's cached and new tokens (grouped-query)", "bytes",
+           lambda: (*_decode_seqs(), 1, 128, 1.0)),
+    _entry("attention", "prefill_attention_compute_s", "gpu_ref:prefill_attention_compute_s",
+           "FlashAttention-style prefill tensor seconds over block tiles shared by the SMs", "s",
+           lambda: (*_prefill_seqs(), 8, 128, 128, 128, True, 132, 1978.9e12, 0.6)),
+    # ---- kernels/vector.py ----
+    _entry("vector", "vector_cycles", "systolic_ref:vector_cycles_ref",
+           "vector-unit cycles for elements x ops on SIMD lanes (softmax, norms)", "cycles",
+           lambda: (8 * 2048 * 2048, 5, 4096)),
+    # ---- kernels/systolic.py ----
+    _entry("systolic", "fold_shape", "systolic_parts_ref:fold_shape_ref",
+           "GEMM dims on the array rows, columns and in time for a dataflow", "(Sr, Sc, T) elements",
+           lambda: (1, 64, 8192, 3584)),
+    _entry("systolic", "fold_latency_cycles", "systolic_parts_ref:fold_latency_cycles_ref",
+           "cycles one systolic fold takes alone (skew fill, T steps, drain)", "cycles",
+           lambda: (256, 256, 1, 64)),
+    _entry("systolic", "compute_cycles", "systolic_ref:compute_cycles_ref",
+           "systolic GEMM cycles with memory never stalling (scalesim or pipelined folds)", "cycles",
+           lambda: (256, 256, 1, 64, 8192, 3584, 1)),
+    _entry("systolic", "gemm_cycles", "systolic_ref:gemm_cycles_ref",
+           "one systolic array, one GEMM, with the SRAM/DRAM stall model",
+           "(cycles, stall cycles, SRAM reads, SRAM writes, DRAM reads, DRAM writes in words)",
+           lambda: (256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0)),
+    _entry("systolic", "tiled_gemm_cycles", "systolic_ref:tiled_gemm_cycles_ref",
+           "best row-chunk tiling of one GEMM on one array (pipelined mode)",
+           "(cycles, stall cycles, tile rows)",
+           lambda: (256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0)),
+    _entry("systolic", "multi_array_gemm_cycles", "systolic_ref:multi_array_gemm_cycles_ref",
+           "one GEMM split over several systolic arrays (the ASIC's matmuls)",
+           "(cycles, stall cycles, ideal cycles)",
+           lambda: (4, 256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0)),
+    _entry("systolic", "attention_cycles", "systolic_ref:attention_cycles_ref",
+           "QK^T and PV GEMMs of every sequence and KV head on the arrays (the ASIC's attention)",
+           "(cycles, ideal cycles)",
+           lambda: (np.ones(64, dtype=np.int64), np.full(64, 2047, dtype=np.int64), 8, 1, 128, 4, 128, 128, 1, 1)),
+    _entry("systolic", "gemm_cycles_batch", "systolic_parts_ref:gemm_cycles_batch_ref",
+           "gemm_cycles over arrays of GEMMs (the `asicsim gemm --csv` command)",
+           "(cycles[], stall cycles[], utilisation[] fraction)",
+           _gemm_batch_example),
+)

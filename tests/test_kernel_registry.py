@@ -1,0 +1,314 @@
+"""Every public jitted kernel is registered (asicsim.kernels.registry) and equals its plain-Python twin.
+
+One parametrised hypothesis test draws arguments for each registry entry from the strategy below and
+compares the kernel with its twin in tests/reference/: integers (cycles, words, counts, tile sizes)
+exactly, floats to a relative 1e-9. Properties beyond equality (monotonicity, bounds, the SCALE-Sim
+fixture) stay in tests/test_systolic.py and tests/test_gpu_kernels.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import inspect
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asicsim.kernels import registry
+
+ROOT = Path(__file__).resolve().parent.parent
+ENTRIES = registry.entries()
+REL = 1e-9
+
+# Names whose call or decoration builds a numba function (asicsim.kernels.jit.jit, and numba's own, so
+# a kernel decorated around the project's wrapper is found too).
+_JIT_NAMES = frozenset({"jit", "njit", "generated_jit", "vectorize", "guvectorize", "cfunc"})
+
+
+def _builds_jit(expr: ast.expr) -> bool:
+    """`jit`, `numba.njit`, `jit(...)`, `numba.njit(cache=True)`: an expression naming a jit decorator."""
+    while isinstance(expr, ast.Call):
+        expr = expr.func
+    name = expr.id if isinstance(expr, ast.Name) else expr.attr if isinstance(expr, ast.Attribute) else None
+    return name in _JIT_NAMES
+
+
+def jitted_functions() -> set[str]:
+    """'asicsim.kernels.module:function' of every function in kernels/*.py built by a jit decorator or call."""
+    found = set()
+    for path in sorted((ROOT / "kernels").glob("*.py")):
+        module = f"asicsim.kernels.{path.stem}"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and any(_builds_jit(d) for d in node.decorator_list):
+                found.add(f"{module}:{node.name}")
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and _builds_jit(node.value):
+                found |= {f"{module}:{t.id}" for t in node.targets if isinstance(t, ast.Name)}
+    return found
+
+
+def load_twin(entry: registry.KernelEntry):
+    """The twin a registry entry names; tests/ is importable as `tests` or (rootdir on sys.path) not."""
+    module, _, function = entry.twin.partition(":")
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError:
+        loaded = importlib.import_module(module.removeprefix("tests."))
+    return getattr(loaded, function)
+
+
+# ---- what is registered ----
+
+
+def test_walker_finds_public_and_private_jitted_functions():
+    """The AST walk below is what keeps the registry complete, so check that it sees kernels at all."""
+    found = jitted_functions()
+    assert "asicsim.kernels.systolic:gemm_cycles" in found
+    assert "asicsim.kernels.systolic:_ceil_div" in found
+    assert "asicsim.kernels.collectives:_bus_factor" in found
+
+
+def test_every_public_jitted_function_is_registered_and_nothing_else():
+    """Private helpers (leading underscore) are implementation details checked through their callers."""
+    public = {name for name in jitted_functions() if not name.partition(":")[2].startswith("_")}
+    registered = [e.kernel for e in ENTRIES]
+    assert len(registered) == len(set(registered)), "a kernel is registered twice"
+    assert sorted(public - set(registered)) == [], "jitted but not in kernels/registry.py"
+    assert sorted(set(registered) - public) == [], "registered but not a public jitted function in kernels/"
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
+def test_entry_is_complete(entry):
+    kernel = registry.load_kernel(entry)
+    assert kernel is registry.load_kernel(entry.kernel)
+    assert getattr(kernel, "py_func", kernel).__name__ == entry.name
+    assert entry.name in importlib.import_module(entry.kernel.partition(":")[0]).__all__
+    twin = load_twin(entry)
+    assert entry.twin.startswith("tests.reference.") and inspect.isfunction(twin), "twin: plain Python in tests/"
+    assert entry.description and "\n" not in entry.description
+    assert entry.unit and "\n" not in entry.unit
+    # the representative call fits both signatures
+    args = entry.example()
+    inspect.signature(getattr(kernel, "py_func", kernel)).bind(*args)
+    inspect.signature(twin).bind(*args)
+    assert entry.kernel in STRATEGIES, "add an argument strategy below"
+
+
+def test_entries_are_read_only_and_names_checked():
+    entry = ENTRIES[0]
+    with pytest.raises(AttributeError):
+        entry.unit = "ms"
+    with pytest.raises(ValueError):
+        registry.KernelEntry("asicsim.kernels.memory.transfer_time_s", "x:y", "d", "s", tuple)
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="realistic shapes are slow without the JIT")
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
+def test_representative_call_gives_finite_numbers(entry):
+    """The call benchmarks/bench_kernels.py times runs and returns finite, non-negative numbers."""
+    values = np.concatenate([np.ravel(np.asarray(v, dtype=float))
+                             for v in _flatten(registry.load_kernel(entry)(*entry.example()))])
+    assert np.all(np.isfinite(values)) and np.all(values >= 0.0)
+
+
+def _flatten(result):
+    return [x for item in result for x in _flatten(item)] if isinstance(result, tuple) else [result]
+
+
+def _bench_kernels():
+    spec = importlib.util.spec_from_file_location("bench_kernels", ROOT / "benchmarks" / "bench_kernels.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_reads_the_registry(capsys):
+    """benchmarks/bench_kernels.py: its targets name registered kernels, and it times what the registry lists."""
+    bench = _bench_kernels()
+    assert set(bench.TARGET_CALLS_PER_S) <= {e.kernel for e in ENTRIES}
+    bench.MIN_SECONDS = 0.01
+    assert bench.main(["--match", "memory:"]) == 0
+    out = capsys.readouterr().out
+    assert "memory:transfer_time_s" in out and "systolic:" not in out
+
+
+# ---- argument strategies, one per kernel ----
+# GPU-side kernels
+
+sizes_bytes = st.floats(min_value=-1e3, max_value=1e11, allow_nan=False)
+bandwidths = st.floats(min_value=1e8, max_value=1e13)
+latencies = st.floats(min_value=0.0, max_value=1e-4)
+ranks = st.integers(min_value=0, max_value=64)
+gemm_dims = st.integers(min_value=0, max_value=40000)
+wave_quantization = st.booleans()
+sm_counts = st.sampled_from([108, 132, 148])
+peaks = st.sampled_from([989.4e12, 1978.9e12, 4500e12])
+efficiencies = st.floats(min_value=0.3, max_value=1.0)
+# token counts, half of them at or next to a multiple of 64 (the attention block edges)
+_near_block_edge = st.builds(lambda blocks, off: max(64 * blocks + off, 0), st.integers(0, 40),
+                             st.sampled_from([-1, 0, 1]))
+seq_lists = st.lists(st.tuples(st.integers(0, 700) | _near_block_edge, st.integers(0, 3000) | _near_block_edge),
+                     max_size=6)
+
+
+def _seq_arrays(pairs):
+    """(seq_new, seq_past) int64 arrays from (new, past) pairs."""
+    return (np.array([p[0] for p in pairs], dtype=np.int64), np.array([p[1] for p in pairs], dtype=np.int64))
+
+
+@st.composite
+def busbw_curves(draw):
+    """A measured-curve stand-in: 1-6 sizes at distinct powers of two (as nccl-tests steps), any busbw."""
+    exponents = sorted(draw(st.lists(st.integers(0, 40), min_size=1, max_size=6, unique=True)))
+    busbw = draw(st.lists(st.floats(1e6, 1e12), min_size=len(exponents), max_size=len(exponents)))
+    return 2.0 ** np.array(exponents, dtype=np.float64), np.array(busbw, dtype=np.float64)
+
+
+def curve_allreduce_args(size, n, curve, cap):
+    return (size, n, *curve) if cap is None else (size, n, *curve, cap)
+
+
+def gemm_compute_args(m, n, k, sm_count, peak, efficiency, tiles, narrow_efficiency, split_k_min_depth, wq):
+    return (m, n, k, sm_count, peak, efficiency, *tiles, narrow_efficiency, split_k_min_depth, wq)
+
+
+def prefill_args(seqs, heads, head_dim, block_q, block_kv, causal, sm_count, peak, efficiency):
+    return (*_seq_arrays(seqs), heads, head_dim, block_q, block_kv, causal, sm_count, peak, efficiency)
+
+
+# Systolic kernels: each argument tuple is built in one function, so a signature change is a one-line edit.
+
+array_sides = st.integers(2, 16)
+gemm_sides = st.integers(1, 48)
+dataflows = st.integers(0, 2)
+modes = st.integers(0, 1)
+sram_words = st.sampled_from([0, 16, 17, 64, 100, 256, 1024, 4096])
+dram_words_per_cycle = st.sampled_from([0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 8.0])
+
+
+def compute_cycles_args(rows, cols, dataflow, m, n, k, mode):
+    return (rows, cols, dataflow, m, n, k, mode)
+
+
+def gemm_cycles_args(rows, cols, dataflow, m, n, k, mode, sram, bw):
+    return (rows, cols, dataflow, m, n, k, mode, sram, bw)
+
+
+def tiled_gemm_cycles_args(rows, cols, dataflow, m, n, k, mode, sram, bw):
+    return (rows, cols, dataflow, m, n, k, mode, sram, bw)
+
+
+def multi_array_gemm_cycles_args(arrays, rows, cols, dataflow, m, n, k, mode, sram, bw):
+    return (arrays, rows, cols, dataflow, m, n, k, mode, sram, bw)
+
+
+def attention_cycles_args(seqs, kv_heads, group, head_dim, arrays, rows, cols, dataflow, mode):
+    return (*_seq_arrays(seqs), kv_heads * group, kv_heads, head_dim, arrays, rows, cols, dataflow, mode)
+
+
+def gemm_cycles_batch_args(gemms, mode):
+    """gemms: (rows, cols, dataflow, m, n, k, sram, bw) per row -> one int64/float64 array per column."""
+    columns = list(zip(*gemms)) if gemms else [()] * 8
+    ints = [np.array(c, dtype=np.int64) for c in columns[:7]]
+    return (*ints[:6], mode, ints[6], np.array(columns[7], dtype=np.float64))
+
+
+_gemm = (array_sides, array_sides, dataflows, gemm_sides, gemm_sides, gemm_sides, modes, sram_words,
+         dram_words_per_cycle)
+
+STRATEGIES = {
+    "asicsim.kernels.memory:transfer_time_s": st.tuples(sizes_bytes, bandwidths, latencies),
+    "asicsim.kernels.collectives:ring_allreduce_time_s": st.tuples(sizes_bytes, ranks, latencies, bandwidths),
+    "asicsim.kernels.collectives:interp_busbw_bytes_per_s": st.builds(
+        lambda size, curve: (size, *curve), st.floats(0.0, 1e13), busbw_curves()),
+    "asicsim.kernels.collectives:curve_allreduce_time_s": st.builds(
+        curve_allreduce_args, sizes_bytes, ranks, busbw_curves(), st.none() | bandwidths),
+    "asicsim.kernels.gpu_gemm:gemm_config_time_s": st.builds(
+        lambda m, n, k, tile, split_k, sms, rate, wq: (m, n, k, *tile, split_k, sms, rate, wq),
+        gemm_dims, gemm_dims, gemm_dims, st.sampled_from([(128, 256), (128, 128), (64, 64)]), st.integers(1, 16),
+        sm_counts, st.floats(1e11, 1e14), wave_quantization),
+    "asicsim.kernels.gpu_gemm:gemm_compute": st.builds(
+        gemm_compute_args, gemm_dims, gemm_dims, gemm_dims, sm_counts, peaks, efficiencies,
+        st.sampled_from([(128, 256, 128), (128, 128, 64), (64, 128, 64)]), st.floats(0.5, 1.0),
+        st.sampled_from([256, 1024, 4096]), wave_quantization),
+    "asicsim.kernels.attention:attention_flops": st.builds(
+        lambda seqs, heads, head_dim, causal: (*_seq_arrays(seqs), heads, head_dim, causal),
+        seq_lists, st.integers(1, 16), st.sampled_from([64, 128]), st.booleans()),
+    "asicsim.kernels.attention:kv_cache_bytes": st.builds(
+        lambda seqs, heads, head_dim, elem: (*_seq_arrays(seqs), heads, head_dim, elem),
+        seq_lists, st.integers(1, 8), st.sampled_from([64, 128]), st.sampled_from([0.5, 1.0, 2.0])),
+    "asicsim.kernels.attention:prefill_attention_compute_s": st.builds(
+        prefill_args, seq_lists, st.integers(1, 8), st.sampled_from([64, 128]), st.sampled_from([64, 128]),
+        st.sampled_from([64, 128]), st.booleans(), sm_counts, peaks, efficiencies),
+    "asicsim.kernels.vector:vector_cycles": st.tuples(st.integers(-5, 5000), st.integers(-1, 8), st.integers(-1, 64)),
+    "asicsim.kernels.systolic:fold_shape": st.tuples(dataflows, *[st.integers(0, 1 << 20)] * 3),
+    "asicsim.kernels.systolic:fold_latency_cycles": st.tuples(st.integers(1, 512), st.integers(1, 512), dataflows,
+                                                              st.integers(0, 1 << 20)),
+    "asicsim.kernels.systolic:compute_cycles": st.builds(
+        compute_cycles_args, st.integers(1, 32), st.integers(1, 32), dataflows, *[st.integers(1, 256)] * 3, modes),
+    "asicsim.kernels.systolic:gemm_cycles": st.builds(gemm_cycles_args, *_gemm),
+    "asicsim.kernels.systolic:tiled_gemm_cycles": st.builds(tiled_gemm_cycles_args, *_gemm),
+    "asicsim.kernels.systolic:multi_array_gemm_cycles": st.builds(multi_array_gemm_cycles_args, st.integers(1, 6),
+                                                                  *_gemm),
+    "asicsim.kernels.systolic:attention_cycles": st.builds(
+        attention_cycles_args, st.lists(st.tuples(st.integers(0, 24), st.integers(0, 40)), max_size=4),
+        st.integers(1, 3), st.sampled_from([1, 2, 4]), st.sampled_from([4, 8, 16]), st.integers(1, 4), array_sides,
+        array_sides, dataflows, modes),
+    "asicsim.kernels.systolic:gemm_cycles_batch": st.builds(
+        gemm_cycles_batch_args,
+        st.lists(st.tuples(array_sides, array_sides, dataflows, gemm_sides, gemm_sides, gemm_sides, sram_words,
+                           dram_words_per_cycle), max_size=4),
+        modes),
+}
+
+
+def test_every_strategy_belongs_to_an_entry():
+    assert sorted(set(STRATEGIES) - {e.kernel for e in ENTRIES}) == []
+
+
+# ---- kernel == twin ----
+
+
+def assert_same(got, want, where="result"):
+    """Kernel result `got` equals twin result `want`: integers exactly (and integers on both sides),
+    floats to a relative REL; tuples, lists and arrays element by element."""
+    if isinstance(got, np.ndarray):
+        got = got.tolist()
+    if isinstance(want, np.ndarray):
+        want = want.tolist()
+    if isinstance(want, (tuple, list)):
+        assert isinstance(got, (tuple, list)) and len(got) == len(want), f"{where}: {got!r} vs twin {want!r}"
+        for i, (g, w) in enumerate(zip(got, want)):
+            assert_same(g, w, f"{where}[{i}]")
+    elif isinstance(want, (int, np.integer)):
+        assert isinstance(got, (int, np.integer)), f"{where}: kernel {got!r} is not an integer (twin {want!r})"
+        assert got == want, f"{where}: kernel {got} != twin {want}"
+    else:
+        assert math.isclose(got, want, rel_tol=REL, abs_tol=0.0), f"{where}: kernel {got!r} vs twin {want!r}"
+
+
+def test_assert_same_can_fail():
+    """The comparison is strict where it should be."""
+    assert_same((3, 1.0), (3, 1.0 + 1e-12))
+    with pytest.raises(AssertionError):
+        assert_same((3, 1.0), (3, 1.0 + 1e-6))
+    with pytest.raises(AssertionError):
+        assert_same(3.0, 3)  # a count must come back as an integer
+    with pytest.raises(AssertionError):
+        assert_same(np.array([1, 2]), [1, 3])
+    with pytest.raises(AssertionError):
+        assert_same((1, 2), (1, 2, 3))
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
+@settings(deadline=None)
+@given(data=st.data())
+def test_kernel_equals_twin(entry, data):
+    args = data.draw(STRATEGIES[entry.kernel], label="args")
+    assert_same(registry.load_kernel(entry)(*args), load_twin(entry)(*args))
