@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 import sys
 
-from asicsim.workloads.errors import RUN, InputError
+from asicsim.workloads.errors import RUN, InputError, Interrupted
 
 from .commands import COMMAND_MODULES
 
@@ -43,16 +43,23 @@ def describe_error(exc: InputError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
     except SystemExit as done:  # usage errors (one line, code 2) and --help (code 0)
         return int(done.code or 0)
+    except KeyboardInterrupt:
+        print("asicsim: interrupted", file=sys.stderr)
+        return 130
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
         print(f"asicsim {args.command}: error: {describe_error(exc)}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, Interrupted) as exc:
+        note = f": {exc}" if isinstance(exc, Interrupted) else ""
+        print(f"asicsim {args.command}: interrupted{note}", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         return 0
 

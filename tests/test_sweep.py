@@ -31,7 +31,7 @@ from asicsim.analysis.sweep_plots import pareto_front, plot_sweep
 from asicsim.cli import main
 from asicsim.commands.sweep import Progress, ResultStore, run_sweep
 from asicsim.core.runner import RunSpec, run_workload
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import Infeasible, InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 HAVE_REAL = importlib.util.find_spec("asicsim.chip.programmability") is not None
@@ -42,7 +42,7 @@ def fake_derive(base, *, programmable_area_fraction=0.0, array_rows=None, array_
                 clock_hz=None, process_node_nm=None):
     """Test stand-in: scales the base spec crudely; more than 8 HBM stacks is 'over the die edge'."""
     if hbm_stacks is not None and hbm_stacks > 8:
-        raise InputError(base.name, "hbm_stacks", f"{hbm_stacks} stacks exceed the die edge")
+        raise Infeasible(base.name, "hbm_stacks", f"{hbm_stacks} stacks exceed the die edge")
     stacks = hbm_stacks or base.hbm_stacks
     return dataclasses.replace(
         base, array_count=max(1, round(base.array_count * (1.0 - programmable_area_fraction))),

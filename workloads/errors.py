@@ -4,7 +4,7 @@ It lives in the lowest data layer so that workloads, engine, devices and CLI all
 the CLI turns it into one line and exit code 2.
 """
 
-__all__ = ["InputError", "DoesNotFitError", "RUN"]
+__all__ = ["InputError", "DoesNotFitError", "Infeasible", "Interrupted", "RUN"]
 
 # Source of an error about a run setting: `field` is then the setting's name (a RunSpec field). The CLI shows it
 # as the flag (`--tp`), the Python API as the keyword, a sweep as `workload.<field>`.
@@ -23,3 +23,12 @@ class InputError(ValueError):
 
 class DoesNotFitError(InputError):
     """A workload whose weights plus minimum KV cache exceed device memory."""
+
+
+class Infeasible(InputError):
+    """A chip that breaks physics (over the reticle, the die edge, the power cap): refused with the numbers by
+    `run`, kept as an infeasible row by a sweep."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C during long work: the CLI prints this one line and exits 130."""

@@ -26,6 +26,7 @@ BUILTIN_TRACES = {
     "azure-code": "AzureLLMInferenceTrace_code.csv",
 }
 _AZURE = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+MAX_TRACE_SPAN_S = 1e8  # longer spans are unit mistakes (ns read as s), not serving traces
 _THREE = ("arrived_at", "num_prefill_tokens", "num_decode_tokens")
 
 
@@ -69,15 +70,19 @@ def load_trace(name: str, time_scale: float = 1.0, limit: int = 0) -> tuple[Requ
     if not np.isfinite(times).all():
         raise InputError(str(path), "arrival", "arrival times must be finite numbers")
     times = (times - times.min()) * float(time_scale)
+    if times.max() > MAX_TRACE_SPAN_S:
+        row = int(np.argmax(times > MAX_TRACE_SPAN_S))
+        raise InputError(str(path), "arrival", f"row {row + 2} arrives {times[row]:.3g} s after the first request; "
+                                               f"a trace may span at most {MAX_TRACE_SPAN_S:.0e} s (about 3 years)")
     order = np.argsort(times, kind="stable")
     return tuple(Request(int(i), float(times[i]), int(ins[i]), int(outs[i])) for i in order)
 
 
 def _numeric(path: Path, col: pd.Series, label: str) -> np.ndarray:
     values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
-    if np.isnan(values).any():
-        row = int(np.argmax(np.isnan(values)))
-        raise InputError(str(path), label, f"not a number in row {row + 2}: {col.iloc[row]!r}")
+    if not np.isfinite(values).all():
+        row = int(np.argmax(~np.isfinite(values)))
+        raise InputError(str(path), label, f"not a finite number in row {row + 2}: {str(col.iloc[row])!r}")
     return values
 
 

@@ -31,10 +31,12 @@ from asicsim.chip.spec import AsicSpec
 from asicsim.core.registry import load_hardware, make_device
 from asicsim.core.runner import RUN_DTYPES, RunSpec, run_workload
 from asicsim.core.specfile import read_toml, spec_meta_fields
-from asicsim.workloads.errors import RUN, InputError
+from asicsim.workloads.errors import RUN, DoesNotFitError, Infeasible, InputError
+from asicsim.workloads.models import load_model
 
 __all__ = ["SweepConfig", "load_sweep_config", "sweep_config_from_table", "expand_points", "point_id",
            "evaluate_point", "evaluate_chunk", "point_run_spec", "silicon_cost", "check_parameter_names",
+           "check_parameter_values",
            "default_derive", "default_area", "EXAMPLE_CONFIG", "WORKLOAD_DEFAULTS"]
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "data" / "sweep_example.toml"
@@ -140,7 +142,38 @@ def sweep_config_from_table(table: dict, src: str = "sweep") -> SweepConfig:
     both = sorted(set(params) & set(workload))
     if both:
         raise InputError(src, f"parameters.{both[0]}", "also set in [workload]; give it in one place")
-    return SweepConfig(src, base, sampling, samples, seed, params, workload)
+    cfg = SweepConfig(src, base, sampling, samples, seed, params, workload)
+    _check_names(cfg)
+    return cfg
+
+
+def _check_names(cfg: SweepConfig) -> None:
+    """The base spec and every model must load: a typo is a config error (exit 2), not a column of
+    infeasible rows."""
+    try:
+        load_hardware(cfg.base)
+    except InputError as exc:
+        raise InputError(cfg.source, "base", f"{cfg.base!r}: {exc.problem}") from None
+    for model in cfg.workload.get("model", (WORKLOAD_DEFAULTS["model"],)):
+        try:
+            load_model(model)
+        except InputError as exc:
+            raise InputError(cfg.source, "workload.model", f"{model!r}: {exc.problem}") from None
+
+
+def check_parameter_values(cfg: SweepConfig, derive: Callable) -> None:
+    """Each parameter value alone must make a spec `derive` accepts as input; physics (reticle, power, die
+    edge) may still rule a point out, which becomes an infeasible row. Random axes: their bounds."""
+    base = load_hardware(cfg.base)
+    for name, axis in cfg.parameters.items():
+        values = axis if isinstance(axis, tuple) else (axis["min"], axis["max"])
+        for value in values:
+            try:
+                derive(base, **{name: value})
+            except Infeasible:
+                continue
+            except InputError as exc:
+                raise InputError(cfg.source, f"parameters.{name}", f"{value!r}: {exc.problem}") from None
 
 
 def _check_workload(src: str, workload: dict) -> None:
@@ -300,9 +333,7 @@ def evaluate_point(point: dict, *, derive: Callable | None = None, area: Callabl
         derive = derive or default_derive()
         spec = derive(_base_spec(point["base"]), **point["spec"])
         result = run_workload(point_run_spec(point, spec))
-    except InputError as exc:  # DoesNotFitError included: a point the chip cannot hold
-        if exc.source in ("asicsim.chip.programmability", "asicsim.chip.area"):
-            raise
+    except (Infeasible, DoesNotFitError) as exc:  # a chip that breaks physics, or a model it cannot hold
         reason = f"workload.{exc.field}: {exc.problem}" if exc.source == RUN else str(exc)
         return row | {"feasible": False, "infeasible_reason": reason}
     summary, run = result.summary, result.description

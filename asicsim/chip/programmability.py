@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from asicsim.core.area import area_constants, node_scale
 from asicsim.core.specfile import build_spec, spec_meta_fields
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import Infeasible, InputError
 
 from .area import area_breakdown, array_area_mm2, asic_fixed_blocks_mm2, sram_mm2_per_byte, vector_lane_mm2
 from .power import FULL_LOAD, capped_clock_hz, power_w
@@ -107,6 +107,9 @@ def derive_asic_spec(base: AsicSpec, **params: Any) -> AsicSpec:
     fit_clock_to_power False) the clock exceeds the power cap.
     """
     src = "derive_asic_spec"
+    if not isinstance(base, AsicSpec):
+        raise InputError(src, "base", f"{getattr(base, 'name', base)!r} is a {getattr(base, 'kind', '?')} spec; "
+                                      "ASIC designs are derived from an ASIC spec (kind = \"asic\")")
     fields = {f.name for f in dataclasses.fields(AsicSpec)} - set(spec_meta_fields)
     unknown = sorted(set(params) - fields - set(DERIVE_PARAMS))
     if unknown:
@@ -129,10 +132,10 @@ def derive_asic_spec(base: AsicSpec, **params: Any) -> AsicSpec:
     spec = build_spec(AsicSpec, table, src)  # validates every field (types, ranges, choices)
     budget = spec.die_area_mm2
     if budget > d["reticle_mm2"]:
-        raise InputError(src, "die_area_mm2", f"{budget:g} mm2 exceeds the {d['reticle_mm2']:g} mm2 reticle by "
+        raise Infeasible(src, "die_area_mm2", f"{budget:g} mm2 exceeds the {d['reticle_mm2']:g} mm2 reticle by "
                                               f"{budget - d['reticle_mm2']:.1f} mm2")
     if spec.tdp_w > d["power_density_cap_w_per_mm2"] * budget:
-        raise InputError(src, "tdp_w", f"{spec.tdp_w:g} W on {budget:g} mm2 exceeds the power-density cap "
+        raise Infeasible(src, "tdp_w", f"{spec.tdp_w:g} W on {budget:g} mm2 exceeds the power-density cap "
                                        f"{d['power_density_cap_w_per_mm2']:g} W/mm2 "
                                        f"({d['power_density_cap_w_per_mm2'] * budget:.0f} W)")
     ns = node_scale(spec.process_node_nm, src)
@@ -146,7 +149,7 @@ def derive_asic_spec(base: AsicSpec, **params: Any) -> AsicSpec:
     per_array_mm2 = array_area_mm2(spec, ns) + spec.array_rows * spec.array_cols * lanes_per_pe * vector_lane_mm2(ns)
     arrays = math.floor((compute_mm2 - spec.sram_bytes * sram_mm2_per_byte(ns)) / per_array_mm2 + 1e-9)
     if arrays < 1:
-        raise InputError(src, "die_area_mm2",
+        raise Infeasible(src, "die_area_mm2",
                          f"{budget:g} mm2 leaves {compute_mm2 - spec.sram_bytes * sram_mm2_per_byte(ns):.1f} mm2 for "
                          f"arrays after SRAM, HBM, links, NoC and programmable logic; one "
                          f"{spec.array_rows}x{spec.array_cols} array needs {per_array_mm2:.2f} mm2")
@@ -165,7 +168,7 @@ def derive_asic_spec(base: AsicSpec, **params: Any) -> AsicSpec:
     cap_hz = capped_clock_hz(spec, FULL_LOAD)
     if requested_hz > cap_hz * (1.0 + 1e-12):
         if not fit_clock:
-            raise InputError(src, "clock_hz", f"full-load power {power_w(spec):.1f} W at {requested_hz / 1e9:g} GHz "
+            raise Infeasible(src, "clock_hz", f"full-load power {power_w(spec):.1f} W at {requested_hz / 1e9:g} GHz "
                                               f"exceeds the {spec.tdp_w:g} W TDP by {power_w(spec) - spec.tdp_w:.1f} W "
                                               f"(the cap allows {cap_hz / 1e9:.3f} GHz)")
         spec = dataclasses.replace(spec, clock_hz=cap_hz)

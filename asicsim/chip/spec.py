@@ -61,9 +61,9 @@ class AsicSpec:
     array_rows: int = _f("PE rows per array")
     array_cols: int = _f("PE columns per array")
     dataflow: str = _f("systolic dataflow: os, ws or is", choices=DATAFLOWS)
-    macs_per_pe_per_cycle_bf16: float = _f("BF16 MACs per PE per cycle (fp16 runs at this rate)")
-    macs_per_pe_per_cycle_fp8: float = _f("FP8 MACs per PE per cycle")
-    macs_per_pe_per_cycle_fp4: float = _f("FP4 MACs per PE per cycle; 0 = none, FP4 runs at the FP8 rate",
+    macs_per_pe_per_cycle_bf16: int = _f("BF16 MACs per PE per cycle (fp16 runs at this rate)")
+    macs_per_pe_per_cycle_fp8: int = _f("FP8 MACs per PE per cycle")
+    macs_per_pe_per_cycle_fp4: int = _f("FP4 MACs per PE per cycle; 0 = none, FP4 runs at the FP8 rate",
                                           allow_zero=True)
     # --- on-chip memory and vector unit -------------------------------------------------------------
     sram_bytes: int = _f("on-chip SRAM, all banks together")

@@ -8,6 +8,7 @@ the points whose `point_id` is not there, so a killed sweep loses and repeats no
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -18,50 +19,97 @@ from pathlib import Path
 import pandas as pd
 
 from asicsim.analysis.executors import EXECUTORS, bind, chunked, run_chunks
-from asicsim.analysis.sweep import (EXAMPLE_CONFIG, SweepConfig, check_parameter_names, default_derive,
-                                    evaluate_chunk, expand_points, load_sweep_config, point_id)
+from asicsim.analysis.sweep import (EXAMPLE_CONFIG, SweepConfig, check_parameter_names, check_parameter_values,
+                                    default_derive, evaluate_chunk, expand_points, load_sweep_config, point_id)
 from asicsim.analysis.sweep_plots import load_results, plot_sweep
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import InputError, Interrupted
 
-__all__ = ["register", "run", "run_sweep", "ResultStore", "Progress"]
+__all__ = ["register", "run", "run_sweep", "ResultStore", "Progress", "study_size", "MAX_POINTS"]
+
+MAX_POINTS = 100_000  # a larger study needs --yes
+SECONDS_PER_POINT = 0.07  # one point on one worker (benchmarks/bench_sweep.py), for the ETA line
 
 
 def register(sub) -> None:
     p = sub.add_parser("sweep", help="sweep ASIC spec parameters and workloads (one row per point)")
     p.add_argument("config", nargs="?", help="sweep TOML (see --example)")
     p.add_argument("--out", help="results file: .parquet (needs pyarrow, else CSV next to it) or .csv")
-    p.add_argument("--example", action="store_true", help="print a commented example config and exit")
+    p.add_argument("--example", action="store_true",
+                   help="the default study: with --out, run it; without, print its commented config")
     p.add_argument("--resume", action="store_true", help="continue a killed sweep of the same --out")
     p.add_argument("--executor", default="local", help=f"where points run: {', '.join(EXECUTORS)}")
     p.add_argument("--address", default=None, help="Dask scheduler, tcp://HOST:PORT (default: a local cluster)")
-    p.add_argument("--workers", type=int, default=0, help="processes (default: one per CPU)")
-    p.add_argument("--chunk", type=int, default=0, help="points per task (default: automatic)")
+    p.add_argument("--workers", type=_positive, default=0, help="processes (default: one per CPU)")
+    p.add_argument("--chunk", type=_positive, default=0, help="points per task (default: automatic)")
+    p.add_argument("--yes", action="store_true",
+                   help=f"run a study of more than {MAX_POINTS:,} points (refused without it)")
     p.add_argument("--plot", default=None, help="also draw the results to this .png or .svg (see asicsim plot)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    if args.example:
+    if args.example and args.config:
+        raise InputError("sweep", "--example", f"give a study file or --example, not both ({args.config})")
+    if args.example and not args.out:
         sys.stdout.write(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+        print("sweep: that is the default study; run it with `asicsim sweep --example --out results.parquet`",
+              file=sys.stderr)
         return 0
+    if args.example:
+        args.config = str(EXAMPLE_CONFIG)
     if not args.config:
         raise InputError("sweep", "config", "give a sweep TOML file (asicsim sweep --example prints one)")
     if not args.out:
         raise InputError("sweep", "--out", "give a results file (.parquet or .csv)")
     if args.plot and Path(args.plot).suffix not in (".png", ".svg"):
         raise InputError(args.plot, "--plot", "must end in .png or .svg")
-    if args.workers < 0:
-        raise InputError("--workers", "workers", f"must be >= 0, got {args.workers}")
+    cfg = load_sweep_config(args.config)
+    count = study_size(cfg)
+    if count > MAX_POINTS and not args.yes:
+        raise InputError(args.config, "parameters", f"the study has {count:,} points, over the {MAX_POINTS:,} a "
+                                                    f"sweep runs without --yes (at ~{SECONDS_PER_POINT * 1e3:.0f} ms "
+                                                    f"a point per worker)")
     progress = Progress(enabled=not args.quiet and sys.stderr.isatty())
-    written, total, final = run_sweep(args.config, args.out, resume=args.resume, executor=args.executor,
-                                      address=args.address, workers=args.workers, chunk=args.chunk,
-                                      progress=progress)
+    if not args.quiet:
+        workers = args.workers or os.cpu_count() or 1
+        eta_s = count * SECONDS_PER_POINT / workers
+        print(f"sweep: {count:,} points on {workers} workers, about {_clock(eta_s)} (ETA)", file=sys.stderr)
+    try:
+        written, total, final = run_sweep(cfg, args.out, resume=args.resume, executor=args.executor,
+                                          address=args.address, workers=args.workers, chunk=args.chunk,
+                                          progress=progress)
+    except KeyboardInterrupt:
+        progress.finish()
+        journal = Path(args.out).with_name(Path(args.out).name + ".journal.jsonl")
+        raise Interrupted(f"finished points are kept in {journal}; rerun with --resume to continue") from None
     if not args.quiet:
         print(f"sweep: {total} points ({written} run now) -> {final}", file=sys.stderr)
     if args.plot:
         plot_sweep(final, args.plot)
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _clock(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def study_size(cfg: SweepConfig) -> int:
+    """Points in a study, counted before expanding it (a grid is the product of its axes)."""
+    workloads = math.prod(len(v) for v in cfg.workload.values())
+    if cfg.sampling == "random":
+        return cfg.samples
+    return math.prod(len(v) for v in cfg.parameters.values()) * workloads
 
 
 def run_sweep(config: "str | SweepConfig", out: str, *, resume: bool = False, executor: str = "local", address: str | None = None,
@@ -74,6 +122,7 @@ def run_sweep(config: "str | SweepConfig", out: str, *, resume: bool = False, ex
     cfg = config if isinstance(config, SweepConfig) else load_sweep_config(config)
     derive = derive or default_derive()
     check_parameter_names(cfg, derive)
+    check_parameter_values(cfg, derive)
     points = expand_points(cfg)
     store = ResultStore(Path(out), resume=resume)
     todo = [p for p in points if point_id(p) not in store.done]
@@ -99,13 +148,21 @@ class ResultStore:
         self.journal = out.with_name(out.name + ".journal.jsonl")
         if out.suffix not in (".parquet", ".csv"):
             raise InputError(str(out), "--out", "must end in .parquet or .csv")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(str(out), "--out", f"cannot create the folder: {exc.strerror}") from None
         existing = [p for p in (self.journal, out, self._csv_fallback) if p.exists()]
         if existing and not resume:
             raise InputError(str(existing[0]), "file", "exists; pass --resume to continue that sweep or remove it")
         self.rows: dict[str, dict] = {}
         for path in (out, self._csv_fallback):
             if resume and path.exists():
-                for row in load_results(path).to_dict("records"):
+                frame = load_results(path)
+                if "point_id" not in frame.columns:
+                    raise InputError(str(path), "point_id", "not a sweep results file (no point_id column); "
+                                                            "remove it or choose another --out")
+                for row in frame.to_dict("records"):
                     self.rows[row["point_id"]] = row
         if resume and self.journal.exists():
             self._read_journal()
@@ -124,9 +181,13 @@ class ResultStore:
         if keep < len(data):
             with self.journal.open("r+b") as fh:
                 fh.truncate(keep)
-        for line in data[:keep].splitlines():
-            row = json.loads(line)
-            self.rows[row["point_id"]] = row
+        for number, line in enumerate(data[:keep].splitlines(), 1):
+            try:
+                row = json.loads(line)
+                self.rows[row["point_id"]] = row
+            except (ValueError, KeyError, TypeError):
+                raise InputError(str(self.journal), f"line {number}", "not a sweep journal row (JSON with a "
+                                                                      "point_id); remove the file to start over") from None
 
     def append(self, rows: list[dict]) -> None:
         """Write finished rows durably before anything else happens."""

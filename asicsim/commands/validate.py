@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from asicsim.analysis.validate import (E2E_REQUESTS, check_targets, format_table, group_summary, rows_as_dicts,
                                        validation_rows)
 from asicsim.workloads.errors import InputError
 
-__all__ = ["register", "run", "plot_validation"]
+__all__ = ["register", "run", "plot_validation", "PLOT_SUFFIXES"]
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def register(sub) -> None:
@@ -31,6 +34,8 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.requests < 0:
         raise InputError("--requests", "requests", f"must be >= 0 (0 = published count), got {args.requests}")
+    if args.plot and Path(args.plot).suffix.lower() not in PLOT_SUFFIXES:
+        raise InputError("--plot", "plot", f"must end in {', '.join(PLOT_SUFFIXES)}, got {args.plot!r}")
     rows = validation_rows(args.requests)
     missed = check_targets(rows)
     if args.json:

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import Infeasible, InputError
 
 __all__ = ["AreaBreakdown", "NodeScale", "BLOCKS", "PROGRAMMABLE_BLOCKS", "GROUP_OF", "CONSTANTS_PATH",
            "area_constants", "node_scale", "hbm_edge_limit_stacks", "check_limits", "io_blocks_mm2",
@@ -121,14 +121,14 @@ def check_limits(area: AreaBreakdown) -> None:
     """InputError naming the limit and the excess: reticle, or HBM beachfront."""
     total, reticle = area.total_mm2, area.reticle_mm2
     if total > reticle * (1.0 + 1e-12):
-        raise InputError(area.name, "die_area_mm2",
+        raise Infeasible(area.name, "die_area_mm2",
                          f"blocks need {total:.1f} mm2, over the {reticle:g} mm2 reticle by {total - reticle:.1f} mm2 "
                          f"({(total / reticle - 1.0) * 100:.1f}%)")
     if area.hbm_stacks > area.hbm_edge_limit_stacks:
         d = area_constants()["die"]
         need = area.hbm_stacks * d["hbm_beachfront_mm_per_stack"]
         have = area.hbm_edge_limit_stacks * d["hbm_beachfront_mm_per_stack"]
-        raise InputError(area.name, "hbm_stacks",
+        raise Infeasible(area.name, "hbm_stacks",
                          f"{area.hbm_stacks} stacks need {need:.1f} mm of die edge; a {area.die_area_mm2:g} mm2 die "
                          f"fits {area.hbm_edge_limit_stacks} ({have:.1f} mm) on its two long edges, "
                          f"{area.hbm_stacks - area.hbm_edge_limit_stacks} too many")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import Infeasible
 
 __all__ = ["power_capped_clock_hz"]
 
@@ -16,7 +16,7 @@ def power_capped_clock_hz(name: str, tdp_w: float, fixed_w: float, joules_per_cy
     InputError naming the spec's `tdp_w` when the clock-independent power alone already exceeds the cap.
     """
     if fixed_w >= tdp_w:
-        raise InputError(name, "tdp_w", f"{fixed_what} {fixed_w:.1f} W alone exceeds the {tdp_w:g} W TDP by "
+        raise Infeasible(name, "tdp_w", f"{fixed_what} {fixed_w:.1f} W alone exceeds the {tdp_w:g} W TDP by "
                                         f"{fixed_w - tdp_w:.1f} W")
     limit = (tdp_w - fixed_w) / joules_per_cycle if joules_per_cycle > 0 else math.inf
     return min(ceiling_hz, limit)
