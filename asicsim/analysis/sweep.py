@@ -165,6 +165,12 @@ def check_parameter_values(cfg: SweepConfig, derive: Callable) -> None:
     """Each parameter value alone must make a spec `derive` accepts as input; physics (reticle, power, die
     edge) may still rule a point out, which becomes an infeasible row. Random axes: their bounds."""
     base = load_hardware(cfg.base)
+    try:
+        derive(base)
+    except Infeasible:
+        pass
+    except InputError as exc:
+        raise InputError(cfg.source, "base", f"{cfg.base!r}: {exc.problem}") from None
     for name, axis in cfg.parameters.items():
         values = axis if isinstance(axis, tuple) else (axis["min"], axis["max"])
         for value in values:
