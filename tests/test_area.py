@@ -224,7 +224,7 @@ def test_adding_area_never_lowers_peak_flops(sohu, small, extra, rows, cols, nod
 
 def _tokens_per_s(area_mm2: float, spec: dict, workload: dict) -> float:
     """Output tokens/s of a sohu-derived chip with `area_mm2` of die, simulated as a sweep point."""
-    work = dict(WORKLOAD_DEFAULTS, **workload)
+    work = dict(WORKLOAD_DEFAULTS, **workload, widen=True)  # fp4 runs widened on arrays without an fp4 datapath
     row = evaluate_point({"base": "sohu", "spec": dict(spec, die_area_mm2=area_mm2), "workload": work})
     assert row["feasible"], row["infeasible_reason"]
     return row["output_tokens_per_s"]

@@ -271,3 +271,23 @@ def test_sigkill_of_the_sweep_parent_leaves_no_worker_behind(tmp_path):
             pass
         proc.wait(timeout=30)
         proc.stderr.close()
+
+
+# --- dtype support -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("hw, dtype", [("a100-sxm-80g", "fp8"), ("h100-sxm", "fp4"), ("sohu", "fp4")])
+def test_dtypes_the_hardware_lacks_are_refused_with_the_supported_list(capsys, hw, dtype):
+    err = refused(capsys, "run", "--hw", hw, "--chips", "8", "--dtype", dtype, "--model", "llama-3.1-8b")
+    assert "--dtype" in err and "native: bf16" in err and "--widen" in err
+
+
+def test_widening_runs_only_when_asked_and_keeps_the_wider_rate():
+    d = asicsim.describe("h100-sxm", 8, dtype="fp4", widen=True, model="llama-3.1-8b", requests=4)
+    assert d.dtype == "fp4" and d.widen
+
+
+def test_specs_show_no_rate_for_a_dtype_without_a_datapath(capsys):
+    assert main(["specs", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["a100-sxm-80g"]["dense_fp8_flops_per_s"] is None  # not the bf16 312 TFLOP/s
+    assert rows["h100-sxm"]["dense_fp4_flops_per_s"] is None
+    assert rows["b200"]["dense_fp4_flops_per_s"] == pytest.approx(9e15)

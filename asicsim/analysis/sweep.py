@@ -48,6 +48,8 @@ SILICON_COST_CSV = Path(__file__).resolve().parent.parent / "data" / "silicon_co
 WORKLOAD_DEFAULTS: dict[str, Any] = {"model": "llama-3-70b", "chips": 8, "dtype": "fp8", "kv_dtype": "", "tp": 0,
                                      "pp": 1, "isl": 2048, "osl": 128, "requests": 512, "max_batch": 0,
                                      "max_tokens_per_step": 8192}
+# Workload keys a study may add; a point carries them only when the study sets them, so ids stay as they were.
+WORKLOAD_OPTIONAL: dict[str, Any] = {"widen": False}
 _TOP_KEYS = {"base", "sampling", "samples", "seed", "parameters", "workload"}
 
 
@@ -134,9 +136,10 @@ def sweep_config_from_table(table: dict, src: str = "sweep") -> SweepConfig:
             raise InputError(src, name, "must be a table")
         sections[name] = sec
     params = {k: _axis(src, f"parameters.{k}", v, sampling) for k, v in sections["parameters"].items()}
-    bad = sorted(set(sections["workload"]) - set(WORKLOAD_DEFAULTS))
+    known = set(WORKLOAD_DEFAULTS) | set(WORKLOAD_OPTIONAL)
+    bad = sorted(set(sections["workload"]) - known)
     if bad:
-        raise InputError(src, f"workload.{bad[0]}", f"unknown key (known: {', '.join(sorted(WORKLOAD_DEFAULTS))})")
+        raise InputError(src, f"workload.{bad[0]}", f"unknown key (known: {', '.join(sorted(known))})")
     workload = {k: _axis(src, f"workload.{k}", v, "grid") for k, v in sections["workload"].items()}
     _check_workload(src, workload)
     both = sorted(set(params) & set(workload))
@@ -192,6 +195,9 @@ def _check_workload(src: str, workload: dict) -> None:
             elif key == "dtype":
                 if v not in RUN_DTYPES:
                     raise InputError(src, field, f"must be one of {', '.join(RUN_DTYPES)}, got {v!r}")
+            elif key in WORKLOAD_OPTIONAL:
+                if not isinstance(v, bool):
+                    raise InputError(src, field, f"must be true or false, got {v!r}")
             else:
                 low = 0 if key in ("tp", "max_batch") else 1
                 _int_field(src, field, v, low)

@@ -67,6 +67,9 @@ def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None)
                    help="chips in the server (default: %(default)s)")
     p.add_argument("--model", default="llama-3-70b", help="model name or path to a config.json")
     p.add_argument("--dtype", default="fp8", choices=RUN_DTYPES, help="weight and matmul dtype (default: fp8)")
+    p.add_argument("--widen", action="store_true",
+                   help="run a dtype the hardware lacks (e.g. fp4 on H100) on its next wider datapath: fewer weight "
+                        "bytes, the wider format's FLOP/s (refused without this flag)")
     p.add_argument("--kv-dtype", default=None, choices=RUN_DTYPES,
                    help="KV-cache dtype (default: the weight dtype; fp8 for fp4)")
     p.add_argument("--tp", type=_positive, default=None,
@@ -124,6 +127,7 @@ def spec_from_args(args: argparse.Namespace, hardware: str) -> RunSpec:
                    time_scale=args.time_scale, isl_dist=args.isl_dist, osl_dist=args.osl_dist,
                    slo_ttft_s=args.slo_ttft, slo_tpot_s=args.slo_tpot, kv_block_tokens=args.kv_block_tokens,
                    micro_batches=args.micro_batches, exact=getattr(args, "exact", False), harness=args.harness,
+                   widen=args.widen,
                    timeline_steps=getattr(args, "timeline_steps", 0) if getattr(args, "out", None) else 0)
 
 

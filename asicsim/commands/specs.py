@@ -22,8 +22,9 @@ def spec_row(name: str) -> dict:
     return {
         "name": name,
         "kind": spec.kind,
-        "dense_bf16_flops_per_s": device.peak_flops_per_s("bf16"),
-        "dense_fp8_flops_per_s": device.peak_flops_per_s("fp8"),
+        # None where the chip has no datapath of its own for the dtype (it would run widened, when asked to)
+        **{f"dense_{d}_flops_per_s": device.peak_flops_per_s(d) if d in device.supported_dtypes else None
+           for d in ("bf16", "fp8", "fp4")},
         "memory_bytes": device.memory_bytes_per_chip,
         "memory_bandwidth_bytes_per_s": device.memory_bandwidth_bytes_per_s,
         "assumed_fields": len(spec.assumed),
@@ -35,6 +36,10 @@ def spec_row(name: str) -> dict:
     }
 
 
+def _tflops(flops_per_s: float | None) -> str:
+    return f"{'-':>12}" if flops_per_s is None else f"{flops_per_s / 1e12:12,.0f}"
+
+
 def run(args) -> int:
     rows = [spec_row(n) for n in builtin_specs()]
     if args.json:
@@ -43,8 +48,8 @@ def run(args) -> int:
     print(f"{'name':14} {'kind':5} {'BF16 TFLOP/s':>12} {'FP8 TFLOP/s':>12} {'HBM GB':>7} {'HBM TB/s':>8} "
           f"{'link GB/s':>9} {'chips':>5} {'TDP W':>6} {'native dtypes':15} {'assumed':>7}  description")
     for r in rows:
-        print(f"{r['name']:14} {r['kind']:5} {r['dense_bf16_flops_per_s'] / 1e12:12,.0f} "
-              f"{r['dense_fp8_flops_per_s'] / 1e12:12,.0f} {r['memory_bytes'] / 1e9:7.0f} "
+        print(f"{r['name']:14} {r['kind']:5} {_tflops(r['dense_bf16_flops_per_s'])} "
+              f"{_tflops(r['dense_fp8_flops_per_s'])} {r['memory_bytes'] / 1e9:7.0f} "
               f"{r['memory_bandwidth_bytes_per_s'] / 1e12:8.2f} {r['link_bandwidth_bytes_per_s'] / 1e9:9.0f} "
               f"{r['chips_per_domain']:5d} {r['tdp_w']:6.0f} {','.join(r['supported_dtypes']):15} "
               f"{r['assumed_fields']:7d}  {r['description']}")

@@ -100,6 +100,7 @@ class RunSpec:
     timeline_steps: int = 0
     exact: bool = False
     harness: str = "default"
+    widen: bool = False  # run a dtype the hardware lacks on its next wider datapath (only when asked)
 
 
 def spec_fields() -> tuple[str, ...]:
@@ -149,6 +150,7 @@ class RunDescription:
     timeline_steps: int
     exact: bool
     harness: str
+    widen: bool
     longest_request_tokens: int
 
     @property
@@ -267,6 +269,12 @@ def resolve(s: RunSpec) -> RunDescription:
     if kv_given is None and harness == "trtllm-bench" and s.dtype in ("fp8", "fp4"):
         kv_given = "fp8"  # trtllm-bench quantizes the KV cache to FP8 with FP8/FP4 weights
     kv_dtype = resolve_kv_dtype(s.dtype, kv_given)
+    if not isinstance(s.widen, bool):
+        raise _fail("widen", f"must be true or false, got {s.widen!r}")
+    native = device.supported_dtypes
+    if s.dtype not in native and not s.widen:
+        raise _fail("dtype", f"{spec.name} has no {s.dtype} datapath (native: {', '.join(native)}); "
+                             f"widen it to the next wider one only when asked: --widen / widen=True")
     # parallelism
     tp, pp, replicas = _layout(s, chips, model)
     # workload
@@ -335,7 +343,7 @@ def resolve(s: RunSpec) -> RunDescription:
         isl_dist=s.isl_dist, osl_dist=s.osl_dist, seed=seed, scheduler=scheduler, router=s.router,
         max_batch=max_batch, max_tokens_per_step=max_tokens, micro_batches=micro, kv_block_tokens=block,
         kv_capacity_blocks=blocks, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot, timeline_steps=timeline_steps,
-        exact=s.exact, harness=harness, longest_request_tokens=longest)
+        exact=s.exact, harness=harness, widen=s.widen, longest_request_tokens=longest)
 
 
 def _layout(s: RunSpec, chips: int, model: ModelConfig) -> tuple[int, int, int]:
