@@ -150,15 +150,26 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
 
 
 def _energy(device, cfg: ServingConfig, steps, output_tokens: int, chip_seconds: float) -> dict:
-    """Energy from the device's per-step model: every chip of a replica spends a step's energy.
+    """Energy of every chip over the whole makespan: static power every second (busy or idle), plus each step's
+    dynamic energy on every chip of its replica (the device's step energy less its static part).
 
-    Time a replica sits idle between steps (waiting for arrivals) is not charged.
+    `energy_idle_j` is the static energy of chips with no step running (waiting for arrivals, or replicas that
+    finished early); it is part of `energy_static_j`.
     """
-    joules = sum(device.step_energy_j(s, cfg.dtype) for s in steps) * cfg.tp * cfg.pp
+    static_w = device.power_limits(cfg.dtype).static_power_w
+    group = cfg.tp * cfg.pp
+    busy_chip_s = sum(s.end_at - s.start_at for s in steps) * group
+    dynamic = sum(device.step_energy_j(s, cfg.dtype) - static_w * (s.end_at - s.start_at) for s in steps) * group
+    static = static_w * chip_seconds
+    joules = static + max(dynamic, 0.0)
     return {
         "energy_j_per_output_token": joules / output_tokens if output_tokens else 0.0,
         "avg_power_w_per_chip": joules / chip_seconds if chip_seconds else 0.0,
         "energy_j_total": joules,
+        "energy_static_j": static,
+        "energy_dynamic_j": max(dynamic, 0.0),
+        "energy_idle_j": static_w * max(chip_seconds - busy_chip_s, 0.0),
+        "static_power_w_per_chip": static_w,
     }
 
 
