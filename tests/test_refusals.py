@@ -291,3 +291,20 @@ def test_specs_show_no_rate_for_a_dtype_without_a_datapath(capsys):
     assert rows["a100-sxm-80g"]["dense_fp8_flops_per_s"] is None  # not the bf16 312 TFLOP/s
     assert rows["h100-sxm"]["dense_fp4_flops_per_s"] is None
     assert rows["b200"]["dense_fp4_flops_per_s"] == pytest.approx(9e15)
+
+
+# --- physical limits -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("changes, words", [
+    ({"array_count": "40"}, ("die_area_mm2", "reticle by")),
+    ({"tdp_w": "150"}, ("tdp_w", "exceeds the 150 W TDP")),
+    ({"array_count": "8", "hbm_stacks": "12"}, ("hbm_stacks", "too many")),  # fewer arrays: the edge binds first
+])
+def test_a_chip_that_breaks_physics_is_refused_with_the_numbers(capsys, tmp_path, changes, words):
+    lines = (ROOT / "asicsim" / "specs" / "sohu.toml").read_text().splitlines()
+    for field, value in changes.items():
+        lines = [f"{field} = {value}" if ln.startswith(f"{field} =") else ln for ln in lines]
+    path = tmp_path / "chip.toml"
+    path.write_text("\n".join(lines))
+    for cmd in (["run", "--hw", str(path), "--chips", "8"], ["compare", "--hw", f"{path},h100-sxm"]):
+        err = refused(capsys, *cmd)
+        assert str(path) in err and all(w in err for w in words), err

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from asicsim.workloads.errors import RUN, InputError
+from asicsim.workloads.errors import RUN, Infeasible, InputError
 from asicsim.workloads.memory import resolve_kv_dtype
 from asicsim.workloads.models import ModelConfig, load_model, read_model_config
 from asicsim.workloads.requests import Request, fixed_requests, parse_length_dist, poisson_requests
@@ -256,6 +256,7 @@ def resolve(s: RunSpec) -> RunDescription:
         raise _fail("hardware", f"must be a spec name, a TOML path or a loaded spec, got {s.hardware!r}")
     chips = _whole("chips", s.chips, 1)
     device = make_device(spec, chips)
+    _check_physics(device, hardware)
     if isinstance(s.model, str):  # what a fixed-function chip cannot run is refused before anything else
         device.check_model(*read_model_config(s.model))
     model = _model(s.model)
@@ -401,6 +402,19 @@ def _longest(workload, trace, time_scale, requests, isl, osl, rate, s: RunSpec, 
         o = _length_dist("osl_dist", s.osl_dist, osl, "output_tokens")
         reqs = poisson_requests(requests, rate, i, o, seed)
     return max(r.input_tokens + r.output_tokens for r in reqs)
+
+
+def _check_physics(device, hardware: str) -> None:
+    """A chip that breaks physics is refused with the numbers (Infeasible from the device's own models): blocks
+    over the reticle, HBM stacks over the die edge, static + HBM + link power over the TDP. A device without an
+    area model (no die description published) has nothing to check there."""
+    try:
+        device.area(check=True)
+        device.power_limits()  # Infeasible when the chip cannot even idle within its TDP
+    except Infeasible as exc:
+        raise Infeasible(hardware, exc.field, exc.problem) from None
+    except InputError:
+        pass
 
 
 def _check_context(model: ModelConfig, workload: str, longest: int, trace: str, time_scale: float,
