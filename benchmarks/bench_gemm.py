@@ -51,7 +51,7 @@ def bench_csv() -> float:
 
 
 def bench_single() -> float:
-    args = (1, 256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0)
+    args = (1, 256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0, 64.0, 64.0)
     multi_array_gemm_cycles(*args)
     reps = 200
     t0 = time.perf_counter()
@@ -66,8 +66,9 @@ def _fixture() -> list[dict]:
 
 
 def _ours(r: dict) -> int:
+    bw = float(r["bandwidth_words_per_cycle"])  # SCALE-Sim's runs: one bandwidth on all three ports
     return int(gemm_cycles(int(r["rows"]), int(r["cols"]), DF[r["dataflow"]], int(r["M"]), int(r["N"]),
-                           int(r["K"]), 0, int(r["sram_kb_each"]) * 1024, float(r["bandwidth_words_per_cycle"]))[0])
+                           int(r["K"]), 0, int(r["sram_kb_each"]) * 1024, bw, bw, bw)[0])
 
 
 def error_table() -> tuple[list[str], float, float, int, int]:
@@ -101,7 +102,7 @@ def bench_scalesim() -> list[str]:
         run_case(case, SCALESIM_PY)
         ref_s = time.perf_counter() - t0
         df, r, c, m, n, k, kb, bw = case
-        args = (r, c, DF[df], m, n, k, 0, kb * 1024 if bw else 0, float(bw))
+        args = (r, c, DF[df], m, n, k, 0, kb * 1024 if bw else 0, float(bw), float(bw), float(bw))
         gemm_cycles(*args)
         t0 = time.perf_counter()
         for _ in range(1000):
