@@ -29,15 +29,16 @@ each port's bandwidth (<= 0 means unlimited), and the kernels report the DRAM wo
 (ifmap and filter reads, ofmap writes, re-fetches included). The two modes model memory differently
 (docs/systolic.md has both in full):
 
-scalesim mode follows SCALE-Sim 3.0.0's own buffers, quirks included, with one bandwidth on all three ports
-as in the fixture's SCALE-Sim runs (unequal ports raise ValueError; per-port scalesim is not modelled). Each read buffer is a ring of
-sets (1% of the SRAM each) laid over the operand in SCALE-Sim's fetch order (anti-diagonals of the
-stacked fold tiles for streamed operands, row-major tiles for stationary ones); an active window of
-half the SRAM moves forward by half the SRAM per prefetch, and a demand behind the window goes all the
-way round the ring. Prefetches are chained ceil(H / bw) + 1 cycles apart whatever the array does, and a
-late one stalls the array twice its shortfall; the ofmap buffer drains half its size at a time. Fold by
-fold, with events found in closed form (O(prefetches + folds)); the first fill is not counted, as in
-SCALE-Sim's "Total Cycles". Its prefetch counts, and so DRAM reads, equal SCALE-Sim's on the fixture.
+scalesim mode follows SCALE-Sim 3.0.0's own buffers, quirks included, with one bandwidth on all three
+ports as in the fixture's SCALE-Sim runs (unequal ports raise ValueError; per-port scalesim is not
+modelled). Each read buffer is a ring of sets (1% of the SRAM each) laid over the operand in SCALE-Sim's
+fetch order (anti-diagonals of the stacked fold tiles for streamed operands, row-major tiles for
+stationary ones); an active window of half the SRAM moves forward by half the SRAM per prefetch, and a
+demand behind the window goes all the way round the ring. Prefetches are chained ceil(H / bw) + 1 cycles
+apart whatever the array does, and a late one stalls the array twice its shortfall; the ofmap buffer
+drains half its size at a time. Fold by fold, with events found in closed form (O(prefetches + folds));
+the first fill is not counted, as in SCALE-Sim's "Total Cycles". Its prefetch counts, and so DRAM reads,
+equal SCALE-Sim's on the fixture.
 
 pipelined mode is the ASIC's own, smarter double buffer: an operand slice is fetched once and reused
 from SRAM while the words touched since its last use fit in H = words // 2 (os ifmap / ws ifmap / is
@@ -59,7 +60,7 @@ from asicsim.kernels.jit import jit
 __all__ = [
     "DATAFLOW_OS", "DATAFLOW_WS", "DATAFLOW_IS", "MODE_SCALESIM", "MODE_PIPELINED",
     "fold_shape", "fold_latency_cycles", "compute_cycles", "gemm_cycles", "tiled_gemm_cycles",
-    "multi_array_gemm_cycles", "attention_cycles", "gemm_cycles_batch",
+    "multi_array_gemm_cycles", "shared_gemm_cycles", "attention_cycles", "gemm_cycles_batch",
 ]
 
 DATAFLOW_OS = 0
@@ -579,6 +580,38 @@ def multi_array_gemm_cycles(arrays, rows, cols, dataflow_code, m, n, k, mode_cod
         if best_cycles < 0 or r[0] < best_cycles:
             best_cycles, best_stall = r[0], r[1]
             best_i, best_f, best_o = used * r[3], used * r[4], used * r[5]
+    return best_cycles, best_stall, ideal, best_i, best_f, best_o
+
+
+@jit
+def shared_gemm_cycles(arrays, rows, cols, dataflow_code, m, n, k, mode_code, sram_words_total,
+                       ifmap_words_per_cycle, filter_words_per_cycle, ofmap_words_per_cycle):
+    """One GEMM on up to `arrays` arrays that share one SRAM pool and one DRAM port per operand -> (cycles,
+    stall_cycles, ideal_cycles, ifmap_dram_reads, filter_dram_reads, ofmap_dram_writes).
+
+    Tries every split a_m x a_n <= arrays (multi_array_gemm_cycles tries only the widest a_n for each a_m);
+    the arrays in use share each operand's pool (`sram_words_total` words, <= 0 unlimited) and each port's
+    words/cycle evenly, and each runs the tile search. A chip with more arrays can run every split a smaller
+    one can, with the same shares, so cycles never rise with `arrays`. DRAM words as multi_array_gemm_cycles.
+    """
+    ideal = _ceil_div(m * n * k, max(arrays, 1) * rows * cols)
+    best_cycles = np.int64(-1)
+    best_stall = np.int64(0)
+    best_i = np.int64(0)
+    best_f = np.int64(0)
+    best_o = np.int64(0)
+    for a_m in range(1, min(max(arrays, 1), m) + 1):
+        for a_n in range(1, min(max(arrays, 1) // a_m, n) + 1):
+            used = a_m * a_n
+            words = max(sram_words_total // used, 1) if sram_words_total > 0 else 0
+            bw_i = ifmap_words_per_cycle / used if ifmap_words_per_cycle > 0.0 else 0.0
+            bw_f = filter_words_per_cycle / used if filter_words_per_cycle > 0.0 else 0.0
+            bw_o = ofmap_words_per_cycle / used if ofmap_words_per_cycle > 0.0 else 0.0
+            r = tiled_gemm_cycles(rows, cols, dataflow_code, _ceil_div(m, a_m), _ceil_div(n, a_n), k, mode_code,
+                                  words, bw_i, bw_f, bw_o)
+            if best_cycles < 0 or r[0] < best_cycles:
+                best_cycles, best_stall = r[0], r[1]
+                best_i, best_f, best_o = used * r[3], used * r[4], used * r[5]
     return best_cycles, best_stall, ideal, best_i, best_f, best_o
 
 

@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 
 from asicsim.commands import gemm as gemm_cmd
 from asicsim.kernels.systolic import (
-    attention_cycles, compute_cycles, gemm_cycles, multi_array_gemm_cycles, tiled_gemm_cycles,
+    attention_cycles, compute_cycles, gemm_cycles, multi_array_gemm_cycles, shared_gemm_cycles, tiled_gemm_cycles,
 )
 from asicsim.kernels.vector import vector_cycles
 from reference.systolic_ref import (
-    attention_cycles_ref, compute_cycles_ref, gemm_cycles_ref, multi_array_gemm_cycles_ref,
+    attention_cycles_ref, compute_cycles_ref, gemm_cycles_ref, multi_array_gemm_cycles_ref, shared_gemm_cycles_ref,
     tiled_gemm_cycles_ref, vector_cycles_ref,
 )
 from asicsim.workloads.errors import InputError
@@ -84,7 +84,8 @@ def test_scalesim_mode_keeps_scalesims_sram_non_monotonicity():
     small = gemm_cycles(32, 32, 0, 32, 32, 100, 0, 1024, *two)[0]
     large = gemm_cycles(32, 32, 0, 32, 32, 100, 0, 2048, *two)[0]
     assert abs(small - 1595) <= 0.1 * 1595 and abs(large - 2041) <= 0.1 * 2041 and large > small
-    assert gemm_cycles(32, 32, 0, 32, 32, 100, 1, 2048, *two)[0] <= gemm_cycles(32, 32, 0, 32, 32, 100, 1, 1024, *two)[0]
+    assert gemm_cycles(32, 32, 0, 32, 32, 100, 1, 2048, *two)[0] <= \
+        gemm_cycles(32, 32, 0, 32, 32, 100, 1, 1024, *two)[0]
 
 
 def test_worked_example_from_docstring():
@@ -192,6 +193,34 @@ def test_multi_array_twin_agrees_and_respects_mac_bound(a, r, c, df, m, n, k, mo
 
 
 @settings(deadline=None)
+@given(st.integers(1, 6), arrays, arrays, dataflows, dims, dims, dims, srams, port_bws(1))
+def test_shared_twin_agrees_and_respects_mac_bound(a, r, c, df, m, n, k, sram, ports):
+    got = tuple(int(x) for x in shared_gemm_cycles(a, r, c, df, m, n, k, 1, sram, *ports))
+    assert got == shared_gemm_cycles_ref(a, r, c, df, m, n, k, 1, sram, *ports)
+    assert got[2] == math.ceil(m * n * k / (a * r * c)) and got[0] >= got[2]
+
+
+@settings(deadline=None)
+@given(st.integers(1, 8), arrays, arrays, dataflows, dims, dims, dims, srams, port_bws(1))
+def test_shared_arrays_never_slower_with_one_more_array(a, r, c, df, m, n, k, sram, ports):
+    """Same SRAM pool and ports: one more array never adds cycles (every split stays available, same shares)."""
+    assert shared_gemm_cycles(a + 1, r, c, df, m, n, k, 1, sram, *ports)[0] <= \
+        shared_gemm_cycles(a, r, c, df, m, n, k, 1, sram, *ports)[0]
+
+
+@settings(deadline=None)
+@given(st.integers(1, 6), arrays, arrays, dataflows, dims, dims, dims, srams, port_bws(1))
+def test_shared_tries_every_split_multi_array_tries(a, r, c, df, m, n, k, sram, ports):
+    """Memory unlimited, shared_gemm_cycles searches a superset of multi_array_gemm_cycles's splits; on one array
+    (pool = the array's buffer) the two are the same with any memory."""
+    free = (0.0, 0.0, 0.0)
+    assert shared_gemm_cycles(a, r, c, df, m, n, k, 1, 0, *free)[0] <= \
+        multi_array_gemm_cycles(a, r, c, df, m, n, k, 1, 0, *free)[0]
+    assert tuple(shared_gemm_cycles(1, r, c, df, m, n, k, 1, sram, *ports)) == \
+        tuple(multi_array_gemm_cycles(1, r, c, df, m, n, k, 1, sram, *ports))
+
+
+@settings(deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 24), st.integers(0, 40)), min_size=1, max_size=4),
        st.integers(1, 3), st.sampled_from([1, 2, 4]), st.sampled_from([4, 8, 16]), st.integers(1, 4), arrays,
        arrays, dataflows, modes)
@@ -250,7 +279,8 @@ def test_more_bandwidth_on_one_port_never_slower(r, c, df, m, n, k, sram, ports,
     fast = gemm_cycles(r, c, df, m, n, k, 1, sram, *hi)
     assert fast[0] <= slow[0] and fast[1] <= slow[1]
     assert tuple(fast[2:]) == tuple(slow[2:])  # bandwidth changes when words arrive, not how many
-    assert tiled_gemm_cycles(r, c, df, m, n, k, 1, sram, *hi)[0] <= tiled_gemm_cycles(r, c, df, m, n, k, 1, sram, *lo)[0]
+    assert tiled_gemm_cycles(r, c, df, m, n, k, 1, sram, *hi)[0] <= \
+        tiled_gemm_cycles(r, c, df, m, n, k, 1, sram, *lo)[0]
     assert multi_array_gemm_cycles(a, r, c, df, m, n, k, 1, sram, *hi)[0] <= \
         multi_array_gemm_cycles(a, r, c, df, m, n, k, 1, sram, *lo)[0]
 
@@ -278,7 +308,8 @@ def test_more_sram_never_slower(r, c, df, m, n, k, mode, s1, s2, bw):
     if mode == 0:
         bw = 0.0
     lo, hi = sorted([s1, s2], key=lambda s: math.inf if s <= 0 else s)
-    assert gemm_cycles(r, c, df, m, n, k, mode, hi, bw, bw, bw)[0] <= gemm_cycles(r, c, df, m, n, k, mode, lo, bw, bw, bw)[0]
+    assert gemm_cycles(r, c, df, m, n, k, mode, hi, bw, bw, bw)[0] <= \
+        gemm_cycles(r, c, df, m, n, k, mode, lo, bw, bw, bw)[0]
 
 
 @settings(deadline=None)
@@ -293,7 +324,8 @@ def test_scalesim_memory_twin_agrees(r, c, df, m, n, k, sram, bw):
 @settings(deadline=None)
 @given(arrays, arrays, dataflows, dims, dims, dims)
 def test_pipelined_never_slower_than_scalesim(r, c, df, m, n, k):
-    assert gemm_cycles(r, c, df, m, n, k, 1, 0, 0.0, 0.0, 0.0)[0] <= gemm_cycles(r, c, df, m, n, k, 0, 0, 0.0, 0.0, 0.0)[0]
+    free = (0.0, 0.0, 0.0)
+    assert gemm_cycles(r, c, df, m, n, k, 1, 0, *free)[0] <= gemm_cycles(r, c, df, m, n, k, 0, 0, *free)[0]
 
 
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="timing needs the JIT")

@@ -15,7 +15,7 @@ from fractions import Fraction
 __all__ = [
     "fold_list_ref", "compute_cycles_ref", "gemm_cycles_ref", "scalesim_memory_ref",
     "diagonal_order_ref", "tiled_gemm_cycles_ref",
-    "multi_array_gemm_cycles_ref", "attention_cycles_ref", "vector_cycles_ref",
+    "multi_array_gemm_cycles_ref", "shared_gemm_cycles_ref", "attention_cycles_ref", "vector_cycles_ref",
 ]
 
 _LATENCY_EXTRA = {0: lambda r, c: r + c - 2, 1: lambda r, c: 2 * r + c - 2, 2: lambda r, c: 2 * r + c - 2}
@@ -328,6 +328,21 @@ def multi_array_gemm_cycles_ref(arrays, rows, cols, df, m, n, k, mode, sram_word
                                   sram_words_each, *shares)
         if best is None or r[0] < best[0]:
             best = (r[0], r[1], *(used * w for w in r[3:]))
+    return (best[0], best[1], math.ceil(m * n * k / (arrays * rows * cols)), *best[2:])
+
+
+def shared_gemm_cycles_ref(arrays, rows, cols, df, m, n, k, mode, sram_words_total, ifmap_bw, filter_bw,
+                           ofmap_bw):
+    """Twin of shared_gemm_cycles: every (a_m, a_n) with a_m a_n <= arrays, pool and bandwidths shared by used."""
+    best = None
+    for a_m in range(1, min(arrays, m) + 1):
+        for a_n in range(1, min(arrays // a_m, n) + 1):
+            used = a_m * a_n
+            words = max(sram_words_total // used, 1) if sram_words_total > 0 else 0
+            shares = [Fraction(bw) / used if bw > 0 else 0.0 for bw in (ifmap_bw, filter_bw, ofmap_bw)]
+            r = tiled_gemm_cycles_ref(rows, cols, df, math.ceil(m / a_m), math.ceil(n / a_n), k, mode, words, *shares)
+            if best is None or r[0] < best[0]:
+                best = (r[0], r[1], *(used * w for w in r[3:]))
     return (best[0], best[1], math.ceil(m * n * k / (arrays * rows * cols)), *best[2:])
 
 
