@@ -14,8 +14,8 @@ Pricing rules (each an explicit modelling choice, see docs/architecture.md):
   op_clock_hz`: its MACs and lane operations, whatever the split leaves idle or half-filled), capped at
   max_clock_hz. The engine keeps one clock per unit, so the op's compute, ideal and stall cycles are handed
   over at the base clock: cycles x clock_hz / op clock. Memory and link time do not depend on the clock: a
-  matmul whose filter port reads HBM counts its cycles with HBM delivering hbm bytes/s / op clock per cycle,
-  the op clock then being the fixed point of op_clock_hz over those cycles.
+  matmul whose filter port reads HBM counts its cycles with HBM delivering its bytes per second over the boost
+  ceiling each cycle (the op clock follows from the cycles; see _matmul).
 
 Memory (matmuls; docs/systolic.md, "The ASIC's memory"). The kernel's stall model prices every matmul
 (`systolic.shared_gemm_cycles`, pipelined mode): each array has an ifmap, a filter and an ofmap buffer and
@@ -26,7 +26,7 @@ each port its own words/cycle.
   a PE takes a cycle, so its bytes are the op's bytes over the kernel's words).
 - Port feeds: a port reading on-chip SRAM runs at `sram_bandwidth_bytes_per_cycle` (each port, shared by the
   arrays in use); a port reading HBM at the achievable HBM bandwidth (hbm_bandwidth_bytes_per_s x
-  hbm_efficiency over the op's clock).
+  hbm_efficiency over the clock, the boost ceiling with boost).
 - Weights: with `prefetch_weights`, an op whose weights fit the prefetch buffer gets them through the engine's
   prefetch (`weight_cycles`; the engine's HBM unit is their one HBM model) and the filter port reads SRAM.
   Otherwise, with the activations on chip, they stream through the filter port at the HBM bandwidth while the
@@ -75,7 +75,6 @@ _ACT_SRAM_SHARE = 0.25
 _WEIGHT_SRAM_SHARE = 0.5
 _OPERAND_SRAM_SHARE = 0.25
 _OPERANDS = 3  # ifmap, filter, ofmap: one buffer each per array
-_BOOST_ITERATIONS = 8  # op-clock fixed-point steps for HBM-fed matmuls (1-3 on Llama decode ops; a cap)
 
 
 class AsicDevice:
@@ -196,29 +195,18 @@ class AsicDevice:
         # The filter port reads HBM only for weights that stream through the arrays: not prefetched, with the
         # activations on chip. Weights of an op whose activations are staged come in blocks through the buffer.
         filter_from_hbm = resident and not prefetched
-        shape = (s.array_count, s.array_rows, s.array_cols, self._dataflow, op.m, op.n, k_steps, _PIPELINED, pool_words)
-
-        def run(scale: float) -> tuple:
-            """The kernel in cycles of a clock clock_hz / scale: SRAM feeds its bytes per cycle at any clock, HBM
-            hbm_bytes_per_s over that clock."""
-            feeds = (sram, hbm * scale if filter_from_hbm else sram, sram)
-            return systolic.shared_gemm_cycles(*shape, *(f / w if w > 0.0 else 0.0 for f, w in zip(feeds, word_bytes)))
-
+        # Boost: HBM delivers its bytes per second over the op's clock each cycle, and the clock follows from the
+        # cycles (op_clock_hz). The kernel counts them at the boost ceiling, the fastest an op may run: exact for
+        # an op that runs there, conservative (HBM looks slower per cycle than it is) for one run below it.
+        # Without boost the ceiling is the base clock.
+        hbm_feed = s.hbm_bandwidth_bytes_per_s * s.hbm_efficiency / s.boost_clock_hz
+        feeds = (sram, hbm_feed if filter_from_hbm else sram, sram)
+        cycles, stall, ideal, _, filter_words, _ = systolic.shared_gemm_cycles(
+            s.array_count, s.array_rows, s.array_cols, self._dataflow, op.m, op.n, k_steps, _PIPELINED, pool_words,
+            *(f / w if w > 0.0 else 0.0 for f, w in zip(feeds, word_bytes)))
         scale = 1.0
-        cycles, stall, ideal, _, filter_words, _ = run(scale)
         if self._boost and cycles > 0:
-            # The op clock fits the op's dynamic energy over its cycles in the power budget (op_clock_hz), and an
-            # HBM-fed op's cycles grow with its clock: iterate to the fixed point (clocks only rise: the cycles
-            # never fall as HBM delivers less per cycle); without an HBM-fed port one step is exact.
-            mac_j = 0.5 * op.flops * self._mac_charge_j(op.dtype)
-            for _ in range(_BOOST_ITERATIONS):
-                new_scale = self._base_cycles_per_cycle(float(cycles), mac_j)
-                if new_scale == scale:
-                    break
-                scale = new_scale
-                if not filter_from_hbm:
-                    break
-                cycles, stall, ideal, _, filter_words, _ = run(scale)
+            scale = self._base_cycles_per_cycle(float(cycles), 0.5 * op.flops * self._mac_charge_j(op.dtype))
         if resident:
             streamed = float(filter_words) * word_bytes[1] if filter_from_hbm else 0.0
         else:
