@@ -22,18 +22,23 @@ latency:  cycles = (folds - 1) * max(T, R) + L - 1.
 Worked example, os on 8 x 8, M = N = K = 16: folds = 2 * 2 = 4, L = 16 + 8 + 8 - 2 = 30.
 scalesim: 4 * 30 - 1 = 119 cycles (SCALE-Sim 3.0.0 reports 119). pipelined: 3 * max(16, 8) + 30 - 1 = 77.
 
-Memory. Each operand (ifmap, filter, ofmap) has its own SRAM of `sram_words_each` words and its own DRAM
-port of `dram_words_per_cycle` words/cycle (SCALE-Sim's model; <= 0 means unlimited). The two modes
-model it differently (docs/systolic.md has both in full):
+Memory. Each operand has its own SRAM of `sram_words_each` words and its own DRAM port, with SCALE-Sim's
+port names whatever the dataflow: ifmap (the input activations, M x K), filter (the weights, K x N), ofmap
+(the outputs, M x N). `ifmap_words_per_cycle`, `filter_words_per_cycle` and `ofmap_words_per_cycle` give
+each port's bandwidth (<= 0 means unlimited), and the kernels report the DRAM words each port moves
+(ifmap and filter reads, ofmap writes, re-fetches included). The two modes model memory differently
+(docs/systolic.md has both in full):
 
-scalesim mode follows SCALE-Sim 3.0.0's own buffers, quirks included. Each read buffer is a ring of
-sets (1% of the SRAM each) laid over the operand in SCALE-Sim's fetch order (anti-diagonals of the
-stacked fold tiles for streamed operands, row-major tiles for stationary ones); an active window of
-half the SRAM moves forward by half the SRAM per prefetch, and a demand behind the window goes all the
-way round the ring. Prefetches are chained ceil(H / bw) + 1 cycles apart whatever the array does, and a
-late one stalls the array twice its shortfall; the ofmap buffer drains half its size at a time. Fold by
-fold, with events found in closed form (O(prefetches + folds)); the first fill is not counted, as in
-SCALE-Sim's "Total Cycles". Its prefetch counts, and so DRAM reads, equal SCALE-Sim's on the fixture.
+scalesim mode follows SCALE-Sim 3.0.0's own buffers, quirks included, with one bandwidth on all three
+ports as in the fixture's SCALE-Sim runs (unequal ports raise ValueError; per-port scalesim is not
+modelled). Each read buffer is a ring of sets (1% of the SRAM each) laid over the operand in SCALE-Sim's
+fetch order (anti-diagonals of the stacked fold tiles for streamed operands, row-major tiles for
+stationary ones); an active window of half the SRAM moves forward by half the SRAM per prefetch, and a
+demand behind the window goes all the way round the ring. Prefetches are chained ceil(H / bw) + 1 cycles
+apart whatever the array does, and a late one stalls the array twice its shortfall; the ofmap buffer
+drains half its size at a time. Fold by fold, with events found in closed form (O(prefetches + folds));
+the first fill is not counted, as in SCALE-Sim's "Total Cycles". Its prefetch counts, and so DRAM reads,
+equal SCALE-Sim's on the fixture.
 
 pipelined mode is the ASIC's own, smarter double buffer: an operand slice is fetched once and reused
 from SRAM while the words touched since its last use fit in H = words // 2 (os ifmap / ws ifmap / is
@@ -42,7 +47,8 @@ across row folds when the slice fits); stationary tiles are fetched once. A fold
 its operands can arrive in time (first and last word of each port, read uniformly over the fold's read
 window), its loads start no earlier than the previous fold's start, the ofmap SRAM must have room for
 its outputs (drained at the port rate), ws/is partial sums stay in the ofmap SRAM when a column slice
-fits, and the final output drain is counted.
+fits, and the final output drain is counted. Each port's arrivals and drains run at its own bandwidth; an
+unlimited port never holds a fold back.
 """
 
 import math
@@ -54,7 +60,7 @@ from asicsim.kernels.jit import jit
 __all__ = [
     "DATAFLOW_OS", "DATAFLOW_WS", "DATAFLOW_IS", "MODE_SCALESIM", "MODE_PIPELINED",
     "fold_shape", "fold_latency_cycles", "compute_cycles", "gemm_cycles", "tiled_gemm_cycles",
-    "multi_array_gemm_cycles", "attention_cycles", "gemm_cycles_batch",
+    "multi_array_gemm_cycles", "shared_gemm_cycles", "attention_cycles", "gemm_cycles_batch",
 ]
 
 DATAFLOW_OS = 0
@@ -100,8 +106,17 @@ def compute_cycles(rows, cols, dataflow_code, m, n, k, mode_code):
 
 
 @jit
+def _ports(dataflow_code, a_words, b_words):
+    """(ifmap, filter) from the streamed operand A and operand B: A is the ifmap for os/ws, the filter for is."""
+    if dataflow_code == 2:
+        return b_words, a_words
+    return a_words, b_words
+
+
+@jit
 def _traffic_words(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each):
-    """(sram_reads, sram_writes, dram_reads, dram_writes) in closed form (same rules as the fold loop)."""
+    """(sram_reads, sram_writes, ifmap_dram_reads, filter_dram_reads, ofmap_dram_writes) in closed form
+    (same rules as the fold loop)."""
     sr, sc, t = fold_shape(dataflow_code, m, n, k)
     sr_folds = _ceil_div(sr, rows)
     sc_folds = _ceil_div(sc, cols)
@@ -115,7 +130,7 @@ def _traffic_words(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_eac
         dram_b = 0
         for c_used, count in ((cols, sc_folds - 1), (c_last, 1)):
             dram_b += count * c_used * t * (1 if c_used * t <= half else sr_folds)
-        return sram_reads, sram_writes, dram_a + dram_b, sram_writes
+        return sram_reads, sram_writes, dram_a, dram_b, sram_writes
     sram_reads = sc_folds * sr * t + sr * sc
     sram_writes = sr_folds * t * sc
     dram_writes = sram_writes
@@ -123,7 +138,8 @@ def _traffic_words(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_eac
         dram_writes = 0
         for c_used, count in ((cols, sc_folds - 1), (c_last, 1)):
             dram_writes += count * t * c_used * (1 if t * c_used <= sram else sr_folds)
-    return sram_reads, sram_writes, dram_a + sr * sc, dram_writes
+    dram_i, dram_f = _ports(dataflow_code, dram_a, sr * sc)
+    return sram_reads, sram_writes, dram_i, dram_f, dram_writes
 
 
 # ---- scalesim mode with limited bandwidth: SCALE-Sim 3.0.0's read-buffer ring and write-buffer drains ----
@@ -230,7 +246,8 @@ def _next_group(i, head_k, count, first, step, set_words, pos_head, pos_tail, sp
 
 @jit
 def _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram, bw):
-    """SCALE-Sim 3.0.0's limited-bandwidth timing, fold by fold -> (cycles, dram_reads, dram_writes).
+    """SCALE-Sim 3.0.0's limited-bandwidth timing, fold by fold -> (cycles, a_dram_reads, b_dram_reads,
+    dram_writes), A the streamed operand and B the other read operand (`_ports` names them).
 
     Each read buffer is a ring of 1%-of-SRAM sets over the operand in SCALE-Sim's fetch order, with an
     active window of half the SRAM that moves forward by half the SRAM per prefetch; a demand behind
@@ -365,28 +382,41 @@ def _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram, bw):
     # SCALE-Sim's first fill reads half the SRAM, or the operand with its fold padding if smaller
     a_padded = sr_folds * rows * t
     b_padded = sc_folds * cols * t if dataflow_code == 0 else sr * sc_folds * cols
-    dram_reads = min((sram + 1) // 2, a_padded) + a_fetches * half_words
-    dram_reads += min((sram + 1) // 2, b_padded) + b_fetches * half_words
-    return clock - 1, dram_reads, dram_writes
+    a_reads = min((sram + 1) // 2, a_padded) + a_fetches * half_words
+    b_reads = min((sram + 1) // 2, b_padded) + b_fetches * half_words
+    return clock - 1, a_reads, b_reads, dram_writes
 
 
 @jit
-def gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, dram_words_per_cycle):
-    """One array, one GEMM -> (cycles, stall_cycles, sram_reads, sram_writes, dram_reads, dram_writes).
+def gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, ifmap_words_per_cycle,
+                filter_words_per_cycle, ofmap_words_per_cycle):
+    """One array, one GEMM -> (cycles, stall_cycles, sram_reads, sram_writes, ifmap_dram_reads,
+    filter_dram_reads, ofmap_dram_writes).
 
-    Unlimited bandwidth is O(1); limited bandwidth walks the folds with closed-form steps (pipelined:
-    O(folds); scalesim: O(folds + prefetches)), never cycle by cycle. See the module docstring.
+    Each operand port (ifmap = input activations, filter = weights, ofmap = outputs, whatever the dataflow)
+    has its own DRAM bandwidth in words/cycle, <= 0 meaning unlimited. The DRAM counts are the words each
+    port moves, re-fetches included. scalesim mode models one bandwidth on all three ports, as the
+    fixture's SCALE-Sim runs do: unequal ports raise ValueError there. Unlimited bandwidth is O(1);
+    limited bandwidth walks the folds with closed-form steps (pipelined: O(folds); scalesim:
+    O(folds + prefetches)), never cycle by cycle. See the module docstring.
     """
     ideal = compute_cycles(rows, cols, dataflow_code, m, n, k, mode_code)
-    if not dram_words_per_cycle > 0.0 or (mode_code == 0 and sram_words_each <= 0):
-        sram_r, sram_w, dram_r, dram_w = _traffic_words(rows, cols, dataflow_code, m, n, k, mode_code,
-                                                        sram_words_each)
-        return ideal, ideal - ideal, sram_r, sram_w, dram_r, dram_w
+    bw_i = ifmap_words_per_cycle
+    bw_f = filter_words_per_cycle
+    bw_o = ofmap_words_per_cycle
+    limited = bw_i > 0.0 or bw_f > 0.0 or bw_o > 0.0
+    if mode_code == 0 and limited and not (bw_i == bw_f and bw_f == bw_o):
+        raise ValueError("scalesim mode takes one DRAM bandwidth for all three ports")
+    if not limited or (mode_code == 0 and sram_words_each <= 0):
+        sram_r, sram_w, dram_i, dram_f, dram_o = _traffic_words(rows, cols, dataflow_code, m, n, k, mode_code,
+                                                                sram_words_each)
+        return ideal, ideal - ideal, sram_r, sram_w, dram_i, dram_f, dram_o
     if mode_code == 0:
-        sram_r, sram_w, _, _ = _traffic_words(rows, cols, dataflow_code, m, n, k, 0, sram_words_each)
-        cycles, dram_r, dram_w = _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram_words_each,
-                                                  dram_words_per_cycle)
-        return cycles, cycles - ideal, sram_r, sram_w, dram_r, dram_w
+        sram_r, sram_w, _, _, _ = _traffic_words(rows, cols, dataflow_code, m, n, k, 0, sram_words_each)
+        cycles, a_reads, b_reads, dram_o = _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram_words_each,
+                                                            bw_i)
+        dram_i, dram_f = _ports(dataflow_code, a_reads, b_reads)
+        return cycles, cycles - ideal, sram_r, sram_w, dram_i, dram_f, dram_o
     sr, sc, t = fold_shape(dataflow_code, m, n, k)
     sr_folds = _ceil_div(sr, rows)
     sc_folds = _ceil_div(sc, cols)
@@ -394,7 +424,7 @@ def gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, 
     interval = max(t, rows)
     sram = sram_words_each if sram_words_each > 0 else _UNLIMITED_WORDS
     half = sram // 2
-    bw = dram_words_per_cycle
+    bw_a, bw_b = _ports(dataflow_code, bw_i, bw_f)  # the swap is its own inverse: (A, B) from (ifmap, filter)
     # Read windows (first, last cycle offset in a fold) of the streamed operand A (tile r x T) and of
     # operand B (os: filter c x T streamed; ws/is: stationary r x c tile), and the ofmap write window.
     if dataflow_code == 0:
@@ -408,7 +438,8 @@ def gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, 
     a_fits = sr * t <= half
     sram_reads = 0
     sram_writes = 0
-    dram_reads = 0
+    a_reads = 0
+    b_reads = 0
     dram_writes = 0
     cum_w = 0.0
     arrive_a = 0.0
@@ -437,41 +468,52 @@ def gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, 
             a_new = a_words if (fc == 0 or not a_fits) else 0
             sram_reads += a_words + b_words
             sram_writes += out_words
-            dram_reads += a_new + b_new
+            a_reads += a_new
+            b_reads += b_new
             dram_writes += out_dram
             earliest = 0.0 if fold == 0 else prev_start + interval
             cum_w += out_dram
-            arrive_a = max(arrive_a, prev_start) + a_new / bw
-            arrive_b = max(arrive_b, prev_start) + b_new / bw
-            if a_new > 0:
-                earliest = max(earliest, arrive_a - min(a_last, a_first + a_new / bw))
-            if b_new > 0:
-                earliest = max(earliest, arrive_b - min(b_last, b_first + b_new / bw))
-            earliest = max(earliest, (cum_w - sram) / bw - (lat - 1))
+            if bw_a > 0.0:
+                arrive_a = max(arrive_a, prev_start) + a_new / bw_a
+                if a_new > 0:
+                    earliest = max(earliest, arrive_a - min(a_last, a_first + a_new / bw_a))
+            if bw_b > 0.0:
+                arrive_b = max(arrive_b, prev_start) + b_new / bw_b
+                if b_new > 0:
+                    earliest = max(earliest, arrive_b - min(b_last, b_first + b_new / bw_b))
+            if bw_o > 0.0:
+                earliest = max(earliest, (cum_w - sram) / bw_o - (lat - 1))
             start = earliest
-            if out_dram > 0:
-                drain = max(drain, start + w_first) + out_dram / bw
+            if out_dram > 0 and bw_o > 0.0:
+                drain = max(drain, start + w_first) + out_dram / bw_o
             prev_start = start
             fold += 1
     end = max(start + lat - 1, drain)
     cycles = np.int64(math.ceil(end - 1e-9))
-    return cycles, cycles - ideal, sram_reads, sram_writes, dram_reads, dram_writes
+    dram_i, dram_f = _ports(dataflow_code, a_reads, b_reads)
+    return cycles, cycles - ideal, sram_reads, sram_writes, dram_i, dram_f, dram_writes
 
 
 @jit
-def tiled_gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each,
-                      dram_words_per_cycle):
-    """Best of a small tile search -> (cycles, stall_cycles, tile_sr).
+def tiled_gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, ifmap_words_per_cycle,
+                      filter_words_per_cycle, ofmap_words_per_cycle):
+    """Best of a small tile search -> (cycles, stall_cycles, tile_sr, ifmap_dram_reads, filter_dram_reads,
+    ofmap_dram_writes), the DRAM words those of the chosen tiling.
 
     Pipelined mode may cut the row-mapped dimension Sr into chunks (multiples of R) run one after the
     other, so the streamed operand's chunk fits half the SRAM and is reused across column folds.
-    Scalesim mode runs the GEMM untiled, as SCALE-Sim does.
+    Scalesim mode runs the GEMM untiled, as SCALE-Sim does. Port bandwidths as in gemm_cycles.
     """
+    bw_i = ifmap_words_per_cycle
+    bw_f = filter_words_per_cycle
+    bw_o = ofmap_words_per_cycle
     sr, sc, t = fold_shape(dataflow_code, m, n, k)
-    res = gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, dram_words_per_cycle)
+    res = gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, bw_i, bw_f, bw_o)
     best_cycles, best_stall, best_tile = res[0], res[1], sr
-    if mode_code == 0 or sram_words_each <= 0 or dram_words_per_cycle <= 0.0 or sr <= rows:
-        return best_cycles, best_stall, best_tile
+    best_i, best_f, best_o = res[4], res[5], res[6]
+    limited = bw_i > 0.0 or bw_f > 0.0 or bw_o > 0.0
+    if mode_code == 0 or sram_words_each <= 0 or not limited or sr <= rows:
+        return best_cycles, best_stall, best_tile, best_i, best_f, best_o
     fit = (sram_words_each // 2) // max(t, 1) // rows * rows
     cand = rows
     while cand < sr:
@@ -480,51 +522,97 @@ def tiled_gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_
             rest = sr - full * cand
             total = np.int64(0)
             stall = np.int64(0)
+            dram_i = np.int64(0)
+            dram_f = np.int64(0)
+            dram_o = np.int64(0)
             for part in range(2):
                 size = cand if part == 0 else rest
                 times = full if part == 0 else 1
                 if size == 0:
                     continue
                 if dataflow_code == 0:
-                    r = gemm_cycles(rows, cols, 0, size, n, k, 1, sram_words_each, dram_words_per_cycle)
+                    r = gemm_cycles(rows, cols, 0, size, n, k, 1, sram_words_each, bw_i, bw_f, bw_o)
                 else:
-                    r = gemm_cycles(rows, cols, dataflow_code, m, n, size, 1, sram_words_each,
-                                    dram_words_per_cycle)
+                    r = gemm_cycles(rows, cols, dataflow_code, m, n, size, 1, sram_words_each, bw_i, bw_f, bw_o)
                 total += times * (r[0] + 1)
                 stall += times * r[1]
+                dram_i += times * r[4]
+                dram_f += times * r[5]
+                dram_o += times * r[6]
             if total - 1 < best_cycles:
                 best_cycles, best_stall, best_tile = total - 1, stall, cand
+                best_i, best_f, best_o = dram_i, dram_f, dram_o
         nxt = cand * 2
         if cand < fit < nxt:
             nxt = fit
         cand = nxt
-    return best_cycles, best_stall, best_tile
+    return best_cycles, best_stall, best_tile, best_i, best_f, best_o
 
 
 @jit
 def multi_array_gemm_cycles(arrays, rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each,
-                            dram_words_per_cycle):
-    """Split one GEMM over `arrays` identical arrays -> (cycles, stall_cycles, ideal_cycles).
+                            ifmap_words_per_cycle, filter_words_per_cycle, ofmap_words_per_cycle):
+    """Split one GEMM over `arrays` identical arrays -> (cycles, stall_cycles, ideal_cycles, ifmap_dram_reads,
+    filter_dram_reads, ofmap_dram_writes).
 
     Searches every split of M into a_m parts and N into a_n parts with a_m * a_n <= arrays (each array
-    its own SRAM; the DRAM words/cycle shared evenly by the arrays in use) and the tile search per array.
-    ideal_cycles = ceil(m n k / (arrays R C)), the MAC bound.
+    its own SRAM; each port's DRAM words/cycle shared evenly by the arrays in use) and the tile search per
+    array. ideal_cycles = ceil(m n k / (arrays R C)), the MAC bound. The DRAM words are all arrays' of the
+    fastest split: the simulated array's (each part rounded up) times the arrays in use.
     """
     ideal = _ceil_div(m * n * k, max(arrays, 1) * rows * cols)
     best_cycles = np.int64(-1)
     best_stall = np.int64(0)
+    best_i = np.int64(0)
+    best_f = np.int64(0)
+    best_o = np.int64(0)
     for a_m in range(1, max(arrays, 1) + 1):
         if a_m > m:
             break
         a_n = max(arrays, 1) // a_m
         a_n = min(a_n, n)
         used = a_m * a_n
-        bw = dram_words_per_cycle / used if dram_words_per_cycle > 0.0 else 0.0
+        bw_i = ifmap_words_per_cycle / used if ifmap_words_per_cycle > 0.0 else 0.0
+        bw_f = filter_words_per_cycle / used if filter_words_per_cycle > 0.0 else 0.0
+        bw_o = ofmap_words_per_cycle / used if ofmap_words_per_cycle > 0.0 else 0.0
         r = tiled_gemm_cycles(rows, cols, dataflow_code, _ceil_div(m, a_m), _ceil_div(n, a_n), k,
-                              mode_code, sram_words_each, bw)
+                              mode_code, sram_words_each, bw_i, bw_f, bw_o)
         if best_cycles < 0 or r[0] < best_cycles:
             best_cycles, best_stall = r[0], r[1]
-    return best_cycles, best_stall, ideal
+            best_i, best_f, best_o = used * r[3], used * r[4], used * r[5]
+    return best_cycles, best_stall, ideal, best_i, best_f, best_o
+
+
+@jit
+def shared_gemm_cycles(arrays, rows, cols, dataflow_code, m, n, k, mode_code, sram_words_total,
+                       ifmap_words_per_cycle, filter_words_per_cycle, ofmap_words_per_cycle):
+    """One GEMM on up to `arrays` arrays that share one SRAM pool and one DRAM port per operand -> (cycles,
+    stall_cycles, ideal_cycles, ifmap_dram_reads, filter_dram_reads, ofmap_dram_writes).
+
+    Tries every split a_m x a_n <= arrays (multi_array_gemm_cycles tries only the widest a_n for each a_m);
+    the arrays in use share each operand's pool (`sram_words_total` words, <= 0 unlimited) and each port's
+    words/cycle evenly, and each runs the tile search. A chip with more arrays can run every split a smaller
+    one can, with the same shares, so cycles never rise with `arrays`. DRAM words as multi_array_gemm_cycles.
+    """
+    ideal = _ceil_div(m * n * k, max(arrays, 1) * rows * cols)
+    best_cycles = np.int64(-1)
+    best_stall = np.int64(0)
+    best_i = np.int64(0)
+    best_f = np.int64(0)
+    best_o = np.int64(0)
+    for a_m in range(1, min(max(arrays, 1), m) + 1):
+        for a_n in range(1, min(max(arrays, 1) // a_m, n) + 1):
+            used = a_m * a_n
+            words = max(sram_words_total // used, 1) if sram_words_total > 0 else 0
+            bw_i = ifmap_words_per_cycle / used if ifmap_words_per_cycle > 0.0 else 0.0
+            bw_f = filter_words_per_cycle / used if filter_words_per_cycle > 0.0 else 0.0
+            bw_o = ofmap_words_per_cycle / used if ofmap_words_per_cycle > 0.0 else 0.0
+            r = tiled_gemm_cycles(rows, cols, dataflow_code, _ceil_div(m, a_m), _ceil_div(n, a_n), k, mode_code,
+                                  words, bw_i, bw_f, bw_o)
+            if best_cycles < 0 or r[0] < best_cycles:
+                best_cycles, best_stall = r[0], r[1]
+                best_i, best_f, best_o = used * r[3], used * r[4], used * r[5]
+    return best_cycles, best_stall, ideal, best_i, best_f, best_o
 
 
 @jit
@@ -556,13 +644,13 @@ def attention_cycles(seq_new, seq_past, q_heads, kv_heads, head_dim, arrays, row
             n = ctx if g == 0 else head_dim
             k = head_dim if g == 0 else ctx
             if mode_code == 0:
-                one = gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, 0, 0.0)[0] + 1
+                one = gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, 0, 0.0, 0.0, 0.0)[0] + 1
                 rounds = kv_heads // arrays
                 left = kv_heads - rounds * arrays
                 total += rounds * one
                 if left > 0:
                     total += multi_array_gemm_cycles(arrays // left, rows, cols, dataflow_code, m, n, k,
-                                                     mode_code, 0, 0.0)[0] + 1
+                                                     mode_code, 0, 0.0, 0.0, 0.0)[0] + 1
             else:
                 sr, sc, t = fold_shape(dataflow_code, m, n, k)
                 issue = max(t, rows)
@@ -574,15 +662,16 @@ def attention_cycles(seq_new, seq_past, q_heads, kv_heads, head_dim, arrays, row
 
 
 @jit
-def gemm_cycles_batch(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, dram_words_per_cycle):
+def gemm_cycles_batch(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, ifmap_words_per_cycle,
+                      filter_words_per_cycle, ofmap_words_per_cycle):
     """Vectorised gemm_cycles over equal-length int64/float64 arrays -> (cycles, stall_cycles, util)."""
     count = rows.shape[0]
     cycles = np.empty(count, dtype=np.int64)
     stalls = np.empty(count, dtype=np.int64)
     util = np.empty(count, dtype=np.float64)
     for i in range(count):
-        r = gemm_cycles(rows[i], cols[i], dataflow_code[i], m[i], n[i], k[i], mode_code,
-                        sram_words_each[i], dram_words_per_cycle[i])
+        r = gemm_cycles(rows[i], cols[i], dataflow_code[i], m[i], n[i], k[i], mode_code, sram_words_each[i],
+                        ifmap_words_per_cycle[i], filter_words_per_cycle[i], ofmap_words_per_cycle[i])
         cycles[i] = r[0]
         stalls[i] = r[1]
         util[i] = m[i] * n[i] * k[i] / (rows[i] * cols[i] * max(r[0], 1))

@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 
 from asicsim.commands import gemm as gemm_cmd
 from asicsim.kernels.systolic import (
-    attention_cycles, compute_cycles, gemm_cycles, multi_array_gemm_cycles, tiled_gemm_cycles,
+    attention_cycles, compute_cycles, gemm_cycles, multi_array_gemm_cycles, shared_gemm_cycles, tiled_gemm_cycles,
 )
 from asicsim.kernels.vector import vector_cycles
 from reference.systolic_ref import (
-    attention_cycles_ref, compute_cycles_ref, gemm_cycles_ref, multi_array_gemm_cycles_ref,
+    attention_cycles_ref, compute_cycles_ref, gemm_cycles_ref, multi_array_gemm_cycles_ref, shared_gemm_cycles_ref,
     tiled_gemm_cycles_ref, vector_cycles_ref,
 )
 from asicsim.workloads.errors import InputError
@@ -40,9 +40,9 @@ LIMITED = [r for r in ROWS if int(r["bandwidth_words_per_cycle"]) > 0]
 
 
 def _ours(row: dict, mode: int = 0):
+    bw = float(row["bandwidth_words_per_cycle"])  # SCALE-Sim ran one bandwidth on all three ports
     return gemm_cycles(int(row["rows"]), int(row["cols"]), DF[row["dataflow"]], int(row["M"]), int(row["N"]),
-                       int(row["K"]), mode, int(row["sram_kb_each"]) * 1024,
-                       float(row["bandwidth_words_per_cycle"]))
+                       int(row["K"]), mode, int(row["sram_kb_each"]) * 1024, bw, bw, bw)
 
 
 def test_fixture_is_big_enough():
@@ -53,11 +53,11 @@ def test_fixture_is_big_enough():
 @pytest.mark.parametrize("row", AMPLE, ids=lambda r: "{dataflow}-{rows}x{cols}-{M}-{N}-{K}".format(**r))
 def test_matches_scalesim_exactly_with_ample_bandwidth(row):
     """Golden values: SCALE-Sim 3.0.0 COMPUTE_REPORT 'Total Cycles' (tests/data/README.md)."""
-    cycles, stall, sram_reads, sram_writes, dram_reads, _ = _ours(row)
+    cycles, stall, sram_reads, sram_writes, ifmap_reads, filter_reads, _ = _ours(row)
     assert cycles == int(row["scalesim_total_cycles"])
     assert stall == int(row["scalesim_stall_cycles"]) == 0
     assert sram_reads == int(row["sram_ifmap_reads"]) + int(row["sram_filter_reads"])
-    assert dram_reads == int(row["dram_ifmap_reads"]) + int(row["dram_filter_reads"])
+    assert ifmap_reads == int(row["dram_ifmap_reads"]) and filter_reads == int(row["dram_filter_reads"])
     if row["dataflow"] != "os":  # SCALE-Sim's os count adds R + C bookkeeping writes per fold
         assert sram_writes == int(row["sram_ofmap_writes"])
 
@@ -70,26 +70,70 @@ def test_limited_bandwidth_tracks_scalesim(row):
     scalesim mode models SCALE-Sim's read-buffer ring (docs/systolic.md), so its prefetch count, and
     with it the DRAM reads, match exactly; the cycles are within 10% (fold-level timing).
     """
-    cycles, _, _, _, dram_reads, _ = _ours(row)
+    cycles, _, _, _, ifmap_reads, filter_reads, _ = _ours(row)
     ref = int(row["scalesim_total_cycles"])
     assert abs(int(cycles) - ref) <= 0.10 * ref
-    assert dram_reads == int(row["dram_ifmap_reads"]) + int(row["dram_filter_reads"])
+    assert ifmap_reads == int(row["dram_ifmap_reads"]) and filter_reads == int(row["dram_filter_reads"])
 
 
 def test_scalesim_mode_keeps_scalesims_sram_non_monotonicity():
     """SCALE-Sim 3.0.0 (run with benchmarks/scalesim_fixture.py's config, 2 words/cycle): os, 32 x 32,
     M = N = 32, K = 100 takes 1595 cycles with 1 kB per SRAM and 2041 with 2 kB, since every prefetch
     moves half the SRAM; scalesim mode reproduces the rise, pipelined mode does not have it."""
-    small = gemm_cycles(32, 32, 0, 32, 32, 100, 0, 1024, 2.0)[0]
-    large = gemm_cycles(32, 32, 0, 32, 32, 100, 0, 2048, 2.0)[0]
+    two = (2.0, 2.0, 2.0)
+    small = gemm_cycles(32, 32, 0, 32, 32, 100, 0, 1024, *two)[0]
+    large = gemm_cycles(32, 32, 0, 32, 32, 100, 0, 2048, *two)[0]
     assert abs(small - 1595) <= 0.1 * 1595 and abs(large - 2041) <= 0.1 * 2041 and large > small
-    assert gemm_cycles(32, 32, 0, 32, 32, 100, 1, 2048, 2.0)[0] <= gemm_cycles(32, 32, 0, 32, 32, 100, 1, 1024, 2.0)[0]
+    assert gemm_cycles(32, 32, 0, 32, 32, 100, 1, 2048, *two)[0] <= \
+        gemm_cycles(32, 32, 0, 32, 32, 100, 1, 1024, *two)[0]
 
 
 def test_worked_example_from_docstring():
     """os, 8 x 8, M = N = K = 16: SCALE-Sim 3.0.0 reports 119; pipelined overlaps folds to 77."""
-    assert gemm_cycles(8, 8, 0, 16, 16, 16, 0, 0, 0.0)[0] == 119
-    assert gemm_cycles(8, 8, 0, 16, 16, 16, 1, 0, 0.0)[0] == 77
+    assert gemm_cycles(8, 8, 0, 16, 16, 16, 0, 0, 0.0, 0.0, 0.0)[0] == 119
+    assert gemm_cycles(8, 8, 0, 16, 16, 16, 1, 0, 0.0, 0.0, 0.0)[0] == 77
+
+
+# Pipelined-mode results of the single-bandwidth kernel before per-port bandwidths (commit 5b0c3ff,
+# `gemm_cycles(r, c, df, m, n, k, 1, sram, bw)` -> cycles, stall, sram reads, sram writes, DRAM reads,
+# DRAM writes; `multi_array_gemm_cycles(4, ...)` -> cycles). Equal ports must reproduce them exactly.
+SINGLE_BANDWIDTH_GOLDEN = [
+    # (r, c, df, m, n, k, sram, bw, gemm result, 4-array cycles)
+    (8, 8, 0, 16, 16, 16, 64, 1.0, (569, 492, 1024, 256, 1024, 256), 761),
+    (8, 8, 1, 16, 16, 16, 64, 1.0, (625, 540, 768, 512, 768, 512), 769),
+    (8, 8, 2, 16, 16, 16, 64, 1.0, (625, 540, 768, 512, 768, 512), 769),
+    (16, 16, 0, 100, 64, 48, 256, 2.0, (10769, 9396, 40704, 6400, 40704, 6400), 10865),
+    (16, 16, 1, 100, 64, 48, 256, 2.0, (10301, 9056, 22272, 19200, 22272, 19200), 10376),
+    (16, 16, 2, 100, 64, 48, 256, 2.0, (10817, 9428, 26304, 19200, 26304, 18688), 10865),
+    (32, 32, 0, 32, 32, 100, 1024, 2.0, (2081, 1920, 6400, 1024, 6400, 1024), 3681),
+    (32, 32, 1, 128, 256, 256, 8192, 2.0, (132993, 124708, 327680, 262144, 327680, 32768), 98055),
+    (32, 32, 2, 100, 200, 512, 32768, 16.0, (25631, 12738, 460800, 320000, 460800, 20000), 15355),
+    (4, 8, 1, 37, 23, 91, 16, 0.5, (39663, 37097, 12194, 19573, 12194, 19573), 41771),
+    (8, 4, 2, 5, 70, 33, 4096, 3.0, (1596, 879, 4785, 1750, 4785, 350), 895),
+    (3, 5, 0, 48, 7, 29, 0, 0.25, (6425, 5492, 6032, 336, 1595, 336), 7278),
+    (256, 256, 1, 64, 8192, 3584, 1 << 20, 64.0, (459071, 343810, 36700160, 7340032, 29589504, 524288), 459777),
+    (128, 128, 1, 2048, 1024, 4096, 1 << 16, 32.0, (2103297, 1578628, 71303168, 67108864, 71303168, 67108864),
+     2104833),
+    (256, 256, 1, 8, 2048, 1024, 1 << 18, 8.0, (262407, 253698, 2162688, 65536, 2105344, 16384), 263169),
+    (64, 64, 0, 512, 128, 64, 32768, 1.0, (69569, 68420, 131072, 65536, 73728, 65536), 77889),
+]
+
+
+@pytest.mark.parametrize("r, c, df, m, n, k, sram, bw, single, multi", SINGLE_BANDWIDTH_GOLDEN)
+def test_equal_ports_reproduce_the_single_bandwidth_kernel(r, c, df, m, n, k, sram, bw, single, multi):
+    got = tuple(int(x) for x in gemm_cycles(r, c, df, m, n, k, 1, sram, bw, bw, bw))
+    assert got[:4] == single[:4] and got[4] + got[5] == single[4] and got[6] == single[5]
+    assert int(multi_array_gemm_cycles(4, r, c, df, m, n, k, 1, sram, bw, bw, bw)[0]) == multi
+
+
+def test_scalesim_mode_refuses_unequal_ports():
+    """scalesim mode models SCALE-Sim's one bandwidth on every port (per-port scalesim is not modelled)."""
+    with pytest.raises(ValueError):
+        gemm_cycles(8, 8, 1, 16, 16, 16, 0, 64, 1.0, 2.0, 1.0)
+    with pytest.raises(ValueError):
+        gemm_cycles_ref(8, 8, 1, 16, 16, 16, 0, 64, 1.0, 2.0, 1.0)
+    with pytest.raises(InputError):
+        gemm_cmd.run(_args(bandwidth=1.0, filter_bandwidth=2.0))
 
 
 arrays = st.integers(2, 16)
@@ -100,27 +144,80 @@ srams = st.sampled_from([0, 16, 64, 256, 1024, 4096])
 bws = st.sampled_from([0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 8.0])
 
 
+@st.composite
+def port_bws(draw, mode):
+    """(ifmap, filter, ofmap) words/cycle: one value in scalesim mode, each its own in pipelined mode."""
+    if mode == 0:
+        bw = draw(bws)
+        return bw, bw, bw
+    return draw(bws), draw(bws), draw(bws)
+
+
+def _with_ports(strategy):
+    """(mode, ports) pairs: a mode, then bandwidths it accepts."""
+    return strategy.flatmap(lambda mode: st.tuples(st.just(mode), port_bws(mode)))
+
+
+def _faster(a: float, b: float) -> float:
+    """The larger bandwidth of two (<= 0 is unlimited, the largest)."""
+    return max(a, b, key=lambda x: math.inf if x <= 0 else x)
+
+
+def _slower(a: float, b: float) -> float:
+    return min(a, b, key=lambda x: math.inf if x <= 0 else x)
+
+
 @settings(deadline=None)
-@given(arrays, arrays, dataflows, dims, dims, dims, modes, srams, bws)
-def test_gemm_twin_agrees(r, c, df, m, n, k, mode, sram, bw):
-    assert tuple(int(x) for x in gemm_cycles(r, c, df, m, n, k, mode, sram, bw)) == \
-        gemm_cycles_ref(r, c, df, m, n, k, mode, sram, bw)
+@given(arrays, arrays, dataflows, dims, dims, dims, _with_ports(modes), srams)
+def test_gemm_twin_agrees(r, c, df, m, n, k, mode_ports, sram):
+    mode, ports = mode_ports
+    assert tuple(int(x) for x in gemm_cycles(r, c, df, m, n, k, mode, sram, *ports)) == \
+        gemm_cycles_ref(r, c, df, m, n, k, mode, sram, *ports)
     assert compute_cycles(r, c, df, m, n, k, mode) == compute_cycles_ref(r, c, df, m, n, k, mode)
 
 
 @settings(deadline=None)
-@given(arrays, arrays, dataflows, dims, dims, dims, srams, bws)
-def test_tiled_twin_agrees(r, c, df, m, n, k, sram, bw):
-    assert tuple(int(x) for x in tiled_gemm_cycles(r, c, df, m, n, k, 1, sram, bw)) == \
-        tiled_gemm_cycles_ref(r, c, df, m, n, k, 1, sram, bw)
+@given(arrays, arrays, dataflows, dims, dims, dims, srams, port_bws(1))
+def test_tiled_twin_agrees(r, c, df, m, n, k, sram, ports):
+    assert tuple(int(x) for x in tiled_gemm_cycles(r, c, df, m, n, k, 1, sram, *ports)) == \
+        tiled_gemm_cycles_ref(r, c, df, m, n, k, 1, sram, *ports)
 
 
 @settings(deadline=None)
-@given(st.integers(1, 6), arrays, arrays, dataflows, dims, dims, dims, modes, srams, bws)
-def test_multi_array_twin_agrees_and_respects_mac_bound(a, r, c, df, m, n, k, mode, sram, bw):
-    got = tuple(int(x) for x in multi_array_gemm_cycles(a, r, c, df, m, n, k, mode, sram, bw))
-    assert got == multi_array_gemm_cycles_ref(a, r, c, df, m, n, k, mode, sram, bw)
+@given(st.integers(1, 6), arrays, arrays, dataflows, dims, dims, dims, _with_ports(modes), srams)
+def test_multi_array_twin_agrees_and_respects_mac_bound(a, r, c, df, m, n, k, mode_ports, sram):
+    mode, ports = mode_ports
+    got = tuple(int(x) for x in multi_array_gemm_cycles(a, r, c, df, m, n, k, mode, sram, *ports))
+    assert got == multi_array_gemm_cycles_ref(a, r, c, df, m, n, k, mode, sram, *ports)
     assert got[2] == math.ceil(m * n * k / (a * r * c)) and got[0] >= got[2]
+
+
+@settings(deadline=None)
+@given(st.integers(1, 6), arrays, arrays, dataflows, dims, dims, dims, srams, port_bws(1))
+def test_shared_twin_agrees_and_respects_mac_bound(a, r, c, df, m, n, k, sram, ports):
+    got = tuple(int(x) for x in shared_gemm_cycles(a, r, c, df, m, n, k, 1, sram, *ports))
+    assert got == shared_gemm_cycles_ref(a, r, c, df, m, n, k, 1, sram, *ports)
+    assert got[2] == math.ceil(m * n * k / (a * r * c)) and got[0] >= got[2]
+
+
+@settings(deadline=None)
+@given(st.integers(1, 8), arrays, arrays, dataflows, dims, dims, dims, srams, port_bws(1))
+def test_shared_arrays_never_slower_with_one_more_array(a, r, c, df, m, n, k, sram, ports):
+    """Same SRAM pool and ports: one more array never adds cycles (every split stays available, same shares)."""
+    assert shared_gemm_cycles(a + 1, r, c, df, m, n, k, 1, sram, *ports)[0] <= \
+        shared_gemm_cycles(a, r, c, df, m, n, k, 1, sram, *ports)[0]
+
+
+@settings(deadline=None)
+@given(st.integers(1, 6), arrays, arrays, dataflows, dims, dims, dims, srams, port_bws(1))
+def test_shared_tries_every_split_multi_array_tries(a, r, c, df, m, n, k, sram, ports):
+    """Memory unlimited, shared_gemm_cycles searches a superset of multi_array_gemm_cycles's splits; on one array
+    (pool = the array's buffer) the two are the same with any memory."""
+    free = (0.0, 0.0, 0.0)
+    assert shared_gemm_cycles(a, r, c, df, m, n, k, 1, 0, *free)[0] <= \
+        multi_array_gemm_cycles(a, r, c, df, m, n, k, 1, 0, *free)[0]
+    assert tuple(shared_gemm_cycles(1, r, c, df, m, n, k, 1, sram, *ports)) == \
+        tuple(multi_array_gemm_cycles(1, r, c, df, m, n, k, 1, sram, *ports))
 
 
 @settings(deadline=None)
@@ -155,17 +252,52 @@ def test_vector_twin_agrees(elements, ops, lanes):
 
 
 @settings(deadline=None)
-@given(arrays, arrays, dataflows, dims, dims, dims, modes, srams, bws)
-def test_never_below_mac_bound(r, c, df, m, n, k, mode, sram, bw):
+@given(arrays, arrays, dataflows, dims, dims, dims, _with_ports(modes), srams)
+def test_never_below_mac_bound(r, c, df, m, n, k, mode_ports, sram):
     """Theory: R*C MACs per cycle at most (holds for R + C >= 3; SCALE-Sim counts the last cycle's index)."""
-    assert gemm_cycles(r, c, df, m, n, k, mode, sram, bw)[0] >= math.ceil(m * n * k / (r * c))
+    mode, ports = mode_ports
+    assert gemm_cycles(r, c, df, m, n, k, mode, sram, *ports)[0] >= math.ceil(m * n * k / (r * c))
 
 
 @settings(deadline=None)
 @given(arrays, arrays, dataflows, dims, dims, dims, modes, srams, bws, bws)
 def test_more_bandwidth_never_slower(r, c, df, m, n, k, mode, sram, bw1, bw2):
-    lo, hi = sorted([bw1, bw2], key=lambda b: math.inf if b <= 0 else b)
-    assert gemm_cycles(r, c, df, m, n, k, mode, sram, hi)[0] <= gemm_cycles(r, c, df, m, n, k, mode, sram, lo)[0]
+    lo, hi = _slower(bw1, bw2), _faster(bw1, bw2)
+    assert gemm_cycles(r, c, df, m, n, k, mode, sram, hi, hi, hi)[0] <= \
+        gemm_cycles(r, c, df, m, n, k, mode, sram, lo, lo, lo)[0]
+
+
+@settings(deadline=None)
+@given(arrays, arrays, dataflows, dims, dims, dims, srams, port_bws(1), st.integers(0, 2), bws,
+       st.integers(1, 6))
+def test_more_bandwidth_on_one_port_never_slower(r, c, df, m, n, k, sram, ports, port, other, a):
+    """Pipelined mode: raising one port's words/cycle (the others fixed) never adds cycles, for one array,
+    the tile search and the multi-array split, and moves the same DRAM words on every port (one GEMM)."""
+    lo, hi = list(ports), list(ports)
+    lo[port], hi[port] = _slower(ports[port], other), _faster(ports[port], other)
+    slow = gemm_cycles(r, c, df, m, n, k, 1, sram, *lo)
+    fast = gemm_cycles(r, c, df, m, n, k, 1, sram, *hi)
+    assert fast[0] <= slow[0] and fast[1] <= slow[1]
+    assert tuple(fast[2:]) == tuple(slow[2:])  # bandwidth changes when words arrive, not how many
+    assert tiled_gemm_cycles(r, c, df, m, n, k, 1, sram, *hi)[0] <= \
+        tiled_gemm_cycles(r, c, df, m, n, k, 1, sram, *lo)[0]
+    assert multi_array_gemm_cycles(a, r, c, df, m, n, k, 1, sram, *hi)[0] <= \
+        multi_array_gemm_cycles(a, r, c, df, m, n, k, 1, sram, *lo)[0]
+
+
+@settings(deadline=None)
+@given(arrays, arrays, dataflows, dims, dims, dims, st.sampled_from([16, 64, 256]), st.integers(0, 2))
+def test_a_limited_port_stalls_and_the_others_unlimited_do_not(r, c, df, m, n, k, sram, port):
+    """A port at a quarter word per cycle that has words to move stalls the array; with that port unlimited too
+    the GEMM runs at its memory-free cycles."""
+    ports = [0.0, 0.0, 0.0]
+    ports[port] = 0.25
+    res = gemm_cycles(r, c, df, m, n, k, 1, sram, *ports)
+    assert gemm_cycles(r, c, df, m, n, k, 1, sram, 0.0, 0.0, 0.0)[1] == 0
+    # at 0.25 words/cycle a port needs 4 cycles a word: more than the whole GEMM's compute once it moves
+    # more words than a quarter of the memory-free cycles
+    if res[4 + port] * 4 > compute_cycles(r, c, df, m, n, k, 1) + 4:
+        assert res[1] > 0
 
 
 @settings(deadline=None)
@@ -176,7 +308,8 @@ def test_more_sram_never_slower(r, c, df, m, n, k, mode, s1, s2, bw):
     if mode == 0:
         bw = 0.0
     lo, hi = sorted([s1, s2], key=lambda s: math.inf if s <= 0 else s)
-    assert gemm_cycles(r, c, df, m, n, k, mode, hi, bw)[0] <= gemm_cycles(r, c, df, m, n, k, mode, lo, bw)[0]
+    assert gemm_cycles(r, c, df, m, n, k, mode, hi, bw, bw, bw)[0] <= \
+        gemm_cycles(r, c, df, m, n, k, mode, lo, bw, bw, bw)[0]
 
 
 @settings(deadline=None)
@@ -184,30 +317,32 @@ def test_more_sram_never_slower(r, c, df, m, n, k, mode, s1, s2, bw):
        st.sampled_from([16, 17, 64, 100, 256, 1024, 4096]), st.sampled_from([0.25, 0.5, 1.0, 2.0, 3.0, 8.0]))
 def test_scalesim_memory_twin_agrees(r, c, df, m, n, k, sram, bw):
     """The ring model (closed-form jumps) equals the twin that walks it one prefetch at a time."""
-    assert tuple(int(x) for x in gemm_cycles(r, c, df, m, n, k, 0, sram, bw)) == \
-        gemm_cycles_ref(r, c, df, m, n, k, 0, sram, bw)
+    assert tuple(int(x) for x in gemm_cycles(r, c, df, m, n, k, 0, sram, bw, bw, bw)) == \
+        gemm_cycles_ref(r, c, df, m, n, k, 0, sram, bw, bw, bw)
 
 
 @settings(deadline=None)
 @given(arrays, arrays, dataflows, dims, dims, dims)
 def test_pipelined_never_slower_than_scalesim(r, c, df, m, n, k):
-    assert gemm_cycles(r, c, df, m, n, k, 1, 0, 0.0)[0] <= gemm_cycles(r, c, df, m, n, k, 0, 0, 0.0)[0]
+    free = (0.0, 0.0, 0.0)
+    assert gemm_cycles(r, c, df, m, n, k, 1, 0, *free)[0] <= gemm_cycles(r, c, df, m, n, k, 0, 0, *free)[0]
 
 
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="timing needs the JIT")
 def test_large_gemm_is_fast():
     import time
 
-    multi_array_gemm_cycles(4, 256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0)
+    multi_array_gemm_cycles(4, 256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0, 64.0, 64.0)
     t0 = time.perf_counter()
     for _ in range(20):
-        multi_array_gemm_cycles(1, 256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0)
+        multi_array_gemm_cycles(1, 256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0, 64.0, 64.0)
     assert (time.perf_counter() - t0) / 20 < 1e-3
 
 
 def _args(**kw) -> argparse.Namespace:
     base = dict(rows=8, cols=8, dataflow="os", m=16, n=16, k=16, bandwidth=0.0, sram_kb=0.0,
-                mode="scalesim", json=False, csv=None)
+                mode="scalesim", json=False, csv=None, ifmap_bandwidth=None, filter_bandwidth=None,
+                ofmap_bandwidth=None)
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -217,7 +352,20 @@ def test_cli_single_json(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["cycles"] == 119 and out["stall_cycles"] == 0
     assert set(out) == {"cycles", "stall_cycles", "utilization", "sram_reads", "sram_writes", "dram_reads",
-                        "dram_writes"}
+                        "dram_ifmap_reads", "dram_filter_reads", "dram_writes"}
+
+
+def test_cli_per_port_bandwidth(capsys):
+    """Pipelined mode: a slow filter port alone stalls; its words are reported per port."""
+    base = dict(json=True, mode="pipelined", dataflow="ws", sram_kb=1.0)
+    assert gemm_cmd.run(_args(**base)) == 0
+    free = json.loads(capsys.readouterr().out)
+    assert gemm_cmd.run(_args(filter_bandwidth=0.25, **base)) == 0
+    slow = json.loads(capsys.readouterr().out)
+    assert free["stall_cycles"] == 0 and slow["stall_cycles"] > 0
+    assert slow["dram_reads"] == slow["dram_ifmap_reads"] + slow["dram_filter_reads"]
+    expected = gemm_cycles(8, 8, 1, 16, 16, 16, 1, 1024, 0.0, 0.25, 0.0)
+    assert (slow["cycles"], slow["dram_filter_reads"]) == (expected[0], expected[5])
 
 
 def test_cli_csv_appends_columns(tmp_path, capsys):
@@ -228,11 +376,23 @@ def test_cli_csv_appends_columns(tmp_path, capsys):
     assert out[0]["cycles"] == "119" and len(out) == 2 and "utilization" in out[1]
 
 
+def test_cli_csv_per_port_columns(tmp_path, capsys):
+    """Pipelined mode: port columns override the shared bandwidth, row by row (an empty cell keeps it)."""
+    f = tmp_path / "g.csv"
+    f.write_text("dataflow,rows,cols,M,N,K,bandwidth_words_per_cycle,sram_kb_each,filter_words_per_cycle\n"
+                 "ws,8,8,16,16,16,0,1,0.25\nws,8,8,16,16,16,2,1,\n")
+    assert gemm_cmd.run(_args(csv=str(f), mode="pipelined")) == 0
+    out = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert int(out[0]["cycles"]) == gemm_cycles(8, 8, 1, 16, 16, 16, 1, 1024, 0.0, 0.25, 0.0)[0]
+    assert int(out[1]["cycles"]) == gemm_cycles(8, 8, 1, 16, 16, 16, 1, 1024, 2.0, 2.0, 2.0)[0]
+
+
 @pytest.mark.parametrize("text, field", [
     ("dataflow,rows,cols,M,N\nos,8,8,1,1\n", "header"),
     ("dataflow,rows,cols,M,N,K\nxs,8,8,1,1,1\n", "row 2: dataflow"),
     ("dataflow,rows,cols,M,N,K\nos,0,8,1,1,1\n", "row 2: rows"),
     ("dataflow,rows,cols,M,N,K,bandwidth_words_per_cycle\nos,8,8,1,1,1,-3\n", "row 2: bandwidth_words_per_cycle"),
+    ("dataflow,rows,cols,M,N,K,filter_words_per_cycle\nos,8,8,1,1,1,2\n", "row 2: words_per_cycle"),
 ])
 def test_cli_csv_bad_input(tmp_path, text, field):
     f = tmp_path / "bad.csv"

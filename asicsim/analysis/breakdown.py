@@ -6,7 +6,9 @@ the serial launch overhead (`fixed_s`). GPU kernels run one after another, so th
 time; where units overlap (the ASIC) they add up to more, and the kinds are scaled down to the time left
 after launch overhead. Whatever a step does not account for is idle (units waiting on each other or, over
 the run, replicas waiting for work). Compute- versus memory-bound share: busy time of the compute unit
-versus the memory unit, per step, whichever is larger gets the step's time.
+versus the memory unit, per step, whichever is larger gets the step's time. Array stall: compute-unit seconds
+the arrays spent waiting for operands from SRAM or HBM (the systolic kernel's stall cycles, `StepRecord.stall_s`);
+they are part of the GEMM and attention time above, not a category of their own.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ def step_breakdown(result: RunResult) -> dict:
     """Seconds and shares of the run's replica time by category, and the compute/memory-bound split.
 
     Returns {"total_s", "steps", "seconds": {category: s}, "share": {category: fraction},
-    "compute_bound_share", "memory_bound_share", "prefill_s", "decode_s"}.
+    "compute_bound_share", "memory_bound_share", "prefill_s", "decode_s", "stall_s", "stall_share"}; stall_s is
+    the arrays' stall (waiting on SRAM/HBM) summed over steps, stall_share its fraction of total_s.
     """
     seconds = dict.fromkeys(CATEGORIES, 0.0)
-    compute_bound = memory_bound = prefill = decode = 0.0
+    compute_bound = memory_bound = prefill = decode = stall = 0.0
     replicas: dict[int, float] = {}
     for s in result.steps:
         step_s = s.end_at - s.start_at
@@ -41,6 +44,7 @@ def step_breakdown(result: RunResult) -> dict:
         for key, value in parts.items():
             seconds[key] += value * factor
         seconds["launch_overhead"] += launch
+        stall += s.stall_s
         seconds["idle"] += max(step_s - launch - work_s * scale, 0.0)
         if s.compute_busy_s >= s.memory_busy_s:
             compute_bound += step_s
@@ -64,6 +68,8 @@ def step_breakdown(result: RunResult) -> dict:
         "memory_bound_share": memory_bound / bound if bound else 0.0,
         "prefill_s": prefill,
         "decode_s": decode,
+        "stall_s": stall,
+        "stall_share": stall / total if total else 0.0,
     }
 
 
@@ -74,5 +80,7 @@ def format_breakdown(result: RunResult) -> str:
              f"prefill steps {b['prefill_s']:.3f} s, decode steps {b['decode_s']:.3f} s)"]
     for key in CATEGORIES:
         lines.append(f"  {key:16} {b['seconds'][key]:10.4f} s  {b['share'][key]:6.1%}")
+    lines.append(f"  {'array stall':16} {b['stall_s']:10.4f} s  {b['stall_share']:6.1%}  "
+                 "(arrays waiting on SRAM/HBM; part of gemm and attention)")
     lines.append(f"  compute-bound steps {b['compute_bound_share']:.1%}, memory-bound steps {b['memory_bound_share']:.1%}")
     return "\n".join(lines)

@@ -5,18 +5,46 @@ Pricing rules (each an explicit modelling choice, see docs/architecture.md):
   `kernels.systolic` (pipelined folds, split across arrays); a PE does `macs_per_pe_per_cycle_<dtype>`
   MACs a cycle by consuming that many K-elements per cycle.
 - Softmax, norms, activations and residual adds run on the vector unit, pipelined with the arrays.
-- Weights stream from HBM (prefetched one op ahead when `prefetch_weights`); KV cache always lives in HBM;
-  activations stay in SRAM when an op's activations fit in a quarter of it, otherwise they go to HBM.
+- Weights stream from HBM (prefetched one op ahead when `prefetch_weights` and they fit the prefetch buffer);
+  KV cache always lives in HBM; activations stay in SRAM when an op's activations fit in a quarter of it,
+  otherwise they go to HBM.
 - Collectives are ring all-reduces over the chip-to-chip links (latency per hop plus bytes over bandwidth).
 - Boost clock: a spec with `max_clock_hz` above `clock_hz` (derived under a binding TDP) runs each array or
   vector op at the clock the power budget allows for the work it actually does (`asicsim.chip.power.
   op_clock_hz`: its MACs and lane operations, whatever the split leaves idle or half-filled), capped at
   max_clock_hz. The engine keeps one clock per unit, so the op's compute, ideal and stall cycles are handed
-  over at the base clock: cycles x clock_hz / op clock. Memory and link time do not depend on the clock.
+  over at the base clock: cycles x clock_hz / op clock. Memory and link time do not depend on the clock: a
+  matmul whose filter port reads HBM counts its cycles with HBM delivering its bytes per second over the boost
+  ceiling each cycle (the op clock follows from the cycles; see _matmul).
+
+Memory (matmuls; docs/systolic.md, "The ASIC's memory"). The kernel's stall model prices every matmul
+(`systolic.shared_gemm_cycles`, pipelined mode): each array has an ifmap, a filter and an ofmap buffer and
+each port its own words/cycle.
+- SRAM split (assumed, from sohu.toml's sram_bytes derivation): a quarter for resident activations, half for
+  the weight prefetch buffer, a quarter for the arrays' operand buffers, a third of it per operand, shared
+  by the arrays in use, in words of the port's widest word (an ifmap or filter word is the per-PE K-elements
+  a PE takes a cycle, so its bytes are the op's bytes over the kernel's words).
+- Port feeds: a port reading on-chip SRAM runs at `sram_bandwidth_bytes_per_cycle` (each port, shared by the
+  arrays in use); a port reading HBM at the achievable HBM bandwidth (hbm_bandwidth_bytes_per_s x
+  hbm_efficiency over the clock, the boost ceiling with boost).
+- Weights: with `prefetch_weights`, an op whose weights fit the prefetch buffer gets them through the engine's
+  prefetch (`weight_cycles`; the engine's HBM unit is their one HBM model) and the filter port reads SRAM.
+  Otherwise, with the activations on chip, they stream through the filter port at the HBM bandwidth while the
+  op runs: the kernel stalls on them and the same bytes, re-fetches included, are the op's `memory_cycles`.
+- Activations that fit the quarter: ifmap and ofmap ports read and write SRAM, no HBM traffic. Larger ones are
+  staged: the op runs as token chunks that fit the quarter, read from HBM into SRAM once per block of weights
+  that fits the prefetch buffer (one block when prefetched) and written back once, and every port reads SRAM
+  (weights that do not fit come into the buffer block by block while the op runs). Chunk boundaries pipeline
+  as fold boundaries do, so the kernel runs the whole GEMM; the staging is `memory_cycles`. Feeding the ports
+  from HBM instead would re-read the inputs once per column fold (an 8192-token prefill step: 135 -> 249 ms).
+- One HBM model: an op ends at max(compute, memory) in the engine. For an op alone the kernel's stalls and the
+  engine's HBM time describe the same bytes at the same bandwidth, so they overlap, never add.
+- Attention GEMMs (`attention_cycles`) stay memory-unlimited; their KV-cache traffic is the engine's.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 from asicsim.kernels import systolic
@@ -40,6 +68,15 @@ _DATAFLOW_CODE = {"os": 0, "ws": 1, "is": 2}
 _PIPELINED = 1
 # Vector-unit operations per attention score: max, subtract, exp, sum, scale. Counted, not measured.
 _SOFTMAX_OPS = 5.0
+# SRAM split (assumed; sohu.toml's sram_bytes derivation): a quarter for resident activations (a 2048-token
+# bf16 block, 33.6 MB of 128 MiB), half for the weight prefetch double buffer (the largest per-chip FP8
+# weight double-buffered, 2 x 29.4 MB = 58.7 MB), the last quarter for the arrays' operand buffers. An op's
+# weights are prefetched when they fit the whole double buffer: the kernel uses each weight tile once, in fold
+# order, so the next op's weights fill the space the running op's spent tiles free.
+_ACT_SRAM_SHARE = 0.25
+_WEIGHT_SRAM_SHARE = 0.5
+_OPERAND_SRAM_SHARE = 0.25
+_OPERANDS = 3  # ifmap, filter, ofmap: one buffer each per array
 
 
 class AsicDevice:
@@ -51,8 +88,9 @@ class AsicDevice:
         s = spec
         self._dataflow = _DATAFLOW_CODE[s.dataflow]
         self._hbm_bytes_per_cycle = s.hbm_bandwidth_bytes_per_s * s.hbm_efficiency / s.clock_hz
-        self._sram_words_each = max(int(s.sram_bytes // 8), 1)  # an eighth of SRAM per operand buffer
-        self._act_resident_bytes = s.sram_bytes / 4.0
+        self._act_resident_bytes = s.sram_bytes * _ACT_SRAM_SHARE
+        self._weight_buffer_bytes = s.sram_bytes * _WEIGHT_SRAM_SHARE
+        self._operand_pool_bytes = s.sram_bytes * _OPERAND_SRAM_SHARE / _OPERANDS  # per operand, all arrays
         self._boost = s.max_clock_hz > s.clock_hz
         if self._boost:
             self._budget_w = boost_budget_w(s)
@@ -144,18 +182,44 @@ class AsicDevice:
         return max(int(self.spec.macs_per_cycle(dtype) // self.spec.pe_count), 1)
 
     def _matmul(self, op: Op) -> OpCost:
+        """A matmul on the arrays with the kernel's SRAM/HBM stall model live (module docstring, "Memory")."""
         s = self.spec
         per_pe = self._pe_macs(op.dtype)
         k_steps = -(-op.k // per_pe)
-        cycles, stall, ideal = systolic.multi_array_gemm_cycles(
-            s.array_count, s.array_rows, s.array_cols, self._dataflow, op.m, op.n, k_steps, _PIPELINED,
-            self._sram_words_each, 0.0)
+        hbm = self._hbm_bytes_per_cycle
+        sram = s.sram_bandwidth_bytes_per_cycle
+        # Bytes of one kernel word per port: an ifmap or filter word is the per_pe K-elements a PE takes a cycle.
+        word_bytes = (op.act_in_bytes / max(op.m * k_steps, 1), op.weight_bytes / max(k_steps * op.n, 1),
+                      op.act_out_bytes / max(op.m * op.n, 1))
+        pool_words = max(int(self._operand_pool_bytes // max(*word_bytes, 1e-9)), 1)
+        prefetched = s.prefetch_weights and op.weight_bytes <= self._weight_buffer_bytes
+        resident = op.act_in_bytes + op.act_out_bytes <= self._act_resident_bytes
+        # The filter port reads HBM only for weights that stream through the arrays: not prefetched, with the
+        # activations on chip. Weights of an op whose activations are staged come in blocks through the buffer.
+        filter_from_hbm = resident and not prefetched
+        # Boost: HBM delivers its bytes per second over the op's clock each cycle, and the clock follows from the
+        # cycles (op_clock_hz). The kernel counts them at the boost ceiling, the fastest an op may run: exact for
+        # an op that runs there, conservative (HBM looks slower per cycle than it is) for one run below it.
+        # Without boost the ceiling is the base clock.
+        hbm_feed = s.hbm_bandwidth_bytes_per_s * s.hbm_efficiency / s.boost_clock_hz
+        feeds = (sram, hbm_feed if filter_from_hbm else sram, sram)
+        cycles, stall, ideal, _, filter_words, _ = systolic.shared_gemm_cycles(
+            s.array_count, s.array_rows, s.array_cols, self._dataflow, op.m, op.n, k_steps, _PIPELINED, pool_words,
+            *(f / w if w > 0.0 else 0.0 for f, w in zip(feeds, word_bytes)))
         scale = 1.0
         if self._boost and cycles > 0:
             scale = self._base_cycles_per_cycle(float(cycles), 0.5 * op.flops * self._mac_charge_j(op.dtype))
-        return OpCost(compute_cycles=float(cycles) * scale, memory_cycles=self._activation_cycles(op),
-                      weight_cycles=self._bytes_cycles(op.weight_bytes), ideal_compute_cycles=float(ideal) * scale,
-                      stall_cycles=float(stall) * scale, hbm_bytes=self._hbm_bytes(op))
+        if resident:
+            streamed = float(filter_words) * word_bytes[1] if filter_from_hbm else 0.0
+        else:
+            # Staged through the activation quarter in token chunks: inputs read from HBM once per weight block
+            # (one block if prefetched, else as many as the weight buffer needs), outputs written back once.
+            blocks = 1 if prefetched else max(math.ceil(op.weight_bytes / self._weight_buffer_bytes), 1)
+            streamed = blocks * op.act_in_bytes + op.act_out_bytes + (0.0 if prefetched else op.weight_bytes)
+        prefetch_bytes = op.weight_bytes if prefetched else 0.0
+        return OpCost(compute_cycles=float(cycles) * scale, memory_cycles=streamed / hbm,
+                      weight_cycles=prefetch_bytes / hbm, ideal_compute_cycles=float(ideal) * scale,
+                      stall_cycles=float(stall) * scale, hbm_bytes=prefetch_bytes + streamed)
 
     def _attention(self, op: Op) -> OpCost:
         s = self.spec

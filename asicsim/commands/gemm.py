@@ -1,7 +1,11 @@
 """`asicsim gemm`: cycles of one GEMM (or a CSV of GEMMs) on one systolic array.
 
 Words are one byte (fp8/int8, as in SCALE-Sim), so `--sram-kb KB` gives each operand buffer 1024 * KB
-words; `--bandwidth` is DRAM words/cycle per operand port. 0 means unlimited for both.
+words; `--bandwidth` is DRAM words/cycle on each operand port (ifmap, filter, ofmap), and
+`--ifmap-bandwidth`, `--filter-bandwidth`, `--ofmap-bandwidth` set one port (pipelined mode only: scalesim
+mode models one bandwidth on every port). 0 means unlimited for all of them. A CSV may carry
+`ifmap_words_per_cycle`, `filter_words_per_cycle`, `ofmap_words_per_cycle` columns the same way (an empty
+cell takes `bandwidth_words_per_cycle`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ __all__ = ["register", "run", "DATAFLOWS", "MODES"]
 DATAFLOWS = {"os": 0, "ws": 1, "is": 2}
 MODES = {"scalesim": 0, "pipelined": 1}
 _REQUIRED = ("dataflow", "rows", "cols", "M", "N", "K")
-_OPTIONAL = ("bandwidth_words_per_cycle", "sram_kb_each")
+_PORTS = ("ifmap", "filter", "ofmap")
+_OPTIONAL = ("bandwidth_words_per_cycle", "sram_kb_each", *(f"{port}_words_per_cycle" for port in _PORTS))
 
 
 def register(sub) -> None:
@@ -41,11 +46,15 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, help="GEMM N (columns of the weights)")
     p.add_argument("--k", type=int, help="GEMM K (reduction)")
     p.add_argument("--bandwidth", type=float, default=0.0, help="DRAM words/cycle per operand (0: unlimited)")
+    for port in _PORTS:
+        p.add_argument(f"--{port}-bandwidth", type=float, default=None,
+                       help=f"DRAM words/cycle of the {port} port (default: --bandwidth; pipelined mode)")
     p.add_argument("--sram-kb", type=float, default=0.0, help="SRAM kB per operand buffer (0: unlimited)")
     p.add_argument("--mode", default="scalesim",
                    help="scalesim (SCALE-Sim 3.0.0 timing and buffers) or pipelined (overlapped folds, ASIC buffers)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--csv", help="CSV with dataflow,rows,cols,M,N,K[,bandwidth_words_per_cycle,sram_kb_each]")
+    p.add_argument("--csv", help="CSV with dataflow,rows,cols,M,N,K[,bandwidth_words_per_cycle,sram_kb_each,"
+                                 "ifmap_words_per_cycle,filter_words_per_cycle,ofmap_words_per_cycle]")
 
 
 def _int(source: str, field: str, value, minimum: int = 1) -> int:
@@ -68,6 +77,13 @@ def _float(source: str, field: str, value) -> float:
     return number
 
 
+def _check_ports(source: str, field: str, mode: int, ports: tuple[float, float, float]) -> None:
+    """scalesim mode models SCALE-Sim's one DRAM bandwidth on every port; refuse unequal ones there."""
+    if mode == MODES["scalesim"] and len(set(ports)) > 1:
+        raise InputError(source, field, "scalesim mode takes one bandwidth on every port, got ifmap/filter/ofmap "
+                         f"{ports[0]:g}/{ports[1]:g}/{ports[2]:g} words/cycle; use --mode pipelined")
+
+
 def _code(source: str, field: str, value, table: dict) -> int:
     key = str(value).strip().lower()
     if key not in table:
@@ -88,17 +104,23 @@ def run(args: argparse.Namespace) -> int:
     m, n, k = (_int(f"--{f}", f, getattr(args, f)) for f in ("m", "n", "k"))
     df = _code("--dataflow", "dataflow", args.dataflow, DATAFLOWS)
     bw = _float("--bandwidth", "bandwidth", args.bandwidth)
+    ports = tuple(bw if getattr(args, f"{port}_bandwidth", None) is None
+                  else _float(f"--{port}-bandwidth", f"{port}_bandwidth", getattr(args, f"{port}_bandwidth"))
+                  for port in _PORTS)
+    _check_ports("--mode", "mode", mode, ports)
     sram_words = int(_float("--sram-kb", "sram_kb", args.sram_kb) * 1024)
-    cycles, stall, sram_r, sram_w, dram_r, dram_w = gemm_cycles(rows, cols, df, m, n, k, mode, sram_words, bw)
+    cycles, stall, sram_r, sram_w, ifmap_r, filter_r, dram_w = gemm_cycles(rows, cols, df, m, n, k, mode,
+                                                                           sram_words, *ports)
     result = {"cycles": int(cycles), "stall_cycles": int(stall),
               "utilization": m * n * k / (rows * cols * max(int(cycles), 1)),
               "sram_reads": int(sram_r), "sram_writes": int(sram_w),
-              "dram_reads": int(dram_r), "dram_writes": int(dram_w)}
+              "dram_reads": int(ifmap_r + filter_r), "dram_ifmap_reads": int(ifmap_r),
+              "dram_filter_reads": int(filter_r), "dram_writes": int(dram_w)}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for key, value in result.items():
-            print(f"{key:13} {value:.4f}" if key == "utilization" else f"{key:13} {value}")
+            print(f"{key:17} {value:.4f}" if key == "utilization" else f"{key:17} {value}")
     return 0
 
 
@@ -120,7 +142,7 @@ def _run_csv(path: str, mode: int) -> int:
     body = records[1:]
     count = len(body)
     ints = {name: np.empty(count, dtype=np.int64) for name in ("rows", "cols", "M", "N", "K", "df", "sram")}
-    bw = np.zeros(count, dtype=np.float64)
+    bw = {port: np.zeros(count, dtype=np.float64) for port in _PORTS}
     for i, rec in enumerate(body):
         where = f"row {i + 2}"
         if len(rec) < len(header):
@@ -128,12 +150,18 @@ def _run_csv(path: str, mode: int) -> int:
         ints["df"][i] = _code(path, f"{where}: dataflow", rec[col["dataflow"]], DATAFLOWS)
         for name in ("rows", "cols", "M", "N", "K"):
             ints[name][i] = _int(path, f"{where}: {name}", rec[col[name]])
+        shared = 0.0
         if "bandwidth_words_per_cycle" in col:
-            bw[i] = _float(path, f"{where}: bandwidth_words_per_cycle", rec[col["bandwidth_words_per_cycle"]])
+            shared = _float(path, f"{where}: bandwidth_words_per_cycle", rec[col["bandwidth_words_per_cycle"]])
+        for port in _PORTS:
+            name = f"{port}_words_per_cycle"
+            given = name in col and rec[col[name]].strip()  # an empty cell takes the shared bandwidth
+            bw[port][i] = _float(path, f"{where}: {name}", rec[col[name]]) if given else shared
+        _check_ports(path, f"{where}: words_per_cycle", mode, tuple(float(bw[port][i]) for port in _PORTS))
         kb = _float(path, f"{where}: sram_kb_each", rec[col["sram_kb_each"]]) if "sram_kb_each" in col else 0.0
         ints["sram"][i] = int(kb * 1024)
     cycles, stalls, util = gemm_cycles_batch(ints["rows"], ints["cols"], ints["df"], ints["M"], ints["N"],
-                                             ints["K"], mode, ints["sram"], bw)
+                                             ints["K"], mode, ints["sram"], *(bw[port] for port in _PORTS))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(records[0] + ["cycles", "stall_cycles", "utilization"])

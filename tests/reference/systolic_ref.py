@@ -15,7 +15,7 @@ from fractions import Fraction
 __all__ = [
     "fold_list_ref", "compute_cycles_ref", "gemm_cycles_ref", "scalesim_memory_ref",
     "diagonal_order_ref", "tiled_gemm_cycles_ref",
-    "multi_array_gemm_cycles_ref", "attention_cycles_ref", "vector_cycles_ref",
+    "multi_array_gemm_cycles_ref", "shared_gemm_cycles_ref", "attention_cycles_ref", "vector_cycles_ref",
 ]
 
 _LATENCY_EXTRA = {0: lambda r, c: r + c - 2, 1: lambda r, c: 2 * r + c - 2, 2: lambda r, c: 2 * r + c - 2}
@@ -116,7 +116,7 @@ def _walk(ring, q0, q1):
 
 
 def scalesim_memory_ref(rows, cols, df, m, n, k, sram, bw):
-    """Twin of kernels.systolic._scalesim_memory -> (cycles, dram_reads, dram_writes)."""
+    """Twin of kernels.systolic._scalesim_memory -> (cycles, a_dram_reads, b_dram_reads, dram_writes)."""
     sr, sc, t = _dims(df, m, n, k)
     srf, scf = math.ceil(sr / rows), math.ceil(sc / cols)
     latency = t + _LATENCY_EXTRA[df](rows, cols)
@@ -208,26 +208,39 @@ def scalesim_memory_ref(rows, cols, df, m, n, k, sram, bw):
             clock += latency + stall
     fill = -(-sram // 2)
     padded_b = scf * cols * t if df == 0 else sr * scf * cols
-    reads = min(fill, srf * rows * t) + min(fill, padded_b) + (fetches["A"] + fetches["B"]) * half
-    return clock - 1, reads, writes
+    a_reads = min(fill, srf * rows * t) + fetches["A"] * half
+    b_reads = min(fill, padded_b) + fetches["B"] * half
+    return clock - 1, a_reads, b_reads, writes
 
 
-def gemm_cycles_ref(rows, cols, df, m, n, k, mode, sram_words_each, bw_words_per_cycle):
-    """Twin of kernels.systolic.gemm_cycles."""
-    if mode == 0 and bw_words_per_cycle > 0 and sram_words_each > 0:
-        sr, sc, _ = _dims(df, m, n, k)
+def _port_names(df):
+    """Which operand port the streamed operand A and operand B are: A is the filter under is, else the ifmap."""
+    return ("filter", "ifmap") if df == 2 else ("ifmap", "filter")
+
+
+def gemm_cycles_ref(rows, cols, df, m, n, k, mode, sram_words_each, ifmap_bw, filter_bw, ofmap_bw):
+    """Twin of kernels.systolic.gemm_cycles: (cycles, stall, sram reads, sram writes, ifmap, filter and
+    ofmap DRAM words); bandwidths in words/cycle per port, <= 0 unlimited."""
+    bws = {"ifmap": ifmap_bw, "filter": filter_bw, "ofmap": ofmap_bw}
+    limited_any = any(b > 0 for b in bws.values())
+    if mode == 0 and limited_any and len(set(bws.values())) > 1:
+        raise ValueError("scalesim mode takes one DRAM bandwidth for all three ports")
+    names = dict(zip(("A", "B"), _port_names(df)))
+    if mode == 0 and limited_any and sram_words_each > 0:
         ideal = compute_cycles_ref(rows, cols, df, m, n, k, 0)
-        cycles, reads, writes = scalesim_memory_ref(rows, cols, df, m, n, k, sram_words_each, bw_words_per_cycle)
+        cycles, a_reads, b_reads, writes = scalesim_memory_ref(rows, cols, df, m, n, k, sram_words_each, ifmap_bw)
         folds = fold_list_ref(rows, cols, df, m, n, k)
         sram_reads = sum(f["a_words"] + f["b_words"] for f in folds)
-        return cycles, cycles - ideal, sram_reads, sum(f["out"] for f in folds), reads, writes
+        dram = {names["A"]: a_reads, names["B"]: b_reads}
+        return (cycles, cycles - ideal, sram_reads, sum(f["out"] for f in folds), dram["ifmap"], dram["filter"],
+                writes)
     _, _, t = _dims(df, m, n, k)
     latency = t + _LATENCY_EXTRA[df](rows, cols)
     interval = latency if mode == 0 else max(t, rows)
     sram = sram_words_each if sram_words_each > 0 else 1 << 62
     half = sram // 2
-    limited = bw_words_per_cycle > 0
-    bw = Fraction(bw_words_per_cycle) if limited else Fraction(1)
+    bw = {port: Fraction(bws[names[port]]) for port in ("A", "B")}
+    bw["O"] = Fraction(ofmap_bw)
     if df == 0:
         a_win, b_win, w_first = (0, t + rows - 2), (0, t + cols - 2), t - 1
     else:
@@ -236,7 +249,7 @@ def gemm_cycles_ref(rows, cols, df, m, n, k, mode, sram_words_each, bw_words_per
     words = {"A": {}, "B": {}}
     arrive = {"A": Fraction(0), "B": Fraction(0)}
     fetched = {"A": 0, "B": 0}
-    counts = [0, 0, 0, 0]
+    sram_reads, sram_writes, dram, dram_writes = 0, 0, {"A": 0, "B": 0}, 0
     written = 0
     drain = Fraction(0)
     starts = []
@@ -247,40 +260,43 @@ def gemm_cycles_ref(rows, cols, df, m, n, k, mode, sram_words_each, bw_words_per
             words[port][tile] = size
             new = 0 if _resident(hist[port], tile, words[port], half) else size
             hist[port].append(tile)
-            counts[0] += size
-            counts[2] += new
-            if not limited or new == 0:
+            sram_reads += size
+            dram[port] += new
+            if bw[port] <= 0 or new == 0:
                 continue
             fetched[port] += new
             if mode == 0:
-                arrive[port] = max(Fraction(0), (fetched[port] - half) / bw)
+                arrive[port] = max(Fraction(0), (fetched[port] - half) / bw[port])
             else:
-                arrive[port] = max(arrive[port], starts[-1] if starts else 0) + new / bw
-            earliest = max(earliest, arrive[port] - min(win[1], win[0] + new / bw))
+                arrive[port] = max(arrive[port], starts[-1] if starts else 0) + new / bw[port]
+            earliest = max(earliest, arrive[port] - min(win[1], win[0] + new / bw[port]))
         out_dram = fold["out"]
         if mode == 1 and df != 0 and fold["out"] <= sram and not fold["last_fr"]:
             out_dram = 0
-        counts[1] += fold["out"]
-        counts[3] += out_dram
-        if limited:
+        sram_writes += fold["out"]
+        dram_writes += out_dram
+        if bw["O"] > 0:
             written += out_dram
-            earliest = max(earliest, (written - sram) / bw - (latency - 1))
+            earliest = max(earliest, (written - sram) / bw["O"] - (latency - 1))
             if out_dram:
-                drain = max(drain, earliest + w_first) + out_dram / bw
+                drain = max(drain, earliest + w_first) + out_dram / bw["O"]
         starts.append(earliest)
     end = starts[-1] + latency - 1
-    if limited and mode == 1:
+    if bw["O"] > 0 and mode == 1:
         end = max(end, drain)
     cycles = math.ceil(end)
-    return (cycles, cycles - compute_cycles_ref(rows, cols, df, m, n, k, mode), *counts)
+    by_name = {names["A"]: dram["A"], names["B"]: dram["B"]}
+    return (cycles, cycles - compute_cycles_ref(rows, cols, df, m, n, k, mode), sram_reads, sram_writes,
+            by_name["ifmap"], by_name["filter"], dram_writes)
 
 
-def tiled_gemm_cycles_ref(rows, cols, df, m, n, k, mode, sram_words_each, bw):
+def tiled_gemm_cycles_ref(rows, cols, df, m, n, k, mode, sram_words_each, ifmap_bw, filter_bw, ofmap_bw):
     """Twin of tiled_gemm_cycles: try every chunk size the kernel tries, run chunks back to back."""
+    bws = (ifmap_bw, filter_bw, ofmap_bw)
     sr, _, t = _dims(df, m, n, k)
-    base = gemm_cycles_ref(rows, cols, df, m, n, k, mode, sram_words_each, bw)
-    best = (base[0], base[1], sr)
-    if mode == 0 or sram_words_each <= 0 or bw <= 0 or sr <= rows:
+    base = gemm_cycles_ref(rows, cols, df, m, n, k, mode, sram_words_each, *bws)
+    best = (base[0], base[1], sr, *base[4:])
+    if mode == 0 or sram_words_each <= 0 or not any(b > 0 for b in bws) or sr <= rows:
         return best
     fit = (sram_words_each // 2) // max(t, 1) // rows * rows
     sizes = {rows * 2 ** j for j in range(64) if rows * 2 ** j < sr}
@@ -288,28 +304,46 @@ def tiled_gemm_cycles_ref(rows, cols, df, m, n, k, mode, sram_words_each, bw):
         sizes.add(fit)
     for cand in sorted(sizes):
         chunks = [cand] * (sr // cand) + ([sr % cand] if sr % cand else [])
-        total, stall = 0, 0
+        total, stall, traffic = 0, 0, [0, 0, 0]
         for size in chunks:
             sub = (size, n, k) if df == 0 else (m, n, size)
-            r = gemm_cycles_ref(rows, cols, df, *sub, 1, sram_words_each, bw)
+            r = gemm_cycles_ref(rows, cols, df, *sub, 1, sram_words_each, *bws)
             total += r[0] + 1
             stall += r[1]
+            traffic = [a + b for a, b in zip(traffic, r[4:])]
         if total - 1 < best[0]:
-            best = (total - 1, stall, cand)
+            best = (total - 1, stall, cand, *traffic)
     return best
 
 
-def multi_array_gemm_cycles_ref(arrays, rows, cols, df, m, n, k, mode, sram_words_each, bw):
-    """Twin of multi_array_gemm_cycles: brute force over (a_m, a_n) splits."""
+def multi_array_gemm_cycles_ref(arrays, rows, cols, df, m, n, k, mode, sram_words_each, ifmap_bw, filter_bw,
+                                ofmap_bw):
+    """Twin of multi_array_gemm_cycles: brute force over (a_m, a_n) splits, DRAM words times arrays used."""
     best = None
     for a_m in range(1, min(arrays, m) + 1):
         a_n = min(arrays // a_m, n)
-        share = Fraction(bw) / (a_m * a_n) if bw > 0 else 0.0
+        used = a_m * a_n
+        shares = [Fraction(bw) / used if bw > 0 else 0.0 for bw in (ifmap_bw, filter_bw, ofmap_bw)]
         r = tiled_gemm_cycles_ref(rows, cols, df, math.ceil(m / a_m), math.ceil(n / a_n), k, mode,
-                                  sram_words_each, share)
+                                  sram_words_each, *shares)
         if best is None or r[0] < best[0]:
-            best = r
-    return best[0], best[1], math.ceil(m * n * k / (arrays * rows * cols))
+            best = (r[0], r[1], *(used * w for w in r[3:]))
+    return (best[0], best[1], math.ceil(m * n * k / (arrays * rows * cols)), *best[2:])
+
+
+def shared_gemm_cycles_ref(arrays, rows, cols, df, m, n, k, mode, sram_words_total, ifmap_bw, filter_bw,
+                           ofmap_bw):
+    """Twin of shared_gemm_cycles: every (a_m, a_n) with a_m a_n <= arrays, pool and bandwidths shared by used."""
+    best = None
+    for a_m in range(1, min(arrays, m) + 1):
+        for a_n in range(1, min(arrays // a_m, n) + 1):
+            used = a_m * a_n
+            words = max(sram_words_total // used, 1) if sram_words_total > 0 else 0
+            shares = [Fraction(bw) / used if bw > 0 else 0.0 for bw in (ifmap_bw, filter_bw, ofmap_bw)]
+            r = tiled_gemm_cycles_ref(rows, cols, df, math.ceil(m / a_m), math.ceil(n / a_n), k, mode, words, *shares)
+            if best is None or r[0] < best[0]:
+                best = (r[0], r[1], *(used * w for w in r[3:]))
+    return (best[0], best[1], math.ceil(m * n * k / (arrays * rows * cols)), *best[2:])
 
 
 def attention_cycles_ref(seq_new, seq_past, q_heads, kv_heads, head_dim, arrays, rows, cols, df, mode):
@@ -326,10 +360,10 @@ def attention_cycles_ref(seq_new, seq_past, q_heads, kv_heads, head_dim, arrays,
     if mode == 0:
         total = 0
         for shape in gemms:
-            total += (kv_heads // arrays) * (gemm_cycles_ref(rows, cols, df, *shape, mode, 0, 0)[0] + 1)
+            total += (kv_heads // arrays) * (gemm_cycles_ref(rows, cols, df, *shape, mode, 0, 0, 0, 0)[0] + 1)
             left = kv_heads % arrays
             if left:
-                total += multi_array_gemm_cycles_ref(arrays // left, rows, cols, df, *shape, mode, 0, 0)[0] + 1
+                total += multi_array_gemm_cycles_ref(arrays // left, rows, cols, df, *shape, mode, 0, 0, 0, 0)[0] + 1
         return total, ideal
     if not gemms:
         return 0, ideal
