@@ -88,7 +88,8 @@ def _gemm_batch_example():
     return (rng.choice(np.array([128, 256]), count), rng.choice(np.array([128, 256]), count),
             rng.integers(0, 3, count), rng.choice(np.array([1, 8, 64, 256, 1024, 2048]), count),
             rng.choice(np.array([1024, 4096, 8192, 14336]), count), rng.choice(np.array([1024, 4096, 8192]), count),
-            1, rng.choice(np.array([0, 1 << 10, 1 << 20]), count), rng.choice(np.array([0.0, 0.0, 64.0, 256.0]), count))
+            1, rng.choice(np.array([0, 1 << 10, 1 << 20]), count), *(rng.choice(np.array([0.0, 0.0, 64.0, 256.0]), count)
+                                                                     for _ in range(3)))
 
 
 def _entry(module, function, twin, description, unit, example):
@@ -144,16 +145,20 @@ _ENTRIES = (
            lambda: (256, 256, 1, 64, 8192, 3584, 1)),
     _entry("systolic", "gemm_cycles", "systolic_ref:gemm_cycles_ref",
            "one systolic array, one GEMM, with the SRAM/DRAM stall model",
-           "(cycles, stall cycles, SRAM reads, SRAM writes, DRAM reads, DRAM writes in words)",
-           lambda: (256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0)),
+           "(cycles, stall cycles, SRAM reads, SRAM writes, ifmap/filter DRAM reads, ofmap DRAM writes in words)",
+           lambda: (256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 2048.0, 230.0, 2048.0)),
     _entry("systolic", "tiled_gemm_cycles", "systolic_ref:tiled_gemm_cycles_ref",
            "best row-chunk tiling of one GEMM on one array (pipelined mode)",
-           "(cycles, stall cycles, tile rows)",
-           lambda: (256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0)),
+           "(cycles, stall cycles, tile rows, ...)",
+           lambda: (256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 2048.0, 230.0, 2048.0)),
     _entry("systolic", "multi_array_gemm_cycles", "systolic_ref:multi_array_gemm_cycles_ref",
            "one GEMM split over several systolic arrays (the ASIC's matmuls)",
-           "(cycles, stall cycles, ideal cycles)",
-           lambda: (4, 256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0)),
+           "(cycles, stall cycles, ideal cycles, DRAM words per port)",
+           lambda: (4, 256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 2048.0, 230.0, 2048.0)),
+    _entry("systolic", "shared_gemm_cycles", "systolic_ref:shared_gemm_cycles_ref",
+           "one GEMM on arrays sharing one SRAM pool and port bandwidth per operand (AsicDevice matmuls)",
+           "(cycles, stall cycles, ideal cycles, DRAM words per port)",
+           lambda: (16, 256, 256, 1, 256, 1280, 8192, 1, 1 << 22, 32768.0, 3680.0, 32768.0)),
     _entry("systolic", "attention_cycles", "systolic_ref:attention_cycles_ref",
            "QK^T and PV GEMMs of every sequence and KV head on the arrays (the ASIC's attention)",
            "(cycles, ideal cycles)",

@@ -196,16 +196,21 @@ def compute_cycles_args(rows, cols, dataflow, m, n, k, mode):
     return (rows, cols, dataflow, m, n, k, mode)
 
 
+def _ports(mode, bw):
+    """(ifmap, filter, ofmap) words/cycle: any three in pipelined mode, one value on every port in scalesim mode."""
+    return (bw[0],) * 3 if mode == 0 else bw
+
+
 def gemm_cycles_args(rows, cols, dataflow, m, n, k, mode, sram, bw):
-    return (rows, cols, dataflow, m, n, k, mode, sram, bw)
+    return (rows, cols, dataflow, m, n, k, mode, sram, *_ports(mode, bw))
 
 
 def tiled_gemm_cycles_args(rows, cols, dataflow, m, n, k, mode, sram, bw):
-    return (rows, cols, dataflow, m, n, k, mode, sram, bw)
+    return (rows, cols, dataflow, m, n, k, mode, sram, *_ports(mode, bw))
 
 
 def multi_array_gemm_cycles_args(arrays, rows, cols, dataflow, m, n, k, mode, sram, bw):
-    return (arrays, rows, cols, dataflow, m, n, k, mode, sram, bw)
+    return (arrays, rows, cols, dataflow, m, n, k, mode, sram, *_ports(mode, bw))
 
 
 def attention_cycles_args(seqs, kv_heads, group, head_dim, arrays, rows, cols, dataflow, mode):
@@ -213,14 +218,17 @@ def attention_cycles_args(seqs, kv_heads, group, head_dim, arrays, rows, cols, d
 
 
 def gemm_cycles_batch_args(gemms, mode):
-    """gemms: (rows, cols, dataflow, m, n, k, sram, bw) per row -> one int64/float64 array per column."""
+    """gemms: (rows, cols, dataflow, m, n, k, sram, ports) per row -> one int64/float64 array per column."""
+    gemms = [(*g[:7], _ports(mode, g[7])) for g in gemms]
     columns = list(zip(*gemms)) if gemms else [()] * 8
     ints = [np.array(c, dtype=np.int64) for c in columns[:7]]
-    return (*ints[:6], mode, ints[6], np.array(columns[7], dtype=np.float64))
+    ports = [np.array([p[i] for p in columns[7]], dtype=np.float64) for i in range(3)]
+    return (*ints[:6], mode, ints[6], *ports)
 
 
+port_words_per_cycle = st.tuples(dram_words_per_cycle, dram_words_per_cycle, dram_words_per_cycle)
 _gemm = (array_sides, array_sides, dataflows, gemm_sides, gemm_sides, gemm_sides, modes, sram_words,
-         dram_words_per_cycle)
+         port_words_per_cycle)
 
 STRATEGIES = {
     "asicsim.kernels.memory:transfer_time_s": st.tuples(sizes_bytes, bandwidths, latencies),
@@ -256,6 +264,7 @@ STRATEGIES = {
     "asicsim.kernels.systolic:tiled_gemm_cycles": st.builds(tiled_gemm_cycles_args, *_gemm),
     "asicsim.kernels.systolic:multi_array_gemm_cycles": st.builds(multi_array_gemm_cycles_args, st.integers(1, 6),
                                                                   *_gemm),
+    "asicsim.kernels.systolic:shared_gemm_cycles": st.builds(multi_array_gemm_cycles_args, st.integers(1, 6), *_gemm),
     "asicsim.kernels.systolic:attention_cycles": st.builds(
         attention_cycles_args, st.lists(st.tuples(st.integers(0, 24), st.integers(0, 40)), max_size=4),
         st.integers(1, 3), st.sampled_from([1, 2, 4]), st.sampled_from([4, 8, 16]), st.integers(1, 4), array_sides,
@@ -263,7 +272,7 @@ STRATEGIES = {
     "asicsim.kernels.systolic:gemm_cycles_batch": st.builds(
         gemm_cycles_batch_args,
         st.lists(st.tuples(array_sides, array_sides, dataflows, gemm_sides, gemm_sides, gemm_sides, sram_words,
-                           dram_words_per_cycle), max_size=4),
+                           port_words_per_cycle), max_size=4),
         modes),
 }
 

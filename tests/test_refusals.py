@@ -308,3 +308,11 @@ def test_a_chip_that_breaks_physics_is_refused_with_the_numbers(capsys, tmp_path
     for cmd in (["run", "--hw", str(path), "--chips", "8"], ["compare", "--hw", f"{path},h100-sxm"]):
         err = refused(capsys, *cmd)
         assert str(path) in err and all(w in err for w in words), err
+
+
+def test_azure_trace_with_non_finite_timestamps_is_refused(capsys, tmp_path):
+    """Found by the fuzz: a numeric TIMESTAMP column holding inf and nan once reached the date-time parser."""
+    path = tmp_path / "azure.csv"
+    path.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\ninf,10,2\nnan,10,2\n")
+    err = refused(capsys, "run", "--hw", "h100-sxm", "--chips", "1", "--model", "llama-3.1-8b", "--trace", str(path))
+    assert "TIMESTAMP" in err and "finite" in err

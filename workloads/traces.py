@@ -88,9 +88,11 @@ def _numeric(path: Path, col: pd.Series, label: str) -> np.ndarray:
 
 def _azure_times(path: Path, col: pd.Series) -> np.ndarray:
     """Seconds from a date-time or numeric TIMESTAMP column."""
+    if pd.api.types.is_numeric_dtype(col):  # read as numbers: seconds, every one finite
+        return _numeric(path, col, "TIMESTAMP")
     numeric = pd.to_numeric(col, errors="coerce")
     if not numeric.isna().any():
-        return numeric.to_numpy(dtype=float)
+        return _numeric(path, numeric, "TIMESTAMP")
     stamps = pd.to_datetime(col, errors="coerce", format="mixed")
     if stamps.isna().any():
         row = int(np.argmax(stamps.isna().to_numpy()))
