@@ -44,12 +44,14 @@ each port its own words/cycle.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Mapping
 
 from asicsim.kernels import systolic
 from asicsim.kernels.collectives import ring_allreduce_time_s
 from asicsim.kernels.vector import vector_cycles
+from asicsim.workloads.errors import Infeasible
 from asicsim.workloads.graph_types import Op, OpKind
 
 from asicsim.core.device import MATMUL_DTYPES, AreaBreakdown, DieFloorplan, LinkLimits, OpCost, PowerLimits
@@ -83,7 +85,7 @@ class AsicDevice:
     """Prices ops for one ASIC chip; `chips` is the server size the run uses."""
 
     def __init__(self, spec: AsicSpec, chips: int) -> None:
-        self.spec = spec
+        self.spec = spec = _power_capped(spec)
         self.chips = chips
         s = spec
         self._dataflow = _DATAFLOW_CODE[s.dataflow]
@@ -290,6 +292,20 @@ class AsicDevice:
     def die_floorplan(self) -> DieFloorplan:
         """HBM stacks, SRAM, vector lanes, links, TDP and the fixed blocks' area (asicsim.chip.area)."""
         return die_floorplan(self.spec)
+
+
+def _power_capped(spec: AsicSpec) -> AsicSpec:
+    """The spec as it runs under its TDP: a base clock whose full-load power exceeds the TDP is lowered to the
+    clock the TDP allows (the power manager's rule, asicsim.chip.power.capped_clock_hz), and the asked-for clock
+    stays the boost ceiling for ops that keep fewer units busy. So a lower TDP costs throughput, never only
+    joules. A chip that cannot even idle within its TDP is left as it is: `description.resolve` refuses it."""
+    try:
+        capped = capped_clock_hz(spec)
+    except Infeasible:
+        return spec
+    if capped >= spec.clock_hz * (1.0 - 1e-12):
+        return spec
+    return dataclasses.replace(spec, clock_hz=capped, max_clock_hz=max(spec.max_clock_hz, spec.clock_hz))
 
 
 DEVICE = AsicDevice  # the registry's name for this package's device class (asicsim.core.registry)
