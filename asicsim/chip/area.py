@@ -14,6 +14,7 @@ blocks, SM parts) live in `asicsim.core.area` and are re-exported here; the GPU 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 from asicsim.core.area import (BLOCKS, CONSTANTS_PATH, GROUP_OF, PROGRAMMABLE_BLOCKS, AreaBreakdown, NodeScale,
@@ -88,8 +89,10 @@ def die_floorplan(spec: Any) -> DieFloorplan:
                         spec.tdp_w, fixed_mm2)
 
 
+@lru_cache(maxsize=4096)
 def programmable_cores(spec: Any) -> int:
-    """Programmable cores an ASIC spec's programmable area holds (0 for a fixed-function chip)."""
+    """Programmable cores an ASIC spec's programmable area holds (0 for a fixed-function chip); memoised on the
+    frozen spec, as every step's energy asks."""
     return area_breakdown(spec, check=False).programmable_cores
 
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import lru_cache
 from typing import Any, Mapping
 
 from asicsim.kernels import systolic
@@ -205,7 +206,7 @@ class AsicDevice:
         # Without boost the ceiling is the base clock.
         hbm_feed = s.hbm_bandwidth_bytes_per_s * s.hbm_efficiency / s.boost_clock_hz
         feeds = (sram, hbm_feed if filter_from_hbm else sram, sram)
-        cycles, stall, ideal, _, filter_words, _ = systolic.shared_gemm_cycles(
+        cycles, stall, ideal, _, filter_words, _ = _shared_gemm_cycles(
             s.array_count, s.array_rows, s.array_cols, self._dataflow, op.m, op.n, k_steps, _PIPELINED, pool_words,
             *(f / w if w > 0.0 else 0.0 for f, w in zip(feeds, word_bytes)))
         scale = 1.0
@@ -292,6 +293,13 @@ class AsicDevice:
     def die_floorplan(self) -> DieFloorplan:
         """HBM stacks, SRAM, vector lanes, links, TDP and the fixed blocks' area (asicsim.chip.area)."""
         return die_floorplan(self.spec)
+
+
+@lru_cache(maxsize=65536)
+def _shared_gemm_cycles(*args) -> tuple:
+    """`systolic.shared_gemm_cycles` memoised on its argument values: a sweep's derived chips repeat array shapes,
+    pools and feeds, and the split search is the costliest call of a matmul's price."""
+    return tuple(int(x) for x in systolic.shared_gemm_cycles(*args))
 
 
 def _power_capped(spec: AsicSpec) -> AsicSpec:
