@@ -89,7 +89,6 @@ class RunSpec:
     router: str = "round-robin"
     rate: float = 0.0
     trace: str = ""
-    limit_trace: bool = False  # kept for older callers: a trace's `requests` now always limits it
     time_scale: float = 1.0
     isl_dist: str = "fixed"
     osl_dist: str = "fixed"
