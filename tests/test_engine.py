@@ -98,7 +98,7 @@ def test_busy_accounting_counts_layers(exact):
     dev = FakeDevice({"a": OpCost(compute_cycles=2, memory_cycles=1, ideal_compute_cycles=1, link_cycles=0.5)})
     t = StepEngine(dev, exact=exact).run_step([graph(["a"], layers=10)])
     assert (t.compute_busy_s, t.memory_busy_s, t.link_busy_s, t.ideal_compute_s) == pytest.approx((20, 10, 5, 10))
-    assert t.flops == pytest.approx(10.0)
+    assert t.flops_per_chip == pytest.approx(10.0)
 
 
 costs = st.builds(OpCost, compute_cycles=st.floats(0, 10), memory_cycles=st.floats(0, 10),
@@ -359,3 +359,46 @@ def test_activations_preempt_a_running_prefetch_which_resumes(exact, prefetch):
     assert t.time_s == pytest.approx(5.0 if prefetch else 6.0)
     assert t.memory_busy_s == pytest.approx(4.0)
     assert t.memory_wait_s == pytest.approx(1.0 if prefetch else 2.0)  # c waits 4-5 (without prefetch 4-6)
+
+
+# --- caches keyed on op values ------------------------------------------------------------------------------
+
+def test_op_value_key_is_every_scalar_field():
+    """Equal ops built apart share a key; changing any scalar field changes it; ops with arrays have none."""
+    op = Op("mm", OpKind.MATMUL, "fp8", flops=1.0, weight_bytes=2.0, act_in_bytes=3.0, act_out_bytes=4.0,
+            kv_read_bytes=5.0, kv_write_bytes=6.0, comm_bytes=7.0, group=2, m=8, n=9, k=10, q_heads=11, kv_heads=12,
+            head_dim=13)
+    assert dataclasses.replace(op).value_key == op.value_key
+    scalar = [f for f in dataclasses.fields(Op) if f.name not in ("seq_new", "seq_past")]
+    for f in scalar:
+        value = getattr(op, f.name)
+        other = dataclasses.replace(op, **{f.name: value + ("x" if isinstance(value, str) else 1)})
+        assert other.value_key != op.value_key, f.name
+    arrays = (StepBatch.make(decode_past=[1]).decode_past_tokens,) * 2
+    assert dataclasses.replace(op, seq_new=arrays[0], seq_past=arrays[1]).value_key is None
+
+
+@dataclass
+class CountingDevice(FakeDevice):
+    calls: list = field(default_factory=list)
+
+    def cost(self, op):
+        self.calls.append(op.name)
+        return self.costs[op.name]
+
+
+@pytest.mark.parametrize("prefetch", [False, True], ids=["serial", "scheduled"])
+def test_prices_are_cached_on_op_values_not_on_objects(prefetch):
+    """A graph rebuilt from new but equal ops is answered from the caches, with the same timing; an op that
+    differs in one field is priced afresh."""
+    costs = {n: OpCost(compute_cycles=i + 1, memory_cycles=2, weight_cycles=1) for i, n in enumerate("abpq")}
+    dev = CountingDevice(costs, prefetch_weights=prefetch)
+    engine = StepEngine(dev)
+    first = engine.run_step([graph(["a", "b"], layers=3, pre=["p"], post=["q"])])
+    assert sorted(dev.calls) == ["a", "b", "p", "q"]
+    again = engine.run_step([graph(["a", "b"], layers=3, pre=["p"], post=["q"])])  # new Op objects, equal values
+    assert again == first and len(dev.calls) == 4
+    changed = graph(["a", "b"], layers=3, pre=["p"], post=["q"])
+    changed = dataclasses.replace(changed, layer_ops=(dataclasses.replace(changed.layer_ops[0], flops=2.0),
+                                                      changed.layer_ops[1]))
+    assert engine.run_step([changed]).time_s == first.time_s and dev.calls[4:] == ["a"]  # priced again

@@ -175,7 +175,8 @@ def test_engine_fast_path_matches_exact_path(hw, batch, split):
         rtol = 1e-9 if not device.prefetch_weights and len(graphs) == 1 else FAST_PATH_RTOL
         assert a.time_s == pytest.approx(b.time_s, rel=rtol)
         assert a.memory_wait_s == pytest.approx(b.memory_wait_s, rel=rtol, abs=1e-12)
-        for field in ("compute_busy_s", "memory_busy_s", "link_busy_s", "ideal_compute_s", "flops", "memory_bytes"):
+        for field in ("compute_busy_s", "memory_busy_s", "link_busy_s", "ideal_compute_s", "flops_per_chip",
+                      "memory_bytes_per_chip"):
             assert getattr(a, field) == pytest.approx(getattr(b, field), rel=1e-9)
 
 

@@ -28,10 +28,17 @@ All decoder layers are identical, so the engine schedules layer copies only unti
 (after copy 2 in practice; checked, not assumed) and extrapolates: time(L layers) = t(c copies) +
 (L - c) * span of the last copy. Identical priced steps (full prefill chunks) are scheduled once.
 
+Accounting: per op the engine books StepTiming's fields as if the op ran alone (`_op_account`: its time
+alone, its units' busy seconds, FLOPs, bytes, its time in its kind's bucket) and sums them over ops, layers
+counted, as a tuple of StepTiming's fields (`_Account`, generated from StepTiming: a new field needs no
+edit here beyond its per-op value). Units: a device prices in cycles of each unit (`OpCost`); `price`
+converts them to seconds with each unit's clock; `OpCost.fixed_s` is already seconds (launch overhead is
+wall time, not a unit's cycles) and `hbm_bytes` bytes. Past `price` every time is seconds.
+
 Fast path (serving simulates 10^5+ steps an hour of traffic; `exact=False`, the default):
-- Prices are memoised per op object: the graph builder returns the same (cached) op objects for the same
-  token count, so matmuls, norms and collectives are priced once per shape. Attention ops carry the
-  batch's per-sequence arrays and are priced afresh every step (exact).
+- Prices are memoised per op value (`Op.value_key`, the op's scalar fields, pickled): matmuls, norms and
+  collectives are priced once per shape, and a serial step's array-free ops once per group of values.
+  Attention ops carry the batch's per-sequence arrays and are priced afresh every step (exact).
 - Serial devices (no weight prefetch, one micro-batch) need no schedule: with one op stream and nothing
   running ahead, every unit is free when an op starts, so an op lasts fixed + max(compute, memory +
   weights, link) and the step is the sum over ops, layers counted. This equals the schedule (to float
@@ -48,8 +55,10 @@ as the reference; `direct_step` is the direct pass with the same exact prices an
 from __future__ import annotations
 
 import math
+import operator
 from bisect import bisect_right
-from dataclasses import dataclass, replace
+from collections import namedtuple
+from dataclasses import dataclass, field, fields, replace
 from typing import Sequence
 
 from asicsim.workloads.graph_types import Op, OpKind, StepGraph
@@ -57,29 +66,52 @@ from asicsim.workloads.graph_types import Op, OpKind, StepGraph
 from .des import Part, simulate_step
 from .device import UNITS, Device, OpCost
 
-__all__ = ["StepTiming", "StepEngine", "ATTENTION_KEY_BITS", "FAST_PATH_RTOL"]
+__all__ = ["StepTiming", "TIMING_FIELDS", "StepEngine", "ATTENTION_KEY_BITS", "FAST_PATH_RTOL"]
 
 
 @dataclass(frozen=True)
 class StepTiming:
-    """Time of one engine step on one chip, and how busy each unit was (seconds, layers counted)."""
+    """One engine step on one chip (one pipeline stage), layers counted: its time, each unit's busy time and
+    what its ops did. The engine's output; a StepRecord keeps every field but `time_s`.
 
-    time_s: float
-    compute_busy_s: float
-    memory_busy_s: float
-    link_busy_s: float
-    fixed_s: float
-    ideal_compute_s: float
-    stall_s: float
-    memory_wait_s: float
-    flops: float
-    memory_bytes: float
-    by_kind_s: tuple[tuple[str, float], ...]
+    Every field is a float that adds over ops and micro-batches (`+`). The unit is in the name: `_s` is
+    seconds, the others are counts (FLOPs, bytes). A new field here, with its per-op value in
+    `_op_account`, flows through the engine's sums, micro-batch merging, the serving fast-forward,
+    StepRecord and the steps DataFrame with no other edit (tests/test_records.py checks each path).
+    """
+
+    time_s: float = 0.0  # the step (scheduled; for a serial device the sum of its ops' times alone)
+    compute_busy_s: float = 0.0  # compute unit busy, stalls included
+    memory_busy_s: float = 0.0  # HBM busy: activations, KV cache and weights
+    link_busy_s: float = 0.0  # chip-to-chip links busy
+    fixed_s: float = 0.0  # serial launch overhead, overlapping nothing
+    ideal_compute_s: float = 0.0  # compute unit time at 100% utilisation
+    stall_s: float = 0.0  # compute lost to operands arriving late (part of compute_busy_s)
+    memory_wait_s: float = 0.0  # compute ops waiting on memory beyond their fixed overhead and compute
+    flops_per_chip: float = 0.0
+    memory_bytes_per_chip: float = 0.0  # bytes that crossed HBM (less than the ops' bytes if kept on chip)
+    gemm_s: float = 0.0  # matmuls' time as if each ran alone, launch overhead included
+    attention_s: float = 0.0  # attention ops' time alone
+    collective_s: float = 0.0  # all-reduces' and pipeline transfers' time alone
+    other_s: float = 0.0  # every other op's time alone (norms, elementwise, embedding)
+
+    def __add__(self, other: StepTiming) -> StepTiming:
+        """Field-wise sum: one step's micro-batches, run one after another."""
+        if not isinstance(other, StepTiming):
+            return NotImplemented
+        return StepTiming(*map(operator.add, _timing_values(self), _timing_values(other)))
+
+
+TIMING_FIELDS = tuple(f.name for f in fields(StepTiming))
+_timing_values = operator.attrgetter(*TIMING_FIELDS)  # StepTiming -> its values, in field order
+# The engine's running sums: StepTiming's fields as a plain tuple, cheap to build and add (several per step).
+_Account = namedtuple("_Account", TIMING_FIELDS, defaults=(0.0,) * len(TIMING_FIELDS))  # type: ignore[misc]
+_ZERO = _Account()
 
 
 @dataclass(frozen=True)
 class _Priced:
-    """An op with its cost converted to seconds."""
+    """An op with its cost in seconds per unit (`StepEngine.price`); `hbm_bytes` in bytes."""
 
     op: Op
     compute_s: float
@@ -87,9 +119,13 @@ class _Priced:
     weight_s: float
     link_s: float
     fixed_s: float
-    ideal_s: float
+    ideal_compute_s: float
     stall_s: float
     hbm_bytes: float
+    account: _Account = field(init=False, repr=False, compare=False)  # its StepTiming fields, run alone
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "account", _op_account(self))
 
     @property
     def key(self) -> tuple[float, ...]:
@@ -286,12 +322,15 @@ class StepEngine:
         self._seconds_per_cycle = {unit: 1.0 / float(clocks[unit]) for unit in UNITS}
         self._serial = not bool(device.prefetch_weights)
         self._cache: dict = {}  # identical priced steps (e.g. full prefill chunks) simulate once
-        self._op_cache: dict[int, tuple[Op, _Priced]] = {}  # id(op) -> (op kept alive, price)
-        self._group_cache: dict[tuple, tuple[list[float], tuple[Op, ...]]] = {}
-        self._tuple_cache: dict[int, tuple[tuple[Op, ...], list[float]]] = {}  # id(op tuple) -> (tuple, vector)
+        self._op_cache: dict[bytes, _Priced] = {}  # Op.value_key -> price
+        self._group_cache: dict[tuple, tuple[float, ...]] = {}  # array-free ops' value keys -> summed account
 
     def price(self, op: Op) -> _Priced:
-        """Ask the device for the op's cycles and convert them to seconds (the only conversion)."""
+        """Ask the device for the op's cycles and convert them to seconds (the only conversion).
+
+        Each unit's cycles times its own seconds per cycle (weights are HBM cycles); `OpCost.fixed_s` is
+        seconds already and passes through; `hbm_bytes` stays bytes.
+        """
         cost: OpCost = self.device.cost(op)
         c, m, lk = (self._seconds_per_cycle[u] for u in UNITS)
         return _Priced(
@@ -301,22 +340,22 @@ class StepEngine:
             weight_s=cost.weight_cycles * m,
             link_s=cost.link_cycles * lk,
             fixed_s=cost.fixed_s,
-            ideal_s=cost.ideal_compute_cycles * c,
+            ideal_compute_s=cost.ideal_compute_cycles * c,
             stall_s=cost.stall_cycles * c,
             hbm_bytes=op.memory_bytes if cost.hbm_bytes is None else cost.hbm_bytes,
         )
 
     def _price_cached(self, op: Op) -> _Priced:
-        """Price of an op without per-sequence arrays, memoised on the op object (ops are immutable)."""
-        hit = self._op_cache.get(id(op))
-        if hit is not None and hit[0] is op:
-            return hit[1]
-        if len(self._op_cache) > _OP_CACHE_MAX:
-            self._op_cache.clear()
-            self._group_cache.clear()
-        priced = self.price(op)
-        self._op_cache[id(op)] = (op, priced)
-        return priced
+        """Price of an op without per-sequence arrays, memoised on its value (`Op.value_key`)."""
+        key = op.value_key
+        if key is None:
+            return self.price(op)
+        hit = self._op_cache.get(key)
+        if hit is None:
+            if len(self._op_cache) > _OP_CACHE_MAX:
+                self._op_cache.clear()
+            hit = self._op_cache[key] = self.price(op)
+        return hit
 
     def run_step(self, graphs: Sequence[StepGraph]) -> StepTiming:
         """Simulate one step; several graphs are micro-batches of the same step sharing the units.
@@ -395,38 +434,34 @@ class StepEngine:
         return pre, layer, post
 
     # --- serial fast path -------------------------------------------------------------------------
-    def _group(self, ops: Sequence[Op]) -> tuple[list[float], list[_Priced]]:  # (vector, varying ops priced)
-        """Accounting vector of a group's array-free ops (memoised on their identities), and the rest priced."""
-        fixed = tuple(op for op in ops if op.seq_new is None)
-        key = tuple(map(id, fixed))
-        hit = self._group_cache.get(key)
-        if hit is None:  # ids are unique: every op in a key is kept alive by the entry itself
-            vec = [0.0] * _VEC
-            for op in fixed:
-                _add(vec, _vector(self._price_cached(op)), 1.0)
-            hit = (vec, fixed)
-            self._group_cache[key] = hit
-        varying = [self.price(op) for op in ops if op.seq_new is not None] if len(fixed) != len(ops) else []
-        return hit[0], varying
+    def _group(self, ops: Sequence[Op]) -> tuple[Sequence[float], list[_Priced]]:
+        """(summed account of a group's array-free ops, memoised on their values; the other ops priced)."""
+        key = tuple([op.value_key for op in ops if op.seq_new is None])
+        summed = self._group_cache.get(key)
+        if summed is None:
+            summed = _ZERO
+            for op in ops:
+                if op.seq_new is None:
+                    summed = [s + v for s, v in zip(summed, self._price_cached(op).account)]
+            if None not in key:  # an op without a value key (arrays) cannot stand for others
+                if len(self._group_cache) > _OP_CACHE_MAX:
+                    self._group_cache.clear()
+                self._group_cache[key] = tuple(summed)
+        varying = [self.price(op) for op in ops if op.seq_new is not None] if len(key) != len(ops) else []
+        return summed, varying
 
     def _serial_step(self, graph: StepGraph) -> StepTiming:
         """One op stream, no prefetch: every op runs alone, so the step is a sum (see module docstring)."""
         layers = float(graph.layers_per_stage)
-        total = [0.0] * _VEC
+        total: Sequence[float] = _ZERO
         for ops, count in ((graph.pre_ops, 1.0), (graph.layer_ops, layers), (graph.post_ops + graph.stage_ops, 1.0)):
             if not ops:
                 continue
-            hit = self._tuple_cache.get(id(ops))  # the builder hands out the same tuple for the same shape
-            if hit is not None and hit[0] is ops:
-                vec, varying = hit[1], ()
-            else:
-                vec, varying = self._group(ops)
-                if not varying and len(self._tuple_cache) < _OP_CACHE_MAX:
-                    self._tuple_cache[id(ops)] = (ops, vec)  # the entry keeps the tuple alive: ids stay unique
-            total = [t + count * v for t, v in zip(total, vec)]
+            summed, varying = self._group(ops)
+            total = [t + count * v for t, v in zip(total, summed)]
             for p in varying:
-                total = [t + count * v for t, v in zip(total, _vector(p))]
-        return _timing(total[_T], total[_W], total)
+                total = [t + count * v for t, v in zip(total, p.account)]
+        return StepTiming(*total)  # time_s and memory_wait_s: the sums of the ops' own (they run alone)
 
     def trace_step(self, graphs: Sequence[StepGraph]) -> list[tuple[int, str, str, float, float]]:
         """Unit busy intervals of one step with every layer simulated: (micro-batch, unit, op, start s, s).
@@ -445,21 +480,18 @@ class StepEngine:
 
     @staticmethod
     def _account(sim: tuple[float, float], priced, layers: int) -> StepTiming:
-        """Busy time per unit and per op kind, layers counted, over all micro-batches."""
-        total = [0.0] * _VEC
+        """The ops' accounts summed over all micro-batches, layers counted; time and memory wait simulated."""
+        total: Sequence[float] = _ZERO
         for pre, layer, post in priced:
             for group, count in ((pre, 1.0), (layer, float(layers)), (post, 1.0)):
                 for p in group:
-                    _add(total, _vector(p), count)
-        return _timing(sim[0], sim[1], total)
+                    total = [t + count * v for t, v in zip(total, p.account)]
+        return StepTiming(*_Account._make(total)._replace(time_s=sim[0], memory_wait_s=sim[1]))
 
 
-# Accounting vector layout: unit busy seconds, fixed, ideal, stall, flops, bytes, four kind buckets
-# (op time as if alone), then serial step time and serial memory wait.
 _COLLECTIVES = (OpKind.ALLREDUCE, OpKind.P2P)
-_KINDS = ("attention", "collective", "gemm", "other")
-_VEC = 14
-_T, _W = 12, 13
+_ATTENTION = (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE)
+_BUCKETED = (OpKind.MATMUL, *_ATTENTION, *_COLLECTIVES)  # kinds with their own StepTiming field; others: other_s
 _OP_CACHE_MAX = 200_000
 _STEP_CACHE_MAX = 200_000
 ATTENTION_KEY_BITS = 10
@@ -467,27 +499,19 @@ STATE_RTOL = 1e-12  # schedule states this close (relative to the step so far) r
 FAST_PATH_RTOL = 2.0 ** -ATTENTION_KEY_BITS
 
 
-def _vector(p: _Priced) -> list[float]:
-    op = p.op
-    alone = p.alone_s
-    vec = [p.compute_s, p.memory_s + p.weight_s, p.link_s, p.fixed_s, p.ideal_s, p.stall_s, op.flops,
-           p.hbm_bytes, 0.0, 0.0, 0.0, 0.0, alone, 0.0]
-    vec[8 + _KINDS.index(_kind_label(op))] = alone
-    if p.compute_s > 0.0:
-        vec[_W] = max(alone - p.fixed_s - p.compute_s, 0.0)
-    return vec
-
-
-def _add(total: list[float], vec: list[float], count: float) -> None:
-    for i in range(_VEC):
-        total[i] += count * vec[i]
-
-
-def _timing(time_s: float, wait_s: float, t: list[float]) -> StepTiming:
-    return StepTiming(
-        time_s=time_s, compute_busy_s=t[0], memory_busy_s=t[1], link_busy_s=t[2], fixed_s=t[3],
-        ideal_compute_s=t[4], stall_s=t[5], memory_wait_s=wait_s, flops=t[6], memory_bytes=t[7],
-        by_kind_s=tuple((k, t[8 + i]) for i, k in enumerate(_KINDS)),
+def _op_account(p: _Priced) -> _Account:
+    """One op's StepTiming fields as if it ran alone: its time alone (a serial step is the sum), each unit's
+    busy seconds, its compute's wait on memory, FLOPs, HBM bytes, and its time alone in its kind's field."""
+    alone_s, kind = p.alone_s, p.op.kind
+    return _Account(
+        time_s=alone_s, compute_busy_s=p.compute_s, memory_busy_s=p.memory_s + p.weight_s, link_busy_s=p.link_s,
+        fixed_s=p.fixed_s, ideal_compute_s=p.ideal_compute_s, stall_s=p.stall_s,
+        memory_wait_s=max(alone_s - p.fixed_s - p.compute_s, 0.0) if p.compute_s > 0.0 else 0.0,
+        flops_per_chip=p.op.flops, memory_bytes_per_chip=p.hbm_bytes,
+        gemm_s=alone_s if kind == OpKind.MATMUL else 0.0,
+        attention_s=alone_s if kind in _ATTENTION else 0.0,
+        collective_s=alone_s if kind in _COLLECTIVES else 0.0,
+        other_s=0.0 if kind in _BUCKETED else alone_s,
     )
 
 
@@ -496,7 +520,7 @@ def _round_attention(p: _Priced) -> _Priced:
     if p.op.seq_new is None:
         return p
     return _Priced(p.op, _round(p.compute_s), _round(p.memory_s), _round(p.weight_s), _round(p.link_s),
-                   _round(p.fixed_s), p.ideal_s, p.stall_s, p.hbm_bytes)
+                   _round(p.fixed_s), p.ideal_compute_s, p.stall_s, p.hbm_bytes)
 
 
 def _round(x: float) -> float:
@@ -520,13 +544,3 @@ def _record_memory(record: list, k: int, name: str, ready_at: float, pieces: lis
 def _part(p: _Priced) -> Part:
     return Part(p.compute_s, p.memory_s, p.weight_s, p.link_s, p.fixed_s, p.op.kind in _COLLECTIVES)
 
-
-def _kind_label(op: Op) -> str:
-    """Coarse bucket for breakdowns: gemm, attention, collective, other."""
-    if op.kind == OpKind.MATMUL:
-        return "gemm"
-    if op.kind in (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE):
-        return "attention"
-    if op.kind in (OpKind.ALLREDUCE, OpKind.P2P):
-        return "collective"
-    return "other"

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
+from operator import attrgetter
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["RequestRecord", "StepRecord", "RunResult", "percentile", "step_records"]
+from .engine import StepTiming
+
+__all__ = ["RequestRecord", "StepRecord", "RunResult", "percentile", "step_records", "RECORDED_TIMING_FIELDS",
+           "recorded_timing", "recorded_timing_values", "step_record_of"]
 
 
 @dataclass(frozen=True)
@@ -45,9 +50,47 @@ class RequestRecord:
         return self.finish_at - self.arrival_at
 
 
+# StepTiming's fields a step record keeps: all but `time_s` (one stage's time; a record has start_at and end_at,
+# which with a pipeline span more than one stage's time).
+RECORDED_TIMING_FIELDS = tuple(f.name for f in fields(StepTiming) if f.name != "time_s")
+# StepTiming -> the values of RECORDED_TIMING_FIELDS, in that order (a tuple; fast).
+recorded_timing_values = attrgetter(*RECORDED_TIMING_FIELDS)
+
+
+def recorded_timing(timing: StepTiming) -> dict[str, float]:
+    """The fields of `timing` a StepRecord keeps, by name."""
+    return dict(zip(RECORDED_TIMING_FIELDS, recorded_timing_values(timing)))
+
+
+def _timing_fields_after(anchor: str):
+    """Class decorator (under @dataclass): StepTiming's recorded fields, as declared there, become fields of
+    the class right after `anchor`. A field added to StepTiming is a StepRecord field, with no edit here."""
+
+    def insert(cls):
+        own = list(cls.__dict__["__annotations__"].items())
+        timing = {f.name: f.type for f in fields(StepTiming) if f.name in RECORDED_TIMING_FIELDS}
+        clash = timing.keys() & {name for name, _ in own}
+        if clash:
+            raise TypeError(f"{cls.__name__} declares StepTiming fields itself: {sorted(clash)}")
+        at = [name for name, _ in own].index(anchor) + 1
+        cls.__annotations__ = dict([*own[:at], *timing.items(), *own[at:]])
+        for f in fields(StepTiming):
+            if f.name in timing and f.default is not MISSING:
+                setattr(cls, f.name, f.default)  # StepTiming's default (0.0): a new field breaks no caller
+        return cls
+
+    return insert
+
+
 @dataclass(frozen=True)
+@_timing_fields_after("micro_batches")
 class StepRecord:
-    """One engine step of one replica (all chips of the replica in lock-step)."""
+    """One engine step of one replica (all chips of the replica in lock-step).
+
+    After `micro_batches` come StepTiming's fields but `time_s`, by name and in StepTiming's order
+    (compute_busy_s ... other_s: busy seconds per unit, FLOPs and HBM bytes per chip, time per op kind),
+    summed over the step's pipeline micro-batches; see `asicsim.core.engine.StepTiming`.
+    """
 
     step: int
     replica: int
@@ -56,19 +99,7 @@ class StepRecord:
     prefill_tokens: int
     decode_tokens: int
     micro_batches: int
-    compute_busy_s: float
-    memory_busy_s: float
-    link_busy_s: float
-    fixed_s: float
-    ideal_compute_s: float
-    stall_s: float
-    memory_wait_s: float
-    flops_per_chip: float
-    memory_bytes_per_chip: float
-    gemm_s: float
-    attention_s: float
-    collective_s: float
-    other_s: float
+    # ... StepTiming's recorded fields (RECORDED_TIMING_FIELDS) are inserted here ...
     batch_size: int = 0  # sequences in the step
     waiting: int = 0  # requests queued at the replica when the step started
     kv_blocks: int = 0  # KV blocks held on the replica during the step
@@ -78,12 +109,31 @@ class StepRecord:
 
 
 _STEP_FIELDS = tuple(f.name for f in fields(StepRecord))
+_STEP_FIELD_SET = frozenset(_STEP_FIELDS)
 
 
-def step_records(columns) -> list[StepRecord]:
-    """StepRecords from one column per field, in field order (fast: no per-field frozen setattr)."""
+def _check_names(names, what: str) -> None:
+    if names != _STEP_FIELD_SET:
+        missing, extra = _STEP_FIELD_SET - names, names - _STEP_FIELD_SET
+        raise ValueError(f"step record {what}: missing {sorted(missing)}, unknown {sorted(extra)}")
+
+
+def step_record_of(values: Mapping[str, object]) -> StepRecord:
+    """A StepRecord from every field's value, by name (fast: no per-field frozen setattr; one per step)."""
+    _check_names(values.keys(), "values")
+    record = object.__new__(StepRecord)
+    record.__dict__.update(values)
+    return record
+
+
+def step_records(columns: Mapping[str, Sequence]) -> list[StepRecord]:
+    """StepRecords from one column per field, by field name (fast: no per-field frozen setattr).
+
+    Every StepRecord field needs its column, and no other column is allowed.
+    """
+    _check_names(columns.keys(), "columns")
     new, names, out = object.__new__, _STEP_FIELDS, []
-    for row in zip(*columns):
+    for row in zip(*(columns[name] for name in names)):
         record = new(StepRecord)
         record.__dict__.update(zip(names, row))
         out.append(record)

@@ -34,7 +34,8 @@ from .device import Device
 from .engine import FAST_PATH_RTOL, StepEngine, StepTiming
 from .kvcache import PagedKVCache
 from .memory_plan import MemoryPlan, plan_memory, serving_limits
-from .results import RequestRecord, StepRecord, step_records
+from .results import (RECORDED_TIMING_FIELDS, RequestRecord, StepRecord, recorded_timing, recorded_timing_values,
+                      step_record_of, step_records)
 from .router import make_router
 from .schedulers import Scheduler, Seq, make_scheduler
 
@@ -223,14 +224,19 @@ def split_batch(batch: StepBatch, n: int) -> list[StepBatch]:
     return [p for p in parts if p.prefill_new_tokens.size or p.decode_past_tokens.size]
 
 
-# Columns of the fast-forward value vector that are seconds (the rest: flops and bytes).
-_SECONDS = np.array([True] * 9 + [False, False] + [True] * 4)
+# What the fast-forward interpolates per step, by name (the columns of its value arrays): the step's seconds
+# (start and end times), its pipeline bubble and every StepTiming field a StepRecord keeps. Fields named
+# `_s` are seconds, checked against the step's seconds; the others (FLOPs, bytes) against themselves.
+_FF_FIELDS = ("step_s", "bubble_s", *RECORDED_TIMING_FIELDS)
+_SECONDS = np.array([name.endswith("_s") for name in _FF_FIELDS])
+_STEP_S = _FF_FIELDS.index("step_s")
 
 
 def _interpolate(timed, n: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Values and micro-batch counts of steps 0..n-1 from `timed(j) -> (vector, micro)`, interpolating
-    linearly over intervals whose midpoint lies on the chord of its ends; others are split in two."""
-    values = np.empty((n, _SECONDS.size))
+    """Values (columns `_FF_FIELDS`) and micro-batch counts of steps 0..n-1 from `timed(j) -> (values, micro)`,
+    interpolating linearly over intervals whose midpoint lies on the chord of its ends; others are split in
+    two."""
+    values = np.empty((n, len(_FF_FIELDS)))
     micro = np.empty(n, dtype=np.int64)
     stack = [(0, n - 1)]
     while stack:
@@ -243,7 +249,7 @@ def _interpolate(timed, n: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
         m = (a + b) // 2
         vm, mm = timed(m)
         chord = va + (vb - va) * ((m - a) / (b - a))
-        scale = np.where(_SECONDS, max(abs(vm[0]), 1e-300), np.abs(vm))
+        scale = np.where(_SECONDS, max(abs(vm[_STEP_S]), 1e-300), np.abs(vm))
         if ma == mb == mm and bool(np.all(np.abs(vm - chord) <= rtol * scale)):
             w = (np.arange(a + 1, b) - a) / (b - a)
             values[a + 1:b] = va + np.outer(w, vb - va)
@@ -255,14 +261,8 @@ def _interpolate(timed, n: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _merge(timings: list[StepTiming]) -> StepTiming:
-    kinds: dict[str, float] = {}
-    for t in timings:
-        for k, v in t.by_kind_s:
-            kinds[k] = kinds.get(k, 0.0) + v
-    total = {f: sum(getattr(t, f) for t in timings) for f in (
-        "time_s", "compute_busy_s", "memory_busy_s", "link_busy_s", "fixed_s", "ideal_compute_s", "stall_s",
-        "memory_wait_s", "flops", "memory_bytes")}
-    return StepTiming(**total, by_kind_s=tuple(sorted(kinds.items())))
+    """Pipeline micro-batches of one step: every StepTiming field summed (they run one after another)."""
+    return sum(timings[1:], timings[0])
 
 
 class _Replica:
@@ -320,8 +320,10 @@ class _Replica:
             if s.generated >= s.req.output_tokens:
                 done.append(s)
         self.now = end
-        self.steps.append(step_record(index, self.index, start, end, batch, micro, timing, len(pre) + len(dec),
-                                       len(sched.waiting), kv.used_blocks, bubble, len(sched.running), emitted))
+        self.steps.append(step_record(index, self.index, start, end, batch, micro, timing,
+                                      batch_size=len(pre) + len(dec), waiting=len(sched.waiting),
+                                      kv_blocks=kv.used_blocks, bubble=bubble, running=len(sched.running),
+                                      tokens_out=emitted))
         if done:
             self._finish(done, end)
 
@@ -363,18 +365,14 @@ class _Replica:
         def timed(j: int) -> tuple[np.ndarray, int]:
             hit = evals.get(j)
             if hit is None:
-                step_s, t, micro, bubble = runner.time_step(StepBatch(_EMPTY, _EMPTY, past0 + j))
-                kinds = dict(t.by_kind_s)
-                hit = evals[j] = (np.array([
-                    step_s, bubble, t.compute_busy_s, t.memory_busy_s, t.link_busy_s, t.fixed_s, t.ideal_compute_s,
-                    t.stall_s, t.memory_wait_s, t.flops, t.memory_bytes, kinds.get("gemm", 0.0),
-                    kinds.get("attention", 0.0), kinds.get("collective", 0.0), kinds.get("other", 0.0)]), micro)
+                step_s, t, micro, bubble_s = runner.time_step(StepBatch(_EMPTY, _EMPTY, past0 + j))
+                hit = evals[j] = (np.array((step_s, bubble_s, *recorded_timing_values(t))), micro)  # _FF_FIELDS
             return hit
 
         if until_at < math.inf:  # steps after the next arrival are not needed (steps seldom get faster)
-            n = min(n, int((until_at - now) / timed(0)[0][0] * 1.25) + 2)
+            n = min(n, int((until_at - now) / timed(0)[0][_STEP_S] * 1.25) + 2)
         values, micro = _interpolate(timed, n, runner.ff_rtol)
-        clock = np.cumsum(np.concatenate(([now], values[:, 0])))  # same sums as stepping one at a time
+        clock = np.cumsum(np.concatenate(([now], values[:, _STEP_S])))  # same sums as stepping one at a time
         k = int(np.searchsorted(clock[:n], until_at, "left"))  # steps that start before the next arrival
         if k < 1:
             return 0
@@ -395,11 +393,13 @@ class _Replica:
                 done.append(s)
         kv.bulk_decode(held, used, starts, ends)
         first = len(self.steps)
-        width, v = len(seqs), values[:k]
-        cols = [range(first, first + k), [self.index] * k, starts.tolist(), ends.tolist(), [0] * k, [width] * k,
-                micro[:k].tolist(), *(v[:, i].tolist() for i in range(2, 15)), [width] * k,
-                [len(sched.waiting)] * k, used.tolist(), v[:, 1].tolist(), [len(sched.running)] * k, [width] * k]
-        self.steps.extend(step_records(cols))
+        width = len(seqs)
+        columns = {name: values[:k, i].tolist() for i, name in enumerate(_FF_FIELDS) if i != _STEP_S}
+        columns.update(step=range(first, first + k), replica=[self.index] * k, start_at=starts.tolist(),
+                       end_at=ends.tolist(), prefill_tokens=[0] * k, decode_tokens=[width] * k,
+                       micro_batches=micro[:k].tolist(), batch_size=[width] * k, waiting=[len(sched.waiting)] * k,
+                       kv_blocks=used.tolist(), running=[len(sched.running)] * k, tokens_out=[width] * k)
+        self.steps.extend(step_records(columns))
         self.now = float(ends[-1])
         if done:
             self._finish(done, self.now)
@@ -414,16 +414,16 @@ class _Replica:
             preemptions=self.sched.preemptions, traced=tuple(self.traced))
 
 
-def step_record(index: int, replica: int, start: float, end: float, batch: StepBatch, micro: int,
-                 t: StepTiming, batch_size: int = -1, waiting: int = 0, kv_blocks: int = 0,
-                 bubble: float = 0.0, running: int = 0, tokens_out: int = 0) -> StepRecord:
-    kinds = dict(t.by_kind_s)
+def step_record(index: int, replica: int, start_at: float, end_at: float, batch: StepBatch, micro_batches: int,
+                timing: StepTiming, *, batch_size: int = -1, waiting: int = 0, kv_blocks: int = 0,
+                bubble: float = 0.0, running: int = 0, tokens_out: int = 0) -> StepRecord:
+    """The record of step `index` of a replica: its times, batch, `timing`'s recorded fields by name, and the
+    replica's counts. `bubble`: pipeline fill/drain seconds inside the step; batch_size -1: the batch's."""
     if batch_size < 0:
         batch_size = batch.prefill_new_tokens.size + batch.decode_past_tokens.size
-    return StepRecord(
-        index, replica, start, end, int(batch.prefill_new_tokens.sum()), batch.decode_past_tokens.size, micro,
-        t.compute_busy_s, t.memory_busy_s, t.link_busy_s, t.fixed_s, t.ideal_compute_s, t.stall_s,
-        t.memory_wait_s, t.flops, t.memory_bytes, kinds.get("gemm", 0.0), kinds.get("attention", 0.0),
-        kinds.get("collective", 0.0), kinds.get("other", 0.0), batch_size, waiting, kv_blocks, bubble, running,
-        tokens_out,
-    )
+    return step_record_of({
+        "step": index, "replica": replica, "start_at": start_at, "end_at": end_at,
+        "prefill_tokens": int(batch.prefill_new_tokens.sum()), "decode_tokens": batch.decode_past_tokens.size,
+        "micro_batches": micro_batches, **recorded_timing(timing), "batch_size": batch_size, "waiting": waiting,
+        "kv_blocks": kv_blocks, "bubble_s": bubble, "running": running, "tokens_out": tokens_out,
+    })
