@@ -73,6 +73,10 @@ class GpuDevice:
         return self.spec.name
 
     @property
+    def compute_unit_name(self) -> str:
+        return "SMs (tensor cores + CUDA cores)"
+
+    @property
     def clocks_hz(self) -> Mapping[str, float]:
         """All units counted in tensor-clock cycles."""
         return {unit: self.spec.tensor_clock_hz for unit in UNITS}

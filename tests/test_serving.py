@@ -197,7 +197,7 @@ def test_cli_out_folder_and_plot(capsys, tmp_path):
     assert any((out / f"requests.{ext}").is_file() for ext in ("parquet", "csv"))
     events = json.loads((out / "timeline.json").read_text())["traceEvents"]
     tracks = {e["args"]["name"] for e in events if e.get("name") == "thread_name"}
-    assert {"compute arrays", "HBM", "chip links"} <= tracks
+    assert {"SMs (tensor cores + CUDA cores)", "HBM", "chip links"} <= tracks  # a GPU draws SMs, not arrays
     assert sum(1 for e in events if e.get("tid") == 0 and e["ph"] == "X") == 2
     pytest.importorskip("matplotlib")
     assert main(["plot", str(out)]) == 0

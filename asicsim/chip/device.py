@@ -123,6 +123,10 @@ class AsicDevice:
         return self.spec.name
 
     @property
+    def compute_unit_name(self) -> str:
+        return "systolic arrays + vector unit"
+
+    @property
     def clocks_hz(self) -> Mapping[str, float]:
         c = self.spec.clock_hz
         return {"compute": c, "memory": c, "link": c}

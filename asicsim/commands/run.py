@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -21,8 +22,9 @@ def register(sub) -> None:
     p.add_argument("--hw", required=True, help="hardware spec name (see `asicsim specs`) or path to a TOML file")
     add_workload_flags(p, chips_default=None)
     p.add_argument("--out", default="", help="write requests, steps, summary.json and timeline.json to this folder")
-    p.add_argument("--timeline-steps", type=int, default=50,
-                   help="steps of each replica drawn in timeline.json with --out (default: %(default)s)")
+    p.add_argument("--timeline-steps", type=_steps, default=10,
+                   help="first steps of each replica drawn in timeline.json with --out, or 'all' for the whole run "
+                        "(default: %(default)s; a step of a 70B model is a few thousand events)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--breakdown", action="store_true",
                    help="where time goes: GEMM, attention, collectives, overhead, idle; compute- vs memory-bound")
@@ -56,9 +58,20 @@ class ProgressBar:
             self.stream.flush()
 
 
+def _steps(text: str) -> int:
+    """A step count >= 0, or 'all' (every step of the run)."""
+    if text == "all":
+        return 1 << 62
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number or 'all', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def run(args) -> int:
-    if args.timeline_steps < 0:
-        raise InputError("--timeline-steps", "timeline-steps", f"must be >= 0, got {args.timeline_steps}")
     bar = None if args.quiet or not sys.stderr.isatty() else ProgressBar()
     try:
         result = run_workload(spec_from_args(args, args.hw), progress=bar)

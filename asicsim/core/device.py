@@ -116,6 +116,10 @@ class Device(Protocol):
     def name(self) -> str: ...
 
     @property
+    def compute_unit_name(self) -> str:
+        """What the compute unit is, for timelines and reports (e.g. "systolic arrays", "SMs")."""
+
+    @property
     def clocks_hz(self) -> Mapping[str, float]:
         """Clock of each unit in UNITS."""
 
