@@ -51,27 +51,26 @@ def bench_csv() -> float:
         return time.perf_counter() - t0
 
 
-def bench_single() -> float:
-    args = (1, 256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0, 64.0, 64.0)
-    multi_array_gemm_cycles(*args)
-    reps = 200
+def _seconds_per_call(fn, args: tuple, reps: int) -> float:
+    """Mean wall seconds of `fn(*args)` after one warm-up call (compilation)."""
+    fn(*args)
     t0 = time.perf_counter()
     for _ in range(reps):
-        multi_array_gemm_cycles(*args)
+        fn(*args)
     return (time.perf_counter() - t0) / reps
+
+
+def bench_single() -> float:
+    return _seconds_per_call(multi_array_gemm_cycles, (1, 256, 256, 1, 64, 8192, 3584, 1, 1 << 20, 64.0, 64.0, 64.0),
+                             200)
 
 
 def bench_device_matmul() -> float:
     """Llama-3-70B gate_up at 8-way TP, 256 decode tokens, on Sohu's 16 arrays: ifmap/ofmap ports at the SRAM
     bandwidth, the filter port at the HBM bandwidth (5.52 TB/s over 1.5 GHz in 2-byte words), each operand's
     pool a twelfth of 128 MiB in 4-byte words (asicsim.chip.device)."""
-    args = (16, 256, 256, 1, 256, 7168, 4096, 1, 2**27 // 12 // 4, 8192.0, 1840.0, 16384.0)
-    shared_gemm_cycles(*args)
-    reps = 50
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        shared_gemm_cycles(*args)
-    return (time.perf_counter() - t0) / reps
+    return _seconds_per_call(shared_gemm_cycles, (16, 256, 256, 1, 256, 7168, 4096, 1, 2**27 // 12 // 4, 8192.0,
+                                                  1840.0, 16384.0), 50)
 
 
 def _fixture() -> list[dict]:

@@ -561,26 +561,29 @@ def multi_array_gemm_cycles(arrays, rows, cols, dataflow_code, m, n, k, mode_cod
     fastest split: the simulated array's (each part rounded up) times the arrays in use.
     """
     ideal = _ceil_div(m * n * k, max(arrays, 1) * rows * cols)
-    best_cycles = np.int64(-1)
-    best_stall = np.int64(0)
-    best_i = np.int64(0)
-    best_f = np.int64(0)
-    best_o = np.int64(0)
+    best = (np.int64(-1), np.int64(0), np.int64(0), np.int64(0), np.int64(0))
     for a_m in range(1, max(arrays, 1) + 1):
         if a_m > m:
             break
-        a_n = max(arrays, 1) // a_m
-        a_n = min(a_n, n)
-        used = a_m * a_n
-        bw_i = ifmap_words_per_cycle / used if ifmap_words_per_cycle > 0.0 else 0.0
-        bw_f = filter_words_per_cycle / used if filter_words_per_cycle > 0.0 else 0.0
-        bw_o = ofmap_words_per_cycle / used if ofmap_words_per_cycle > 0.0 else 0.0
-        r = tiled_gemm_cycles(rows, cols, dataflow_code, _ceil_div(m, a_m), _ceil_div(n, a_n), k,
-                              mode_code, sram_words_each, bw_i, bw_f, bw_o)
-        if best_cycles < 0 or r[0] < best_cycles:
-            best_cycles, best_stall = r[0], r[1]
-            best_i, best_f, best_o = used * r[3], used * r[4], used * r[5]
-    return best_cycles, best_stall, ideal, best_i, best_f, best_o
+        r = _split_cycles(rows, cols, dataflow_code, m, n, k, mode_code, a_m, min(max(arrays, 1) // a_m, n),
+                          sram_words_each, ifmap_words_per_cycle, filter_words_per_cycle, ofmap_words_per_cycle)
+        if best[0] < 0 or r[0] < best[0]:
+            best = r
+    return best[0], best[1], ideal, best[2], best[3], best[4]
+
+
+@jit
+def _split_cycles(rows, cols, dataflow_code, m, n, k, mode_code, a_m, a_n, sram_words_each, ifmap_words_per_cycle,
+                  filter_words_per_cycle, ofmap_words_per_cycle):
+    """One array's part of an a_m x a_n split, each port's words/cycle shared by the arrays in use -> (cycles,
+    stall cycles, and all arrays' ifmap, filter and ofmap DRAM words)."""
+    used = a_m * a_n
+    bw_i = ifmap_words_per_cycle / used if ifmap_words_per_cycle > 0.0 else 0.0
+    bw_f = filter_words_per_cycle / used if filter_words_per_cycle > 0.0 else 0.0
+    bw_o = ofmap_words_per_cycle / used if ofmap_words_per_cycle > 0.0 else 0.0
+    r = tiled_gemm_cycles(rows, cols, dataflow_code, _ceil_div(m, a_m), _ceil_div(n, a_n), k, mode_code,
+                          sram_words_each, bw_i, bw_f, bw_o)
+    return r[0], r[1], used * r[3], used * r[4], used * r[5]
 
 
 @jit
@@ -595,24 +598,15 @@ def shared_gemm_cycles(arrays, rows, cols, dataflow_code, m, n, k, mode_code, sr
     one can, with the same shares, so cycles never rise with `arrays`. DRAM words as multi_array_gemm_cycles.
     """
     ideal = _ceil_div(m * n * k, max(arrays, 1) * rows * cols)
-    best_cycles = np.int64(-1)
-    best_stall = np.int64(0)
-    best_i = np.int64(0)
-    best_f = np.int64(0)
-    best_o = np.int64(0)
+    best = (np.int64(-1), np.int64(0), np.int64(0), np.int64(0), np.int64(0))
     for a_m in range(1, min(max(arrays, 1), m) + 1):
         for a_n in range(1, min(max(arrays, 1) // a_m, n) + 1):
-            used = a_m * a_n
-            words = max(sram_words_total // used, 1) if sram_words_total > 0 else 0
-            bw_i = ifmap_words_per_cycle / used if ifmap_words_per_cycle > 0.0 else 0.0
-            bw_f = filter_words_per_cycle / used if filter_words_per_cycle > 0.0 else 0.0
-            bw_o = ofmap_words_per_cycle / used if ofmap_words_per_cycle > 0.0 else 0.0
-            r = tiled_gemm_cycles(rows, cols, dataflow_code, _ceil_div(m, a_m), _ceil_div(n, a_n), k, mode_code,
-                                  words, bw_i, bw_f, bw_o)
-            if best_cycles < 0 or r[0] < best_cycles:
-                best_cycles, best_stall = r[0], r[1]
-                best_i, best_f, best_o = used * r[3], used * r[4], used * r[5]
-    return best_cycles, best_stall, ideal, best_i, best_f, best_o
+            words = max(sram_words_total // (a_m * a_n), 1) if sram_words_total > 0 else 0
+            r = _split_cycles(rows, cols, dataflow_code, m, n, k, mode_code, a_m, a_n, words, ifmap_words_per_cycle,
+                              filter_words_per_cycle, ofmap_words_per_cycle)
+            if best[0] < 0 or r[0] < best[0]:
+                best = r
+    return best[0], best[1], ideal, best[2], best[3], best[4]
 
 
 @jit

@@ -13,7 +13,7 @@ from asicsim.core.runner import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S, SUMMARY_
 from asicsim.core.schedulers import SCHEDULERS
 from asicsim.workloads.traces import BUILTIN_TRACES
 
-__all__ = ["add_workload_flags", "spec_from_args", "print_json", "format_table", "ROWS", "FLAG_OF"]
+__all__ = ["whole_at_least", "add_workload_flags", "spec_from_args", "print_json", "format_table", "ROWS", "FLAG_OF"]
 
 # RunSpec fields whose flag is not "--" + the field with dashes.
 FLAG_OF = {"slo_ttft_s": "--slo-ttft", "slo_tpot_s": "--slo-tpot", "hardware": "--hw",
@@ -25,7 +25,7 @@ def flag_of(field: str) -> str:
     return FLAG_OF.get(field, "--" + field.replace("_", "-"))
 
 
-def _whole_at_least(low: int):
+def whole_at_least(low: int):
     """argparse type: a whole number >= `low`."""
 
     def parse(text: str) -> int:
@@ -40,8 +40,8 @@ def _whole_at_least(low: int):
     return parse
 
 
-_positive = _whole_at_least(1)
-_non_negative = _whole_at_least(0)
+_positive = whole_at_least(1)
+_non_negative = whole_at_least(0)
 
 
 def _non_negative_float(text: str) -> float:

@@ -12,7 +12,7 @@ from asicsim.analysis.breakdown import format_breakdown, step_breakdown
 from asicsim.core.runner import run_workload
 from asicsim.workloads.errors import InputError
 
-from ._common import add_workload_flags, format_table, json_summary, print_json, spec_from_args
+from ._common import whole_at_least, add_workload_flags, format_table, json_summary, print_json, spec_from_args
 
 __all__ = ["register", "run", "write_outputs", "ProgressBar"]
 
@@ -63,12 +63,9 @@ def _steps(text: str) -> int:
     if text == "all":
         return 1 << 62
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number or 'all', got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+        return whole_at_least(0)(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (or 'all')") from None
 
 
 def run(args) -> int:

@@ -8,7 +8,6 @@ the points whose `point_id` is not there, so a killed sweep loses and repeats no
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -23,6 +22,10 @@ from asicsim.analysis.sweep import (EXAMPLE_CONFIG, SweepConfig, check_parameter
                                     default_derive, evaluate_chunk, expand_points, load_sweep_config, point_id)
 from asicsim.analysis.sweep_plots import load_results, plot_sweep
 from asicsim.workloads.errors import InputError, Interrupted
+
+from ._common import whole_at_least
+
+_positive = whole_at_least(1)
 
 __all__ = ["register", "run", "run_sweep", "ResultStore", "Progress", "study_size", "MAX_POINTS"]
 
@@ -88,16 +91,6 @@ def run(args) -> int:
     if args.plot:
         plot_sweep(final, args.plot)
     return 0
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _clock(seconds: float) -> str:
