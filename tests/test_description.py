@@ -4,6 +4,7 @@ validation row) resolves the same input to the same frozen description, and defa
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +22,8 @@ from asicsim.core.memory_plan import plan_memory
 from asicsim.core.registry import load_hardware
 from asicsim.workloads.errors import RUN, InputError
 from asicsim.workloads.models import load_model
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cli(hw: str, chips: int, settings: dict) -> RunDescription:
@@ -166,3 +169,16 @@ def test_cli_harness_trtllm_bench_runs(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["harness"] == "trtllm-bench" and out["scheduler"] == "inflight-chunked"
     assert out["requests_completed"] == 64
+
+
+def test_an_edited_spec_file_is_read_again(tmp_path):
+    """Resolution caches loaded files on their modification time: a notebook user editing a spec gets the edit."""
+    import os
+
+    base = (ROOT / "asicsim" / "specs" / "h100-sxm.toml").read_text()
+    path = tmp_path / "gpu.toml"
+    path.write_text(base)
+    first = resolve_run(hardware=str(path), chips=8).spec.hbm_capacity_bytes
+    path.write_text(base.replace('hbm_capacity_bytes = { value = 80e9', 'hbm_capacity_bytes = { value = 96e9'))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert (first, resolve_run(hardware=str(path), chips=8).spec.hbm_capacity_bytes) == (80e9, 96e9)

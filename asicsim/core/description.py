@@ -35,15 +35,15 @@ import numpy as np
 
 from asicsim.workloads.errors import RUN, Infeasible, InputError
 from asicsim.workloads.memory import resolve_kv_dtype
-from asicsim.workloads.models import ModelConfig, load_model, read_model_config
+from asicsim.workloads.models import ModelConfig, load_model, model_config_path, read_model_config
 from asicsim.workloads.requests import Request, fixed_requests, parse_length_dist, poisson_requests
-from asicsim.workloads.traces import fit_lognormal, load_trace
+from asicsim.workloads.traces import fit_lognormal, load_trace, trace_path
 
 from .harness import (HARNESSES, TRTLLM_DEFAULT_REQUESTS, TRTLLM_PUBLISHED_REQUESTS, TRTLLM_RUNTIME_KV_FRACTION,
                       TRTLLM_TOKENS_PER_BLOCK, VLLM_DEFAULT_PROMPTS, VLLM_GPU_MEMORY_UTILIZATION,
                       trtllm_engine_settings, vllm_batch_defaults)
 from .memory_plan import MemoryPlan, plan_memory, serving_limits
-from .registry import load_hardware, make_device
+from .registry import load_hardware, make_device, resolve_spec_path
 from .router import ROUTERS
 from .schedulers import SCHEDULERS
 
@@ -186,19 +186,41 @@ def _given(value: Any) -> Any:
     return None if value in (0, "", None) and not isinstance(value, bool) else value
 
 
-@lru_cache(maxsize=32)
 def _model(name: Any) -> ModelConfig:
-    return name if isinstance(name, ModelConfig) else load_model(name)
+    """A model config; a user's file is read afresh when it changed (its modification time is in the key)."""
+    if isinstance(name, ModelConfig):
+        return name
+    return _load_model(name, _mtime_ns(model_config_path(name)))
+
+
+def _hardware(name: str) -> Any:
+    """A spec by name or path; a user's file is read afresh each time (it may have been edited since)."""
+    path = resolve_spec_path(name)
+    return _load_file(str(path), _mtime_ns(path))
 
 
 @lru_cache(maxsize=32)
-def _hardware(name: str) -> Any:
-    return load_hardware(name)
+def _load_file(path: str, mtime_ns: int) -> Any:  # noqa: ARG001 - the modification time is part of the key
+    return load_hardware(path)
+
+
+def _trace(name: str, time_scale: float, limit: int) -> tuple[Request, ...]:
+    """A trace's requests; a user's CSV is read afresh when it changed."""
+    return _load_trace(name, time_scale, limit, _mtime_ns(trace_path(name)))
+
+
+@lru_cache(maxsize=32)
+def _load_model(name: str, mtime_ns: int) -> ModelConfig:  # noqa: ARG001 - the modification time is in the key
+    return load_model(name)
 
 
 @lru_cache(maxsize=16)
-def _trace(name: str, time_scale: float, limit: int) -> tuple[Request, ...]:
+def _load_trace(name: str, time_scale: float, limit: int, mtime_ns: int) -> tuple[Request, ...]:  # noqa: ARG001
     return load_trace(name, time_scale, limit)
+
+
+def _mtime_ns(path) -> int:
+    return path.stat().st_mtime_ns
 
 
 def _length_dist(field: str, text: str, default_mean: int, column: str):
