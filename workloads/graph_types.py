@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass, field, fields
-from functools import cached_property
 from operator import attrgetter
 
 import numpy as np
@@ -92,28 +91,26 @@ class Op:
     head_dim: int = 0
     seq_new: np.ndarray | None = field(default=None, repr=False)
     seq_past: np.ndarray | None = field(default=None, repr=False)
+    # The op's scalar fields as one hashable value (None with per-sequence arrays); set by __post_init__.
+    value_key: bytes | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """`value_key`: two ops with equal keys are the same op (ops are immutable), so a device prices them
+        the same and caches can key on the value rather than on the object (`Op` compares by identity,
+        `eq=False`, because of the arrays). The key is the tuple of scalar fields pickled: equal bytes
+        unpickle to equal fields of equal types (floats bit for bit), and bytes, unlike a tuple, keep their
+        hash once computed, so the engine's dozen lookups per step do not rehash every field. An ordinary
+        field set here (not computed lazily) keeps attribute access on ops fast."""
+        if self.seq_new is None and self.seq_past is None:
+            object.__setattr__(self, "value_key", pickle.dumps(_op_scalars(self), protocol=5))
 
     @property
     def memory_bytes(self) -> float:
         """Bytes this op moves through device memory if nothing stays on chip."""
         return self.weight_bytes + self.act_in_bytes + self.act_out_bytes + self.kv_read_bytes + self.kv_write_bytes
 
-    @cached_property
-    def value_key(self) -> bytes | None:
-        """The op's scalar fields as one hashable value, or None for an op with per-sequence arrays.
 
-        Two ops with equal keys are the same op (ops are immutable), so a device prices them the same and
-        caches can key on the value rather than on the object (`Op` compares by identity: `eq=False`,
-        because of the arrays). The key is the tuple of scalar fields pickled: equal bytes unpickle to
-        equal fields of equal types (floats bit for bit), and bytes, unlike a tuple, keep their hash once
-        computed, so the engine's dozen lookups per step do not rehash every field. Computed once per op.
-        """
-        if self.seq_new is not None or self.seq_past is not None:
-            return None
-        return pickle.dumps(_op_scalars(self), protocol=5)
-
-
-_op_scalars = attrgetter(*(f.name for f in fields(Op) if f.name not in ("seq_new", "seq_past")))
+_op_scalars = attrgetter(*(f.name for f in fields(Op) if f.name not in ("seq_new", "seq_past", "value_key")))
 
 
 @dataclass(frozen=True, eq=False)
