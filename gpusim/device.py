@@ -11,6 +11,7 @@ published GPU numbers were measured on (`DEFAULT_STACK`, TensorRT-LLM).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 import numpy as np
@@ -46,6 +47,7 @@ _SAMPLE, _SAMPLE_ALLREDUCE = "sample", "sample_allreduce"
 _GATHERED_LOGIT_READ_BYTES = 2.0 + 4.0
 _GATHERED_LOGIT_WRITE_BYTES = 4.0
 _GATHERED_LOGIT_WIRE_BYTES = 2.0  # the all-gather moves bf16 logits
+_ACT_BYTES = 2.0  # bf16 activations: what a separate quantize kernel reads per element
 
 # Tensor-core formats from narrowest to widest; a format the chip lacks runs at the next wider one's rate.
 _WIDER = {"fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16"), "bf16": ("bf16",), "fp16": ("bf16",)}
@@ -75,6 +77,17 @@ class GpuDevice:
     @property
     def compute_unit_name(self) -> str:
         return "SMs (tensor cores + CUDA cores)"
+
+    @property
+    def effects(self) -> Mapping[str, bool]:
+        """The GpuOptions switches (gpusim.options) and their state."""
+        return dataclasses.asdict(self.options)
+
+    def with_effects(self, changes: Mapping[str, bool]) -> "GpuDevice":
+        unknown = sorted(set(changes) - set(self.effects))
+        if unknown:
+            raise InputError(self.spec.name, "effects", f"unknown effect {unknown[0]!r}; known: {sorted(self.effects)}")
+        return GpuDevice(self.spec, self.chips, dataclasses.replace(self.options, **changes))
 
     @property
     def clocks_hz(self) -> Mapping[str, float]:
@@ -149,9 +162,11 @@ class GpuDevice:
         return getattr(self.spec, f"dense_{self.executed_dtype(dtype)}_flops_per_s")
 
     def _gemm_efficiency(self, dtype: str) -> float:
-        """Calibrated GEMM efficiency of the executed format (fp4 shares fp8's)."""
-        s = self.spec
-        return s.gemm_efficiency_bf16 if self.executed_dtype(dtype) == "bf16" else s.gemm_efficiency_fp8
+        """Calibrated GEMM efficiency of the executed format (fp4 shares fp8's unless the spec has its own)."""
+        s, executed = self.spec, self.executed_dtype(dtype)
+        if executed == "fp4" and s.gemm_efficiency_fp4 > 0.0:
+            return s.gemm_efficiency_fp4
+        return s.gemm_efficiency_bf16 if executed == "bf16" else s.gemm_efficiency_fp8
 
     def _attention_efficiency(self, dtype: str) -> float:
         """Calibrated FlashAttention efficiency of the executed format (fp4 shares fp8's)."""
@@ -231,12 +246,13 @@ class GpuDevice:
             raise InputError(op.name, "kind", f"unknown op kind {kind!r}; expected one of {list(OpKind.ALL)}")
         clock = self.spec.tensor_clock_hz
         kernel_s = max(compute_s, memory_s + weight_s, link_s)
+        serial_s = detail.get("quantize_s", 0.0)  # a kernel of its own ahead of this one
         cost = OpCost(
             compute_cycles=compute_s * clock,
             memory_cycles=memory_s * clock,
             weight_cycles=weight_s * clock,
             link_cycles=link_s * clock,
-            fixed_s=self._exposed_launch_s(kernel_s),
+            fixed_s=self._exposed_launch_s(kernel_s) + serial_s,
             ideal_compute_cycles=self._ideal_cycles(op),
         )
         return cost, detail
@@ -318,17 +334,29 @@ class GpuDevice:
             "waves": float(waves),
             "wave_efficiency": tiles / slots if slots > 0 else 0.0,
         }
+        if self.options.separate_input_quantize and self.executed_dtype(op.dtype) != "bf16" and m > 0:
+            elem = dtype_bytes(op.dtype, op.name)
+            detail["quantize_s"] = (self._latency(s.quantize_kernel_fixed_s)
+                                    + float(m) * k * (_ACT_BYTES + elem) / s.hbm_read_bytes_per_s)
         return compute_s, memory_s, weight_s, detail
+
+    def _prefill_efficiency(self, dtype: str) -> float:
+        """The serving stack's context-attention efficiency where measured, else FlashAttention-3's."""
+        s = self.spec
+        stack = s.prefill_attention_efficiency_bf16 if self.executed_dtype(dtype) == "bf16" \
+            else s.prefill_attention_efficiency_fp8
+        return stack if self.options.stack_attention and stack > 0.0 else self._attention_efficiency(dtype)
 
     def _attention_prefill(self, op: Op) -> tuple[float, float, float, dict[str, Any]]:
         s = self.spec
         new, past = _seq_arrays(op)
+        efficiency = self._prefill_efficiency(op.dtype)
         tensor_s = prefill_attention_compute_s(
             new, past, op.q_heads, op.head_dim, s.attention_block_q, s.attention_block_kv, True,
-            s.sm_count, self.peak_flops_per_s(op.dtype), self._attention_efficiency(op.dtype),
+            s.sm_count, self.peak_flops_per_s(op.dtype), efficiency,
         )
         if tensor_s == 0.0 and op.flops > 0.0:
-            tensor_s = op.flops / (self.peak_flops_per_s(op.dtype) * self._attention_efficiency(op.dtype))
+            tensor_s = op.flops / (self.peak_flops_per_s(op.dtype) * efficiency)
         compute_s = tensor_s + self._latency(s.gemm_latency_s) if tensor_s > 0.0 else 0.0
         read, written = _read_bytes(op), _written_bytes(op)
         if read + written <= 0.0:
@@ -336,9 +364,12 @@ class GpuDevice:
             q_or_o = float(new.sum()) * op.q_heads * op.head_dim * elem
             read, written = q_or_o + kv_cache_bytes(new, past, op.kv_heads, op.head_dim, elem), q_or_o
         useful_flops = attention_flops(new, past, op.q_heads, op.head_dim, True)
+        if self.options.stack_attention and s.prefill_attention_fixed_s > 0.0 and compute_s > 0.0:
+            compute_s += self._latency(s.prefill_attention_fixed_s - s.gemm_latency_s)
         return compute_s, self._stream_s(read, written), 0.0, {"useful_flops": useful_flops}
 
     def _attention_decode(self, op: Op) -> tuple[float, float, float, dict[str, Any]]:
+        s = self.spec
         new, past = _seq_arrays(op)
         flops = op.flops if op.flops > 0.0 else attention_flops(new, past, op.q_heads, op.head_dim, True)
         compute_s = flops / (self.peak_flops_per_s(op.dtype) * self._attention_efficiency(op.dtype))
@@ -347,7 +378,15 @@ class GpuDevice:
             elem = dtype_bytes(op.dtype, op.name)
             q_or_o = float(new.size) * op.q_heads * op.head_dim * elem
             read, written = kv_cache_bytes(new, past, op.kv_heads, op.head_dim, elem) + q_or_o, q_or_o
-        return compute_s, self._stream_s(read, written), 0.0, {"kv_bytes": read + written}
+        detail = {"kv_bytes": read + written}
+        if self.options.stack_attention and s.decode_attention_stream_fraction > 0.0:
+            # The stack's measured decode attention: fixed cost + KV stream + per (sequence x head) work (its
+            # RoPE / KV-append kernel and the attention kernel's per-head setup run apart from the stream).
+            stream_s = (read + written) / (s.hbm_bandwidth_bytes_per_s * s.decode_attention_stream_fraction)
+            head_s = float(new.size) * op.q_heads * s.decode_attention_head_s
+            memory_s = self._latency(s.decode_attention_fixed_s) + stream_s + head_s
+            return compute_s, memory_s, 0.0, detail | {"stack_attention": True}
+        return compute_s, self._stream_s(read, written), 0.0, detail
 
     def _allreduce_s(self, op: Op) -> tuple[float, str]:
         """(seconds, algorithm) of a TP all-reduce: the one-shot kernel where the stack uses it, else NCCL."""
@@ -380,7 +419,7 @@ class GpuDevice:
         if size_bytes <= 0.0:
             return 0.0
         link_bytes_per_s = s.nvlink_bandwidth_bytes_per_s / 2.0 * s.p2p_efficiency
-        return (s.p2p_latency_s + (group - 1) * size_bytes / link_bytes_per_s
+        return ((s.custom_allreduce_latency_s or s.p2p_latency_s) + (group - 1) * size_bytes / link_bytes_per_s
                 + group * size_bytes / s.hbm_read_bytes_per_s)
 
 

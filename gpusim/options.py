@@ -37,6 +37,11 @@ class GpuOptions:
     gathered_logits: the LM head's vocab-sharded logits are all-gathered to every GPU in bf16, cast to fp32 and
         sampled from the full vocabulary there (instead of each GPU sampling its shard and all-reducing the
         winners): an all-gather of tokens x vocab x 2 bytes and 10 bytes of HBM traffic per full-vocab logit.
+    stack_attention: attention is priced as the serving stack runs it, with the spec's measured
+        `decode_attention_*` / `prefill_attention_fixed_s` terms (where the spec has them), instead of the
+        bare kernel (KV stream at the copy bandwidth, FlashAttention FLOPs).
+    separate_input_quantize: an fp8/fp4 GEMM first quantizes its bf16 input in a kernel of its own
+        (TensorRT-LLM's PyTorch `Linear`; the engine flow fuses it into the preceding norm).
     """
 
     wave_quantization: bool = True
@@ -48,6 +53,8 @@ class GpuOptions:
     fused_residual_norm: bool = False
     replicated_embedding: bool = False
     gathered_logits: bool = False
+    stack_attention: bool = True
+    separate_input_quantize: bool = False
 
     @staticmethod
     def for_stack(name: str) -> "GpuOptions":
@@ -66,8 +73,11 @@ _TRTLLM = replace(GpuOptions(), custom_allreduce=True, replicated_embedding=True
 # with gather_output=True whose logits are marked fp32 outputs (tensorrt_llm/models/llama/model.py), so every
 # GPU samples from gathered full-vocabulary fp32 logits (`gathered_logits`); all-reduce + residual +
 # RMSNorm fusion (`reduce_fusion`) is left off by trtllm-bench, so `fused_residual_norm` stays off.
+# "trtllm-pytorch": TensorRT-LLM 1.x's PyTorch flow as aiconfigurator-core's collector times it (a `Linear`
+# module quantizes its bf16 input before an fp8/fp4 GEMM: the collector's collect_gemm.py feeds bf16 `x`).
 STACKS: dict[str, GpuOptions] = {
     "generic": GpuOptions(),
     "trtllm-0.14": _TRTLLM,
     "trtllm-0.10": _TRTLLM,
+    "trtllm-pytorch": replace(_TRTLLM, separate_input_quantize=True),
 }

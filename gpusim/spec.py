@@ -97,6 +97,23 @@ class GpuSpec:
     hbm_read_fraction: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
     # --- GEMM, optional: share of peak at which a GEMM streams its weights (0 = a read-only stream's) ---
     gemm_weight_stream_fraction: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
+    # --- GEMM, optional: efficiency of the fp4 tensor-core path (0 = fp8's) ---
+    gemm_efficiency_fp4: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
+    # --- measured serving-stack operators, optional (0 = the term is off; docs/gpu-calibration.md) ---
+    # Decode attention as the serving stack runs it (RoPE + KV append + the paged attention kernel): a fixed
+    # cost, the KV cache streamed at this share of HBM peak, and per (sequence x query head) work.
+    decode_attention_fixed_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
+    decode_attention_stream_fraction: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
+    decode_attention_head_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
+    # Prefill attention in the serving stack: its kernels' fixed cost and the efficiency its context-attention
+    # kernel reaches on bf16 / fp8 inputs (0 = the FlashAttention-3 efficiencies above).
+    prefill_attention_fixed_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
+    prefill_attention_efficiency_bf16: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
+    prefill_attention_efficiency_fp8: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
+    # Fixed cost of a stack's separate activation-quantize kernel before an fp8/fp4 GEMM (GpuOptions).
+    quantize_kernel_fixed_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
+    # Latency of the serving stack's custom (one-shot) all-reduce kernel (0 = p2p_latency_s).
+    custom_allreduce_latency_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
     sources: tuple = ()
     assumed: frozenset = frozenset()
 

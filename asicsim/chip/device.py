@@ -52,7 +52,7 @@ from typing import Any, Mapping
 from asicsim.kernels import systolic
 from asicsim.kernels.collectives import ring_allreduce_time_s
 from asicsim.kernels.vector import vector_cycles
-from asicsim.workloads.errors import Infeasible
+from asicsim.workloads.errors import Infeasible, InputError
 from asicsim.workloads.graph_types import Op, OpKind
 
 from asicsim.core.device import MATMUL_DTYPES, AreaBreakdown, DieFloorplan, LinkLimits, OpCost, PowerLimits
@@ -126,6 +126,15 @@ class AsicDevice:
     def compute_unit_name(self) -> str:
         return "systolic arrays + vector unit"
 
+    @property
+    def effects(self) -> Mapping[str, bool]:
+        """None switchable: the ASIC model's terms follow from its spec."""
+        return {}
+
+    def with_effects(self, changes: Mapping[str, bool]) -> "AsicDevice":
+        if changes:
+            raise InputError(self.spec.name, "effects", f"the ASIC model has no switchable effects, got {sorted(changes)}")
+        return self
     @property
     def clocks_hz(self) -> Mapping[str, float]:
         c = self.spec.clock_hz

@@ -26,6 +26,9 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     p.add_argument("--plot", metavar="FILE.png", help="draw predicted versus published (log axes, y = x)")
+    p.add_argument("--explain", metavar="ROW",
+                   help="one end-to-end row (its number or words of its label, e.g. 'tp8 128/2048 h100'): its "
+                        "step-time breakdown and what each switchable effect of the model contributes")
     p.add_argument("--requests", type=int, default=0,
                    help="requests per end-to-end row (default 0: the published count; static rows %d)" % E2E_REQUESTS)
     p.set_defaults(func=run)
@@ -36,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--requests", "requests", f"must be >= 0 (0 = published count), got {args.requests}")
     if args.plot and Path(args.plot).suffix.lower() not in PLOT_SUFFIXES:
         raise InputError("--plot", "plot", f"must end in {', '.join(PLOT_SUFFIXES)}, got {args.plot!r}")
+    if getattr(args, "explain", None) is not None:
+        return _explain(args)
     rows = validation_rows(args.requests)
     missed = check_targets(rows)
     if args.json:
@@ -48,6 +53,18 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         plot_validation(rows, args.plot)
     return 1 if (args.check and missed) else 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from asicsim.analysis.explain import explain_row, format_explanation
+    x = explain_row(args.explain)
+    if args.json:
+        print(json.dumps({"row": x.label, "group": x.group, "metric": x.metric, "published": x.published,
+                          "predicted": x.predicted, "error": x.error, "breakdown": x.breakdown,
+                          "effects": [e.__dict__ for e in x.effects]}, indent=2))
+    else:
+        print(format_explanation(x))
+    return 0
 
 
 def plot_validation(rows, path: str) -> None:

@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -100,6 +100,9 @@ class RunSpec:
     exact: bool = False
     harness: str = "default"
     widen: bool = False  # run a dtype the hardware lacks on its next wider datapath (only when asked)
+    # Modelled effects switched away from the device's defaults, as (name, on) pairs (`asicsim validate
+    # --explain`; names from the device's `effects`).
+    effects: tuple[tuple[str, bool], ...] = ()
 
 
 def spec_fields() -> tuple[str, ...]:
@@ -151,14 +154,16 @@ class RunDescription:
     harness: str
     widen: bool
     longest_request_tokens: int
+    effects: tuple[tuple[str, bool], ...] = ()
 
     @property
     def model_config(self) -> ModelConfig:
         return _model(self.model)
 
     def make_device(self):
-        """The device registered for the spec's kind, for this many chips."""
-        return make_device(self.spec, self.chips)
+        """The device registered for the spec's kind, for this many chips, with `effects` switched."""
+        device = make_device(self.spec, self.chips)
+        return device.with_effects(dict(self.effects)) if self.effects else device
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -365,7 +370,22 @@ def resolve(s: RunSpec) -> RunDescription:
         isl_dist=s.isl_dist, osl_dist=s.osl_dist, seed=seed, scheduler=scheduler, router=s.router,
         max_batch=max_batch, max_tokens_per_step=max_tokens, micro_batches=micro, kv_block_tokens=block,
         kv_capacity_blocks=blocks, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot, timeline_steps=timeline_steps,
-        exact=s.exact, harness=harness, widen=s.widen, longest_request_tokens=longest)
+        exact=s.exact, harness=harness, widen=s.widen, longest_request_tokens=longest,
+        effects=_effects(s.effects, spec, chips))
+
+
+def _effects(given: Any, spec: Any, chips: int) -> tuple[tuple[str, bool], ...]:
+    """(name, on) pairs checked against the device's switchable effects, sorted by name."""
+    if not given:
+        return ()
+    pairs = dict(given.items() if isinstance(given, Mapping) else given)
+    known = make_device(spec, chips).effects
+    for name, on in pairs.items():
+        if name not in known:
+            raise _fail("effects", f"unknown effect {name!r} for {spec.name}; known: {', '.join(sorted(known)) or 'none'}")
+        if not isinstance(on, bool):
+            raise _fail("effects", f"{name} must be true or false, got {on!r}")
+    return tuple(sorted(pairs.items()))
 
 
 def _layout(s: RunSpec, chips: int, model: ModelConfig) -> tuple[int, int, int]:

@@ -120,6 +120,13 @@ class Device(Protocol):
         """What the compute unit is, for timelines and reports (e.g. "systolic arrays", "SMs")."""
 
     @property
+    def effects(self) -> Mapping[str, bool]:
+        """The modelled effects that can be switched on or off, with their current state (may be empty)."""
+
+    def with_effects(self, changes: Mapping[str, bool]) -> Any:
+        """The same device with the named effects switched (InputError for a name not in `effects`)."""
+
+    @property
     def clocks_hz(self) -> Mapping[str, float]:
         """Clock of each unit in UNITS."""
 

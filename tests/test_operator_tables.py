@@ -1,0 +1,139 @@
+"""The shipped aiconfigurator-core operator tables, the stack terms fitted on them, switchable effects and
+`asicsim validate --explain`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from asicsim.analysis import operator_tables as ot
+from asicsim.analysis.explain import e2e_labels, find_row
+from asicsim.cli import main
+from asicsim.core.registry import load_hardware
+from asicsim.core.runner import RunSpec, run_workload
+from asicsim.gpusim.device import GpuDevice
+from asicsim.gpusim.options import GpuOptions
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.graph_types import OpKind
+
+
+# ---- the data and its provenance -----------------------------------------------------------------------
+def test_provenance_names_package_version_hash_and_every_gpu() -> None:
+    prov = ot.provenance()
+    assert prov["package"] == "aiconfigurator-core" and prov["package_version"] == "0.12.0"
+    assert prov["license"] == "Apache-2.0" and len(prov["wheel_sha256"]) == 64
+    assert set(ot.available_hardware()) == {"h100-sxm", "h200", "b200"}
+    for hw, entry in prov["gpus"].items():
+        for table in ot.TABLES:
+            assert len(ot.load_table(hw, table)) == entry["rows"][table] > 0
+
+
+@pytest.mark.parametrize("hw", ["h100-sxm", "b200"])
+def test_a_held_out_gemm_weight_shape_never_appears_in_calibration(hw) -> None:
+    gemm = ot.load_table(hw, "gemm")
+    splits = gemm.groupby(["n", "k"])["split"].nunique()
+    assert (splits == 1).all()
+    share = (gemm.drop_duplicates(["n", "k"])["split"] == "holdout").mean()
+    assert 0.3 < share < 0.7
+
+
+def test_the_split_rule_is_a_stable_hash() -> None:
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "extract_aiconfigurator.py"
+    spec = importlib.util.spec_from_file_location("extract_aiconfigurator", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    gemm = ot.load_table("h100-sxm", "gemm").drop_duplicates(["n", "k"])
+    for r in gemm.head(40).itertuples(index=False):
+        assert (r.split == "holdout") == module.holdout(r.n, r.k)
+
+
+# ---- fitted terms: sourced, and better than the bare kernel on rows they never saw ------------------------
+@pytest.mark.parametrize("hw", ot.available_hardware())
+def test_every_stack_term_is_sourced_to_the_calibration_split(hw) -> None:
+    spec = load_hardware(hw)
+    for name in ("decode_attention_fixed_s", "decode_attention_stream_fraction", "decode_attention_head_s",
+                 "prefill_attention_fixed_s", "custom_allreduce_latency_s"):
+        assert getattr(spec, name) > 0.0
+        assert "calibration split of aiconfigurator-core" in spec.source_of(name)
+
+
+@pytest.mark.parametrize("hw", ["h100-sxm", "b200"])
+def test_stack_attention_beats_the_bare_kernel_on_held_out_decode_rows(hw) -> None:
+    rows = ot.load_table(hw, "generation_attention")
+    rows = rows[rows["split"] == "holdout"].sample(300, random_state=1)
+    spec = load_hardware(hw)
+    errors = {}
+    for on in (True, False):
+        device = GpuDevice(spec, 1, dataclasses.replace(GpuOptions.for_stack(ot.STACK), stack_attention=on))
+        predicted = np.array([device.explain(ot._attention_op(OpKind.ATTENTION_DECODE, r))["time_s"]
+                              for r in rows.itertuples(index=False)])
+        errors[on] = float(np.mean(np.abs(predicted / (rows["latency_us"].to_numpy() * 1e-6) - 1.0)))
+    assert errors[True] < 0.5 * errors[False]
+
+
+def test_the_input_quantize_kernel_costs_only_in_the_pytorch_stack_and_only_for_narrow_dtypes() -> None:
+    spec = load_hardware("h100-sxm")
+    engine = GpuDevice(spec, 1, GpuOptions.for_stack("trtllm-0.14"))
+    pytorch = GpuDevice(spec, 1, GpuOptions.for_stack("trtllm-pytorch"))
+    fp8, bf16 = ot._gemm_op("fp8", 64, 8192, 8192), ot._gemm_op("bf16", 64, 8192, 8192)
+    extra = pytorch.explain(fp8)["time_s"] - engine.explain(fp8)["time_s"]
+    assert extra == pytest.approx(spec.quantize_kernel_fixed_s + 64 * 8192 * 3.0 / spec.hbm_read_bytes_per_s)
+    assert pytorch.explain(bf16)["time_s"] == engine.explain(bf16)["time_s"]
+
+
+def test_the_b200_fp4_gemm_has_its_own_efficiency() -> None:
+    spec = load_hardware("b200")
+    device = GpuDevice(spec, 1)
+    big = ot._gemm_op("fp4", 8192, 8192, 8192)
+    tflops = big.flops / device.explain(big)["time_s"]
+    assert 0.0 < spec.gemm_efficiency_fp4 < 1.0
+    assert tflops <= spec.dense_fp4_flops_per_s * spec.gemm_efficiency_fp4
+
+
+# ---- switchable effects through the run description -------------------------------------------------------
+def _small(**effects) -> RunSpec:
+    return RunSpec(hardware="h100-sxm", chips=2, requests=8, isl=256, osl=16, effects=tuple(effects.items()))
+
+
+def test_an_effect_switched_off_changes_the_run_and_naming_the_default_does_not() -> None:
+    base = run_workload(_small()).summary["output_tokens_per_s"]
+    same = run_workload(_small(stack_attention=True)).summary["output_tokens_per_s"]
+    bare = run_workload(_small(stack_attention=False)).summary["output_tokens_per_s"]
+    assert same == base and bare > base  # the measured stack attention is slower than the bare kernel
+
+
+def test_unknown_effects_and_effects_on_an_asic_are_refused() -> None:
+    with pytest.raises(InputError, match="effects"):
+        run_workload(_small(warp_drive=True))
+    with pytest.raises(InputError, match="effects"):
+        run_workload(RunSpec(hardware="sohu", chips=8, requests=4, isl=64, osl=4, effects=(("cuda_graphs", False),)))
+
+
+# ---- --explain -----------------------------------------------------------------------------------------------
+def test_rows_are_found_by_number_or_words_and_ambiguity_is_refused() -> None:
+    labels = e2e_labels()
+    assert find_row("1").isl == int(labels[0].split()[3].split("/")[0])
+    row = find_row("b200 tp1")
+    assert row.hardware == "b200" and int(row.tp) == 1
+    with pytest.raises(InputError, match="matches 3 rows"):
+        find_row("b200")
+    with pytest.raises(InputError, match="out of range"):
+        find_row(str(len(labels) + 1))
+
+
+def test_explain_cli_refuses_an_unknown_row_with_one_line(capsys) -> None:
+    assert main(["validate", "--explain", "no such row"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--explain" in err[0]
+
+
+def test_explain_prints_the_breakdown_and_every_effect(capsys) -> None:
+    assert main(["validate", "--explain", "b200 tp1"]) == 0
+    out = capsys.readouterr().out
+    assert "time breakdown over" in out and "published 11,253.3" in out
+    for name in GpuDevice(load_hardware("b200"), 1).effects:
+        assert f"  {name}" in out
