@@ -137,3 +137,16 @@ def test_explain_prints_the_breakdown_and_every_effect(capsys) -> None:
     assert "time breakdown over" in out and "published 11,253.3" in out
     for name in GpuDevice(load_hardware("b200"), 1).effects:
         assert f"  {name}" in out
+
+
+def test_effect_flag_reaches_the_run_and_bad_values_exit_2(capsys) -> None:
+    flags = ["run", "--hw", "h100-sxm", "--chips", "2", "--isl", "256", "--osl", "8", "--requests", "4", "--json"]
+    assert main(flags) == 0
+    base = capsys.readouterr().out
+    assert main(flags + ["--effect", "stack_attention=off"]) == 0
+    bare = capsys.readouterr().out
+    assert base != bare
+    for bad in ("stack_attention", "stack_attention=maybe", "warp_drive=on"):
+        assert main(flags + ["--effect", bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--effect" in err[0]

@@ -17,12 +17,21 @@ __all__ = ["whole_at_least", "add_workload_flags", "spec_from_args", "print_json
 
 # RunSpec fields whose flag is not "--" + the field with dashes.
 FLAG_OF = {"slo_ttft_s": "--slo-ttft", "slo_tpot_s": "--slo-tpot", "hardware": "--hw",
-           "timeline_steps": "--timeline-steps"}
+           "timeline_steps": "--timeline-steps", "effects": "--effect"}
+_SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 
 
 def flag_of(field: str) -> str:
     """The CLI flag that sets a RunSpec field."""
     return FLAG_OF.get(field, "--" + field.replace("_", "-"))
+
+
+def effect_switch(text: str) -> tuple[str, bool]:
+    """argparse type: NAME=on|off (one modelled effect of the device switched)."""
+    name, sep, state = text.partition("=")
+    if not sep or not name.strip() or state.strip().lower() not in _SWITCH:
+        raise argparse.ArgumentTypeError(f"expected NAME=on or NAME=off, got {text!r}")
+    return name.strip(), _SWITCH[state.strip().lower()]
 
 
 def whole_at_least(low: int):
@@ -112,6 +121,9 @@ def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None)
                    help="TTFT SLO in s for goodput (0: none; default: MLPerf Llama-2-70B server, %(default)s)")
     g.add_argument("--slo-tpot", type=_non_negative_float, default=DEFAULT_SLO_TPOT_S,
                    help="TPOT SLO in s for goodput (0: none; default: MLPerf Llama-2-70B server, %(default)s)")
+    p.add_argument("--effect", type=effect_switch, action="append", default=[], metavar="NAME=on|off",
+                   help="switch one modelled effect of the device (repeatable; names: `asicsim validate --explain`, "
+                        "e.g. stack_attention=off prices the bare attention kernel)")
     p.add_argument("--exact", action="store_true",
                    help="time every step with the simpy discrete-event model and exact prices (slower; the "
                         "default direct pass equals it to rounding, attention memo keys to 2^-10)")
@@ -127,7 +139,7 @@ def spec_from_args(args: argparse.Namespace, hardware: str) -> RunSpec:
                    time_scale=args.time_scale, isl_dist=args.isl_dist, osl_dist=args.osl_dist,
                    slo_ttft_s=args.slo_ttft, slo_tpot_s=args.slo_tpot, kv_block_tokens=args.kv_block_tokens,
                    micro_batches=args.micro_batches, exact=getattr(args, "exact", False), harness=args.harness,
-                   widen=args.widen,
+                   widen=args.widen, effects=tuple(getattr(args, "effect", ()) or ()),
                    timeline_steps=getattr(args, "timeline_steps", 0) if getattr(args, "out", None) else 0)
 
 
