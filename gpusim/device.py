@@ -96,7 +96,8 @@ class GpuDevice:
 
     @property
     def memory_bytes_per_chip(self) -> float:
-        return self.spec.hbm_capacity_bytes
+        """What a program can allocate: the runtime-reported total where measured, else the datasheet figure."""
+        return self.spec.hbm_usable_bytes or self.spec.hbm_capacity_bytes
 
     @property
     def memory_bandwidth_bytes_per_s(self) -> float:

@@ -138,7 +138,8 @@ def test_errors_name_the_setting_the_user_gave(given_, field, capsys):
 
 def test_max_batch_default_is_as_many_as_memory_holds_for_every_scheduler():
     model = load_model("llama-3-70b")
-    plan = plan_memory(model, 80e9, dtype="fp8", kv_dtype="fp8", tp=8, pp=1, tokens_per_request=2176,
+    usable = 84.93e9  # h100-sxm hbm_usable_bytes: the 79.10 GiB TensorRT-LLM logs report as total
+    plan = plan_memory(model, usable, dtype="fp8", kv_dtype="fp8", tp=8, pp=1, tokens_per_request=2176,
                        max_tokens_per_step=8192)
     static = resolve_run(hardware="h100-sxm", chips=8, scheduler="static")
     assert static.max_batch == plan.max_batch_fit  # whole requests of the longest length
@@ -182,3 +183,19 @@ def test_an_edited_spec_file_is_read_again(tmp_path):
     path.write_text(base.replace('hbm_capacity_bytes = { value = 80e9', 'hbm_capacity_bytes = { value = 96e9'))
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
     assert (first, resolve_run(hardware=str(path), chips=8).spec.hbm_capacity_bytes) == (80e9, 96e9)
+
+
+def test_trtllm_bench_kv_cache_is_what_the_runtime_leaves_by_hand():
+    """TensorRT-LLM sizes the KV cache as 0.95 of what is free after weights, activations, its decoder and runtime
+    buffers (41.9 B per batch slot x vocabulary entry) and 3.39 GiB of unnamed allocations (harness.py sources).
+    8 x H100, Llama-3-70B fp8, 128/2048: engine max batch 1792; buffers 41.92 x 1792 x 128256 = 9.63 GB."""
+    from asicsim.core import harness
+    d = resolve_run(hardware="h100-sxm", chips=8, harness="trtllm-bench", isl=128, osl=2048)
+    model = load_model("llama-3-70b")
+    assert d.max_batch == 1792
+    reserve = harness.trtllm_runtime_reserve_bytes(model, 1792)
+    assert reserve == pytest.approx(41.92 * 1792 * 128256 + 3.64e9, rel=2e-3)
+    plan = plan_memory(model, 84.93e9, dtype="fp8", kv_dtype="fp8", tp=8, pp=1, tokens_per_request=2176,
+                       max_tokens_per_step=d.max_tokens_per_step)
+    blocks = int((plan.kv_capacity_bytes - reserve) * 0.95 // (20480 * 64))
+    assert d.kv_capacity_blocks == blocks

@@ -40,6 +40,7 @@ from asicsim.workloads.requests import Request, fixed_requests, parse_length_dis
 from asicsim.workloads.traces import fit_lognormal, load_trace, trace_path
 
 from .harness import (HARNESSES, TRTLLM_DEFAULT_REQUESTS, TRTLLM_PUBLISHED_REQUESTS, TRTLLM_RUNTIME_KV_FRACTION,
+                      trtllm_runtime_reserve_bytes,
                       TRTLLM_TOKENS_PER_BLOCK, VLLM_DEFAULT_PROMPTS, VLLM_GPU_MEMORY_UTILIZATION,
                       trtllm_engine_settings, vllm_batch_defaults)
 from .memory_plan import MemoryPlan, plan_memory, serving_limits
@@ -339,7 +340,7 @@ def resolve(s: RunSpec) -> RunDescription:
     block = _whole("kv_block_tokens", _given(s.kv_block_tokens), 1, none_ok=True)
     micro = _whole("micro_batches", _given(s.micro_batches), 1, none_ok=True)
     memory = float(device.memory_bytes_per_chip)
-    kv_fraction = 1.0
+    kv_fraction, reserve = 1.0, 0.0
     longest = _longest(workload, trace, time_scale, requests, isl, osl, rate, s, seed)
     _check_context(model, workload, longest, trace, time_scale, requests)
     if harness == "trtllm-bench":
@@ -348,6 +349,7 @@ def resolve(s: RunSpec) -> RunDescription:
         max_tokens = max_tokens or eng.max_num_tokens
         block = block or TRTLLM_TOKENS_PER_BLOCK
         kv_fraction = TRTLLM_RUNTIME_KV_FRACTION
+        reserve = trtllm_runtime_reserve_bytes(model, max_batch)
     elif harness == "vllm-throughput":
         seqs, batched = vllm_batch_defaults(memory, spec.name)
         max_batch = max_batch or seqs
@@ -357,7 +359,10 @@ def resolve(s: RunSpec) -> RunDescription:
     max_tokens = max_tokens or DEFAULT_MAX_TOKENS_PER_STEP
     block = block or DEFAULT_KV_BLOCK_TOKENS
     plan = _plan(model, memory, s.dtype, kv_dtype, tp, pp, longest, max_tokens, chips)
-    kv_bytes = plan.kv_capacity_bytes * kv_fraction
+    if reserve >= plan.kv_capacity_bytes:
+        raise _fail("max_batch", f"the runtime's buffers for {max_batch} requests ({reserve / 1e9:.2f} GB per chip) leave "
+                                 f"no KV cache in the {plan.kv_capacity_bytes / 1e9:.2f} GB after weights and activations")
+    kv_bytes = (plan.kv_capacity_bytes - reserve) * kv_fraction
     if harness == "vllm-throughput":
         kv_bytes = plan.kv_capacity_bytes - (1.0 - VLLM_GPU_MEMORY_UTILIZATION) * memory
     limits = serving_limits(plan, scheduler=scheduler, pp=pp, kv_block_tokens=block, longest_tokens=longest,

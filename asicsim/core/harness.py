@@ -15,7 +15,8 @@ from asicsim.workloads.models import ModelConfig
 
 __all__ = ["Harness", "HARNESSES", "EngineSettings", "trtllm_engine_settings", "vllm_batch_defaults",
            "TRTLLM_BENCH_KV_FRACTION", "TRTLLM_RUNTIME_KV_FRACTION", "TRTLLM_TOKENS_PER_BLOCK",
-           "TRTLLM_PUBLISHED_REQUESTS", "TRTLLM_DEFAULT_REQUESTS", "VLLM_GPU_MEMORY_UTILIZATION",
+           "TRTLLM_PUBLISHED_REQUESTS", "TRTLLM_DEFAULT_REQUESTS", "TRTLLM_DECODER_BYTES_PER_SLOT_VOCAB",
+           "TRTLLM_UNNAMED_RUNTIME_BYTES", "trtllm_runtime_reserve_bytes", "VLLM_GPU_MEMORY_UTILIZATION",
            "VLLM_DEFAULT_PROMPTS"]
 
 
@@ -68,6 +69,15 @@ TRTLLM_PUBLISHED_REQUESTS: dict[tuple[int, int], int] = {
     (2048, 2048): 1500, (5000, 500): 1500, (1000, 1000): 3000, (500, 2000): 3000, (20000, 2000): 1000,
 }
 TRTLLM_DEFAULT_REQUESTS = 1000  # assumed for an ISL/OSL pair the perf overview does not list
+# What TensorRT-LLM's C++ runtime allocates before the KV cache, beyond the engine's weights and activations
+# (docs/source/reference/memory.md: runtime and decoder buffers are sized by the runtime max batch). From the
+# trtllm-bench 0.12 log in NVIDIA/TensorRT-LLM benchmarks/Suite.md (Llama-2-7B FP8, max batch 4096, vocabulary
+# 32000): "Allocated 1.14 GB GPU memory for runtime buffers" + "Allocated 4.35 GB GPU memory for decoder"
+# = 41.9 bytes per (batch slot x vocabulary entry); and total 79.10 GiB - available 63.62 GiB = 15.48 GiB used
+# before the KV cache, of which the log names 12.09 GiB (engine 6214 MiB, execution context 928.77 MiB, the two
+# buffers): 3.39 GiB allocated unnamed (CUDA context, library workspaces).
+TRTLLM_DECODER_BYTES_PER_SLOT_VOCAB = (4.35e9 + 1.14e9) / (4096 * 32000)
+TRTLLM_UNNAMED_RUNTIME_BYTES = (79.10 - 63.62) * 2**30 - (6214 * 2**20 + 928.77 * 2**20 + 1.14e9 + 4.35e9)
 
 # --- vllm bench throughput ---------------------------------------------------------------------------------
 VLLM_GPU_MEMORY_UTILIZATION = 0.9  # EngineArgs default
@@ -110,6 +120,13 @@ def trtllm_engine_settings(model: ModelConfig, dtype: str, kv_dtype: str, tp: in
     batch = max(64, _round_tiered(raw_batch, ((256, 32), (1024, 128)), 256))  # the floors bind only in tier 1
     tokens = max(2048, _round_tiered(raw_tokens, ((4096, 256), (8192, 512)), 1024))
     return EngineSettings(batch, tokens, requests)
+
+
+def trtllm_runtime_reserve_bytes(model: ModelConfig, max_batch: int) -> float:
+    """Bytes per GPU TensorRT-LLM's runtime holds before sizing the KV cache, beyond weights and activations:
+    decoder and runtime buffers (every rank holds full-vocabulary buffers per batch slot) plus the unnamed
+    allocations of the Suite.md log."""
+    return TRTLLM_DECODER_BYTES_PER_SLOT_VOCAB * max_batch * model.vocab_size + TRTLLM_UNNAMED_RUNTIME_BYTES
 
 
 def _round_tiered(x: float, tiers: tuple[tuple[float, int], ...], last_step: int) -> int:
