@@ -13,6 +13,7 @@ step, not automatic. Fits (spec fields):
 - prefill:   prefill_attention_fixed_s, prefill_attention_efficiency_bf16, prefill_attention_efficiency_fp8
 - quantize:  quantize_kernel_fixed_s (TensorRT-LLM PyTorch `Linear`'s input quantize, fp8 rows)
 - allreduce: custom_allreduce_latency_s (TensorRT-LLM custom all-reduce rows)
+- nccl:      the nccl_busbw_* curve from the 8-GPU NCCL all-reduce rows (for a GPU whose curve is assumed)
 - gemm:      gemm_efficiency_bf16, gemm_efficiency_fp8, gemm_efficiency_fp4, gemm_latency_s (only for a GPU
              with no GEMM microbenchmarks of its own, i.e. whose GEMM constants are marked assumed)
 """
@@ -115,6 +116,21 @@ FITS = {
 }
 
 
+def nccl_curve(hardware: str) -> dict[str, float]:
+    """The spec's NCCL busbw curve at its sizes, read off the calibration rows of the 8-GPU NCCL all-reduce table
+    (log-log interpolation; sizes past the largest measured keep its busbw)."""
+    from asicsim.gpusim.spec import NCCL_CURVE_FIELDS
+    rows = ot.load_table(hardware, "allreduce")
+    rows = rows[(rows["split"] == "calibration") & (rows["implementation"] == "nccl") & (rows["gpus"] == 8)]
+    rows = rows.sort_values("message_bytes")
+    sizes = rows["message_bytes"].to_numpy(dtype=float)
+    busbw = 2.0 * 7 / 8 * sizes / (rows["latency_us"].to_numpy() * 1e-6)
+    out = {name: float(np.exp(np.interp(np.log(size), np.log(sizes), np.log(busbw))))
+           for name, size in NCCL_CURVE_FIELDS}
+    out["_rows"] = len(rows)
+    return out
+
+
 def fit(hardware: str, name: str) -> dict[str, float]:
     table, query, fields, scale, start = FITS[name]
     rows = _rows(hardware, table, query)
@@ -130,11 +146,21 @@ def fit(hardware: str, name: str) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hw", action="append", help="spec name (default: every GPU with tables)")
-    parser.add_argument("--fit", action="append", choices=sorted(FITS), help="which fit (default: all but gemm)")
+    parser.add_argument("--fit", action="append", choices=sorted(FITS) + ["nccl"],
+                        help="which fit (default: all but gemm and nccl)")
     args = parser.parse_args(argv)
     version = ot.provenance()["package_version"]
     for hardware in args.hw or ot.available_hardware():
         for name in args.fit or [f for f in FITS if f != "gemm"]:
+            if name == "nccl":
+                curve = nccl_curve(hardware)
+                rows = curve.pop("_rows")
+                print(f"# {hardware} nccl: busbw curve from {rows} calibration rows (8 GPUs)")
+                for field, value in curve.items():
+                    print(f'{field} = {{ value = {value:.4g}, source = "aiconfigurator-core {version} NCCL '
+                          f'{ot.provenance()["framework"].split("NCCL ")[-1]} all-reduce, 8 GPUs, calibration split, '
+                          f'log-log interpolated (benchmarks/calibrate_operators.py --fit nccl)" }}')
+                continue
             values = fit(hardware, name)
             err, rows = values.pop("_calibration_mean_abs_log_error"), values.pop("_rows")
             print(f"# {hardware} {name}: mean |log error| {err:.3f} over {rows} calibration rows")

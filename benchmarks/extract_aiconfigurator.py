@@ -20,7 +20,8 @@ What is kept (per GPU, TensorRT-LLM tables):
 
 Every row gets `split` = `calibration` or `holdout`, decided by a hash of the row's shape group (GEMM: its
 (n, k) weight shape, so a held-out weight shape is never seen in calibration; attention: its (heads, KV heads,
-batch) group; all-reduce: its message size), so the split is the same on every machine and every run.
+batch) group), so the split is the same on every machine and every run; all-reduce rows alternate by message
+size (odd powers of two held out), so both ends of the size range are in both halves.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 PACKAGE = "aiconfigurator-core"
@@ -101,7 +103,9 @@ def allreduce_table(zf: zipfile.ZipFile, gpu: str) -> pd.DataFrame:
     out = pd.DataFrame({"implementation": both["implementation"], "framework_version": both["framework_version"],
                         "gpus": both["num_gpus"], "message_bytes": both["message_size"] * 2,
                         "latency_us": (both["latency"] * 1e3).round(4)})
-    out["split"] = _split(out, ["message_bytes"])
+    # Every other power of two: a hash of 23 sizes left the whole large-message end of one GPU's table in the
+    # holdout, so no bandwidth could be calibrated there; alternating keeps both ends in both halves.
+    out["split"] = np.where(np.log2(out["message_bytes"]).round().astype(int) % 2 == 1, "holdout", "calibration")
     return out.sort_values(["implementation", "gpus", "message_bytes"]).reset_index(drop=True)
 
 
@@ -133,7 +137,7 @@ def extract(wheel: Path, out: Path) -> dict:
         "source": "https://pypi.org/project/aiconfigurator-core/ (NVIDIA ai-dynamo/aiconfigurator collector)",
         "framework": f"TensorRT-LLM {TRTLLM_VERSION} (gemm, attention, custom all-reduce); NCCL {NCCL_VERSION}",
         "latency": "microseconds per call, CUDA-graph replay (the collector's benchmark_with_power)",
-        "split": f"sha256 of the shape group; holdout share {HOLDOUT_SHARE}",
+        "split": f"sha256 of the shape group, holdout share {HOLDOUT_SHARE}; all-reduce: odd log2(bytes) held out",
         "extracted": _dt.date.today().isoformat(), "extractor": "benchmarks/extract_aiconfigurator.py",
         "gpus": tables,
     }

@@ -80,8 +80,9 @@ def test_a_validation_row_is_the_cli_with_its_harness(hw, tp, io, scheduler):
     version = "v0.19.0" if scheduler == "inflight" else "v0.14.0"
     row = _or_error(lambda: resolve(row_run_spec(hw, "llama-3-70b", "fp8", "", tp, isl, osl, "in-flight",
                                                  version=version)))
+    harness = "trtllm-bench-pytorch" if scheduler == "inflight" else "trtllm-bench"  # v0.19+: PyTorch backend
     cli = _or_error(lambda: _cli(hw, tp, {"model": "llama-3-70b", "tp": tp, "isl": isl, "osl": osl,
-                                          "harness": "trtllm-bench", "scheduler": scheduler}))
+                                          "harness": harness, "scheduler": scheduler}))
     assert row == cli
 
 

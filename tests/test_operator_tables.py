@@ -150,3 +150,30 @@ def test_effect_flag_reaches_the_run_and_bad_values_exit_2(capsys) -> None:
         assert main(flags + ["--effect", bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "--effect" in err[0]
+
+
+# ---- the PyTorch-backend harness ------------------------------------------------------------------------------
+def test_pytorch_harness_steps_last_at_least_the_host_work_of_their_requests() -> None:
+    from asicsim.core.harness import PYTORCH_HOST_S_PER_SEQUENCE
+    spec = RunSpec(hardware="b200", chips=8, model="llama-3-70b", dtype="fp4", harness="trtllm-bench-pytorch",
+                   isl=128, osl=64, requests=600)
+    result = run_workload(spec)
+    assert result.description.host_s_per_sequence == PYTORCH_HOST_S_PER_SEQUENCE > 0.0
+    assert dict(result.description.effects)["separate_input_quantize"] is True
+    for step in result.steps:
+        assert step.end_at - step.start_at >= PYTORCH_HOST_S_PER_SEQUENCE * step.batch_size * (1 - 1e-9)
+    engine = run_workload(RunSpec(**{**spec.__dict__, "harness": "trtllm-bench", "scheduler": "inflight"}))
+    assert result.summary["output_tokens_per_s"] < engine.summary["output_tokens_per_s"]
+
+
+def test_validation_rows_run_the_backend_of_their_release() -> None:
+    from asicsim.analysis.validate import trtllm_harness
+    assert trtllm_harness("TensorRT-LLM 0.14.0") == "trtllm-bench"
+    assert trtllm_harness("TensorRT-LLM 0.19.0") == "trtllm-bench-pytorch"
+    assert find_row("b200 tp1").version == "TensorRT-LLM 0.19.0"
+
+
+def test_a_user_effect_overrides_the_harness_effect() -> None:
+    spec = RunSpec(hardware="b200", chips=1, model="llama-3-70b", dtype="fp4", harness="trtllm-bench-pytorch",
+                   isl=128, osl=8, requests=4, effects=(("separate_input_quantize", False),))
+    assert dict(run_workload(spec).description.effects)["separate_input_quantize"] is False

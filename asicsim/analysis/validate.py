@@ -41,7 +41,7 @@ __all__ = [
     "validation_rows", "microbenchmark_rows", "operator_rows", "OPERATOR_METRIC", "NCCL_METRIC", "OPERATOR_METRICS",
     "e2e_rows", "group_summary", "check_targets", "format_table",
     "rows_as_dicts", "EngineSettings", "trtllm_scheduler", "trtllm_bench_settings", "published_requests",
-    "row_run_spec",
+    "row_run_spec", "trtllm_harness",
     "TRTLLM_BENCH_KV_FRACTION", "TRTLLM_RUNTIME_KV_FRACTION", "TRTLLM_TOKENS_PER_BLOCK", "PUBLISHED_REQUESTS",
 ]
 
@@ -178,15 +178,25 @@ def published_requests(isl: int, osl: int) -> int:
 
 
 # ---- end to end -----------------------------------------------------------------------------------------
+def _trtllm_version(version: str) -> tuple[int, int]:
+    match = re.search(r"(\d+)\.(\d+)", version)
+    if not match:
+        raise InputError("validation.csv", "version", f"cannot read a TensorRT-LLM version from {version!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
 def trtllm_scheduler(version: str) -> str:
     """The scheduler matching a TensorRT-LLM release's trtllm-bench runs: context chunking on in the
     TensorRT-engine flow (`ExecutorSettingsConfig.chunking` defaults to True, tensorrt_llm/bench/run/
     dataclasses.py), off in the PyTorch-backend flow the perf overview uses from v0.19 (`trtllm-bench
     throughput --enable_chunked_context` is an opt-in flag, tensorrt_llm/bench/benchmark/throughput.py)."""
-    match = re.search(r"(\d+)\.(\d+)", version)
-    if not match:
-        raise InputError("validation.csv", "version", f"cannot read a TensorRT-LLM version from {version!r}")
-    return "inflight" if (int(match.group(1)), int(match.group(2))) >= (0, 19) else "inflight-chunked"
+    return "inflight" if _trtllm_version(version) >= (0, 19) else "inflight-chunked"
+
+
+def trtllm_harness(version: str) -> str:
+    """The harness preset of a release's perf-overview runs: the PyTorch backend from v0.19 (its perf overview
+    runs `trtllm-bench throughput --backend pytorch`), the TensorRT engine flow before."""
+    return "trtllm-bench-pytorch" if _trtllm_version(version) >= (0, 19) else "trtllm-bench"
 
 
 def row_run_spec(hardware: str, model: str, dtype: str, kv_dtype: str, tp: int, isl: int, osl: int, served: str,
@@ -196,7 +206,7 @@ def row_run_spec(hardware: str, model: str, dtype: str, kv_dtype: str, tp: int, 
     static batching at the published batch. `requests` 0: the harness's count (static: `E2E_REQUESTS`)."""
     if served == "in-flight":
         return RunSpec(hardware=hardware, chips=tp, model=model, dtype=dtype, kv_dtype=kv_dtype or None, tp=tp,
-                       isl=isl, osl=osl, requests=requests or None, harness="trtllm-bench",
+                       isl=isl, osl=osl, requests=requests or None, harness=trtllm_harness(version),
                        scheduler=trtllm_scheduler(version))
     return RunSpec(hardware=hardware, chips=tp, model=model, dtype=dtype, kv_dtype=kv_dtype or None, tp=tp, isl=isl,
                    osl=osl, requests=requests or E2E_REQUESTS, max_batch=max_batch or None, harness="static")

@@ -39,7 +39,8 @@ from asicsim.workloads.models import ModelConfig, load_model, model_config_path,
 from asicsim.workloads.requests import Request, fixed_requests, parse_length_dist, poisson_requests
 from asicsim.workloads.traces import fit_lognormal, load_trace, trace_path
 
-from .harness import (HARNESSES, TRTLLM_DEFAULT_REQUESTS, TRTLLM_PUBLISHED_REQUESTS, TRTLLM_RUNTIME_KV_FRACTION,
+from .harness import (HARNESSES, PYTORCH_EFFECTS, PYTORCH_HOST_S_PER_SEQUENCE, TRTLLM_DEFAULT_REQUESTS,
+                      TRTLLM_HARNESSES, TRTLLM_PUBLISHED_REQUESTS, TRTLLM_RUNTIME_KV_FRACTION,
                       trtllm_runtime_reserve_bytes,
                       TRTLLM_TOKENS_PER_BLOCK, VLLM_DEFAULT_PROMPTS, VLLM_GPU_MEMORY_UTILIZATION,
                       trtllm_engine_settings, vllm_batch_defaults)
@@ -156,6 +157,9 @@ class RunDescription:
     widen: bool
     longest_request_tokens: int
     effects: tuple[tuple[str, bool], ...] = ()
+    # Host (CPU) seconds per running request per step, overlapped with the previous step's device work
+    # (a harness's serving runtime; 0 = none).
+    host_s_per_sequence: float = 0.0
 
     @property
     def model_config(self) -> ModelConfig:
@@ -294,7 +298,7 @@ def resolve(s: RunSpec) -> RunDescription:
     kv_given = _given(s.kv_dtype)
     if kv_given is not None and kv_given not in RUN_DTYPES:
         raise _fail("kv_dtype", f"must be one of {', '.join(RUN_DTYPES)}, got {kv_given!r}")
-    if kv_given is None and harness == "trtllm-bench" and s.dtype in ("fp8", "fp4"):
+    if kv_given is None and harness in TRTLLM_HARNESSES and s.dtype in ("fp8", "fp4"):
         kv_given = "fp8"  # trtllm-bench quantizes the KV cache to FP8 with FP8/FP4 weights
     kv_dtype = resolve_kv_dtype(s.dtype, kv_given)
     if not isinstance(s.widen, bool):
@@ -343,7 +347,7 @@ def resolve(s: RunSpec) -> RunDescription:
     kv_fraction, reserve = 1.0, 0.0
     longest = _longest(workload, trace, time_scale, requests, isl, osl, rate, s, seed)
     _check_context(model, workload, longest, trace, time_scale, requests)
-    if harness == "trtllm-bench":
+    if harness in TRTLLM_HARNESSES:
         eng = trtllm_engine_settings(model, s.dtype, kv_dtype, tp, pp, isl, osl, memory / 2**30)
         max_batch = max_batch or eng.max_batch
         max_tokens = max_tokens or eng.max_num_tokens
@@ -376,7 +380,16 @@ def resolve(s: RunSpec) -> RunDescription:
         max_batch=max_batch, max_tokens_per_step=max_tokens, micro_batches=micro, kv_block_tokens=block,
         kv_capacity_blocks=blocks, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot, timeline_steps=timeline_steps,
         exact=s.exact, harness=harness, widen=s.widen, longest_request_tokens=longest,
-        effects=_effects(s.effects, spec, chips))
+        effects=_effects(_harness_effects(harness, s.effects, device), spec, chips),
+        host_s_per_sequence=PYTORCH_HOST_S_PER_SEQUENCE if harness == "trtllm-bench-pytorch" else 0.0)
+
+
+def _harness_effects(harness: str, given: Any, device: Any) -> Any:
+    """The user's effects over the harness's (those the device has; a harness describes GPU software)."""
+    if harness != "trtllm-bench-pytorch":
+        return given
+    implied = {name: on for name, on in PYTORCH_EFFECTS if name in device.effects}
+    return {**implied, **dict(given.items() if isinstance(given, Mapping) else (given or ()))}
 
 
 def _effects(given: Any, spec: Any, chips: int) -> tuple[tuple[str, bool], ...]:
@@ -423,7 +436,7 @@ def _layout(s: RunSpec, chips: int, model: ModelConfig) -> tuple[int, int, int]:
 
 
 def _default_burst(harness: str, isl: int, osl: int) -> int:
-    if harness == "trtllm-bench":
+    if harness in TRTLLM_HARNESSES:
         return TRTLLM_PUBLISHED_REQUESTS.get((isl, osl), TRTLLM_DEFAULT_REQUESTS)
     if harness == "vllm-throughput":
         return VLLM_DEFAULT_PROMPTS
@@ -434,7 +447,7 @@ def _default_burst(harness: str, isl: int, osl: int) -> int:
 
 def _default_scheduler(harness: str, workload: str) -> str:
     return {"static": "static", "per-user": "static", "trtllm-bench": "inflight-chunked",
-            "vllm-throughput": "chunked-prefill"}.get(harness, "static" if workload == "burst" else "chunked-prefill")
+            "trtllm-bench-pytorch": "inflight", "vllm-throughput": "chunked-prefill"}.get(harness, "static" if workload == "burst" else "chunked-prefill")
 
 
 def _longest(workload, trace, time_scale, requests, isl, osl, rate, s: RunSpec, seed: int) -> int:

@@ -16,7 +16,8 @@ from asicsim.workloads.models import ModelConfig
 __all__ = ["Harness", "HARNESSES", "EngineSettings", "trtllm_engine_settings", "vllm_batch_defaults",
            "TRTLLM_BENCH_KV_FRACTION", "TRTLLM_RUNTIME_KV_FRACTION", "TRTLLM_TOKENS_PER_BLOCK",
            "TRTLLM_PUBLISHED_REQUESTS", "TRTLLM_DEFAULT_REQUESTS", "TRTLLM_DECODER_BYTES_PER_SLOT_VOCAB",
-           "TRTLLM_UNNAMED_RUNTIME_BYTES", "trtllm_runtime_reserve_bytes", "VLLM_GPU_MEMORY_UTILIZATION",
+           "TRTLLM_UNNAMED_RUNTIME_BYTES", "trtllm_runtime_reserve_bytes", "PYTORCH_HOST_S_PER_SEQUENCE",
+           "PYTORCH_EFFECTS", "TRTLLM_HARNESSES", "VLLM_GPU_MEMORY_UTILIZATION",
            "VLLM_DEFAULT_PROMPTS"]
 
 
@@ -42,6 +43,14 @@ HARNESSES: dict[str, Harness] = {h.name: h for h in (
             "NVIDIA/TensorRT-LLM tensorrt_llm/bench/build/tuning.py (calc_engine_setting, finetune_setting); "
             "docs/source/performance/perf-overview.md (num_requests table, --kv_cache_free_gpu_mem_fraction 0.95)",
             "output_tokens_per_s"),
+    Harness("trtllm-bench-pytorch", "trtllm-bench throughput --backend pytorch (TensorRT-LLM 0.19+ perf overview): "
+            "the trtllm-bench sizing, KV cache and request counts above, in-flight batching without context "
+            "chunking, the overlap scheduler (host work of a step hidden behind the previous step's GPU work, so a "
+            "step lasts the longer of the two), host work per running request per step, and each fp8/fp4 Linear "
+            "quantizing its own bf16 input",
+            "TensorRT-LLM 0.19.0 docs performance/perf-overview.md (--backend pytorch; enable_overlap_scheduler, "
+            "use_cuda_graph); NVIDIA/TensorRT-LLM PR #10273 (host_step_time); tensorrt_llm/_torch linear.py of "
+            "v0.19 (fp4_quantize / static fp8 quantize inside Linear)", "output_tokens_per_s"),
     Harness("vllm-throughput", "vllm bench throughput (offline LLM class, V1 engine): chunked prefill always on, "
             "gpu_memory_utilization 0.9, 16-token blocks, max_num_seqs 1024 and max_num_batched_tokens 16384 on "
             "GPUs with >= 70 GiB that are not A100 (256 and 8192 otherwise), 1000 prompts at t=0",
@@ -77,6 +86,15 @@ TRTLLM_DEFAULT_REQUESTS = 1000  # assumed for an ISL/OSL pair the perf overview 
 # before the KV cache, of which the log names 12.09 GiB (engine 6214 MiB, execution context 928.77 MiB, the two
 # buffers): 3.39 GiB allocated unnamed (CUDA context, library workspaces).
 TRTLLM_DECODER_BYTES_PER_SLOT_VOCAB = (4.35e9 + 1.14e9) / (4096 * 32000)
+# The PyTorch backend's host (CPU) work per running request per iteration: NVIDIA/TensorRT-LLM PR #10273
+# measured an average host_step_time of 45.11 ms per iteration at max_batch_size 1536 per rank (GB200, ADP2,
+# GPT-OSS-120B, C++ scheduler, Dec 2025), taken as linear in the running requests (assumed: the PR gives no
+# split into fixed and per-request parts, and v0.19's host path is older than the PR's).
+PYTORCH_HOST_S_PER_SEQUENCE = 45.11e-3 / 1536
+# Device effects the PyTorch backend implies where the device has them (TensorRT-LLM 0.19's Llama runs RMSNorm,
+# then each Linear quantizes its bf16 input itself: no norm-quantize fusion until PR #6205, July 2025).
+PYTORCH_EFFECTS = (("separate_input_quantize", True),)
+TRTLLM_HARNESSES = ("trtllm-bench", "trtllm-bench-pytorch")
 TRTLLM_UNNAMED_RUNTIME_BYTES = (79.10 - 63.62) * 2**30 - (6214 * 2**20 + 928.77 * 2**20 + 1.14e9 + 4.35e9)
 
 # --- vllm bench throughput ---------------------------------------------------------------------------------

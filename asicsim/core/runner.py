@@ -37,7 +37,8 @@ def serving_config(d: RunDescription) -> ServingConfig:
     return ServingConfig(model=d.model_config, dtype=d.dtype, kv_dtype=d.kv_dtype, tp=d.tp, pp=d.pp,
                          max_batch=d.max_batch, max_tokens_per_step=d.max_tokens_per_step, scheduler=d.scheduler,
                          router=d.router, kv_block_tokens=d.kv_block_tokens, micro_batches=d.micro_batches,
-                         kv_capacity_blocks=d.kv_capacity_blocks, trace_steps=d.timeline_steps, exact=d.exact)
+                         kv_capacity_blocks=d.kv_capacity_blocks, trace_steps=d.timeline_steps, exact=d.exact,
+                         host_s_per_sequence=d.host_s_per_sequence)
 
 
 def run_workload(run: RunSpec | RunDescription, progress: Progress | None = None) -> RunResult:

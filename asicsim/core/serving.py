@@ -62,6 +62,8 @@ class ServingConfig:
     fast_forward: book runs of decode-only steps at once (see `_Replica.fast_forward`); False steps one
     at a time (the reference the tests compare against).
     exact: time every step with the simpy event model and exact prices (`StepEngine(exact=True)`).
+    host_s_per_sequence: the serving runtime's host work per running request per step; an overlap scheduler
+    prepares step i+1 while the device runs step i, so a step lasts the longer of the two.
     """
 
     model: ModelConfig
@@ -80,6 +82,7 @@ class ServingConfig:
     trace_steps: int = 0
     fast_forward: bool = True
     exact: bool = False
+    host_s_per_sequence: float = 0.0  # host work per running request per step, overlapped with device work
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,11 @@ class StepRunner:
         return hit
 
     def _time_step(self, batch: StepBatch) -> tuple[float, StepTiming, int, float]:
+        step_s, timing, micro, bubble = self._device_step(batch)
+        host_s = self.cfg.host_s_per_sequence * (batch.prefill_new_tokens.size + batch.decode_past_tokens.size)
+        return max(step_s, host_s), timing, micro, bubble
+
+    def _device_step(self, batch: StepBatch) -> tuple[float, StepTiming, int, float]:
         pp = self.cfg.pp
         parts = split_batch(batch, self.micro) if pp > 1 and self.micro > 1 else [batch]
         if len(parts) == 1:
