@@ -75,9 +75,12 @@ _TRTLLM = replace(GpuOptions(), custom_allreduce=True, replicated_embedding=True
 # RMSNorm fusion (`reduce_fusion`) is left off by trtllm-bench, so `fused_residual_norm` stays off.
 # "trtllm-pytorch": TensorRT-LLM 1.x's PyTorch flow as aiconfigurator-core's collector times it (a `Linear`
 # module quantizes its bf16 input before an fp8/fp4 GEMM: the collector's collect_gemm.py feeds bf16 `x`).
+# trtllm-bench's TensorRT-engine flow leaves CUDA Graphs off (`PerformanceOptions.cuda_graphs = False` in
+# tensorrt_llm/bench/run/dataclasses.py of the v0.12-v0.15 era), so every kernel launch is a CPU launch there.
+_TRTLLM_ENGINE = replace(_TRTLLM, cuda_graphs=False)
 STACKS: dict[str, GpuOptions] = {
     "generic": GpuOptions(),
-    "trtllm-0.14": _TRTLLM,
-    "trtllm-0.10": _TRTLLM,
+    "trtllm-0.14": _TRTLLM_ENGINE,
+    "trtllm-0.10": _TRTLLM_ENGINE,
     "trtllm-pytorch": replace(_TRTLLM, separate_input_quantize=True),
 }

@@ -252,7 +252,7 @@ def test_small_m_gemm_is_memory_bound_large_is_compute_bound(devices) -> None:
 
 def test_each_effect_switches(devices) -> None:
     spec = devices["h100-sxm"].spec
-    on = GpuDevice(spec, 8)
+    on = GpuDevice(spec, 8, GpuOptions())  # every effect at its default (CUDA Graphs on)
     tiny = Op("ew", OpKind.ELEMENTWISE, "bf16", act_in_bytes=1024.0, act_out_bytes=1024.0)
     no_graphs = GpuDevice(spec, 8, GpuOptions(cuda_graphs=False))
     assert no_graphs.cost(tiny).fixed_s == pytest.approx(spec.launch_overhead_s - time_s(on, tiny))
