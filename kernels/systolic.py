@@ -264,23 +264,24 @@ def _stream_line(pos, lo, block, blocks, t, width, width_last, used):
 
 
 @jit
-def _next_group(i, head_k, count, first, step, set_words, block, blocks, t, width, width_last, used, line0, prev):
-    """Next line with prefetches of a streamed operand in one fold -> (line, prefetches, i).
+def _stream_next(gap, gap_sets, step, set_words, lo, block, blocks, t, width, width_last, used):
+    """Next window moves of a streamed operand in one fold, from line lo on -> (line, moves), line -1 if none.
 
-    Event -1 is the jump to the fold's first word (head_k prefetches, at line0); event i >= 0 is the
-    window's i-th forward move, when the demand first reaches set first + i * step; `prev` is the line of
-    the last event. Events on one line are summed.
+    The window misses the sets gap .. gap + gap_sets - 1 (in the demand's frame; each move shifts them by
+    `step`). Line l asks for the block's words on anti-diagonal block * t + l, a run of consecutive fetch
+    positions, and lines skip the other blocks' words in between: the first line reaching the gap either
+    lands in it (moves until the gap is past the line's last set) or jumps over it, and then the window
+    covers the rest of the fold.
     """
-    if i >= count:
-        return np.int64(1) << 62, 0, i
-    if i < 0:
-        return np.int64(line0), head_k, 0
-    rel = _stream_line((first + i * step) * set_words, max(prev - line0, 0), block, blocks, t, width, width_last,
-                       used)
-    # every later move whose set the same line's demand reaches happens on that line too
-    top = _block_diag_end(block * t + rel, block, blocks, t, width, width_last) // set_words
-    last = min(count - 1, i + (top - first - i * step) // step)
-    return line0 + rel, last - i + 1, last + 1
+    last = t + used - 2
+    rel = _stream_line(gap * set_words, lo, block, blocks, t, width, width_last, used)
+    end = _block_diag_end(block * t + rel, block, blocks, t, width, width_last)
+    if rel > last or end < gap * set_words:
+        return np.int64(-1), 0
+    words = min(rel + 1, used, t, last + 1 - rel)  # the block's words on this anti-diagonal
+    if (end - words + 1) // set_words >= gap + gap_sets:
+        return np.int64(-1), 0
+    return rel, (end // set_words - gap) // step + 1
 
 
 @jit
@@ -459,22 +460,22 @@ def _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram, bw_a, bw_b, bw_o)
             r_used = min(rows, sr - fr * rows)
             stall = np.int64(0)
             # streamed operand A (os/ws ifmap, is filter): block fr in diagonal fetch order
-            a_k = a_n = a_first = 0
+            # after the jump to its first word (a_k moves), the window misses the a_sets - a_active sets from
+            # a_gap on (in the demand's frame)
+            a_k = 0
+            a_gap = np.int64(0)
             if not a_fits:
-                a_head = _diag_pos(fr * t, sr_folds, t, rows, r_last)
-                a_tail = _block_diag_end(fr * t + t + r_used - 2, fr, sr_folds, t, rows, r_last)
-                a_k, a_start = _ring_need(a_head // a_set_words, a_start, a_sets, a_active, a_step)
-                a_n, a_first, a_start = _ring_forward(a_head // a_set_words, a_tail // a_set_words, a_start,
-                                                      a_sets, a_active, a_step)
+                q = _diag_pos(fr * t, sr_folds, t, rows, r_last) // a_set_words
+                a_k, a_start = _ring_need(q, a_start, a_sets, a_active, a_step)
+                a_gap = q + a_active - (q - a_start) % a_sets
             # operand B: os filter streamed like A; ws filter / is ifmap stationary, rows read bottom row first
-            b_k = b_n = b_first = 0
+            b_k = 0
+            b_gap = np.int64(0)
             if dataflow_code == 0:
                 if not b_fits:
-                    b_head = _diag_pos(fc * t, sc_folds, t, cols, c_last)
-                    b_tail = _block_diag_end(fc * t + t + c_used - 2, fc, sc_folds, t, cols, c_last)
-                    b_k, b_start = _ring_need(b_head // b_set_words, b_start, b_sets, b_active, b_step)
-                    b_n, b_first, b_start = _ring_forward(b_head // b_set_words, b_tail // b_set_words, b_start,
-                                                          b_sets, b_active, b_step)
+                    q = _diag_pos(fc * t, sc_folds, t, cols, c_last) // b_set_words
+                    b_k, b_start = _ring_need(q, b_start, b_sets, b_active, b_step)
+                    b_gap = q + b_active - (q - b_start) % b_sets
             elif not b_fits:
                 # the tile's R lines come before any output line (2R - 1) or streamed line (R)
                 base = sr * fc * cols
@@ -508,12 +509,17 @@ def _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram, bw_a, bw_b, bw_o)
             stored = np.int64(0)
             # streamed prefetches of A and (os) B and the outputs, line by line: a read line's outputs are
             # written at the line's cycle, and the line stalls by the largest of its ports' stalls
-            ia = -1 if a_k > 0 else 0
-            ib = -1 if b_k > 0 else 0
-            la, ka, ia = _next_group(ia, a_k, a_n, a_first, a_step, a_set_words, fr, sr_folds, t, rows, r_last,
-                                     r_used, a_line0, 0)
-            lb, kb, ib = _next_group(ib, b_k, b_n, b_first, b_step, b_set_words, fc, sc_folds, t, cols, c_last,
-                                     c_used, 0, 0)
+            never = np.int64(1) << 62
+            la, ka = (np.int64(a_line0), a_k) if a_k > 0 else (never, 0)
+            if ka == 0 and not a_fits:
+                rel, ka = _stream_next(a_gap, a_sets - a_active, a_step, a_set_words, 0, fr, sr_folds, t, rows,
+                                       r_last, r_used)
+                la = a_line0 + rel if rel >= 0 else never
+            lb, kb = (np.int64(0), b_k) if b_k > 0 else (never, 0)
+            if kb == 0 and dataflow_code == 0 and not b_fits:
+                rel, kb = _stream_next(b_gap, b_sets - b_active, b_step, b_set_words, 0, fc, sc_folds, t, cols,
+                                       c_last, c_used)
+                lb = rel if rel >= 0 else never
             line = min(la, lb, lat)
             at_read = False  # the reads of `line` are done, its outputs not yet
             before = np.int64(0)
@@ -547,14 +553,22 @@ def _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram, bw_a, bw_b, bw_o)
                     after, a_last = _chain(x, a_last, a_period, ka)
                     a_fetches += ka
                     worst = max(worst, after - x)
-                    la, ka, ia = _next_group(ia, a_k, a_n, a_first, a_step, a_set_words, fr, sr_folds, t, rows,
-                                             r_last, r_used, a_line0, la)
+                    if la > a_line0:  # forward moves (the jump to the first word is on line a_line0)
+                        a_gap += ka * a_step
+                        a_start = (a_start + ka * a_step) % a_sets
+                    rel, ka = _stream_next(a_gap, a_sets - a_active, a_step, a_set_words, la - a_line0 + 1, fr,
+                                           sr_folds, t, rows, r_last, r_used)
+                    la = a_line0 + rel if rel >= 0 else never
                 if kb > 0 and lb == line:
                     after, b_last = _chain(x, b_last, b_period, kb)
                     b_fetches += kb
                     worst = max(worst, after - x)
-                    lb, kb, ib = _next_group(ib, b_k, b_n, b_first, b_step, b_set_words, fc, sc_folds, t, cols,
-                                             c_last, c_used, 0, lb)
+                    if lb > 0:
+                        b_gap += kb * b_step
+                        b_start = (b_start + kb * b_step) % b_sets
+                    rel, kb = _stream_next(b_gap, b_sets - b_active, b_step, b_set_words, lb + 1, fc, sc_folds, t,
+                                           cols, c_last, c_used)
+                    lb = rel if rel >= 0 else never
                 at_read = True
             clock += lat + stall
     # SCALE-Sim's first fill reads half the SRAM, or the operand with its fold padding if smaller; every
