@@ -184,7 +184,8 @@ def run_case(case: tuple, scalesim_python: str) -> dict:
     row = {"dataflow": df, "rows": r, "cols": c, "M": m, "N": n, "K": k, "sram_kb_each": kb}
     if perport:
         row.update(zip(PORT_COLUMNS, bw))
-        row["split"] = case[8]
+        if len(case) > 8:
+            row["split"] = case[8]
     else:
         row["bandwidth_words_per_cycle"] = bw
     return {

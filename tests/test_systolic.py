@@ -187,7 +187,8 @@ def test_equal_ports_reproduce_the_single_bandwidth_kernel(r, c, df, m, n, k, sr
 
 
 def test_scalesim_mode_refuses_an_unlimited_port_beside_limited_ones():
-    """SCALE-Sim takes every port limited (USER) or none (CALC); scalesim mode refuses a mix, pipelined mode takes it."""
+    """SCALE-Sim takes every port limited (USER) or none (CALC): scalesim mode refuses a mix, pipelined mode
+    takes it."""
     for ports in [(1.0, 0.0, 1.0), (0.0, 0.0, 2.0)]:
         with pytest.raises(ValueError):
             gemm_cycles(8, 8, 1, 16, 16, 16, 0, 64, *ports)
