@@ -29,16 +29,18 @@ each port's bandwidth (<= 0 means unlimited), and the kernels report the DRAM wo
 (ifmap and filter reads, ofmap writes, re-fetches included). The two modes model memory differently
 (docs/systolic.md has both in full):
 
-scalesim mode follows SCALE-Sim 3.0.0's own buffers, quirks included, with one bandwidth on all three
-ports as in the fixture's SCALE-Sim runs (unequal ports raise ValueError; per-port scalesim is not
-modelled). Each read buffer is a ring of sets (1% of the SRAM each) laid over the operand in SCALE-Sim's
-fetch order (anti-diagonals of the stacked fold tiles for streamed operands, row-major tiles for
-stationary ones); an active window of half the SRAM moves forward by half the SRAM per prefetch, and a
-demand behind the window goes all the way round the ring. Prefetches are chained ceil(H / bw) + 1 cycles
-apart whatever the array does, and a late one stalls the array twice its shortfall; the ofmap buffer
-drains half its size at a time. Fold by fold, with events found in closed form (O(prefetches + folds));
-the first fill is not counted, as in SCALE-Sim's "Total Cycles". Its prefetch counts, and so DRAM reads,
-equal SCALE-Sim's on the fixture.
+scalesim mode follows SCALE-Sim 3.0.0's own buffers, quirks included, with each port's bandwidth where
+SCALE-Sim takes it (the ifmap and filter read buffers, the ofmap write buffer); all three ports limited
+or all three unlimited (a mix raises ValueError: SCALE-Sim has no such configuration). SCALE-Sim runs one
+demand line a cycle, and a line stalls by the largest of its ports' stalls. Each read buffer is a ring of
+sets (1% of the SRAM each) laid over the operand in SCALE-Sim's fetch order (anti-diagonals of the
+stacked fold tiles for streamed operands, row-major tiles for stationary ones); an active window of half
+the SRAM moves forward by half the SRAM per prefetch, and a demand behind the window goes all the way
+round the ring. Prefetches are chained ceil(H / bw) + 1 cycles apart whatever the array does, and a late
+one stalls the array twice its shortfall; the ofmap buffer drains ceil(H / bw) lines at a time and the
+array waits when a word fills it during a drain. Fold by fold, with events found in closed form and taken
+in line order (O(prefetches + drains + folds)); the first fill is not counted, as in SCALE-Sim's "Total
+Cycles". Its cycles, stalls and DRAM reads equal SCALE-Sim's on every limited-bandwidth fixture row.
 
 pipelined mode is the ASIC's own, smarter double buffer: an operand slice is fetched once and reused
 from SRAM while the words touched since its last use fit in H = words // 2 (os ifmap / ws ifmap / is
@@ -207,10 +209,13 @@ def _chain(x, last, period, k):
 
 @jit
 def _ring_sets(words, sram):
-    """(sets, active, step, set_words, fits) of one read buffer holding `words` words."""
+    """(sets, active, step, set_words, fits) of one read buffer holding `words` words.
+
+    SCALE-Sim closes a set after every `set_words` words and then opens one more, so the ring has
+    words // set_words + 1 sets (an empty last one when set_words divides words)."""
     set_words = (sram + 99) // 100
     active_words = (sram + 1) // 2
-    sets = max(_ceil_div(words, set_words), 1)
+    sets = words // set_words + 1
     active = _ceil_div(active_words, set_words)
     step = max(_ceil_div(sram - active_words, set_words), 1)
     fits = sets <= active
@@ -220,46 +225,209 @@ def _ring_sets(words, sram):
 
 
 @jit
-def _stream_event(i, head_k, first, step, set_words, pos_head, pos_tail, span, line0):
-    """Event i of a streamed operand in one fold (i = -1: the fold-start jump) -> (line, prefetches)."""
-    if i < 0:
-        return line0, head_k
-    pos = (first + i * step) * set_words
-    return line0 + (pos - pos_head) * span // max(pos_tail - pos_head, 1), 1
+def _block_diag_end(diag, block, blocks, t, width, width_last):
+    """Fetch position of the last word of `block` on anti-diagonal `diag` (see _diag_pos).
+
+    Along an anti-diagonal the fetch goes from the highest row down, so the block's words end where
+    the words of the rows above it (rows < block * t, all in full-width blocks) begin.
+    """
+    above = max(min(diag, block * t - 1) - max(diag - width + 1, 0) + 1, 0)
+    return _diag_pos(diag + 1, blocks, t, width, width_last) - 1 - above
 
 
 @jit
-def _next_group(i, head_k, count, first, step, set_words, pos_head, pos_tail, span, line0):
-    """Next line with prefetches of a streamed operand, summing events on one line -> (line, k, i)."""
-    if i >= count:
-        return np.int64(1) << 62, 0, i
-    line, total = _stream_event(i, head_k, first, step, set_words, pos_head, pos_tail, span, line0)
-    i += 1
-    while i < count:
-        nxt, more = _stream_event(i, head_k, first, step, set_words, pos_head, pos_tail, span, line0)
-        if nxt != line:
+def _stream_line(pos, lo, block, blocks, t, width, width_last, used):
+    """First line (tile anti-diagonal, 0-based, >= lo) of a streamed fold whose demand reaches fetch position
+    `pos`.
+
+    Line l asks for the block's words on anti-diagonal block * t + l, in fetch order; the last line is
+    t + used - 2. Mid-fold a line asks for `used` words, so the search starts from that estimate.
+    """
+    hi = t + used - 2
+    guess = lo + max(pos - _block_diag_end(block * t + lo, block, blocks, t, width, width_last), 0) // max(used, 1)
+    if guess < hi:
+        if _block_diag_end(block * t + guess, block, blocks, t, width, width_last) >= pos:
+            if guess == lo or _block_diag_end(block * t + guess - 1, block, blocks, t, width, width_last) < pos:
+                return guess
+            hi = guess - 1
+        else:
+            lo = guess + 1
+            if lo < hi and _block_diag_end(block * t + lo, block, blocks, t, width, width_last) >= pos:
+                return lo
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _block_diag_end(block * t + mid, block, blocks, t, width, width_last) >= pos:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@jit
+def _stream_next(gap, gap_sets, step, set_words, lo, block, blocks, t, width, width_last, used):
+    """Next window moves of a streamed operand in one fold, from line lo on -> (line, moves), line -1 if none.
+
+    The window misses the sets gap .. gap + gap_sets - 1 (in the demand's frame; each move shifts them by
+    `step`). Line l asks for the block's words on anti-diagonal block * t + l, a run of consecutive fetch
+    positions, and lines skip the other blocks' words in between: the first line reaching the gap either
+    lands in it (moves until the gap is past the line's last set) or jumps over it, and then the window
+    covers the rest of the fold.
+    """
+    last = t + used - 2
+    rel = _stream_line(gap * set_words, lo, block, blocks, t, width, width_last, used)
+    end = _block_diag_end(block * t + rel, block, blocks, t, width, width_last)
+    if rel > last or end < gap * set_words:
+        return np.int64(-1), 0
+    words = min(rel + 1, used, t, last + 1 - rel)  # the block's words on this anti-diagonal
+    if (end - words + 1) // set_words >= gap + gap_sets:
+        return np.int64(-1), 0
+    return rel, (end // set_words - gap) // step + 1
+
+
+@jit
+def _line_words(words, bw):
+    """Words SCALE-Sim moves for `words` words on a port of bw words/cycle: whole lines of bw words."""
+    return np.int64(math.floor(math.ceil(words / bw) * bw + 1e-9))
+
+
+@jit
+def _trap_words(u, a, b):
+    """Outputs of an a x b tile written by the end of line u of its skewed write-out (word (i, j) on line i + j)."""
+    if u < 0:
+        return np.int64(0)
+    return _clamp_sum(u + 1, b, a)
+
+
+@jit
+def _trap_line(e, a, b):
+    """Line of the e-th output (1-based) of an a x b tile's skewed write-out."""
+    lo = 0
+    hi = a + b - 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _trap_words(mid, a, b) >= e:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@jit
+def _ofmap_advance(limit, stored, stall, clock, out_first, a, b, sram, half, held, drain_end, open_words, tail_lines,
+                   cap):
+    """Write a fold's outputs on its lines before `limit`, up to the next drain -> (outputs stored, fold stall,
+    held words, open line's words, full lines since the last early-closed line, cycle a drain starts or -1).
+
+    Line u of the fold runs at cycle clock + u + stall. While a drain runs, the word that fills the SRAM
+    makes the array wait until the drain ends; otherwise a drain starts with the word that leaves more
+    than `half` words held. Outputs fill lines of `cap` words (cap = 0: no lines kept).
+    """
+    total = a * b
+    if limit <= out_first:
+        return stored, stall, held, open_words, tail_lines, np.int64(-1)
+    while stored < total:
+        reach = _trap_words(limit - 1 - out_first, a, b)  # outputs on lines before `limit`
+        if reach <= stored:
             break
-        total += more
-        i += 1
-    return line, total, i
+        # outputs on lines that run before the drain in progress ends
+        early = _trap_words(min(drain_end - clock - stall, limit) - 1 - out_first, a, b) - stored
+        if early > 0:
+            count = min(max(np.int64(math.ceil(sram - held - 1e-9)), 1), early)
+        else:
+            count = min(max(np.int64(math.floor(half - held + 1e-9)) + 1, 1), reach - stored)
+        stored += count
+        held += count
+        if cap > 0:
+            tail_lines += (open_words + count) // cap
+            open_words = (open_words + count) % cap
+        if early > 0:
+            if held >= sram:  # this word filled the SRAM: wait for the drain
+                stall = drain_end - clock - (out_first + _trap_line(stored, a, b))
+        elif held > half:
+            return stored, stall, held, open_words, tail_lines, clock + out_first + _trap_line(stored, a, b) + stall
+    return stored, stall, held, open_words, tail_lines, np.int64(-1)
 
 
 @jit
-def _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram, bw):
-    """SCALE-Sim 3.0.0's limited-bandwidth timing, fold by fold -> (cycles, a_dram_reads, b_dram_reads,
-    dram_writes), A the streamed operand and B the other read operand (`_ports` names them).
+def _ofmap_drain(seg_full, seg_part, first, last, held, open_words, tail_lines, drain_lines, cap, bw):
+    """A drain: close the open line early and send up to drain_lines lines -> (first, last, held words, lines sent,
+    tail_lines).
 
-    Each read buffer is a ring of 1%-of-SRAM sets over the operand in SCALE-Sim's fetch order, with an
-    active window of half the SRAM that moves forward by half the SRAM per prefetch; a demand behind
-    the window goes all the way round the ring (docs/systolic.md). Prefetches are chained, each
-    ceil(H / bw) + 1 cycles; the ofmap buffer drains half its size per drain when more than half full.
+    Closed lines wait in order: segments first..last - 1 of the ring (seg_full full lines, then one line of
+    seg_part words closed early), then tail_lines full lines (the ring needs a free slot when the open line
+    is not empty). SCALE-Sim frees bw words per line sent less the last line's empty slots, so a line closed
+    early in the middle of a batch frees a full line's worth and the held count drifts below the words held.
+    With cap = 0 no lines are kept and a drain frees min(drain_lines x bw, held words).
+    """
+    if cap == 0:
+        drained = min(drain_lines * bw, held)
+        return first, last, held - drained, max(np.int64(math.ceil(drained / bw - 1e-9)), 1), tail_lines
+    size = seg_full.shape[0]
+    if open_words > 0:
+        seg_full[last % size] = tail_lines
+        seg_part[last % size] = open_words
+        last += 1
+        tail_lines = 0
+    left = drain_lines
+    sent = 0
+    last_words = cap
+    while left > 0 and first < last:
+        s = first % size
+        take = min(left, seg_full[s])
+        seg_full[s] -= take
+        left -= take
+        sent += take
+        if take > 0:
+            last_words = cap
+        if left > 0:
+            left -= 1
+            sent += 1
+            last_words = seg_part[s]
+            first += 1
+    take = min(left, tail_lines)
+    tail_lines -= take
+    sent += take
+    if take > 0:
+        last_words = cap
+    if sent > 0:
+        held -= (sent - 1) * bw + min(last_words, bw)
+    return first, last, held, sent, tail_lines
+
+
+@jit
+def _ofmap_grow(first, last, seg_full, seg_part):
+    """The segment ring at twice its size, segment `first` moved to slot 0."""
+    size = seg_full.shape[0]
+    grown_full = np.zeros(2 * size, dtype=np.int64)
+    grown_part = np.zeros(2 * size, dtype=np.int64)
+    for j in range(last - first):
+        grown_full[j] = seg_full[(first + j) % size]
+        grown_part[j] = seg_part[(first + j) % size]
+    return grown_full, grown_part
+
+
+@jit
+def _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram, bw_a, bw_b, bw_o):
+    """SCALE-Sim 3.0.0's limited-bandwidth timing, fold by fold -> (cycles, a_dram_reads, b_dram_reads,
+    dram_writes), A the streamed operand and B the other read operand (`_ports` names them), each read
+    port at its own words/cycle (bw_a, bw_b) and the ofmap port at bw_o.
+
+    SCALE-Sim runs one demand line a cycle, shifted by the stalls so far; a line's stall is the largest of
+    its ifmap, filter and ofmap stalls. Each read buffer is a ring of 1%-of-SRAM sets over the operand in
+    SCALE-Sim's fetch order, with an active window of half the SRAM that moves forward by half the SRAM
+    per prefetch; a demand behind the window goes all the way round the ring (docs/systolic.md).
+    Prefetches are chained, each ceil(H / bw) + 1 cycles at its port's bw. The ofmap buffer drains
+    ceil(H / bw_o) lines when it holds more than half, and stalls the array when a word fills it during
+    a drain. Each fold's events (window moves, drains, full-buffer waits) are found in closed form and
+    taken in line order.
     """
     sr, sc, t = fold_shape(dataflow_code, m, n, k)
     sr_folds = _ceil_div(sr, rows)
     sc_folds = _ceil_div(sc, cols)
     lat = fold_latency_cycles(rows, cols, dataflow_code, t)
     half_words = sram - (sram + 1) // 2
-    period = np.int64(math.ceil(max(half_words, 1) / bw)) + 1
+    a_period = np.int64(math.ceil(max(half_words, 1) / bw_a)) + 1
+    b_period = np.int64(math.ceil(max(half_words, 1) / bw_b)) + 1
     r_last = sr - (sr_folds - 1) * rows
     c_last = sc - (sc_folds - 1) * cols
     a_sets, a_active, a_step, a_set_words, a_fits = _ring_sets(sr * t, sram)
@@ -272,11 +440,18 @@ def _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram, bw):
     a_fetches = 0
     b_fetches = 0
     a_line0 = 0 if dataflow_code == 0 else rows
-    drain_words = float(half_words)
-    drain_lines = np.int64(math.ceil(max(half_words, 1) / bw))
-    drain_quantum = drain_lines * bw
-    occupied = 0.0
-    drain_end = -1.0
+    drain_lines = np.int64(math.ceil(max(half_words, 1) / bw_o))
+    # ofmap buffer: lines of cap words (SCALE-Sim takes whole words/cycle; a fractional bw keeps no lines),
+    # the held-word count SCALE-Sim keeps, the drain in progress, the closed lines waiting (_ofmap_drain)
+    cap = np.int64(bw_o) if bw_o == math.floor(bw_o) else np.int64(0)
+    held = 0.0
+    drain_end = np.int64(-1)
+    open_words = np.int64(0)
+    tail_lines = np.int64(0)
+    seg_first = np.int64(0)
+    seg_last = np.int64(0)
+    seg_full = np.zeros(8, dtype=np.int64)
+    seg_part = np.zeros(8, dtype=np.int64)
     clock = np.int64(0)
     dram_writes = 0
     for fc in range(sc_folds):
@@ -285,26 +460,24 @@ def _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram, bw):
             r_used = min(rows, sr - fr * rows)
             stall = np.int64(0)
             # streamed operand A (os/ws ifmap, is filter): block fr in diagonal fetch order
-            a_head = a_tail = 0
-            a_k = a_n = a_first = 0
+            # after the jump to its first word (a_k moves), the window misses the a_sets - a_active sets from
+            # a_gap on (in the demand's frame)
+            a_k = 0
+            a_gap = np.int64(0)
             if not a_fits:
-                a_head = _diag_pos(fr * t, sr_folds, t, rows, r_last)
-                a_tail = min(_diag_pos(fr * t + t + r_used - 1, sr_folds, t, rows, r_last), sr * t) - 1
-                a_k, a_start = _ring_need(a_head // a_set_words, a_start, a_sets, a_active, a_step)
-                a_n, a_first, a_start = _ring_forward(a_head // a_set_words, a_tail // a_set_words, a_start,
-                                                      a_sets, a_active, a_step)
-            a_span = t + r_used - 2
-            # operand B: os filter streamed like A; ws filter / is ifmap stationary, rows read top-down
-            b_head = b_tail = 0
-            b_k = b_n = b_first = 0
+                q = _diag_pos(fr * t, sr_folds, t, rows, r_last) // a_set_words
+                a_k, a_start = _ring_need(q, a_start, a_sets, a_active, a_step)
+                a_gap = q + a_active - (q - a_start) % a_sets
+            # operand B: os filter streamed like A; ws filter / is ifmap stationary, rows read bottom row first
+            b_k = 0
+            b_gap = np.int64(0)
             if dataflow_code == 0:
                 if not b_fits:
-                    b_head = _diag_pos(fc * t, sc_folds, t, cols, c_last)
-                    b_tail = min(_diag_pos(fc * t + t + c_used - 1, sc_folds, t, cols, c_last), sc * t) - 1
-                    b_k, b_start = _ring_need(b_head // b_set_words, b_start, b_sets, b_active, b_step)
-                    b_n, b_first, b_start = _ring_forward(b_head // b_set_words, b_tail // b_set_words, b_start,
-                                                          b_sets, b_active, b_step)
+                    q = _diag_pos(fc * t, sc_folds, t, cols, c_last) // b_set_words
+                    b_k, b_start = _ring_need(q, b_start, b_sets, b_active, b_step)
+                    b_gap = q + b_active - (q - b_start) % b_sets
             elif not b_fits:
+                # the tile's R lines come before any output line (2R - 1) or streamed line (R)
                 base = sr * fc * cols
                 lo = (base + fr * rows * c_used) // b_set_words
                 hi = (base + (fr * rows + r_used) * c_used - 1) // b_set_words
@@ -318,7 +491,7 @@ def _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram, bw):
                                                    b_active, b_step)
                     if kk + nn > 0:
                         x = clock + rows - r_used + row_i + stall + 1
-                        after, b_last = _chain(x, b_last, period, kk + nn)
+                        after, b_last = _chain(x, b_last, b_period, kk + nn)
                         b_fetches += kk + nn
                         stall += max(after - x, 0)
                     # rows below stay hits while they start at or above the window's first set
@@ -327,63 +500,83 @@ def _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram, bw):
                     if u < b_active:
                         nxt = max(nxt, (top - (q - u) * b_set_words) // c_used + 1)
                     row_i = nxt
-            # merge the streamed events of A and (os) B by line; on a shared line the larger stall counts
-            ia = -1 if a_k > 0 else 0
-            ib = -1 if b_k > 0 else 0
-            la, ka, ia = _next_group(ia, a_k, a_n, a_first, a_step, a_set_words, a_head, a_tail, a_span, a_line0)
-            lb, kb, ib = _next_group(ib, b_k, b_n, b_first, b_step, b_set_words, b_head, b_tail,
-                                     t + c_used - 2, 0)
-            while ka > 0 or kb > 0:
-                line = min(la, lb)
+            # outputs: an a x b tile written skewed from line out_first (os: the flipped tile's padding first)
+            if dataflow_code == 0:
+                out_first, out_a, out_b = t - 1 + rows - r_used, r_used, c_used
+            else:
+                out_first, out_a, out_b = 2 * rows - 1, t, c_used
+            dram_writes += out_a * out_b
+            stored = np.int64(0)
+            # streamed prefetches of A and (os) B and the outputs, line by line: a read line's outputs are
+            # written at the line's cycle, and the line stalls by the largest of its ports' stalls
+            never = np.int64(1) << 62
+            la, ka = (np.int64(a_line0), a_k) if a_k > 0 else (never, 0)
+            if ka == 0 and not a_fits:
+                rel, ka = _stream_next(a_gap, a_sets - a_active, a_step, a_set_words, 0, fr, sr_folds, t, rows,
+                                       r_last, r_used)
+                la = a_line0 + rel if rel >= 0 else never
+            lb, kb = (np.int64(0), b_k) if b_k > 0 else (never, 0)
+            if kb == 0 and dataflow_code == 0 and not b_fits:
+                rel, kb = _stream_next(b_gap, b_sets - b_active, b_step, b_set_words, 0, fc, sc_folds, t, cols,
+                                       c_last, c_used)
+                lb = rel if rel >= 0 else never
+            line = min(la, lb, lat)
+            at_read = False  # the reads of `line` are done, its outputs not yet
+            before = np.int64(0)
+            worst = np.int64(0)
+            while True:
+                limit = line + 1 if at_read else line
+                stored, stall, held, open_words, tail_lines, drain_at = _ofmap_advance(
+                    limit, stored, stall, clock, out_first, out_a, out_b, sram, half_words, held, drain_end,
+                    open_words, tail_lines, cap)
+                if drain_at >= 0:
+                    if seg_last - seg_first == seg_full.shape[0]:
+                        seg_full, seg_part = _ofmap_grow(seg_first, seg_last, seg_full, seg_part)
+                        seg_last -= seg_first
+                        seg_first = 0
+                    seg_first, seg_last, held, sent, tail_lines = _ofmap_drain(
+                        seg_full, seg_part, seg_first, seg_last, held, open_words, tail_lines, drain_lines, cap, bw_o)
+                    open_words = 0
+                    drain_end = drain_at + sent - 1
+                    continue
+                if at_read:
+                    stall = before + max(worst, stall - before)
+                    at_read = False
+                    line = min(la, lb, lat)
+                    continue
+                if line >= lat:
+                    break
+                before = stall
                 x = clock + line + stall + 1
                 worst = np.int64(0)
                 if ka > 0 and la == line:
-                    after, a_last = _chain(x, a_last, period, ka)
+                    after, a_last = _chain(x, a_last, a_period, ka)
                     a_fetches += ka
                     worst = max(worst, after - x)
-                    la, ka, ia = _next_group(ia, a_k, a_n, a_first, a_step, a_set_words, a_head, a_tail, a_span,
-                                             a_line0)
+                    if la > a_line0:  # forward moves (the jump to the first word is on line a_line0)
+                        a_gap += ka * a_step
+                        a_start = (a_start + ka * a_step) % a_sets
+                    rel, ka = _stream_next(a_gap, a_sets - a_active, a_step, a_set_words, la - a_line0 + 1, fr,
+                                           sr_folds, t, rows, r_last, r_used)
+                    la = a_line0 + rel if rel >= 0 else never
                 if kb > 0 and lb == line:
-                    after, b_last = _chain(x, b_last, period, kb)
+                    after, b_last = _chain(x, b_last, b_period, kb)
                     b_fetches += kb
                     worst = max(worst, after - x)
-                    lb, kb, ib = _next_group(ib, b_k, b_n, b_first, b_step, b_set_words, b_head, b_tail,
-                                             t + c_used - 2, 0)
-                stall += worst
-            # ofmap buffer: words arrive evenly over the fold's output lines
-            if dataflow_code == 0:
-                out_first, out_span, out_words = t - 1, r_used + c_used - 1, r_used * c_used
-            else:
-                out_first, out_span, out_words = 2 * rows - 1, t + c_used - 1, t * c_used
-            dram_writes += out_words
-            rate = out_words / out_span
-            now = float(clock + out_first + stall)
-            left = float(out_words)
-            waited = 0.0
-            while left > 0.0:
-                if now >= drain_end and occupied > drain_words:
-                    occupied -= min(drain_quantum, occupied)
-                    drain_end = now + drain_lines - 1
-                    continue
-                if now < drain_end:
-                    room = sram - occupied
-                    if room <= 0.0:
-                        waited += drain_end - now
-                        now = drain_end
-                        continue
-                    amount = min(left, room, max((drain_end - now) * rate, 1.0))
-                else:
-                    amount = min(left, max(drain_words + 1.0 - occupied, 1.0))
-                occupied += amount
-                left -= amount
-                now += amount / rate
-            stall += np.int64(math.ceil(waited - 1e-9))
+                    if lb > 0:
+                        b_gap += kb * b_step
+                        b_start = (b_start + kb * b_step) % b_sets
+                    rel, kb = _stream_next(b_gap, b_sets - b_active, b_step, b_set_words, lb + 1, fc, sc_folds, t,
+                                           cols, c_last, c_used)
+                    lb = rel if rel >= 0 else never
+                at_read = True
             clock += lat + stall
-    # SCALE-Sim's first fill reads half the SRAM, or the operand with its fold padding if smaller
+    # SCALE-Sim's first fill reads half the SRAM, or the operand with its fold padding if smaller; every
+    # transfer is whole lines of the port's words/cycle
     a_padded = sr_folds * rows * t
     b_padded = sc_folds * cols * t if dataflow_code == 0 else sr * sc_folds * cols
-    a_reads = min((sram + 1) // 2, a_padded) + a_fetches * half_words
-    b_reads = min((sram + 1) // 2, b_padded) + b_fetches * half_words
+    a_reads = _line_words(min((sram + 1) // 2, a_padded), bw_a) + a_fetches * _line_words(half_words, bw_a)
+    b_reads = _line_words(min((sram + 1) // 2, b_padded), bw_b) + b_fetches * _line_words(half_words, bw_b)
     return clock - 1, a_reads, b_reads, dram_writes
 
 
@@ -395,26 +588,28 @@ def gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, 
 
     Each operand port (ifmap = input activations, filter = weights, ofmap = outputs, whatever the dataflow)
     has its own DRAM bandwidth in words/cycle, <= 0 meaning unlimited. The DRAM counts are the words each
-    port moves, re-fetches included. scalesim mode models one bandwidth on all three ports, as the
-    fixture's SCALE-Sim runs do: unequal ports raise ValueError there. Unlimited bandwidth is O(1);
-    limited bandwidth walks the folds with closed-form steps (pipelined: O(folds); scalesim:
-    O(folds + prefetches)), never cycle by cycle. See the module docstring.
+    port moves, re-fetches included. scalesim mode takes each port's bandwidth as SCALE-Sim 3.0.0 does
+    (ifmap and filter read buffers, ofmap write buffer), all three limited or all three unlimited:
+    SCALE-Sim has no unlimited port beside limited ones, so a mix raises ValueError. Unlimited bandwidth is
+    O(1); limited bandwidth walks the folds with closed-form steps (pipelined: O(folds); scalesim:
+    O(folds + prefetches + drains)), never cycle by cycle. See the module docstring.
     """
     ideal = compute_cycles(rows, cols, dataflow_code, m, n, k, mode_code)
     bw_i = ifmap_words_per_cycle
     bw_f = filter_words_per_cycle
     bw_o = ofmap_words_per_cycle
     limited = bw_i > 0.0 or bw_f > 0.0 or bw_o > 0.0
-    if mode_code == 0 and limited and not (bw_i == bw_f and bw_f == bw_o):
-        raise ValueError("scalesim mode takes one DRAM bandwidth for all three ports")
+    if mode_code == 0 and limited and not (bw_i > 0.0 and bw_f > 0.0 and bw_o > 0.0):
+        raise ValueError("scalesim mode takes all three port bandwidths limited (> 0) or all unlimited (0)")
     if not limited or (mode_code == 0 and sram_words_each <= 0):
         sram_r, sram_w, dram_i, dram_f, dram_o = _traffic_words(rows, cols, dataflow_code, m, n, k, mode_code,
                                                                 sram_words_each)
         return ideal, ideal - ideal, sram_r, sram_w, dram_i, dram_f, dram_o
     if mode_code == 0:
         sram_r, sram_w, _, _, _ = _traffic_words(rows, cols, dataflow_code, m, n, k, 0, sram_words_each)
+        bw_a, bw_b = _ports(dataflow_code, bw_i, bw_f)
         cycles, a_reads, b_reads, dram_o = _scalesim_memory(rows, cols, dataflow_code, m, n, k, sram_words_each,
-                                                            bw_i)
+                                                            bw_a, bw_b, bw_o)
         dram_i, dram_f = _ports(dataflow_code, a_reads, b_reads)
         return cycles, cycles - ideal, sram_r, sram_w, dram_i, dram_f, dram_o
     sr, sc, t = fold_shape(dataflow_code, m, n, k)

@@ -197,8 +197,11 @@ def compute_cycles_args(rows, cols, dataflow, m, n, k, mode):
 
 
 def _ports(mode, bw):
-    """(ifmap, filter, ofmap) words/cycle: any three in pipelined mode, one value on every port in scalesim mode."""
-    return (bw[0],) * 3 if mode == 0 else bw
+    """(ifmap, filter, ofmap) words/cycle: any three in pipelined mode; in scalesim mode all limited or none (an
+    unlimited port beside limited ones takes 1 word/cycle)."""
+    if mode != 0 or bw[0] <= 0:
+        return (0.0,) * 3 if mode == 0 else bw
+    return tuple(b if b > 0 else 1.0 for b in bw)
 
 
 def gemm_cycles_args(rows, cols, dataflow, m, n, k, mode, sram, bw):

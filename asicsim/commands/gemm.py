@@ -2,10 +2,12 @@
 
 Words are one byte (fp8/int8, as in SCALE-Sim), so `--sram-kb KB` gives each operand buffer 1024 * KB
 words; `--bandwidth` is DRAM words/cycle on each operand port (ifmap, filter, ofmap), and
-`--ifmap-bandwidth`, `--filter-bandwidth`, `--ofmap-bandwidth` set one port (pipelined mode only: scalesim
-mode models one bandwidth on every port). 0 means unlimited for all of them. A CSV may carry
-`ifmap_words_per_cycle`, `filter_words_per_cycle`, `ofmap_words_per_cycle` columns the same way (an empty
-cell takes `bandwidth_words_per_cycle`).
+`--ifmap-bandwidth`, `--filter-bandwidth`, `--ofmap-bandwidth` set one port (SCALE-Sim 3.0.0's
+`IfmapSRAMBankBandwidth`, `FilterSRAMBankBandwidth` and `Bandwidth`). 0 means unlimited; scalesim mode
+takes every port limited or none (SCALE-Sim has no unlimited port beside limited ones). A CSV may carry
+`ifmap_bandwidth_words_per_cycle`, `filter_bandwidth_words_per_cycle`, `ofmap_bandwidth_words_per_cycle`
+columns the same way (an empty cell takes `bandwidth_words_per_cycle`; the older names
+`ifmap_words_per_cycle`, ... are still read).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ DATAFLOWS = {"os": 0, "ws": 1, "is": 2}
 MODES = {"scalesim": 0, "pipelined": 1}
 _REQUIRED = ("dataflow", "rows", "cols", "M", "N", "K")
 _PORTS = ("ifmap", "filter", "ofmap")
-_OPTIONAL = ("bandwidth_words_per_cycle", "sram_kb_each", *(f"{port}_words_per_cycle" for port in _PORTS))
+_PORT_COLUMNS = tuple(f"{port}_bandwidth_words_per_cycle" for port in _PORTS)
+_OLD_PORT_COLUMNS = tuple(f"{port}_words_per_cycle" for port in _PORTS)  # the spelling before SCALE-Sim's ports
+_OPTIONAL = ("bandwidth_words_per_cycle", "sram_kb_each", *_PORT_COLUMNS, *_OLD_PORT_COLUMNS)
 
 
 def register(sub) -> None:
@@ -48,13 +52,14 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bandwidth", type=float, default=0.0, help="DRAM words/cycle per operand (0: unlimited)")
     for port in _PORTS:
         p.add_argument(f"--{port}-bandwidth", type=float, default=None,
-                       help=f"DRAM words/cycle of the {port} port (default: --bandwidth; pipelined mode)")
+                       help=f"DRAM words/cycle of the {port} port (default: --bandwidth; 0: unlimited)")
     p.add_argument("--sram-kb", type=float, default=0.0, help="SRAM kB per operand buffer (0: unlimited)")
     p.add_argument("--mode", default="scalesim",
                    help="scalesim (SCALE-Sim 3.0.0 timing and buffers) or pipelined (overlapped folds, ASIC buffers)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--csv", help="CSV with dataflow,rows,cols,M,N,K[,bandwidth_words_per_cycle,sram_kb_each,"
-                                 "ifmap_words_per_cycle,filter_words_per_cycle,ofmap_words_per_cycle]")
+                                 "ifmap_bandwidth_words_per_cycle,filter_bandwidth_words_per_cycle,"
+                                 "ofmap_bandwidth_words_per_cycle]")
 
 
 def _int(source: str, field: str, value, minimum: int = 1) -> int:
@@ -78,10 +83,11 @@ def _float(source: str, field: str, value) -> float:
 
 
 def _check_ports(source: str, field: str, mode: int, ports: tuple[float, float, float]) -> None:
-    """scalesim mode models SCALE-Sim's one DRAM bandwidth on every port; refuse unequal ones there."""
-    if mode == MODES["scalesim"] and len(set(ports)) > 1:
-        raise InputError(source, field, "scalesim mode takes one bandwidth on every port, got ifmap/filter/ofmap "
-                         f"{ports[0]:g}/{ports[1]:g}/{ports[2]:g} words/cycle; use --mode pipelined")
+    """scalesim mode takes SCALE-Sim's ports: all three limited (USER) or all unlimited (CALC); refuse a mix."""
+    if mode == MODES["scalesim"] and 0.0 in ports and any(ports):
+        raise InputError(source, field, "scalesim mode takes every port limited or none, got ifmap/filter/ofmap "
+                         f"{ports[0]:g}/{ports[1]:g}/{ports[2]:g} words/cycle (0: unlimited); give all three a "
+                         "bandwidth or use --mode pipelined")
 
 
 def _code(source: str, field: str, value, table: dict) -> int:
@@ -104,10 +110,13 @@ def run(args: argparse.Namespace) -> int:
     m, n, k = (_int(f"--{f}", f, getattr(args, f)) for f in ("m", "n", "k"))
     df = _code("--dataflow", "dataflow", args.dataflow, DATAFLOWS)
     bw = _float("--bandwidth", "bandwidth", args.bandwidth)
-    ports = tuple(bw if getattr(args, f"{port}_bandwidth", None) is None
-                  else _float(f"--{port}-bandwidth", f"{port}_bandwidth", getattr(args, f"{port}_bandwidth"))
+    given = {port: getattr(args, f"{port}_bandwidth", None) for port in _PORTS}
+    ports = tuple(bw if given[port] is None else _float(f"--{port}-bandwidth", f"{port}_bandwidth", given[port])
                   for port in _PORTS)
-    _check_ports("--mode", "mode", mode, ports)
+    # name the flag that set an unlimited port beside limited ones
+    unlimited = [port for port, value in zip(_PORTS, ports) if value == 0.0]
+    flag = f"--{unlimited[0]}-bandwidth" if unlimited and given[unlimited[0]] is not None else "--bandwidth"
+    _check_ports(flag, flag[2:].replace("-", "_"), mode, ports)
     sram_words = int(_float("--sram-kb", "sram_kb", args.sram_kb) * 1024)
     cycles, stall, sram_r, sram_w, ifmap_r, filter_r, dram_w = gemm_cycles(rows, cols, df, m, n, k, mode,
                                                                            sram_words, *ports)
@@ -139,6 +148,11 @@ def _run_csv(path: str, mode: int) -> int:
     if missing:
         raise InputError(path, "header", f"missing column(s) {', '.join(missing)}")
     col = {name: header.index(name) for name in _REQUIRED + _OPTIONAL if name in header}
+    for new, old in zip(_PORT_COLUMNS, _OLD_PORT_COLUMNS):
+        if new in col and old in col:
+            raise InputError(path, "header", f"columns {new} and {old} set the same port; keep one")
+        if old in col:
+            col[new] = col.pop(old)
     body = records[1:]
     count = len(body)
     ints = {name: np.empty(count, dtype=np.int64) for name in ("rows", "cols", "M", "N", "K", "df", "sram")}
@@ -153,11 +167,15 @@ def _run_csv(path: str, mode: int) -> int:
         shared = 0.0
         if "bandwidth_words_per_cycle" in col:
             shared = _float(path, f"{where}: bandwidth_words_per_cycle", rec[col["bandwidth_words_per_cycle"]])
-        for port in _PORTS:
-            name = f"{port}_words_per_cycle"
+        source = {}  # the column each port's value came from
+        for port, name in zip(_PORTS, _PORT_COLUMNS):
             given = name in col and rec[col[name]].strip()  # an empty cell takes the shared bandwidth
-            bw[port][i] = _float(path, f"{where}: {name}", rec[col[name]]) if given else shared
-        _check_ports(path, f"{where}: words_per_cycle", mode, tuple(float(bw[port][i]) for port in _PORTS))
+            source[port] = header[col[name]] if given else "bandwidth_words_per_cycle"
+            bw[port][i] = _float(path, f"{where}: {source[port]}", rec[col[name]]) if given else shared
+        ports = tuple(float(bw[port][i]) for port in _PORTS)
+        unlimited = [port for port, value in zip(_PORTS, ports) if value == 0.0]
+        _check_ports(path, f"{where}: {source[unlimited[0]] if unlimited else 'bandwidth_words_per_cycle'}", mode,
+                     ports)
         kb = _float(path, f"{where}: sram_kb_each", rec[col["sram_kb_each"]]) if "sram_kb_each" in col else 0.0
         ints["sram"][i] = int(kb * 1024)
     cycles, stalls, util = gemm_cycles_batch(ints["rows"], ints["cols"], ints["df"], ints["M"], ints["N"],

@@ -3,8 +3,10 @@
 The pipelined twin builds the explicit list of folds with the operand tiles each one touches, decides
 SRAM reuse by LRU stack distance (a tile is still resident if the distinct words touched since its last
 use fit in half the SRAM), and runs the timing recursion in exact rational arithmetic. The scalesim
-limited-bandwidth twin enumerates SCALE-Sim's fetch order element by element, moves the read-buffer
-window one prefetch at a time and applies SCALE-Sim's stall update literally, one prefetch at a time.
+limited-bandwidth twin walks every demand line of every fold as SCALE-Sim 3.0.0 does: it enumerates the
+fetch order element by element, checks each demanded word against the read-buffer window, moves the window
+one prefetch at a time with SCALE-Sim's stall update, and puts the outputs into the ofmap buffer one word
+at a time.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class _RingRef:
     def __init__(self, words, sram):
         self.set_words = -(-sram // 100)
         active_words = -(-sram // 2)
-        self.sets = max(-(-words // self.set_words), 1)
+        self.sets = words // self.set_words + 1  # a set is opened after every full one, even the last
         active = -(-active_words // self.set_words)
         step = max(-(-(sram - active_words) // self.set_words), 1)
         self.fits = self.sets <= active
@@ -101,115 +103,121 @@ class _RingRef:
         self.start = (self.start + self.step) % self.sets
 
 
-def _walk(ring, q0, q1):
-    """Demand sets q0..q1 in order -> (prefetches before q0 is a hit, sets where later ones happen)."""
-    first = 0
-    while not ring.hit(q0):
-        ring.advance()
-        first += 1
-    crossings = []
-    for q in range(q0 + 1, q1 + 1):
-        while not ring.hit(q):
-            ring.advance()
-            crossings.append(q)
-    return first, crossings
+def _lines_words_ref(words, bw):
+    """Words moved as whole lines of bw words (bw words/cycle, one line a cycle)."""
+    return math.floor(math.ceil(words / bw) * bw + 1e-9)
 
 
-def scalesim_memory_ref(rows, cols, df, m, n, k, sram, bw):
-    """Twin of kernels.systolic._scalesim_memory -> (cycles, a_dram_reads, b_dram_reads, dram_writes)."""
+def _fold_demands(rows, cols, df, t, fr, fc, r_used, c_used, sr, order_a, order_b):
+    """{fold line: [fetch positions in demand order]} of A and of B for one fold.
+
+    A (and the os filter) is streamed: fold line l asks for the tile's anti-diagonal l - line0, which is
+    the fold's block of one anti-diagonal of the stacked operand, in fetch order. The ws/is stationary tile
+    is asked for in R lines, bottom row first (flipped, padding rows first), each row in fetch order.
+    """
+    line0 = 0 if df == 0 else rows
+    a, b = {}, {}
+    for (block, i, j), pos in order_a.items():
+        if block == fr:
+            a.setdefault(line0 + i + j, []).append(pos)
+    if df == 0:
+        for (block, i, j), pos in order_b.items():
+            if block == fc:
+                b.setdefault(i + j, []).append(pos)
+    else:
+        for row_i in range(r_used):
+            p0 = sr * fc * cols + (fr * rows + r_used - 1 - row_i) * c_used
+            b[rows - r_used + row_i] = list(range(p0, p0 + c_used))
+    return {line: sorted(v) for line, v in a.items()}, {line: sorted(v) for line, v in b.items()}
+
+
+def scalesim_memory_ref(rows, cols, df, m, n, k, sram, bw_a, bw_b, bw_o):
+    """Twin of kernels.systolic._scalesim_memory -> (cycles, a_dram_reads, b_dram_reads, dram_writes); bw_a and
+    bw_b the read ports of the streamed operand A and of B, bw_o the ofmap port (words/cycle).
+
+    Walks every line of every fold, as SCALE-Sim 3.0.0 does: line l runs at cycle l + (stalls so far); each
+    read port checks its demanded words in order and moves its window one prefetch at a time, applying the
+    stall rule per prefetch; the ofmap buffer takes the line's outputs one word at a time (a drain starts
+    when it holds more than half, the array waits for the drain when the word fills it); the line's stall is
+    the largest of the three ports'. Outputs fill lines of bw words; a drain closes the open line and sends
+    up to ceil(H / bw) lines, freeing bw words a line less the last line's empty slots (a line closed early
+    inside the batch frees a full line, as in SCALE-Sim). With a fractional bw no lines are kept and a
+    drain frees min(ceil(H / bw) x bw, held words).
+    """
     sr, sc, t = _dims(df, m, n, k)
     srf, scf = math.ceil(sr / rows), math.ceil(sc / cols)
     latency = t + _LATENCY_EXTRA[df](rows, cols)
     half = sram - -(-sram // 2)
-    period = math.ceil(max(half, 1) / bw) + 1
+    period = {"A": math.ceil(max(half, 1) / bw_a) + 1, "B": math.ceil(max(half, 1) / bw_b) + 1}
     r_last, c_last = sr - (srf - 1) * rows, sc - (scf - 1) * cols
     order_a = diagonal_order_ref(srf, t, rows, r_last)
-    ring_a = _RingRef(sr * t, sram)
-    if df == 0:
-        order_b = diagonal_order_ref(scf, t, cols, c_last)
-        ring_b = _RingRef(sc * t, sram)
-    else:
-        ring_b = _RingRef(sr * sc, sram)
+    order_b = diagonal_order_ref(scf, t, cols, c_last) if df == 0 else None
+    ring = {"A": _RingRef(sr * t, sram), "B": _RingRef(sc * t if df == 0 else sr * sc, sram)}
     last = {"A": -1, "B": -1}
     fetches = {"A": 0, "B": 0}
-    drain_lines = math.ceil(max(half, 1) / bw)
-    quantum, occupied, drain_end = drain_lines * bw, 0.0, -1.0
+    drain_lines = math.ceil(max(half, 1) / bw_o)
+    # ofmap buffer: held words (SCALE-Sim's count), closed lines waiting (words in each), the open line
+    cap = int(bw_o) if bw_o == int(bw_o) else 0  # whole lines of bw words; fractional bw keeps no lines
+    held, lines, open_words, drain_end = 0.0, [], 0, -1
     clock, writes = 0, 0
-
-    def diag_end(order, block, width_used):
-        last_diag = block * t + t + width_used - 2
-        return max(p for (b, r, c), p in order.items() if b * t + r + c <= last_diag)
-
-    def stream(order, ring, block, width_used, line0, op, events):
-        if ring.fits:
-            return
-        head = order[(block, 0, 0)]
-        tail = diag_end(order, block, width_used)
-        first, crossings = _walk(ring, head // ring.set_words, tail // ring.set_words)
-        if first:
-            events.append((line0, op, first))
-        for q in crossings:
-            events.append((line0 + (q * ring.set_words - head) * (t + width_used - 2) // max(tail - head, 1),
-                           op, 1))
-
     for fc in range(scf):
         c_used = min(cols, sc - fc * cols)
         for fr in range(srf):
             r_used = min(rows, sr - fr * rows)
-            events = []
-            if df != 0 and not ring_b.fits:
-                for row_i in range(r_used):  # stationary tile, rows read from the last one up
-                    p0 = sr * fc * cols + (fr * rows + r_used - 1 - row_i) * c_used
-                    first, crossings = _walk(ring_b, p0 // ring_b.set_words, (p0 + c_used - 1) // ring_b.set_words)
-                    if first + len(crossings):
-                        events.append((rows - r_used + row_i, "B", first + len(crossings)))
-            stream(order_a, ring_a, fr, r_used, 0 if df == 0 else rows, "A", events)
+            demand = dict(zip("AB", _fold_demands(rows, cols, df, t, fr, fc, r_used, c_used, sr, order_a, order_b)))
             if df == 0:
-                stream(order_b, ring_b, fc, c_used, 0, "B", events)
-            stall = 0
-            for line in sorted({e[0] for e in events}):
-                x0 = clock + line + stall + 1
-                worst = 0
-                for op in ("A", "B"):
-                    count = sum(e[2] for e in events if e[0] == line and e[1] == op)
-                    x = x0
-                    for _ in range(count):
-                        last[op] += period
-                        p = last[op] - x
-                        x += p
-                        if p > 0:
-                            x += p
-                    fetches[op] += count
-                    if count:
-                        worst = max(worst, x - x0)
-                stall += worst
-            if df == 0:
-                out_first, out_span, out_words = t - 1, r_used + c_used - 1, r_used * c_used
+                out_first, out_a, out_b = t - 1 + rows - r_used, r_used, c_used
             else:
-                out_first, out_span, out_words = 2 * rows - 1, t + c_used - 1, t * c_used
-            writes += out_words
-            rate = out_words / out_span
-            now, left, waited = float(clock + out_first + stall), float(out_words), 0.0
-            while left > 0.0:
-                if now >= drain_end and occupied > half:
-                    occupied -= min(quantum, occupied)
-                    drain_end = now + drain_lines - 1
-                elif now < drain_end and sram - occupied <= 0.0:
-                    waited += drain_end - now
-                    now = drain_end
-                else:
-                    cap = min(sram - occupied, max((drain_end - now) * rate, 1.0)) if now < drain_end \
-                        else max(half + 1.0 - occupied, 1.0)
-                    amount = min(left, cap)
-                    occupied += amount
-                    left -= amount
-                    now += amount / rate
-            stall += math.ceil(waited - 1e-9)
+                out_first, out_a, out_b = 2 * rows - 1, t, c_used
+            writes += out_a * out_b
+            stall = 0
+            for line in range(latency):
+                cycle = clock + line + stall
+                worst = 0
+                for op in "AB":
+                    x = cycle + 1
+                    for pos in demand[op].get(line, ()):
+                        while not ring[op].hit(pos // ring[op].set_words):
+                            ring[op].advance()
+                            fetches[op] += 1
+                            last[op] += period[op]
+                            p = last[op] - x
+                            x += p
+                            if p > 0:
+                                x += p
+                    worst = max(worst, x - (cycle + 1))
+                u = line - out_first
+                words = sum(1 for i in range(out_a) if 0 <= u - i < out_b)
+                now = cycle
+                for _ in range(words):
+                    held += 1
+                    if cap:
+                        open_words += 1
+                        if open_words == cap:
+                            lines.append(cap)
+                            open_words = 0
+                    if now < drain_end:
+                        if held >= sram:
+                            now = drain_end
+                    elif held > half:
+                        if not cap:
+                            drained = min(drain_lines * bw_o, held)
+                            held -= drained
+                            drain_end = now + max(math.ceil(drained / bw_o - 1e-9), 1) - 1
+                            continue
+                        if open_words:
+                            lines.append(open_words)
+                            open_words = 0
+                        sent, lines = lines[:drain_lines], lines[drain_lines:]
+                        if sent:
+                            held -= (len(sent) - 1) * bw_o + min(sent[-1], bw_o)
+                            drain_end = now + len(sent) - 1
+                stall += max(worst, now - cycle)
             clock += latency + stall
     fill = -(-sram // 2)
     padded_b = scf * cols * t if df == 0 else sr * scf * cols
-    a_reads = min(fill, srf * rows * t) + fetches["A"] * half
-    b_reads = min(fill, padded_b) + fetches["B"] * half
+    a_reads = _lines_words_ref(min(fill, srf * rows * t), bw_a) + fetches["A"] * _lines_words_ref(half, bw_a)
+    b_reads = _lines_words_ref(min(fill, padded_b), bw_b) + fetches["B"] * _lines_words_ref(half, bw_b)
     return clock - 1, a_reads, b_reads, writes
 
 
@@ -223,12 +231,13 @@ def gemm_cycles_ref(rows, cols, df, m, n, k, mode, sram_words_each, ifmap_bw, fi
     ofmap DRAM words); bandwidths in words/cycle per port, <= 0 unlimited."""
     bws = {"ifmap": ifmap_bw, "filter": filter_bw, "ofmap": ofmap_bw}
     limited_any = any(b > 0 for b in bws.values())
-    if mode == 0 and limited_any and len(set(bws.values())) > 1:
-        raise ValueError("scalesim mode takes one DRAM bandwidth for all three ports")
+    if mode == 0 and limited_any and not all(b > 0 for b in bws.values()):
+        raise ValueError("scalesim mode takes all three port bandwidths limited (> 0) or all unlimited (0)")
     names = dict(zip(("A", "B"), _port_names(df)))
     if mode == 0 and limited_any and sram_words_each > 0:
         ideal = compute_cycles_ref(rows, cols, df, m, n, k, 0)
-        cycles, a_reads, b_reads, writes = scalesim_memory_ref(rows, cols, df, m, n, k, sram_words_each, ifmap_bw)
+        cycles, a_reads, b_reads, writes = scalesim_memory_ref(rows, cols, df, m, n, k, sram_words_each,
+                                                               bws[names["A"]], bws[names["B"]], ofmap_bw)
         folds = fold_list_ref(rows, cols, df, m, n, k)
         sram_reads = sum(f["a_words"] + f["b_words"] for f in folds)
         dram = {names["A"]: a_reads, names["B"]: b_reads}
