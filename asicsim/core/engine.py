@@ -402,6 +402,7 @@ class StepEngine:
         self.exact = exact
         clocks = device.clocks_hz
         self._seconds_per_cycle = {unit: 1.0 / float(clocks[unit]) for unit in UNITS}
+        self._unit_seconds = tuple(self._seconds_per_cycle[u] for u in UNITS)  # compute, memory, link
         self._serial = not bool(device.prefetch_weights)
         self._cache: dict = {}  # identical priced steps (e.g. full prefill chunks) simulate once
         self._op_cache: dict[bytes, _Priced] = {}  # Op.value_key -> price
@@ -415,7 +416,7 @@ class StepEngine:
         seconds already and passes through; `hbm_bytes` stays bytes.
         """
         cost: OpCost = self.device.cost(op)
-        c, m, lk = (self._seconds_per_cycle[u] for u in UNITS)
+        c, m, lk = self._unit_seconds
         return _Priced(
             op=op,
             compute_s=cost.compute_cycles * c,
