@@ -466,7 +466,7 @@ class StepEngine:
             return None
         hit = self._templates.get(key, False)
         if hit is False:
-            if len(self._templates) > _STEP_CACHE_MAX:
+            if len(self._templates) > _TEMPLATE_CACHE_MAX:
                 self._templates.clear()
             t = _Template(self, graph)
             hit = self._templates[key] = t if t.usable(graph) else None
@@ -624,6 +624,7 @@ _ATTENTION = (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE)
 _BUCKETED = (OpKind.MATMUL, *_ATTENTION, *_COLLECTIVES)  # kinds with their own StepTiming field; others: other_s
 _OP_CACHE_MAX = 200_000
 _STEP_CACHE_MAX = 200_000
+_TEMPLATE_CACHE_MAX = 4096  # a template holds its priced ops: mixed steps' token counts seldom repeat
 ATTENTION_KEY_BITS = 10
 STATE_RTOL = 1e-12  # schedule states this close (relative to the step so far) repeat
 FAST_PATH_RTOL = 2.0 ** -ATTENTION_KEY_BITS
