@@ -42,7 +42,28 @@ def describe_error(exc: InputError) -> str:
     return str(exc)
 
 
+# Cold-cache compile time of `asicsim compare` on the 2-core machine (benchmarks/bench_compare.py).
+COMPILE_NOTICE = "asicsim: compiling numba kernels (first run only, ~30 s)..."
+_notice_armed = False
+
+
+def _notice() -> None:
+    if sys.stderr.isatty():  # as the progress bar: a person waiting at a terminal, not a pipe or a log
+        print(COMPILE_NOTICE, file=sys.stderr, flush=True)
+
+
+def _arm_compile_notice() -> None:
+    """One line on stderr when this process first compiles a kernel (a cold numba cache); once per process."""
+    global _notice_armed
+    if not _notice_armed:
+        from asicsim.kernels.jit import on_first_compile
+
+        on_first_compile(_notice)
+        _notice_armed = True
+
+
 def main(argv: list[str] | None = None) -> int:
+    _arm_compile_notice()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

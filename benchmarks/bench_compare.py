@@ -1,7 +1,8 @@
 """Wall time of `asicsim compare` with its defaults: a cold process (numba compiling) and warm ones (cache).
 
 Usage: python benchmarks/bench_compare.py [--check] [--repeat N]
-Target: warm wall time under 2 s on the 2-core machine.
+Targets (issue 15): cold (a fresh NUMBA_CACHE_DIR) under 5 s with the one-line compile notice on stderr (at a
+terminal: the cold run's stderr is a pseudo-terminal here), warm under 0.5 s with no notice.
 """
 
 from __future__ import annotations
@@ -14,14 +15,31 @@ import sys
 import tempfile
 import time
 
-TARGET_WARM_S = 2.0
+TARGET_WARM_S = 0.5
+TARGET_COLD_S = 5.0
 
 
-def timed_compare(env: dict) -> float:
+def timed_compare(env: dict) -> tuple[float, str]:
+    """(wall s, stderr) of one `asicsim compare --json`, stderr on a pseudo-terminal (where the notice shows)."""
+    import pty
+
+    main_fd, child_fd = pty.openpty()
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "asicsim", "compare", "--json"], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+                   stdout=subprocess.DEVNULL, stderr=child_fd)
+    wall = time.perf_counter() - start
+    os.close(child_fd)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(main_fd)
+    return wall, err.decode(errors="replace")
 
 
 def main() -> int:
@@ -31,15 +49,20 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)  # a fresh numba cache: the first run compiles
-        cold = timed_compare(env)
-        warm = [timed_compare(env) for _ in range(args.repeat)]
+        cold, cold_err = timed_compare(env)
+        warm_runs = [timed_compare(env) for _ in range(args.repeat)]
+        warm = [w for w, _ in warm_runs]
+        notice_cold = "compiling numba kernels" in cold_err
+        notice_warm = any("compiling numba kernels" in e for _, e in warm_runs)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import asicsim.cli"], check=True)
     startup = time.perf_counter() - start
     med = statistics.median(warm)
-    ok = med < TARGET_WARM_S
+    ok = med < TARGET_WARM_S and cold < TARGET_COLD_S and notice_cold and not notice_warm
     print(f"{'measure':40} {'seconds':>8}")
-    print(f"{'cold (fresh numba cache, compiles)':40} {cold:8.2f}")
+    print(f"{'cold (fresh numba cache, compiles)':40} {cold:8.2f}   target < {TARGET_COLD_S:.1f}  "
+          f"{'ok' if cold < TARGET_COLD_S else 'MISSED'}")
+    print(f"{'compile notice: cold / warm':40} {'yes' if notice_cold else 'NO':>8} / {'YES' if notice_warm else 'no'}")
     print(f"{'compile share (cold - warm median)':40} {cold - med:8.2f}")
     print(f"{'warm median of ' + str(args.repeat):40} {med:8.2f}   target < {TARGET_WARM_S:.1f}  {'ok' if ok else 'MISSED'}")
     print(f"{'python start-up + import asicsim.cli':40} {startup:8.2f}")

@@ -1,58 +1,130 @@
-"""Serving-simulation speed: simulated seconds per wall second and peak memory on a trace replay.
+"""Serving-simulation speed: wall time, peak memory and time per request of whole `asicsim run` processes.
 
-Target (issue 5): `asicsim run --hw h100-sxm --chips 8 --model llama-3.1-70b --dtype fp8 --trace azure-conv`
-(19,366 requests over one hour) in under 20 s wall on the 2-core CI machine (>= 180x real time) and under
-2 GB of memory. `--requests N` replays only the first N requests (quick look); `--check` exits 1 on a miss
-(only meaningful for the full trace).
+Targets (issue 15; `--check` exits 1 on a miss):
+- hour: `asicsim run --hw HW --chips 8 --model llama-3.1-70b --trace azure-conv` (19,366 requests over one
+  hour) on 8 x H100 and 8 x Sohu: each under 3.6 s wall (>= 1000x real time) and 500 MB peak RSS, start-up
+  included. With `--baseline DIR` (summaries saved as DIR/HW.json by `asicsim run ... --json`) every summary
+  value must equal the baseline's to a relative 1e-9 (sums over steps may be added in another order).
+- scaling: the Azure code trace, and a synthetic trace (Poisson arrivals, lognormal prompt and output lengths,
+  seed 0) replayed for the request counts of `--scaling-requests`: the script prints us per request for each
+  and checks that the largest count's is within 1.5x of the smallest's (time linear in requests).
 
-    python benchmarks/bench_serving.py [--trace azure-conv] [--hw h100-sxm] [--requests N] [--check]
+    python benchmarks/bench_serving.py [--hw h100-sxm,sohu] [--baseline DIR] [--scaling]
+        [--scaling-requests 50000,500000] [--check]
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import json
+import math
+import os
+import subprocess
 import sys
 import time
 
-from asicsim.core.runner import RunSpec, run_workload
+WALL_LIMIT_S = 3.6
+MEMORY_LIMIT_BYTES = 500e6
+LINEARITY_MAX = 1.5
+SUMMARY_RTOL = 1e-9
+# A day of synthetic traffic: ~5.8 requests/s, conversation-like lengths (median 1,000 in, 200 out).
+SYNTHETIC_RATE_PER_S = 5.8
+SYNTHETIC_FLAGS = ("--isl-dist", "lognormal:1000:1.0", "--osl-dist", "lognormal:200:0.8", "--seed", "0")
 
-WALL_LIMIT_S = 20.0
-SPEEDUP_MIN = 180.0
-MEMORY_LIMIT_BYTES = 2e9
+
+def run_cli(args: list[str]) -> tuple[dict, float, float]:
+    """(summary, wall s, peak RSS bytes) of one `asicsim run ... --json --quiet` process."""
+    cmd = [sys.executable, "-m", "asicsim", "run", *args, "--json", "--quiet"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS (Linux: KiB)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed with exit code {proc.returncode}")
+    return json.loads(out), wall, usage.ru_maxrss * 1024
+
+
+def compare(summary: dict, baseline: dict) -> list[str]:
+    """Keys whose values differ from the baseline's beyond SUMMARY_RTOL (wall_s aside)."""
+    bad = []
+    for key, want in baseline.items():
+        got = summary.get(key)
+        if key == "wall_s":
+            continue
+        if isinstance(want, dict):
+            bad += [f"{key}.{k}" for k in want if not math.isclose(got[k], want[k], rel_tol=SUMMARY_RTOL)]
+        elif isinstance(want, float):
+            if not math.isclose(got, want, rel_tol=SUMMARY_RTOL, abs_tol=0.0):
+                bad.append(f"{key}: {got!r} vs {want!r}")
+        elif got != want:
+            bad.append(f"{key}: {got!r} vs {want!r}")
+    return bad
+
+
+def hour(hardware: list[str], baseline: str | None) -> bool:
+    ok = True
+    print(f"{'hardware':10s} {'requests':>8s} {'steps':>9s} {'wall s':>7s} {'x real':>7s} {'RSS MB':>7s}  "
+          f"targets: < {WALL_LIMIT_S:g} s, < {MEMORY_LIMIT_BYTES / 1e6:.0f} MB")
+    for hw in hardware:
+        s, wall, peak = run_cli(["--hw", hw, "--chips", "8", "--model", "llama-3.1-70b", "--trace", "azure-conv"])
+        met = wall < WALL_LIMIT_S and peak < MEMORY_LIMIT_BYTES
+        print(f"{hw:10s} {s['requests_completed']:8,d} {s['steps']:9,d} {wall:7.2f} {s['makespan_s'] / wall:7.0f} "
+              f"{peak / 1e6:7.0f}  {'ok' if met else 'MISSED'}")
+        if baseline:
+            with open(os.path.join(baseline, f"{hw}.json")) as f:
+                bad = compare(s, json.load(f))
+            print(f"{'':10s} summary vs {baseline}/{hw}.json: "
+                  f"{'equal to ' + format(SUMMARY_RTOL, 'g') if not bad else 'DIFFERS: ' + '; '.join(bad[:5])}")
+            met = met and not bad
+        ok = ok and met
+    return ok
+
+
+def scaling(hardware: list[str], counts: list[int]) -> bool:
+    ok = True
+    print(f"\n{'hardware':10s} {'workload':34s} {'requests':>8s} {'steps':>10s} {'wall s':>8s} {'us/request':>10s} "
+          f"{'RSS MB':>7s}")
+    for hw in hardware:
+        base = ["--hw", hw, "--chips", "8", "--model", "llama-3.1-70b"]
+        s, wall, peak = run_cli([*base, "--trace", "azure-code"])
+        print(f"{hw:10s} {'azure-code':34s} {s['requests_completed']:8,d} {s['steps']:10,d} {wall:8.2f} "
+              f"{wall / s['requests_completed'] * 1e6:10.0f} {peak / 1e6:7.0f}")
+        per_request = []
+        for n in counts:
+            s, wall, peak = run_cli([*base, "--rate", str(SYNTHETIC_RATE_PER_S), "--requests", str(n),
+                                     *SYNTHETIC_FLAGS])
+            per_request.append(wall / n * 1e6)
+            label = f"poisson {SYNTHETIC_RATE_PER_S:g}/s, {s['makespan_s'] / 3600:.1f} h"
+            print(f"{hw:10s} {label:34s} {n:8,d} {s['steps']:10,d} {wall:8.2f} {per_request[-1]:10.0f} "
+                  f"{peak / 1e6:7.0f}")
+        if len(per_request) > 1:
+            # The slope: wall time added per request between the smallest and largest count.
+            ratio = per_request[-1] / per_request[0]
+            met = ratio <= LINEARITY_MAX
+            print(f"{hw:10s} us/request at {counts[-1]:,} / at {counts[0]:,} = {ratio:.2f} "
+                  f"(<= {LINEARITY_MAX:g}: {'ok' if met else 'MISSED'})")
+            ok = ok and met
+    return ok
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--hw", default="h100-sxm")
-    p.add_argument("--chips", type=int, default=8)
-    p.add_argument("--model", default="llama-3.1-70b")  # 128k context: the trace has prompts over Llama-3's 8k
-    p.add_argument("--trace", default="azure-conv")
-    p.add_argument("--scheduler", default="auto")
-    p.add_argument("--requests", type=int, default=0, help="first N requests only (0: all)")
+    p.add_argument("--hw", default="h100-sxm,sohu", help="comma-separated hardware (default: %(default)s)")
+    p.add_argument("--baseline", help="folder of HW.json summaries the hour's summaries must equal")
+    p.add_argument("--scaling", action="store_true", help="also time azure-code and the synthetic day")
+    p.add_argument("--scaling-requests", default="50000,500000", help="synthetic trace request counts")
+    p.add_argument("--no-hour", action="store_true", help="skip the Azure conversation hour")
     p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     args = p.parse_args(argv)
-    spec = RunSpec(hardware=args.hw, chips=args.chips, model=args.model, dtype="fp8", trace=args.trace,
-                   requests=args.requests or None, scheduler=args.scheduler)
-    started = time.perf_counter()
-    s = run_workload(spec).summary
-    wall = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-    speed = s["makespan_s"] / wall
-    rows = [
-        ("workload", f"{s['workload']} on {s['hardware']} x{s['chips']}, {s['model']}, {s['scheduler']}", ""),
-        ("requests completed", f"{s['requests_completed']:,}", ""),
-        ("engine steps", f"{s['steps']:,}", ""),
-        ("simulated time (s)", f"{s['makespan_s']:,.1f}", ""),
-        ("wall time (s)", f"{wall:,.2f}", f"< {WALL_LIMIT_S:g}"),
-        ("simulated s per wall s", f"{speed:,.0f}", f">= {SPEEDUP_MIN:g}"),
-        ("wall us per step", f"{wall / max(s['steps'], 1) * 1e6:,.1f}", ""),
-        ("peak memory (GB)", f"{peak / 1e9:.2f}", f"< {MEMORY_LIMIT_BYTES / 1e9:g}"),
-    ]
-    width = max(len(r[0]) for r in rows)
-    for label, value, target in rows:
-        print(f"{label:<{width}}  {value:>24}  {target}")
-    ok = wall < WALL_LIMIT_S and speed >= SPEEDUP_MIN and peak < MEMORY_LIMIT_BYTES
+    hardware = args.hw.split(",")
+    ok = True
+    if not args.no_hour:
+        ok = hour(hardware, args.baseline) and ok
+    if args.scaling:
+        ok = scaling(hardware, [int(n) for n in args.scaling_requests.split(",")]) and ok
+    print(f"(cpus: {os.cpu_count()})")
     if args.check and not ok:
         print("MISS: a serving-speed target was not met", file=sys.stderr)
         return 1

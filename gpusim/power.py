@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from asicsim.core.area import area_constants
 from asicsim.core.power_cap import power_capped_clock_hz
 from asicsim.workloads.errors import InputError
@@ -160,11 +162,11 @@ _PARTS = ("mac_j", "instruction_j", "datapath_j", "hbm_j", "link_j", "static_j")
 def _step_parts_j(s: GpuSpec, step: Any, dtype: str) -> tuple[float, ...]:
     """The six parts of a step's energy, in `_PARTS` order (see `step_energy_breakdown_j`)."""
     rate, mac_j, instruction_j, datapath_j, hbm_j_per_byte, link_w, static_w = _step_coefficients(s, dtype)
-    macs = max(step.flops_per_chip, step.compute_busy_s * rate) / 2.0
-    hbm_bytes = min(step.memory_bytes_per_chip,
-                    step.memory_busy_s * s.hbm_bandwidth_bytes_per_s * s.hbm_achievable_fraction)
+    macs = np.maximum(step.flops_per_chip, step.compute_busy_s * rate) / 2.0
+    hbm_bytes = np.minimum(step.memory_bytes_per_chip,
+                           step.memory_busy_s * s.hbm_bandwidth_bytes_per_s * s.hbm_achievable_fraction)
     return (macs * mac_j, macs * instruction_j, macs * datapath_j, hbm_bytes * hbm_j_per_byte,
-            step.link_busy_s * link_w, static_w * max(step.end_at - step.start_at, 0.0))
+            step.link_busy_s * link_w, static_w * np.maximum(step.end_at - step.start_at, 0.0))
 
 
 def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[str, float]:
@@ -176,14 +178,16 @@ def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[
     HBM bytes = op bytes (at most the memory unit's busy time x achievable bandwidth); NVLink bits = link busy
     time x bidirectional bandwidth; static over the step.
     """
-    return dict(zip(_PARTS, _step_parts_j(_spec(spec_or_device), step, dtype)))
+    return {k: float(v) if np.ndim(v) == 0 else v for k, v in zip(_PARTS, _step_parts_j(_spec(spec_or_device), step, dtype))}
 
 
-def step_energy_j(spec_or_device: Any, step: Any, dtype: str) -> float:
-    """Joules one GPU spends in one engine step (see `step_energy_breakdown_j`), at most TDP x step time.
+def step_energy_j(spec_or_device: Any, step: Any, dtype: str) -> Any:
+    """Joules one GPU spends in one engine step (see `step_energy_breakdown_j`), at most TDP x step time; given
+    a StepTable's columns (`StepTable.columns()`), an array with every step's.
 
     The GPU's power manager holds it at its TDP by lowering clocks; the timing side already carries that
     throttle, because the GEMM efficiencies were calibrated on power-limited parts.
     """
     s = _spec(spec_or_device)
-    return min(sum(_step_parts_j(s, step, dtype)), s.tdp_w * max(step.end_at - step.start_at, 0.0))
+    joules = np.minimum(sum(_step_parts_j(s, step, dtype)), s.tdp_w * np.maximum(step.end_at - step.start_at, 0.0))
+    return float(joules) if np.ndim(joules) == 0 else joules

@@ -92,6 +92,18 @@ def _gemm_batch_example():
                                                                      for _ in range(3)))
 
 
+def _schedule_example():
+    """Two interleaved micro-batches of an 80-layer stage: norm, matmul, attention, matmul, all-reduce, ..."""
+    layer = np.array([[2e-6, 1e-6, 0.0, 0.0, 1e-6], [30e-6, 2e-6, 28e-6, 0.0, 1e-6], [20e-6, 15e-6, 0.0, 0.0, 1e-6],
+                      [25e-6, 2e-6, 24e-6, 0.0, 1e-6], [0.0, 0.0, 0.0, 40e-6, 1e-6], [60e-6, 3e-6, 55e-6, 0.0, 1e-6],
+                      [0.0, 0.0, 0.0, 40e-6, 1e-6]])
+    stream = np.concatenate([layer[:1], layer, layer[:2]])  # pre, layer, post
+    ops = np.concatenate([stream, stream])
+    collective = np.tile(np.array([False, False, False, False, False, True, False, True, False, False]), 2)
+    bounds = np.array([[0, 1, 1, 8, 8, 10], [10, 11, 11, 18, 18, 20]], dtype=np.int64)
+    return ops, collective, bounds, 80, True, 1e-12
+
+
 def _entry(module, function, twin, description, unit, example):
     return KernelEntry(f"asicsim.kernels.{module}:{function}", f"tests.reference.{twin}", description, unit, example)
 
@@ -163,6 +175,11 @@ _ENTRIES = (
            "QK^T and PV GEMMs of every sequence and KV head on the arrays (the ASIC's attention)",
            "(cycles, ideal cycles)",
            lambda: (np.ones(64, dtype=np.int64), np.full(64, 2047, dtype=np.int64), 8, 1, 128, 4, 128, 128, 1, 1)),
+    # ---- kernels/schedule.py ----
+    _entry("schedule", "schedule_step_s", "schedule_ref:schedule_step_s_ref",
+           "a step's static schedule of op streams on compute, HBM (preemptive priority) and link units, layers "
+           "extrapolated once the schedule repeats (the step engine's direct pass)",
+           "(s step, s memory wait)", lambda: _schedule_example()),
     _entry("systolic", "gemm_cycles_batch", "systolic_parts_ref:gemm_cycles_batch_ref",
            "gemm_cycles over arrays of GEMMs (the `asicsim gemm --csv` command)",
            "(cycles[], stall cycles[], utilisation[] fraction)",

@@ -233,7 +233,30 @@ port_words_per_cycle = st.tuples(dram_words_per_cycle, dram_words_per_cycle, dra
 _gemm = (array_sides, array_sides, dataflows, gemm_sides, gemm_sides, gemm_sides, modes, sram_words,
          port_words_per_cycle)
 
+def schedule_args(streams, layers, prefetch):
+    """Op streams as `schedule_step_s` takes them: each a (pre, layer, post) of ops (seconds, collective)."""
+    rows, flags, bounds = [], [], []
+    for blocks in streams:
+        row = []
+        for ops in blocks:
+            row.append(len(rows))
+            rows += [o[:5] for o in ops]
+            flags += [o[5] for o in ops]
+            row.append(len(rows))
+        bounds.append(row)
+    return (np.array(rows, dtype=np.float64).reshape(-1, 5), np.array(flags, dtype=np.bool_),
+            np.array(bounds, dtype=np.int64).reshape(-1, 6), layers, prefetch, 1e-12)
+
+
+# op seconds: zero or 1..100 us on each unit, fixed overhead too; a collective has link time only
+_unit_s = st.sampled_from([0.0, 0.0]) | st.floats(1e-6, 1e-4)
+_op = st.builds(lambda c, m, w, f: (c, m, w, 0.0, f, False), _unit_s, _unit_s, _unit_s, _unit_s) | \
+    st.builds(lambda lk, f: (0.0, 0.0, 0.0, lk, f, True), st.floats(1e-6, 1e-4), _unit_s)
+_stream = st.tuples(st.lists(_op, max_size=3), st.lists(_op, min_size=1, max_size=8), st.lists(_op, max_size=3))
+
 STRATEGIES = {
+    "asicsim.kernels.schedule:schedule_step_s": st.builds(
+        schedule_args, st.lists(_stream, min_size=1, max_size=2), st.integers(1, 12), st.booleans()),
     "asicsim.kernels.memory:transfer_time_s": st.tuples(sizes_bytes, bandwidths, latencies),
     "asicsim.kernels.collectives:ring_allreduce_time_s": st.tuples(sizes_bytes, ranks, latencies, bandwidths),
     "asicsim.kernels.collectives:interp_busbw_bytes_per_s": st.builds(

@@ -292,4 +292,6 @@ def build_step_graph(
             _attention(p, OpKind.ATTENTION_DECODE, _ones(dec.size), dec, dec.size, past_tokens, past_tokens + dec.size),
         )
     post = _post_ops(p, tokens, new.size + dec.size) if p.last else ()
-    return StepGraph(batch, p.tp, p.pp, pre, before + attention + after, p.layers, post, stage_ops)
+    # The plan is cached and held by the key, so its identity stands for its values.
+    key = (p, tokens, new.size + dec.size, bool(new.size), bool(dec.size))
+    return StepGraph(batch, p.tp, p.pp, pre, before + attention + after, p.layers, post, stage_ops, key)

@@ -129,6 +129,9 @@ class StepGraph:
     layers_per_stage: int
     post_ops: tuple[Op, ...]
     stage_ops: tuple[Op, ...] = ()
+    # Equal keys: equal ops with equal values at every place but the per-sequence (attention) ops, which sit at
+    # the same places (build_step_graph sets it; None: unknown). Engines key caches of the rest on it.
+    dense_key: object = field(default=None, compare=False)
 
     def all_ops(self):
         """(op, repeat count) pairs for one stage."""

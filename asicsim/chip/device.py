@@ -95,6 +95,7 @@ class AsicDevice:
         self._weight_buffer_bytes = s.sram_bytes * _WEIGHT_SRAM_SHARE
         self._operand_pool_bytes = s.sram_bytes * _OPERAND_SRAM_SHARE / _OPERANDS  # per operand, all arrays
         self._boost = s.max_clock_hz > s.clock_hz
+        self._pe_macs_by_dtype: dict[str, int] = {}
         if self._boost:
             self._budget_w = boost_budget_w(s)
             self._lane_j = lane_op_j(s)
@@ -194,8 +195,11 @@ class AsicDevice:
         return op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes + self._activation_hbm_bytes(op)
 
     def _pe_macs(self, dtype: str) -> int:
-        """MACs one PE does per cycle in `dtype` (the spec resolves fallbacks such as fp4 -> fp8)."""
-        return max(int(self.spec.macs_per_cycle(dtype) // self.spec.pe_count), 1)
+        """MACs one PE does per cycle in `dtype` (the spec resolves fallbacks such as fp4 -> fp8); cached."""
+        macs = self._pe_macs_by_dtype.get(dtype)
+        if macs is None:
+            macs = self._pe_macs_by_dtype[dtype] = max(int(self.spec.macs_per_cycle(dtype) // self.spec.pe_count), 1)
+        return macs
 
     def _matmul(self, op: Op) -> OpCost:
         """A matmul on the arrays with the kernel's SRAM/HBM stall model live (module docstring, "Memory")."""

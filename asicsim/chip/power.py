@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from asicsim.core.area import area_constants, node_scale
 from asicsim.core.power_cap import power_capped_clock_hz
 from asicsim.workloads.errors import InputError
@@ -201,7 +203,7 @@ def _boosted_vector_clock_hz(s: AsicSpec) -> float:
 
 
 def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[str, float]:
-    """Joules one chip spends in one engine step (a `StepRecord`), by consumer.
+    """Joules one chip spends in one engine step (a `StepRecord`; or arrays, every step's), by consumer.
 
     MACs = flops / 2 (the graph's elementwise FLOPs are charged as MACs too: a small overcount); SRAM operand
     traffic per busy PE cycle; HBM bytes = the op bytes that actually went to HBM (at most the memory unit's
@@ -214,19 +216,22 @@ def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[
     macs = step.flops_per_chip / 2.0
     pe_cycles = macs / (s.macs_per_cycle(d) / s.pe_count)
     sram_bytes = pe_cycles * _sram_bytes_per_array_cycle(s) / (s.array_rows * s.array_cols)
-    hbm_bytes = min(step.memory_bytes_per_chip, step.memory_busy_s * s.effective_hbm_bandwidth_bytes_per_s)
+    hbm_bytes = np.minimum(step.memory_bytes_per_chip, step.memory_busy_s * s.effective_hbm_bandwidth_bytes_per_s)
     link_bytes = step.link_busy_s * 2 * s.link_bandwidth_bytes_per_s
-    return {
+    parts = {
         "mac_j": macs * mac_energy_j(d, s.process_node_nm),
         "sram_j": sram_bytes * 8 * e["sram_pj_per_bit"] * 1e-12,
         "instruction_j": pe_cycles / s.pe_count * instructions_per_cycle(s) * e["instruction_pj"] * 1e-12,
         "vector_j": step.other_s * vector_clock_hz(s) * s.vector_lanes * lane_op_j(s),
         "hbm_j": hbm_bytes * 8 * e["hbm_pj_per_bit"] * 1e-12,
         "link_j": link_bytes * 8 * e["link_pj_per_bit"] * 1e-12,
-        "static_j": static_power_w(s) * max(step.end_at - step.start_at, 0.0),
+        "static_j": static_power_w(s) * np.maximum(step.end_at - step.start_at, 0.0),
     }
+    return {k: float(v) if np.ndim(v) == 0 else v for k, v in parts.items()}
 
 
-def step_energy_j(spec_or_device: Any, step: Any, dtype: str) -> float:
-    """Joules one chip spends in one engine step (see `step_energy_breakdown_j`)."""
-    return float(sum(step_energy_breakdown_j(spec_or_device, step, dtype).values()))
+def step_energy_j(spec_or_device: Any, step: Any, dtype: str) -> Any:
+    """Joules one chip spends in one engine step (see `step_energy_breakdown_j`); given a StepTable's columns
+    (`StepTable.columns()`), an array with every step's."""
+    joules = sum(step_energy_breakdown_j(spec_or_device, step, dtype).values())
+    return float(joules) if np.ndim(joules) == 0 else joules

@@ -156,7 +156,8 @@ class Device(Protocol):
         """InputError if this hardware cannot run the model described by a raw HF config dict."""
 
     def step_energy_j(self, step: Any, dtype: str) -> float:
-        """Joules one chip spends in one engine step (a StepRecord), weights in `dtype`."""
+        """Joules one chip spends in one engine step (a StepRecord), weights in `dtype`; given a StepTable's
+        columns (`StepTable.columns()`: every field an array), an array of every step's joules."""
 
     # --- what it runs ---------------------------------------------------------------------------------
     @property

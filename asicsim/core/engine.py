@@ -58,9 +58,12 @@ import math
 import operator
 from bisect import bisect_right
 from collections import namedtuple
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Sequence
 
+import numpy as np
+
+from asicsim.kernels.schedule import schedule_step_s
 from asicsim.workloads.graph_types import Op, OpKind, StepGraph
 
 from .des import Part, simulate_step
@@ -109,23 +112,24 @@ _Account = namedtuple("_Account", TIMING_FIELDS, defaults=(0.0,) * len(TIMING_FI
 _ZERO = _Account()
 
 
-@dataclass(frozen=True)
 class _Priced:
-    """An op with its cost in seconds per unit (`StepEngine.price`); `hbm_bytes` in bytes."""
+    """An op with its cost in seconds per unit (`StepEngine.price`); `hbm_bytes` in bytes. Immutable by use."""
 
-    op: Op
-    compute_s: float
-    memory_s: float
-    weight_s: float
-    link_s: float
-    fixed_s: float
-    ideal_compute_s: float
-    stall_s: float
-    hbm_bytes: float
-    account: _Account = field(init=False, repr=False, compare=False)  # its StepTiming fields, run alone
+    __slots__ = ("op", "compute_s", "memory_s", "weight_s", "link_s", "fixed_s", "ideal_compute_s", "stall_s",
+                 "hbm_bytes", "account")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "account", _op_account(self))
+    def __init__(self, op: Op, compute_s: float, memory_s: float, weight_s: float, link_s: float, fixed_s: float,
+                 ideal_compute_s: float, stall_s: float, hbm_bytes: float) -> None:
+        self.op = op
+        self.compute_s = compute_s
+        self.memory_s = memory_s
+        self.weight_s = weight_s
+        self.link_s = link_s
+        self.fixed_s = fixed_s
+        self.ideal_compute_s = ideal_compute_s
+        self.stall_s = stall_s
+        self.hbm_bytes = hbm_bytes
+        self.account = _op_account(self)  # its StepTiming fields, run alone
 
     @property
     def key(self) -> tuple[float, ...]:
@@ -136,6 +140,40 @@ class _Priced:
     def alone_s(self) -> float:
         """Time if nothing else runs: fixed overhead then the slowest unit."""
         return self.fixed_s + max(self.compute_s, self.memory_s + self.weight_s, self.link_s)
+
+
+class _Template:
+    """What a step graph's `dense_key` fixes: its array-free ops priced, the places of its per-sequence ops in
+    the layer, and their summed accounts (`head`: pre ops + layers x the layer's array-free ops; `tail`: post)."""
+
+    __slots__ = ("pre", "layer", "post", "varying", "head", "tail", "layers", "ops", "collective", "bounds")
+
+    def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
+        price = engine._price_cached
+        layers = float(graph.layers_per_stage)
+        self.layers = layers
+        self.pre = [price(op) for op in graph.pre_ops]
+        self.layer = [None if op.seq_new is not None else price(op) for op in graph.layer_ops]
+        self.post = [price(op) for op in (*graph.post_ops, *graph.stage_ops)]
+        self.varying = tuple(i for i, p in enumerate(self.layer) if p is None)
+        head: Sequence[float] = _ZERO
+        for group, count in ((self.pre, 1.0), (self.layer, layers)):
+            summed: Sequence[float] = _ZERO
+            for p in group:
+                if p is not None:
+                    summed = [a + v for a, v in zip(summed, p.account)]
+            head = [t + count * v for t, v in zip(head, summed)]
+        tail: Sequence[float] = _ZERO
+        for p in self.post:
+            tail = [a + v for a, v in zip(tail, p.account)]
+        self.head, self.tail = tuple(head), tuple(tail)
+        # The op table of `schedule_step_s` (per-sequence ops' rows are filled in per step).
+        zero = _Priced(graph.layer_ops[0], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        self.ops, self.collective, self.bounds = _pack([(self.pre, [p or zero for p in self.layer], self.post)])
+
+    def usable(self, graph: StepGraph) -> bool:
+        """Per-sequence ops only in the layer (where build_step_graph puts them)."""
+        return all(op.seq_new is None for op in (*graph.pre_ops, *graph.post_ops, *graph.stage_ops))
 
 
 class _Schedule:
@@ -245,6 +283,50 @@ class _Schedule:
         return values
 
 
+def schedule_step(priced, layers: int, prefetch: bool, record: list | None = None,
+                  state_rtol: float | None = None) -> tuple[float, float]:
+    """(step seconds, seconds compute ops spent waiting on memory) of op streams `priced` ((pre, layer, post)
+    per stream), layers extrapolated; the Python pass (the jitted one's twin; with `record`, every layer).
+
+    Schedules pre, then layer copies until the schedule repeats itself (`_Schedule.state` after a copy equals,
+    shifted, the one after the copy before: usually after copy 2), then post; the last copy's span and waits
+    stand for every layer not scheduled. So the result is that of scheduling every layer (to rounding), and
+    inherits its monotonicity. With `record`, every layer is scheduled.
+    """
+    sched = _Schedule(len(priced), prefetch, record)
+    sched.run([pre for pre, _, _ in priced])
+    layer = [ops for _, ops, _ in priced]
+    skipped, span_s, copy_wait_s, seen = 0, 0.0, 0.0, None
+    for copy in range(1, layers + 1):
+        wait_s, before = sched.wait_s, [last[1] for last in sched.last]
+        sched.run(layer)
+        if record is not None or copy == layers:
+            continue
+        state = sched.state()
+        if seen is not None and _same_state(state, seen, STATE_RTOL if state_rtol is None else state_rtol):
+            skipped = layers - copy
+            span_s = max(last[1] - at for last, at in zip(sched.last, before))
+            copy_wait_s = sched.wait_s - wait_s
+            break
+        seen = state
+    sched.run([post for _, _, post in priced], final=True)
+    return sched.end_at + skipped * span_s, sched.wait_s + skipped * copy_wait_s
+
+
+def _pack(priced) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Op streams as `schedule_step_s` takes them: (ops (n, 5) seconds, collective flags, bounds per stream)."""
+    rows: list = []
+    flags: list = []
+    bounds = np.zeros((len(priced), 6), dtype=np.int64)
+    for k, blocks in enumerate(priced):
+        for b, group in enumerate(blocks):
+            bounds[k, 2 * b] = len(rows)
+            rows += [p.key for p in group]
+            flags += [p.op.kind in _COLLECTIVES for p in group]
+            bounds[k, 2 * b + 1] = len(rows)
+    return np.array(rows, dtype=np.float64).reshape(-1, 5), np.array(flags, dtype=np.bool_), bounds
+
+
 class _Hbm:
     """HBM as a preemptive priority server: busy intervals of the traffic placed so far.
 
@@ -304,11 +386,11 @@ def _segments(ops: list[_Priced]) -> list[list[_Priced]]:
     return [ops[a:b] for a, b in zip(cuts, cuts[1:])]
 
 
-def _same_state(a: list[float], b: list[float]) -> bool:
+def _same_state(a: list[float], b: list[float], state_rtol: float) -> bool:
     """Two schedule states equal to rounding (the last entry is each one's time scale)."""
     if len(a) != len(b):
         return False
-    tol_s = STATE_RTOL * max(a[-1], b[-1])
+    tol_s = state_rtol * max(a[-1], b[-1])
     return all(abs(x - y) <= tol_s for x, y in zip(a[:-1], b[:-1]))
 
 
@@ -320,10 +402,12 @@ class StepEngine:
         self.exact = exact
         clocks = device.clocks_hz
         self._seconds_per_cycle = {unit: 1.0 / float(clocks[unit]) for unit in UNITS}
+        self._unit_seconds = tuple(self._seconds_per_cycle[u] for u in UNITS)  # compute, memory, link
         self._serial = not bool(device.prefetch_weights)
         self._cache: dict = {}  # identical priced steps (e.g. full prefill chunks) simulate once
         self._op_cache: dict[bytes, _Priced] = {}  # Op.value_key -> price
         self._group_cache: dict[tuple, tuple[float, ...]] = {}  # array-free ops' value keys -> summed account
+        self._templates: dict[object, _Template | None] = {}  # StepGraph.dense_key -> its template
 
     def price(self, op: Op) -> _Priced:
         """Ask the device for the op's cycles and convert them to seconds (the only conversion).
@@ -332,7 +416,7 @@ class StepEngine:
         seconds already and passes through; `hbm_bytes` stays bytes.
         """
         cost: OpCost = self.device.cost(op)
-        c, m, lk = (self._seconds_per_cycle[u] for u in UNITS)
+        c, m, lk = self._unit_seconds
         return _Priced(
             op=op,
             compute_s=cost.compute_cycles * c,
@@ -365,11 +449,73 @@ class StepEngine:
         """
         if self.exact:
             return self._event_step(graphs)
+        templates = [self._template(g) for g in graphs]
+        if None in templates:  # graphs not from build_step_graph: price every op
+            if self._serial and len(graphs) == 1:
+                return self._serial_step(graphs[0])
+            priced = [self._price_graph(g) for g in graphs]
+            layers = graphs[0].layers_per_stage
+            return self._account(self._simulated(priced, layers), priced, layers)
         if self._serial and len(graphs) == 1:
-            return self._serial_step(graphs[0])
-        priced = [self._price_graph(g) for g in graphs]
+            return self._serial_templated(graphs[0], templates[0])
+        return self._scheduled_templated(graphs, templates)
+
+    def _template(self, graph: StepGraph) -> _Template | None:
+        key = graph.dense_key
+        if key is None:
+            return None
+        hit = self._templates.get(key, False)
+        if hit is False:
+            if len(self._templates) > _TEMPLATE_CACHE_MAX:
+                self._templates.clear()
+            t = _Template(self, graph)
+            hit = self._templates[key] = t if t.usable(graph) else None
+        return hit
+
+    def _serial_templated(self, graph: StepGraph, t: _Template) -> StepTiming:
+        """`_serial_step` with the array-free ops' sums from the template: the same sums in the same order."""
+        total = t.head
+        layers, ops, price = t.layers, graph.layer_ops, self.price
+        for i in t.varying:
+            total = [a + layers * v for a, v in zip(total, price(ops[i]).account)]
+        return StepTiming(*[a + v for a, v in zip(total, t.tail)])
+
+    def _scheduled_templated(self, graphs: Sequence[StepGraph], templates: list[_Template]) -> StepTiming:
+        """The scheduled step with the array-free ops from templates: only per-sequence ops are priced; the
+        schedule is memoised on the templates' keys and the per-sequence ops' rounded keys (`_simulated`)."""
         layers = graphs[0].layers_per_stage
-        return self._account(self._simulated(priced, layers), priced, layers)
+        key: list = [layers]
+        total: Sequence[float] = _ZERO
+        varying = []
+        for g, t in zip(graphs, templates):
+            priced = [self.price(g.layer_ops[i]) for i in t.varying]
+            varying.append(priced)
+            key.append(g.dense_key)
+            total = [a + v for a, v in zip(total, t.head)]
+            for p in priced:
+                key.append(_rounded_key(p))
+                total = [a + t.layers * v for a, v in zip(total, p.account)]
+            total = [a + v for a, v in zip(total, t.tail)]
+        skey = tuple(key)
+        hit = self._cache.get(skey)
+        if hit is None:
+            tables, flags, bounds = [], [], []
+            rows = 0
+            for t, priced in zip(templates, varying):
+                ops = t.ops.copy()
+                first = len(t.pre)
+                for i, p in zip(t.varying, priced):
+                    ops[first + i] = _rounded_key(p)
+                tables.append(ops)
+                flags.append(t.collective)
+                bounds.append(t.bounds + rows)
+                rows += len(ops)
+            if len(self._cache) > _STEP_CACHE_MAX:
+                self._cache.clear()
+            time_s, wait_s = schedule_step_s(np.concatenate(tables), np.concatenate(flags), np.concatenate(bounds),
+                                             layers, bool(self.device.prefetch_weights), STATE_RTOL)
+            hit = self._cache[skey] = (float(time_s), float(wait_s))
+        return StepTiming(*_Account._make(total)._replace(time_s=hit[0], memory_wait_s=hit[1]))
 
     def _event_step(self, graphs: Sequence[StepGraph]) -> StepTiming:
         """The step in the discrete-event model; busy seconds per unit as the simulation measured them."""
@@ -399,31 +545,15 @@ class StepEngine:
         return hit
 
     def _step_time(self, priced, layers: int, record: list | None = None) -> tuple[float, float]:
-        """(step seconds, seconds compute ops spent waiting on memory), layers extrapolated.
-
-        Schedules pre, then layer copies until the schedule repeats itself (`_Schedule.state` after a copy
-        equals, shifted, the one after the copy before: usually after copy 2), then post; the last copy's
-        span and waits stand for every layer not scheduled. So the result is that of scheduling every layer
-        (to rounding), and inherits its monotonicity. With `record`, every layer is scheduled.
-        """
-        sched = _Schedule(len(priced), bool(self.device.prefetch_weights), record)
-        sched.run([pre for pre, _, _ in priced])
-        layer = [ops for _, ops, _ in priced]
-        skipped, span_s, copy_wait_s, seen = 0, 0.0, 0.0, None
-        for copy in range(1, layers + 1):
-            wait_s, before = sched.wait_s, [last[1] for last in sched.last]
-            sched.run(layer)
-            if record is not None or copy == layers:
-                continue
-            state = sched.state()
-            if seen is not None and _same_state(state, seen):
-                skipped = layers - copy
-                span_s = max(last[1] - at for last, at in zip(sched.last, before))
-                copy_wait_s = sched.wait_s - wait_s
-                break
-            seen = state
-        sched.run([post for _, _, post in priced], final=True)
-        return sched.end_at + skipped * span_s, sched.wait_s + skipped * copy_wait_s
+        """(step seconds, seconds compute ops spent waiting on memory), layers extrapolated: the jitted pass
+        (`kernels.schedule.schedule_step_s`, equal to `schedule_step` to the bit); with `record`, the Python
+        pass recording every layer."""
+        prefetch = bool(self.device.prefetch_weights)
+        if record is not None:
+            return schedule_step(priced, layers, prefetch, record)
+        ops, collective, bounds = _pack(priced)
+        time_s, wait_s = schedule_step_s(ops, collective, bounds, layers, prefetch, STATE_RTOL)
+        return float(time_s), float(wait_s)
 
     def _price_graph(self, graph: StepGraph) -> tuple[list[_Priced], list[_Priced], list[_Priced]]:
         def price(op):
@@ -494,6 +624,7 @@ _ATTENTION = (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE)
 _BUCKETED = (OpKind.MATMUL, *_ATTENTION, *_COLLECTIVES)  # kinds with their own StepTiming field; others: other_s
 _OP_CACHE_MAX = 200_000
 _STEP_CACHE_MAX = 200_000
+_TEMPLATE_CACHE_MAX = 4096  # a template holds its priced ops: mixed steps' token counts seldom repeat
 ATTENTION_KEY_BITS = 10
 STATE_RTOL = 1e-12  # schedule states this close (relative to the step so far) repeat
 FAST_PATH_RTOL = 2.0 ** -ATTENTION_KEY_BITS
@@ -521,6 +652,13 @@ def _round_attention(p: _Priced) -> _Priced:
         return p
     return _Priced(p.op, _round(p.compute_s), _round(p.memory_s), _round(p.weight_s), _round(p.link_s),
                    _round(p.fixed_s), p.ideal_compute_s, p.stall_s, p.hbm_bytes)
+
+
+def _rounded_key(p: _Priced) -> tuple[float, ...]:
+    """`_round_attention(p).key` without building the op."""
+    if p.op.seq_new is None:
+        return p.key
+    return (_round(p.compute_s), _round(p.memory_s), _round(p.weight_s), _round(p.link_s), _round(p.fixed_s))
 
 
 def _round(x: float) -> float:

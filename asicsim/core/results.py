@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections import abc
 from dataclasses import MISSING, dataclass, fields
 from operator import attrgetter
-from typing import Mapping, Sequence
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from .engine import StepTiming
 
+if TYPE_CHECKING:  # pandas loads only when a frame is asked for
+    import pandas as pd
+
 __all__ = ["RequestRecord", "StepRecord", "RunResult", "percentile", "step_records", "RECORDED_TIMING_FIELDS",
-           "recorded_timing", "recorded_timing_values", "step_record_of"]
+           "recorded_timing", "recorded_timing_values", "step_record_of", "StepTable", "StepLog", "STEP_FIELDS", "FIELD_INDEX"]
 
 
 @dataclass(frozen=True)
@@ -108,8 +112,11 @@ class StepRecord:
     tokens_out: int = 0  # output tokens the step emitted
 
 
-_STEP_FIELDS = tuple(f.name for f in fields(StepRecord))
+_STEP_FIELDS = STEP_FIELDS = tuple(f.name for f in fields(StepRecord))
 _STEP_FIELD_SET = frozenset(_STEP_FIELDS)
+_INT_FIELDS = frozenset(f.name for f in fields(StepRecord) if f.type in (int, "int"))
+FIELD_INDEX = _FIELD_INDEX = {name: i for i, name in enumerate(_STEP_FIELDS)}
+_INT_COLUMNS = tuple(i for i, name in enumerate(_STEP_FIELDS) if name in _INT_FIELDS)
 
 
 def _check_names(names, what: str) -> None:
@@ -140,6 +147,116 @@ def step_records(columns: Mapping[str, Sequence]) -> list[StepRecord]:
     return out
 
 
+class StepTable(abc.Sequence):
+    """Step records stored as one float64 matrix, a row per step and a column per StepRecord field (integer
+    fields hold whole numbers, exact below 2^53): 8 bytes a field instead of a Python object per step (an hour of
+    traffic is 10^5-10^6 steps).
+
+    A sequence of StepRecords: `len`, indexing (a record built on demand, Python ints and floats), slices (a list)
+    and iteration give records equal to the ones the serving loop booked; `column(name)` is one field over all
+    steps as an array (int64 for integer fields), what summaries and DataFrames read."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows, dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[1] != len(_STEP_FIELDS):
+            raise ValueError(f"step rows must be (steps, {len(_STEP_FIELDS)}), got {rows.shape}")
+        rows.flags.writeable = False
+        self._rows = rows
+
+    @staticmethod
+    def from_columns(columns: Mapping[str, Sequence]) -> "StepTable":
+        """A table from one column per StepRecord field, by name (every field, no other)."""
+        _check_names(columns.keys(), "columns")
+        return StepTable(np.column_stack([np.asarray(columns[n], dtype=np.float64) for n in _STEP_FIELDS])
+                         if len(columns[_STEP_FIELDS[0]]) else np.zeros((0, len(_STEP_FIELDS))))
+
+    @staticmethod
+    def concat(tables: Sequence["StepTable"]) -> "StepTable":
+        """The steps of several tables, one after another."""
+        if len(tables) == 1:
+            return tables[0]
+        return StepTable(np.concatenate([t._rows for t in tables]) if tables else np.zeros((0, len(_STEP_FIELDS))))
+
+    def column(self, name: str) -> np.ndarray:
+        """One field over all steps (float64, or int64 for an integer field)."""
+        values = self._rows[:, _FIELD_INDEX[name]]
+        return values.astype(np.int64) if name in _INT_FIELDS else values
+
+    def columns(self) -> "SimpleNamespace":
+        """Every field as an attribute holding its column (what a device's `step_energy_j` takes for all steps)."""
+        return SimpleNamespace(**{name: self.column(name) for name in _STEP_FIELDS})
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return _records(self._rows[range(len(self))[index]][None, :].tolist())[0]
+
+    def __iter__(self):
+        for start in range(0, len(self), 4096):
+            yield from _records(self._rows[start:start + 4096].tolist())
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, StepTable):
+            return np.array_equal(self._rows, other._rows)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"StepTable({len(self)} steps)"
+
+
+def _records(rows: list[list[float]]) -> list[StepRecord]:
+    new, names, out = object.__new__, _STEP_FIELDS, []
+    for row in rows:
+        for i in _INT_COLUMNS:
+            row[i] = int(row[i])
+        record = new(StepRecord)
+        record.__dict__.update(zip(names, row))
+        out.append(record)
+    return out
+
+
+class StepLog:
+    """Grows a StepTable: the serving loop appends one step or a run of steps at a time. The buffer grows in
+    place (`ndarray.resize`: the allocator remaps large blocks, so a long run never holds two copies)."""
+
+    __slots__ = ("_rows", "_n")
+
+    def __init__(self) -> None:
+        self._rows = np.zeros((1024, len(_STEP_FIELDS)))
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def extend(self, k: int) -> np.ndarray:
+        """Room for k more steps: a (k, fields) block for the caller to fill at once (columns `FIELD_INDEX`)."""
+        need = self._n + k
+        if need > len(self._rows):
+            # 1.25x: resize zero-fills (touches) the new rows, so spare room costs resident memory.
+            self._rows.resize((max(need, len(self._rows) * 5 // 4), len(_STEP_FIELDS)), refcheck=False)
+        block = self._rows[self._n:need]
+        self._n = need
+        return block
+
+    def append(self, values: Sequence[float]) -> None:
+        """One step: every field's value in STEP_FIELDS order."""
+        self.extend(1)[0] = values
+
+    def table(self) -> StepTable:
+        """The steps so far; the log is spent (its buffer becomes the table's)."""
+        rows, self._rows = self._rows, np.zeros((0, len(_STEP_FIELDS)))
+        rows.resize((self._n, len(_STEP_FIELDS)), refcheck=False)
+        self._n = 0
+        return StepTable(rows)
+
+
 def percentile(values: np.ndarray, q: float) -> float:
     """Percentile with linear interpolation; 0.0 for an empty array."""
     return float(np.percentile(values, q)) if len(values) else 0.0
@@ -151,22 +268,26 @@ class RunResult:
 
     summary: dict
     requests: tuple[RequestRecord, ...]
-    steps: tuple[StepRecord, ...]
+    steps: Sequence[StepRecord]  # a StepTable from run_workload
     timeline: dict | None = None  # Chrome trace events of the first steps, when asked for
     description: object = None  # the resolved RunDescription the run served
 
-    def requests_frame(self) -> pd.DataFrame:
+    def requests_frame(self) -> "pd.DataFrame":
         """One row per request, with TTFT, TPOT and end-to-end latency."""
         frame = _frame(RequestRecord, self.requests)
         for name in ("ttft_s", "tpot_s", "e2e_s", "queueing_delay_s"):
             frame[name] = [getattr(r, name) for r in self.requests]
         return frame
 
-    def steps_frame(self) -> pd.DataFrame:
+    def steps_frame(self) -> "pd.DataFrame":
         """One row per engine step."""
+        import pandas as pd
+        if isinstance(self.steps, StepTable):
+            return pd.DataFrame({n: self.steps.column(n) for n in _STEP_FIELDS}, columns=list(_STEP_FIELDS))
         return _frame(StepRecord, self.steps)
 
 
-def _frame(cls, records) -> pd.DataFrame:
+def _frame(cls, records) -> "pd.DataFrame":
+    import pandas as pd
     names = [f.name for f in fields(cls)]
     return pd.DataFrame({n: [getattr(r, n) for r in records] for n in names}, columns=names)

@@ -10,7 +10,7 @@ import numpy as np
 from .description import (DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S, RUN_DTYPES, RunDescription, RunSpec,
                           build_requests, resolve)
 from .registry import make_device
-from .results import RunResult, percentile
+from .results import RunResult, StepTable, percentile
 from .serving import Progress, ReplicaRun, ServingConfig, simulate
 
 __all__ = ["RunSpec", "RunDescription", "run_workload", "make_device", "build_requests", "serving_config",
@@ -60,13 +60,14 @@ def run_workload(run: RunSpec | RunDescription, progress: Progress | None = None
         timeline = chrome_trace(device, cfg, runs)
     summary["wall_s"] = time.perf_counter() - started
     return RunResult(summary=summary, requests=tuple(r for run in runs for r in run.requests),
-                     steps=tuple(s for run in runs for s in run.steps), timeline=timeline, description=d)
+                     steps=StepTable.concat([run.steps for run in runs]), timeline=timeline, description=d)
 
 
 def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[ReplicaRun], requests=None) -> dict:
     """The JSON summary: token accounting, latency percentiles, SLO goodput, utilisation, memory, KV cache."""
     reqs = [r for run in runs for r in run.requests]
-    steps = [s for run in runs for s in run.steps]
+    table = StepTable.concat([run.steps for run in runs])
+    steps = table.columns()
     makespan = max(r.finish_at for r in reqs)
     ttft = np.array([r.ttft_s for r in reqs])
     tpot = np.array([r.tpot_s for r in reqs if r.output_tokens > 1])
@@ -75,11 +76,12 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
     inputs = sum(r.input_tokens for r in reqs)
     outputs = sum(r.output_tokens for r in reqs)
     group = cfg.tp * cfg.pp
-    flops = sum(s.flops_per_chip for s in steps) * group
-    moved = sum(s.memory_bytes_per_chip for s in steps) * group
+    flops = float(steps.flops_per_chip.sum()) * group
+    moved = float(steps.memory_bytes_per_chip.sum()) * group
     chip_time = spec.chips * makespan
-    busy = sum(s.end_at - s.start_at - s.bubble_s for s in steps)
-    spans = sum(s.end_at - s.start_at for s in steps)
+    span_s = steps.end_at - steps.start_at
+    busy = float((span_s - steps.bubble_s).sum())
+    spans = float(span_s.sum())
     met = [(not spec.slo_ttft_s or r.ttft_s <= spec.slo_ttft_s)
            and (not spec.slo_tpot_s or r.output_tokens <= 1 or r.tpot_s <= spec.slo_tpot_s) for r in reqs]
     good = [r for r, ok in zip(reqs, met) if ok]
@@ -87,6 +89,7 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
     burst = spec.workload == "burst"
     arrivals = [r.arrival_at for r in reqs]
     span = max(arrivals) - min(arrivals)
+    n_steps = len(table)
     return {
         "hardware": device.name,
         "chips": spec.chips,
@@ -115,24 +118,24 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
         **_energy(device, cfg, steps, outputs, spec.chips * makespan),
         "mfu": flops / (chip_time * device.peak_flops_per_s(cfg.dtype)),
         "mbu": moved / (chip_time * device.memory_bandwidth_bytes_per_s),
-        "compute_utilization": sum(s.ideal_compute_s for s in steps) / busy if busy else 0.0,
-        "stall_share": sum(s.stall_s + s.memory_wait_s for s in steps) / busy if busy else 0.0,
+        "compute_utilization": float(steps.ideal_compute_s.sum()) / busy if busy else 0.0,
+        "stall_share": float((steps.stall_s + steps.memory_wait_s).sum()) / busy if busy else 0.0,
         "peak_memory_bytes_per_chip": max(run.plan.peak_bytes(run.peak_kv_tokens) for run in runs),
         "seed": spec.seed,
         "scheduler": cfg.scheduler,
         "router": cfg.router,
         "replicas": len(runs),
-        "micro_batches": max((s.micro_batches for s in steps), default=1) if cfg.pp > 1 else 1,
+        "micro_batches": int(steps.micro_batches.max()) if cfg.pp > 1 and n_steps else 1,
         "workload": {"trace": f"trace {spec.trace}", "poisson": f"poisson {spec.rate:g}/s"}.get(spec.workload, "burst"),
         "request_rate_per_s": (len(reqs) - 1) / span if span > 0 else 0.0,
-        "steps": len(steps),
+        "steps": n_steps,
         "slo_ttft_s": spec.slo_ttft_s,
         "slo_tpot_s": spec.slo_tpot_s,
         "slo_attainment": len(good) / len(reqs),
         "goodput_requests_per_s": len(good) / makespan,
         "goodput_output_tokens_per_s": sum(r.output_tokens for r in good) / makespan,
-        "mean_batch_size": float(np.mean([s.batch_size for s in steps])) if steps else 0.0,
-        "peak_batch_size": max((s.batch_size for s in steps), default=0),
+        "mean_batch_size": float(np.mean(steps.batch_size)) if n_steps else 0.0,
+        "peak_batch_size": int(steps.batch_size.max()) if n_steps else 0,
         "preemptions": sum(run.preemptions for run in runs),
         "kv_peak_bytes_per_chip": max(run.kv_peak_blocks * run.kv_block_tokens for run in runs) * kv_token,
         "kv_mean_bytes_per_chip": max(run.kv_mean_blocks * run.kv_block_tokens for run in runs) * kv_token,
@@ -142,7 +145,7 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
         "e2e_mean_s": float(e2e.mean()),
         "queueing_p50_s": percentile(queue, 50),
         "queueing_p99_s": percentile(queue, 99),
-        "pipeline_bubble_share": sum(s.bubble_s for s in steps) / spans if spans else 0.0,
+        "pipeline_bubble_share": float(steps.bubble_s.sum()) / spans if spans else 0.0,
         "weight_bytes_per_chip": runs[0].plan.weight_bytes,
         "kv_bytes_per_token_per_chip": kv_token,
         "time_share": _time_share(steps),
@@ -159,8 +162,9 @@ def _energy(device, cfg: ServingConfig, steps, output_tokens: int, chip_seconds:
     """
     static_w = device.power_limits(cfg.dtype).static_power_w
     group = cfg.tp * cfg.pp
-    busy_chip_s = sum(s.end_at - s.start_at for s in steps) * group
-    dynamic = sum(device.step_energy_j(s, cfg.dtype) - static_w * (s.end_at - s.start_at) for s in steps) * group
+    step_s = steps.end_at - steps.start_at
+    busy_chip_s = float(step_s.sum()) * group
+    dynamic = float((device.step_energy_j(steps, cfg.dtype) - static_w * step_s).sum()) * group
     static = static_w * chip_seconds
     joules = static + max(dynamic, 0.0)
     return {
@@ -176,6 +180,6 @@ def _energy(device, cfg: ServingConfig, steps, output_tokens: int, chip_seconds:
 
 def _time_share(steps) -> dict:
     """Share of summed op time by coarse kind (op times as if run alone; overlap not subtracted)."""
-    totals = {k: sum(getattr(s, f"{k}_s") for s in steps) for k in ("gemm", "attention", "collective", "other")}
+    totals = {k: float(getattr(steps, f"{k}_s").sum()) for k in ("gemm", "attention", "collective", "other")}
     whole = sum(totals.values()) or 1.0
     return {k: v / whole for k, v in totals.items()}

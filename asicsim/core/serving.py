@@ -34,8 +34,8 @@ from .device import Device
 from .engine import FAST_PATH_RTOL, StepEngine, StepTiming
 from .kvcache import PagedKVCache
 from .memory_plan import MemoryPlan, plan_memory, serving_limits
-from .results import (RECORDED_TIMING_FIELDS, RequestRecord, StepRecord, recorded_timing, recorded_timing_values,
-                      step_record_of, step_records)
+from .results import (FIELD_INDEX, RECORDED_TIMING_FIELDS, STEP_FIELDS, RequestRecord, StepLog, StepRecord,
+                      StepTable, recorded_timing, recorded_timing_values, step_record_of)
 from .router import make_router
 from .schedulers import Scheduler, Seq, make_scheduler
 
@@ -90,7 +90,7 @@ class ReplicaRun:
     """Records of one replica plus the memory plan and KV cache it ran with."""
 
     requests: tuple[RequestRecord, ...]
-    steps: tuple[StepRecord, ...]
+    steps: StepTable
     plan: MemoryPlan
     max_batch: int
     peak_kv_tokens: int
@@ -161,7 +161,7 @@ def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Servi
         steps += done
     if progress is not None:
         progress(max(r.now for r in reps), total, total)
-    return [r.result(plan, max_batch or max((s.batch_size for s in r.steps), default=0)) for r in reps]
+    return [r.result(plan, max_batch) for r in reps]
 
 
 class StepRunner:
@@ -224,12 +224,23 @@ class StepRunner:
 
 def split_batch(batch: StepBatch, n: int) -> list[StepBatch]:
     """Up to n parts of a step, sequences dealt in contiguous runs; empty parts dropped."""
-    new = np.array_split(batch.prefill_new_tokens, n)
-    past = np.array_split(batch.prefill_past_tokens, n)
+    new = _split(batch.prefill_new_tokens, n)
+    past = _split(batch.prefill_past_tokens, n)
     # Deal decodes from the other end so a part with prefill work gets fewer decodes.
-    dec = np.array_split(batch.decode_past_tokens, n)[::-1]
+    dec = _split(batch.decode_past_tokens, n)[::-1]
     parts = [StepBatch(a, b, c) for a, b, c in zip(new, past, dec)]
     return [p for p in parts if p.prefill_new_tokens.size or p.decode_past_tokens.size]
+
+
+def _split(values: np.ndarray, n: int) -> list[np.ndarray]:
+    """`np.array_split(values, n)` (the first len % n parts one longer), as views, without its overhead."""
+    size, extra = divmod(len(values), n)
+    out, at = [], 0
+    for i in range(n):
+        end = at + size + (i < extra)
+        out.append(values[at:end])
+        at = end
+    return out
 
 
 # What the fast-forward interpolates per step, by name (the columns of its value arrays): the step's seconds
@@ -238,6 +249,8 @@ def split_batch(batch: StepBatch, n: int) -> list[StepBatch]:
 _FF_FIELDS = ("step_s", "bubble_s", *RECORDED_TIMING_FIELDS)
 _SECONDS = np.array([name.endswith("_s") for name in _FF_FIELDS])
 _STEP_S = _FF_FIELDS.index("step_s")
+_FF_KEPT = np.array([i for i, name in enumerate(_FF_FIELDS) if i != _STEP_S])  # the columns a record keeps
+_FF_COLUMNS = np.array([FIELD_INDEX[_FF_FIELDS[i]] for i in _FF_KEPT])
 
 
 def _interpolate(timed, n: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
@@ -281,7 +294,7 @@ class _Replica:
         self.runner = runner
         self.sched = sched
         self.now = 0.0
-        self.steps: list[StepRecord] = []
+        self.steps = StepLog()
         self.records: list[RequestRecord] = []
         self.trace_steps = trace_steps
         self.traced: list[tuple[int, float, StepBatch]] = []
@@ -328,10 +341,10 @@ class _Replica:
             if s.generated >= s.req.output_tokens:
                 done.append(s)
         self.now = end
-        self.steps.append(step_record(index, self.index, start, end, batch, micro, timing,
-                                      batch_size=len(pre) + len(dec), waiting=len(sched.waiting),
-                                      kv_blocks=kv.used_blocks, bubble=bubble, running=len(sched.running),
-                                      tokens_out=emitted))
+        values = step_values(index, self.index, start, end, batch, micro, timing, batch_size=len(pre) + len(dec),
+                             waiting=len(sched.waiting), kv_blocks=kv.used_blocks, bubble=bubble,
+                             running=len(sched.running), tokens_out=emitted)
+        self.steps.append([values[name] for name in STEP_FIELDS])
         if done:
             self._finish(done, end)
 
@@ -402,12 +415,13 @@ class _Replica:
         kv.bulk_decode(held, used, starts, ends)
         first = len(self.steps)
         width = len(seqs)
-        columns = {name: values[:k, i].tolist() for i, name in enumerate(_FF_FIELDS) if i != _STEP_S}
-        columns.update(step=range(first, first + k), replica=[self.index] * k, start_at=starts.tolist(),
-                       end_at=ends.tolist(), prefill_tokens=[0] * k, decode_tokens=[width] * k,
-                       micro_batches=micro[:k].tolist(), batch_size=[width] * k, waiting=[len(sched.waiting)] * k,
-                       kv_blocks=used.tolist(), running=[len(sched.running)] * k, tokens_out=[width] * k)
-        self.steps.extend(step_records(columns))
+        block = self.steps.extend(k)
+        block[:, _FF_COLUMNS] = values[:k, _FF_KEPT]
+        for name, column in (("step", np.arange(first, first + k)), ("replica", self.index), ("start_at", starts),
+                             ("end_at", ends), ("prefill_tokens", 0), ("decode_tokens", width),
+                             ("micro_batches", micro[:k]), ("batch_size", width), ("waiting", len(sched.waiting)),
+                             ("kv_blocks", used), ("running", len(sched.running)), ("tokens_out", width)):
+            block[:, FIELD_INDEX[name]] = column
         self.now = float(ends[-1])
         if done:
             self._finish(done, self.now)
@@ -415,8 +429,11 @@ class _Replica:
 
     def result(self, plan: MemoryPlan, max_batch: int) -> ReplicaRun:
         kv = self.sched.kv
+        steps = self.steps.table()
+        if not max_batch:
+            max_batch = int(steps.column("batch_size").max()) if len(steps) else 0
         return ReplicaRun(
-            requests=tuple(self.records), steps=tuple(self.steps), plan=plan, max_batch=max_batch,
+            requests=tuple(self.records), steps=steps, plan=plan, max_batch=max_batch,
             peak_kv_tokens=kv.peak_blocks * kv.block_tokens, kv_capacity_blocks=kv.capacity_blocks,
             kv_block_tokens=kv.block_tokens, kv_peak_blocks=kv.peak_blocks, kv_mean_blocks=kv.mean_blocks(self.now),
             preemptions=self.sched.preemptions, traced=tuple(self.traced))
@@ -427,11 +444,20 @@ def step_record(index: int, replica: int, start_at: float, end_at: float, batch:
                 bubble: float = 0.0, running: int = 0, tokens_out: int = 0) -> StepRecord:
     """The record of step `index` of a replica: its times, batch, `timing`'s recorded fields by name, and the
     replica's counts. `bubble`: pipeline fill/drain seconds inside the step; batch_size -1: the batch's."""
+    return step_record_of(step_values(index, replica, start_at, end_at, batch, micro_batches, timing,
+                                      batch_size=batch_size, waiting=waiting, kv_blocks=kv_blocks, bubble=bubble,
+                                      running=running, tokens_out=tokens_out))
+
+
+def step_values(index: int, replica: int, start_at: float, end_at: float, batch: StepBatch, micro_batches: int,
+                timing: StepTiming, *, batch_size: int = -1, waiting: int = 0, kv_blocks: int = 0,
+                bubble: float = 0.0, running: int = 0, tokens_out: int = 0) -> dict:
+    """`step_record`'s field values by name."""
     if batch_size < 0:
         batch_size = batch.prefill_new_tokens.size + batch.decode_past_tokens.size
-    return step_record_of({
+    return {
         "step": index, "replica": replica, "start_at": start_at, "end_at": end_at,
         "prefill_tokens": int(batch.prefill_new_tokens.sum()), "decode_tokens": batch.decode_past_tokens.size,
         "micro_batches": micro_batches, **recorded_timing(timing), "batch_size": batch_size, "waiting": waiting,
         "kv_blocks": kv_blocks, "bubble_s": bubble, "running": running, "tokens_out": tokens_out,
-    })
+    }
