@@ -696,7 +696,9 @@ def tiled_gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_
     ofmap_dram_writes), the DRAM words those of the chosen tiling.
 
     Pipelined mode may cut the row-mapped dimension Sr into chunks (multiples of R) run one after the
-    other, so the streamed operand's chunk fits half the SRAM and is reused across column folds.
+    other, so the streamed operand's chunk fits half the SRAM and is reused across column folds. The chunk
+    sizes tried are every R * 2^j below Sr and, when R <= fit < Sr, fit = the largest multiple of R whose
+    streamed chunk (fit x T words) fits H; ascending, the first of equally fast tilings kept.
     Scalesim mode runs the GEMM untiled, as SCALE-Sim does. Port bandwidths as in gemm_cycles.
     """
     bw_i = ifmap_words_per_cycle
@@ -709,38 +711,43 @@ def tiled_gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_
     limited = bw_i > 0.0 or bw_f > 0.0 or bw_o > 0.0
     if mode_code == 0 or sram_words_each <= 0 or not limited or sr <= rows:
         return best_cycles, best_stall, best_tile, best_i, best_f, best_o
+    # Candidate chunk sizes, in ascending order: every R * 2^j below Sr, and `fit` (the largest multiple of
+    # R whose streamed chunk fits H) when R <= fit < Sr. `extra` holds fit until it is its turn, unless it is
+    # already one of the powers.
     fit = (sram_words_each // 2) // max(t, 1) // rows * rows
-    cand = rows
-    while cand < sr:
-        if cand == rows or cand == fit or (cand // rows) & (cand // rows - 1) == 0:
-            full = sr // cand
-            rest = sr - full * cand
-            total = np.int64(0)
-            stall = np.int64(0)
-            dram_i = np.int64(0)
-            dram_f = np.int64(0)
-            dram_o = np.int64(0)
-            for part in range(2):
-                size = cand if part == 0 else rest
-                times = full if part == 0 else 1
-                if size == 0:
-                    continue
-                if dataflow_code == 0:
-                    r = gemm_cycles(rows, cols, 0, size, n, k, 1, sram_words_each, bw_i, bw_f, bw_o)
-                else:
-                    r = gemm_cycles(rows, cols, dataflow_code, m, n, size, 1, sram_words_each, bw_i, bw_f, bw_o)
-                total += times * (r[0] + 1)
-                stall += times * r[1]
-                dram_i += times * r[4]
-                dram_f += times * r[5]
-                dram_o += times * r[6]
-            if total - 1 < best_cycles:
-                best_cycles, best_stall, best_tile = total - 1, stall, cand
-                best_i, best_f, best_o = dram_i, dram_f, dram_o
-        nxt = cand * 2
-        if cand < fit < nxt:
-            nxt = fit
-        cand = nxt
+    extra = fit if rows < fit < sr and (fit // rows) & (fit // rows - 1) != 0 else 0
+    power = rows
+    while power < sr or extra > 0:
+        if extra > 0 and (extra < power or power >= sr):
+            cand = extra
+            extra = 0
+        else:
+            cand = power
+            power *= 2
+        full = sr // cand
+        rest = sr - full * cand
+        total = np.int64(0)
+        stall = np.int64(0)
+        dram_i = np.int64(0)
+        dram_f = np.int64(0)
+        dram_o = np.int64(0)
+        for part in range(2):
+            size = cand if part == 0 else rest
+            times = full if part == 0 else 1
+            if size == 0:
+                continue
+            if dataflow_code == 0:
+                r = gemm_cycles(rows, cols, 0, size, n, k, 1, sram_words_each, bw_i, bw_f, bw_o)
+            else:
+                r = gemm_cycles(rows, cols, dataflow_code, m, n, size, 1, sram_words_each, bw_i, bw_f, bw_o)
+            total += times * (r[0] + 1)
+            stall += times * r[1]
+            dram_i += times * r[4]
+            dram_f += times * r[5]
+            dram_o += times * r[6]
+        if total - 1 < best_cycles:
+            best_cycles, best_stall, best_tile = total - 1, stall, cand
+            best_i, best_f, best_o = dram_i, dram_f, dram_o
     return best_cycles, best_stall, best_tile, best_i, best_f, best_o
 
 

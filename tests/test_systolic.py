@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from asicsim import cli
@@ -257,12 +257,44 @@ def test_multi_array_twin_agrees_and_respects_mac_bound(a, r, c, df, m, n, k, mo
     assert got[2] == math.ceil(m * n * k / (a * r * c)) and got[0] >= got[2]
 
 
+# Found by a random search with one-row arrays: the tile search's winning chunk is a power-of-two multiple of R
+# above fit (the largest chunk fitting H), which the kernel skipped once it had jumped to a fit that is not one.
+SHARED_REGRESSIONS = (
+    ((6, 1, 8, 1, 34, 13, 35, 256, (1.0, 0.0, 2.0)), (5542, 3091, 323, 2278, 455, 11050)),
+    ((1, 1, 8, 1, 10, 42, 23, 64, (4.0, 16.0, 1.0)), (9265, 7862, 1208, 1380, 966, 9260)),
+    ((1, 1, 16, 1, 18, 44, 43, 256, (4.0, 0.0, 1.0)), (25421, 23052, 2129, 2322, 1892, 25416)),
+)
+
+
 @settings(deadline=None)
 @given(st.integers(1, 6), arrays, arrays, dataflows, dims, dims, dims, srams, port_bws(1))
+@example(6, 1, 8, 1, 34, 13, 35, 256, (1.0, 0.0, 2.0))
+@example(1, 1, 8, 1, 10, 42, 23, 64, (4.0, 16.0, 1.0))
+@example(1, 1, 16, 1, 18, 44, 43, 256, (4.0, 0.0, 1.0))
 def test_shared_twin_agrees_and_respects_mac_bound(a, r, c, df, m, n, k, sram, ports):
     got = tuple(int(x) for x in shared_gemm_cycles(a, r, c, df, m, n, k, 1, sram, *ports))
     assert got == shared_gemm_cycles_ref(a, r, c, df, m, n, k, 1, sram, *ports)
     assert got[2] == math.ceil(m * n * k / (a * r * c)) and got[0] >= got[2]
+
+
+@pytest.mark.parametrize("args, expected", SHARED_REGRESSIONS)
+def test_shared_regressions_match_the_reference(args, expected):
+    """The three counterexamples, with the reference's values pinned (cycles, stall, ideal, DRAM words)."""
+    a, r, c, df, m, n, k, sram, ports = args
+    assert tuple(int(x) for x in shared_gemm_cycles(a, r, c, df, m, n, k, 1, sram, *ports)) == expected
+    assert shared_gemm_cycles_ref(a, r, c, df, m, n, k, 1, sram, *ports) == expected
+
+
+def test_tile_search_tries_the_powers_of_two_above_a_fit_that_is_not_one():
+    """Chunks tried: every R * 2^j < Sr plus fit. ws 1 x 8, 256 words, T = 34: fit = 128 // 34 = 3, and the best
+    chunk is 4 (a power of two above fit), which the kernel skipped when its doubling restarted from fit."""
+    ports = (1.0, 0.0, 2.0)
+    got = tuple(int(x) for x in tiled_gemm_cycles(1, 8, 1, 34, 13, 35, 1, 256, *ports))
+    assert got == tiled_gemm_cycles_ref(1, 8, 1, 34, 13, 35, 1, 256, *ports)
+    assert got[:3] == (5542, 3091, 4)
+    chunk4 = 8 * (gemm_cycles(1, 8, 1, 34, 13, 4, 1, 256, *ports)[0] + 1) + \
+        gemm_cycles(1, 8, 1, 34, 13, 3, 1, 256, *ports)[0] + 1
+    assert got[0] == chunk4 - 1
 
 
 @settings(deadline=None)
