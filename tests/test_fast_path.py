@@ -18,16 +18,11 @@ from hypothesis import strategies as st
 from asicsim.core import engine
 from asicsim.core.runner import RunSpec, run_workload
 from asicsim.core.schedulers import scheduler_names
+from support import close_json
 
 SERIAL = {"h100-sxm", "b200"}
 
 
-def _close(a, b, rel: float) -> bool:
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_close(a[k], b[k], rel) for k in a)
-    if isinstance(a, float) or isinstance(b, float):
-        return a == pytest.approx(b, rel=rel, abs=1e-300)
-    return a == b
 
 
 def _summary(spec: RunSpec) -> dict:
@@ -41,7 +36,7 @@ def _same(a: dict, b: dict, rel: float) -> bool:
     equal sums) to `rel` of the static energy it is part of."""
     a, b = dict(a), dict(b)
     idle = a.pop("energy_idle_j"), b.pop("energy_idle_j")
-    return _close(a, b, rel) and abs(idle[0] - idle[1]) <= rel * a["energy_static_j"]
+    return close_json(a, b, rel) and abs(idle[0] - idle[1]) <= rel * a["energy_static_j"]
 
 
 @settings(max_examples=25, deadline=None)
@@ -63,9 +58,9 @@ def test_fast_path_equals_the_event_model(hw, scheduler, requests, isl, osl, max
 
 
 def test_the_comparison_can_fail():
-    assert _close({"a": 1.0, "b": 2}, {"a": 1.0 + 1e-12, "b": 2}, rel=1e-9)
-    assert not _close({"a": 1.0}, {"a": 1.0 + 1e-6}, rel=1e-9)
-    assert not _close({"a": 1.0, "b": 2}, {"a": 1.0, "b": 3}, rel=1e-9)
+    assert close_json({"a": 1.0, "b": 2}, {"a": 1.0 + 1e-12, "b": 2}, rel=1e-9)
+    assert not close_json({"a": 1.0}, {"a": 1.0 + 1e-6}, rel=1e-9)
+    assert not close_json({"a": 1.0, "b": 2}, {"a": 1.0, "b": 3}, rel=1e-9)
     base = {"energy_static_j": 100.0, "energy_idle_j": 0.0}
     assert _same(base, dict(base, energy_idle_j=1e-12), rel=1e-9)
     assert not _same(base, dict(base, energy_idle_j=1e-3), rel=1e-9)

@@ -17,6 +17,7 @@ from asicsim.core.registry import SPEC_DIR
 from asicsim.core.runner import RunSpec, make_device, run_workload
 from asicsim.workloads.memory import weight_bytes_per_chip
 from asicsim.workloads.models import load_model
+from support import close_json
 
 SMALL = dict(model="llama-3.1-8b", isl=256, osl=8, requests=6)
 HARDWARE = ("sohu", "h100-sxm", "h200", "b200", "a100-sxm-80g")
@@ -72,13 +73,6 @@ def test_same_seed_same_json_apart_from_wall_time(capsys):
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
-def _close(a, b, rel: float) -> bool:
-    """JSON values equal, numbers to `rel` (relative)."""
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_close(a[k], b[k], rel) for k in a)
-    if isinstance(a, float) or isinstance(b, float):
-        return a == pytest.approx(b, rel=rel, abs=1e-300)
-    return a == b
 
 
 @pytest.mark.parametrize("hw", ["sohu", "h100-sxm"])
@@ -97,8 +91,8 @@ def test_exact_run_through_the_event_model_equals_the_default(monkeypatch, hw, w
     for s in (exact, rounded, default):
         s.pop("wall_s")
     assert exact["requests_completed"] == spec.requests
-    assert _close(exact, default, rel=1e-9)
-    assert _close(exact, rounded, rel=1e-9 if hw == "h100-sxm" else engine.FAST_PATH_RTOL)
+    assert close_json(exact, default, rel=1e-9)
+    assert close_json(exact, rounded, rel=1e-9 if hw == "h100-sxm" else engine.FAST_PATH_RTOL)
 
 
 @settings(max_examples=12, deadline=None)

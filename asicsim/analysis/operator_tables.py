@@ -85,9 +85,8 @@ def _attention_op(kind: str, row) -> Op:
         past = np.zeros(batch, dtype=np.int64)
     tokens = float(new.sum())
     q_or_o = tokens * heads * hd * _ACT_BYTES
-    kv_read = float((past + (new if kind == OpKind.ATTENTION_PREFILL else 0)).sum()) * 2 * kv_heads * hd * kv_elem
-    if kind == OpKind.ATTENTION_PREFILL:
-        kv_read = 0.0  # prefill reads the new keys and values from its own inputs
+    # Decode reads the cached keys and values; prefill reads the new ones from its own inputs.
+    kv_read = float(past.sum()) * 2 * kv_heads * hd * kv_elem if kind == OpKind.ATTENTION_DECODE else 0.0
     kv_write = tokens * 2 * kv_heads * hd * kv_elem
     return Op("attention", kind, str(row.dtype), act_in_bytes=q_or_o + tokens * 2 * kv_heads * hd * _ACT_BYTES,
               act_out_bytes=q_or_o, kv_read_bytes=kv_read, kv_write_bytes=kv_write, q_heads=heads, kv_heads=kv_heads,

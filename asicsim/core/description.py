@@ -380,7 +380,7 @@ def resolve(s: RunSpec) -> RunDescription:
         max_batch=max_batch, max_tokens_per_step=max_tokens, micro_batches=micro, kv_block_tokens=block,
         kv_capacity_blocks=blocks, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot, timeline_steps=timeline_steps,
         exact=s.exact, harness=harness, widen=s.widen, longest_request_tokens=longest,
-        effects=_effects(_harness_effects(harness, s.effects, device), spec, chips),
+        effects=_effects(_harness_effects(harness, s.effects, device), device),
         host_s_per_sequence=PYTORCH_HOST_S_PER_SEQUENCE if harness == "trtllm-bench-pytorch" else 0.0)
 
 
@@ -392,15 +392,15 @@ def _harness_effects(harness: str, given: Any, device: Any) -> Any:
     return {**implied, **dict(given.items() if isinstance(given, Mapping) else (given or ()))}
 
 
-def _effects(given: Any, spec: Any, chips: int) -> tuple[tuple[str, bool], ...]:
+def _effects(given: Any, device: Any) -> tuple[tuple[str, bool], ...]:
     """(name, on) pairs checked against the device's switchable effects, sorted by name."""
     if not given:
         return ()
     pairs = dict(given.items() if isinstance(given, Mapping) else given)
-    known = make_device(spec, chips).effects
+    known = device.effects
     for name, on in pairs.items():
         if name not in known:
-            raise _fail("effects", f"unknown effect {name!r} for {spec.name}; known: {', '.join(sorted(known)) or 'none'}")
+            raise _fail("effects", f"unknown effect {name!r} for {device.name}; known: {', '.join(sorted(known)) or 'none'}")
         if not isinstance(on, bool):
             raise _fail("effects", f"{name} must be true or false, got {on!r}")
     return tuple(sorted(pairs.items()))
