@@ -23,7 +23,7 @@ from asicsim.kernels.memory import transfer_time_s
 from asicsim.core.device import MATMUL_DTYPES, UNITS, AreaBreakdown, LinkLimits, OpCost, PowerLimits
 from asicsim.workloads.dtypes import dtype_bytes
 from asicsim.workloads.errors import InputError
-from asicsim.workloads.graph_types import Op, OpKind
+from asicsim.workloads.graph_types import Op, OpKind, attention_flops_scale, grouped_as_dense
 
 from .area import area_breakdown
 from .options import ONESHOT_ALLREDUCE_MAX_BYTES, GpuOptions
@@ -218,6 +218,20 @@ class GpuDevice:
         if kind == OpKind.MATMUL:
             compute_s, memory_s, weight_s, detail = self._matmul(op)
             link_s = 0.0
+        elif kind == OpKind.MOE_MATMUL:  # the active experts' GEMMs as one grouped kernel
+            compute_s, memory_s, weight_s, detail = self._matmul(grouped_as_dense(op))
+            if self.spec.grouped_gemm_efficiency < 1.0:
+                compute_s /= self.spec.grouped_gemm_efficiency
+            link_s = 0.0
+        elif kind == OpKind.SSM_SCAN:  # chunked scan on tensor cores; state and activations streamed
+            compute_s = op.flops / (self.peak_flops_per_s("bf16") * self._attention_efficiency("bf16"))
+            memory_s = self._stream_s(op.act_in_bytes + op.kv_read_bytes, op.act_out_bytes + op.kv_write_bytes)
+            weight_s, link_s, detail = 0.0, 0.0, {}
+        elif kind == OpKind.ALL_TO_ALL:  # every GPU sends its share to the others at once over NVLink
+            compute_s = memory_s = weight_s = 0.0
+            bytes_per_s = self.spec.nvlink_bandwidth_bytes_per_s / 2.0 * self.spec.p2p_efficiency
+            link_s = transfer_time_s(float(op.comm_bytes), bytes_per_s, self.spec.p2p_latency_s)
+            detail = {}
         elif kind == OpKind.ATTENTION_PREFILL:
             compute_s, memory_s, weight_s, detail = self._attention_prefill(op)
             link_s = 0.0
@@ -358,6 +372,7 @@ class GpuDevice:
         )
         if tensor_s == 0.0 and op.flops > 0.0:
             tensor_s = op.flops / (self.peak_flops_per_s(op.dtype) * efficiency)
+        tensor_s *= attention_flops_scale(op)  # windows, MLA, sinks
         compute_s = tensor_s + self._latency(s.gemm_latency_s) if tensor_s > 0.0 else 0.0
         read, written = _read_bytes(op), _written_bytes(op)
         if read + written <= 0.0:

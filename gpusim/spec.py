@@ -117,6 +117,9 @@ class GpuSpec:
     quantize_kernel_fixed_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
     # Latency of the serving stack's custom (one-shot) all-reduce kernel (0 = p2p_latency_s).
     custom_allreduce_latency_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
+    # --- mixture of experts, optional: a grouped expert GEMM's efficiency relative to one dense GEMM of the same
+    # total shape (1 = equal; calibrated on the MoE operator tables where measured) ---
+    grouped_gemm_efficiency: float = field(default=1.0, metadata={"max": 1.0})
     sources: tuple = ()
     assumed: frozenset = frozenset()
 

@@ -35,9 +35,11 @@ import numpy as np
 
 from .dtypes import dtype_bytes
 from .errors import InputError
-from .graph_types import Op, OpKind, StepBatch, StepGraph
-from .memory import LOGIT_BYTES, Shard, resolve_kv_dtype, shard, stage_layer_counts
+from .graph_types import Feature, Op, OpKind, StepBatch, StepGraph
+from .layers import GeneralPlan, _Tokens, layer_ops
+from .memory import LOGIT_BYTES, Shard, layout_shapes, resolve_kv_dtype, shard, stage_layer_counts
 from .models import ModelConfig
+from .routing import DEFAULT_IMBALANCE, DEFAULT_ROUTING_SEED
 
 __all__ = [
     "build_step_graph",
@@ -134,6 +136,7 @@ def _matmul(p: _Plan, name: str, m: int, k: int, n: int, out_bytes: float | None
         m=m,
         n=n,
         k=k,
+        features=(Feature.GEMM,),
     )
 
 
@@ -147,6 +150,7 @@ def _norm(p: _Plan, name: str, tokens: int) -> Op:
         weight_bytes=p.hidden * p.ab,
         act_in_bytes=elems * p.ab,
         act_out_bytes=elems * p.ab,
+        features=(Feature.RMSNORM,),
     )
 
 
@@ -169,7 +173,7 @@ def _dense_ops(p: _Plan, tokens: int) -> tuple[tuple[Op, ...], tuple[Op, ...], t
     before = (_norm(p, "input_norm", tokens), _matmul(p, "qkv_proj", tokens, h, sh.qkv_width))
     inter = tokens * sh.intermediate
     silu = Op("silu_mul", OpKind.ELEMENTWISE, p.act_dtype, flops=float(SILU_MUL_FLOPS_PER_ELEMENT * inter),
-              act_in_bytes=2 * inter * p.ab, act_out_bytes=inter * p.ab)
+              act_in_bytes=2 * inter * p.ab, act_out_bytes=inter * p.ab, features=(Feature.SWIGLU,))
     after = (
         _matmul(p, "o_proj", tokens, sh.q_heads * sh.head_dim, h),
         *((_allreduce(p, "attn_allreduce", tokens),) if tp > 1 else ()),
@@ -181,16 +185,25 @@ def _dense_ops(p: _Plan, tokens: int) -> tuple[tuple[Op, ...], tuple[Op, ...], t
         *((_allreduce(p, "mlp_allreduce", tokens),) if tp > 1 else ()),
         _residual(p, "mlp_residual", tokens),
     )
-    pre: tuple[Op, ...] = ()
-    if p.first:
-        embed = Op("embedding", OpKind.EMBEDDING, p.dtype, weight_bytes=tokens * h * p.wb / tp,
-                   act_in_bytes=float(tokens * TOKEN_ID_BYTES), act_out_bytes=tokens * h * p.ab)
-        pre = (embed, _allreduce(p, "embedding_allreduce", tokens)) if tp > 1 else (embed,)
-    stage: tuple[Op, ...] = ()
-    if not p.last:
-        message = tokens * h * p.ab
-        stage = (Op("stage_send", OpKind.P2P, p.act_dtype, act_in_bytes=message, comm_bytes=message, group=2),)
-    return pre, before, after, stage
+    return _pre_ops(p, tokens), before, after, _stage_ops(p, tokens)
+
+
+def _pre_ops(p: _Plan, tokens: int) -> tuple[Op, ...]:
+    """The first stage's vocab-parallel embedding lookup (and its all-reduce with tp > 1)."""
+    if not p.first:
+        return ()
+    h = p.hidden
+    embed = Op("embedding", OpKind.EMBEDDING, p.dtype, weight_bytes=tokens * h * p.wb / p.tp,
+               act_in_bytes=float(tokens * TOKEN_ID_BYTES), act_out_bytes=tokens * h * p.ab)
+    return (embed, _allreduce(p, "embedding_allreduce", tokens)) if p.tp > 1 else (embed,)
+
+
+def _stage_ops(p: _Plan, tokens: int) -> tuple[Op, ...]:
+    """Every stage but the last sends its activations to the next."""
+    if p.last:
+        return ()
+    message = tokens * p.hidden * p.ab
+    return (Op("stage_send", OpKind.P2P, p.act_dtype, act_in_bytes=message, comm_bytes=message, group=2),)
 
 
 @lru_cache(maxsize=8192)
@@ -237,6 +250,7 @@ def _attention(p: _Plan, kind: str, new: np.ndarray, past: np.ndarray, new_token
         q_heads=sh.q_heads,
         kv_heads=sh.kv_heads,
         head_dim=sh.head_dim,
+        features=(Feature.GQA_ATTENTION, Feature.ROPE),
         seq_new=new,
         seq_past=past,
     )
@@ -266,14 +280,23 @@ def build_step_graph(
     kv_dtype: str | None = None,
     act_dtype: str = "bf16",
     stage: int | None = None,
+    ep: int = 1,
+    attention_dp: bool = False,
+    moe_imbalance: float = DEFAULT_IMBALANCE,
+    routing_seed: int = DEFAULT_ROUTING_SEED,
 ) -> StepGraph:
     """One step of `model` on one chip of pipeline stage `stage` (default: the last, most loaded stage).
 
     Weights in `dtype`, KV cache in `kv_dtype` (default: `dtype`, fp8 for fp4 weights), activations in
-    `act_dtype`. Raises InputError for a `tp` that does not divide the KV heads, `pp` over the layer count,
-    or a malformed batch.
+    `act_dtype`. `ep`: expert-parallel chips among the tp chips; `attention_dp`: attention data parallel over
+    the tp chips (each runs attention for every tp-th sequence; the graph is that of the first, most loaded
+    chip). Raises InputError for a layout the model's heads, KV heads or experts do not divide, `pp` over the
+    layer count, or a malformed batch.
     """
     kv = resolve_kv_dtype(dtype, kv_dtype)
+    if not model.is_dense_llama or ep != 1 or attention_dp:
+        return _general_graph(model, batch, tp, pp, dtype, kv, act_dtype, pp - 1 if stage is None else stage, ep,
+                              attention_dp, float(moe_imbalance), int(routing_seed))
     p = _plan(model, tp, pp, pp - 1 if stage is None else stage, dtype, kv, act_dtype)
     _check_batch(batch)
     new, past, dec = batch.prefill_new_tokens, batch.prefill_past_tokens, batch.decode_past_tokens
@@ -294,4 +317,55 @@ def build_step_graph(
     post = _post_ops(p, tokens, new.size + dec.size) if p.last else ()
     # The plan is cached and held by the key, so its identity stands for its values.
     key = (p, tokens, new.size + dec.size, bool(new.size), bool(dec.size))
-    return StepGraph(batch, p.tp, p.pp, pre, before + attention + after, p.layers, post, stage_ops, key)
+    return StepGraph(batch, p.tp, p.pp, pre, before + attention + after, p.layers, post, stage_ops, dense_key=key)
+
+
+@lru_cache(maxsize=1024)
+def _general_plan(model: ModelConfig, tp: int, pp: int, stage: int, dtype: str, kv_dtype: str, act_dtype: str,
+                  ep: int, attention_dp: bool, imbalance: float, seed: int) -> tuple[GeneralPlan, _Plan, int, tuple]:
+    """(layer plan, plumbing plan for embedding / LM head, first layer index, layer groups) of one stage."""
+    shapes = layout_shapes(model, tp, ep, attention_dp)
+    counts = stage_layer_counts(model, pp)
+    if isinstance(stage, bool) or not isinstance(stage, Integral) or not 0 <= stage < pp:
+        raise InputError("stage", "stage", f"must be an integer in [0, {pp}), got {stage!r}")
+    wb, ab, kvb = dtype_bytes(dtype, "dtype"), dtype_bytes(act_dtype, "act_dtype"), dtype_bytes(kv_dtype, "kv_dtype")
+    plan = GeneralPlan(model=model, attn_tp=shapes.attn_tp, ffn_tp=shapes.ffn_tp, ep=ep, moe_tp=shapes.moe_tp,
+                       q_heads=shapes.q_heads, kv_heads=shapes.kv_heads, dtype=dtype, kv_dtype=kv_dtype,
+                       act_dtype=act_dtype, wb=wb, kvb=kvb, ab=ab, imbalance=imbalance, seed=seed)
+    lm = Shard(tp=shapes.lm_tp, q_heads=0, kv_heads=0, head_dim=0, intermediate=0,
+               vocab=-(-model.vocab_size // shapes.lm_tp))
+    plumbing = _Plan(hidden=model.hidden_size, sh=lm, tp=shapes.lm_tp, pp=len(counts), layers=counts[stage],
+                     first=stage == 0, last=stage == pp - 1, dtype=dtype, kv_dtype=kv_dtype, act_dtype=act_dtype,
+                     wb=wb, kvb=kvb, ab=ab, kv_token_bytes=0.0, attn_flops_per_entry=0.0)
+    start = sum(counts[:stage])
+    kinds: dict = {}
+    for kind in model.layers[start:start + counts[stage]]:
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return plan, plumbing, start, tuple(kinds.items())
+
+
+def _local_batch(batch: StepBatch, ranks: int) -> StepBatch:
+    """The sequences of the first of `ranks` attention data-parallel chips (every ranks-th, from the first)."""
+    if ranks == 1:
+        return batch
+    return StepBatch(batch.prefill_new_tokens[::ranks], batch.prefill_past_tokens[::ranks],
+                     batch.decode_past_tokens[::ranks])
+
+
+def _general_graph(model: ModelConfig, batch: StepBatch, tp: int, pp: int, dtype: str, kv_dtype: str,
+                   act_dtype: str, stage: int, ep: int, attention_dp: bool, imbalance: float, seed: int) -> StepGraph:
+    """Step graph of a model with layers beyond the dense Llama layer (layers.py), one group per layer kind."""
+    plan, plumbing, _, kinds = _general_plan(model, tp, pp, stage, dtype, kv_dtype, act_dtype, ep, attention_dp,
+                                             imbalance, seed)
+    _check_batch(batch)
+    local = _local_batch(batch, tp if attention_dp else 1)
+    prefill = int(local.prefill_new_tokens.sum()) if local.prefill_new_tokens.size else 0
+    sequences = local.prefill_new_tokens.size + local.decode_past_tokens.size
+    t = _Tokens(prefill=prefill, decode=int(local.decode_past_tokens.size), sequences=sequences,
+                routed=batch.tokens)
+    groups = tuple((layer_ops(plan, kind, t, local), count) for kind, count in kinds)
+    pre, stage_ops = _pre_ops(plumbing, t.local), _stage_ops(plumbing, t.local)
+    post = _post_ops(plumbing, t.local, sequences) if plumbing.last else ()
+    key = (plan, stage, t)
+    (first_ops, first_count), *rest = groups
+    return StepGraph(batch, tp, plumbing.pp, pre, first_ops, first_count, post, stage_ops, tuple(rest), key)

@@ -8,12 +8,12 @@ count; the engine costs a layer once and multiplies. Every count on an `Op` is p
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
 
 import numpy as np
 
-__all__ = ["OpKind", "Op", "StepBatch", "StepGraph"]
+__all__ = ["OpKind", "Feature", "Op", "grouped_as_dense", "attention_flops_scale", "StepBatch", "StepGraph"]
 
 
 class OpKind:
@@ -27,7 +27,37 @@ class OpKind:
     ELEMENTWISE = "elementwise"
     ALLREDUCE = "allreduce"
     P2P = "p2p"
-    ALL = (EMBEDDING, NORM, MATMUL, ATTENTION_PREFILL, ATTENTION_DECODE, ELEMENTWISE, ALLREDUCE, P2P)
+    MOE_MATMUL = "moe_matmul"  # grouped GEMM over the routed experts on this chip
+    ALL_TO_ALL = "all_to_all"  # expert-parallel dispatch / combine
+    SSM_SCAN = "ssm_scan"  # Mamba-2: causal conv + selective state-space scan
+    ALL = (EMBEDDING, NORM, MATMUL, ATTENTION_PREFILL, ATTENTION_DECODE, ELEMENTWISE, ALLREDUCE, P2P, MOE_MATMUL,
+           ALL_TO_ALL, SSM_SCAN)
+
+
+class Feature:
+    """What an op computes, in the words a fixed-function chip's spec lists what it runs natively
+    (`native_ops`). Ops without features (embedding lookup, residual add, sampling, collectives) are the
+    plumbing every chip has."""
+
+    GEMM = "gemm"  # dense matrix multiply (projections, dense MLPs, router, LM head)
+    GEMM_BIAS = "gemm_bias"  # a bias added to a projection's output
+    GQA_ATTENTION = "gqa_attention"  # causal MHA/GQA/MQA over the whole context
+    ROPE = "rope"
+    SLIDING_WINDOW = "sliding_window_attention"
+    CHUNKED_ATTENTION = "chunked_attention"
+    ATTENTION_SINKS = "attention_sinks"
+    MLA = "mla_attention"  # multi-head latent attention (latent cache, absorbed projections)
+    RMSNORM = "rmsnorm"
+    QK_NORM = "qk_norm"
+    SWIGLU = "swiglu"
+    GEGLU = "geglu"
+    SWIGLU_CLAMP = "swiglu_clamp"  # gpt-oss: clamped SwiGLU with a scaled sigmoid
+    RELU2 = "relu2"
+    MOE_EXPERTS = "moe_grouped_gemm"
+    TOPK_ROUTING = "topk_routing"
+    MAMBA2 = "mamba2_scan"
+    ALL = (GEMM, GEMM_BIAS, GQA_ATTENTION, ROPE, SLIDING_WINDOW, CHUNKED_ATTENTION, ATTENTION_SINKS, MLA, RMSNORM,
+           QK_NORM, SWIGLU, GEGLU, SWIGLU_CLAMP, RELU2, MOE_EXPERTS, TOPK_ROUTING, MAMBA2)
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +119,9 @@ class Op:
     q_heads: int = 0
     kv_heads: int = 0
     head_dim: int = 0
+    features: tuple[str, ...] = ()  # Feature values (see Feature); () for plumbing
+    window: int = 0  # attention: a token attends at most this many entries (sliding or chunked; 0: all)
+    experts: float = 0.0  # moe_matmul: expected experts with tokens on this chip (m: tokens per such expert)
     seq_new: np.ndarray | None = field(default=None, repr=False)
     seq_past: np.ndarray | None = field(default=None, repr=False)
     # The op's scalar fields as one hashable value (None with per-sequence arrays); set by __post_init__.
@@ -110,6 +143,26 @@ class Op:
         return self.weight_bytes + self.act_in_bytes + self.act_out_bytes + self.kv_read_bytes + self.kv_write_bytes
 
 
+def grouped_as_dense(op: Op) -> Op:
+    """A grouped expert GEMM (moe_matmul) as the one dense GEMM a device prices it as: its active experts' GEMMs
+    side by side (m tokens per expert, n x experts wide), with the op's own FLOPs and bytes. With equal tokens
+    per expert this is exact for a tiled GEMM whose tile width divides n."""
+    width = max(int(round(op.n * op.experts)), 1)
+    return replace(op, kind=OpKind.MATMUL, n=width, experts=0.0)
+
+
+def attention_flops_scale(op: Op) -> float:
+    """An attention op's FLOPs over those its (seq_new, seq_past) arrays imply for plain causal attention with
+    its head count and head_dim (4 x heads x head_dim per entry): 1.0 for a plain GQA op, otherwise the factor
+    by which a device's array-based attention model must scale (sliding windows, chunks, MLA, sinks)."""
+    if not op.window and Feature.MLA not in op.features and Feature.ATTENTION_SINKS not in op.features:
+        return 1.0
+    new = op.seq_new.astype(np.float64)
+    entries = float((new * op.seq_past + new * (new + 1) / 2).sum())
+    implied = 4.0 * op.q_heads * op.head_dim * entries
+    return op.flops / implied if implied > 0.0 else 1.0
+
+
 _op_scalars = attrgetter(*(f.name for f in fields(Op) if f.name not in ("seq_new", "seq_past", "value_key")))
 
 
@@ -129,16 +182,37 @@ class StepGraph:
     layers_per_stage: int
     post_ops: tuple[Op, ...]
     stage_ops: tuple[Op, ...] = ()
+    # Layers of other kinds on this stage, after the first group: ((ops, count), ...) (MoE after dense layers,
+    # global after sliding-window layers, Mamba beside attention). Empty for a model of identical layers.
+    more_groups: tuple[tuple[tuple[Op, ...], int], ...] = ()
     # Equal keys: equal ops with equal values at every place but the per-sequence (attention) ops, which sit at
     # the same places (build_step_graph sets it; None: unknown). Engines key caches of the rest on it.
     dense_key: object = field(default=None, compare=False)
+
+    @property
+    def layer_groups(self) -> tuple[tuple[tuple[Op, ...], int], ...]:
+        """((layer ops, layer count), ...): every kind of layer on this stage."""
+        return ((self.layer_ops, self.layers_per_stage), *self.more_groups)
+
+    def split(self) -> list["StepGraph"]:
+        """One single-group graph per layer group (pre ops with the first, post and stage ops with the last),
+        so an engine that runs graphs of identical layers can run this one as their sum."""
+        if not self.more_groups:
+            return [self]
+        groups = self.layer_groups
+        last = len(groups) - 1
+        return [StepGraph(self.batch, self.tp, self.pp, self.pre_ops if i == 0 else (), ops, count,
+                          self.post_ops if i == last else (), self.stage_ops if i == last else (), (),
+                          None if self.dense_key is None else (self.dense_key, i))
+                for i, (ops, count) in enumerate(groups)]
 
     def all_ops(self):
         """(op, repeat count) pairs for one stage."""
         for op in self.pre_ops:
             yield op, 1
-        for op in self.layer_ops:
-            yield op, self.layers_per_stage
+        for ops, count in self.layer_groups:
+            for op in ops:
+                yield op, count
         for op in self.post_ops:
             yield op, 1
         for op in self.stage_ops:

@@ -25,6 +25,10 @@ __all__ = [
     "weight_bytes_per_chip",
     "kv_bytes_per_token_per_chip",
     "activation_bytes_per_chip",
+    "state_bytes_per_sequence_per_chip",
+    "kv_span_bytes_per_sequence_per_chip",
+    "LayoutShapes",
+    "layout_shapes",
     "LOGIT_BYTES",
 ]
 
@@ -88,6 +92,61 @@ def stage_layer_counts(model: ModelConfig, pp: int) -> tuple[int, ...]:
     return (base,) * (pp - extra) + (base + 1,) * extra
 
 
+@dataclass(frozen=True, slots=True)
+class LayoutShapes:
+    """How one chip of a tp group splits a model under expert and attention data parallelism.
+
+    attn_tp: chips attention heads split over (1 with attention data parallelism: each chip runs all heads for
+    its share of the sequences). q_heads / kv_heads: per chip (KV heads replicate when attn_tp exceeds them).
+    ffn_tp: chips a dense feed-forward block or shared expert splits over (1 with attention DP: replicated).
+    moe_tp: chips each routed expert's width splits over (tp / ep). lm_tp: chips the vocabulary splits over.
+    kv_share: the share of the group's KV cache one chip holds per token of a sequence on the group (1 / tp
+    with attention DP, where each sequence lives on one chip; else 1, every chip holds its heads' slice).
+    """
+
+    attn_tp: int
+    ffn_tp: int
+    moe_tp: int
+    lm_tp: int
+    q_heads: int
+    kv_heads: int
+    kv_share: float
+
+
+@lru_cache(maxsize=256)
+def layout_shapes(model: ModelConfig, tp: int, ep: int = 1, attention_dp: bool = False) -> LayoutShapes:
+    """Per-chip shapes of a layout; InputError naming the flag a model's heads, KV heads or experts refuse."""
+    tp, ep = _check_int(tp, "tp"), _check_int(ep, "ep")
+    attn_tp = 1 if attention_dp else tp
+    if tp % ep:
+        raise InputError(RUN, "ep", f"{ep} does not divide tp={tp} (experts split over ep of the tp chips)")
+    if ep > 1 and model.moe is None:
+        raise InputError(RUN, "ep", f"{model.name} has no routed experts to split over {ep} chips")
+    if model.moe is not None and model.moe.num_experts % ep:
+        raise InputError(RUN, "ep", f"{ep} does not divide the {model.moe.num_experts} experts of {model.name}")
+    if attention_dp and model.moe is not None and ep != tp:
+        raise InputError(RUN, "attention_dp", f"attention data parallelism needs ep = tp (the DEP layout); got "
+                                              f"ep={ep}, tp={tp}")
+    heads, kv = model.num_attention_heads, model.num_key_value_heads
+    if heads % attn_tp:
+        raise InputError(RUN, "tp", f"{attn_tp} does not divide num_attention_heads={heads} of {model.name}")
+    if model.mla is None and kv % attn_tp and attn_tp % kv:
+        raise InputError(RUN, "tp", f"{attn_tp} neither divides nor is a multiple of num_key_value_heads={kv} "
+                                    f"of {model.name}")
+    if model.ssm is not None and model.ssm.num_heads % attn_tp:
+        raise InputError(RUN, "tp", f"{attn_tp} does not divide the {model.ssm.num_heads} Mamba heads of {model.name}")
+    ffn_tp = 1 if attention_dp else tp
+    return LayoutShapes(attn_tp=attn_tp, ffn_tp=ffn_tp, moe_tp=tp // ep, lm_tp=1 if attention_dp else tp,
+                        q_heads=heads // attn_tp, kv_heads=1 if model.mla else max(kv // attn_tp, 1),
+                        kv_share=1.0 / tp if attention_dp else 1.0)
+
+
+def _stage_kinds(model: ModelConfig, pp: int):
+    counts = stage_layer_counts(model, pp)
+    start = sum(counts[:-1])
+    return model.layers[start:]
+
+
 def resolve_kv_dtype(dtype: str, kv_dtype: str | None) -> str:
     """KV-cache dtype: as given, else the weight dtype, except fp4 weights keep an fp8 cache."""
     if kv_dtype is not None:
@@ -95,7 +154,8 @@ def resolve_kv_dtype(dtype: str, kv_dtype: str | None) -> str:
     return "fp8" if dtype == "fp4" else dtype
 
 
-def weight_bytes_per_chip(model: ModelConfig, dtype: str, tp: int, pp: int, *, act_dtype: str = "bf16") -> float:
+def weight_bytes_per_chip(model: ModelConfig, dtype: str, tp: int, pp: int, *, act_dtype: str = "bf16", ep: int = 1,
+                          attention_dp: bool = False) -> float:
     """Weights resident on one chip of the most loaded (last) stage.
 
     Matmul weights and the embedding table are in `dtype`; RMSNorm weight vectors stay in `act_dtype`.
@@ -104,6 +164,8 @@ def weight_bytes_per_chip(model: ModelConfig, dtype: str, tp: int, pp: int, *, a
     """
     wb = dtype_bytes(dtype, "dtype")
     ab = dtype_bytes(act_dtype, "act_dtype")
+    if not model.is_dense_llama or ep != 1 or attention_dp:
+        return _general_weight_bytes(model, wb, ab, tp, pp, ep, attention_dp)
     sh = shard(model, tp)
     layers = stage_layer_counts(model, pp)[-1]
     hidden = model.hidden_size
@@ -113,8 +175,15 @@ def weight_bytes_per_chip(model: ModelConfig, dtype: str, tp: int, pp: int, *, a
     return layers * per_layer + hidden * ab + tables
 
 
-def kv_bytes_per_token_per_chip(model: ModelConfig, kv_dtype: str, tp: int, pp: int) -> float:
-    """K and V of one token held by one chip of the most loaded stage (its KV heads, its layers)."""
+def kv_bytes_per_token_per_chip(model: ModelConfig, kv_dtype: str, tp: int, pp: int, *, ep: int = 1,
+                                attention_dp: bool = False) -> float:
+    """K and V of one token held by one chip of the most loaded stage (its KV heads, its layers); for a model
+    with sliding-window or chunked layers, only the layers that cache the whole context (the span-bounded
+    layers' cache is `kv_span_bytes_per_sequence_per_chip`, a per-sequence amount)."""
+    if not model.is_dense_llama or ep != 1 or attention_dp:
+        shapes = layout_shapes(model, tp, ep, attention_dp)
+        return _per_token_elements(model, pp, shapes, bounded=False) * dtype_bytes(kv_dtype, "kv_dtype") \
+            * shapes.kv_share
     sh = shard(model, tp)
     layers = stage_layer_counts(model, pp)[-1]
     return 2.0 * layers * sh.kv_heads * sh.head_dim * dtype_bytes(kv_dtype, "kv_dtype")
@@ -131,10 +200,96 @@ def activation_bytes_per_chip(model: ModelConfig, max_tokens_per_step: int, tp: 
     """
     tokens = _check_int(max_tokens_per_step, "max_tokens_per_step")
     ab = dtype_bytes(act_dtype, "act_dtype")
-    sh = shard(model, tp)
     hidden = model.hidden_size
-    attention = sh.qkv_width + sh.q_heads * sh.head_dim
-    mlp = 3 * sh.intermediate
+    if model.is_dense_llama:
+        sh = shard(model, tp)
+        attention = sh.qkv_width + sh.q_heads * sh.head_dim
+        mlp = 3 * sh.intermediate
+        vocab = sh.vocab
+    else:  # the widest layer kind, attention and MLP heads over tp, an MoE block's top-k expert rows per token
+        heads = -(-model.num_attention_heads // tp)
+        kv = max(model.num_key_value_heads // tp, 1)
+        attention = (2 * heads + 2 * kv) * model.head_dim
+        if model.mla is not None:
+            attention = heads * (model.mla.qk_head_dim + model.mla.kv_lora_rank + model.mla.v_head_dim)
+        widths = [model.ffn_width(k) for k in model.layers if k.ffn == "dense"]
+        if model.moe is not None:
+            widths.append(model.moe.top_k * model.moe.expert_intermediate + model.moe.shared_intermediate)
+        if model.ssm is not None:
+            attention = max(attention, 2 * model.ssm.in_proj_width // tp)
+        mlp = 3 * -(-max(widths, default=0) // tp)
+        vocab = -(-model.vocab_size // tp)
     layer = (2 * hidden + max(attention, mlp)) * ab
-    lm_head = hidden * ab + sh.vocab * LOGIT_BYTES
+    lm_head = hidden * ab + vocab * LOGIT_BYTES
     return float(tokens * max(layer, lm_head))
+
+
+def _per_token_elements(model: ModelConfig, pp: int, shapes: LayoutShapes, bounded: bool) -> int:
+    """Cached values per token on one chip of the last stage: unbounded layers, or (bounded) span layers."""
+    total = 0
+    for kind in _stage_kinds(model, pp):
+        if bool(kind.kv_span) != bounded:
+            continue
+        if kind.mixer == "attention":
+            total += 2 * shapes.kv_heads * model.head_dim
+        elif kind.mixer == "mla":
+            total += model.mla.cache_width
+    return total
+
+
+def kv_span_bytes_per_sequence_per_chip(model: ModelConfig, kv_dtype: str, tp: int, pp: int, *, ep: int = 1,
+                                        attention_dp: bool = False, tokens: int | None = None) -> float:
+    """KV bytes one sequence of `tokens` tokens (None: at least the span) holds in the sliding-window / chunked
+    layers of one chip: min(tokens, span) tokens per such layer."""
+    shapes = layout_shapes(model, tp, ep, attention_dp)
+    kvb = dtype_bytes(kv_dtype, "kv_dtype")
+    total = 0.0
+    for kind in _stage_kinds(model, pp):
+        if kind.kv_span and kind.mixer == "attention":
+            held = kind.kv_span if tokens is None else min(kind.kv_span, tokens)
+            total += held * 2 * shapes.kv_heads * model.head_dim * kvb
+    return total * shapes.kv_share
+
+
+def state_bytes_per_sequence_per_chip(model: ModelConfig, tp: int, pp: int, *, ep: int = 1,
+                                      attention_dp: bool = False, state_dtype: str = "bf16") -> float:
+    """Mamba-2 state one sequence holds on one chip of the last stage (heads split over attention tp)."""
+    if model.ssm is None:
+        return 0.0
+    shapes = layout_shapes(model, tp, ep, attention_dp)
+    ssm = model.ssm
+    heads = ssm.num_heads // shapes.attn_tp
+    per_layer = heads * ssm.head_dim * ssm.state_size + ssm.conv_channels // shapes.attn_tp * (ssm.conv_kernel - 1)
+    layers = sum(1 for k in _stage_kinds(model, pp) if k.mixer == "mamba")
+    return float(layers * per_layer) * dtype_bytes(state_dtype, "kv_dtype") * shapes.kv_share
+
+
+def _general_weight_bytes(model: ModelConfig, wb: float, ab: float, tp: int, pp: int, ep: int,
+                          attention_dp: bool) -> float:
+    """Weights on one chip of the last stage for any layer kind: mixers over attention tp (MLA's down
+    projections and the router replicated), routed experts over ep x (tp / ep), dense blocks over ffn tp."""
+    s = layout_shapes(model, tp, ep, attention_dp)
+    h = model.hidden_size
+    total = 0.0
+    for kind in _stage_kinds(model, pp):
+        total += model.norms_per_layer * h * ab
+        if kind.mixer == "attention":
+            q, kv = s.q_heads * model.head_dim, s.kv_heads * model.head_dim
+            total += (h * (q + 2 * kv) + q * h) * wb
+        elif kind.mixer == "mla":
+            mla = model.mla
+            full = mla.params(h, model.num_attention_heads)
+            down = h * (mla.q_lora_rank + mla.cache_width) if mla.q_lora_rank else h * mla.cache_width
+            total += (down + (full - down) / s.attn_tp) * wb
+        elif kind.mixer == "mamba":
+            total += model.ssm.params(h) / s.attn_tp * wb
+        if kind.ffn == "dense":
+            total += (3 if model.gated else 2) * h * model.ffn_width(kind) / s.ffn_tp * wb
+        elif kind.ffn == "moe":
+            moe = model.moe
+            total += h * moe.num_experts * wb  # router, replicated
+            total += moe.num_experts // ep * moe.expert_params(h, model.gated) / s.moe_tp * wb
+            total += (3 if model.gated else 2) * h * moe.shared_intermediate / s.ffn_tp * wb
+    table = -(-model.vocab_size // s.lm_tp) * h * wb
+    tables = table if (pp > 1 or model.tie_word_embeddings) else 2 * table
+    return total + h * ab + tables

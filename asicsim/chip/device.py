@@ -53,7 +53,7 @@ from asicsim.kernels import systolic
 from asicsim.kernels.collectives import ring_allreduce_time_s
 from asicsim.kernels.vector import vector_cycles
 from asicsim.workloads.errors import Infeasible, InputError
-from asicsim.workloads.graph_types import Op, OpKind
+from asicsim.workloads.graph_types import Op, OpKind, attention_flops_scale, grouped_as_dense
 
 from asicsim.core.device import MATMUL_DTYPES, AreaBreakdown, DieFloorplan, LinkLimits, OpCost, PowerLimits
 from asicsim.core.specfile import build_spec
@@ -95,6 +95,7 @@ class AsicDevice:
         self._weight_buffer_bytes = s.sram_bytes * _WEIGHT_SRAM_SHARE
         self._operand_pool_bytes = s.sram_bytes * _OPERAND_SRAM_SHARE / _OPERANDS  # per operand, all arrays
         self._boost = s.max_clock_hz > s.clock_hz
+        self._native = s.native_features
         self._pe_macs_by_dtype: dict[str, int] = {}
         if self._boost:
             self._budget_w = boost_budget_w(s)
@@ -161,7 +162,7 @@ class AsicDevice:
         return self.spec.overlap_collectives
 
     def check_model(self, config: Mapping[str, Any], source: str) -> None:
-        """A fixed-function chip runs only the dense transformer graph (asicsim.chip.programmability)."""
+        """A fixed-function chip runs its native op features, the rest on its fallback (or refuses the model)."""
         check_model_runs(self.spec, config, source)
 
     def step_energy_j(self, step: Any, dtype: str) -> float:
@@ -170,14 +171,36 @@ class AsicDevice:
 
     # --- pricing -------------------------------------------------------------------------------------
     def cost(self, op: Op) -> OpCost:
+        if op.features and self._native is not None and not self._native.issuperset(op.features):
+            return self._fallback(op)
         kind = op.kind
         if kind == OpKind.MATMUL:
             return self._matmul(op)
+        if kind == OpKind.MOE_MATMUL:  # the active experts' GEMMs back to back: one GEMM as wide as all of them
+            return self._matmul(grouped_as_dense(op))
         if kind in (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE):
             return self._attention(op)
-        if kind in (OpKind.ALLREDUCE, OpKind.P2P):
+        if kind in (OpKind.ALLREDUCE, OpKind.P2P, OpKind.ALL_TO_ALL):
             return self._collective(op)
+        if kind == OpKind.SSM_SCAN:
+            cost = self._vector(op)
+            state = self._bytes_cycles(op.kv_read_bytes + op.kv_write_bytes)
+            return dataclasses.replace(cost, memory_cycles=cost.memory_cycles + state,
+                           hbm_bytes=(cost.hbm_bytes or 0.0) + op.kv_read_bytes + op.kv_write_bytes)
         return self._vector(op)
+
+    def _fallback(self, op: Op) -> OpCost:
+        """An op whose features the datapath lacks, on the spec's fallback unit: hand-off latency, then its
+        FLOPs or its bytes (weights, activations, KV) at the fallback's rates, whichever is slower. Serial:
+        the arrays wait for it."""
+        s = self.spec
+        if not s.has_fallback:
+            missing = sorted(set(op.features) - self._native)
+            raise InputError(s.name, "native_ops", f"no datapath for {', '.join(missing)} (op {op.name}) and no "
+                                                   "fallback (fallback_flops_per_s = 0)")
+        seconds = s.fallback_latency_s + max(op.flops / s.fallback_flops_per_s,
+                                             op.memory_bytes / s.fallback_bandwidth_bytes_per_s)
+        return OpCost(fixed_s=seconds, fallback_s=seconds, hbm_bytes=0.0)
 
     def _bytes_cycles(self, nbytes: float) -> float:
         return nbytes / self._hbm_bytes_per_cycle
@@ -250,6 +273,9 @@ class AsicDevice:
             self._dataflow, _PIPELINED)
         new = op.seq_new.astype(float)
         scores = float((new * op.seq_past + new * (new + 1) / 2).sum()) * op.q_heads
+        scale_work = attention_flops_scale(op)  # windows, MLA, sinks: the op's own FLOPs over what the arrays imply
+        if scale_work != 1.0:
+            array_cycles, ideal, scores = array_cycles * scale_work, ideal * scale_work, scores * scale_work
         softmax = vector_cycles(scores, _SOFTMAX_OPS, s.vector_lanes)
         kv = self._bytes_cycles(op.kv_read_bytes + op.kv_write_bytes)
         cycles = float(max(array_cycles, softmax))

@@ -25,13 +25,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from asicsim.workloads.errors import InputError
+from asicsim.workloads.graph_types import Feature
 
-__all__ = ["AsicSpec", "ARRAY_DTYPES", "DATAFLOWS"]
+__all__ = ["AsicSpec", "ARRAY_DTYPES", "DATAFLOWS", "DENSE_TRANSFORMER_FEATURES"]
 
 DATAFLOWS = ("os", "ws", "is")  # output-, weight-, input-stationary (SCALE-Sim naming)
 
 # dtype -> the macs_per_pe_per_cycle_* field that sets its rate (fp16 runs on the bf16 datapath).
 ARRAY_DTYPES: dict[str, str] = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp4": "fp4"}
+
+
+# What a fixed-function transformer chip runs when its spec does not list native_ops: the dense Llama graph.
+DENSE_TRANSFORMER_FEATURES = (Feature.GEMM, Feature.GQA_ATTENTION, Feature.ROPE, Feature.RMSNORM, Feature.SWIGLU)
 
 
 def _f(doc: str, default: Any = dataclasses.MISSING, **meta: Any) -> Any:
@@ -87,6 +92,19 @@ class AsicSpec:
         "share of die area spent on programmable cores (instruction issue, register files, L1, general "
         "lanes): 0 = fixed-function transformer graph only; GPUs are ~0.5", default=0.0, allow_zero=True, max=0.95)
     # --- provenance (filled by build_spec) -----------------------------------------------------------
+    native_ops: tuple[str, ...] = _f(
+        "op features the fixed-function datapath runs (asicsim.workloads.graph_types.Feature); others run on the "
+        "fallback, or are refused without one; empty: the dense transformer set (DENSE_TRANSFORMER_FEATURES). "
+        "Ignored above programmable_area_fraction 0 (programmable cores run every op)",
+        default=(), choices=Feature.ALL)
+    fallback_flops_per_s: float = _f("FLOP/s of the unit that runs ops outside native_ops (a host CPU or a small "
+                                     "programmable core); 0: no fallback, such models are refused",
+                                     default=0.0, allow_zero=True)
+    fallback_bandwidth_bytes_per_s: float = _f("bytes/s the fallback unit moves (its memory or the link to it)",
+                                               default=0.0, allow_zero=True)
+    fallback_latency_s: float = _f("fixed time per op sent to the fallback (hand-off and synchronisation)",
+                                   default=0.0, allow_zero=True)
+    fallback_description: str = _f("what the fallback unit is", default="")
     sources: tuple = ()
     assumed: frozenset = frozenset()
 
@@ -125,6 +143,17 @@ class AsicSpec:
     def assumption_fields(self) -> tuple[str, ...]:
         """Names of the fields whose values are assumptions (not published), sorted."""
         return tuple(sorted(self.assumed))
+
+    @property
+    def native_features(self) -> frozenset[str] | None:
+        """Op features the chip runs natively; None: every op (programmable cores)."""
+        if self.programmable_area_fraction > 0.0:
+            return None
+        return frozenset(self.native_ops or DENSE_TRANSFORMER_FEATURES)
+
+    @property
+    def has_fallback(self) -> bool:
+        return self.fallback_flops_per_s > 0.0 and self.fallback_bandwidth_bytes_per_s > 0.0
 
     def source_of(self, field: str) -> str:
         """The source note of `field` ('' when the spec gave none)."""

@@ -86,6 +86,13 @@ def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None)
     p.add_argument("--pp", type=_positive, default=1, help="pipeline stages (default: 1)")
     p.add_argument("--replicas", type=_positive, default=None,
                    help="data-parallel replicas of the tp x pp group (default: chips / (tp x pp), 1 without --tp)")
+    p.add_argument("--ep", type=_positive, default=None,
+                   help="expert-parallel chips among the tp chips for MoE models (default: tp with --attention-dp, "
+                        "else 1: every expert split over tp)")
+    p.add_argument("--attention-dp", action="store_true",
+                   help="attention data parallel over the tp chips, experts over ep = tp (the DEP layout)")
+    p.add_argument("--moe-imbalance", type=_non_negative_float, default=None,
+                   help="sigma of log expert popularity in the seeded routing model (0: uniform; default 0.3)")
     p.add_argument("--harness", default="default", choices=tuple(HARNESSES),
                    help="reproduce how a benchmark measured: " + "; ".join(
                        f"{h.name}: {h.description.split(':')[0]}" for h in HARNESSES.values() if h.name != "default"))
@@ -139,7 +146,8 @@ def spec_from_args(args: argparse.Namespace, hardware: str) -> RunSpec:
                    time_scale=args.time_scale, isl_dist=args.isl_dist, osl_dist=args.osl_dist,
                    slo_ttft_s=args.slo_ttft, slo_tpot_s=args.slo_tpot, kv_block_tokens=args.kv_block_tokens,
                    micro_batches=args.micro_batches, exact=getattr(args, "exact", False), harness=args.harness,
-                   widen=args.widen, effects=tuple(getattr(args, "effect", ()) or ()),
+                   widen=args.widen, effects=tuple(getattr(args, "effect", ()) or ()), ep=args.ep,
+                   attention_dp=args.attention_dp, moe_imbalance=args.moe_imbalance,
                    timeline_steps=getattr(args, "timeline_steps", 0) if getattr(args, "out", None) else 0)
 
 

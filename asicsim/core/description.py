@@ -34,9 +34,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from asicsim.workloads.errors import RUN, Infeasible, InputError
-from asicsim.workloads.memory import resolve_kv_dtype
+from asicsim.workloads.memory import layout_shapes, resolve_kv_dtype
 from asicsim.workloads.models import ModelConfig, load_model, model_config_path, read_model_config
 from asicsim.workloads.requests import Request, fixed_requests, parse_length_dist, poisson_requests
+from asicsim.workloads.routing import DEFAULT_IMBALANCE
 from asicsim.workloads.traces import fit_lognormal, load_trace, trace_path
 
 from .harness import (HARNESSES, PYTORCH_EFFECTS, PYTORCH_HOST_S_PER_SEQUENCE, TRTLLM_DEFAULT_REQUESTS,
@@ -102,6 +103,9 @@ class RunSpec:
     exact: bool = False
     harness: str = "default"
     widen: bool = False  # run a dtype the hardware lacks on its next wider datapath (only when asked)
+    ep: int | None = None  # expert-parallel chips among the tp chips (default 1; tp with attention_dp)
+    attention_dp: bool = False  # attention data parallel over the tp chips (the DEP layout with ep = tp)
+    moe_imbalance: float | None = None  # sigma of log expert popularity (default workloads.routing's)
     # Modelled effects switched away from the device's defaults, as (name, on) pairs (`asicsim validate
     # --explain`; names from the device's `effects`).
     effects: tuple[tuple[str, bool], ...] = ()
@@ -157,6 +161,9 @@ class RunDescription:
     widen: bool
     longest_request_tokens: int
     effects: tuple[tuple[str, bool], ...] = ()
+    ep: int = 1
+    attention_dp: bool = False
+    moe_imbalance: float = DEFAULT_IMBALANCE
     # Host (CPU) seconds per running request per step, overlapped with the previous step's device work
     # (a harness's serving runtime; 0 = none).
     host_s_per_sequence: float = 0.0
@@ -309,6 +316,7 @@ def resolve(s: RunSpec) -> RunDescription:
                              f"widen it to the next wider one only when asked: --widen / widen=True")
     # parallelism
     tp, pp, replicas = _layout(s, chips, model)
+    ep, attention_dp, imbalance = _moe_layout(s, tp, model)
     # workload
     isl, osl = _whole("isl", s.isl, 1), _whole("osl", s.osl, 1)
     rate = _number("rate", s.rate)
@@ -362,7 +370,8 @@ def resolve(s: RunSpec) -> RunDescription:
         max_batch = max_batch or 1
     max_tokens = max_tokens or DEFAULT_MAX_TOKENS_PER_STEP
     block = block or DEFAULT_KV_BLOCK_TOKENS
-    plan = _plan(model, memory, s.dtype, kv_dtype, tp, pp, longest, max_tokens, chips)
+    plan = plan_memory(model, memory, dtype=s.dtype, kv_dtype=kv_dtype, tp=tp, pp=pp, tokens_per_request=longest,
+                       max_tokens_per_step=max_tokens, chips=chips, ep=ep, attention_dp=attention_dp)
     if reserve >= plan.kv_capacity_bytes:
         raise _fail("max_batch", f"the runtime's buffers for {max_batch} requests ({reserve / 1e9:.2f} GB per chip) leave "
                                  f"no KV cache in the {plan.kv_capacity_bytes / 1e9:.2f} GB after weights and activations")
@@ -380,7 +389,8 @@ def resolve(s: RunSpec) -> RunDescription:
         max_batch=max_batch, max_tokens_per_step=max_tokens, micro_batches=micro, kv_block_tokens=block,
         kv_capacity_blocks=blocks, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot, timeline_steps=timeline_steps,
         exact=s.exact, harness=harness, widen=s.widen, longest_request_tokens=longest,
-        effects=_effects(_harness_effects(harness, s.effects, device), device),
+        effects=_effects(_harness_effects(harness, s.effects, device), device), ep=ep, attention_dp=attention_dp,
+        moe_imbalance=imbalance,
         host_s_per_sequence=PYTORCH_HOST_S_PER_SEQUENCE if harness == "trtllm-bench-pytorch" else 0.0)
 
 
@@ -427,12 +437,27 @@ def _layout(s: RunSpec, chips: int, model: ModelConfig) -> tuple[int, int, int]:
             raise _fail("replicas", f"tp x pp x replicas = {tp * pp * replicas}, not chips {chips}")
         replicas = chips // (tp * pp)
     heads = model.num_key_value_heads
-    if heads % tp:
+    if model.is_dense_llama and heads % tp:
         fits = max(d for d in range(1, tp + 1) if heads % d == 0 and tp % d == 0)
         hint = (f"tp is chips / (pp x replicas) = {tp} when not given; give tp {fits} and the rest of the chips "
                 f"become replicas" if derived else f"give a divisor of {heads}, e.g. {fits}")
         raise _fail("tp", f"{tp} does not divide the {heads} KV heads of {model.name}; {hint}")
     return tp, pp, replicas or 1
+
+
+def _moe_layout(s: RunSpec, tp: int, model: ModelConfig) -> tuple[int, bool, float]:
+    """(ep, attention_dp, moe_imbalance): ep defaults to tp with attention data parallelism, else 1; the
+    layout is checked against the model's heads and experts (workloads.memory.layout_shapes)."""
+    if not isinstance(s.attention_dp, bool):
+        raise _fail("attention_dp", f"must be true or false, got {s.attention_dp!r}")
+    ep = _whole("ep", _given(s.ep), 1, none_ok=True)
+    if ep is None:
+        ep = tp if s.attention_dp and model.moe is not None else 1
+    imbalance = DEFAULT_IMBALANCE if s.moe_imbalance is None else _number("moe_imbalance", s.moe_imbalance)
+    if imbalance > 3.0:
+        raise _fail("moe_imbalance", f"must be at most 3 (sigma of log expert popularity), got {imbalance:g}")
+    layout_shapes(model, tp, ep, s.attention_dp)
+    return ep, s.attention_dp, imbalance
 
 
 def _default_burst(harness: str, isl: int, osl: int) -> int:

@@ -34,6 +34,8 @@ class OpCost:
     fixed_s: serial overhead in seconds (kernel launch, synchronisation) that nothing overlaps.
     ideal_compute_cycles: cycles at 100% utilisation of the compute unit (for utilisation reports).
     stall_cycles: compute cycles lost to operands that did not arrive in time, already in compute_cycles.
+    fallback_s: seconds the op spends on the chip's fallback unit (a host CPU or small core) because the
+        fixed-function datapath lacks one of its features; included in fixed_s (nothing else overlaps it).
     hbm_bytes: bytes that really cross device memory (None: all of the op's bytes, `Op.memory_bytes`); a
         device that keeps activations on chip reports less. Memory-bandwidth utilisation (MBU) counts these.
     """
@@ -46,6 +48,7 @@ class OpCost:
     ideal_compute_cycles: float = 0.0
     stall_cycles: float = 0.0
     hbm_bytes: float | None = None
+    fallback_s: float = 0.0  # seconds on a fallback unit (part of fixed_s): an op the datapath lacks
 
 
 @dataclass(frozen=True)

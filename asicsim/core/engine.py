@@ -54,6 +54,7 @@ as the reference; `direct_step` is the direct pass with the same exact prices an
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from bisect import bisect_right
@@ -96,7 +97,8 @@ class StepTiming:
     gemm_s: float = 0.0  # matmuls' time as if each ran alone, launch overhead included
     attention_s: float = 0.0  # attention ops' time alone
     collective_s: float = 0.0  # all-reduces' and pipeline transfers' time alone
-    other_s: float = 0.0  # every other op's time alone (norms, elementwise, embedding)
+    other_s: float = 0.0  # every other op's time alone (norms, elementwise, embedding, Mamba scans)
+    fallback_s: float = 0.0  # ops the datapath lacks, run on the fallback unit (not in the per-kind times above)
 
     def __add__(self, other: StepTiming) -> StepTiming:
         """Field-wise sum: one step's micro-batches, run one after another."""
@@ -116,10 +118,10 @@ class _Priced:
     """An op with its cost in seconds per unit (`StepEngine.price`); `hbm_bytes` in bytes. Immutable by use."""
 
     __slots__ = ("op", "compute_s", "memory_s", "weight_s", "link_s", "fixed_s", "ideal_compute_s", "stall_s",
-                 "hbm_bytes", "account")
+                 "hbm_bytes", "fallback_s", "account")
 
     def __init__(self, op: Op, compute_s: float, memory_s: float, weight_s: float, link_s: float, fixed_s: float,
-                 ideal_compute_s: float, stall_s: float, hbm_bytes: float) -> None:
+                 ideal_compute_s: float, stall_s: float, hbm_bytes: float, fallback_s: float = 0.0) -> None:
         self.op = op
         self.compute_s = compute_s
         self.memory_s = memory_s
@@ -129,6 +131,7 @@ class _Priced:
         self.ideal_compute_s = ideal_compute_s
         self.stall_s = stall_s
         self.hbm_bytes = hbm_bytes
+        self.fallback_s = fallback_s
         self.account = _op_account(self)  # its StepTiming fields, run alone
 
     @property
@@ -427,6 +430,7 @@ class StepEngine:
             ideal_compute_s=cost.ideal_compute_cycles * c,
             stall_s=cost.stall_cycles * c,
             hbm_bytes=op.memory_bytes if cost.hbm_bytes is None else cost.hbm_bytes,
+            fallback_s=cost.fallback_s,
         )
 
     def _price_cached(self, op: Op) -> _Priced:
@@ -447,6 +451,8 @@ class StepEngine:
         `exact`: every op priced afresh and the step run through the simpy event model (`des`), every layer
         simulated. Otherwise the direct pass (the fast path), equal to it to rounding (tests/test_engine.py).
         """
+        if any(g.more_groups for g in graphs):  # layers of several kinds: one single-kind graph per kind, summed
+            return functools.reduce(operator.add, (self.run_step(part) for part in _split(graphs)))
         if self.exact:
             return self._event_step(graphs)
         templates = [self._template(g) for g in graphs]
@@ -529,6 +535,8 @@ class StepEngine:
 
     def direct_step(self, graphs: Sequence[StepGraph]) -> StepTiming:
         """The step by the direct pass with exact prices and no caches (what `exact` is checked against)."""
+        if any(g.more_groups for g in graphs):
+            return functools.reduce(operator.add, (self.direct_step(part) for part in _split(graphs)))
         priced = [self._price_exact(g) for g in graphs]
         layers = graphs[0].layers_per_stage
         return self._account(self._step_time(priced, layers), priced, layers)
@@ -599,7 +607,12 @@ class StepEngine:
         For timelines; exact pricing, no extrapolation, no caches.
         """
         record: list[tuple[int, str, str, float, float]] = []
-        self._step_time([self._price_exact(g) for g in graphs], graphs[0].layers_per_stage, record)
+        offset = 0.0
+        for part in _split(graphs):
+            first = len(record)
+            time_s, _ = self._step_time([self._price_exact(g) for g in part], part[0].layers_per_stage, record)
+            record[first:] = [(k, unit, name, start + offset, s) for k, unit, name, start, s in record[first:]]
+            offset += time_s
         return record
 
     def _price_exact(self, graph: StepGraph):
@@ -619,9 +632,11 @@ class StepEngine:
         return StepTiming(*_Account._make(total)._replace(time_s=sim[0], memory_wait_s=sim[1]))
 
 
-_COLLECTIVES = (OpKind.ALLREDUCE, OpKind.P2P)
+_COLLECTIVES = (OpKind.ALLREDUCE, OpKind.P2P, OpKind.ALL_TO_ALL)
 _ATTENTION = (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE)
-_BUCKETED = (OpKind.MATMUL, *_ATTENTION, *_COLLECTIVES)  # kinds with their own StepTiming field; others: other_s
+_GEMMS = (OpKind.MATMUL, OpKind.MOE_MATMUL)
+_FALLBACK = "fallback"  # an op priced on the fallback unit: its own StepTiming field
+_BUCKETED = (*_GEMMS, *_ATTENTION, *_COLLECTIVES, _FALLBACK)  # kinds with their own StepTiming field; others: other_s
 _OP_CACHE_MAX = 200_000
 _STEP_CACHE_MAX = 200_000
 _TEMPLATE_CACHE_MAX = 4096  # a template holds its priced ops: mixed steps' token counts seldom repeat
@@ -630,19 +645,28 @@ STATE_RTOL = 1e-12  # schedule states this close (relative to the step so far) r
 FAST_PATH_RTOL = 2.0 ** -ATTENTION_KEY_BITS
 
 
+def _split(graphs: Sequence[StepGraph]) -> list[list[StepGraph]]:
+    """Micro-batch graphs with several layer groups as a list of steps of one group each (group j of every
+    micro-batch together); layer groups run one after another, so the step is their sum."""
+    return [list(parts) for parts in zip(*(g.split() for g in graphs))]
+
+
 def _op_account(p: _Priced) -> _Account:
     """One op's StepTiming fields as if it ran alone: its time alone (a serial step is the sum), each unit's
     busy seconds, its compute's wait on memory, FLOPs, HBM bytes, and its time alone in its kind's field."""
     alone_s, kind = p.alone_s, p.op.kind
+    if p.fallback_s > 0.0:
+        kind = _FALLBACK
     return _Account(
         time_s=alone_s, compute_busy_s=p.compute_s, memory_busy_s=p.memory_s + p.weight_s, link_busy_s=p.link_s,
         fixed_s=p.fixed_s, ideal_compute_s=p.ideal_compute_s, stall_s=p.stall_s,
         memory_wait_s=max(alone_s - p.fixed_s - p.compute_s, 0.0) if p.compute_s > 0.0 else 0.0,
         flops_per_chip=p.op.flops, memory_bytes_per_chip=p.hbm_bytes,
-        gemm_s=alone_s if kind == OpKind.MATMUL else 0.0,
+        gemm_s=alone_s if kind in _GEMMS else 0.0,
         attention_s=alone_s if kind in _ATTENTION else 0.0,
         collective_s=alone_s if kind in _COLLECTIVES else 0.0,
         other_s=0.0 if kind in _BUCKETED else alone_s,
+        fallback_s=alone_s if kind == _FALLBACK else 0.0,
     )
 
 
@@ -651,7 +675,7 @@ def _round_attention(p: _Priced) -> _Priced:
     if p.op.seq_new is None:
         return p
     return _Priced(p.op, _round(p.compute_s), _round(p.memory_s), _round(p.weight_s), _round(p.link_s),
-                   _round(p.fixed_s), p.ideal_compute_s, p.stall_s, p.hbm_bytes)
+                   _round(p.fixed_s), p.ideal_compute_s, p.stall_s, p.hbm_bytes, p.fallback_s)
 
 
 def _rounded_key(p: _Priced) -> tuple[float, ...]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asicsim.workloads.errors import RUN, DoesNotFitError, InputError
-from asicsim.workloads.memory import activation_bytes_per_chip, kv_bytes_per_token_per_chip, weight_bytes_per_chip
+from asicsim.workloads.memory import (activation_bytes_per_chip, kv_bytes_per_token_per_chip,
+                                      kv_span_bytes_per_sequence_per_chip, state_bytes_per_sequence_per_chip,
+                                      weight_bytes_per_chip)
 from asicsim.workloads.models import ModelConfig
 
 __all__ = ["MemoryPlan", "plan_memory", "ServingLimits", "serving_limits"]
@@ -43,11 +45,23 @@ def plan_memory(
     max_tokens_per_step: int,
     act_dtype: str = "bf16",
     chips: int | None = None,
+    ep: int = 1,
+    attention_dp: bool = False,
 ) -> MemoryPlan:
-    """How many requests of `tokens_per_request` fit per replica; raises DoesNotFitError if none."""
-    weights = weight_bytes_per_chip(model, dtype, tp, pp)
+    """How many requests of `tokens_per_request` fit per replica; raises DoesNotFitError if none.
+
+    KV bytes per token: the layers that cache the whole context, plus what a request of `tokens_per_request`
+    tokens holds per sequence (sliding-window / chunked layers' min(tokens, span) tokens, Mamba state) spread
+    over its tokens, so the paged cache (which counts tokens) holds as many such requests as memory does;
+    shorter requests are charged the same rate (an approximation that errs towards fewer of them)."""
+    weights = weight_bytes_per_chip(model, dtype, tp, pp, act_dtype=act_dtype, ep=ep, attention_dp=attention_dp)
     workspace = activation_bytes_per_chip(model, max_tokens_per_step, tp, act_dtype)
-    kv_token = kv_bytes_per_token_per_chip(model, kv_dtype, tp, pp)
+    kv_token = kv_bytes_per_token_per_chip(model, kv_dtype, tp, pp, ep=ep, attention_dp=attention_dp)
+    if not model.is_dense_llama:
+        span = kv_span_bytes_per_sequence_per_chip(model, kv_dtype, tp, pp, ep=ep, attention_dp=attention_dp,
+                                                   tokens=tokens_per_request)
+        state = state_bytes_per_sequence_per_chip(model, tp, pp, ep=ep, attention_dp=attention_dp)
+        kv_token += (span + state) / tokens_per_request
     free = capacity_bytes - weights - workspace
     per_request = kv_token * tokens_per_request
     fit = int(free // per_request) if free > 0 else 0

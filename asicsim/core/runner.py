@@ -38,7 +38,8 @@ def serving_config(d: RunDescription) -> ServingConfig:
                          max_batch=d.max_batch, max_tokens_per_step=d.max_tokens_per_step, scheduler=d.scheduler,
                          router=d.router, kv_block_tokens=d.kv_block_tokens, micro_batches=d.micro_batches,
                          kv_capacity_blocks=d.kv_capacity_blocks, trace_steps=d.timeline_steps, exact=d.exact,
-                         host_s_per_sequence=d.host_s_per_sequence)
+                         host_s_per_sequence=d.host_s_per_sequence, ep=d.ep, attention_dp=d.attention_dp,
+                         moe_imbalance=d.moe_imbalance)
 
 
 def run_workload(run: RunSpec | RunDescription, progress: Progress | None = None) -> RunResult:

@@ -26,6 +26,7 @@ import numpy as np
 
 from asicsim.workloads.errors import RUN, InputError
 from asicsim.workloads.graph import build_step_graph
+from asicsim.workloads.routing import DEFAULT_IMBALANCE
 from asicsim.workloads.graph_types import StepBatch
 from asicsim.workloads.models import ModelConfig
 from asicsim.workloads.requests import Request
@@ -83,6 +84,15 @@ class ServingConfig:
     fast_forward: bool = True
     exact: bool = False
     host_s_per_sequence: float = 0.0  # host work per running request per step, overlapped with device work
+    ep: int = 1  # expert-parallel chips among the tp chips
+    attention_dp: bool = False  # attention data parallel over the tp chips
+    moe_imbalance: float = DEFAULT_IMBALANCE  # sigma of log expert popularity (workloads.routing)
+
+    def step_graph(self, batch: StepBatch):
+        """The operator graph of one step of this layout (last pipeline stage)."""
+        return build_step_graph(self.model, batch, tp=self.tp, pp=self.pp, dtype=self.dtype, kv_dtype=self.kv_dtype,
+                                act_dtype=self.act_dtype, ep=self.ep, attention_dp=self.attention_dp,
+                                moe_imbalance=self.moe_imbalance)
 
 
 @dataclass(frozen=True)
@@ -125,7 +135,8 @@ def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Servi
     longest = max(r.input_tokens + r.output_tokens for r in requests)
     plan = plan_memory(cfg.model, device.memory_bytes_per_chip, dtype=cfg.dtype, kv_dtype=cfg.kv_dtype,
                        tp=cfg.tp, pp=cfg.pp, tokens_per_request=longest,
-                       max_tokens_per_step=cfg.max_tokens_per_step, act_dtype=cfg.act_dtype, chips=chips)
+                       max_tokens_per_step=cfg.max_tokens_per_step, act_dtype=cfg.act_dtype, chips=chips,
+                       ep=cfg.ep, attention_dp=cfg.attention_dp)
     block = cfg.kv_block_tokens
     kv_bytes = cfg.kv_capacity_blocks * block * plan.kv_bytes_per_token if cfg.kv_capacity_blocks else None
     limits = serving_limits(plan, scheduler=cfg.scheduler, pp=cfg.pp, kv_block_tokens=block, longest_tokens=longest,
@@ -177,9 +188,7 @@ class StepRunner:
         self.ff_rtol = FAST_FORWARD_RTOL if serial else FAST_PATH_RTOL
 
     def graph(self, batch: StepBatch):
-        c = self.cfg
-        return build_step_graph(c.model, batch, tp=c.tp, pp=c.pp, dtype=c.dtype, kv_dtype=c.kv_dtype,
-                                act_dtype=c.act_dtype)
+        return self.cfg.step_graph(batch)
 
     def run(self, batch: StepBatch) -> tuple[StepTiming, int]:
         """(timing of one pipeline stage, interleaved halves used: 1 or 2). Also used by analysis.sweep."""

@@ -73,6 +73,14 @@ def _unwrap(value: Any, source: str, key: str) -> tuple[Any, str, bool]:
 
 
 def _coerce(value: Any, typ: Any, meta: dict, source: str, key: str) -> Any:
+    if typing.get_origin(typ) is tuple:  # a list of names, each from `choices` when given
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(source, key, f"must be a list of strings, got {_show(value)}")
+        choices = meta.get("choices")
+        bad = [v for v in value if choices and v not in choices]
+        if bad:
+            raise InputError(source, key, f"unknown entry {bad[0]!r}; known: {', '.join(choices)}")
+        return tuple(value)
     if typ is bool:
         if not isinstance(value, bool):
             raise InputError(source, key, f"must be true or false, got {_show(value)}")

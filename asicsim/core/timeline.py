@@ -29,11 +29,7 @@ _LABEL = {"steps": "engine steps", "memory": "HBM", "link": "chip links"}
 
 def chrome_trace(device: Device, cfg: ServingConfig, runs: Sequence[ReplicaRun]) -> dict:
     """{"traceEvents": [...], "displayTimeUnit": "ms", "otherData": {...}} for the traced first steps."""
-    from asicsim.workloads.graph import build_step_graph
-
-    def graph(batch):
-        return build_step_graph(cfg.model, batch, tp=cfg.tp, pp=cfg.pp, dtype=cfg.dtype, kv_dtype=cfg.kv_dtype,
-                                act_dtype=cfg.act_dtype)
+    graph = cfg.step_graph
 
     engine = StepEngine(device, exact=True)
     labels = dict(_LABEL, compute=device.compute_unit_name)
