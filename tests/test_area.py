@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from asicsim.analysis.sweep import WORKLOAD_DEFAULTS, evaluate_point
 from asicsim.chip.area import BLOCKS, area_breakdown, area_constants, hbm_edge_limit_stacks, node_scale
 from asicsim.chip.power import FULL_LOAD, power_w
-from asicsim.chip.programmability import (check_model_runs, derive_asic_spec, is_fixed_function,
-                                          unsupported_layers)
+from asicsim.chip.programmability import check_model_runs, derive_asic_spec, is_fixed_function
+from asicsim.workloads.models import CONFIG_DIR
 from asicsim.cli import main
 from asicsim.core.registry import load_hardware, make_device
 from asicsim.workloads.errors import InputError
@@ -173,27 +173,22 @@ def test_programmability_moves_area_from_arrays_to_cores(sohu) -> None:
     assert gpu_like.peak_flops_per_s("fp8") < fixed.peak_flops_per_s("fp8")
 
 
-MIXTRAL = {"model_type": "mixtral", "num_local_experts": 8, "num_experts_per_tok": 2}
-MAMBA = {"model_type": "mamba", "state_size": 16}
-LLAMA = {"model_type": "llama", "hidden_size": 8192}
+def _config(name: str) -> dict:
+    import json
+    return json.loads((CONFIG_DIR / f"{name}.json").read_text())
 
 
-def test_unsupported_layers_are_detected() -> None:
-    assert unsupported_layers(MIXTRAL)[0][0] == "num_local_experts"
-    assert "state-space" in unsupported_layers(MAMBA)[0][1]
-    assert unsupported_layers({"model_type": "jamba", "num_experts": 16}) != []
-    assert unsupported_layers(LLAMA) == []
-    assert unsupported_layers({"num_local_experts": 1}) == []  # one expert is a dense MLP
-
-
-def test_fixed_function_chip_rejects_moe_and_ssm(sohu) -> None:
-    for config, field in ((MIXTRAL, "num_local_experts"), (MAMBA, "model_type")):
-        with pytest.raises(InputError, match="fixed-function") as info:
-            check_model_runs(sohu, config, "config.json")
-        assert (info.value.source, info.value.field) == ("config.json", field)
-    check_model_runs(sohu, LLAMA, "config.json")
-    check_model_runs(derive_asic_spec(sohu, programmable_area_fraction=0.2), MIXTRAL, "config.json")
-    check_model_runs(load_hardware("h100-sxm"), MAMBA, "config.json")
+def test_fixed_function_chip_without_fallback_refuses_what_its_datapath_lacks(sohu) -> None:
+    bare = dataclasses.replace(sohu, fallback_flops_per_s=0.0)
+    for name, needs in (("mixtral-8x7b", "moe_grouped_gemm"), ("nemotron-h-56b", "mamba2_scan"),
+                        ("deepseek-r1", "mla_attention"), ("gpt-oss-20b", "attention_sinks")):
+        with pytest.raises(InputError, match=needs) as info:
+            check_model_runs(bare, _config(name), "config.json")
+        assert (info.value.source, info.value.field) == ("config.json", "model_type")
+        check_model_runs(sohu, _config(name), "config.json")  # the shipped spec has a fallback unit
+    check_model_runs(bare, _config("llama-3.1-8b"), "config.json")
+    check_model_runs(derive_asic_spec(bare, programmable_area_fraction=0.2), _config("mixtral-8x7b"), "config.json")
+    check_model_runs(load_hardware("h100-sxm"), _config("nemotron-h-56b"), "config.json")
 
 
 # --- derived specs: properties ------------------------------------------------------------------------------

@@ -372,7 +372,8 @@ def test_op_value_key_is_every_scalar_field():
     scalar = [f for f in dataclasses.fields(Op) if f.name not in ("seq_new", "seq_past", "value_key")]
     for f in scalar:
         value = getattr(op, f.name)
-        other = dataclasses.replace(op, **{f.name: value + ("x" if isinstance(value, str) else 1)})
+        bump = "x" if isinstance(value, str) else ("x",) if isinstance(value, tuple) else 1
+        other = dataclasses.replace(op, **{f.name: value + bump})
         assert other.value_key != op.value_key, f.name
     arrays = (StepBatch.make(decode_past=[1]).decode_past_tokens,) * 2
     assert dataclasses.replace(op, seq_new=arrays[0], seq_past=arrays[1]).value_key is None

@@ -94,6 +94,7 @@ _COSTS = {
     OpKind.ATTENTION_DECODE: OpCost(compute_cycles=1, memory_cycles=6, fixed_s=0.1, ideal_compute_cycles=1),
     OpKind.ALLREDUCE: OpCost(link_cycles=4, memory_cycles=1, fixed_s=0.1),
     OpKind.NORM: OpCost(compute_cycles=1, memory_cycles=1),
+    OpKind.SSM_SCAN: OpCost(fixed_s=0.3, fallback_s=0.3),  # an op the datapath lacks, on the fallback unit
 }
 
 
@@ -102,7 +103,8 @@ def _step_graph(layers: int) -> StepGraph:
     layer = (Op("mm", OpKind.MATMUL, "fp8", flops=8.0, weight_bytes=32.0),
              Op("attn", OpKind.ATTENTION_DECODE, "fp8", flops=4.0, kv_read_bytes=16.0, seq_new=seq[0], seq_past=seq[1]),
              Op("ar", OpKind.ALLREDUCE, "bf16", flops=1.0, comm_bytes=8.0),
-             Op("nm", OpKind.NORM, "bf16", flops=2.0, act_in_bytes=4.0))
+             Op("nm", OpKind.NORM, "bf16", flops=2.0, act_in_bytes=4.0),
+             Op("scan", OpKind.SSM_SCAN, "bf16", flops=3.0, act_in_bytes=2.0))
     return StepGraph(StepBatch.make(decode_past=[5, 9]), 2, 1, (), layer, layers, ())
 
 

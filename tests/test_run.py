@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from asicsim.cli import main
 from asicsim.core import engine
+from asicsim.core.registry import resolve_spec_path
 from asicsim.core.registry import SPEC_DIR
 from asicsim.core.runner import RunSpec, make_device, run_workload
 from asicsim.workloads.memory import weight_bytes_per_chip
@@ -163,13 +164,22 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
     assert needle in err
 
 
-def test_fixed_function_chip_rejects_a_mixture_of_experts_model(capsys, tmp_path):
-    config = json.loads((Path(load_model("llama-3.1-8b").source)).read_text())
-    config.update(num_local_experts=8, num_experts_per_tok=2)
-    path = tmp_path / "moe.json"
-    path.write_text(json.dumps(config))
-    code, _, err = cli(capsys, "run", "--hw", "sohu", "--chips", "8", "--model", str(path))
-    assert code == 2 and "fixed-function" in err and "num_local_experts" in err and err.count("\n") == 1
+SOHU_TOML = resolve_spec_path("sohu")
+
+
+def test_fixed_function_chip_without_fallback_refuses_a_mixture_of_experts_model(capsys, tmp_path):
+    spec = tmp_path / "bare.toml"
+    spec.write_text(SOHU_TOML.read_text().replace("fallback_flops_per_s = { value = 1.84e12",
+                                                  "fallback_flops_per_s = { value = 0"))
+    code, _, err = cli(capsys, "run", "--hw", str(spec), "--chips", "8", "--model", "mixtral-8x7b")
+    assert code == 2 and "fixed-function" in err and "moe_grouped_gemm" in err and err.count("\n") == 1
+
+
+def test_fixed_function_chip_runs_a_mixture_of_experts_model_on_its_fallback(capsys):
+    code, out, _ = cli(capsys, "run", "--hw", "sohu", "--chips", "8", "--model", "mixtral-8x7b", "--requests", "16",
+                       "--isl", "256", "--osl", "16", "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["output_tokens_per_s"] > 0
 
 
 def test_malformed_toml_names_the_file(capsys, tmp_path):

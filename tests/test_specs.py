@@ -358,6 +358,8 @@ _FUZZ_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check
 
 def _expected(field: str, value: Any) -> Any:
     raw = value["value"] if isinstance(value, dict) else value
+    if SPEC_FIELDS[field].type == "tuple[str, ...]":  # a TOML list loads as a tuple
+        return tuple(raw) if isinstance(raw, list) else raw
     return float(raw) if SPEC_FIELDS[field].type == "float" else raw
 
 
@@ -403,6 +405,8 @@ def _valid_value(name: str) -> st.SearchStrategy:
     meta = f.metadata
     if f.type == "bool":
         return st.booleans()
+    if f.type == "tuple[str, ...]":  # a list of names from `choices`, loaded as a tuple
+        return st.lists(st.sampled_from(meta["choices"]), max_size=4).map(tuple)
     if f.type == "str":
         return st.sampled_from(meta["choices"]) if "choices" in meta else st.text(max_size=20)
     low = 0 if meta.get("allow_zero") else 1

@@ -43,6 +43,7 @@ from .routing import DEFAULT_IMBALANCE, DEFAULT_ROUTING_SEED
 
 __all__ = [
     "build_step_graph",
+    "model_features",
     "model_flops_per_token",
     "attention_score_entries",
     "attention_flops",
@@ -369,3 +370,10 @@ def _general_graph(model: ModelConfig, batch: StepBatch, tp: int, pp: int, dtype
     key = (plan, stage, t)
     (first_ops, first_count), *rest = groups
     return StepGraph(batch, tp, plumbing.pp, pre, first_ops, first_count, post, stage_ops, tuple(rest), key)
+
+
+@lru_cache(maxsize=256)
+def model_features(model: ModelConfig) -> frozenset[str]:
+    """Every op feature a step of `model` uses (a prefill chunk and a decode token on one chip)."""
+    graph = build_step_graph(model, StepBatch.make([2], [0], [3]), tp=1, dtype="bf16")
+    return frozenset(f for op, _ in graph.all_ops() for f in op.features)

@@ -2,9 +2,9 @@
 parameters under the reticle, power and HBM-beachfront limits.
 
 `programmable_area_fraction` (AsicSpec) is the share of die area given to programmable cores. At 0 the
-chip runs only the dense transformer graph: a model with mixture-of-experts or state-space layers is
-rejected with an InputError (the choice documented in docs/area-model.md: rejected, not priced on a slow
-fallback path). Above 0 the cores run any operator, paid for in area (`asicsim.chip.area`) and instruction
+chip runs natively only the op features its spec lists (`native_ops`, default the dense transformer graph);
+ops outside them run on the spec's fallback unit (a host CPU, priced by its FLOP/s, bandwidth and hand-off
+latency) or, without one, the model is refused with an InputError naming what it needs. Above 0 the cores run any operator, paid for in area (`asicsim.chip.area`) and instruction
 energy (`asicsim.chip.power`).
 """
 
@@ -17,64 +17,43 @@ from typing import Any, Mapping
 from asicsim.core.area import area_constants, node_scale
 from asicsim.core.specfile import build_spec, spec_meta_fields
 from asicsim.workloads.errors import Infeasible, InputError
+from asicsim.workloads.graph import model_features
+from asicsim.workloads.models import parse_config
 
 from .area import area_breakdown, array_area_mm2, asic_fixed_blocks_mm2, sram_mm2_per_byte, vector_lane_mm2
 from .power import FULL_LOAD, capped_clock_hz, power_w
 from .spec import AsicSpec
 
-__all__ = ["unsupported_layers", "check_model_runs", "is_fixed_function", "derive_asic_spec", "DERIVE_PARAMS"]
-
-# Hugging Face config keys that declare routed experts, and model types built on them.
-_MOE_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
-_MOE_TYPES = frozenset({"mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3", "dbrx", "olmoe",
-                        "granitemoe", "phimoe", "jamba", "arctic", "llama4", "gpt_oss"})
-# Model types with state-space / recurrent mixers instead of (or beside) attention.
-_SSM_TYPES = frozenset({"mamba", "mamba2", "falcon_mamba", "jamba", "zamba", "zamba2", "bamba", "nemotron_h",
-                        "falcon_h1", "rwkv", "rwkv5", "rwkv6", "recurrent_gemma"})
-_SSM_KEYS = ("ssm_cfg", "mamba_d_state", "ssm_state_size")
-
-
-def unsupported_layers(config: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(HF config key, description) of every layer kind in `config` that is not the dense transformer graph.
-
-    Reads a raw Hugging Face `config.json` dict: routed experts (`num_local_experts` > 1 and the like, or an
-    MoE `model_type`) and state-space mixers (a Mamba/RWKV-family `model_type`, or SSM keys).
-    """
-    found: list[tuple[str, str]] = []
-    model_type = str(config.get("model_type", "")).lower()
-    for key in _MOE_KEYS:
-        value = config.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 1:
-            found.append((key, f"mixture-of-experts layers ({key} = {value})"))
-            break
-    else:
-        if model_type in _MOE_TYPES:
-            found.append(("model_type", f"mixture-of-experts layers (model_type = {model_type!r})"))
-    if model_type in _SSM_TYPES:
-        found.append(("model_type", f"state-space layers (model_type = {model_type!r})"))
-    else:
-        key = next((k for k in _SSM_KEYS if config.get(k) is not None), None)
-        if key is not None:
-            found.append((key, f"state-space layers ({key} present)"))
-    return found
-
+__all__ = ["missing_features", "check_model_runs", "is_fixed_function", "derive_asic_spec", "DERIVE_PARAMS"]
 
 def is_fixed_function(spec: Any) -> bool:
     """True for an ASIC with no programmable area (GPUs and programmable ASICs run any operator)."""
     return getattr(spec, "kind", "") == "asic" and getattr(spec, "programmable_area_fraction", 0.0) == 0.0
 
 
-def check_model_runs(spec: Any, config: Mapping[str, Any], source: str) -> None:
-    """InputError (naming `source` and the config key) when a fixed-function chip is given a model with
-    layers outside the transformer graph."""
+def missing_features(spec: Any, model: Any) -> list[str]:
+    """Op features `model` needs that a fixed-function `spec`'s datapath lacks (empty: runs natively)."""
     if not is_fixed_function(spec):
+        return []
+    return sorted(model_features(model) - spec.native_features)
+
+
+def check_model_runs(spec: Any, config: Mapping[str, Any], source: str) -> None:
+    """InputError (naming `source`) when a fixed-function chip without a fallback unit is given a model whose
+    ops need features outside its `native_ops`; with a fallback the model runs and those ops cost its time."""
+    if not is_fixed_function(spec) or spec.has_fallback:
         return
-    layers = unsupported_layers(config)
-    if layers:
-        key, what = layers[0]
-        raise InputError(source, key, f"{spec.name} is fixed-function (programmable_area_fraction = 0) and runs "
-                                      f"only the dense transformer graph, not {what}; use a spec with "
-                                      f"programmable_area_fraction > 0 or a GPU")
+    try:
+        model = parse_config(dict(config), source, "model")
+    except InputError:
+        return  # the model loader refuses it with its own message
+    missing = missing_features(spec, model)
+    if missing:
+        raise InputError(source, "model_type", f"{spec.name} is fixed-function (native_ops: "
+                                               f"{', '.join(sorted(spec.native_features))}) with no fallback unit, "
+                                               f"and this model needs {', '.join(missing)}; add them to native_ops, "
+                                               "give the spec a fallback (fallback_flops_per_s, ...), use a spec "
+                                               "with programmable_area_fraction > 0, or a GPU")
 
 
 # --- derived specs -------------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def _unwrap(value: Any, source: str, key: str) -> tuple[Any, str, bool]:
 
 def _coerce(value: Any, typ: Any, meta: dict, source: str, key: str) -> Any:
     if typing.get_origin(typ) is tuple:  # a list of names, each from `choices` when given
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise InputError(source, key, f"must be a list of strings, got {_show(value)}")
         choices = meta.get("choices")
         bad = [v for v in value if choices and v not in choices]
