@@ -177,3 +177,31 @@ def test_a_user_effect_overrides_the_harness_effect() -> None:
     spec = RunSpec(hardware="b200", chips=1, model="llama-3-70b", dtype="fp4", harness="trtllm-bench-pytorch",
                    isl=128, osl=8, requests=4, effects=(("separate_input_quantize", False),))
     assert dict(run_workload(spec).description.effects)["separate_input_quantize"] is False
+
+
+# ---- MoE, MLA and MoE-communication tables (issue 16) ---------------------------------------------------
+MOE_TABLES = ("moe", "mla_context", "mla_generation", "mla_module_context", "mla_module_generation", "mla_bmm",
+              "moe_a2a", "nccl_collectives")
+
+
+@pytest.mark.parametrize("hw", ["h100-sxm", "h200", "b200"])
+def test_moe_and_mla_tables_ship_with_their_row_counts_and_both_splits(hw) -> None:
+    prov = ot.provenance()
+    for table in MOE_TABLES:
+        frame = ot.load_table(hw, table)
+        assert len(frame) == prov["gpus"][hw]["rows"][table] > 0
+        assert table in prov["tables"] and prov["tables"][table]["framework"]
+        assert set(frame["split"]) == {"calibration", "holdout"}
+        assert (frame["latency_us"] > 0).all()
+
+
+@pytest.mark.parametrize("hw", ["h100-sxm", "b200"])
+def test_moe_rows_cover_every_listed_model_and_hold_out_whole_expert_shapes(hw) -> None:
+    moe = ot.load_table(hw, "moe")
+    assert {"deepseek-v3|deepseek-r1", "gpt-oss-120b", "qwen3-235b-a22b", "qwen3-30b-a3b", "mixtral-8x7b",
+            "mixtral-8x22b", "llama-4-maverick", "llama-4-scout"} <= set(moe["models"])
+    assert (moe["moe_tp"] * moe["moe_ep"] <= 8).all()
+    shape = ["hidden", "inter", "experts", "topk", "moe_tp", "moe_ep"]
+    assert (moe.groupby(shape)["split"].nunique() == 1).all()
+    if hw == "b200":
+        assert {"fp4", "fp8_block", "mxfp4_w4a8"} <= set(moe["dtype"])
