@@ -175,6 +175,10 @@ class GpuDevice:
         return s.attention_efficiency_bf16 if self.executed_dtype(dtype) == "bf16" else s.attention_efficiency_fp8
 
     # ---- pricing ------------------------------------------------------------------------------------
+    def missing_features(self, model: Any) -> tuple[str, ...]:
+        """None: a GPU is programmable."""
+        return ()
+
     def check_model(self, config: Mapping[str, Any], source: str) -> None:
         """A GPU is programmable: any model the workload layer can build runs."""
 

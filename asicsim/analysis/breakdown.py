@@ -17,7 +17,7 @@ from asicsim.core.results import RunResult
 
 __all__ = ["CATEGORIES", "step_breakdown", "format_breakdown"]
 
-CATEGORIES = ("gemm", "attention", "collectives", "launch_overhead", "other", "idle")
+CATEGORIES = ("gemm", "attention", "collectives", "launch_overhead", "fallback", "other", "idle")
 
 
 def step_breakdown(result: RunResult) -> dict:
@@ -34,18 +34,21 @@ def step_breakdown(result: RunResult) -> dict:
         step_s = s.end_at - s.start_at
         replicas[s.replica] = max(replicas.get(s.replica, 0.0), s.end_at)
         parts = {"gemm": s.gemm_s, "attention": s.attention_s, "collectives": s.collective_s, "other": s.other_s}
-        launch = min(s.fixed_s, step_s)
+        # Ops on the fallback unit are serial (their time is part of fixed_s and of nothing else).
+        fallback = min(s.fallback_s, step_s)
+        seconds["fallback"] += fallback
+        launch = min(max(s.fixed_s - s.fallback_s, 0.0), step_s - fallback)
         # fixed_s is included in the per-kind alone times; take it out so launch is counted once.
         kinds_s = sum(parts.values())
-        work_s = max(kinds_s - s.fixed_s, 0.0)
-        room = max(step_s - launch, 0.0)
+        work_s = max(kinds_s - (s.fixed_s - s.fallback_s), 0.0)
+        room = max(step_s - launch - fallback, 0.0)
         scale = min(1.0, room / work_s) if work_s > 0.0 else 0.0
         factor = scale * (work_s / kinds_s) if kinds_s > 0.0 else 0.0
         for key, value in parts.items():
             seconds[key] += value * factor
         seconds["launch_overhead"] += launch
         stall += s.stall_s
-        seconds["idle"] += max(step_s - launch - work_s * scale, 0.0)
+        seconds["idle"] += max(step_s - fallback - launch - work_s * scale, 0.0)
         if s.compute_busy_s >= s.memory_busy_s:
             compute_bound += step_s
         else:

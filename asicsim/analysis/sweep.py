@@ -49,7 +49,10 @@ WORKLOAD_DEFAULTS: dict[str, Any] = {"model": "llama-3-70b", "chips": 8, "dtype"
                                      "pp": 1, "isl": 2048, "osl": 128, "requests": 512, "max_batch": 0,
                                      "max_tokens_per_step": 8192}
 # Workload keys a study may add; a point carries them only when the study sets them, so ids stay as they were.
-WORKLOAD_OPTIONAL: dict[str, Any] = {"widen": False}
+WORKLOAD_OPTIONAL: dict[str, Any] = {"widen": False, "mix_model": "", "mix_share": 0.0}
+# The workload-mix axis: `mix_share` of the output tokens come from `mix_model` (typically a model with ops a
+# fixed-function chip lacks), the rest from `model`; not RunSpec fields.
+MIX_KEYS = ("mix_model", "mix_share")
 _TOP_KEYS = {"base", "sampling", "samples", "seed", "parameters", "workload"}
 
 
@@ -195,6 +198,12 @@ def _check_workload(src: str, workload: dict) -> None:
             elif key == "dtype":
                 if v not in RUN_DTYPES:
                     raise InputError(src, field, f"must be one of {', '.join(RUN_DTYPES)}, got {v!r}")
+            elif key == "mix_model":
+                if not isinstance(v, str):
+                    raise InputError(src, field, f"must be a model name or config path, got {v!r}")
+            elif key == "mix_share":
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                    raise InputError(src, field, f"must be a share in [0, 1], got {v!r}")
             elif key in WORKLOAD_OPTIONAL:
                 if not isinstance(v, bool):
                     raise InputError(src, field, f"must be true or false, got {v!r}")
@@ -292,7 +301,8 @@ def _base_spec(name: str):
 
 def point_run_spec(point: dict, hardware: Any) -> RunSpec:
     """The RunSpec of a point's workload on `hardware` (the sweep's 0 and "" mean "not given", as in RunSpec)."""
-    return RunSpec(hardware=hardware, seed=0, **point["workload"])
+    work = {k: v for k, v in point["workload"].items() if k not in MIX_KEYS}
+    return RunSpec(hardware=hardware, seed=0, **work)
 
 
 # --- silicon cost ---------------------------------------------------------------------------------------
@@ -341,14 +351,25 @@ def evaluate_point(point: dict, *, derive: Callable | None = None, area: Callabl
     """
     work = point["workload"]
     row: dict[str, Any] = {"point_id": point_id(point), "base": point["base"], **point["spec"], **work}
+    share = float(work.get("mix_share", 0.0)) if work.get("mix_model") else 0.0
     try:
         derive = derive or default_derive()
         spec = derive(_base_spec(point["base"]), **point["spec"])
-        result = run_workload(point_run_spec(point, spec))
+        result = _run_memo(point, spec)
+        mixed = _run_memo(point, spec, work["mix_model"]) if share > 0.0 else None
     except (Infeasible, DoesNotFitError) as exc:  # a chip that breaks physics, or a model it cannot hold
         reason = f"workload.{exc.field}: {exc.problem}" if exc.source == RUN else str(exc)
         return row | {"feasible": False, "infeasible_reason": reason}
+    except InputError as exc:
+        if mixed_refusal(exc):  # a fixed-function chip without a fallback cannot serve the mix at all
+            return row | {"feasible": False, "infeasible_reason": f"mix_model: {exc.problem}"}
+        raise
     summary, run = result.summary, result.description
+    if mixed is not None:
+        summary = mix_summaries(summary, mixed.summary, share)
+        row["base_model_output_tokens_per_s"] = result.summary["output_tokens_per_s"]
+        row["mix_model_output_tokens_per_s"] = mixed.summary["output_tokens_per_s"]
+        row["mix_fallback_time_share"] = mixed.summary.get("fallback_time_share", 0.0)
     row |= {"feasible": True, "infeasible_reason": ""}
     row |= {f"spec_{k}" if k in row else k: getattr(spec, k) for k in _SPEC_COLUMNS}
     row |= _area_columns(spec, area or default_area())
@@ -363,6 +384,44 @@ def evaluate_point(point: dict, *, derive: Callable | None = None, area: Callabl
     row |= silicon_cost(spec.die_area_mm2, spec.process_node_nm)
     row["output_tokens_per_s_per_usd"] = tokens / (run.chips * row["die_cost_usd"])
     return row
+
+
+_RUNS: dict[tuple, Any] = {}  # (spec, workload without the mix, model) -> RunResult: mix shares share runs
+
+
+def _run_memo(point: dict, spec: Any, model: str | None = None):
+    """`run_workload` of the point's workload (with `model` instead of its own), memoised within a process so
+    the points of a workload-mix axis run each model once per chip."""
+    run_spec = point_run_spec(point, spec)
+    if model is not None:
+        run_spec = dataclasses.replace(run_spec, model=model)
+    key = (spec, run_spec)
+    hit = _RUNS.get(key)
+    if hit is None:
+        if len(_RUNS) > 64:
+            _RUNS.clear()
+        hit = _RUNS[key] = run_workload(run_spec)
+    return hit
+
+
+def mixed_refusal(exc: InputError) -> bool:
+    """Whether an InputError is a fixed-function chip refusing a model it has no datapath or fallback for."""
+    return exc.field == "model_type" and "fixed-function" in exc.problem
+
+
+def mix_summaries(base: dict, mix: dict, share: float) -> dict:
+    """A server time-sharing two models, `share` of output tokens from the second: tokens/s is the share-weighted
+    harmonic mean (time per token adds), energy per token the share-weighted mean; latencies stay the base
+    model's (each request is served as in its own run)."""
+    out = dict(base)
+    for key in ("output_tokens_per_s", "input_tokens_per_s", "total_tokens_per_s"):
+        a, b = base[key], mix[key]
+        out[key] = 1.0 / ((1.0 - share) / a + share / b) if a > 0 and b > 0 else 0.0
+    out["energy_j_per_output_token"] = ((1.0 - share) * base["energy_j_per_output_token"]
+                                        + share * mix["energy_j_per_output_token"])
+    out["avg_power_w_per_chip"] = (out["energy_j_per_output_token"] * out["output_tokens_per_s"]
+                                   / base["chips"])
+    return out
 
 
 def default_area() -> Callable:

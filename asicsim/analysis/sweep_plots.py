@@ -106,6 +106,24 @@ def _frontier(ax, ok: pd.DataFrame, xcol: str, xlabel: str, *, minimize_x: bool)
     ax.grid(alpha=0.3)
 
 
+def _curves(ok: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """One programmability curve per dtype and, with a workload-mix axis, per share of traffic on the mix model."""
+    keys = [c for c in ("dtype", "mix_share") if c in ok.columns and ok[c].nunique() > 1]
+    if not keys:
+        return [("all", ok)]
+    curves = []
+    for values, part in ok.groupby(keys, sort=True):
+        values = values if isinstance(values, tuple) else (values,)
+        curves.append((", ".join(f"{v:.0%} {_mix_name(ok)}" if k == "mix_share" else str(v)
+                                 for k, v in zip(keys, values)), part))
+    return curves
+
+
+def _mix_name(ok: pd.DataFrame) -> str:
+    names = sorted({str(v) for v in ok["mix_model"]}) if "mix_model" in ok.columns else []
+    return ("traffic on " + "/".join(names)) if names else "mix"
+
+
 def _programmability(ax_tps, ax_tpj, ok: pd.DataFrame) -> None:
     for ax, col, label in ((ax_tps, TOKENS, "best output tokens/s"),
                            (ax_tpj, "output_tokens_per_j", "best output tokens per joule")):
@@ -115,9 +133,7 @@ def _programmability(ax_tps, ax_tpj, ok: pd.DataFrame) -> None:
         if SHARE not in ok.columns or col not in ok.columns or ok[col].isna().all():
             ax.text(0.5, 0.5, f"no {SHARE} / {col} in this sweep", ha="center", transform=ax.transAxes)
             continue
-        groups = [("dtype", v) for v in sorted(ok["dtype"].unique())] if "dtype" in ok.columns else [(None, None)]
-        for key, value in groups:
-            part = ok if key is None else ok[ok[key] == value]
+        for label, part in _curves(ok):
             best = part.groupby(SHARE)[col].max().sort_index()
-            ax.plot(best.index, best.to_numpy(), "o-", label=value or "all")
+            ax.plot(best.index, best.to_numpy(), "o-", label=label)
         ax.legend(fontsize=8)

@@ -62,7 +62,7 @@ from .area import area_breakdown, die_floorplan
 from .power import boost_budget_w, elementwise_flop_j, lane_op_j, mac_charge_j
 from .power import capped_clock_hz, power_w, static_power_w
 from .power import step_energy_j as _step_energy_j
-from .programmability import check_model_runs
+from .programmability import check_model_runs, missing_features
 from .spec import ARRAY_DTYPES, AsicSpec
 
 __all__ = ["AsicDevice"]
@@ -160,6 +160,10 @@ class AsicDevice:
     @property
     def overlap_collectives(self) -> bool:
         return self.spec.overlap_collectives
+
+    def missing_features(self, model: Any) -> tuple[str, ...]:
+        """Features outside native_ops (asicsim.chip.programmability.missing_features)."""
+        return tuple(missing_features(self.spec, model))
 
     def check_model(self, config: Mapping[str, Any], source: str) -> None:
         """A fixed-function chip runs its native op features, the rest on its fallback (or refuses the model)."""

@@ -179,6 +179,7 @@ ROWS = (
     ("compute utilization", "compute_utilization", 100, "{:.1f}%"),
     ("stall share (compute waits)", "stall_share", 100, "{:.1f}%"),
     ("peak memory/chip (GB)", "peak_memory_bytes_per_chip", 1e-9, "{:.1f}"),
+    ("ops on fallback (time share)", None, None, "{}"),
     ("energy/output token (J)", "energy_j_per_output_token", 1, "{:.3f}"),
     ("avg power/chip (W)", "avg_power_w_per_chip", 1, "{:.0f}"),
 )
@@ -202,7 +203,17 @@ _PAIRED = {
     "requests": lambda s: f"{s['requests_completed']} / {s['max_batch']}",
     "TTFT": lambda s: f"{s['ttft_p50_s']:.2f} / {s['ttft_p99_s']:.2f}",
     "TPOT": lambda s: f"{s['tpot_p50_s'] * 1e3:.2f} / {s['tpot_p99_s'] * 1e3:.2f}",
+    "ops": lambda s: (f"{len(s['fallback_features'])} ({s['fallback_time_share']:.0%})"
+                      if s.get("fallback_features") else "none"),
 }
+
+
+def print_fallback_notes(summaries: list[dict]) -> None:
+    """One line per run whose chip lacks a datapath for some of the model's ops: which, and what they cost."""
+    for s in summaries:
+        if s.get("fallback_features"):
+            print(f"{s['hardware']}: no native datapath for {', '.join(s['fallback_features'])}; those ops run on its "
+                  f"fallback unit and take {s['fallback_time_share']:.1%} of step time")
 
 
 def format_table(summaries: list[dict]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from asicsim.core.runner import run_workload
 
-from ._common import add_workload_flags, format_table, json_summary, print_json, spec_from_args
+from ._common import add_workload_flags, format_table, json_summary, print_fallback_notes, print_json, spec_from_args
 
 __all__ = ["register", "run", "DEFAULT_SYSTEMS"]
 
@@ -29,4 +29,5 @@ def run(args) -> int:
         ratios = ", ".join(f"{s['hardware']} {base / s['total_tokens_per_s']:.1f}x" for s in summaries[1:])
         if ratios:
             print(f"\n{summaries[0]['hardware']} total tokens/s relative to: {ratios}")
+        print_fallback_notes(summaries)
     return 0

@@ -86,6 +86,7 @@ def run(args) -> int:
         print_json(summary)
     else:
         print(format_table([result.summary]))
+        print_fallback_notes([result.summary])
         if args.breakdown:
             print()
             print(format_breakdown(result))

@@ -171,6 +171,10 @@ class Device(Protocol):
     def op_kinds(self) -> frozenset[str]:
         """The `OpKind` values this device prices."""
 
+    def missing_features(self, model: Any) -> tuple[str, ...]:
+        """Op features of `model` (workloads.graph.model_features) this device lacks a datapath for and runs on
+        its fallback unit; empty for a programmable device."""
+
     # --- limits -------------------------------------------------------------------------------------------
     @property
     def link_limits(self) -> LinkLimits:

@@ -150,6 +150,8 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
         "weight_bytes_per_chip": runs[0].plan.weight_bytes,
         "kv_bytes_per_token_per_chip": kv_token,
         "time_share": _time_share(steps),
+        "fallback_features": list(device.missing_features(cfg.model)),
+        "fallback_time_share": float(np.minimum(steps.fallback_s, span_s).sum()) / spans if spans else 0.0,
         "harness": spec.harness,
     }
 
@@ -181,6 +183,7 @@ def _energy(device, cfg: ServingConfig, steps, output_tokens: int, chip_seconds:
 
 def _time_share(steps) -> dict:
     """Share of summed op time by coarse kind (op times as if run alone; overlap not subtracted)."""
-    totals = {k: float(getattr(steps, f"{k}_s").sum()) for k in ("gemm", "attention", "collective", "other")}
+    totals = {k: float(getattr(steps, f"{k}_s").sum()) for k in ("gemm", "attention", "collective", "other",
+                                                                  "fallback")}
     whole = sum(totals.values()) or 1.0
     return {k: v / whole for k, v in totals.items()}
