@@ -33,7 +33,7 @@ from numbers import Integral
 
 import numpy as np
 
-from .dtypes import dtype_bytes
+from .dtypes import datapath_dtype, dtype_bytes
 from .errors import InputError
 from .graph_types import Feature, Op, OpKind, StepBatch, StepGraph
 from .layers import GeneralPlan, _Tokens, layer_ops
@@ -106,6 +106,7 @@ def _plan(model: ModelConfig, tp: int, pp: int, stage: int, dtype: str, kv_dtype
         raise InputError("stage", "stage", f"must be an integer in [0, {pp}), got {stage!r}")
     wb, ab = dtype_bytes(dtype, "dtype"), dtype_bytes(act_dtype, "act_dtype")
     kvb = dtype_bytes(kv_dtype, "kv_dtype")
+    dtype = datapath_dtype(dtype)  # ops carry the datapath; the format's scale bytes stay in wb
     return _Plan(
         hidden=model.hidden_size,
         sh=sh,
@@ -285,19 +286,21 @@ def build_step_graph(
     attention_dp: bool = False,
     moe_imbalance: float = DEFAULT_IMBALANCE,
     routing_seed: int = DEFAULT_ROUTING_SEED,
+    expert_dtype: str | None = None,
 ) -> StepGraph:
     """One step of `model` on one chip of pipeline stage `stage` (default: the last, most loaded stage).
 
     Weights in `dtype`, KV cache in `kv_dtype` (default: `dtype`, fp8 for fp4 weights), activations in
     `act_dtype`. `ep`: expert-parallel chips among the tp chips; `attention_dp`: attention data parallel over
     the tp chips (each runs attention for every tp-th sequence; the graph is that of the first, most loaded
-    chip). Raises InputError for a layout the model's heads, KV heads or experts do not divide, `pp` over the
+    chip). `expert_dtype`: routed experts' weight dtype or format (default: `dtype`; e.g. mxfp4 experts beside
+    bf16 attention). Raises InputError for a layout the model's heads, KV heads or experts do not divide, `pp` over the
     layer count, or a malformed batch.
     """
-    kv = resolve_kv_dtype(dtype, kv_dtype)
+    kv = resolve_kv_dtype(datapath_dtype(dtype), kv_dtype)
     if not model.is_dense_llama or ep != 1 or attention_dp:
         return _general_graph(model, batch, tp, pp, dtype, kv, act_dtype, pp - 1 if stage is None else stage, ep,
-                              attention_dp, float(moe_imbalance), int(routing_seed))
+                              attention_dp, float(moe_imbalance), int(routing_seed), expert_dtype or dtype)
     p = _plan(model, tp, pp, pp - 1 if stage is None else stage, dtype, kv, act_dtype)
     _check_batch(batch)
     new, past, dec = batch.prefill_new_tokens, batch.prefill_past_tokens, batch.decode_past_tokens
@@ -323,16 +326,20 @@ def build_step_graph(
 
 @lru_cache(maxsize=1024)
 def _general_plan(model: ModelConfig, tp: int, pp: int, stage: int, dtype: str, kv_dtype: str, act_dtype: str,
-                  ep: int, attention_dp: bool, imbalance: float, seed: int) -> tuple[GeneralPlan, _Plan, int, tuple]:
+                  ep: int, attention_dp: bool, imbalance: float, seed: int,
+                  expert_dtype: str) -> tuple[GeneralPlan, _Plan, int, tuple]:
     """(layer plan, plumbing plan for embedding / LM head, first layer index, layer groups) of one stage."""
     shapes = layout_shapes(model, tp, ep, attention_dp)
     counts = stage_layer_counts(model, pp)
     if isinstance(stage, bool) or not isinstance(stage, Integral) or not 0 <= stage < pp:
         raise InputError("stage", "stage", f"must be an integer in [0, {pp}), got {stage!r}")
     wb, ab, kvb = dtype_bytes(dtype, "dtype"), dtype_bytes(act_dtype, "act_dtype"), dtype_bytes(kv_dtype, "kv_dtype")
+    ewb = dtype_bytes(expert_dtype, "expert_dtype")
+    dtype = datapath_dtype(dtype)
     plan = GeneralPlan(model=model, attn_tp=shapes.attn_tp, ffn_tp=shapes.ffn_tp, ep=ep, moe_tp=shapes.moe_tp,
                        q_heads=shapes.q_heads, kv_heads=shapes.kv_heads, dtype=dtype, kv_dtype=kv_dtype,
-                       act_dtype=act_dtype, wb=wb, kvb=kvb, ab=ab, imbalance=imbalance, seed=seed)
+                       act_dtype=act_dtype, wb=wb, kvb=kvb, ab=ab, imbalance=imbalance, seed=seed,
+                       expert_dtype=datapath_dtype(expert_dtype), expert_wb=ewb)
     lm = Shard(tp=shapes.lm_tp, q_heads=0, kv_heads=0, head_dim=0, intermediate=0,
                vocab=-(-model.vocab_size // shapes.lm_tp))
     plumbing = _Plan(hidden=model.hidden_size, sh=lm, tp=shapes.lm_tp, pp=len(counts), layers=counts[stage],
@@ -354,10 +361,11 @@ def _local_batch(batch: StepBatch, ranks: int) -> StepBatch:
 
 
 def _general_graph(model: ModelConfig, batch: StepBatch, tp: int, pp: int, dtype: str, kv_dtype: str,
-                   act_dtype: str, stage: int, ep: int, attention_dp: bool, imbalance: float, seed: int) -> StepGraph:
+                   act_dtype: str, stage: int, ep: int, attention_dp: bool, imbalance: float, seed: int,
+                   expert_dtype: str) -> StepGraph:
     """Step graph of a model with layers beyond the dense Llama layer (layers.py), one group per layer kind."""
     plan, plumbing, _, kinds = _general_plan(model, tp, pp, stage, dtype, kv_dtype, act_dtype, ep, attention_dp,
-                                             imbalance, seed)
+                                             imbalance, seed, expert_dtype)
     _check_batch(batch)
     local = _local_batch(batch, tp if attention_dp else 1)
     prefill = int(local.prefill_new_tokens.sum()) if local.prefill_new_tokens.size else 0

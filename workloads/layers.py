@@ -70,6 +70,8 @@ class GeneralPlan:
     ab: float
     imbalance: float
     seed: int
+    expert_dtype: str  # routed experts' datapath dtype
+    expert_wb: float  # bytes per routed-expert weight (a block-scaled format's scales included)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +180,8 @@ def _moe_ffn(p: GeneralPlan, t: _Tokens) -> tuple[Op, ...]:
     gate = 2 if m.gated else 1
     bias = (Feature.GEMM_BIAS,) if moe.expert_bias else ()
     for name, k, n in (("experts_gate_up", h, gate * local_width), ("experts_down", local_width, h)):
-        ops.append(Op(name, OpKind.MOE_MATMUL, p.dtype, flops=2.0 * pairs * k * n, weight_bytes=active * k * n * p.wb,
+        ops.append(Op(name, OpKind.MOE_MATMUL, p.expert_dtype, flops=2.0 * pairs * k * n,
+                      weight_bytes=active * k * n * p.expert_wb,
                       act_in_bytes=pairs * k * p.ab, act_out_bytes=pairs * n * p.ab, m=rows, n=n, k=k, experts=active,
                       features=(Feature.MOE_EXPERTS, *bias)))
         if name == "experts_gate_up":

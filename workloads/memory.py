@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from numbers import Integral
 
-from .dtypes import dtype_bytes
+from .dtypes import datapath_dtype, dtype_bytes
 from .errors import RUN, InputError
 from .models import ModelConfig
 
@@ -148,14 +148,14 @@ def _stage_kinds(model: ModelConfig, pp: int):
 
 
 def resolve_kv_dtype(dtype: str, kv_dtype: str | None) -> str:
-    """KV-cache dtype: as given, else the weight dtype, except fp4 weights keep an fp8 cache."""
+    """KV-cache dtype: as given, else the weight dtype, except 4-bit weights keep an fp8 cache."""
     if kv_dtype is not None:
         return kv_dtype
-    return "fp8" if dtype == "fp4" else dtype
+    return "fp8" if datapath_dtype(dtype) == "fp4" else dtype
 
 
 def weight_bytes_per_chip(model: ModelConfig, dtype: str, tp: int, pp: int, *, act_dtype: str = "bf16", ep: int = 1,
-                          attention_dp: bool = False) -> float:
+                          attention_dp: bool = False, expert_dtype: str | None = None) -> float:
     """Weights resident on one chip of the most loaded (last) stage.
 
     Matmul weights and the embedding table are in `dtype`; RMSNorm weight vectors stay in `act_dtype`.
@@ -165,7 +165,8 @@ def weight_bytes_per_chip(model: ModelConfig, dtype: str, tp: int, pp: int, *, a
     wb = dtype_bytes(dtype, "dtype")
     ab = dtype_bytes(act_dtype, "act_dtype")
     if not model.is_dense_llama or ep != 1 or attention_dp:
-        return _general_weight_bytes(model, wb, ab, tp, pp, ep, attention_dp)
+        ewb = dtype_bytes(expert_dtype, "expert_dtype") if expert_dtype else wb
+        return _general_weight_bytes(model, wb, ab, tp, pp, ep, attention_dp, ewb)
     sh = shard(model, tp)
     layers = stage_layer_counts(model, pp)[-1]
     hidden = model.hidden_size
@@ -265,7 +266,7 @@ def state_bytes_per_sequence_per_chip(model: ModelConfig, tp: int, pp: int, *, e
 
 
 def _general_weight_bytes(model: ModelConfig, wb: float, ab: float, tp: int, pp: int, ep: int,
-                          attention_dp: bool) -> float:
+                          attention_dp: bool, ewb: float) -> float:
     """Weights on one chip of the last stage for any layer kind: mixers over attention tp (MLA's down
     projections and the router replicated), routed experts over ep x (tp / ep), dense blocks over ffn tp."""
     s = layout_shapes(model, tp, ep, attention_dp)
@@ -288,7 +289,7 @@ def _general_weight_bytes(model: ModelConfig, wb: float, ab: float, tp: int, pp:
         elif kind.ffn == "moe":
             moe = model.moe
             total += h * moe.num_experts * wb  # router, replicated
-            total += moe.num_experts // ep * moe.expert_params(h, model.gated) / s.moe_tp * wb
+            total += moe.num_experts // ep * moe.expert_params(h, model.gated) / s.moe_tp * ewb
             total += (3 if model.gated else 2) * h * moe.shared_intermediate / s.ffn_tp * wb
     table = -(-model.vocab_size // s.lm_tp) * h * wb
     tables = table if (pp > 1 or model.tie_word_embeddings) else 2 * table

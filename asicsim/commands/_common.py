@@ -11,6 +11,7 @@ from asicsim.core.harness import HARNESSES
 from asicsim.core.router import ROUTERS
 from asicsim.core.runner import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S, SUMMARY_KEYS, RunSpec
 from asicsim.core.schedulers import SCHEDULERS
+from asicsim.workloads.dtypes import WEIGHT_FORMATS
 from asicsim.workloads.traces import BUILTIN_TRACES
 
 __all__ = ["whole_at_least", "add_workload_flags", "spec_from_args", "print_json", "format_table", "ROWS", "FLAG_OF"]
@@ -75,7 +76,11 @@ def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None)
     p.add_argument("--chips", type=_positive, default=chips_default, required=chips_default is None,
                    help="chips in the server (default: %(default)s)")
     p.add_argument("--model", default="llama-3-70b", help="model name or path to a config.json")
-    p.add_argument("--dtype", default="fp8", choices=RUN_DTYPES, help="weight and matmul dtype (default: fp8)")
+    p.add_argument("--dtype", default="fp8", choices=(*RUN_DTYPES, *WEIGHT_FORMATS),
+                   help="weight and matmul dtype (default: fp8); mxfp4 / nvfp4: fp4 with their block scales")
+    p.add_argument("--expert-dtype", default=None, choices=(*RUN_DTYPES, *WEIGHT_FORMATS),
+                   help="routed experts' weights of an MoE model (default: --dtype), e.g. --dtype bf16 "
+                        "--expert-dtype mxfp4 as gpt-oss ships")
     p.add_argument("--widen", action="store_true",
                    help="run a dtype the hardware lacks (e.g. fp4 on H100) on its next wider datapath: fewer weight "
                         "bytes, the wider format's FLOP/s (refused without this flag)")
@@ -147,7 +152,7 @@ def spec_from_args(args: argparse.Namespace, hardware: str) -> RunSpec:
                    slo_ttft_s=args.slo_ttft, slo_tpot_s=args.slo_tpot, kv_block_tokens=args.kv_block_tokens,
                    micro_batches=args.micro_batches, exact=getattr(args, "exact", False), harness=args.harness,
                    widen=args.widen, effects=tuple(getattr(args, "effect", ()) or ()), ep=args.ep,
-                   attention_dp=args.attention_dp, moe_imbalance=args.moe_imbalance,
+                   attention_dp=args.attention_dp, moe_imbalance=args.moe_imbalance, expert_dtype=args.expert_dtype,
                    timeline_steps=getattr(args, "timeline_steps", 0) if getattr(args, "out", None) else 0)
 
 

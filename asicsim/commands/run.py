@@ -12,7 +12,8 @@ from asicsim.analysis.breakdown import format_breakdown, step_breakdown
 from asicsim.core.runner import run_workload
 from asicsim.workloads.errors import InputError
 
-from ._common import whole_at_least, add_workload_flags, format_table, json_summary, print_json, spec_from_args
+from ._common import (whole_at_least, add_workload_flags, format_table, json_summary, print_fallback_notes, print_json,
+                      spec_from_args)
 
 __all__ = ["register", "run", "write_outputs", "ProgressBar"]
 

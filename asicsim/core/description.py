@@ -34,6 +34,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from asicsim.workloads.errors import RUN, Infeasible, InputError
+from asicsim.workloads.dtypes import WEIGHT_FORMATS, datapath_dtype
 from asicsim.workloads.memory import layout_shapes, resolve_kv_dtype
 from asicsim.workloads.models import ModelConfig, load_model, model_config_path, read_model_config
 from asicsim.workloads.requests import Request, fixed_requests, parse_length_dist, poisson_requests
@@ -106,6 +107,7 @@ class RunSpec:
     ep: int | None = None  # expert-parallel chips among the tp chips (default 1; tp with attention_dp)
     attention_dp: bool = False  # attention data parallel over the tp chips (the DEP layout with ep = tp)
     moe_imbalance: float | None = None  # sigma of log expert popularity (default workloads.routing's)
+    expert_dtype: str | None = None  # routed experts' weights (default: dtype), e.g. mxfp4 experts, bf16 rest
     # Modelled effects switched away from the device's defaults, as (name, on) pairs (`asicsim validate
     # --explain`; names from the device's `effects`).
     effects: tuple[tuple[str, bool], ...] = ()
@@ -164,6 +166,8 @@ class RunDescription:
     ep: int = 1
     attention_dp: bool = False
     moe_imbalance: float = DEFAULT_IMBALANCE
+    weight_format: str = ""  # block-scaled 4-bit format of the weights (mxfp4, nvfp4) when dtype is fp4
+    expert_dtype: str = ""  # routed experts' weight dtype or format ("": as the other weights)
     # Host (CPU) seconds per running request per step, overlapped with the previous step's device work
     # (a harness's serving runtime; 0 = none).
     host_s_per_sequence: float = 0.0
@@ -299,9 +303,12 @@ def resolve(s: RunSpec) -> RunDescription:
         device.check_model(*read_model_config(s.model))
     model = _model(s.model)
     model_label = s.model if isinstance(s.model, str) else model.name
-    # dtypes
-    if s.dtype not in RUN_DTYPES:
-        raise _fail("dtype", f"must be one of {', '.join(RUN_DTYPES)}, got {s.dtype!r}")
+    # dtypes (a block-scaled format runs on its datapath: mxfp4 / nvfp4 on fp4, with its scale bytes)
+    if s.dtype not in (*RUN_DTYPES, *WEIGHT_FORMATS):
+        raise _fail("dtype", f"must be one of {', '.join((*RUN_DTYPES, *WEIGHT_FORMATS))}, got {s.dtype!r}")
+    weight_format = s.dtype if s.dtype in WEIGHT_FORMATS else ""
+    s = dataclasses.replace(s, dtype=datapath_dtype(s.dtype))
+    expert_dtype = _expert_dtype(s, device, model)
     kv_given = _given(s.kv_dtype)
     if kv_given is not None and kv_given not in RUN_DTYPES:
         raise _fail("kv_dtype", f"must be one of {', '.join(RUN_DTYPES)}, got {kv_given!r}")
@@ -370,8 +377,9 @@ def resolve(s: RunSpec) -> RunDescription:
         max_batch = max_batch or 1
     max_tokens = max_tokens or DEFAULT_MAX_TOKENS_PER_STEP
     block = block or DEFAULT_KV_BLOCK_TOKENS
-    plan = plan_memory(model, memory, dtype=s.dtype, kv_dtype=kv_dtype, tp=tp, pp=pp, tokens_per_request=longest,
-                       max_tokens_per_step=max_tokens, chips=chips, ep=ep, attention_dp=attention_dp)
+    plan = plan_memory(model, memory, dtype=weight_format or s.dtype, kv_dtype=kv_dtype, tp=tp, pp=pp,
+                       tokens_per_request=longest, max_tokens_per_step=max_tokens, chips=chips, ep=ep,
+                       attention_dp=attention_dp, expert_dtype=expert_dtype or None)
     if reserve >= plan.kv_capacity_bytes:
         raise _fail("max_batch", f"the runtime's buffers for {max_batch} requests ({reserve / 1e9:.2f} GB per chip) leave "
                                  f"no KV cache in the {plan.kv_capacity_bytes / 1e9:.2f} GB after weights and activations")
@@ -390,7 +398,7 @@ def resolve(s: RunSpec) -> RunDescription:
         kv_capacity_blocks=blocks, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot, timeline_steps=timeline_steps,
         exact=s.exact, harness=harness, widen=s.widen, longest_request_tokens=longest,
         effects=_effects(_harness_effects(harness, s.effects, device), device), ep=ep, attention_dp=attention_dp,
-        moe_imbalance=imbalance,
+        moe_imbalance=imbalance, weight_format=weight_format, expert_dtype=expert_dtype,
         host_s_per_sequence=PYTORCH_HOST_S_PER_SEQUENCE if harness == "trtllm-bench-pytorch" else 0.0)
 
 
@@ -443,6 +451,23 @@ def _layout(s: RunSpec, chips: int, model: ModelConfig) -> tuple[int, int, int]:
                 f"become replicas" if derived else f"give a divisor of {heads}, e.g. {fits}")
         raise _fail("tp", f"{tp} does not divide the {heads} KV heads of {model.name}; {hint}")
     return tp, pp, replicas or 1
+
+
+def _expert_dtype(s: RunSpec, device: Any, model: ModelConfig) -> str:
+    """The routed experts' weight dtype or format ("" when as the other weights); refused where the chip has no
+    datapath for it (unless widen), or for a model without routed experts."""
+    given = _given(s.expert_dtype)
+    if given is None:
+        return ""
+    if given not in (*RUN_DTYPES, *WEIGHT_FORMATS):
+        raise _fail("expert_dtype", f"must be one of {', '.join((*RUN_DTYPES, *WEIGHT_FORMATS))}, got {given!r}")
+    if model.moe is None:
+        raise _fail("expert_dtype", f"{model.name} has no routed experts")
+    native = device.supported_dtypes
+    if datapath_dtype(given) not in native and not s.widen:
+        raise _fail("expert_dtype", f"{device.name} has no {datapath_dtype(given)} datapath (native: "
+                                    f"{', '.join(native)}); widen it only when asked: --widen / widen=True")
+    return given
 
 
 def _moe_layout(s: RunSpec, tp: int, model: ModelConfig) -> tuple[int, bool, float]:

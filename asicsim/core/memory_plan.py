@@ -47,6 +47,7 @@ def plan_memory(
     chips: int | None = None,
     ep: int = 1,
     attention_dp: bool = False,
+    expert_dtype: str | None = None,
 ) -> MemoryPlan:
     """How many requests of `tokens_per_request` fit per replica; raises DoesNotFitError if none.
 
@@ -54,7 +55,8 @@ def plan_memory(
     tokens holds per sequence (sliding-window / chunked layers' min(tokens, span) tokens, Mamba state) spread
     over its tokens, so the paged cache (which counts tokens) holds as many such requests as memory does;
     shorter requests are charged the same rate (an approximation that errs towards fewer of them)."""
-    weights = weight_bytes_per_chip(model, dtype, tp, pp, act_dtype=act_dtype, ep=ep, attention_dp=attention_dp)
+    weights = weight_bytes_per_chip(model, dtype, tp, pp, act_dtype=act_dtype, ep=ep, attention_dp=attention_dp,
+                                    expert_dtype=expert_dtype)
     workspace = activation_bytes_per_chip(model, max_tokens_per_step, tp, act_dtype)
     kv_token = kv_bytes_per_token_per_chip(model, kv_dtype, tp, pp, ep=ep, attention_dp=attention_dp)
     if not model.is_dense_llama:

@@ -39,7 +39,7 @@ def serving_config(d: RunDescription) -> ServingConfig:
                          router=d.router, kv_block_tokens=d.kv_block_tokens, micro_batches=d.micro_batches,
                          kv_capacity_blocks=d.kv_capacity_blocks, trace_steps=d.timeline_steps, exact=d.exact,
                          host_s_per_sequence=d.host_s_per_sequence, ep=d.ep, attention_dp=d.attention_dp,
-                         moe_imbalance=d.moe_imbalance)
+                         moe_imbalance=d.moe_imbalance, weight_format=d.weight_format, expert_dtype=d.expert_dtype)
 
 
 def run_workload(run: RunSpec | RunDescription, progress: Progress | None = None) -> RunResult:
@@ -97,6 +97,10 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
         "model": cfg.model.name,
         "dtype": cfg.dtype,
         "kv_dtype": cfg.kv_dtype,
+        "weight_format": cfg.weight_format,
+        "expert_dtype": cfg.expert_dtype,
+        "ep": cfg.ep,
+        "attention_dp": cfg.attention_dp,
         "tp": cfg.tp,
         "pp": cfg.pp,
         "isl": spec.isl if burst else round(inputs / len(reqs)),

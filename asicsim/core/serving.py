@@ -87,12 +87,20 @@ class ServingConfig:
     ep: int = 1  # expert-parallel chips among the tp chips
     attention_dp: bool = False  # attention data parallel over the tp chips
     moe_imbalance: float = DEFAULT_IMBALANCE  # sigma of log expert popularity (workloads.routing)
+    weight_format: str = ""  # mxfp4 / nvfp4: the fp4 weights' block-scaled format (scale bytes); "": dtype's
+    expert_dtype: str = ""  # routed experts' weight dtype or format ("": as the other weights)
+
+    @property
+    def weight_dtype(self) -> str:
+        """The weights' dtype or format, for byte counts (ops run on `dtype`, the datapath)."""
+        return self.weight_format or self.dtype
 
     def step_graph(self, batch: StepBatch):
         """The operator graph of one step of this layout (last pipeline stage)."""
-        return build_step_graph(self.model, batch, tp=self.tp, pp=self.pp, dtype=self.dtype, kv_dtype=self.kv_dtype,
-                                act_dtype=self.act_dtype, ep=self.ep, attention_dp=self.attention_dp,
-                                moe_imbalance=self.moe_imbalance)
+        return build_step_graph(self.model, batch, tp=self.tp, pp=self.pp, dtype=self.weight_dtype,
+                                kv_dtype=self.kv_dtype, act_dtype=self.act_dtype, ep=self.ep,
+                                attention_dp=self.attention_dp, moe_imbalance=self.moe_imbalance,
+                                expert_dtype=self.expert_dtype or None)
 
 
 @dataclass(frozen=True)
@@ -133,10 +141,10 @@ def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Servi
     if not requests:
         raise InputError("requests", "count", "no requests to serve")
     longest = max(r.input_tokens + r.output_tokens for r in requests)
-    plan = plan_memory(cfg.model, device.memory_bytes_per_chip, dtype=cfg.dtype, kv_dtype=cfg.kv_dtype,
+    plan = plan_memory(cfg.model, device.memory_bytes_per_chip, dtype=cfg.weight_dtype, kv_dtype=cfg.kv_dtype,
                        tp=cfg.tp, pp=cfg.pp, tokens_per_request=longest,
                        max_tokens_per_step=cfg.max_tokens_per_step, act_dtype=cfg.act_dtype, chips=chips,
-                       ep=cfg.ep, attention_dp=cfg.attention_dp)
+                       ep=cfg.ep, attention_dp=cfg.attention_dp, expert_dtype=cfg.expert_dtype or None)
     block = cfg.kv_block_tokens
     kv_bytes = cfg.kv_capacity_blocks * block * plan.kv_bytes_per_token if cfg.kv_capacity_blocks else None
     limits = serving_limits(plan, scheduler=cfg.scheduler, pp=cfg.pp, kv_block_tokens=block, longest_tokens=longest,
