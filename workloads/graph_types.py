@@ -122,6 +122,9 @@ class Op:
     features: tuple[str, ...] = ()  # Feature values (see Feature); () for plumbing
     window: int = 0  # attention: a token attends at most this many entries (sliding or chunked; 0: all)
     experts: float = 0.0  # moe_matmul: expected experts with tokens on this chip (m: tokens per such expert)
+    # moe_matmul: how the experts' GEMMs add up to one: "n", side by side in the output (gate/up projections);
+    # "k", partial sums over slices of the reduction (the down projection, summed per token as the combine does)
+    experts_axis: str = "n"
     seq_new: np.ndarray | None = field(default=None, repr=False)
     seq_past: np.ndarray | None = field(default=None, repr=False)
     # The op's scalar fields as one hashable value (None with per-sequence arrays); set by __post_init__.
@@ -144,11 +147,14 @@ class Op:
 
 
 def grouped_as_dense(op: Op) -> Op:
-    """A grouped expert GEMM (moe_matmul) as the one dense GEMM a device prices it as: its active experts' GEMMs
-    side by side (m tokens per expert, n x experts wide), with the op's own FLOPs and bytes. With equal tokens
-    per expert this is exact for a tiled GEMM whose tile width divides n."""
-    width = max(int(round(op.n * op.experts)), 1)
-    return replace(op, kind=OpKind.MATMUL, n=width, experts=0.0)
+    """A grouped expert GEMM (moe_matmul) as the one dense GEMM a device prices it as: m tokens per active expert
+    through the active experts side by side (n x experts wide) or, for a down projection, as partial sums over
+    their slices (k x experts deep), with the op's own FLOPs and bytes. With every expert active on the same
+    tokens this is the dense GEMM the experts split."""
+    widened = max(int(round((op.k if op.experts_axis == "k" else op.n) * op.experts)), 1)
+    if op.experts_axis == "k":
+        return replace(op, kind=OpKind.MATMUL, k=widened, experts=0.0)
+    return replace(op, kind=OpKind.MATMUL, n=widened, experts=0.0)
 
 
 def attention_flops_scale(op: Op) -> float:

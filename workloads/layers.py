@@ -179,10 +179,13 @@ def _moe_ffn(p: GeneralPlan, t: _Tokens) -> tuple[Op, ...]:
                       comm_bytes=message, group=p.ep))
     gate = 2 if m.gated else 1
     bias = (Feature.GEMM_BIAS,) if moe.expert_bias else ()
-    for name, k, n in (("experts_gate_up", h, gate * local_width), ("experts_down", local_width, h)):
+    # The down projection's epilogue sums each token's experts (the combine), writing one row per token.
+    summed = min(pairs, float(t.routed))
+    for name, k, n, out_rows, axis in (("experts_gate_up", h, gate * local_width, pairs, "n"),
+                                       ("experts_down", local_width, h, summed, "k")):
         ops.append(Op(name, OpKind.MOE_MATMUL, p.expert_dtype, flops=2.0 * pairs * k * n,
-                      weight_bytes=active * k * n * p.expert_wb,
-                      act_in_bytes=pairs * k * p.ab, act_out_bytes=pairs * n * p.ab, m=rows, n=n, k=k, experts=active,
+                      weight_bytes=active * k * n * p.expert_wb, act_in_bytes=pairs * k * p.ab,
+                      act_out_bytes=out_rows * n * p.ab, m=rows, n=n, k=k, experts=active, experts_axis=axis,
                       features=(Feature.MOE_EXPERTS, *bias)))
         if name == "experts_gate_up":
             ops.append(_activation(p, "experts_act", pairs, local_width))

@@ -181,10 +181,12 @@ class AsicDevice:
         if kind == OpKind.MATMUL:
             return self._matmul(op)
         if kind == OpKind.MOE_MATMUL:
-            # The active experts' GEMMs as one GEMM as wide as all of them, whose input is one expert's rows: a
-            # weight block (some experts' weights) meets only its experts' tokens, not every routed row.
+            # The active experts' GEMMs as one dense GEMM (graph_types.grouped_as_dense). Side by side, its input
+            # is one expert's rows: a weight block (some experts' weights) meets only its experts' tokens.
             dense = grouped_as_dense(op)
-            return self._matmul(dataclasses.replace(dense, act_in_bytes=op.act_in_bytes / max(op.experts, 1.0)))
+            if op.experts_axis == "n":
+                dense = dataclasses.replace(dense, act_in_bytes=op.act_in_bytes / max(op.experts, 1.0))
+            return self._matmul(dense)
         if kind in (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE):
             return self._attention(op)
         if kind in (OpKind.ALLREDUCE, OpKind.P2P, OpKind.ALL_TO_ALL):
