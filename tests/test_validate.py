@@ -332,3 +332,23 @@ def test_explain_finds_moe_rows_and_names_the_reason_a_row_is_skipped() -> None:
     assert found.model == "qwen3-30b-a3b" and v.is_moe_group(found.group)
     with pytest.raises(InputError, match="skipped, never run: min-latency"):
         find_row("deepseek-r1 tp8 ep2")
+
+
+def test_trtllm_sizing_and_host_work_are_per_attention_dp_rank() -> None:
+    """With attention DP every rank schedules its own requests: TensorRT-LLM applies max_batch_size and
+    max_num_tokens per rank (the DeepSeek-R1 best-practice blog: 896 per rank, concurrency 7168 on 8 GPUs), and
+    each rank's host loop serves its own requests, so the tp group gets tp times the per-rank sizing and 1/tp of
+    the per-request host work; without attention DP nothing changes."""
+    from asicsim.core.description import resolve
+    from asicsim.core.harness import PYTORCH_HOST_S_PER_SEQUENCE, trtllm_engine_settings
+    from asicsim.workloads.models import load_model
+
+    base = dict(hardware="b200", chips=4, model="qwen3-235b-a22b", dtype="fp4", tp=4, isl=1024, osl=1024,
+                requests=8, harness="trtllm-bench-pytorch")
+    plain, dep = resolve(RunSpec(**base, ep=4)), resolve(RunSpec(**base, attention_dp=True))
+    eng = trtllm_engine_settings(load_model("qwen3-235b-a22b"), "fp4", "fp8", 4, 1, 1024, 1024,
+                                 plain.make_device().memory_bytes_per_chip / 2**30)
+    assert (plain.max_batch, plain.max_tokens_per_step) == (eng.max_batch, eng.max_num_tokens)
+    assert (dep.max_batch, dep.max_tokens_per_step) == (4 * eng.max_batch, 4 * eng.max_num_tokens)
+    assert plain.host_s_per_sequence == pytest.approx(PYTORCH_HOST_S_PER_SEQUENCE)
+    assert dep.host_s_per_sequence == pytest.approx(PYTORCH_HOST_S_PER_SEQUENCE / 4)

@@ -164,8 +164,9 @@ class RunDescription:
     ep: int = 1
     attention_dp: bool = False
     moe_imbalance: float = DEFAULT_IMBALANCE
-    # Host (CPU) seconds per running request per step, overlapped with the previous step's device work
-    # (a harness's serving runtime; 0 = none).
+    # Host (CPU) seconds per running request of the tp group per step, overlapped with the previous step's
+    # device work (a harness's serving runtime; 0 = none; with attention DP each rank's host loop serves 1/tp of
+    # the requests, so the group's figure is the per-rank one / tp).
     host_s_per_sequence: float = 0.0
 
     @property
@@ -355,13 +356,19 @@ def resolve(s: RunSpec) -> RunDescription:
     kv_fraction, reserve = 1.0, 0.0
     longest = _longest(workload, trace, time_scale, requests, isl, osl, rate, s, seed)
     _check_context(model, workload, longest, trace, time_scale, requests)
+    # Attention-DP ranks are separate schedulers: TensorRT-LLM applies max_batch_size and max_num_tokens to each
+    # rank (the DeepSeek-R1 best-practice configs: max_batch_size 896 per rank, concurrency 7168 on 8 GPUs), sizes
+    # each rank's decoder buffers for its own batch, and runs each rank's host loop over its own requests. The
+    # run's max_batch / max_tokens_per_step are for the whole tp group, so the harness's per-rank values count
+    # `ranks` times.
+    ranks = tp if attention_dp else 1
     if harness in TRTLLM_HARNESSES:
         eng = trtllm_engine_settings(model, s.dtype, kv_dtype, tp, pp, isl, osl, memory / 2**30)
-        max_batch = max_batch or eng.max_batch
-        max_tokens = max_tokens or eng.max_num_tokens
+        max_batch = max_batch or eng.max_batch * ranks
+        max_tokens = max_tokens or eng.max_num_tokens * ranks
         block = block or TRTLLM_TOKENS_PER_BLOCK
         kv_fraction = TRTLLM_RUNTIME_KV_FRACTION
-        reserve = trtllm_runtime_reserve_bytes(model, max_batch)
+        reserve = trtllm_runtime_reserve_bytes(model, math.ceil(max_batch / ranks))
     elif harness == "vllm-throughput":
         seqs, batched = vllm_batch_defaults(memory, spec.name)
         max_batch = max_batch or seqs
@@ -391,7 +398,7 @@ def resolve(s: RunSpec) -> RunDescription:
         exact=s.exact, harness=harness, widen=s.widen, longest_request_tokens=longest,
         effects=_effects(_harness_effects(harness, s.effects, device), device), ep=ep, attention_dp=attention_dp,
         moe_imbalance=imbalance,
-        host_s_per_sequence=PYTORCH_HOST_S_PER_SEQUENCE if harness == "trtllm-bench-pytorch" else 0.0)
+        host_s_per_sequence=PYTORCH_HOST_S_PER_SEQUENCE / ranks if harness == "trtllm-bench-pytorch" else 0.0)
 
 
 def _harness_effects(harness: str, given: Any, device: Any) -> Any:
