@@ -117,10 +117,10 @@ def test_unknown_effects_and_effects_on_an_asic_are_refused() -> None:
 def test_rows_are_found_by_number_or_words_and_ambiguity_is_refused() -> None:
     labels = e2e_labels()
     assert find_row("1").isl == int(labels[0].split()[3].split("/")[0])
-    row = find_row("b200 tp1")
+    row = find_row("llama-3 b200 tp1")
     assert row.hardware == "b200" and int(row.tp) == 1
     with pytest.raises(InputError, match="matches 3 rows"):
-        find_row("b200")
+        find_row("llama-3 b200")
     with pytest.raises(InputError, match="out of range"):
         find_row(str(len(labels) + 1))
 
@@ -132,7 +132,7 @@ def test_explain_cli_refuses_an_unknown_row_with_one_line(capsys) -> None:
 
 
 def test_explain_prints_the_breakdown_and_every_effect(capsys) -> None:
-    assert main(["validate", "--explain", "b200 tp1"]) == 0
+    assert main(["validate", "--explain", "llama-3 b200 tp1"]) == 0
     out = capsys.readouterr().out
     assert "time breakdown over" in out and "published 11,253.3" in out
     for name in GpuDevice(load_hardware("b200"), 1).effects:
@@ -170,7 +170,7 @@ def test_validation_rows_run_the_backend_of_their_release() -> None:
     from asicsim.analysis.validate import trtllm_harness
     assert trtllm_harness("TensorRT-LLM 0.14.0") == "trtllm-bench"
     assert trtllm_harness("TensorRT-LLM 0.19.0") == "trtllm-bench-pytorch"
-    assert find_row("b200 tp1").version == "TensorRT-LLM 0.19.0"
+    assert find_row("llama-3 b200 tp1").version == "TensorRT-LLM 0.19.0"
 
 
 def test_a_user_effect_overrides_the_harness_effect() -> None:

@@ -239,7 +239,7 @@ def test_operator_rows_of_validation_csv_are_predicted_and_kept_out_of_the_e2e_p
         assert r.group not in v.TARGET_GROUPS
     for r in gemms:
         assert 0.0 < r.predicted * 1e12 <= spec.dense_fp8_flops_per_s
-    assert (v._e2e_table()["metric"] == "output_tokens_per_s").all()
+    assert v._e2e_table()["metric"].isin(v.E2E_METRICS).all()
     by_m = sorted(gemms, key=lambda r: v._gemm_shape(r.label.split(" ", 1)[1])[0])
     assert all(a.predicted < b.predicted for a, b in zip(by_m, by_m[1:]))  # throughput rises with M
     for r in by_m:
@@ -258,3 +258,97 @@ def test_nccl_group_size_rows_reproduce_the_ring_cap_and_the_nvls_curve() -> Non
         if r.label.endswith(("x2", "x4", "x8")):
             assert abs(r.error) < 0.03, r
     assert all(a.predicted <= b.predicted + 1e-9 for a, b in zip(rows, rows[1:]))
+
+
+# ---- mixture-of-experts rows (issue 16): loaded, run with their layout, reported without a target ----------
+def _moe_table():
+    table = v._e2e_table()
+    return table[table["group"].map(v.is_moe_group)]
+
+
+def test_moe_rows_load_with_layout_columns_and_skips_carry_a_reason() -> None:
+    table = v._data("validation.csv")
+    for column in ("ep", "attention_dp", "requests", "max_num_tokens", "skip"):
+        assert column in table.columns
+    dense = table[~table["group"].map(v.is_moe_group)]
+    assert (dense["attention_dp"] == 0).all() and dense["ep"].isna().all()  # the existing rows keep their runs
+    moe = _moe_table()
+    assert len(moe) >= 20 and moe["requests"].gt(0).all()  # every MoE row runs the notes' request count
+    assert set(moe["metric"]) <= set(v.E2E_METRICS)
+    skipped = v.skipped_rows()
+    assert len(skipped) >= 2 and all(r.reason and v.is_moe_group(r.group) for r in skipped)
+    assert all("MTP" in r.reason for r in skipped if r.published < 1000)  # the min-latency rows
+    assert len(moe) + len(skipped) == int(table["group"].map(v.is_moe_group).sum())  # none dropped silently
+
+
+def test_moe_rows_resolve_to_their_published_layout_and_dtypes() -> None:
+    from asicsim.core.description import resolve
+
+    for row in _moe_table().itertuples(index=False):
+        d = resolve(v._table_spec(row))
+        assert d.chips == d.tp == row.tp, row
+        assert d.attention_dp == bool(row.attention_dp), row
+        assert d.ep == (row.ep or (row.tp if row.attention_dp else 1)), row
+        assert (d.dtype, d.kv_dtype) == (row.dtype, row.kv_dtype), row
+        assert d.harness == ("trtllm-bench-pytorch" if "PyTorch" in row.group else "trtllm-bench"), row
+        assert d.widen == (row.hardware != "b200" and row.dtype == "fp4"), row  # W4A16 on Hopper runs widened
+        if row.max_batch:  # stated per attention-DP rank: the group gets tp times as many
+            assert d.max_batch == row.max_batch * (row.tp if row.attention_dp else 1), row
+            assert d.max_tokens_per_step == row.max_num_tokens * (row.tp if row.attention_dp else 1), row
+
+
+def test_a_small_moe_row_predicts_a_positive_per_gpu_throughput() -> None:
+    """Qwen3-30B-A3B FP4 on one B200 (perf-overview row); 48 requests here instead of the published 3000, so
+    only the sign and the per-GPU conversion are checked, not the accuracy."""
+    table = _moe_table()
+    row = next(table[(table["model"] == "qwen3-30b-a3b") & (table["hardware"] == "b200")].itertuples(index=False))
+    assert row.metric == "output_tokens_per_s_per_gpu"
+    result = run_workload(v._table_spec(row, requests=48))
+    assert result.description.requests == 48
+    per_gpu = v.predicted_metric(result, row.metric)
+    assert per_gpu > 0.0
+    assert per_gpu == pytest.approx(result.summary["output_tokens_per_s"] / result.description.chips)
+
+
+def test_moe_groups_are_reported_with_bias_and_worst_row_but_count_toward_no_target() -> None:
+    moe_group = v.MOE_GROUP_PREFIX + ", TensorRT-LLM PyTorch perf overview)"
+    rows = [row(v.E2E_GROUP, 100, 100), row(moe_group, 100, 180), row(moe_group, 100, 60),
+            row(v.MOE_GROUP_PREFIX + ", TensorRT engine flow)", 100, 110)]
+    assert v.check_targets(rows) == [] and v.e2e_summary(rows)["rows"] == 1
+    summary = v.moe_summary(rows)
+    assert summary[moe_group]["mape"] == pytest.approx(0.6) and summary[moe_group]["bias"] == pytest.approx(0.2)
+    assert summary[moe_group]["worst"]["error"] == pytest.approx(0.8)
+    assert summary["all MoE"]["rows"] == 3 and summary["all MoE"]["bias"] == pytest.approx(0.5 / 3)
+    skipped = [v.SkippedRow(moe_group, "x fp4 tp8 1024/2048", "b200", 274.4, "tok/s", "s", "MTP on")]
+    text = v.format_table(rows, skipped)
+    assert "bias +20.0%" in text and "no target" in text and "MTP on" in text and "skipped" in text
+
+
+def test_explain_finds_moe_rows_and_names_the_reason_a_row_is_skipped() -> None:
+    from asicsim.analysis.explain import find_row
+    from asicsim.workloads.errors import InputError
+
+    found = find_row("qwen3-30b-a3b b200")
+    assert found.model == "qwen3-30b-a3b" and v.is_moe_group(found.group)
+    with pytest.raises(InputError, match="skipped, never run: min-latency"):
+        find_row("deepseek-r1 tp8 ep2")
+
+
+def test_trtllm_sizing_and_host_work_are_per_attention_dp_rank() -> None:
+    """With attention DP every rank schedules its own requests: TensorRT-LLM applies max_batch_size and
+    max_num_tokens per rank (the DeepSeek-R1 best-practice blog: 896 per rank, concurrency 7168 on 8 GPUs), and
+    each rank's host loop serves its own requests, so the tp group gets tp times the per-rank sizing and 1/tp of
+    the per-request host work; without attention DP nothing changes."""
+    from asicsim.core.description import resolve
+    from asicsim.core.harness import PYTORCH_HOST_S_PER_SEQUENCE, trtllm_engine_settings
+    from asicsim.workloads.models import load_model
+
+    base = dict(hardware="b200", chips=4, model="qwen3-235b-a22b", dtype="fp4", tp=4, isl=1024, osl=1024,
+                requests=8, harness="trtllm-bench-pytorch")
+    plain, dep = resolve(RunSpec(**base, ep=4)), resolve(RunSpec(**base, attention_dp=True))
+    eng = trtllm_engine_settings(load_model("qwen3-235b-a22b"), "fp4", "fp8", 4, 1, 1024, 1024,
+                                 plain.make_device().memory_bytes_per_chip / 2**30)
+    assert (plain.max_batch, plain.max_tokens_per_step) == (eng.max_batch, eng.max_num_tokens)
+    assert (dep.max_batch, dep.max_tokens_per_step) == (4 * eng.max_batch, 4 * eng.max_num_tokens)
+    assert plain.host_s_per_sequence == pytest.approx(PYTORCH_HOST_S_PER_SEQUENCE)
+    assert dep.host_s_per_sequence == pytest.approx(PYTORCH_HOST_S_PER_SEQUENCE / 4)

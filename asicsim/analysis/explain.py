@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asicsim.analysis.breakdown import format_breakdown, step_breakdown
-from asicsim.analysis.validate import _e2e_table, row_run_spec
+from asicsim.analysis.validate import _e2e_table, _table_spec, predicted_metric, row_label, skipped_rows
 from asicsim.core.runner import RunSpec, run_workload
 from asicsim.workloads.errors import InputError
 
@@ -46,7 +46,7 @@ class RowExplanation:
 
 
 def _label(row) -> str:
-    return f"{row.model} {row.dtype} tp{row.tp} {row.isl}/{row.osl} {row.hardware}"
+    return f"{row_label(row)} {row.hardware}"
 
 
 def e2e_labels() -> list[str]:
@@ -68,6 +68,11 @@ def find_row(query: str):
     matches = [r for r in table if all(w in f"{_label(r)} {r.group}".lower() for w in words)]
     if len(matches) == 1:
         return matches[0]
+    if not matches:
+        skipped = [r for r in skipped_rows() if all(w in f"{r.label} {r.hardware} {r.group}".lower() for w in words)]
+        if skipped:
+            raise InputError("--explain", "row", "; ".join(f"{r.label} {r.hardware} [{r.group}] is skipped, never run: "
+                                                           f"{r.reason}" for r in skipped))
     listing = "; ".join(f"{i + 1}: {_label(r)} [{r.group}]" for i, r in enumerate(table)
                         if not matches or r in matches)
     problem = "matches no end-to-end row" if not matches else f"matches {len(matches)} rows"
@@ -75,10 +80,7 @@ def find_row(query: str):
 
 
 def _spec(row, effects=()) -> RunSpec:
-    spec = row_run_spec(str(row.hardware), str(row.model), str(row.dtype), str(row.kv_dtype), int(row.tp),
-                        int(row.isl), int(row.osl), str(row.served), 0, int(row.max_batch),
-                        f"{row.version} {row.source}")
-    return RunSpec(**{**spec.__dict__, "effects": tuple(effects)}) if effects else spec
+    return _table_spec(row, 0, effects)
 
 
 def explain_row(query: str, progress=None) -> RowExplanation:
@@ -86,13 +88,13 @@ def explain_row(query: str, progress=None) -> RowExplanation:
     row = find_row(query)
     base = run_workload(_spec(row))
     metric = str(row.metric)
-    predicted = float(base.summary[metric])
+    predicted = predicted_metric(base, metric)
     device = base.description.make_device()
     contributions = []
     for name, on in sorted(device.effects.items()):
         if progress is not None:
             progress(name)
-        flipped = float(run_workload(_spec(row, ((name, not on),))).summary[metric])
+        flipped = predicted_metric(run_workload(_spec(row, ((name, not on),))), metric)
         contributions.append(EffectContribution(name, bool(on), flipped, (predicted - flipped) / float(row.value)))
     return RowExplanation(_label(row), str(row.group), str(row.hardware), metric, float(row.value), predicted,
                           step_breakdown(base), format_breakdown(base), tuple(contributions))

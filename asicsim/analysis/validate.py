@@ -10,10 +10,21 @@ request count for the ISL/OSL pair (all arriving at t = 0), and the `inflight` s
 GUARANTEED_NO_EVICT admission without context chunking). Static rows (TensorRT-LLM 0.5) keep their
 published batch and run `E2E_REQUESTS` requests with the `static` scheduler.
 
-Targets (`check`): each microbenchmark row within 10%; over every end-to-end row of every end-to-end group
-(the e2e_calibration.csv rows and each served-as group of validation.csv, B200 included): MAPE at most 10%, no
-row worse than 25%, and no sign bias (mean signed error within +-5%). Rows that measure something the model deliberately does not model carry an `excluded`
-reason and count toward no target.
+Targets (`check`): each microbenchmark row within 10%; over every end-to-end row of every dense end-to-end
+group (the e2e_calibration.csv rows and each served-as group of validation.csv, B200 included): MAPE at most
+10%, no row worse than 25%, and no sign bias (mean signed error within +-5%). Rows that measure something the
+model deliberately does not model carry an `excluded` reason and count toward no target.
+
+Mixture-of-experts rows (groups starting "end-to-end (MoE"; issue 16) are run the same way, with the row's
+expert parallelism (`ep`) and attention data parallelism (`attention_dp`), and reported on their own
+(`moe_summary`: MAPE, mean signed error and worst row per group and over all of them) with no target: the
+grouped-GEMM, MLA and all-to-all terms they depend on are not yet calibrated on operator data, and the
+published configurations leave engine sizing under attention DP open (docs/gpu-calibration.md). Rows the
+model cannot represent (e.g. multi-token prediction) carry a `skip` reason in validation.csv and are listed
+by `skipped_rows`, never run and never dropped silently.
+
+Per-GPU figures (metric `output_tokens_per_s_per_gpu`, as the TensorRT-LLM perf overview prints them since
+late 2025) are predicted as the run's `output_tokens_per_s` divided by its chips (`PER_CHIP_METRICS`).
 """
 
 from __future__ import annotations
@@ -28,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from asicsim.core import harness as _harness
-from asicsim.core.registry import load_hardware
+from asicsim.core.registry import load_hardware, make_device
 from asicsim.core.runner import RunSpec, run_workload
 from asicsim.gpusim.device import GpuDevice
 from asicsim.gpusim.options import GpuOptions
@@ -41,7 +52,8 @@ __all__ = [
     "validation_rows", "microbenchmark_rows", "operator_rows", "OPERATOR_METRIC", "NCCL_METRIC", "OPERATOR_METRICS",
     "e2e_rows", "group_summary", "check_targets", "format_table",
     "rows_as_dicts", "EngineSettings", "trtllm_scheduler", "trtllm_bench_settings", "published_requests",
-    "row_run_spec", "trtllm_harness",
+    "row_run_spec", "trtllm_harness", "row_harness", "SkippedRow", "skipped_rows", "is_moe_group", "moe_summary",
+    "MOE_GROUP_PREFIX", "PER_CHIP_METRICS", "E2E_METRICS", "predicted_metric",
     "TRTLLM_BENCH_KV_FRACTION", "TRTLLM_RUNTIME_KV_FRACTION", "TRTLLM_TOKENS_PER_BLOCK", "PUBLISHED_REQUESTS",
 ]
 
@@ -56,6 +68,11 @@ OPERATOR_METRIC = "gemm_tflops"  # validation.csv rows measured at operator leve
 NCCL_METRIC = "nccl_busbw"  # operator-level all-reduce rows: `tp` is the group size, `model` the message size
 OPERATOR_METRICS = (OPERATOR_METRIC, NCCL_METRIC)
 TARGET_GROUPS = (MICRO_GROUP, E2E_GROUP)
+MOE_GROUP_PREFIX = "end-to-end (MoE"  # mixture-of-experts groups: reported, not part of the targets
+# Per-chip figures: the run's summary metric divided by the run's chips (the TensorRT-LLM perf overview prints
+# tokens/s per GPU for its MoE tables).
+PER_CHIP_METRICS = {"output_tokens_per_s_per_gpu": "output_tokens_per_s"}
+E2E_METRICS = ("output_tokens_per_s", *PER_CHIP_METRICS)
 # Microbenchmark device names -> spec names (the GB200 HBM row stands for the B200's HBM3e stacks).
 _DEVICE = {"gb200": "b200"}
 # Arrays read and written per element by each bandwidth benchmark (STREAM counts the bytes of both); a row
@@ -66,6 +83,19 @@ _EXCLUDED = {
     "flash_attention_2_fwd_fp16": "FlashAttention-2 lacks Hopper wgmma; serving stacks on H100 run FA3-class "
                                   "kernels, which the model prices (docs/gpu-calibration.md)",
 }
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A published row the model cannot represent: kept in the data, listed with the reason, never run."""
+
+    group: str
+    label: str
+    hardware: str
+    published: float
+    unit: str
+    source: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -199,44 +229,115 @@ def trtllm_harness(version: str) -> str:
     return "trtllm-bench-pytorch" if _trtllm_version(version) >= (0, 19) else "trtllm-bench"
 
 
+def row_harness(group: str, version: str) -> str:
+    """The harness of a row: a group that names its flow ("PyTorch", "engine flow") says which; otherwise the
+    TensorRT-LLM release decides (`trtllm_harness`)."""
+    if "PyTorch" in group:
+        return "trtllm-bench-pytorch"
+    if "engine flow" in group:
+        return "trtllm-bench"
+    return trtllm_harness(version)
+
+
 def row_run_spec(hardware: str, model: str, dtype: str, kv_dtype: str, tp: int, isl: int, osl: int, served: str,
-                 requests: int = 0, max_batch: int = 0, version: str = "") -> RunSpec:
+                 requests: int = 0, max_batch: int = 0, version: str = "", *, ep: int = 0,
+                 attention_dp: bool = False, max_num_tokens: int = 0, harness: str = "") -> RunSpec:
     """The run a published end-to-end row measured, through the same harness presets as `asicsim run --harness`:
-    in-flight rows are trtllm-bench runs (its scheduler for the row's TensorRT-LLM `version`), static rows
-    static batching at the published batch. `requests` 0: the harness's count (static: `E2E_REQUESTS`)."""
+    in-flight rows are trtllm-bench runs (`harness`, default by the row's TensorRT-LLM `version`; the scheduler
+    by version, the PyTorch flow without context chunking), static rows static batching at the published batch.
+    `requests` 0: the harness's count (static: `E2E_REQUESTS`). `ep` 0: the run's default (tp with attention
+    DP, else 1). `max_batch` / `max_num_tokens` 0: the harness's sizing; with attention DP they are the published
+    per-rank values (TensorRT-LLM applies both per attention-DP rank), so the tp-chip group gets tp times them.
+    A dtype the GPU has no datapath for is what the published stack ran wider (MXFP4 experts as W4A16 on
+    Hopper), so such a row runs widened (fp4 weight bytes on the next wider datapath)."""
+    widen = dtype not in make_device(load_hardware(hardware), tp).supported_dtypes
+    ranks = tp if attention_dp else 1
+    moe = {"ep": ep or None, "attention_dp": attention_dp, "widen": widen}
     if served == "in-flight":
+        harness = harness or trtllm_harness(version)
+        scheduler = "inflight" if harness == "trtllm-bench-pytorch" else trtllm_scheduler(version)
         return RunSpec(hardware=hardware, chips=tp, model=model, dtype=dtype, kv_dtype=kv_dtype or None, tp=tp,
-                       isl=isl, osl=osl, requests=requests or None, harness=trtllm_harness(version),
-                       scheduler=trtllm_scheduler(version))
+                       isl=isl, osl=osl, requests=requests or None, max_batch=max_batch * ranks or None,
+                       max_tokens_per_step=max_num_tokens * ranks or None, harness=harness, scheduler=scheduler,
+                       **moe)
     return RunSpec(hardware=hardware, chips=tp, model=model, dtype=dtype, kv_dtype=kv_dtype or None, tp=tp, isl=isl,
-                   osl=osl, requests=requests or E2E_REQUESTS, max_batch=max_batch or None, harness="static")
+                   osl=osl, requests=requests or E2E_REQUESTS, max_batch=max_batch or None, harness="static", **moe)
+
+
+def _table_spec(row, requests: int = 0, effects=()) -> RunSpec:
+    """`row_run_spec` for one row of `_e2e_table` (`requests` 0: the row's own count)."""
+    spec = row_run_spec(str(row.hardware), str(row.model), str(row.dtype), str(row.kv_dtype), int(row.tp),
+                        int(row.isl), int(row.osl), str(row.served), requests or int(row.requests),
+                        int(row.max_batch), f"{row.version} {row.source}", ep=int(row.ep),
+                        attention_dp=bool(row.attention_dp), max_num_tokens=int(row.max_num_tokens),
+                        harness=row_harness(str(row.group), f"{row.version} {row.source}")
+                        if row.served == "in-flight" else "")
+    return replace(spec, effects=tuple(effects)) if effects else spec
+
+
+def predicted_metric(result, metric: str) -> float:
+    """A row's metric from a run: a summary key, or a per-chip figure (`PER_CHIP_METRICS`)."""
+    if metric in PER_CHIP_METRICS:
+        return float(result.summary[PER_CHIP_METRICS[metric]]) / result.description.chips
+    return float(result.summary[metric])
+
+
+def row_label(row) -> str:
+    """'model dtype tpN isl/osl', with the MoE layout (epN, dep = attention DP) when the row has one."""
+    layout = ""
+    if int(row.ep) > 1 or bool(row.attention_dp):
+        layout = f" ep{int(row.ep) or row.tp}{' dep' if row.attention_dp else ''}"
+    return f"{row.model} {row.dtype} tp{row.tp}{layout} {row.isl}/{row.osl}"
+
+
+_E2E_DEFAULTS = {"kv_dtype": "", "notes": "", "ep": 0, "attention_dp": 0, "requests": 0, "max_num_tokens": 0,
+                 "skip": "", "max_batch": 0}
+
+
+def _validation_e2e() -> pd.DataFrame:
+    """validation.csv's end-to-end rows (skipped ones included), source with version and date."""
+    more = _data("validation.csv")
+    more = more[~more["metric"].isin(OPERATOR_METRICS)].copy()
+    more = more.fillna({k: v for k, v in _E2E_DEFAULTS.items() if k in more.columns})
+    more["served"] = np.where(more["group"].str.contains("static"), "static", "in-flight")
+    more["source"] = more["source"] + " (" + more["version"] + ", " + more["date"] + ")"
+    return more
 
 
 def _e2e_table() -> pd.DataFrame:
-    """e2e_calibration.csv and validation.csv as one table with group, served, kv_dtype and max_batch."""
-    base = _data("e2e_calibration.csv").assign(group=E2E_GROUP, kv_dtype="", max_batch=0, served="in-flight",
-                                               version="", date="")
-    more = _data("validation.csv").fillna({"kv_dtype": "", "notes": ""})
-    more = more[~more["metric"].isin(OPERATOR_METRICS)]
-    more["served"] = np.where(more["group"].str.contains("static"), "static", "in-flight")
-    more["source"] = more["source"] + " (" + more["version"] + ", " + more["date"] + ")"
-    return pd.concat([base, more], ignore_index=True)
+    """e2e_calibration.csv and validation.csv's runnable rows as one table (group, served, kv_dtype, max_batch,
+    ep, attention_dp, requests, max_num_tokens; 0 = the harness's)."""
+    base = _data("e2e_calibration.csv").assign(group=E2E_GROUP, served="in-flight", version="", date="")
+    base = base.assign(**{k: v for k, v in _E2E_DEFAULTS.items() if k not in base.columns})
+    more = _validation_e2e()
+    more = more[more["skip"].astype(str).str.len() == 0]
+    table = pd.concat([base, more], ignore_index=True)
+    for column in ("ep", "attention_dp", "requests", "max_num_tokens", "max_batch"):
+        table[column] = table[column].fillna(0).astype(int)
+    return table
+
+
+def skipped_rows() -> list[SkippedRow]:
+    """validation.csv's end-to-end rows with a `skip` reason: configurations the model cannot represent."""
+    more = _validation_e2e()
+    more = more[more["skip"].astype(str).str.len() > 0]
+    return [SkippedRow(str(r.group), row_label(r), str(r.hardware), float(r.value), str(r.unit), str(r.source),
+                       str(r.skip)) for r in more.itertuples(index=False)]
 
 
 def e2e_rows(requests: int = 0, progress: Callable[[str], None] | None = None) -> list[ValidationRow]:
-    """Every end-to-end row (e2e_calibration.csv, then validation.csv). `requests` 0: the published count for
-    in-flight rows and `E2E_REQUESTS` for static ones; otherwise that many for every row."""
+    """Every runnable end-to-end row (e2e_calibration.csv, then validation.csv). `requests` 0: each row's count
+    (validation.csv's `requests`, else the harness's: published count for in-flight rows, `E2E_REQUESTS` for
+    static ones); otherwise that many for every row."""
     out = []
     for row in _e2e_table().itertuples(index=False):
-        label = f"{row.model} {row.dtype} tp{row.tp} {row.isl}/{row.osl}"
+        label = row_label(row)
         if progress is not None:
             progress(label)
-        if row.served == "in-flight" and row.metric != "output_tokens_per_s":
-            raise InputError("validation.csv", "metric", f"in-flight rows report output_tokens_per_s, got {row.metric!r}")
-        spec = row_run_spec(str(row.hardware), str(row.model), str(row.dtype), str(row.kv_dtype), int(row.tp),
-                            int(row.isl), int(row.osl), str(row.served), requests, int(row.max_batch),
-                            f"{row.version} {row.source}")
-        predicted = float(run_workload(spec).summary[row.metric])
+        if row.served == "in-flight" and row.metric not in E2E_METRICS:
+            raise InputError("validation.csv", "metric",
+                             f"in-flight rows report {' or '.join(E2E_METRICS)}, got {row.metric!r}")
+        predicted = predicted_metric(run_workload(_table_spec(row, requests)), str(row.metric))
         out.append(ValidationRow(str(row.group), label, str(row.hardware), str(row.unit), float(row.value),
                                  predicted, str(row.source)))
     return out
@@ -283,9 +384,31 @@ def group_summary(rows: Iterable[ValidationRow]) -> dict[str, dict[str, float]]:
     return out
 
 
+def is_moe_group(group: str) -> bool:
+    """Whether a group holds mixture-of-experts end-to-end rows (reported by `moe_summary`, no target)."""
+    return group.startswith(MOE_GROUP_PREFIX)
+
+
 def is_e2e_group(group: str) -> bool:
-    """Whether a group holds end-to-end serving rows (every such group counts toward the end-to-end targets)."""
-    return group.startswith(E2E_GROUP)
+    """Whether a group holds dense end-to-end serving rows (every such group counts toward the end-to-end
+    targets; the MoE groups do not)."""
+    return group.startswith(E2E_GROUP) and not is_moe_group(group)
+
+
+def moe_summary(rows: Iterable[ValidationRow]) -> dict[str, dict]:
+    """Per MoE group and over all of them ("all MoE"): rows, MAPE, mean signed error (bias), the worst row
+    (label, hardware, signed error). No target: see the module docstring."""
+    rows = [r for r in rows if is_moe_group(r.group) and not r.excluded]
+    out: dict[str, dict] = {}
+    for name in [*dict.fromkeys(r.group for r in rows), "all MoE"]:
+        members = rows if name == "all MoE" else [r for r in rows if r.group == name]
+        if not members:
+            continue
+        worst = max(members, key=lambda r: abs(r.error))
+        out[name] = {"rows": len(members), "mape": sum(abs(r.error) for r in members) / len(members),
+                     "bias": sum(r.error for r in members) / len(members),
+                     "worst": {"label": worst.label, "hardware": worst.hardware, "error": worst.error}}
+    return out
 
 
 def e2e_summary(rows: Iterable[ValidationRow]) -> dict[str, float]:
@@ -314,10 +437,13 @@ def check_targets(rows: Iterable[ValidationRow]) -> list[str]:
     return missed
 
 
-def format_table(rows: list[ValidationRow]) -> str:
-    """Rows grouped, with signed errors and each group's MAPE."""
+def format_table(rows: list[ValidationRow], skipped: Iterable[SkippedRow] = ()) -> str:
+    """Rows grouped, with signed errors and each group's MAPE (MoE groups: also bias and worst row; no target),
+    then the skipped rows with their reasons."""
     lines = []
     summary = group_summary(rows)
+    moe = moe_summary(rows)
+    skipped = list(skipped)
     for group in dict.fromkeys(r.group for r in rows):
         lines.append(f"== {group}")
         lines.append(f"{'row':44} {'hardware':12} {'published':>11} {'predicted':>11} {'unit':7} {'error':>7}")
@@ -325,10 +451,25 @@ def format_table(rows: list[ValidationRow]) -> str:
             note = f"  excluded: {r.excluded}" if r.excluded else ""
             lines.append(f"{r.label[:44]:44} {r.hardware[:12]:12} {r.published:>11,.2f} {r.predicted:>11,.2f} "
                          f"{r.unit[:7]:7} {r.error:>+7.1%}{note}")
-        if group in summary:
+        if group in moe:
+            m = moe[group]
+            lines.append(f"   MAPE {m['mape']:.1%} over {m['rows']} rows; bias {m['bias']:+.1%}; worst "
+                         f"{m['worst']['error']:+.1%} ({m['worst']['label']}, {m['worst']['hardware']}); no target")
+        elif group in summary:
             s = summary[group]
             lines.append(f"   MAPE {s['mape']:.1%} over {s['rows']} rows; worst {s['worst']:.1%}")
         lines.append("")
+    if "all MoE" in moe:
+        m = moe["all MoE"]
+        lines.append(f"MoE end-to-end (all groups; no target): MAPE {m['mape']:.1%} over {m['rows']} rows; bias "
+                     f"{m['bias']:+.1%}; worst {m['worst']['error']:+.1%} ({m['worst']['label']}, "
+                     f"{m['worst']['hardware']})")
+        lines.append("")
+    if skipped:
+        lines.append("== skipped (published, not representable by the model; never run)")
+        for r in skipped:
+            lines.append(f"{r.label[:44]:44} {r.hardware[:12]:12} {r.published:>11,.2f} {r.unit[:7]:7}  [{r.group}] "
+                         f"{r.reason}")
     return "\n".join(lines).rstrip()
 
 

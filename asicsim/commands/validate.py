@@ -1,7 +1,8 @@
 """`asicsim validate`: every shipped measurement predicted versus published, MAPE per group, targets.
 
 Microbenchmark rows (operator level) and end-to-end serving rows; see asicsim.analysis.validate for the
-targets `--check` enforces and the request count end-to-end rows run with.
+targets `--check` enforces (the MoE groups are reported with MAPE, bias and worst row but have no target),
+the rows listed as skipped, and the request count end-to-end rows run with.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
-from asicsim.analysis.validate import (E2E_REQUESTS, check_targets, format_table, group_summary, rows_as_dicts,
-                                       validation_rows)
+from asicsim.analysis.validate import (E2E_REQUESTS, check_targets, format_table, group_summary, moe_summary,
+                                       rows_as_dicts, skipped_rows, validation_rows)
 from asicsim.workloads.errors import InputError
 
 __all__ = ["register", "run", "plot_validation", "PLOT_SUFFIXES"]
@@ -42,11 +43,13 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "explain", None) is not None:
         return _explain(args)
     rows = validation_rows(args.requests)
+    skipped = skipped_rows()
     missed = check_targets(rows)
     if args.json:
-        print(json.dumps({"rows": rows_as_dicts(rows), "groups": group_summary(rows), "missed": missed}, indent=2))
+        print(json.dumps({"rows": rows_as_dicts(rows), "groups": group_summary(rows), "moe": moe_summary(rows),
+                          "skipped": [r.__dict__ for r in skipped], "missed": missed}, indent=2))
     else:
-        print(format_table(rows))
+        print(format_table(rows, skipped))
         print("targets: " + ("all met" if not missed else f"{len(missed)} missed"))
         for line in missed:
             print(f"  MISSED {line}")

@@ -46,7 +46,7 @@ from .harness import (HARNESSES, PYTORCH_EFFECTS, PYTORCH_HOST_S_PER_SEQUENCE, T
                       trtllm_runtime_reserve_bytes,
                       TRTLLM_TOKENS_PER_BLOCK, VLLM_DEFAULT_PROMPTS, VLLM_GPU_MEMORY_UTILIZATION,
                       trtllm_engine_settings, vllm_batch_defaults)
-from .memory_plan import MemoryPlan, plan_memory, serving_limits
+from .memory_plan import plan_memory, serving_limits
 from .registry import load_hardware, make_device, resolve_spec_path
 from .router import ROUTERS
 from .schedulers import SCHEDULERS
@@ -168,8 +168,9 @@ class RunDescription:
     moe_imbalance: float = DEFAULT_IMBALANCE
     weight_format: str = ""  # block-scaled 4-bit format of the weights (mxfp4, nvfp4) when dtype is fp4
     expert_dtype: str = ""  # routed experts' weight dtype or format ("": as the other weights)
-    # Host (CPU) seconds per running request per step, overlapped with the previous step's device work
-    # (a harness's serving runtime; 0 = none).
+    # Host (CPU) seconds per running request of the tp group per step, overlapped with the previous step's
+    # device work (a harness's serving runtime; 0 = none; with attention DP each rank's host loop serves 1/tp of
+    # the requests, so the group's figure is the per-rank one / tp).
     host_s_per_sequence: float = 0.0
 
     @property
@@ -362,13 +363,19 @@ def resolve(s: RunSpec) -> RunDescription:
     kv_fraction, reserve = 1.0, 0.0
     longest = _longest(workload, trace, time_scale, requests, isl, osl, rate, s, seed)
     _check_context(model, workload, longest, trace, time_scale, requests)
+    # Attention-DP ranks are separate schedulers: TensorRT-LLM applies max_batch_size and max_num_tokens to each
+    # rank (the DeepSeek-R1 best-practice configs: max_batch_size 896 per rank, concurrency 7168 on 8 GPUs), sizes
+    # each rank's decoder buffers for its own batch, and runs each rank's host loop over its own requests. The
+    # run's max_batch / max_tokens_per_step are for the whole tp group, so the harness's per-rank values count
+    # `ranks` times.
+    ranks = tp if attention_dp else 1
     if harness in TRTLLM_HARNESSES:
         eng = trtllm_engine_settings(model, s.dtype, kv_dtype, tp, pp, isl, osl, memory / 2**30)
-        max_batch = max_batch or eng.max_batch
-        max_tokens = max_tokens or eng.max_num_tokens
+        max_batch = max_batch or eng.max_batch * ranks
+        max_tokens = max_tokens or eng.max_num_tokens * ranks
         block = block or TRTLLM_TOKENS_PER_BLOCK
         kv_fraction = TRTLLM_RUNTIME_KV_FRACTION
-        reserve = trtllm_runtime_reserve_bytes(model, max_batch)
+        reserve = trtllm_runtime_reserve_bytes(model, math.ceil(max_batch / ranks))
     elif harness == "vllm-throughput":
         seqs, batched = vllm_batch_defaults(memory, spec.name)
         max_batch = max_batch or seqs
@@ -399,7 +406,7 @@ def resolve(s: RunSpec) -> RunDescription:
         exact=s.exact, harness=harness, widen=s.widen, longest_request_tokens=longest,
         effects=_effects(_harness_effects(harness, s.effects, device), device), ep=ep, attention_dp=attention_dp,
         moe_imbalance=imbalance, weight_format=weight_format, expert_dtype=expert_dtype,
-        host_s_per_sequence=PYTORCH_HOST_S_PER_SEQUENCE if harness == "trtllm-bench-pytorch" else 0.0)
+        host_s_per_sequence=PYTORCH_HOST_S_PER_SEQUENCE / ranks if harness == "trtllm-bench-pytorch" else 0.0)
 
 
 def _harness_effects(harness: str, given: Any, device: Any) -> Any:
@@ -538,8 +545,3 @@ def _check_context(model: ModelConfig, workload: str, longest: int, trace: str, 
         row = next(i for i, r in enumerate(reqs) if r.input_tokens + r.output_tokens == longest)
         where = ("trace", f"request {reqs[row].request_id} of {trace}")
     raise _fail(where[0], f"{where[1]} = {longest} tokens exceeds the {window}-token context of {model.name}")
-
-
-def _plan(model, memory, dtype, kv_dtype, tp, pp, longest, max_tokens, chips) -> MemoryPlan:
-    return plan_memory(model, memory, dtype=dtype, kv_dtype=kv_dtype, tp=tp, pp=pp, tokens_per_request=longest,
-                       max_tokens_per_step=max_tokens, chips=chips)

@@ -47,7 +47,8 @@ HARNESSES: dict[str, Harness] = {h.name: h for h in (
             "the trtllm-bench sizing, KV cache and request counts above, in-flight batching without context "
             "chunking, the overlap scheduler (host work of a step hidden behind the previous step's GPU work, so a "
             "step lasts the longer of the two), host work per running request per step, and each fp8/fp4 Linear "
-            "quantizing its own bf16 input",
+            "quantizing its own bf16 input; with attention DP, max batch, max_num_tokens, decoder buffers and host work "
+            "are per rank (each rank schedules its own requests)",
             "TensorRT-LLM 0.19.0 docs performance/perf-overview.md (--backend pytorch; enable_overlap_scheduler, "
             "use_cuda_graph); NVIDIA/TensorRT-LLM PR #10273 (host_step_time); tensorrt_llm/_torch linear.py of "
             "v0.19 (fp4_quantize / static fp8 quantize inside Linear)", "output_tokens_per_s"),
