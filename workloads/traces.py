@@ -11,12 +11,15 @@ attribution in traces/README.md). `time_scale` multiplies every arrival time (0.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .errors import RUN, InputError
 from .requests import LengthDist, Request
+
+if TYPE_CHECKING:  # pandas loads when a trace is read, not with the package
+    import pandas as pd
 
 __all__ = ["TRACE_DIR", "BUILTIN_TRACES", "load_trace", "trace_path", "fit_lognormal"]
 
@@ -45,6 +48,8 @@ def load_trace(name: str, time_scale: float = 1.0, limit: int = 0) -> tuple[Requ
     if not time_scale > 0 or not np.isfinite(time_scale):
         raise InputError(RUN, "time_scale", f"must be a positive number, got {time_scale!r}")
     path = trace_path(name)
+    import pandas as pd
+
     try:
         frame = pd.read_csv(path, nrows=limit or None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -79,6 +84,8 @@ def load_trace(name: str, time_scale: float = 1.0, limit: int = 0) -> tuple[Requ
 
 
 def _numeric(path: Path, col: pd.Series, label: str) -> np.ndarray:
+    import pandas as pd
+
     values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
     if not np.isfinite(values).all():
         row = int(np.argmax(~np.isfinite(values)))
@@ -88,6 +95,8 @@ def _numeric(path: Path, col: pd.Series, label: str) -> np.ndarray:
 
 def _azure_times(path: Path, col: pd.Series) -> np.ndarray:
     """Seconds from a date-time or numeric TIMESTAMP column."""
+    import pandas as pd
+
     if pd.api.types.is_numeric_dtype(col):  # read as numbers: seconds, every one finite
         return _numeric(path, col, "TIMESTAMP")
     numeric = pd.to_numeric(col, errors="coerce")

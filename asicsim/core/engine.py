@@ -66,7 +66,6 @@ import numpy as np
 from asicsim.kernels.schedule import schedule_step_s
 from asicsim.workloads.graph_types import Op, OpKind, StepGraph
 
-from .des import Part, simulate_step
 from .device import UNITS, Device, OpCost
 
 __all__ = ["StepTiming", "TIMING_FIELDS", "StepEngine", "ATTENTION_KEY_BITS", "FAST_PATH_RTOL"]
@@ -146,7 +145,7 @@ class _Template:
     """What a step graph's `dense_key` fixes: its array-free ops priced, the places of its per-sequence ops in
     the layer, and their summed accounts (`head`: pre ops + layers x the layer's array-free ops; `tail`: post)."""
 
-    __slots__ = ("pre", "layer", "post", "varying", "head", "tail", "layers", "ops", "collective", "bounds")
+    __slots__ = ("pre", "layer", "post", "varying", "head", "tail", "layers", "_table", "_first")
 
     def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
         price = engine._price_cached
@@ -167,9 +166,16 @@ class _Template:
         for p in self.post:
             tail = [a + v for a, v in zip(tail, p.account)]
         self.head, self.tail = tuple(head), tuple(tail)
-        # The op table of `schedule_step_s` (per-sequence ops' rows are filled in per step).
-        zero = _Priced(graph.layer_ops[0], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-        self.ops, self.collective, self.bounds = _pack([(self.pre, [p or zero for p in self.layer], self.post)])
+        self._table = None
+        self._first = graph.layer_ops[0]  # stands in for the per-sequence ops in the table (not a collective)
+
+    def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The op table of `schedule_step_s` (per-sequence ops' rows are filled in per step), built on first use:
+        serial steps never schedule."""
+        if self._table is None:
+            zero = _Priced(self._first, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+            self._table = _pack([(self.pre, [p or zero for p in self.layer], self.post)])
+        return self._table
 
     def usable(self, graph: StepGraph) -> bool:
         """Per-sequence ops only in the layer (where build_step_graph puts them)."""
@@ -502,13 +508,14 @@ class StepEngine:
             tables, flags, bounds = [], [], []
             rows = 0
             for t, priced in zip(templates, varying):
-                ops = t.ops.copy()
+                table, collective, bound = t.table()
+                ops = table.copy()
                 first = len(t.pre)
                 for i, p in zip(t.varying, priced):
                     ops[first + i] = _rounded_key(p)
                 tables.append(ops)
-                flags.append(t.collective)
-                bounds.append(t.bounds + rows)
+                flags.append(collective)
+                bounds.append(bound + rows)
                 rows += len(ops)
             if len(self._cache) > _STEP_CACHE_MAX:
                 self._cache.clear()
@@ -522,6 +529,8 @@ class StepEngine:
         priced = [self._price_exact(g) for g in graphs]
         layers = graphs[0].layers_per_stage
         streams = [tuple([_part(p) for p in group] for group in parts) for parts in priced]
+        from .des import simulate_step  # simpy loads for the event model only
+
         sim = simulate_step(streams, layers, bool(self.device.prefetch_weights))
         t = self._account((sim.time_s, sim.memory_wait_s), priced, layers)
         return replace(t, compute_busy_s=sim.compute_busy_s, memory_busy_s=sim.memory_busy_s,
@@ -623,7 +632,7 @@ _COLLECTIVES = (OpKind.ALLREDUCE, OpKind.P2P)
 _ATTENTION = (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE)
 _BUCKETED = (OpKind.MATMUL, *_ATTENTION, *_COLLECTIVES)  # kinds with their own StepTiming field; others: other_s
 _OP_CACHE_MAX = 200_000
-_STEP_CACHE_MAX = 200_000
+_STEP_CACHE_MAX = 32_768  # scheduled steps memoised (rounded key); more hardly adds hits, ~1 KB each
 _TEMPLATE_CACHE_MAX = 4096  # a template holds its priced ops: mixed steps' token counts seldom repeat
 ATTENTION_KEY_BITS = 10
 STATE_RTOL = 1e-12  # schedule states this close (relative to the step so far) repeat
@@ -679,6 +688,8 @@ def _record_memory(record: list, k: int, name: str, ready_at: float, pieces: lis
             record.append((k, "memory", name, at, seconds))
 
 
-def _part(p: _Priced) -> Part:
+def _part(p: _Priced):
+    from .des import Part
+
     return Part(p.compute_s, p.memory_s, p.weight_s, p.link_s, p.fixed_s, p.op.kind in _COLLECTIVES)
 
