@@ -418,10 +418,10 @@ def test_decode_curves_stay_within_twice_their_tolerance(pieces, runs):
     from asicsim.core.serving import _FF_FIELDS, FAST_FORWARD_RTOL, _DecodeCurves
 
     fake = _Kinked(pieces)
-    curves = _DecodeCurves(fake, FAST_FORWARD_RTOL)
+    curves = _DecodeCurves(FAST_FORWARD_RTOL)
     flops_at = _FF_FIELDS.index("flops_per_chip")
     for width, total, n in runs:
-        got = curves.run(np.full(width, total // width, dtype=np.int64), n, float("inf"))
+        got = curves.run(fake.time_step, np.full(width, total // width, dtype=np.int64), n, float("inf"))
         if got is None:
             continue
         values, micro = got

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import abc
 from dataclasses import MISSING, dataclass, fields
 from operator import attrgetter
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
@@ -184,9 +183,10 @@ class StepTable(abc.Sequence):
         values = self._rows[:, _FIELD_INDEX[name]]
         return values.astype(np.int64) if name in _INT_FIELDS else values
 
-    def columns(self) -> "SimpleNamespace":
-        """Every field as an attribute holding its column (what a device's `step_energy_j` takes for all steps)."""
-        return SimpleNamespace(**{name: self.column(name) for name in _STEP_FIELDS})
+    def columns(self) -> "_Columns":
+        """Every field as an attribute holding its column (what a device's `step_energy_j` takes for all steps),
+        each read when asked for: an integer field's int64 copy is not kept (an hour's table is 10^5-10^6 rows)."""
+        return _Columns(self)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -209,6 +209,23 @@ class StepTable(abc.Sequence):
 
     def __repr__(self) -> str:
         return f"StepTable({len(self)} steps)"
+
+
+class _Columns:
+    """`StepTable.columns()`: attribute `name` is `table.column(name)`, for every StepRecord field."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: StepTable) -> None:
+        self._table = table
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name not in _FIELD_INDEX:
+            raise AttributeError(f"no step field {name!r}")
+        return self._table.column(name)
+
+    def __dir__(self):
+        return list(_STEP_FIELDS)
 
 
 def _records(rows: list[list[float]]) -> list[StepRecord]:

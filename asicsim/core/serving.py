@@ -18,6 +18,7 @@ one after a recompute pre-emption); a decode step emits one token per decoding r
 
 from __future__ import annotations
 
+import gc
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -118,7 +119,22 @@ def check_parallelism(chips: int, cfg: ServingConfig) -> int:
 
 def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: ServingConfig,
              progress: Progress | None = None, engine: StepEngine | None = None) -> list[ReplicaRun]:
-    """Serve `requests` on `chips` chips; one ReplicaRun per replica. Deterministic and quiet."""
+    """Serve `requests` on `chips` chips; one ReplicaRun per replica. Deterministic and quiet.
+
+    Python's cyclic garbage collector is paused while the loop runs (and restored after): the loop builds
+    ~10^5 long-lived objects (caches, records) and no reference cycles, so every collection would only walk
+    them again (over a tenth of an hour replay's time)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _simulate(device, chips, requests, cfg, progress, engine)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _simulate(device: Device, chips: int, requests: Sequence[Request], cfg: ServingConfig,
+              progress: Progress | None, engine: StepEngine | None) -> list[ReplicaRun]:
     replicas = check_parallelism(chips, cfg)
     if not requests:
         raise InputError("requests", "count", "no requests to serve")
@@ -179,7 +195,7 @@ class StepRunner:
         # decode attention from its totals and nothing splits the batch (parts would have their own totals).
         by_totals = bool(getattr(engine.device, "decode_cost_by_totals", False))
         split = cfg.pp > 1 and micro > 1
-        self.curves = (_DecodeCurves(self, self.ff_rtol)
+        self.curves = (_DecodeCurves(self.ff_rtol)
                        if serial and by_totals and not split and not engine.exact else None)
 
     def graph(self, batch: StepBatch):
@@ -257,6 +273,10 @@ _SECONDS = np.array([name.endswith("_s") for name in _FF_FIELDS])
 _STEP_S = _FF_FIELDS.index("step_s")
 _FF_KEPT = np.array([i for i, name in enumerate(_FF_FIELDS) if i != _STEP_S])  # the columns a record keeps
 _FF_COLUMNS = np.array([FIELD_INDEX[_FF_FIELDS[i]] for i in _FF_KEPT])
+# The other columns of a fast-forwarded run: equal on every step (in this order), and varying.
+_RUN_CONSTANT = np.array([FIELD_INDEX[name] for name in ("replica", "prefill_tokens", "decode_tokens", "batch_size",
+                                                           "waiting", "running", "tokens_out")])
+_RUN_VARYING = tuple(FIELD_INDEX[name] for name in ("step", "start_at", "end_at", "micro_batches", "kv_blocks"))
 
 
 def _interpolate(timed, n: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
@@ -302,27 +322,27 @@ class _DecodeCurves:
 
     MAX_PIECES = 32  # per batch size
 
-    def __init__(self, runner: "StepRunner", rtol: float) -> None:
-        self.runner = runner
+    def __init__(self, rtol: float) -> None:
         self.rtol = rtol
         self.pieces: dict[int, list[tuple[int, int, np.ndarray, np.ndarray, int]]] = {}
         self.hits = self.misses = 0
 
-    def _at(self, width: int, total: int) -> tuple[np.ndarray, int]:
+    @staticmethod
+    def _at(time_step, width: int, total: int) -> tuple[np.ndarray, int]:
         """(values, micro-batches) of a decode step of `width` sequences caching `total` tokens in all."""
         base, extra = divmod(total, width)
         past = np.full(width, base, dtype=np.int64)
         past[:extra] += 1
-        step_s, t, micro, bubble_s = self.runner.time_step(StepBatch(_EMPTY, _EMPTY, past))
+        step_s, t, micro, bubble_s = time_step(StepBatch(_EMPTY, _EMPTY, past))
         return np.array((step_s, bubble_s, *recorded_timing_values(t))), micro
 
-    def _linear(self, width: int, a: int, b: int, known: list) -> tuple | None:
+    def _linear(self, time_step, width: int, a: int, b: int, known: list) -> tuple | None:
         """The piece [a, b] if its midpoint and `known` points (total, values, micro) lie on its chord."""
-        va, ma = self._at(width, a)
-        vb, mb = self._at(width, b)
+        va, ma = self._at(time_step, width, a)
+        vb, mb = self._at(time_step, width, b)
         if b - a > 1:
             m = (a + b) // 2
-            known = [(m, *self._at(width, m)), *known]
+            known = [(m, *self._at(time_step, width, m)), *known]
         rtol = self.rtol
         for at, v, micro in known:
             if not ma == mb == micro:
@@ -333,26 +353,28 @@ class _DecodeCurves:
                 return None
         return (a, b, va, vb, ma)
 
-    def _cover(self, width: int, lo: int, hi: int) -> tuple | None:
+    def _cover(self, time_step, width: int, lo: int, hi: int) -> tuple | None:
         pieces = self.pieces.setdefault(width, [])
         if pieces:
             near = min(pieces, key=lambda p: max(p[0] - hi, lo - p[1], 0))
             a, b = min(lo, near[0]), max(hi, near[1])
-            piece = self._linear(width, a, b, [(near[0], near[2], near[4]), (near[1], near[3], near[4])])
+            piece = self._linear(time_step, width, a, b, [(near[0], near[2], near[4]), (near[1], near[3], near[4])])
             if piece is not None:
                 pieces[:] = [p for p in pieces if not (a <= p[0] and p[1] <= b)]
                 pieces.append(piece)
                 return piece
-        piece = self._linear(width, lo, hi, [])
+        piece = self._linear(time_step, width, lo, hi, [])
         if piece is not None:
             if len(pieces) >= self.MAX_PIECES:
                 pieces.pop(0)
             pieces.append(piece)
         return piece
 
-    def run(self, past0: np.ndarray, n: int, horizon_s: float) -> tuple[np.ndarray, np.ndarray] | None:
+    def run(self, time_step, past0: np.ndarray, n: int, horizon_s: float) -> tuple[np.ndarray, np.ndarray] | None:
         """(values, micro-batches) of steps 0..n'-1 of a decode run from cached tokens `past0` (n' <= n: the steps
-        that can start within `horizon_s`, as `_Replica.fast_forward` caps them), or None (no linear piece)."""
+        that can start within `horizon_s`, as `_Replica.fast_forward` caps them), or None (no linear piece).
+        `time_step`: the runner's (`StepRunner.time_step`; passed, not kept, so the runner and its curves hold no
+        reference cycle)."""
         width, total = len(past0), int(past0.sum())
         pieces = self.pieces.get(width, ())
         home = next((p for p in pieces if p[0] <= total <= p[1]), None)
@@ -361,13 +383,13 @@ class _DecodeCurves:
                 a, b, va, vb, _ = home
                 first_s = va[_STEP_S] + (vb[_STEP_S] - va[_STEP_S]) * ((total - a) / (b - a)) if b > a else va[_STEP_S]
             else:
-                first_s = self._at(width, total)[0][_STEP_S]
+                first_s = self._at(time_step, width, total)[0][_STEP_S]
             n = min(n, int(horizon_s / first_s * 1.25) + 2)
         last = total + (n - 1) * width
         piece = home if home is not None and last <= home[1] else None
         if piece is None:
             self.misses += 1
-            piece = self._cover(width, total, last)
+            piece = self._cover(time_step, width, total, last)
             if piece is None:
                 return None
         else:
@@ -486,7 +508,7 @@ class _Replica:
                 hit = evals[j] = (np.array((step_s, bubble_s, *recorded_timing_values(t))), micro)  # _FF_FIELDS
             return hit
 
-        piece = runner.curves.run(past0, n, until_at - now) if runner.curves is not None else None
+        piece = runner.curves.run(runner.time_step, past0, n, until_at - now) if runner.curves is not None else None
         if piece is not None:
             values, micro = piece
             n = len(values)
@@ -518,11 +540,9 @@ class _Replica:
         width = len(seqs)
         block = self.steps.extend(k)
         block[:, _FF_COLUMNS] = values[:k, _FF_KEPT]
-        for name, column in (("step", np.arange(first, first + k)), ("replica", self.index), ("start_at", starts),
-                             ("end_at", ends), ("prefill_tokens", 0), ("decode_tokens", width),
-                             ("micro_batches", micro[:k]), ("batch_size", width), ("waiting", len(sched.waiting)),
-                             ("kv_blocks", used), ("running", len(sched.running)), ("tokens_out", width)):
-            block[:, FIELD_INDEX[name]] = column
+        block[:, _RUN_CONSTANT] = (self.index, 0, width, width, len(sched.waiting), len(sched.running), width)
+        for column, value in zip(_RUN_VARYING, (np.arange(first, first + k), starts, ends, micro[:k], used)):
+            block[:, column] = value
         self.now = float(ends[-1])
         if done:
             self._finish(done, self.now)
