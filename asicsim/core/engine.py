@@ -414,6 +414,7 @@ class StepEngine:
         self._op_cache: dict[bytes, _Priced] = {}  # Op.value_key -> price
         self._group_cache: dict[tuple, tuple[float, ...]] = {}  # array-free ops' value keys -> summed account
         self._templates: dict[object, _Template | None] = {}  # StepGraph.dense_key -> its template
+        self._seen: set = set()  # serial steps' keys met once (`_serial_template`)
 
     def price(self, op: Op) -> _Priced:
         """Ask the device for the op's cycles and convert them to seconds (the only conversion).
@@ -455,6 +456,10 @@ class StepEngine:
         """
         if self.exact:
             return self._event_step(graphs)
+        if self._serial and len(graphs) == 1:
+            graph = graphs[0]
+            t = self._serial_template(graph)
+            return self._serial_step(graph) if t is None else self._serial_templated(graph, t)
         templates = [self._template(g) for g in graphs]
         if None in templates:  # graphs not from build_step_graph: price every op
             if self._serial and len(graphs) == 1:
@@ -465,6 +470,23 @@ class StepEngine:
         if self._serial and len(graphs) == 1:
             return self._serial_templated(graphs[0], templates[0])
         return self._scheduled_templated(graphs, templates)
+
+    def _serial_template(self, graph: StepGraph) -> _Template | None:
+        """A serial step's template, made once its key comes back: a key seen once is summed by groups of values
+        (`_serial_step`: the same sums in the same order, bit for bit), so the one-off token counts of mixed
+        steps (most of an hour's ~10^4 keys) build no template."""
+        key = graph.dense_key
+        if key is None:
+            return None
+        hit = self._templates.get(key, False)
+        if hit is not False:
+            return hit
+        if key not in self._seen:
+            if len(self._seen) > _TEMPLATE_CACHE_MAX:
+                self._seen.clear()
+            self._seen.add(key)
+            return None
+        return self._template(graph)
 
     def _template(self, graph: StepGraph) -> _Template | None:
         key = graph.dense_key
