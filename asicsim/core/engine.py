@@ -514,14 +514,15 @@ class StepEngine:
         layers = graphs[0].layers_per_stage
         key: list = [layers]
         total: Sequence[float] = _ZERO
-        varying = []
+        varying = []  # per graph: the rounded keys of its per-sequence ops
         for g, t in zip(graphs, templates):
             priced = [self.price(g.layer_ops[i]) for i in t.varying]
-            varying.append(priced)
+            rounded = [_rounded_key(p) for p in priced]
+            varying.append(rounded)
             key.append(g.dense_key)
+            key += rounded
             total = [a + v for a, v in zip(total, t.head)]
             for p in priced:
-                key.append(_rounded_key(p))
                 total = [a + t.layers * v for a, v in zip(total, p.account)]
             total = [a + v for a, v in zip(total, t.tail)]
         skey = tuple(key)
@@ -529,12 +530,12 @@ class StepEngine:
         if hit is None:
             tables, flags, bounds = [], [], []
             rows = 0
-            for t, priced in zip(templates, varying):
+            for t, rounded in zip(templates, varying):
                 table, collective, bound = t.table()
                 ops = table.copy()
                 first = len(t.pre)
-                for i, p in zip(t.varying, priced):
-                    ops[first + i] = _rounded_key(p)
+                for i, r in zip(t.varying, rounded):
+                    ops[first + i] = r
                 tables.append(ops)
                 flags.append(collective)
                 bounds.append(bound + rows)
