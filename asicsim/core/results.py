@@ -239,6 +239,9 @@ def _records(rows: list[list[float]]) -> list[StepRecord]:
     return out
 
 
+_GROW_ROWS = 1 << 16
+
+
 class StepLog:
     """Grows a StepTable: the serving loop appends one step or a run of steps at a time. The buffer grows in
     place (`ndarray.resize`: the allocator remaps large blocks, so a long run never holds two copies)."""
@@ -256,8 +259,10 @@ class StepLog:
         """Room for k more steps: a (k, fields) block for the caller to fill at once (columns `FIELD_INDEX`)."""
         need = self._n + k
         if need > len(self._rows):
-            # 1.25x: resize zero-fills (touches) the new rows, so spare room costs resident memory.
-            self._rows.resize((max(need, len(self._rows) * 5 // 4), len(_STEP_FIELDS)), refcheck=False)
+            # 1.25x, at most 2^16 rows (15 MB) at a time: resize zero-fills (touches) the new rows, so spare room
+            # costs resident memory, and the allocator remaps rather than copies, so small steps cost little.
+            have = len(self._rows)
+            self._rows.resize((max(need, have + min(have // 4, _GROW_ROWS)), len(_STEP_FIELDS)), refcheck=False)
         block = self._rows[self._n:need]
         self._n = need
         return block
