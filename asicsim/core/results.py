@@ -188,6 +188,11 @@ class StepTable(abc.Sequence):
         each read when asked for: an integer field's int64 copy is not kept (an hour's table is 10^5-10^6 rows)."""
         return _Columns(self)
 
+    def blocks(self, rows: int):
+        """The table as consecutive tables of at most `rows` steps (views, no copy); one empty table if empty."""
+        for start in range(0, max(len(self), 1), rows):
+            yield StepTable(self._rows[start:start + rows])
+
     def __len__(self) -> int:
         return len(self._rows)
 
