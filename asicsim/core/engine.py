@@ -462,13 +462,9 @@ class StepEngine:
             return self._serial_step(graph) if t is None else self._serial_templated(graph, t)
         templates = [self._template(g) for g in graphs]
         if None in templates:  # graphs not from build_step_graph: price every op
-            if self._serial and len(graphs) == 1:
-                return self._serial_step(graphs[0])
             priced = [self._price_graph(g) for g in graphs]
             layers = graphs[0].layers_per_stage
             return self._account(self._simulated(priced, layers), priced, layers)
-        if self._serial and len(graphs) == 1:
-            return self._serial_templated(graphs[0], templates[0])
         return self._scheduled_templated(graphs, templates)
 
     def _serial_template(self, graph: StepGraph) -> _Template | None:
