@@ -24,10 +24,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of the command `only` alone (what `main` parses a command line with: the
+    other command modules, and what they import, stay unloaded)."""
     parser = _Parser(prog="asicsim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if only is None else (only,):
         if importlib.util.find_spec(f"asicsim.commands.{name}") is not None:
             importlib.import_module(f"asicsim.commands.{name}").register(sub)
     return parser
@@ -65,7 +67,8 @@ def _arm_compile_notice() -> None:
 def main(argv: list[str] | None = None) -> int:
     _arm_compile_notice()
     try:
-        parser = build_parser()
+        words = sys.argv[1:] if argv is None else list(argv)
+        parser = build_parser(words[0] if words and words[0] in COMMAND_MODULES else None)
         args = parser.parse_args(argv)
     except SystemExit as done:  # usage errors (one line, code 2) and --help (code 0)
         return int(done.code or 0)

@@ -56,6 +56,10 @@ _WIDER = {"fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16"), "bf16": ("bf16"
 class GpuDevice:
     """One GPU model in a server of `chips` GPUs; `options` switches modelled effects on and off."""
 
+    # A decode-attention op is priced from its totals (FLOPs, bytes, sequences), never from how the cached tokens
+    # spread over sequences: the serving fast-forward reuses decode step times on it (serving._DecodeCurves).
+    decode_cost_by_totals = True
+
     def __init__(self, spec: GpuSpec, chips: int = 1, options: GpuOptions | None = None) -> None:
         if int(chips) < 1:
             raise InputError(spec.name, "chips", f"must be >= 1, got {chips!r}")

@@ -5,17 +5,36 @@ Where no cache directory is writable (numba finds none beside the package nor in
 cache), kernels compile in memory every process instead: slower start, same results."""
 
 import numba
-from numba.core import event
+from numba.core import event, types
 
 __all__ = ["jit", "on_first_compile"]
 
 
 def jit(fn):
-    """Compile `fn` in nopython mode, cached on disk where that is possible."""
+    """Compile `fn` in nopython mode, cached on disk where that is possible.
+
+    A call from one kernel to another passes constant arguments as literal types (`Literal[int](0)`), and numba
+    would compile the callee once more per such literal pattern (gemm_cycles had 6 specialisations, a helper
+    17): calls between kernels are typed with plain types instead, so each kernel compiles once per plain
+    signature (the values, and so the results, are the same)."""
     try:
-        return numba.njit(cache=True, nogil=True)(fn)
+        _compiled = numba.njit(cache=True, nogil=True)(fn)
     except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-        return numba.njit(nogil=True)(fn)
+        _compiled = numba.njit(nogil=True)(fn)
+    _plain_calls(_compiled)
+    return _compiled
+
+
+def _plain_calls(dispatcher) -> None:
+    """Type calls from other kernels with their arguments' plain (non-literal) types."""
+    template = getattr(dispatcher, "get_call_template", None)
+    if template is None:  # NUMBA_DISABLE_JIT=1: the Python function itself
+        return
+
+    def get_call_template(args, kws):
+        return template(tuple(types.unliteral(a) for a in args), {k: types.unliteral(v) for k, v in kws.items()})
+
+    dispatcher.get_call_template = get_call_template
 
 
 class _FirstCompile(event.Listener):

@@ -403,3 +403,26 @@ def test_prices_are_cached_on_op_values_not_on_objects(prefetch):
     changed = dataclasses.replace(changed, layer_ops=(dataclasses.replace(changed.layer_ops[0], flops=2.0),
                                                       changed.layer_ops[1]))
     assert engine.run_step([changed]).time_s == first.time_s and dev.calls[4:] == ["a"]  # priced again
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 900), max_size=3), st.lists(st.integers(0, 3000), max_size=20),
+       st.sampled_from(["h100-sxm", "b200"]), st.sampled_from([1, 2, 8]))
+def test_serial_step_is_the_same_whether_its_key_is_new_seen_or_templated(prompts, decodes, hw, tp):
+    """A serial step's first key is summed by value groups, its second builds the template, later ones reuse it:
+    three paths, one sum in one order, so equal bit for bit."""
+    import numpy as np
+
+    from asicsim.core.registry import make_device
+    from asicsim.workloads.graph import build_step_graph
+    from asicsim.workloads.models import load_model
+
+    if not prompts and not decodes:
+        decodes = [5]
+    batch = StepBatch(np.array(prompts, dtype=np.int64), np.zeros(len(prompts), dtype=np.int64),
+                      np.array(decodes, dtype=np.int64))
+    graph = build_step_graph(load_model("llama-3.1-8b"), batch, tp=tp)
+    engine = StepEngine(make_device(hw, 8))
+    first, second, third = (engine.run_step([graph]) for _ in range(3))
+    assert graph.dense_key in engine._templates  # the third went through the template
+    assert first == second == third

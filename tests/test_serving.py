@@ -353,3 +353,108 @@ def test_inflight_without_chunking_waits_for_room_for_a_whole_prompt():
     assert all(not (s.prefill_tokens and s.decode_tokens) for s in plain.steps)
     assert any(s.prefill_tokens and s.decode_tokens for s in chunked.steps)
     assert max(r.finish_at for r in chunked.requests) < max(r.finish_at for r in plain.requests)
+
+
+# --- decode curves (serving._DecodeCurves): decode steps as linear pieces of the total cached tokens -----------
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 5000), min_size=1, max_size=48), st.data())
+def test_gpu_decode_steps_depend_on_width_and_total_only(past, data):
+    """What `GpuDevice.decode_cost_by_totals` promises (the decode curves rely on it): two decode batches of the
+    same width and total cached tokens, spread differently, price every op and time the step bit for bit alike."""
+    a = np.array(past, dtype=np.int64)
+    b = data.draw(st.permutations(past)).copy() if len(past) > 1 else list(past)
+    i, j = data.draw(st.integers(0, len(b) - 1)), data.draw(st.integers(0, len(b) - 1))
+    moved = data.draw(st.integers(0, b[i]))
+    b[i] -= moved
+    b[j] += moved
+    b = np.array(b, dtype=np.int64)
+    assert H100.decode_cost_by_totals and a.sum() == b.sum() and len(a) == len(b)
+    ga, gb = (build_step_graph(MODEL, StepBatch(np.zeros(0, np.int64), np.zeros(0, np.int64), x), tp=2)
+              for x in (a, b))
+    for oa, ob in zip(ga.layer_ops, gb.layer_ops):
+        assert H100.cost(oa) == H100.cost(ob), oa.name
+    assert StepEngine(H100).run_step([ga]) == StepEngine(H100).run_step([gb])
+
+
+def test_only_devices_that_price_decode_by_totals_get_curves():
+    from asicsim.core.serving import StepRunner
+
+    assert StepRunner(StepEngine(H100), cfg("chunked-prefill"), False).curves is not None
+    assert StepRunner(StepEngine(H100, exact=True), cfg("chunked-prefill"), False).curves is None  # the reference
+    assert StepRunner(StepEngine(H100), cfg("chunked-prefill", pp=2), False, micro=2).curves is None  # split parts
+    sohu = make_device("sohu", 8)
+    assert not getattr(sohu, "decode_cost_by_totals", False)
+    assert StepRunner(StepEngine(sohu), cfg("chunked-prefill", tp=8), True).curves is None
+
+
+class _Kinked:
+    """A stand-in StepRunner whose decode step is a convex piecewise-linear function of (width, total tokens)."""
+
+    def __init__(self, pieces):
+        self.pieces = pieces  # (slope, intercept) per width-scaled affine part; the step is their max
+        self.calls = 0
+
+    def exact(self, width: int, total: int) -> float:
+        return max(1e-3 * width * a + 1e-7 * b * total for a, b in self.pieces)
+
+    def time_step(self, batch):
+        from asicsim.core.engine import StepTiming
+
+        self.calls += 1
+        past = batch.decode_past_tokens
+        t = self.exact(len(past), int(past.sum()))
+        flops = 3.0e9 * int(past.sum()) + 1e6 * len(past)  # affine fields ride along
+        return t, StepTiming(time_s=t, compute_busy_s=0.5 * t, flops_per_chip=flops), 1, 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.1, 5.0), st.floats(0.0, 3.0)), min_size=1, max_size=4),
+       st.lists(st.tuples(st.integers(1, 6), st.integers(0, 40_000), st.integers(2, 300)), min_size=1, max_size=40))
+def test_decode_curves_stay_within_twice_their_tolerance(pieces, runs):
+    """Against the function itself: every value a curve gives for a run (pieces reused, grown and refused as runs
+    come) is within 2 x rtol of the exact step, in step time and in the affine fields; a run no piece covers
+    is refused (None), never guessed."""
+    from asicsim.core.serving import _FF_FIELDS, FAST_FORWARD_RTOL, _DecodeCurves
+
+    fake = _Kinked(pieces)
+    curves = _DecodeCurves(FAST_FORWARD_RTOL)
+    flops_at = _FF_FIELDS.index("flops_per_chip")
+    for width, total, n in runs:
+        got = curves.run(fake.time_step, np.full(width, total // width, dtype=np.int64), n, float("inf"))
+        if got is None:
+            continue
+        values, micro = got
+        assert len(values) == n and (micro == 1).all()
+        start = (total // width) * width
+        for j in range(n):
+            want = fake.exact(width, start + j * width)
+            assert abs(values[j, 0] - want) <= 2 * FAST_FORWARD_RTOL * want + 1e-18
+            flops = 3.0e9 * (start + j * width) + 1e6 * width
+            assert abs(values[j, flops_at] - flops) <= 2 * FAST_FORWARD_RTOL * flops
+    assert curves.hits + curves.misses == len(runs)
+    assert fake.calls <= 6 * curves.misses  # a run read off a piece builds no step; a miss at most 6
+
+
+def test_decode_curves_are_used_and_match_stepping_on_a_long_stream():
+    """A Poisson stream with hundreds of decode runs: most runs are read off reused pieces (no step built), and
+    the whole replay equals stepping one at a time (1e-8, as the fast-forward's own test)."""
+    from asicsim.core import serving
+
+    reqs = poisson_requests(400, 8.0, parse_length_dist("--isl-dist", "uniform:20:600", 0),
+                            parse_length_dist("--osl-dist", "uniform:20:300", 0), seed=11)
+    made = []
+    original = serving._DecodeCurves.__init__
+
+    def spy(self, *args):
+        original(self, *args)
+        made.append(self)
+
+    serving._DecodeCurves.__init__ = spy
+    try:
+        fast, slow = _both(H100, reqs, cfg("chunked-prefill"))
+    finally:
+        serving._DecodeCurves.__init__ = original
+    curves = made[0]
+    assert curves.hits > 100 and curves.hits > 3 * curves.misses
+    _assert_same_runs(fast, slow, 1e-8)

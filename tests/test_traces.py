@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from asicsim.workloads.errors import InputError
 from asicsim.workloads.traces import BUILTIN_TRACES, TRACE_DIR, fit_lognormal, load_trace
@@ -65,3 +69,58 @@ def test_lognormal_fit_recovers_median_and_spread():
     assert dist.a == pytest.approx(500, rel=0.03) and dist.b == pytest.approx(0.7, rel=0.03)
     draws = dist.sample(np.random.default_rng(1), 20000)
     assert np.median(draws) == pytest.approx(500, rel=0.05) and draws.max() <= lengths.max()
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_TRACES))
+@pytest.mark.parametrize("limit", [0, 7])
+def test_plain_azure_reader_equals_pandas_on_the_shipped_traces(name, limit):
+    """The reader without pandas gives the shipped traces' arrays exactly as pandas does (nanosecond stamps)."""
+    from asicsim.workloads.traces import _plain_azure, _read_with_pandas, trace_path
+
+    fast = _plain_azure(trace_path(name), limit)
+    assert fast is not None  # the shipped files are plain: pandas is not loaded for them
+    for a, b in zip(fast, _read_with_pandas(trace_path(name), limit)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.tuples(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 1)),
+                               st.integers(0, 999), st.integers(0, 9), st.integers(1, 10**6), st.integers(1, 10**6)),
+                     min_size=1, max_size=30),
+       crlf=st.booleans())
+def test_plain_azure_reader_equals_pandas_on_random_rows(rows, crlf, tmp_path_factory):
+    """Random date-times with 0-9 decimals (and CRLF endings): the same seconds and counts as pandas."""
+    from asicsim.workloads.traces import _plain_azure, _read_with_pandas
+
+    end = "\r\n" if crlf else "\n"
+    lines = ["TIMESTAMP,ContextTokens,GeneratedTokens"]
+    for stamp, extra, digits, ins, outs in rows:
+        fraction = f"{stamp.microsecond:06d}{extra:03d}"[:digits]
+        lines.append(f"{stamp:%Y-%m-%d %H:%M:%S}{'.' + fraction if digits else ''},{ins},{outs}")
+    path = tmp_path_factory.mktemp("trace") / "t.csv"
+    path.write_text(end.join(lines) + end)
+    fast = _plain_azure(path, 0)
+    assert fast is not None
+    for a, b in zip(fast, _read_with_pandas(path, 0)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_other_csv_layouts_go_to_pandas(tmp_path):
+    from asicsim.workloads.traces import _plain_azure
+
+    path = tmp_path / "t.csv"
+    for text in ("TIMESTAMP,ContextTokens,GeneratedTokens\n1.5,10,2\n",  # numeric stamps
+                 "TIMESTAMP, ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,10,2\n",  # spaced header
+                 "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-02-30 18:15:46,10,2\n",  # no such day
+                 "arrived_at,num_prefill_tokens,num_decode_tokens\n0.0,10,2\n"):
+        path.write_text(text)
+        assert _plain_azure(path, 0) is None
+
+
+@pytest.mark.parametrize("header", ["TIMESTAMP,ContextTokens,GeneratedTokens", "TIMESTAMP, ContextTokens, GeneratedTokens"])
+def test_whole_second_stamps_are_seconds_on_both_readers(tmp_path, header):
+    """pandas 3 parses stamps without sub-microsecond digits to microseconds: read as nanoseconds they were 1000x
+    too close together. Both readers (plain, and pandas for the spaced header) give seconds."""
+    path = tmp_path / "t.csv"
+    path.write_text(f"{header}\n2000-01-01 00:00:00,10,2\n2000-01-01 00:00:01.5,10,2\n2000-01-01 00:01:00,10,2\n")
+    assert [r.arrival_at for r in load_trace(str(path))] == [0.0, 1.5, 60.0]

@@ -103,6 +103,11 @@ class DieFloorplan:
 class Device(Protocol):
     """A hardware model: prices ops and states its limits. Implementations: AsicDevice, GpuDevice.
 
+    Optional: a class attribute `decode_cost_by_totals = True` promises that a decode-attention op's cost depends
+    only on its scalar fields (FLOPs, bytes, heads) and its sequence count, not on how cached tokens spread over
+    sequences; the serving fast-forward then reuses decode step times across runs (`serving._DecodeCurves`). Absent
+    means False.
+
     Device packages are found through `asicsim.core.registry` by the spec's `kind`. Every spec carries
     `kind`, `name`, `description`, `sources` and `assumed` (`asicsim.core.specfile.build_spec`); anything
     else a caller needs from a device is a member here, so callers never read kind-specific spec fields.

@@ -67,7 +67,6 @@ import numpy as np
 from asicsim.kernels.schedule import schedule_step_s
 from asicsim.workloads.graph_types import Op, OpKind, StepGraph
 
-from .des import Part, simulate_step
 from .device import UNITS, Device, OpCost
 
 __all__ = ["StepTiming", "TIMING_FIELDS", "StepEngine", "ATTENTION_KEY_BITS", "FAST_PATH_RTOL"]
@@ -149,7 +148,7 @@ class _Template:
     """What a step graph's `dense_key` fixes: its array-free ops priced, the places of its per-sequence ops in
     the layer, and their summed accounts (`head`: pre ops + layers x the layer's array-free ops; `tail`: post)."""
 
-    __slots__ = ("pre", "layer", "post", "varying", "head", "tail", "layers", "ops", "collective", "bounds")
+    __slots__ = ("pre", "layer", "post", "varying", "head", "tail", "layers", "_table", "_first")
 
     def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
         price = engine._price_cached
@@ -170,9 +169,16 @@ class _Template:
         for p in self.post:
             tail = [a + v for a, v in zip(tail, p.account)]
         self.head, self.tail = tuple(head), tuple(tail)
-        # The op table of `schedule_step_s` (per-sequence ops' rows are filled in per step).
-        zero = _Priced(graph.layer_ops[0], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-        self.ops, self.collective, self.bounds = _pack([(self.pre, [p or zero for p in self.layer], self.post)])
+        self._table = None
+        self._first = graph.layer_ops[0]  # stands in for the per-sequence ops in the table (not a collective)
+
+    def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The op table of `schedule_step_s` (per-sequence ops' rows are filled in per step), built on first use:
+        serial steps never schedule."""
+        if self._table is None:
+            zero = _Priced(self._first, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+            self._table = _pack([(self.pre, [p or zero for p in self.layer], self.post)])
+        return self._table
 
     def usable(self, graph: StepGraph) -> bool:
         """Per-sequence ops only in the layer (where build_step_graph puts them)."""
@@ -411,6 +417,7 @@ class StepEngine:
         self._op_cache: dict[bytes, _Priced] = {}  # Op.value_key -> price
         self._group_cache: dict[tuple, tuple[float, ...]] = {}  # array-free ops' value keys -> summed account
         self._templates: dict[object, _Template | None] = {}  # StepGraph.dense_key -> its template
+        self._seen: set = set()  # serial steps' keys met once (`_serial_template`)
 
     def price(self, op: Op) -> _Priced:
         """Ask the device for the op's cycles and convert them to seconds (the only conversion).
@@ -455,16 +462,33 @@ class StepEngine:
             return functools.reduce(operator.add, (self.run_step(part) for part in _split(graphs)))
         if self.exact:
             return self._event_step(graphs)
+        if self._serial and len(graphs) == 1:
+            graph = graphs[0]
+            t = self._serial_template(graph)
+            return self._serial_step(graph) if t is None else self._serial_templated(graph, t)
         templates = [self._template(g) for g in graphs]
         if None in templates:  # graphs not from build_step_graph: price every op
-            if self._serial and len(graphs) == 1:
-                return self._serial_step(graphs[0])
             priced = [self._price_graph(g) for g in graphs]
             layers = graphs[0].layers_per_stage
             return self._account(self._simulated(priced, layers), priced, layers)
-        if self._serial and len(graphs) == 1:
-            return self._serial_templated(graphs[0], templates[0])
         return self._scheduled_templated(graphs, templates)
+
+    def _serial_template(self, graph: StepGraph) -> _Template | None:
+        """A serial step's template, made once its key comes back: a key seen once is summed by groups of values
+        (`_serial_step`: the same sums in the same order, bit for bit), so the one-off token counts of mixed
+        steps (most of an hour's ~10^4 keys) build no template."""
+        key = graph.dense_key
+        if key is None:
+            return None
+        hit = self._templates.get(key, False)
+        if hit is not False:
+            return hit
+        if key not in self._seen:
+            if len(self._seen) > _TEMPLATE_CACHE_MAX:
+                self._seen.clear()
+            self._seen.add(key)
+            return None
+        return self._template(graph)
 
     def _template(self, graph: StepGraph) -> _Template | None:
         key = graph.dense_key
@@ -492,14 +516,15 @@ class StepEngine:
         layers = graphs[0].layers_per_stage
         key: list = [layers]
         total: Sequence[float] = _ZERO
-        varying = []
+        varying = []  # per graph: the rounded keys of its per-sequence ops
         for g, t in zip(graphs, templates):
             priced = [self.price(g.layer_ops[i]) for i in t.varying]
-            varying.append(priced)
+            rounded = [_rounded_key(p) for p in priced]
+            varying.append(rounded)
             key.append(g.dense_key)
+            key += rounded
             total = [a + v for a, v in zip(total, t.head)]
             for p in priced:
-                key.append(_rounded_key(p))
                 total = [a + t.layers * v for a, v in zip(total, p.account)]
             total = [a + v for a, v in zip(total, t.tail)]
         skey = tuple(key)
@@ -507,14 +532,15 @@ class StepEngine:
         if hit is None:
             tables, flags, bounds = [], [], []
             rows = 0
-            for t, priced in zip(templates, varying):
-                ops = t.ops.copy()
+            for t, rounded in zip(templates, varying):
+                table, collective, bound = t.table()
+                ops = table.copy()
                 first = len(t.pre)
-                for i, p in zip(t.varying, priced):
-                    ops[first + i] = _rounded_key(p)
+                for i, r in zip(t.varying, rounded):
+                    ops[first + i] = r
                 tables.append(ops)
-                flags.append(t.collective)
-                bounds.append(t.bounds + rows)
+                flags.append(collective)
+                bounds.append(bound + rows)
                 rows += len(ops)
             if len(self._cache) > _STEP_CACHE_MAX:
                 self._cache.clear()
@@ -528,6 +554,8 @@ class StepEngine:
         priced = [self._price_exact(g) for g in graphs]
         layers = graphs[0].layers_per_stage
         streams = [tuple([_part(p) for p in group] for group in parts) for parts in priced]
+        from .des import simulate_step  # simpy loads for the event model only
+
         sim = simulate_step(streams, layers, bool(self.device.prefetch_weights))
         t = self._account((sim.time_s, sim.memory_wait_s), priced, layers)
         return replace(t, compute_busy_s=sim.compute_busy_s, memory_busy_s=sim.memory_busy_s,
@@ -638,7 +666,7 @@ _GEMMS = (OpKind.MATMUL, OpKind.MOE_MATMUL)
 _FALLBACK = "fallback"  # an op priced on the fallback unit: its own StepTiming field
 _BUCKETED = (*_GEMMS, *_ATTENTION, *_COLLECTIVES, _FALLBACK)  # kinds with their own StepTiming field; others: other_s
 _OP_CACHE_MAX = 200_000
-_STEP_CACHE_MAX = 200_000
+_STEP_CACHE_MAX = 32_768  # scheduled steps memoised (rounded key); more hardly adds hits, ~1 KB each
 _TEMPLATE_CACHE_MAX = 4096  # a template holds its priced ops: mixed steps' token counts seldom repeat
 ATTENTION_KEY_BITS = 10
 STATE_RTOL = 1e-12  # schedule states this close (relative to the step so far) repeat
@@ -703,6 +731,8 @@ def _record_memory(record: list, k: int, name: str, ready_at: float, pieces: lis
             record.append((k, "memory", name, at, seconds))
 
 
-def _part(p: _Priced) -> Part:
+def _part(p: _Priced):
+    from .des import Part
+
     return Part(p.compute_s, p.memory_s, p.weight_s, p.link_s, p.fixed_s, p.op.kind in _COLLECTIVES)
 

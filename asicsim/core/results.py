@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import abc
 from dataclasses import MISSING, dataclass, fields
 from operator import attrgetter
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
@@ -184,9 +183,15 @@ class StepTable(abc.Sequence):
         values = self._rows[:, _FIELD_INDEX[name]]
         return values.astype(np.int64) if name in _INT_FIELDS else values
 
-    def columns(self) -> "SimpleNamespace":
-        """Every field as an attribute holding its column (what a device's `step_energy_j` takes for all steps)."""
-        return SimpleNamespace(**{name: self.column(name) for name in _STEP_FIELDS})
+    def columns(self) -> "_Columns":
+        """Every field as an attribute holding its column (what a device's `step_energy_j` takes for all steps),
+        each read when asked for: an integer field's int64 copy is not kept (an hour's table is 10^5-10^6 rows)."""
+        return _Columns(self)
+
+    def blocks(self, rows: int):
+        """The table as consecutive tables of at most `rows` steps (views, no copy); one empty table if empty."""
+        for start in range(0, max(len(self), 1), rows):
+            yield StepTable(self._rows[start:start + rows])
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -211,6 +216,23 @@ class StepTable(abc.Sequence):
         return f"StepTable({len(self)} steps)"
 
 
+class _Columns:
+    """`StepTable.columns()`: attribute `name` is `table.column(name)`, for every StepRecord field."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: StepTable) -> None:
+        self._table = table
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name not in _FIELD_INDEX:
+            raise AttributeError(f"no step field {name!r}")
+        return self._table.column(name)
+
+    def __dir__(self):
+        return list(_STEP_FIELDS)
+
+
 def _records(rows: list[list[float]]) -> list[StepRecord]:
     new, names, out = object.__new__, _STEP_FIELDS, []
     for row in rows:
@@ -220,6 +242,9 @@ def _records(rows: list[list[float]]) -> list[StepRecord]:
         record.__dict__.update(zip(names, row))
         out.append(record)
     return out
+
+
+_GROW_ROWS = 1 << 16
 
 
 class StepLog:
@@ -239,8 +264,10 @@ class StepLog:
         """Room for k more steps: a (k, fields) block for the caller to fill at once (columns `FIELD_INDEX`)."""
         need = self._n + k
         if need > len(self._rows):
-            # 1.25x: resize zero-fills (touches) the new rows, so spare room costs resident memory.
-            self._rows.resize((max(need, len(self._rows) * 5 // 4), len(_STEP_FIELDS)), refcheck=False)
+            # 1.25x, at most 2^16 rows (15 MB) at a time: resize zero-fills (touches) the new rows, so spare room
+            # costs resident memory, and the allocator remaps rather than copies, so small steps cost little.
+            have = len(self._rows)
+            self._rows.resize((max(need, have + min(have // 4, _GROW_ROWS)), len(_STEP_FIELDS)), refcheck=False)
         block = self._rows[self._n:need]
         self._n = need
         return block

@@ -120,7 +120,7 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
         "e2e_p50_s": percentile(e2e, 50),
         "e2e_p99_s": percentile(e2e, 99),
         "makespan_s": makespan,
-        **_energy(device, cfg, steps, outputs, spec.chips * makespan),
+        **_energy(device, cfg, table, outputs, spec.chips * makespan),
         "mfu": flops / (chip_time * device.peak_flops_per_s(cfg.dtype)),
         "mbu": moved / (chip_time * device.memory_bandwidth_bytes_per_s),
         "compute_utilization": float(steps.ideal_compute_s.sum()) / busy if busy else 0.0,
@@ -160,7 +160,7 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
     }
 
 
-def _energy(device, cfg: ServingConfig, steps, output_tokens: int, chip_seconds: float) -> dict:
+def _energy(device, cfg: ServingConfig, table: StepTable, output_tokens: int, chip_seconds: float) -> dict:
     """Energy of every chip over the whole makespan: static power every second (busy or idle), plus each step's
     dynamic energy on every chip of its replica (the device's step energy less its static part).
 
@@ -169,9 +169,14 @@ def _energy(device, cfg: ServingConfig, steps, output_tokens: int, chip_seconds:
     """
     static_w = device.power_limits(cfg.dtype).static_power_w
     group = cfg.tp * cfg.pp
-    step_s = steps.end_at - steps.start_at
-    busy_chip_s = float(step_s.sum()) * group
-    dynamic = float((device.step_energy_j(steps, cfg.dtype) - static_w * step_s).sum()) * group
+    busy_s = dynamic = 0.0
+    for block in table.blocks(_ENERGY_BLOCK_ROWS):  # the energy model's arrays a block at a time, not an hour's
+        steps = block.columns()
+        step_s = steps.end_at - steps.start_at
+        busy_s += float(step_s.sum())
+        dynamic += float((device.step_energy_j(steps, cfg.dtype) - static_w * step_s).sum())
+    busy_chip_s = busy_s * group
+    dynamic *= group
     static = static_w * chip_seconds
     joules = static + max(dynamic, 0.0)
     return {
@@ -183,6 +188,9 @@ def _energy(device, cfg: ServingConfig, steps, output_tokens: int, chip_seconds:
         "energy_idle_j": static_w * max(chip_seconds - busy_chip_s, 0.0),
         "static_power_w_per_chip": static_w,
     }
+
+
+_ENERGY_BLOCK_ROWS = 1 << 16
 
 
 def _time_share(steps) -> dict:

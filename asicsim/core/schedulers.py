@@ -109,6 +109,10 @@ class Scheduler:
         none = ([], 0, _NO_STEPS)
         if not run or len(run) > self.decode_limit or run[-1].prefilled < run[-1].prompt:
             return none  # the last admitted prompt is the last to finish prefill: checked first, O(1)
+        if self.waiting and not self._admission_refused(len(run), self.kv.free_blocks, len(run)):
+            # Admission only gets more refused as the step's decodes take more blocks (every scheduler's test
+            # is monotone in them): admitted even if every decode took one, so admitted now. O(1), before O(n).
+            return none
         remaining = 1 << 62
         for s in run:
             if s.prefilled < s.prompt or not s.active:

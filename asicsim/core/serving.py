@@ -18,6 +18,7 @@ one after a recompute pre-emption); a decode step emits one token per decoding r
 
 from __future__ import annotations
 
+import gc
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -136,7 +137,22 @@ def check_parallelism(chips: int, cfg: ServingConfig) -> int:
 
 def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: ServingConfig,
              progress: Progress | None = None, engine: StepEngine | None = None) -> list[ReplicaRun]:
-    """Serve `requests` on `chips` chips; one ReplicaRun per replica. Deterministic and quiet."""
+    """Serve `requests` on `chips` chips; one ReplicaRun per replica. Deterministic and quiet.
+
+    Python's cyclic garbage collector is paused while the loop runs (and restored after): the loop builds
+    ~10^5 long-lived objects (caches, records) and no reference cycles, so every collection would only walk
+    them again (over a tenth of an hour replay's time)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _simulate(device, chips, requests, cfg, progress, engine)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _simulate(device: Device, chips: int, requests: Sequence[Request], cfg: ServingConfig,
+              progress: Progress | None, engine: StepEngine | None) -> list[ReplicaRun]:
     replicas = check_parallelism(chips, cfg)
     if not requests:
         raise InputError("requests", "count", "no requests to serve")
@@ -194,6 +210,12 @@ class StepRunner:
         self._memo: dict[tuple[bytes, bytes, bytes], tuple[float, StepTiming, int, float]] = {}
         serial = not engine.device.prefetch_weights and not self.overlap
         self.ff_rtol = FAST_FORWARD_RTOL if serial else FAST_PATH_RTOL
+        # A decode-only step is a function of (sequences, total cached tokens) alone where the device prices
+        # decode attention from its totals and nothing splits the batch (parts would have their own totals).
+        by_totals = bool(getattr(engine.device, "decode_cost_by_totals", False))
+        split = cfg.pp > 1 and micro > 1
+        self.curves = (_DecodeCurves(self.ff_rtol)
+                       if serial and by_totals and not split and not engine.exact else None)
 
     def graph(self, batch: StepBatch):
         return self.cfg.step_graph(batch)
@@ -268,6 +290,10 @@ _SECONDS = np.array([name.endswith("_s") for name in _FF_FIELDS])
 _STEP_S = _FF_FIELDS.index("step_s")
 _FF_KEPT = np.array([i for i, name in enumerate(_FF_FIELDS) if i != _STEP_S])  # the columns a record keeps
 _FF_COLUMNS = np.array([FIELD_INDEX[_FF_FIELDS[i]] for i in _FF_KEPT])
+# The other columns of a fast-forwarded run: equal on every step (in this order), and varying.
+_RUN_CONSTANT = np.array([FIELD_INDEX[name] for name in ("replica", "prefill_tokens", "decode_tokens", "batch_size",
+                                                           "waiting", "running", "tokens_out")])
+_RUN_VARYING = tuple(FIELD_INDEX[name] for name in ("step", "start_at", "end_at", "micro_batches", "kv_blocks"))
 
 
 def _interpolate(timed, n: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
@@ -296,6 +322,98 @@ def _interpolate(timed, n: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
         else:
             stack += [(m, b), (a, m)]
     return values, micro
+
+
+class _DecodeCurves:
+    """Values (`_FF_FIELDS`) of decode-only steps of B sequences as a function of their total cached tokens S,
+    kept as verified linear pieces per B, for runners whose decode step depends on (B, S) alone (`StepRunner.
+    curves`: a serial engine, a device with `decode_cost_by_totals`, no micro-batch split).
+
+    A decode run of n steps covers S0, S0 + B, ..., S0 + (n - 1) B. A run inside a piece is read off the piece
+    (no step is built or priced); otherwise the piece nearest to it is grown over it, or a piece of the run alone
+    is made. A piece [a, b] is accepted by the fast-forward's own test (`_interpolate`): its midpoint, and the
+    ends of the piece it replaces, lie within `rtol` of the chord from f(a) to f(b) in every field (seconds
+    relative to the step's seconds), with equal micro-batch counts. So the bound is the fast-forward's: for the
+    step time, convex in S on a serial engine, within 2 x rtol everywhere on the piece. A run no piece covers
+    falls back to `_interpolate` at the run's own points."""
+
+    MAX_PIECES = 32  # per batch size
+
+    def __init__(self, rtol: float) -> None:
+        self.rtol = rtol
+        self.pieces: dict[int, list[tuple[int, int, np.ndarray, np.ndarray, int]]] = {}
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def _at(time_step, width: int, total: int) -> tuple[np.ndarray, int]:
+        """(values, micro-batches) of a decode step of `width` sequences caching `total` tokens in all."""
+        base, extra = divmod(total, width)
+        past = np.full(width, base, dtype=np.int64)
+        past[:extra] += 1
+        step_s, t, micro, bubble_s = time_step(StepBatch(_EMPTY, _EMPTY, past))
+        return np.array((step_s, bubble_s, *recorded_timing_values(t))), micro
+
+    def _linear(self, time_step, width: int, a: int, b: int, known: list) -> tuple | None:
+        """The piece [a, b] if its midpoint and `known` points (total, values, micro) lie on its chord."""
+        va, ma = self._at(time_step, width, a)
+        vb, mb = self._at(time_step, width, b)
+        if b - a > 1:
+            m = (a + b) // 2
+            known = [(m, *self._at(time_step, width, m)), *known]
+        rtol = self.rtol
+        for at, v, micro in known:
+            if not ma == mb == micro:
+                return None
+            chord = va + (vb - va) * ((at - a) / (b - a))
+            scale = np.where(_SECONDS, max(abs(v[_STEP_S]), 1e-300), np.abs(v))
+            if not bool(np.all(np.abs(v - chord) <= rtol * scale)):
+                return None
+        return (a, b, va, vb, ma)
+
+    def _cover(self, time_step, width: int, lo: int, hi: int) -> tuple | None:
+        pieces = self.pieces.setdefault(width, [])
+        if pieces:
+            near = min(pieces, key=lambda p: max(p[0] - hi, lo - p[1], 0))
+            a, b = min(lo, near[0]), max(hi, near[1])
+            piece = self._linear(time_step, width, a, b, [(near[0], near[2], near[4]), (near[1], near[3], near[4])])
+            if piece is not None:
+                pieces[:] = [p for p in pieces if not (a <= p[0] and p[1] <= b)]
+                pieces.append(piece)
+                return piece
+        piece = self._linear(time_step, width, lo, hi, [])
+        if piece is not None:
+            if len(pieces) >= self.MAX_PIECES:
+                pieces.pop(0)
+            pieces.append(piece)
+        return piece
+
+    def run(self, time_step, past0: np.ndarray, n: int, horizon_s: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """(values, micro-batches) of steps 0..n'-1 of a decode run from cached tokens `past0` (n' <= n: the steps
+        that can start within `horizon_s`, as `_Replica.fast_forward` caps them), or None (no linear piece).
+        `time_step`: the runner's (`StepRunner.time_step`; passed, not kept, so the runner and its curves hold no
+        reference cycle)."""
+        width, total = len(past0), int(past0.sum())
+        pieces = self.pieces.get(width, ())
+        home = next((p for p in pieces if p[0] <= total <= p[1]), None)
+        if horizon_s < math.inf:
+            if home is not None:
+                a, b, va, vb, _ = home
+                first_s = va[_STEP_S] + (vb[_STEP_S] - va[_STEP_S]) * ((total - a) / (b - a)) if b > a else va[_STEP_S]
+            else:
+                first_s = self._at(time_step, width, total)[0][_STEP_S]
+            n = min(n, int(horizon_s / first_s * 1.25) + 2)
+        last = total + (n - 1) * width
+        piece = home if home is not None and last <= home[1] else None
+        if piece is None:
+            self.misses += 1
+            piece = self._cover(time_step, width, total, last)
+            if piece is None:
+                return None
+        else:
+            self.hits += 1
+        a, b, va, vb, micro = piece
+        w = (np.arange(total, last + 1, width) - a) / (b - a) if b > a else np.zeros(n)
+        return va + np.outer(w, vb - va), np.full(n, micro, dtype=np.int64)
 
 
 def _merge(timings: list[StepTiming]) -> StepTiming:
@@ -407,9 +525,14 @@ class _Replica:
                 hit = evals[j] = (np.array((step_s, bubble_s, *recorded_timing_values(t))), micro)  # _FF_FIELDS
             return hit
 
-        if until_at < math.inf:  # steps after the next arrival are not needed (steps seldom get faster)
-            n = min(n, int((until_at - now) / timed(0)[0][_STEP_S] * 1.25) + 2)
-        values, micro = _interpolate(timed, n, runner.ff_rtol)
+        piece = runner.curves.run(runner.time_step, past0, n, until_at - now) if runner.curves is not None else None
+        if piece is not None:
+            values, micro = piece
+            n = len(values)
+        else:
+            if until_at < math.inf:  # steps after the next arrival are not needed (steps seldom get faster)
+                n = min(n, int((until_at - now) / timed(0)[0][_STEP_S] * 1.25) + 2)
+            values, micro = _interpolate(timed, n, runner.ff_rtol)
         clock = np.cumsum(np.concatenate(([now], values[:, _STEP_S])))  # same sums as stepping one at a time
         k = int(np.searchsorted(clock[:n], until_at, "left"))  # steps that start before the next arrival
         if k < 1:
@@ -434,11 +557,9 @@ class _Replica:
         width = len(seqs)
         block = self.steps.extend(k)
         block[:, _FF_COLUMNS] = values[:k, _FF_KEPT]
-        for name, column in (("step", np.arange(first, first + k)), ("replica", self.index), ("start_at", starts),
-                             ("end_at", ends), ("prefill_tokens", 0), ("decode_tokens", width),
-                             ("micro_batches", micro[:k]), ("batch_size", width), ("waiting", len(sched.waiting)),
-                             ("kv_blocks", used), ("running", len(sched.running)), ("tokens_out", width)):
-            block[:, FIELD_INDEX[name]] = column
+        block[:, _RUN_CONSTANT] = (self.index, 0, width, width, len(sched.waiting), len(sched.running), width)
+        for column, value in zip(_RUN_VARYING, (np.arange(first, first + k), starts, ends, micro[:k], used)):
+            block[:, column] = value
         self.now = float(ends[-1])
         if done:
             self._finish(done, self.now)
