@@ -92,6 +92,13 @@ class ServingConfig:
     expert_dtype: str = ""  # routed experts' weight dtype or format ("": as the other weights)
 
     @property
+    def graph_by_totals(self) -> bool:
+        """Whether a decode step's graph depends on its sequences' cached tokens only through their count and
+        total: not with sliding-window or chunked layers (each sequence's cache is capped) or attention data
+        parallelism (the first chip's share of the sequences)."""
+        return not self.attention_dp and not any(k.kv_span for k in self.model.layers)
+
+    @property
     def weight_dtype(self) -> str:
         """The weights' dtype or format, for byte counts (ops run on `dtype`, the datapath)."""
         return self.weight_format or self.dtype
@@ -212,7 +219,7 @@ class StepRunner:
         self.ff_rtol = FAST_FORWARD_RTOL if serial else FAST_PATH_RTOL
         # A decode-only step is a function of (sequences, total cached tokens) alone where the device prices
         # decode attention from its totals and nothing splits the batch (parts would have their own totals).
-        by_totals = bool(getattr(engine.device, "decode_cost_by_totals", False))
+        by_totals = bool(getattr(engine.device, "decode_cost_by_totals", False)) and cfg.graph_by_totals
         split = cfg.pp > 1 and micro > 1
         self.curves = (_DecodeCurves(self.ff_rtol)
                        if serial and by_totals and not split and not engine.exact else None)
