@@ -17,7 +17,7 @@ step, not automatic. Fits (spec fields):
 - moe:       grouped_gemm_efficiency (_fp8, _fp4), grouped_gemm_fixed_s, grouped_gemm_expert_s (balanced
              routing; bf16, per-tensor fp8 and NVFP4 rows: the formats an op's dtype names exactly)
 - mla_decode: mla_decode_fixed_s, mla_decode_head_s, mla_decode_efficiency_bf16/_fp8 (mla_generation)
-- mla_prefill: mla_prefill_efficiency_bf16/_fp8 (mla_context)
+- mla_prefill: mla_prefill_efficiency_bf16/_fp8, mla_prefill_head_s (mla_context)
 - a2a:       all_to_all_latency_s, all_to_all_bytes_per_s (DeepEP dispatch and combine, moe_a2a)
 - gemm:      gemm_efficiency_bf16, gemm_efficiency_fp8, gemm_efficiency_fp4, gemm_latency_s (only for a GPU
              with no GEMM microbenchmarks of its own, i.e. whose GEMM constants are marked assumed)
@@ -132,8 +132,8 @@ FITS = {
             [1.0, 1.0, 1.0, 1e-6, 1e-6], [0.8, 0.8, 0.6, 5.0, 0.3]),
     "mla_decode": ("mla_generation", None, ["mla_decode_fixed_s", "mla_decode_head_s", "mla_decode_efficiency_bf16",
                                             "mla_decode_efficiency_fp8"], [1e-6, 1e-9, 1.0, 1.0], [12.0, 0.2, 0.5, 0.3]),
-    "mla_prefill": ("mla_context", None, ["mla_prefill_efficiency_bf16", "mla_prefill_efficiency_fp8"], [1.0, 1.0],
-                    [0.4, 0.25]),
+    "mla_prefill": ("mla_context", None, ["mla_prefill_efficiency_bf16", "mla_prefill_efficiency_fp8",
+                                          "mla_prefill_head_s"], [1.0, 1.0, 1e-9], [0.4, 0.25, 20.0]),
     "a2a": ("moe_a2a", None, ["all_to_all_latency_s", "all_to_all_bytes_per_s"], [1e-6, 1e11], [30.0, 4.0]),
     "gemm": ("gemm", None, ["gemm_efficiency_bf16", "gemm_efficiency_fp8", "gemm_efficiency_fp4", "gemm_latency_s",
                             "quantize_kernel_fixed_s"], [1.0, 1.0, 1.0, 1e-6, 1e-6], [0.7, 0.6, 0.5, 4.0, 8.0]),

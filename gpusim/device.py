@@ -373,6 +373,9 @@ class GpuDevice:
         grouped kernel's efficiency, plus its serial overheads (fixed, per expert) and the row permutation."""
         s = self.spec
         compute_s, memory_s, weight_s, detail = self._matmul(grouped_as_dense(op))
+        # No input-quantize kernel of its own: a fused MoE quantizes its rows inside the permute (gate/up) and
+        # the activation (down) kernels (TensorRT-LLM's expandInputRows / doActivation).
+        detail.pop("quantize_s", None)
         efficiency = self._grouped_efficiency(op.dtype)
         if efficiency < 1.0:
             compute_s /= efficiency
@@ -415,7 +418,10 @@ class GpuDevice:
         useful_flops = attention_flops(new, past, op.q_heads, op.head_dim, True)
         if self.options.stack_attention and s.prefill_attention_fixed_s > 0.0 and compute_s > 0.0:
             compute_s += self._latency(s.prefill_attention_fixed_s - s.gemm_latency_s)
-        return compute_s, self._stream_s(read, written), 0.0, {"useful_flops": useful_flops}
+        memory_s = self._stream_s(read, written)
+        if self.options.stack_attention and Feature.MLA in op.features and s.mla_prefill_head_s > 0.0:
+            memory_s += float(new.size) * op.q_heads * s.mla_prefill_head_s
+        return compute_s, memory_s, 0.0, {"useful_flops": useful_flops}
 
     def _attention_decode(self, op: Op) -> tuple[float, float, float, dict[str, Any]]:
         s = self.spec

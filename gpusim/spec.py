@@ -137,6 +137,8 @@ class GpuSpec:
     mla_decode_efficiency_fp8: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
     mla_prefill_efficiency_bf16: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
     mla_prefill_efficiency_fp8: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
+    # MLA prefill's work per (sequence x query head) beside its FLOPs and bytes (0 = none).
+    mla_prefill_head_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
     # --- expert-parallel all-to-all, optional (0 = NVLink one way x p2p_efficiency after p2p_latency_s) ---
     # The serving stack's dispatch/combine kernels: latency and the rate at which the op's message (each token's
     # top-k hidden vectors bound for other GPUs, as workloads/layers.py counts it) leaves a GPU.

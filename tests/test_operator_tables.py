@@ -212,7 +212,7 @@ ISSUE16_TERMS = {
     "moe": ("grouped_gemm_fixed_s", "grouped_gemm_expert_s"),  # the efficiency fits at its bound 1.0 on Hopper
     "mla_generation": ("mla_decode_fixed_s", "mla_decode_head_s", "mla_decode_efficiency_bf16",
                        "mla_decode_efficiency_fp8"),
-    "mla_context": ("mla_prefill_efficiency_bf16", "mla_prefill_efficiency_fp8"),
+    "mla_context": ("mla_prefill_efficiency_bf16", "mla_prefill_efficiency_fp8", "mla_prefill_head_s"),
     "moe_a2a": ("all_to_all_latency_s", "all_to_all_bytes_per_s"),
 }
 # What each term is when off (the spec defaults).
@@ -296,6 +296,16 @@ def test_mla_terms_touch_only_mla_attention() -> None:
     fitted, plain = GpuDevice(spec, 1, GpuOptions.for_stack(ot.STACK)), GpuDevice(bare, 1, GpuOptions.for_stack(ot.STACK))
     assert fitted.explain(gqa)["time_s"] == plain.explain(gqa)["time_s"]
     assert fitted.explain(mla)["time_s"] != plain.explain(mla)["time_s"] and fitted.explain(mla)["mla"]
+
+
+def test_a_fused_moe_has_no_input_quantize_kernel_of_its_own() -> None:
+    spec = load_hardware("b200")
+    row = next(ot.load_table("b200", "moe").query("dtype == 'fp4' and tokens == 64").itertuples(index=False))
+    pytorch = GpuDevice(spec, 1, GpuOptions.for_stack(ot.STACK))
+    engine = pytorch.with_effects({"separate_input_quantize": False})
+    gate_up = ot.moe_ops(row)[1]
+    assert "quantize_s" not in pytorch.explain(gate_up)
+    assert pytorch.explain(gate_up)["time_s"] == engine.explain(gate_up)["time_s"]
 
 
 def test_bench_operators_reports_the_issue16_tables() -> None:

@@ -35,13 +35,13 @@ TABLES = ("gemm", "generation_attention", "context_attention", "allreduce", "moe
 # CUDA-graph timed) are reported without a target: the H100 spec's curve is nccl-tests on NCCL 2.18.5, the
 # release generation the end-to-end rows ran, and the two differ by design below 1 MB.
 # Issue-16 tables: the MoE rows whose format the op's dtype names exactly (bf16, per-tensor fp8, CUTLASS NVFP4,
-# balanced routing) and MLA decode carry the operator-level 20%; the rest are reported without a target, each
-# for a reason docs/gpu-calibration.md gives (fp8_block / MXFP4 / min-latency kernels the op's dtype cannot
-# name, power-law routing the routing model does not reproduce, MLA context's per-token cost at short
-# prompts, and DeepEP's two kernel families and per-rank deduplication in one all-to-all op).
+# balanced routing) and MLA attention carry the operator-level 20%; the rest are reported without a target,
+# each for a reason docs/gpu-calibration.md gives (fp8_block / MXFP4 / min-latency kernels the op's dtype
+# cannot name, power-law routing the routing model does not reproduce, and DeepEP's two kernel families and
+# per-rank deduplication in one all-to-all op).
 OPERATOR_TABLE_TARGETS = {"gemm": 0.20, "generation_attention": 0.20, "context_attention": 0.20,
                           "allreduce (trtllm-custom)": 0.20, "moe bf16": 0.20, "moe fp8": 0.20, "moe fp4": 0.20,
-                          "mla_generation": 0.20}
+                          "mla_generation": 0.20, "mla_context": 0.20}
 _ROOT = ("data", "calibration", "aiconfigurator")
 _ACT_BYTES = 2.0  # bf16 activations in and out (the collector feeds bf16 inputs and keeps bf16 outputs)
 
