@@ -108,10 +108,11 @@ def _allreduce_op(row) -> Op:
 # The ops of a table row are built by workloads/layers.py itself (its `_moe_ffn`, `attention_op`), for the
 # model whose MoE/MLA layer the row measures, so the table tests the ops the engine prices in a real step.
 # MoE dtype column -> the run dtype asicsim builds the op in. fp8_block (128x128 block scales) is fp8; the MXFP4
-# rows (gpt-oss) are what `--dtype fp4` builds (4-bit weights; the op's rate is the chip's fp4 rate, or fp8's
-# on Hopper, although the w4a16 kernel dequantizes to bf16: the op cannot say so).
-MOE_DTYPES = {"bf16": "bf16", "fp8": "fp8", "fp8_block": "fp8", "fp4": "fp4", "mxfp4_w4a16": "fp4",
-              "mxfp4_w4a8": "fp4"}
+# rows (gpt-oss) are what `--expert-dtype mxfp4` builds (4.25-bit weights with scales; the op's rate is the
+# chip's fp4 rate, or fp8's on Hopper, although the w4a16 kernel dequantizes to bf16: the op cannot say so);
+# NVFP4 rows are `nvfp4` experts (4.5 bits with scales).
+MOE_DTYPES = {"bf16": "bf16", "fp8": "fp8", "fp8_block": "fp8", "fp4": "nvfp4", "mxfp4_w4a16": "mxfp4",
+              "mxfp4_w4a8": "mxfp4"}
 # The ops of `_moe_ffn` inside the measured fused MoE op: top-k with the permutation, the two grouped GEMMs,
 # the gated activation (not the router GEMM, the shared expert or the all-to-all: `reduce_results=False`).
 MOE_FUSED_OPS = ("topk", "experts_gate_up", "experts_act", "experts_down")
@@ -139,12 +140,15 @@ def _model(name: str):
 
 def _plan(model, *, dtype: str = "bf16", kv_dtype: str = "bf16", act_dtype: str = "bf16", ep: int = 1,
           moe_tp: int = 1, q_heads: int = 0, imbalance: float = 0.0):
+    """A layers.GeneralPlan as graph._general_plan builds it; `dtype` is the routed experts' weight format too."""
+    from asicsim.workloads.dtypes import datapath_dtype
     from asicsim.workloads.layers import GeneralPlan
     from asicsim.workloads.routing import DEFAULT_ROUTING_SEED
     return GeneralPlan(model=model, attn_tp=ep * moe_tp, ffn_tp=1, ep=ep, moe_tp=moe_tp, q_heads=q_heads,
-                       kv_heads=1, dtype=dtype, kv_dtype=kv_dtype, act_dtype=act_dtype, wb=dtype_bytes(dtype),
-                       kvb=dtype_bytes(kv_dtype), ab=dtype_bytes(act_dtype), imbalance=imbalance,
-                       seed=DEFAULT_ROUTING_SEED)
+                       kv_heads=1, dtype=datapath_dtype(dtype), kv_dtype=kv_dtype, act_dtype=act_dtype,
+                       wb=dtype_bytes(dtype), kvb=dtype_bytes(kv_dtype), ab=dtype_bytes(act_dtype),
+                       imbalance=imbalance, seed=DEFAULT_ROUTING_SEED, expert_dtype=datapath_dtype(dtype),
+                       expert_wb=dtype_bytes(dtype))
 
 
 def moe_ops(row) -> tuple[Op, ...]:
