@@ -14,6 +14,11 @@ step, not automatic. Fits (spec fields):
 - quantize:  quantize_kernel_fixed_s (TensorRT-LLM PyTorch `Linear`'s input quantize, fp8 rows)
 - allreduce: custom_allreduce_latency_s (TensorRT-LLM custom all-reduce rows)
 - nccl:      the nccl_busbw_* curve from the 8-GPU NCCL all-reduce rows (for a GPU whose curve is assumed)
+- moe:       grouped_gemm_efficiency (_fp8, _fp4), grouped_gemm_fixed_s, grouped_gemm_expert_s (balanced
+             routing; bf16, per-tensor fp8 and NVFP4 rows: the formats an op's dtype names exactly)
+- mla_decode: mla_decode_fixed_s, mla_decode_head_s, mla_decode_efficiency_bf16/_fp8 (mla_generation)
+- mla_prefill: mla_prefill_efficiency_bf16/_fp8, mla_prefill_head_s (mla_context)
+- a2a:       all_to_all_latency_s, all_to_all_bytes_per_s (DeepEP dispatch and combine, moe_a2a)
 - gemm:      gemm_efficiency_bf16, gemm_efficiency_fp8, gemm_efficiency_fp4, gemm_latency_s (only for a GPU
              with no GEMM microbenchmarks of its own, i.e. whose GEMM constants are marked assumed)
 """
@@ -36,6 +41,7 @@ from asicsim.workloads.graph_types import OpKind
 
 SAMPLE_ROWS = 1500  # calibration rows priced per objective evaluation (a fixed-seed sample)
 SEED = 0
+SAMPLE_ROWS_OPS = 600  # for the issue-16 tables (several ops per row)
 
 
 def nelder_mead(f: Callable[[np.ndarray], float], x0: np.ndarray, step: float = 0.3, iters: int = 120) -> np.ndarray:
@@ -66,12 +72,12 @@ def nelder_mead(f: Callable[[np.ndarray], float], x0: np.ndarray, step: float = 
     return simplex[int(np.argmin(values))]
 
 
-def _rows(hardware: str, table: str, query: str | None = None) -> pd.DataFrame:
+def _rows(hardware: str, table: str, query: str | None = None, sample: int = SAMPLE_ROWS) -> pd.DataFrame:
     frame = ot.load_table(hardware, table)
     frame = frame[frame["split"] == "calibration"]
     if query:
         frame = frame.query(query)
-    return frame.sample(min(SAMPLE_ROWS, len(frame)), random_state=SEED) if len(frame) > SAMPLE_ROWS else frame
+    return frame.sample(min(sample, len(frame)), random_state=SEED) if len(frame) > sample else frame
 
 
 def _objective(hardware: str, table: str, rows: pd.DataFrame, fields: list[str], scale: list[float],
@@ -81,16 +87,25 @@ def _objective(hardware: str, table: str, rows: pd.DataFrame, fields: list[str],
 
     def price(x: np.ndarray) -> float:
         values = {name: float(np.exp(v)) * s for name, v, s in zip(fields, x, scale)}
-        if any(name.endswith(("fraction", "_bf16", "_fp8", "_fp4")) and v > 1.0
+        if any(name.endswith(("fraction", "efficiency", "_bf16", "_fp8", "_fp4")) and v > 1.0
                for name, v in values.items()):
             return 1e9
         spec = dataclasses.replace(base, **values)
-        times = np.array([_price(spec, table, r, stack) for r in rows.itertuples(index=False)])
+        times = np.array([_price(spec, table, r, stack) for r in rows.itertuples()])
         return float(np.mean(np.abs(np.log(times / measured))))
     return price
 
 
+_OPS: dict = {}  # (hardware, table, row index) -> the row's ops (they do not depend on the spec being fitted)
+
+
 def _price(spec, table: str, row, stack: str) -> float:
+    if table in ot.OP_TABLES:
+        key = (spec.name, table, row.Index)
+        if key not in _OPS:
+            _OPS[key] = ot.row_ops(table, row)
+        group = max((op.group for op in _OPS[key]), default=1)
+        return ot.price_ops(GpuDevice(spec, group, GpuOptions.for_stack(stack)), _OPS[key])
     if table == "gemm":
         device = GpuDevice(spec, 1, GpuOptions.for_stack(stack))
         return device.explain(ot._gemm_op(row.dtype, int(row.m), int(row.n), int(row.k)))["time_s"]
@@ -111,6 +126,15 @@ FITS = {
     "quantize": ("gemm", "dtype == 'fp8'", ["quantize_kernel_fixed_s"], [1e-6], [8.0]),
     "allreduce": ("allreduce", "implementation == 'trtllm-custom' and message_bytes < 500000",
                   ["custom_allreduce_latency_s"], [1e-6], [3.0]),
+    # issue 16: grouped expert GEMMs (balanced routing, the formats an op's dtype names exactly), MLA, DeepEP
+    "moe": ("moe", ot.MOE_FIT_QUERY, ["grouped_gemm_efficiency", "grouped_gemm_efficiency_fp8",
+                                       "grouped_gemm_efficiency_fp4", "grouped_gemm_fixed_s", "grouped_gemm_expert_s"],
+            [1.0, 1.0, 1.0, 1e-6, 1e-6], [0.8, 0.8, 0.6, 5.0, 0.3]),
+    "mla_decode": ("mla_generation", None, ["mla_decode_fixed_s", "mla_decode_head_s", "mla_decode_efficiency_bf16",
+                                            "mla_decode_efficiency_fp8"], [1e-6, 1e-9, 1.0, 1.0], [12.0, 0.2, 0.5, 0.3]),
+    "mla_prefill": ("mla_context", None, ["mla_prefill_efficiency_bf16", "mla_prefill_efficiency_fp8",
+                                          "mla_prefill_head_s"], [1.0, 1.0, 1e-9], [0.4, 0.25, 20.0]),
+    "a2a": ("moe_a2a", None, ["all_to_all_latency_s", "all_to_all_bytes_per_s"], [1e-6, 1e11], [30.0, 4.0]),
     "gemm": ("gemm", None, ["gemm_efficiency_bf16", "gemm_efficiency_fp8", "gemm_efficiency_fp4", "gemm_latency_s",
                             "quantize_kernel_fixed_s"], [1.0, 1.0, 1.0, 1e-6, 1e-6], [0.7, 0.6, 0.5, 4.0, 8.0]),
 }
@@ -133,10 +157,13 @@ def nccl_curve(hardware: str) -> dict[str, float]:
 
 def fit(hardware: str, name: str) -> dict[str, float]:
     table, query, fields, scale, start = FITS[name]
-    rows = _rows(hardware, table, query)
+    if load_hardware(hardware).dense_fp4_flops_per_s <= 0.0:  # no fp4 rate: the fp4 term cannot be seen
+        keep = [i for i, f in enumerate(fields) if not f.endswith("_fp4")]
+        fields, scale, start = [fields[i] for i in keep], [scale[i] for i in keep], [start[i] for i in keep]
+    rows = _rows(hardware, table, query, SAMPLE_ROWS_OPS if table in ot.OP_TABLES else SAMPLE_ROWS)
     objective = _objective(hardware, table, rows, fields, scale)
     x0 = np.log(np.asarray(start, dtype=float))
-    best = nelder_mead(objective, x0)
+    best = nelder_mead(objective, x0, iters=40 * len(fields) + 40)
     values = {f: float(np.exp(v)) * s for f, v, s in zip(fields, best, scale)}
     values["_calibration_mean_abs_log_error"] = objective(best)
     values["_rows"] = len(rows)

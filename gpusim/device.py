@@ -23,7 +23,7 @@ from asicsim.kernels.memory import transfer_time_s
 from asicsim.core.device import MATMUL_DTYPES, UNITS, AreaBreakdown, LinkLimits, OpCost, PowerLimits
 from asicsim.workloads.dtypes import dtype_bytes
 from asicsim.workloads.errors import InputError
-from asicsim.workloads.graph_types import Op, OpKind, attention_flops_scale, grouped_as_dense
+from asicsim.workloads.graph_types import Feature, Op, OpKind, attention_flops_scale, grouped_as_dense
 
 from .area import area_breakdown
 from .options import ONESHOT_ALLREDUCE_MAX_BYTES, GpuOptions
@@ -48,6 +48,9 @@ _GATHERED_LOGIT_READ_BYTES = 2.0 + 4.0
 _GATHERED_LOGIT_WRITE_BYTES = 4.0
 _GATHERED_LOGIT_WIRE_BYTES = 2.0  # the all-gather moves bf16 logits
 _ACT_BYTES = 2.0  # bf16 activations: what a separate quantize kernel reads per element
+# Grouped expert GEMMs (workloads/layers.py names) whose hidden-width token rows a permute kernel moves: the
+# gate/up GEMM's input rows (gathered into expert order), the down GEMM's output rows (un-permuted and summed).
+_MOE_PERMUTED_ROWS = {"experts_gate_up": "act_in_bytes", "experts_down": "act_out_bytes"}
 
 # Tensor-core formats from narrowest to widest; a format the chip lacks runs at the next wider one's rate.
 _WIDER = {"fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16"), "bf16": ("bf16",), "fp16": ("bf16",)}
@@ -227,9 +230,7 @@ class GpuDevice:
             compute_s, memory_s, weight_s, detail = self._matmul(op)
             link_s = 0.0
         elif kind == OpKind.MOE_MATMUL:  # the active experts' GEMMs as one grouped kernel
-            compute_s, memory_s, weight_s, detail = self._matmul(grouped_as_dense(op))
-            if self.spec.grouped_gemm_efficiency < 1.0:
-                compute_s /= self.spec.grouped_gemm_efficiency
+            compute_s, memory_s, weight_s, detail = self._grouped_matmul(op)
             link_s = 0.0
         elif kind == OpKind.SSM_SCAN:  # chunked scan on tensor cores; state and activations streamed
             compute_s = op.flops / (self.peak_flops_per_s("bf16") * self._attention_efficiency("bf16"))
@@ -237,8 +238,9 @@ class GpuDevice:
             weight_s, link_s, detail = 0.0, 0.0, {}
         elif kind == OpKind.ALL_TO_ALL:  # every GPU sends its share to the others at once over NVLink
             compute_s = memory_s = weight_s = 0.0
-            bytes_per_s = self.spec.nvlink_bandwidth_bytes_per_s / 2.0 * self.spec.p2p_efficiency
-            link_s = transfer_time_s(float(op.comm_bytes), bytes_per_s, self.spec.p2p_latency_s)
+            s = self.spec
+            bytes_per_s = s.all_to_all_bytes_per_s or s.nvlink_bandwidth_bytes_per_s / 2.0 * s.p2p_efficiency
+            link_s = transfer_time_s(float(op.comm_bytes), bytes_per_s, s.all_to_all_latency_s or s.p2p_latency_s)
             detail = {}
         elif kind == OpKind.ATTENTION_PREFILL:
             compute_s, memory_s, weight_s, detail = self._attention_prefill(op)
@@ -269,7 +271,8 @@ class GpuDevice:
             raise InputError(op.name, "kind", f"unknown op kind {kind!r}; expected one of {list(OpKind.ALL)}")
         clock = self.spec.tensor_clock_hz
         kernel_s = max(compute_s, memory_s + weight_s, link_s)
-        serial_s = detail.get("quantize_s", 0.0)  # a kernel of its own ahead of this one
+        # kernels of their own ahead of or after this one (input quantize, MoE permute, grouped-GEMM overhead)
+        serial_s = detail.get("quantize_s", 0.0) + detail.get("permute_s", 0.0) + detail.get("grouped_s", 0.0)
         cost = OpCost(
             compute_cycles=compute_s * clock,
             memory_cycles=memory_s * clock,
@@ -363,6 +366,31 @@ class GpuDevice:
                                     + float(m) * k * (_ACT_BYTES + elem) / s.hbm_read_bytes_per_s)
         return compute_s, memory_s, weight_s, detail
 
+    def _grouped_efficiency(self, dtype: str) -> float:
+        """A grouped expert GEMM's efficiency relative to the dense GEMM of its total shape, per executed format."""
+        s, executed = self.spec, self.executed_dtype(dtype)
+        own = {"fp8": s.grouped_gemm_efficiency_fp8, "fp4": s.grouped_gemm_efficiency_fp4}.get(executed, 0.0)
+        return own or s.grouped_gemm_efficiency
+
+    def _grouped_matmul(self, op: Op) -> tuple[float, float, float, dict[str, Any]]:
+        """A grouped expert GEMM (moe_matmul): its active experts' GEMMs side by side as one dense GEMM, at the
+        grouped kernel's efficiency, plus its serial overheads (fixed, per expert) and the row permutation."""
+        s = self.spec
+        compute_s, memory_s, weight_s, detail = self._matmul(grouped_as_dense(op))
+        # No input-quantize kernel of its own: a fused MoE quantizes its rows inside the permute (gate/up) and
+        # the activation (down) kernels (TensorRT-LLM's expandInputRows / doActivation).
+        detail.pop("quantize_s", None)
+        efficiency = self._grouped_efficiency(op.dtype)
+        if efficiency < 1.0:
+            compute_s /= efficiency
+        if s.grouped_gemm_fixed_s > 0.0 or s.grouped_gemm_expert_s > 0.0:
+            detail["grouped_s"] = self._latency(s.grouped_gemm_fixed_s) + float(op.experts) * s.grouped_gemm_expert_s
+        rows = _MOE_PERMUTED_ROWS.get(op.name)
+        if self.options.separate_moe_permute and rows is not None:
+            permuted = float(getattr(op, rows))
+            detail["permute_s"] = self._stream_s(permuted, permuted)
+        return compute_s, memory_s, weight_s, detail
+
     def _prefill_efficiency(self, dtype: str) -> float:
         """The serving stack's context-attention efficiency where measured, else FlashAttention-3's."""
         s = self.spec
@@ -374,6 +402,10 @@ class GpuDevice:
         s = self.spec
         new, past = _seq_arrays(op)
         efficiency = self._prefill_efficiency(op.dtype)
+        if self.options.stack_attention and Feature.MLA in op.features:
+            mla = s.mla_prefill_efficiency_bf16 if self.executed_dtype(op.dtype) == "bf16" \
+                else s.mla_prefill_efficiency_fp8
+            efficiency = mla or efficiency
         tensor_s = prefill_attention_compute_s(
             new, past, op.q_heads, op.head_dim, s.attention_block_q, s.attention_block_kv, True,
             s.sm_count, self.peak_flops_per_s(op.dtype), efficiency,
@@ -390,13 +422,22 @@ class GpuDevice:
         useful_flops = attention_flops(new, past, op.q_heads, op.head_dim, True)
         if self.options.stack_attention and s.prefill_attention_fixed_s > 0.0 and compute_s > 0.0:
             compute_s += self._latency(s.prefill_attention_fixed_s - s.gemm_latency_s)
-        return compute_s, self._stream_s(read, written), 0.0, {"useful_flops": useful_flops}
+        memory_s = self._stream_s(read, written)
+        if self.options.stack_attention and Feature.MLA in op.features and s.mla_prefill_head_s > 0.0:
+            memory_s += float(new.size) * op.q_heads * s.mla_prefill_head_s
+        return compute_s, memory_s, 0.0, {"useful_flops": useful_flops}
 
     def _attention_decode(self, op: Op) -> tuple[float, float, float, dict[str, Any]]:
         s = self.spec
         new, past = _seq_arrays(op)
         flops = op.flops if op.flops > 0.0 else attention_flops(new, past, op.q_heads, op.head_dim, True)
-        compute_s = flops / (self.peak_flops_per_s(op.dtype) * self._attention_efficiency(op.dtype))
+        mla = self.options.stack_attention and Feature.MLA in op.features and s.mla_decode_fixed_s > 0.0
+        efficiency = self._attention_efficiency(op.dtype)
+        if mla:
+            own = s.mla_decode_efficiency_bf16 if self.executed_dtype(op.dtype) == "bf16" \
+                else s.mla_decode_efficiency_fp8
+            efficiency = own or efficiency
+        compute_s = flops / (self.peak_flops_per_s(op.dtype) * efficiency)
         read, written = _read_bytes(op), _written_bytes(op)
         if read + written <= 0.0:
             elem = dtype_bytes(op.dtype, op.name)
@@ -407,9 +448,11 @@ class GpuDevice:
             # The stack's measured decode attention: fixed cost + KV stream + per (sequence x head) work (its
             # RoPE / KV-append kernel and the attention kernel's per-head setup run apart from the stream).
             stream_s = (read + written) / (s.hbm_bandwidth_bytes_per_s * s.decode_attention_stream_fraction)
-            head_s = float(new.size) * op.q_heads * s.decode_attention_head_s
-            memory_s = self._latency(s.decode_attention_fixed_s) + stream_s + head_s
-            return compute_s, memory_s, 0.0, detail | {"stack_attention": True}
+            fixed_s, per_head_s = ((s.mla_decode_fixed_s, s.mla_decode_head_s) if mla
+                                   else (s.decode_attention_fixed_s, s.decode_attention_head_s))
+            head_s = float(new.size) * op.q_heads * per_head_s
+            memory_s = self._latency(fixed_s) + stream_s + head_s
+            return compute_s, memory_s, 0.0, detail | {"stack_attention": True, "mla": mla}
         return compute_s, self._stream_s(read, written), 0.0, detail
 
     def _allreduce_s(self, op: Op) -> tuple[float, str]:

@@ -42,6 +42,10 @@ class GpuOptions:
         bare kernel (KV stream at the copy bandwidth, FlashAttention FLOPs).
     separate_input_quantize: an fp8/fp4 GEMM first quantizes its bf16 input in a kernel of its own
         (TensorRT-LLM's PyTorch `Linear`; the engine flow fuses it into the preceding norm).
+    separate_moe_permute: a grouped expert GEMM's token rows are permuted in a kernel of its own: before the
+        first (gate/up) GEMM its (token x expert) input rows are gathered into expert order, after the last
+        (down) GEMM its per-token output rows are written back in token order (TensorRT-LLM's expandInputRows /
+        finalizeMoeRouting kernels); each reads and writes those hidden-width rows once through HBM.
     """
 
     wave_quantization: bool = True
@@ -55,6 +59,7 @@ class GpuOptions:
     gathered_logits: bool = False
     stack_attention: bool = True
     separate_input_quantize: bool = False
+    separate_moe_permute: bool = True
 
     @staticmethod
     def for_stack(name: str) -> "GpuOptions":

@@ -120,6 +120,30 @@ class GpuSpec:
     # --- mixture of experts, optional: a grouped expert GEMM's efficiency relative to one dense GEMM of the same
     # total shape (1 = equal; calibrated on the MoE operator tables where measured) ---
     grouped_gemm_efficiency: float = field(default=1.0, metadata={"max": 1.0})
+    # Per executed format where it differs (0 = grouped_gemm_efficiency).
+    grouped_gemm_efficiency_fp8: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
+    grouped_gemm_efficiency_fp4: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
+    # A grouped GEMM's serial overhead: a fixed cost per kernel and a cost per active expert (each expert's
+    # problem set-up, weight-tile prologue and tail), both 0 = off.
+    grouped_gemm_fixed_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
+    grouped_gemm_expert_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
+    # --- multi-head latent attention, optional (0 = priced as GQA attention with the terms above) ---
+    # Decode (absorbed; every head reads the one shared latent): fixed cost, per (sequence x query head) work
+    # and the share of the executed format's peak its FLOPs reach (the latent streams at
+    # decode_attention_stream_fraction). Prefill: the context kernel's efficiency (bf16 / fp8 inputs).
+    mla_decode_fixed_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
+    mla_decode_head_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
+    mla_decode_efficiency_bf16: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
+    mla_decode_efficiency_fp8: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
+    mla_prefill_efficiency_bf16: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
+    mla_prefill_efficiency_fp8: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
+    # MLA prefill's work per (sequence x query head) beside its FLOPs and bytes (0 = none).
+    mla_prefill_head_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
+    # --- expert-parallel all-to-all, optional (0 = NVLink one way x p2p_efficiency after p2p_latency_s) ---
+    # The serving stack's dispatch/combine kernels: latency and the rate at which the op's message (each token's
+    # top-k hidden vectors bound for other GPUs, as workloads/layers.py counts it) leaves a GPU.
+    all_to_all_latency_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
+    all_to_all_bytes_per_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
     sources: tuple = ()
     assumed: frozenset = frozenset()
 
