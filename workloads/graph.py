@@ -287,6 +287,7 @@ def build_step_graph(
     moe_imbalance: float = DEFAULT_IMBALANCE,
     routing_seed: int = DEFAULT_ROUTING_SEED,
     expert_dtype: str | None = None,
+    mtp_draft_tokens: int = 0,
 ) -> StepGraph:
     """One step of `model` on one chip of pipeline stage `stage` (default: the last, most loaded stage).
 
@@ -294,13 +295,15 @@ def build_step_graph(
     `act_dtype`. `ep`: expert-parallel chips among the tp chips; `attention_dp`: attention data parallel over
     the tp chips (each runs attention for every tp-th sequence; the graph is that of the first, most loaded
     chip). `expert_dtype`: routed experts' weight dtype or format (default: `dtype`; e.g. mxfp4 experts beside
-    bf16 attention). Raises InputError for a layout the model's heads, KV heads or experts do not divide, `pp` over the
+    bf16 attention). `mtp_draft_tokens`: multi-token prediction, each decoding sequence verifies 1 + N tokens
+    and the model's MTP module drafts N (N passes of one MTP layer and the LM head). Raises InputError for a layout the model's heads, KV heads or experts do not divide, `pp` over the
     layer count, or a malformed batch.
     """
     kv = resolve_kv_dtype(datapath_dtype(dtype), kv_dtype)
-    if not model.is_dense_llama or ep != 1 or attention_dp:
+    if not model.is_dense_llama or ep != 1 or attention_dp or mtp_draft_tokens:
         return _general_graph(model, batch, tp, pp, dtype, kv, act_dtype, pp - 1 if stage is None else stage, ep,
-                              attention_dp, float(moe_imbalance), int(routing_seed), expert_dtype or dtype)
+                              attention_dp, float(moe_imbalance), int(routing_seed), expert_dtype or dtype,
+                              int(mtp_draft_tokens))
     p = _plan(model, tp, pp, pp - 1 if stage is None else stage, dtype, kv, act_dtype)
     _check_batch(batch)
     new, past, dec = batch.prefill_new_tokens, batch.prefill_past_tokens, batch.decode_past_tokens
@@ -362,19 +365,22 @@ def _local_batch(batch: StepBatch, ranks: int) -> StepBatch:
 
 def _general_graph(model: ModelConfig, batch: StepBatch, tp: int, pp: int, dtype: str, kv_dtype: str,
                    act_dtype: str, stage: int, ep: int, attention_dp: bool, imbalance: float, seed: int,
-                   expert_dtype: str) -> StepGraph:
+                   expert_dtype: str, draft: int = 0) -> StepGraph:
     """Step graph of a model with layers beyond the dense Llama layer (layers.py), one group per layer kind."""
     plan, plumbing, _, kinds = _general_plan(model, tp, pp, stage, dtype, kv_dtype, act_dtype, ep, attention_dp,
                                              imbalance, seed, expert_dtype)
     _check_batch(batch)
     local = _local_batch(batch, tp if attention_dp else 1)
     prefill = int(local.prefill_new_tokens.sum()) if local.prefill_new_tokens.size else 0
-    sequences = local.prefill_new_tokens.size + local.decode_past_tokens.size
-    t = _Tokens(prefill=prefill, decode=int(local.decode_past_tokens.size), sequences=sequences,
-                routed=batch.tokens)
-    groups = tuple((layer_ops(plan, kind, t, local), count) for kind, count in kinds)
+    decoding = int(local.decode_past_tokens.size)
+    sequences = local.prefill_new_tokens.size + decoding
+    t = _Tokens(prefill=prefill, decode=decoding * (1 + draft), sequences=sequences,
+                routed=batch.tokens + batch.decode_tokens * draft)
+    groups = tuple((layer_ops(plan, kind, t, local, 1 + draft), count) for kind, count in kinds)
     pre, stage_ops = _pre_ops(plumbing, t.local), _stage_ops(plumbing, t.local)
-    post = _post_ops(plumbing, t.local, sequences) if plumbing.last else ()
+    post = _post_ops(plumbing, t.local, local.prefill_new_tokens.size + t.decode) if plumbing.last else ()
+    if draft and decoding and plumbing.last:
+        groups += ((_mtp_ops(model, plan, plumbing, local, batch.decode_tokens), draft),)
     key = (plan, stage, t)
     (first_ops, first_count), *rest = groups
     return StepGraph(batch, tp, plumbing.pp, pre, first_ops, first_count, post, stage_ops, tuple(rest), key)
@@ -385,3 +391,16 @@ def model_features(model: ModelConfig) -> frozenset[str]:
     """Every op feature a step of `model` uses (a prefill chunk and a decode token on one chip)."""
     graph = build_step_graph(model, StepBatch.make([2], [0], [3]), tp=1, dtype="bf16")
     return frozenset(f for op, _ in graph.all_ops() for f in op.features)
+
+
+def _mtp_ops(model: ModelConfig, plan: GeneralPlan, plumbing: _Plan, local: StepBatch, routed: int) -> tuple[Op, ...]:
+    """One drafting pass of the multi-token-prediction module for the decoding sequences (DeepSeek-V3): RMSNorm
+    of the embedding and of the hidden state, their concatenation projected back (2h -> h), one decoder layer of
+    the main model's last kind (with its own KV cache), then the shared final norm, LM head and sampling."""
+    decoding = int(local.decode_past_tokens.size)
+    t = _Tokens(prefill=0, decode=decoding, sequences=decoding, routed=routed)
+    drafts = StepBatch(local.decode_past_tokens[:0], local.decode_past_tokens[:0], local.decode_past_tokens)
+    h = model.hidden_size
+    head = (_norm(plumbing, "mtp_embed_norm", decoding), _norm(plumbing, "mtp_hidden_norm", decoding),
+            _matmul(plumbing, "mtp_eh_proj", decoding, 2 * h, h))
+    return head + layer_ops(plan, model.layers[-1], t, drafts) + _post_ops(plumbing, decoding, decoding)

@@ -309,8 +309,9 @@ def _mamba(p: GeneralPlan, t: _Tokens) -> tuple[Op, ...]:
             _matmul(p, "out_proj", t.local, inner, h))
 
 
-def layer_ops(p: GeneralPlan, kind: LayerKind, t: _Tokens, batch) -> tuple[Op, ...]:
-    """One layer of `kind` on this chip for this step (`batch`: this chip's StepBatch)."""
+def layer_ops(p: GeneralPlan, kind: LayerKind, t: _Tokens, batch, decode_new: int = 1) -> tuple[Op, ...]:
+    """One layer of `kind` on this chip for this step (`batch`: this chip's StepBatch; `decode_new`: query tokens
+    per decoding sequence, 1 + the draft tokens a speculative step verifies)."""
     m = p.model
     ops: list[Op] = []
     if kind.mixer != "none":
@@ -324,7 +325,8 @@ def layer_ops(p: GeneralPlan, kind: LayerKind, t: _Tokens, batch) -> tuple[Op, .
             if new.size:
                 ops.append(attention_op(p, kind, OpKind.ATTENTION_PREFILL, new, past))
             if dec.size:
-                ops.append(attention_op(p, kind, OpKind.ATTENTION_DECODE, np.ones(dec.size, dtype=np.int64), dec))
+                ops.append(attention_op(p, kind, OpKind.ATTENTION_DECODE, np.full(dec.size, decode_new, np.int64),
+                                        dec))
             ops.extend(after)
         if p.attn_tp > 1:
             ops.append(_allreduce(p, "attn_allreduce", t.local, p.attn_tp))

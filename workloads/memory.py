@@ -141,10 +141,11 @@ def layout_shapes(model: ModelConfig, tp: int, ep: int = 1, attention_dp: bool =
                         kv_share=1.0 / tp if attention_dp else 1.0)
 
 
-def _stage_kinds(model: ModelConfig, pp: int):
+def _stage_kinds(model: ModelConfig, pp: int, mtp: bool = False):
+    """Layer kinds of the last stage; with `mtp`, the multi-token-prediction module's layer too (it sits there)."""
     counts = stage_layer_counts(model, pp)
     start = sum(counts[:-1])
-    return model.layers[start:]
+    return model.layers[start:] + ((model.layers[-1],) if mtp else ())
 
 
 def resolve_kv_dtype(dtype: str, kv_dtype: str | None) -> str:
@@ -155,7 +156,7 @@ def resolve_kv_dtype(dtype: str, kv_dtype: str | None) -> str:
 
 
 def weight_bytes_per_chip(model: ModelConfig, dtype: str, tp: int, pp: int, *, act_dtype: str = "bf16", ep: int = 1,
-                          attention_dp: bool = False, expert_dtype: str | None = None) -> float:
+                          attention_dp: bool = False, expert_dtype: str | None = None, mtp: bool = False) -> float:
     """Weights resident on one chip of the most loaded (last) stage.
 
     Matmul weights and the embedding table are in `dtype`; RMSNorm weight vectors stay in `act_dtype`.
@@ -164,9 +165,10 @@ def weight_bytes_per_chip(model: ModelConfig, dtype: str, tp: int, pp: int, *, a
     """
     wb = dtype_bytes(dtype, "dtype")
     ab = dtype_bytes(act_dtype, "act_dtype")
-    if not model.is_dense_llama or ep != 1 or attention_dp:
+    if not model.is_dense_llama or ep != 1 or attention_dp or mtp:
         ewb = dtype_bytes(expert_dtype, "expert_dtype") if expert_dtype else wb
-        return _general_weight_bytes(model, wb, ab, tp, pp, ep, attention_dp, ewb)
+        mtp_head = (2 * model.hidden_size * model.hidden_size * wb + 2 * model.hidden_size * ab) if mtp else 0.0
+        return _general_weight_bytes(model, wb, ab, tp, pp, ep, attention_dp, ewb, mtp) + mtp_head
     sh = shard(model, tp)
     layers = stage_layer_counts(model, pp)[-1]
     hidden = model.hidden_size
@@ -177,13 +179,13 @@ def weight_bytes_per_chip(model: ModelConfig, dtype: str, tp: int, pp: int, *, a
 
 
 def kv_bytes_per_token_per_chip(model: ModelConfig, kv_dtype: str, tp: int, pp: int, *, ep: int = 1,
-                                attention_dp: bool = False) -> float:
+                                attention_dp: bool = False, mtp: bool = False) -> float:
     """K and V of one token held by one chip of the most loaded stage (its KV heads, its layers); for a model
     with sliding-window or chunked layers, only the layers that cache the whole context (the span-bounded
     layers' cache is `kv_span_bytes_per_sequence_per_chip`, a per-sequence amount)."""
-    if not model.is_dense_llama or ep != 1 or attention_dp:
+    if not model.is_dense_llama or ep != 1 or attention_dp or mtp:
         shapes = layout_shapes(model, tp, ep, attention_dp)
-        return _per_token_elements(model, pp, shapes, bounded=False) * dtype_bytes(kv_dtype, "kv_dtype") \
+        return _per_token_elements(model, pp, shapes, bounded=False, mtp=mtp) * dtype_bytes(kv_dtype, "kv_dtype") \
             * shapes.kv_share
     sh = shard(model, tp)
     layers = stage_layer_counts(model, pp)[-1]
@@ -225,10 +227,10 @@ def activation_bytes_per_chip(model: ModelConfig, max_tokens_per_step: int, tp: 
     return float(tokens * max(layer, lm_head))
 
 
-def _per_token_elements(model: ModelConfig, pp: int, shapes: LayoutShapes, bounded: bool) -> int:
+def _per_token_elements(model: ModelConfig, pp: int, shapes: LayoutShapes, bounded: bool, mtp: bool = False) -> int:
     """Cached values per token on one chip of the last stage: unbounded layers, or (bounded) span layers."""
     total = 0
-    for kind in _stage_kinds(model, pp):
+    for kind in _stage_kinds(model, pp, mtp):
         if bool(kind.kv_span) != bounded:
             continue
         if kind.mixer == "attention":
@@ -266,13 +268,13 @@ def state_bytes_per_sequence_per_chip(model: ModelConfig, tp: int, pp: int, *, e
 
 
 def _general_weight_bytes(model: ModelConfig, wb: float, ab: float, tp: int, pp: int, ep: int,
-                          attention_dp: bool, ewb: float) -> float:
+                          attention_dp: bool, ewb: float, mtp: bool = False) -> float:
     """Weights on one chip of the last stage for any layer kind: mixers over attention tp (MLA's down
     projections and the router replicated), routed experts over ep x (tp / ep), dense blocks over ffn tp."""
     s = layout_shapes(model, tp, ep, attention_dp)
     h = model.hidden_size
     total = 0.0
-    for kind in _stage_kinds(model, pp):
+    for kind in _stage_kinds(model, pp, mtp):
         total += model.norms_per_layer * h * ab
         if kind.mixer == "attention":
             q, kv = s.q_heads * model.head_dim, s.kv_heads * model.head_dim

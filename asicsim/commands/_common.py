@@ -96,6 +96,12 @@ def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None)
                         "else 1: every expert split over tp)")
     p.add_argument("--attention-dp", action="store_true",
                    help="attention data parallel over the tp chips, experts over ep = tp (the DEP layout)")
+    p.add_argument("--mtp", type=_positive, default=None,
+                   help="multi-token prediction: draft tokens each decode step verifies (models with an MTP module, "
+                        "DeepSeek-V3/R1; default: off)")
+    p.add_argument("--mtp-acceptance", type=_non_negative_float, default=None,
+                   help="probability a draft token is accepted given the ones before it (default 0.85, DeepSeek-V3 "
+                        "report's second-token rate)")
     p.add_argument("--moe-imbalance", type=_non_negative_float, default=None,
                    help="sigma of log expert popularity in the seeded routing model (0: uniform; default 0.3)")
     p.add_argument("--harness", default="default", choices=tuple(HARNESSES),
@@ -153,6 +159,7 @@ def spec_from_args(args: argparse.Namespace, hardware: str) -> RunSpec:
                    micro_batches=args.micro_batches, exact=getattr(args, "exact", False), harness=args.harness,
                    widen=args.widen, effects=tuple(getattr(args, "effect", ()) or ()), ep=args.ep,
                    attention_dp=args.attention_dp, moe_imbalance=args.moe_imbalance, expert_dtype=args.expert_dtype,
+                   mtp=args.mtp, mtp_acceptance=args.mtp_acceptance,
                    timeline_steps=getattr(args, "timeline_steps", 0) if getattr(args, "out", None) else 0)
 
 

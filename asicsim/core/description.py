@@ -62,6 +62,10 @@ DEFAULT_KV_BLOCK_TOKENS = 16  # vLLM's default block_size
 # Default latency SLOs: the MLPerf Inference Llama-2-70B server-scenario limits, TTFT <= 2 s and TPOT <= 200 ms
 # (MLCommons LoadGen loadgen/mlperf.conf: llama2-70b.Server.ttft_latency = 2000, tpot_latency = 200, in ms).
 DEFAULT_SLO_TTFT_S = 2.0
+# Multi-token prediction: each draft token is accepted with this probability given those before it were.
+# DeepSeek-V3 technical report (arXiv 2412.19437, sec. 5.4.3): "the acceptance rate of the second token
+# prediction ranges between 85% and 90%"; the low end, taken for every draft depth (assumed).
+MTP_ACCEPTANCE = 0.85
 DEFAULT_SLO_TPOT_S = 0.2
 
 
@@ -108,6 +112,8 @@ class RunSpec:
     attention_dp: bool = False  # attention data parallel over the tp chips (the DEP layout with ep = tp)
     moe_imbalance: float | None = None  # sigma of log expert popularity (default workloads.routing's)
     expert_dtype: str | None = None  # routed experts' weights (default: dtype), e.g. mxfp4 experts, bf16 rest
+    mtp: int | None = None  # multi-token prediction: draft tokens per decode step (default 0: off)
+    mtp_acceptance: float | None = None  # per-draft acceptance (default MTP_ACCEPTANCE)
     # Modelled effects switched away from the device's defaults, as (name, on) pairs (`asicsim validate
     # --explain`; names from the device's `effects`).
     effects: tuple[tuple[str, bool], ...] = ()
@@ -166,6 +172,8 @@ class RunDescription:
     ep: int = 1
     attention_dp: bool = False
     moe_imbalance: float = DEFAULT_IMBALANCE
+    mtp: int = 0
+    mtp_acceptance: float = 0.0
     weight_format: str = ""  # block-scaled 4-bit format of the weights (mxfp4, nvfp4) when dtype is fp4
     expert_dtype: str = ""  # routed experts' weight dtype or format ("": as the other weights)
     # Host (CPU) seconds per running request of the tp group per step, overlapped with the previous step's
@@ -325,6 +333,7 @@ def resolve(s: RunSpec) -> RunDescription:
     # parallelism
     tp, pp, replicas = _layout(s, chips, model)
     ep, attention_dp, imbalance = _moe_layout(s, tp, model)
+    mtp, mtp_acceptance = _mtp(s, model)
     # workload
     isl, osl = _whole("isl", s.isl, 1), _whole("osl", s.osl, 1)
     rate = _number("rate", s.rate)
@@ -386,7 +395,7 @@ def resolve(s: RunSpec) -> RunDescription:
     block = block or DEFAULT_KV_BLOCK_TOKENS
     plan = plan_memory(model, memory, dtype=weight_format or s.dtype, kv_dtype=kv_dtype, tp=tp, pp=pp,
                        tokens_per_request=longest, max_tokens_per_step=max_tokens, chips=chips, ep=ep,
-                       attention_dp=attention_dp, expert_dtype=expert_dtype or None)
+                       attention_dp=attention_dp, expert_dtype=expert_dtype or None, mtp=mtp > 0)
     if reserve >= plan.kv_capacity_bytes:
         raise _fail("max_batch", f"the runtime's buffers for {max_batch} requests ({reserve / 1e9:.2f} GB per chip) leave "
                                  f"no KV cache in the {plan.kv_capacity_bytes / 1e9:.2f} GB after weights and activations")
@@ -405,7 +414,8 @@ def resolve(s: RunSpec) -> RunDescription:
         kv_capacity_blocks=blocks, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot, timeline_steps=timeline_steps,
         exact=s.exact, harness=harness, widen=s.widen, longest_request_tokens=longest,
         effects=_effects(_harness_effects(harness, s.effects, device), device), ep=ep, attention_dp=attention_dp,
-        moe_imbalance=imbalance, weight_format=weight_format, expert_dtype=expert_dtype,
+        moe_imbalance=imbalance, weight_format=weight_format, expert_dtype=expert_dtype, mtp=mtp,
+        mtp_acceptance=mtp_acceptance,
         host_s_per_sequence=PYTORCH_HOST_S_PER_SEQUENCE / ranks if harness == "trtllm-bench-pytorch" else 0.0)
 
 
@@ -458,6 +468,23 @@ def _layout(s: RunSpec, chips: int, model: ModelConfig) -> tuple[int, int, int]:
                 f"become replicas" if derived else f"give a divisor of {heads}, e.g. {fits}")
         raise _fail("tp", f"{tp} does not divide the {heads} KV heads of {model.name}; {hint}")
     return tp, pp, replicas or 1
+
+
+def _mtp(s: RunSpec, model: ModelConfig) -> tuple[int, float]:
+    """(draft tokens, acceptance): multi-token prediction needs a model with an MTP module (DeepSeek-V3/R1)."""
+    drafts = _whole("mtp", _given(s.mtp), 1, none_ok=True) or 0
+    if s.mtp_acceptance is not None and not drafts:
+        raise _fail("mtp_acceptance", "needs --mtp N (draft tokens per step)")
+    if not drafts:
+        return 0, 0.0
+    if not model.mtp_layers:
+        raise _fail("mtp", f"{model.name} has no multi-token-prediction module (num_nextn_predict_layers = 0)")
+    if drafts > 8:
+        raise _fail("mtp", f"at most 8 draft tokens per step, got {drafts}")
+    accept = MTP_ACCEPTANCE if s.mtp_acceptance is None else _number("mtp_acceptance", s.mtp_acceptance)
+    if accept > 1.0:
+        raise _fail("mtp_acceptance", f"must be a probability in [0, 1], got {accept:g}")
+    return drafts, accept
 
 
 def _expert_dtype(s: RunSpec, device: Any, model: ModelConfig) -> str:

@@ -48,6 +48,7 @@ def plan_memory(
     ep: int = 1,
     attention_dp: bool = False,
     expert_dtype: str | None = None,
+    mtp: bool = False,
 ) -> MemoryPlan:
     """How many requests of `tokens_per_request` fit per replica; raises DoesNotFitError if none.
 
@@ -56,9 +57,9 @@ def plan_memory(
     over its tokens, so the paged cache (which counts tokens) holds as many such requests as memory does;
     shorter requests are charged the same rate (an approximation that errs towards fewer of them)."""
     weights = weight_bytes_per_chip(model, dtype, tp, pp, act_dtype=act_dtype, ep=ep, attention_dp=attention_dp,
-                                    expert_dtype=expert_dtype)
+                                    expert_dtype=expert_dtype, mtp=mtp)
     workspace = activation_bytes_per_chip(model, max_tokens_per_step, tp, act_dtype)
-    kv_token = kv_bytes_per_token_per_chip(model, kv_dtype, tp, pp, ep=ep, attention_dp=attention_dp)
+    kv_token = kv_bytes_per_token_per_chip(model, kv_dtype, tp, pp, ep=ep, attention_dp=attention_dp, mtp=mtp)
     if not model.is_dense_llama:
         span = kv_span_bytes_per_sequence_per_chip(model, kv_dtype, tp, pp, ep=ep, attention_dp=attention_dp,
                                                    tokens=tokens_per_request)

@@ -39,7 +39,8 @@ def serving_config(d: RunDescription) -> ServingConfig:
                          router=d.router, kv_block_tokens=d.kv_block_tokens, micro_batches=d.micro_batches,
                          kv_capacity_blocks=d.kv_capacity_blocks, trace_steps=d.timeline_steps, exact=d.exact,
                          host_s_per_sequence=d.host_s_per_sequence, ep=d.ep, attention_dp=d.attention_dp,
-                         moe_imbalance=d.moe_imbalance, weight_format=d.weight_format, expert_dtype=d.expert_dtype)
+                         moe_imbalance=d.moe_imbalance, weight_format=d.weight_format, expert_dtype=d.expert_dtype,
+                         mtp_draft_tokens=d.mtp, mtp_acceptance=d.mtp_acceptance)
 
 
 def run_workload(run: RunSpec | RunDescription, progress: Progress | None = None) -> RunResult:
@@ -101,6 +102,8 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
         "expert_dtype": cfg.expert_dtype,
         "ep": cfg.ep,
         "attention_dp": cfg.attention_dp,
+        "mtp": cfg.mtp_draft_tokens,
+        "mtp_acceptance": cfg.mtp_acceptance,
         "tp": cfg.tp,
         "pp": cfg.pp,
         "isl": spec.isl if burst else round(inputs / len(reqs)),

@@ -29,6 +29,7 @@ generated (vLLM's recompute pre-emption).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -38,14 +39,14 @@ from asicsim.workloads.requests import Request
 
 from .kvcache import PagedKVCache, growth_steps
 
-__all__ = ["Seq", "StepPlan", "SCHEDULERS", "scheduler_names", "make_scheduler", "Scheduler"]
+__all__ = ["Seq", "StepPlan", "SCHEDULERS", "scheduler_names", "make_scheduler", "Scheduler", "emitted_tokens"]
 
 
 class Seq:
     """Mutable serving state of one request on one replica."""
 
     __slots__ = ("req", "rid", "prompt", "prefilled", "generated", "cached", "cap", "first_token_at",
-                 "scheduled_at", "preemptions", "admit_order", "active")
+                 "scheduled_at", "preemptions", "admit_order", "active", "decode_steps")
 
     def __init__(self, req: Request) -> None:
         self.req = req
@@ -60,6 +61,7 @@ class Seq:
         self.preemptions = 0
         self.admit_order = 0
         self.active = False  # in the running list
+        self.decode_steps = 0  # decode steps taken (the speculative-decoding emission pattern counts them)
 
     @property
     def prefilling(self) -> bool:
@@ -79,10 +81,15 @@ class Scheduler:
 
     name = ""
 
-    def __init__(self, kv: PagedKVCache, max_batch: int, max_tokens_per_step: int) -> None:
+    def __init__(self, kv: PagedKVCache, max_batch: int, max_tokens_per_step: int, draft_tokens: int = 0,
+                 tokens_per_decode: float = 1.0) -> None:
         self.kv = kv
         self.max_batch = max_batch or 1 << 30
         self.budget = max_tokens_per_step
+        # Speculative decoding (multi-token prediction): each decode step verifies 1 + draft_tokens tokens per
+        # sequence (room for all of them is held, vLLM's lookahead slots) and emits tokens_per_decode on average.
+        self.draft_tokens = draft_tokens
+        self.tokens_per_decode = tokens_per_decode
         self.waiting: deque[Seq] = deque()
         self.running: list[Seq] = []
         self.preemptions = 0
@@ -107,6 +114,8 @@ class Scheduler:
         """
         run = self.running
         none = ([], 0, _NO_STEPS)
+        if self.draft_tokens:  # a step emits a varying number of tokens: no run of identical steps
+            return none
         if not run or len(run) > self.decode_limit or run[-1].prefilled < run[-1].prompt:
             return none  # the last admitted prompt is the last to finish prefill: checked first, O(1)
         if self.waiting and not self._admission_refused(len(run), self.kv.free_blocks, len(run)):
@@ -187,7 +196,8 @@ class Scheduler:
                 break
             if s.prefilled < s.prompt or not s.active:
                 continue
-            if s.cached + 1 > s.cap and not self._grow_or_preempt(s, s.cached + 1, protected):
+            need = s.cached + 1 + self.draft_tokens
+            if need > s.cap and not self._grow_or_preempt(s, need, protected):
                 continue
             protected.add(s.rid)
             out.append(s)
@@ -205,7 +215,7 @@ class StaticScheduler(Scheduler):
             kv = self.kv
             while self.waiting and len(self.running) < self.max_batch:
                 s = self.waiting[0]
-                full = s.prompt + s.req.output_tokens - s.generated
+                full = s.prompt + s.req.output_tokens - s.generated + self.draft_tokens
                 if kv.extra_blocks(s.rid, full) > kv.free_blocks:
                     break
                 self.waiting.popleft()
@@ -397,11 +407,20 @@ def scheduler_names() -> tuple[str, ...]:
     return tuple(SCHEDULERS)
 
 
-def make_scheduler(name: str, kv: PagedKVCache, max_batch: int, max_tokens_per_step: int) -> Scheduler:
+def emitted_tokens(s: Seq, tokens_per_decode: float) -> int:
+    """Tokens a decode step of `s` emits with speculative decoding: the deterministic pattern whose running total
+    after j steps is floor(j x tokens_per_decode) (at least one a step), capped at the request's remaining output."""
+    j = s.decode_steps
+    due = math.floor((j + 1) * tokens_per_decode + 1e-9) - math.floor(j * tokens_per_decode + 1e-9)
+    return max(1, min(due, s.req.output_tokens - s.generated))
+
+
+def make_scheduler(name: str, kv: PagedKVCache, max_batch: int, max_tokens_per_step: int, draft_tokens: int = 0,
+                   tokens_per_decode: float = 1.0) -> Scheduler:
     from asicsim.workloads.errors import RUN, InputError
 
     try:
         cls = SCHEDULERS[name]
     except KeyError:
         raise InputError(RUN, "scheduler", f"must be one of {', '.join(SCHEDULERS)}, got {name!r}") from None
-    return cls(kv, max_batch, max_tokens_per_step)
+    return cls(kv, max_batch, max_tokens_per_step, draft_tokens, tokens_per_decode)

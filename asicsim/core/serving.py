@@ -39,7 +39,7 @@ from .memory_plan import MemoryPlan, plan_memory, serving_limits
 from .results import (FIELD_INDEX, RECORDED_TIMING_FIELDS, STEP_FIELDS, RequestRecord, StepLog, StepRecord,
                       StepTable, recorded_timing, recorded_timing_values, step_record_of)
 from .router import make_router
-from .schedulers import Scheduler, Seq, make_scheduler
+from .schedulers import Scheduler, Seq, emitted_tokens, make_scheduler
 
 __all__ = ["ServingConfig", "ReplicaRun", "simulate", "check_parallelism", "Progress", "StepRunner", "split_batch",
            "step_record"]
@@ -88,8 +88,16 @@ class ServingConfig:
     ep: int = 1  # expert-parallel chips among the tp chips
     attention_dp: bool = False  # attention data parallel over the tp chips
     moe_imbalance: float = DEFAULT_IMBALANCE  # sigma of log expert popularity (workloads.routing)
+    mtp_draft_tokens: int = 0  # multi-token prediction: draft tokens verified per decode step (0: off)
+    mtp_acceptance: float = 0.0  # probability a draft token is accepted, given the ones before it were
     weight_format: str = ""  # mxfp4 / nvfp4: the fp4 weights' block-scaled format (scale bytes); "": dtype's
     expert_dtype: str = ""  # routed experts' weight dtype or format ("": as the other weights)
+
+    @property
+    def tokens_per_decode(self) -> float:
+        """Expected tokens a decode step emits: the verified token plus each draft accepted along with all before
+        it, 1 + a + a^2 + ... + a^N."""
+        return sum(self.mtp_acceptance ** i for i in range(self.mtp_draft_tokens + 1))
 
     @property
     def graph_by_totals(self) -> bool:
@@ -108,7 +116,7 @@ class ServingConfig:
         return build_step_graph(self.model, batch, tp=self.tp, pp=self.pp, dtype=self.weight_dtype,
                                 kv_dtype=self.kv_dtype, act_dtype=self.act_dtype, ep=self.ep,
                                 attention_dp=self.attention_dp, moe_imbalance=self.moe_imbalance,
-                                expert_dtype=self.expert_dtype or None)
+                                expert_dtype=self.expert_dtype or None, mtp_draft_tokens=self.mtp_draft_tokens)
 
 
 @dataclass(frozen=True)
@@ -167,7 +175,8 @@ def _simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Serv
     plan = plan_memory(cfg.model, device.memory_bytes_per_chip, dtype=cfg.weight_dtype, kv_dtype=cfg.kv_dtype,
                        tp=cfg.tp, pp=cfg.pp, tokens_per_request=longest,
                        max_tokens_per_step=cfg.max_tokens_per_step, act_dtype=cfg.act_dtype, chips=chips,
-                       ep=cfg.ep, attention_dp=cfg.attention_dp, expert_dtype=cfg.expert_dtype or None)
+                       ep=cfg.ep, attention_dp=cfg.attention_dp, expert_dtype=cfg.expert_dtype or None,
+                       mtp=cfg.mtp_draft_tokens > 0)
     block = cfg.kv_block_tokens
     kv_bytes = cfg.kv_capacity_blocks * block * plan.kv_bytes_per_token if cfg.kv_capacity_blocks else None
     limits = serving_limits(plan, scheduler=cfg.scheduler, pp=cfg.pp, kv_block_tokens=block, longest_tokens=longest,
@@ -176,7 +185,8 @@ def _simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Serv
     blocks, max_batch, micro = cfg.kv_capacity_blocks or limits.kv_capacity_blocks, limits.max_batch, limits.micro_batches
     runner = StepRunner(engine or StepEngine(device, exact=cfg.exact), cfg, device.overlap_collectives, micro)
     reps = [_Replica(i, runner, make_scheduler(cfg.scheduler, PagedKVCache(blocks, block), max_batch,
-                                               cfg.max_tokens_per_step), cfg.trace_steps) for i in range(replicas)]
+                                               cfg.max_tokens_per_step, cfg.mtp_draft_tokens, cfg.tokens_per_decode),
+                        cfg.trace_steps) for i in range(replicas)]
     router = make_router(cfg.router)
     ordered = sorted(requests, key=lambda r: (r.arrival_at, r.request_id))
     total, routed, steps = len(ordered), 0, 0
@@ -477,11 +487,22 @@ class _Replica:
                     s.first_token_at = end
                 if s.generated >= s.req.output_tokens:
                     done.append(s)
-        for s in dec:
-            s.cached += 1
-            s.generated += 1
-            if s.generated >= s.req.output_tokens:
-                done.append(s)
+        if sched.draft_tokens:  # speculative decoding: each sequence emits its accepted tokens
+            emitted -= len(dec)
+            for s in dec:
+                k = emitted_tokens(s, sched.tokens_per_decode)
+                s.decode_steps += 1
+                s.cached += k
+                s.generated += k
+                emitted += k
+                if s.generated >= s.req.output_tokens:
+                    done.append(s)
+        else:
+            for s in dec:
+                s.cached += 1
+                s.generated += 1
+                if s.generated >= s.req.output_tokens:
+                    done.append(s)
         self.now = end
         values = step_values(index, self.index, start, end, batch, micro, timing, batch_size=len(pre) + len(dec),
                              waiting=len(sched.waiting), kv_blocks=kv.used_blocks, bubble=bubble,
