@@ -116,3 +116,13 @@ def test_expert_dtype_sets_the_experts_apart_and_is_refused_without_a_datapath()
     resolve(RunSpec(hardware="h200", chips=8, model="gpt-oss-120b", dtype="bf16", expert_dtype="mxfp4", widen=True))
     with pytest.raises(InputError, match="no routed experts"):
         resolve(RunSpec(hardware="b200", chips=8, model="llama-3.1-8b", expert_dtype="fp4"))
+
+
+def test_a_kv_cache_format_without_a_datapath_is_refused_unless_widened():
+    with pytest.raises(InputError) as err:
+        resolve(RunSpec(hardware="a100-sxm-80g", chips=8, model="llama-3.1-8b", dtype="bf16", kv_dtype="fp8"))
+    assert err.value.field == "kv_dtype" and "fp8" in err.value.problem
+    d = resolve(RunSpec(hardware="a100-sxm-80g", chips=8, model="llama-3.1-8b", dtype="bf16", kv_dtype="fp8",
+                        widen=True))
+    assert d.kv_dtype == "fp8"
+    assert resolve(RunSpec(hardware="h100-sxm", chips=8, model="llama-3.1-8b", kv_dtype="fp8")).kv_dtype == "fp8"

@@ -330,6 +330,9 @@ def resolve(s: RunSpec) -> RunDescription:
     if s.dtype not in native and not s.widen:
         raise _fail("dtype", f"{spec.name} has no {s.dtype} datapath (native: {', '.join(native)}); "
                              f"widen it to the next wider one only when asked: --widen / widen=True")
+    if kv_dtype not in native and not s.widen:  # the attention kernels read the cache in its own format
+        raise _fail("kv_dtype", f"{spec.name} has no {kv_dtype} datapath for the KV cache (native: "
+                                f"{', '.join(native)}); dequantize it to a wider one only when asked: --widen")
     # parallelism
     tp, pp, replicas = _layout(s, chips, model)
     ep, attention_dp, imbalance = _moe_layout(s, tp, model)
