@@ -28,12 +28,17 @@ def text_config(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+MAX_COUNT = 1 << 20  # experts, heads, state sizes, windows: far above any model, so absurd configs stay cheap
+
+
 def _int(raw: dict[str, Any], key: str, source: str, default: int | None = None, minimum: int = 1) -> int:
     value = raw.get(key, default)
     if value is None:
         raise InputError(source, key, "missing")
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InputError(source, key, f"must be an integer >= {minimum}, got {value!r}")
+    if value > MAX_COUNT and key not in ("sliding_window", "attention_chunk_size"):
+        raise InputError(source, key, f"must be at most {MAX_COUNT}, got {value}")
     return value
 
 
@@ -70,7 +75,7 @@ def _qwen3_moe(raw, source, layers):
 
 
 def _mixtral(raw, source, layers):
-    window = raw.get("sliding_window") or 0
+    window = 0 if raw.get("sliding_window") is None else _int(raw, "sliding_window", source)
     moe = MoeConfig(num_experts=_int(raw, "num_local_experts", source), top_k=_int(raw, "num_experts_per_tok", source),
                     expert_intermediate=_int(raw, "intermediate_size", source))
     return {"family": "mixtral", "moe": moe, "layer_kinds": (LayerKind(window=int(window), ffn="moe"),) * layers}
@@ -121,11 +126,13 @@ def _llama4(raw, source, layers):
     moe_layers = raw.get("moe_layers")
     if moe_layers is None:
         moe_layers = list(range(step - 1, layers, step))
+    if not isinstance(moe_layers, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in moe_layers):
+        raise InputError(source, "moe_layers", f"must be a list of layer indices, got {moe_layers!r}")
     chunk = _int(raw, "attention_chunk_size", source, 8192)
     no_rope = raw.get("no_rope_layers")
     if not no_rope:  # transformers' default: every fourth layer uses no RoPE (and attends globally)
         no_rope = [int((i + 1) % 4 != 0) for i in range(layers)]
-    if not isinstance(no_rope, list) or len(no_rope) != layers:
+    if not isinstance(no_rope, list) or len(no_rope) != layers or not all(v in (0, 1) for v in no_rope):
         raise InputError(source, "no_rope_layers", f"must list 0/1 for each of the {layers} layers")
     width = _int(raw, "intermediate_size", source)
     dense_width = _int(raw, "intermediate_size_mlp", source, width)
@@ -143,6 +150,8 @@ def _gemma3(raw, source, layers):
     pattern = _int(raw, "sliding_window_pattern", source, 6)
     types = raw.get("layer_types")
     if isinstance(types, list) and len(types) == layers:
+        if not all(t in ("sliding_attention", "full_attention") for t in types):
+            raise InputError(source, "layer_types", "must list sliding_attention or full_attention per layer")
         sliding = [t == "sliding_attention" for t in types]
     else:  # transformers' Gemma 3: every `pattern`-th layer is global, the rest slide
         sliding = [(i + 1) % pattern != 0 for i in range(layers)]

@@ -23,6 +23,7 @@ from .families import FAMILIES, FAMILY_KEYS, family_fields, text_config
 __all__ = ["ModelConfig", "LayerKind", "MoeConfig", "MlaConfig", "SsmConfig", "load_model", "read_model_config", "model_config_path", "builtin_models", "parse_config"]
 
 CONFIG_DIR = Path(__file__).with_name("configs")
+MAX_LAYERS = 4096
 REQUIRED_INT_KEYS = (
     "hidden_size",
     "intermediate_size",
@@ -276,6 +277,8 @@ def _model_type(raw: dict[str, Any], source: str) -> str:
     if isinstance(archs, list) and len(archs) > 1:
         raise InputError(source, "architectures", f"several architectures {archs!r}; give a config of one")
     model_type = raw.get("model_type")
+    if model_type is not None and not isinstance(model_type, str):
+        raise InputError(source, "model_type", f"must be a string, got {model_type!r}")
     if model_type is None:
         if archs and archs[0] not in ("LlamaForCausalLM", "MistralForCausalLM"):
             raise InputError(source, "model_type", f"missing, and architecture {archs[0]!r} is not Llama-like")
@@ -354,6 +357,9 @@ def parse_config(raw: dict[str, Any], source: str, name: str) -> ModelConfig:
     raw = {**FAMILIES[model_type][1], **raw}
     _check_unmodelled(raw, source, model_type)
     ints = {key: _positive_int(raw, key, source) for key in REQUIRED_INT_KEYS}
+    if ints["num_hidden_layers"] > MAX_LAYERS:
+        raise InputError(source, "num_hidden_layers", f"{ints['num_hidden_layers']} layers is over the "
+                                                      f"{MAX_LAYERS} this tool plans for (the largest models have ~200)")
     heads = ints["num_attention_heads"]
     kv_heads = _positive_int(raw, "num_key_value_heads", source) if "num_key_value_heads" in raw else heads
     if heads % kv_heads:
