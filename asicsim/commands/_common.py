@@ -51,6 +51,11 @@ def whole_at_least(low: int):
 
 
 _positive = whole_at_least(1)
+
+
+def _chips(text: str) -> int | str:
+    """A chip count, or "auto" (the smallest count that holds the model)."""
+    return "auto" if text == "auto" else _positive(text)
 _non_negative = whole_at_least(0)
 
 
@@ -73,8 +78,9 @@ def _positive_float(text: str) -> float:
 
 def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None) -> None:
     """Workload flags; defaults are the conditions Etched published (Llama-3-70B fp8, 2048 in / 128 out)."""
-    p.add_argument("--chips", type=_positive, default=chips_default, required=chips_default is None,
-                   help="chips in the server (default: %(default)s)")
+    p.add_argument("--chips", type=_chips, default=chips_default, required=chips_default is None,
+                   help="chips in the server, or auto: the smallest power of two that holds the model "
+                        "(default: %(default)s)")
     p.add_argument("--model", default="llama-3-70b", help="model name or path to a config.json")
     p.add_argument("--dtype", default="fp8", choices=(*RUN_DTYPES, *WEIGHT_FORMATS),
                    help="weight and matmul dtype (default: fp8); mxfp4 / nvfp4: fp4 with their block scales")

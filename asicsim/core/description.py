@@ -33,7 +33,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from asicsim.workloads.errors import RUN, Infeasible, InputError
+from asicsim.workloads.errors import RUN, DoesNotFitError, Infeasible, InputError
 from asicsim.workloads.dtypes import WEIGHT_FORMATS, datapath_dtype
 from asicsim.workloads.memory import layout_shapes, resolve_kv_dtype
 from asicsim.workloads.models import ModelConfig, load_model, model_config_path, read_model_config
@@ -292,6 +292,8 @@ def resolve(s: RunSpec) -> RunDescription:
     """The one place a run's defaults are chosen and its fields checked against each other."""
     if isinstance(s, RunDescription):
         return s
+    if s.chips == "auto":
+        return _auto_chips(s)
     harness = s.harness or "default"
     if harness not in HARNESSES:
         raise _fail("harness", f"must be one of {', '.join(HARNESSES)}, got {harness!r}")
@@ -488,6 +490,32 @@ def _mtp(s: RunSpec, model: ModelConfig) -> tuple[int, float]:
     if accept > 1.0:
         raise _fail("mtp_acceptance", f"must be a probability in [0, 1], got {accept:g}")
     return drafts, accept
+
+
+AUTO_DOUBLINGS = 11  # chips = group x 1, 2, 4, ..., 1024
+
+
+def _auto_chips(s: RunSpec) -> RunDescription:
+    """`chips = "auto"`: the run at the smallest count, in doublings of the group the user fixed (pp x tp x
+    replicas, each 1 when not given), whose layout the model allows and whose memory holds its weights and one
+    request (tp = chips / (pp x replicas) unless given)."""
+    group = 1
+    for value in (s.pp, _given(s.tp), _given(s.replicas)):
+        if isinstance(value, Integral) and not isinstance(value, bool) and value > 0:
+            group *= int(value)
+    last: InputError | None = None
+    for chips in (group << i for i in range(AUTO_DOUBLINGS)):
+        try:
+            return resolve(dataclasses.replace(s, chips=chips))
+        except DoesNotFitError as exc:
+            last = exc
+        except InputError as exc:
+            if exc.source != RUN or exc.field not in ("tp", "chips", "replicas", "ep", "attention_dp"):
+                raise
+            last = exc
+    most = group << (AUTO_DOUBLINGS - 1)
+    raise DoesNotFitError(RUN, "chips", f"no count up to {most} chips ({group} x a power of two) holds the run; at "
+                                        f"{most}: {last.problem if last else 'no layout'}")
 
 
 def _expert_dtype(s: RunSpec, device: Any, model: ModelConfig) -> str:
