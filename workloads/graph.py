@@ -36,7 +36,8 @@ import numpy as np
 from .dtypes import datapath_dtype, dtype_bytes
 from .errors import InputError
 from .graph_types import Feature, Op, OpKind, StepBatch, StepGraph
-from .layers import GeneralPlan, _Tokens, layer_ops
+from .layers import (GATED_ACT_FLOPS, NORM_FLOPS, GeneralPlan, _Tokens, allreduce_op, layer_ops, matmul_op, norm_op,
+                     residual_op)
 from .memory import LOGIT_BYTES, Shard, layout_shapes, resolve_kv_dtype, shard, stage_layer_counts
 from .models import ModelConfig
 from .routing import DEFAULT_IMBALANCE, DEFAULT_ROUTING_SEED
@@ -53,8 +54,8 @@ __all__ = [
     "SAMPLE_BYTES_PER_TOKEN",
 ]
 
-NORM_FLOPS_PER_ELEMENT = 4
-SILU_MUL_FLOPS_PER_ELEMENT = 5
+NORM_FLOPS_PER_ELEMENT = NORM_FLOPS
+SILU_MUL_FLOPS_PER_ELEMENT = GATED_ACT_FLOPS
 TOKEN_ID_BYTES = 4  # int32 token ids into the embedding
 SAMPLE_BYTES_PER_TOKEN = 8  # fp32 best logit + int32 index, per sampled token
 
@@ -127,45 +128,19 @@ def _plan(model: ModelConfig, tp: int, pp: int, stage: int, dtype: str, kv_dtype
 
 
 def _matmul(p: _Plan, name: str, m: int, k: int, n: int, out_bytes: float | None = None) -> Op:
-    return Op(
-        name=name,
-        kind=OpKind.MATMUL,
-        dtype=p.dtype,
-        flops=2.0 * m * k * n,
-        weight_bytes=k * n * p.wb,
-        act_in_bytes=m * k * p.ab,
-        act_out_bytes=m * n * p.ab if out_bytes is None else out_bytes,
-        m=m,
-        n=n,
-        k=k,
-        features=(Feature.GEMM,),
-    )
+    return matmul_op(name, p.dtype, p.wb, p.ab, m, k, n, out_bytes=out_bytes)
 
 
 def _norm(p: _Plan, name: str, tokens: int) -> Op:
-    elems = tokens * p.hidden
-    return Op(
-        name=name,
-        kind=OpKind.NORM,
-        dtype=p.act_dtype,
-        flops=float(NORM_FLOPS_PER_ELEMENT * elems),
-        weight_bytes=p.hidden * p.ab,
-        act_in_bytes=elems * p.ab,
-        act_out_bytes=elems * p.ab,
-        features=(Feature.RMSNORM,),
-    )
+    return norm_op(name, p.act_dtype, p.ab, tokens, p.hidden)
 
 
 def _residual(p: _Plan, name: str, tokens: int) -> Op:
-    elems = tokens * p.hidden
-    return Op(name, OpKind.ELEMENTWISE, p.act_dtype, flops=float(elems), act_in_bytes=2 * elems * p.ab,
-              act_out_bytes=elems * p.ab)
+    return residual_op(name, p.act_dtype, p.ab, tokens, p.hidden)
 
 
 def _allreduce(p: _Plan, name: str, tokens: int) -> Op:
-    message = tokens * p.hidden * p.ab
-    return Op(name, OpKind.ALLREDUCE, p.act_dtype, flops=tokens * p.hidden * (p.tp - 1) / p.tp,
-              act_in_bytes=message, act_out_bytes=message, comm_bytes=message, group=p.tp)
+    return allreduce_op(name, p.act_dtype, p.ab, tokens, p.hidden, p.tp)
 
 
 @lru_cache(maxsize=8192)

@@ -39,7 +39,7 @@ from .architecture import LayerKind
 from .graph_types import Feature, Op, OpKind
 from .routing import busiest_chip_load
 
-__all__ = ["GeneralPlan", "layer_ops", "window_entries", "SSM_SCAN_CHUNK", "TOPK_OPS_PER_LOGIT"]
+__all__ = ["GeneralPlan", "layer_ops", "matmul_op", "norm_op", "residual_op", "allreduce_op", "window_entries", "SSM_SCAN_CHUNK", "TOPK_OPS_PER_LOGIT"]
 
 SSM_SCAN_CHUNK = 128  # Mamba-2 SSD chunk length (Nemotron-H config chunk_size)
 TOPK_OPS_PER_LOGIT = 4
@@ -114,29 +114,50 @@ def _mod_sum(n: int, chunk: int) -> int:
     return full * chunk * (chunk + 1) // 2 + rest * (rest + 1) // 2
 
 
-def _matmul(p: GeneralPlan, name: str, m: int, k: int, n: int, bias: bool = False) -> Op:
+# --- the op primitives every graph is built from (graph.py's dense layer uses them too) ---------------------
+def matmul_op(name: str, dtype: str, wb: float, ab: float, m: int, k: int, n: int, *, bias: bool = False,
+              out_bytes: float | None = None) -> Op:
+    """(m x k) @ (k x n): weights in `wb` bytes, activations in `ab` bytes (output `out_bytes` when given)."""
     features = (Feature.GEMM, Feature.GEMM_BIAS) if bias else (Feature.GEMM,)
-    return Op(name, OpKind.MATMUL, p.dtype, flops=2.0 * m * k * n, weight_bytes=k * n * p.wb,
-              act_in_bytes=m * k * p.ab, act_out_bytes=m * n * p.ab, m=m, n=n, k=k, features=features)
+    return Op(name, OpKind.MATMUL, dtype, flops=2.0 * m * k * n, weight_bytes=k * n * wb, act_in_bytes=m * k * ab,
+              act_out_bytes=m * n * ab if out_bytes is None else out_bytes, m=m, n=n, k=k, features=features)
+
+
+def norm_op(name: str, act_dtype: str, ab: float, tokens: int, width: int, feature: str = Feature.RMSNORM) -> Op:
+    """RMSNorm over `width` values of `tokens` tokens (its weight vector in the activation dtype)."""
+    elems = tokens * width
+    return Op(name, OpKind.NORM, act_dtype, flops=float(NORM_FLOPS * elems), weight_bytes=width * ab,
+              act_in_bytes=elems * ab, act_out_bytes=elems * ab, features=(feature,))
+
+
+def residual_op(name: str, act_dtype: str, ab: float, tokens: int, hidden: int) -> Op:
+    """The residual add of a hidden-wide stream."""
+    elems = tokens * hidden
+    return Op(name, OpKind.ELEMENTWISE, act_dtype, flops=float(RESIDUAL_FLOPS * elems), act_in_bytes=2 * elems * ab,
+              act_out_bytes=elems * ab)
+
+
+def allreduce_op(name: str, act_dtype: str, ab: float, tokens: int, hidden: int, group: int) -> Op:
+    """All-reduce of a hidden-wide stream over `group` chips (the ring's (group - 1) / group adds per element)."""
+    message = tokens * hidden * ab
+    return Op(name, OpKind.ALLREDUCE, act_dtype, flops=tokens * hidden * (group - 1) / group, act_in_bytes=message,
+              act_out_bytes=message, comm_bytes=message, group=group)
+
+
+def _matmul(p: GeneralPlan, name: str, m: int, k: int, n: int, bias: bool = False) -> Op:
+    return matmul_op(name, p.dtype, p.wb, p.ab, m, k, n, bias=bias)
 
 
 def _norm(p: GeneralPlan, name: str, tokens: int, width: int, feature: str = Feature.RMSNORM) -> Op:
-    elems = tokens * width
-    return Op(name, OpKind.NORM, p.act_dtype, flops=float(NORM_FLOPS * elems), weight_bytes=width * p.ab,
-              act_in_bytes=elems * p.ab, act_out_bytes=elems * p.ab, features=(feature,))
+    return norm_op(name, p.act_dtype, p.ab, tokens, width, feature)
 
 
 def _residual(p: GeneralPlan, name: str, tokens: int) -> Op:
-    elems = tokens * p.model.hidden_size
-    return Op(name, OpKind.ELEMENTWISE, p.act_dtype, flops=float(RESIDUAL_FLOPS * elems),
-              act_in_bytes=2 * elems * p.ab, act_out_bytes=elems * p.ab)
+    return residual_op(name, p.act_dtype, p.ab, tokens, p.model.hidden_size)
 
 
 def _allreduce(p: GeneralPlan, name: str, tokens: int, group: int) -> Op:
-    h = p.model.hidden_size
-    message = tokens * h * p.ab
-    return Op(name, OpKind.ALLREDUCE, p.act_dtype, flops=tokens * h * (group - 1) / group, act_in_bytes=message,
-              act_out_bytes=message, comm_bytes=message, group=group)
+    return allreduce_op(name, p.act_dtype, p.ab, tokens, p.model.hidden_size, group)
 
 
 def _activation(p: GeneralPlan, name: str, rows: float, width: int) -> Op:
