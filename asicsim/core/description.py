@@ -180,6 +180,9 @@ class RunDescription:
     # device work (a harness's serving runtime; 0 = none; with attention DP each rank's host loop serves 1/tp of
     # the requests, so the group's figure is the per-rank one / tp).
     host_s_per_sequence: float = 0.0
+    # Weights one chip of the most loaded stage holds (the memory plan's): a device that places weights in memory
+    # tiers (an SRAM pipeline: `with_resident_weights`) reads them from where they fit.
+    weight_bytes_per_chip: float = 0.0
 
     @property
     def model_config(self) -> ModelConfig:
@@ -188,6 +191,9 @@ class RunDescription:
     def make_device(self):
         """The device registered for the spec's kind, for this many chips, with `effects` switched."""
         device = make_device(self.spec, self.chips)
+        place = getattr(device, "with_resident_weights", None)  # optional Device member (docs/architecture.md)
+        if place is not None and self.weight_bytes_per_chip:
+            device = place(self.weight_bytes_per_chip)
         return device.with_effects(dict(self.effects)) if self.effects else device
 
 
@@ -420,7 +426,7 @@ def resolve(s: RunSpec) -> RunDescription:
         exact=s.exact, harness=harness, widen=s.widen, longest_request_tokens=longest,
         effects=_effects(_harness_effects(harness, s.effects, device), device), ep=ep, attention_dp=attention_dp,
         moe_imbalance=imbalance, weight_format=weight_format, expert_dtype=expert_dtype, mtp=mtp,
-        mtp_acceptance=mtp_acceptance,
+        mtp_acceptance=mtp_acceptance, weight_bytes_per_chip=plan.weight_bytes,
         host_s_per_sequence=PYTORCH_HOST_S_PER_SEQUENCE / ranks if harness == "trtllm-bench-pytorch" else 0.0)
 
 
@@ -493,12 +499,15 @@ def _mtp(s: RunSpec, model: ModelConfig) -> tuple[int, float]:
 
 
 AUTO_DOUBLINGS = 11  # chips = group x 1, 2, 4, ..., 1024
+AUTO_TPS = (1, 2, 4, 8, 16, 32, 64)  # tensor-parallel degrees the pipeline search tries
 
 
 def _auto_chips(s: RunSpec) -> RunDescription:
     """`chips = "auto"`: the run at the smallest count, in doublings of the group the user fixed (pp x tp x
     replicas, each 1 when not given), whose layout the model allows and whose memory holds its weights and one
-    request (tp = chips / (pp x replicas) unless given)."""
+    request (tp = chips / (pp x replicas) unless given). Where no doubling holds it and the user fixed no layout
+    (pp 1, tp and replicas not given), the smallest tp x pp pipeline that holds it (chips with little memory each,
+    such as SRAM pipelines, need more stages than tensor-parallel degrees the model's heads allow)."""
     group = 1
     for value in (s.pp, _given(s.tp), _given(s.replicas)):
         if isinstance(value, Integral) and not isinstance(value, bool) and value > 0:
@@ -507,15 +516,31 @@ def _auto_chips(s: RunSpec) -> RunDescription:
     for chips in (group << i for i in range(AUTO_DOUBLINGS)):
         try:
             return resolve(dataclasses.replace(s, chips=chips))
-        except DoesNotFitError as exc:
-            last = exc
         except InputError as exc:
-            if exc.source != RUN or exc.field not in ("tp", "chips", "replicas", "ep", "attention_dp"):
-                raise
+            _auto_keep_going(exc)
             last = exc
-    most = group << (AUTO_DOUBLINGS - 1)
-    raise DoesNotFitError(RUN, "chips", f"no count up to {most} chips ({group} x a power of two) holds the run; at "
-                                        f"{most}: {last.problem if last else 'no layout'}")
+    most = f"{group << (AUTO_DOUBLINGS - 1)} chips ({group} x a power of two)"
+    if s.pp == 1 and _given(s.tp) is None and _given(s.replicas) is None:
+        layers = _model(s.model).num_hidden_layers
+        for chips, pp, tp in sorted((tp * pp, pp, tp) for tp in AUTO_TPS for pp in range(2, layers + 1)):
+            try:
+                return resolve(dataclasses.replace(s, chips=chips, pp=pp, tp=tp))
+            except InputError as exc:
+                _auto_keep_going(exc)
+                if isinstance(exc, DoesNotFitError):
+                    last = exc
+        most = f"{most}, nor any tp x pp pipeline up to {layers} stages"
+    raise DoesNotFitError(RUN, "chips", f"no count up to {most} holds the run; the last that was tried: "
+                                        f"{last.problem if last else 'no layout'}")
+
+
+def _auto_keep_going(exc: InputError) -> None:
+    """Re-raise what another chip count cannot fix; a layout or memory refusal lets the search go on."""
+    if isinstance(exc, DoesNotFitError):
+        return
+    if exc.source != RUN or exc.field not in ("tp", "chips", "replicas", "ep", "attention_dp", "pp",
+                                              "kv_block_tokens"):
+        raise exc
 
 
 def _expert_dtype(s: RunSpec, device: Any, model: ModelConfig) -> str:

@@ -7,6 +7,7 @@ many bytes are missing and which tensor-parallel degree or batch would fit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from asicsim.workloads.errors import RUN, DoesNotFitError, InputError
 from asicsim.workloads.memory import (activation_bytes_per_chip, kv_bytes_per_token_per_chip,
@@ -113,20 +114,42 @@ def serving_limits(plan: MemoryPlan, *, scheduler: str, pp: int, kv_block_tokens
 
 def _does_not_fit_message(model, capacity_bytes, missing, *, dtype, kv_dtype, tp, pp, tokens_per_request,
                           max_tokens_per_step, act_dtype, chips) -> str:
-    """Say how much is missing and the smallest tensor-parallel degree that would fit."""
-    hint = "no tensor-parallel degree up to 64 fits; use more pipeline stages or a smaller dtype"
-    for cand in (1, 2, 4, 8, 16, 32, 64):
-        if cand <= tp or model.num_key_value_heads % cand:
-            continue
-        try:
-            w = weight_bytes_per_chip(model, dtype, cand, pp)
-            a = activation_bytes_per_chip(model, max_tokens_per_step, cand, act_dtype)
-            kv = kv_bytes_per_token_per_chip(model, kv_dtype, cand, pp)
-        except InputError:
-            continue
-        if w + a + kv * tokens_per_request <= capacity_bytes:
-            hint = f"tp {cand} would fit ({cand * pp} chips)"
-            break
+    """Say how much is missing and the smallest layout that would fit: a larger tensor-parallel degree at this pp,
+    else the fewest chips of a tp x pp pipeline (chips with little memory each need many stages)."""
+    args = (model, capacity_bytes, dtype, kv_dtype, tokens_per_request, max_tokens_per_step, act_dtype)
+    try:
+        hash(model)
+    except TypeError:
+        layouts = _fitting_layouts.__wrapped__(*args)
+    else:
+        layouts = _fitting_layouts(*args)
+    best = next(((t, p) for t, p in layouts if p == pp and t > tp), None) or next(iter(layouts), None)
+    if best is None:
+        hint = (f"no tp x pp layout (tp up to 64, pp up to {model.num_hidden_layers}) fits; use a smaller dtype, "
+                f"fewer tokens per step (workspace) or a chip with more memory")
+    elif best[1] == pp:
+        hint = f"tp {best[0]} would fit ({best[0] * pp} chips)"
+    else:
+        hint = f"tp {best[0]} x pp {best[1]} would fit ({best[0] * best[1]} chips)"
     return (f"{model.name} does not fit: weights + workspace + one request's KV cache need "
             f"{(capacity_bytes + missing) / 1e9:.2f} GB per chip, the device has {capacity_bytes / 1e9:.2f} GB "
             f"({missing / 1e9:.2f} GB missing at tp={tp}, pp={pp}); {hint}")
+
+
+@lru_cache(maxsize=256)
+def _fitting_layouts(model, capacity_bytes, dtype, kv_dtype, tokens_per_request, max_tokens_per_step,
+                     act_dtype) -> tuple[tuple[int, int], ...]:
+    """Every (tp, pp) whose chips hold the weights, the workspace and one request's KV cache, fewest chips first
+    (tp a power of two up to 64 dividing the KV heads, pp up to the layers)."""
+    def fits(t: int, p: int) -> bool:
+        try:
+            w = weight_bytes_per_chip(model, dtype, t, p)
+            a = activation_bytes_per_chip(model, max_tokens_per_step, t, act_dtype)
+            kv = kv_bytes_per_token_per_chip(model, kv_dtype, t, p)
+        except InputError:
+            return False
+        return w + a + kv * tokens_per_request <= capacity_bytes
+
+    tps = [t for t in (1, 2, 4, 8, 16, 32, 64) if not model.num_key_value_heads % t]
+    layouts = sorted((t * p, p, t) for t in tps for p in range(1, model.num_hidden_layers + 1))
+    return tuple((t, p) for _, p, t in layouts if fits(t, p))

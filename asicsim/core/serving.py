@@ -29,6 +29,7 @@ from asicsim.workloads.errors import RUN, InputError
 from asicsim.workloads.graph import build_step_graph
 from asicsim.workloads.routing import DEFAULT_IMBALANCE
 from asicsim.workloads.graph_types import StepBatch
+from asicsim.workloads.memory import stage_layer_counts
 from asicsim.workloads.models import ModelConfig
 from asicsim.workloads.requests import Request
 
@@ -111,9 +112,9 @@ class ServingConfig:
         """The weights' dtype or format, for byte counts (ops run on `dtype`, the datapath)."""
         return self.weight_format or self.dtype
 
-    def step_graph(self, batch: StepBatch):
-        """The operator graph of one step of this layout (last pipeline stage)."""
-        return build_step_graph(self.model, batch, tp=self.tp, pp=self.pp, dtype=self.weight_dtype,
+    def step_graph(self, batch: StepBatch, stage: int | None = None):
+        """The operator graph of one step of this layout (default: the last pipeline stage)."""
+        return build_step_graph(self.model, batch, tp=self.tp, pp=self.pp, stage=stage, dtype=self.weight_dtype,
                                 kv_dtype=self.kv_dtype, act_dtype=self.act_dtype, ep=self.ep,
                                 attention_dp=self.attention_dp, moe_imbalance=self.moe_imbalance,
                                 expert_dtype=self.expert_dtype or None, mtp_draft_tokens=self.mtp_draft_tokens)
@@ -233,19 +234,31 @@ class StepRunner:
         split = cfg.pp > 1 and micro > 1
         self.curves = (_DecodeCurves(self.ff_rtol)
                        if serial and by_totals and not split and not engine.exact else None)
+        # Devices that time each stage (optional Device member `times_each_stage`: an SRAM pipeline whose stages
+        # differ, the first holding the embedding and the last the LM head): a single batch's step is the sum of
+        # its stages' times, each stage but the last paying its transfer to the next. The stages before the last,
+        # as (stage, how many stages like it).
+        self.stages_before_last: tuple[tuple[int, int], ...] = ()
+        if cfg.pp > 1 and getattr(engine.device, "times_each_stage", False):
+            counts = stage_layer_counts(cfg.model, cfg.pp)
+            kinds: dict[tuple[bool, int], list[int]] = {}
+            for stage in range(cfg.pp - 1):
+                kinds.setdefault((stage == 0, counts[stage]), []).append(stage)
+            self.stages_before_last = tuple((members[0], len(members)) for members in kinds.values())
 
-    def graph(self, batch: StepBatch):
-        return self.cfg.step_graph(batch)
+    def graph(self, batch: StepBatch, stage: int | None = None):
+        return self.cfg.step_graph(batch, stage)
 
-    def run(self, batch: StepBatch) -> tuple[StepTiming, int]:
-        """(timing of one pipeline stage, interleaved halves used: 1 or 2). Also used by analysis.sweep."""
-        whole = self.engine.run_step([self.graph(batch)])
+    def run(self, batch: StepBatch, stage: int | None = None) -> tuple[StepTiming, int]:
+        """(timing of one pipeline stage, default the last; interleaved halves used: 1 or 2). Also used by
+        analysis.sweep."""
+        whole = self.engine.run_step([self.graph(batch, stage)])
         if not self.overlap:
             return whole, 1
         halves = split_batch(batch, 2)
         if len(halves) < 2:
             return whole, 1
-        split = self.engine.run_step([self.graph(h) for h in halves])
+        split = self.engine.run_step([self.graph(h, stage) for h in halves])
         return (split, 2) if split.time_s < whole.time_s else (whole, 1)
 
     def time_step(self, batch: StepBatch) -> tuple[float, StepTiming, int, float]:
@@ -271,6 +284,9 @@ class StepRunner:
         parts = split_batch(batch, self.micro) if pp > 1 and self.micro > 1 else [batch]
         if len(parts) == 1:
             timing, halves = self.run(batch)
+            if self.stages_before_last:
+                before = sum(count * self.run(batch, stage)[0].time_s for stage, count in self.stages_before_last)
+                return timing.time_s + before, timing, halves, before
             return timing.time_s * pp, timing, halves, (pp - 1) * timing.time_s
         timings = [self.run(p)[0] for p in parts]
         longest = max(t.time_s for t in timings)
