@@ -23,6 +23,12 @@ published configurations leave engine sizing under attention DP open (docs/gpu-c
 model cannot represent (e.g. multi-token prediction) carry a `skip` reason in validation.csv and are listed
 by `skipped_rows`, never run and never dropped silently.
 
+Per-user rows (groups starting "per-user"; issue 17): one stream alone at batch 1 (harness "per-user") on the row's
+tp x pp chips (`pp` column, default 1), metric `per_user_output_tokens_per_s` = 1 / the run's median time per output
+token (vendors' and Artificial Analysis' per-user speed counts output tokens after the first). They are reported with
+their errors and count toward no target: the systems they describe (Groq, Cerebras, SambaNova) publish no
+operator-level measurement the model could be calibrated on.
+
 Per-GPU figures (metric `output_tokens_per_s_per_gpu`, as the TensorRT-LLM perf overview prints them since
 late 2025) are predicted as the run's `output_tokens_per_s` divided by its chips (`PER_CHIP_METRICS`).
 """
@@ -53,7 +59,7 @@ __all__ = [
     "e2e_rows", "group_summary", "check_targets", "format_table",
     "rows_as_dicts", "EngineSettings", "trtllm_scheduler", "trtllm_bench_settings", "published_requests",
     "row_run_spec", "trtllm_harness", "row_harness", "SkippedRow", "skipped_rows", "is_moe_group", "moe_summary",
-    "MOE_GROUP_PREFIX", "PER_CHIP_METRICS", "E2E_METRICS", "predicted_metric",
+    "MOE_GROUP_PREFIX", "PER_USER_PREFIX", "PER_USER_METRIC", "PER_CHIP_METRICS", "E2E_METRICS", "predicted_metric",
     "TRTLLM_BENCH_KV_FRACTION", "TRTLLM_RUNTIME_KV_FRACTION", "TRTLLM_TOKENS_PER_BLOCK", "PUBLISHED_REQUESTS",
 ]
 
@@ -73,6 +79,8 @@ MOE_GROUP_PREFIX = "end-to-end (MoE"  # mixture-of-experts groups: reported, not
 # tokens/s per GPU for its MoE tables).
 PER_CHIP_METRICS = {"output_tokens_per_s_per_gpu": "output_tokens_per_s"}
 E2E_METRICS = ("output_tokens_per_s", *PER_CHIP_METRICS)
+PER_USER_PREFIX = "per-user"  # groups of single-stream rows (harness per-user), reported with no target
+PER_USER_METRIC = "per_user_output_tokens_per_s"  # 1 / median time per output token of the one stream
 # Microbenchmark device names -> spec names (the GB200 HBM row stands for the B200's HBM3e stacks).
 _DEVICE = {"gb200": "b200"}
 # Arrays read and written per element by each bandwidth benchmark (STREAM counts the bytes of both); a row
@@ -241,7 +249,7 @@ def row_harness(group: str, version: str) -> str:
 
 def row_run_spec(hardware: str, model: str, dtype: str, kv_dtype: str, tp: int, isl: int, osl: int, served: str,
                  requests: int = 0, max_batch: int = 0, version: str = "", *, ep: int = 0,
-                 attention_dp: bool = False, max_num_tokens: int = 0, harness: str = "") -> RunSpec:
+                 attention_dp: bool = False, max_num_tokens: int = 0, harness: str = "", pp: int = 1) -> RunSpec:
     """The run a published end-to-end row measured, through the same harness presets as `asicsim run --harness`:
     in-flight rows are trtllm-bench runs (`harness`, default by the row's TensorRT-LLM `version`; the scheduler
     by version, the PyTorch flow without context chunking), static rows static batching at the published batch.
@@ -249,8 +257,13 @@ def row_run_spec(hardware: str, model: str, dtype: str, kv_dtype: str, tp: int, 
     DP, else 1). `max_batch` / `max_num_tokens` 0: the harness's sizing; with attention DP they are the published
     per-rank values (TensorRT-LLM applies both per attention-DP rank), so the tp-chip group gets tp times them.
     A dtype the GPU has no datapath for is what the published stack ran wider (MXFP4 experts as W4A16 on
-    Hopper), so such a row runs widened (fp4 weight bytes on the next wider datapath)."""
+    Hopper), so such a row runs widened (fp4 weight bytes on the next wider datapath). Per-user rows (`served`
+    "per-user") run one request alone on tp x `pp` chips (`max_num_tokens` 0: the harness's prefill chunk)."""
     widen = dtype not in make_device(load_hardware(hardware), tp).supported_dtypes
+    if served == "per-user":
+        return RunSpec(hardware=hardware, chips=tp * pp, model=model, dtype=dtype, kv_dtype=kv_dtype or None, tp=tp,
+                       pp=pp, isl=isl, osl=osl, harness="per-user", max_tokens_per_step=max_num_tokens or None,
+                       widen=widen)
     ranks = tp if attention_dp else 1
     moe = {"ep": ep or None, "attention_dp": attention_dp, "widen": widen}
     if served == "in-flight":
@@ -271,7 +284,7 @@ def _table_spec(row, requests: int = 0, effects=()) -> RunSpec:
                         int(row.max_batch), f"{row.version} {row.source}", ep=int(row.ep),
                         attention_dp=bool(row.attention_dp), max_num_tokens=int(row.max_num_tokens),
                         harness=row_harness(str(row.group), f"{row.version} {row.source}")
-                        if row.served == "in-flight" else "")
+                        if row.served == "in-flight" else "", pp=int(row.pp))
     return replace(spec, effects=tuple(effects)) if effects else spec
 
 
@@ -279,19 +292,21 @@ def predicted_metric(result, metric: str) -> float:
     """A row's metric from a run: a summary key, or a per-chip figure (`PER_CHIP_METRICS`)."""
     if metric in PER_CHIP_METRICS:
         return float(result.summary[PER_CHIP_METRICS[metric]]) / result.description.chips
+    if metric == PER_USER_METRIC:
+        return 1.0 / float(result.summary["tpot_p50_s"])
     return float(result.summary[metric])
 
 
 def row_label(row) -> str:
     """'model dtype tpN isl/osl', with the MoE layout (epN, dep = attention DP) when the row has one."""
-    layout = ""
+    layout = f" pp{int(row.pp)}" if int(getattr(row, "pp", 1)) > 1 else ""
     if int(row.ep) > 1 or bool(row.attention_dp):
-        layout = f" ep{int(row.ep) or row.tp}{' dep' if row.attention_dp else ''}"
+        layout += f" ep{int(row.ep) or row.tp}{' dep' if row.attention_dp else ''}"
     return f"{row.model} {row.dtype} tp{row.tp}{layout} {row.isl}/{row.osl}"
 
 
 _E2E_DEFAULTS = {"kv_dtype": "", "notes": "", "ep": 0, "attention_dp": 0, "requests": 0, "max_num_tokens": 0,
-                 "skip": "", "max_batch": 0}
+                 "skip": "", "max_batch": 0, "pp": 1}
 
 
 def _validation_e2e() -> pd.DataFrame:
@@ -299,7 +314,8 @@ def _validation_e2e() -> pd.DataFrame:
     more = _data("validation.csv")
     more = more[~more["metric"].isin(OPERATOR_METRICS)].copy()
     more = more.fillna({k: v for k, v in _E2E_DEFAULTS.items() if k in more.columns})
-    more["served"] = np.where(more["group"].str.contains("static"), "static", "in-flight")
+    more["served"] = np.where(more["group"].str.startswith(PER_USER_PREFIX), "per-user",
+                              np.where(more["group"].str.contains("static"), "static", "in-flight"))
     more["source"] = more["source"] + " (" + more["version"] + ", " + more["date"] + ")"
     return more
 
@@ -312,7 +328,7 @@ def _e2e_table() -> pd.DataFrame:
     more = _validation_e2e()
     more = more[more["skip"].astype(str).str.len() == 0]
     table = pd.concat([base, more], ignore_index=True)
-    for column in ("ep", "attention_dp", "requests", "max_num_tokens", "max_batch"):
+    for column in ("ep", "attention_dp", "requests", "max_num_tokens", "max_batch", "pp"):
         table[column] = table[column].fillna(0).astype(int)
     return table
 
@@ -334,6 +350,8 @@ def e2e_rows(requests: int = 0, progress: Callable[[str], None] | None = None) -
         label = row_label(row)
         if progress is not None:
             progress(label)
+        if row.served == "per-user" and row.metric != PER_USER_METRIC:
+            raise InputError("validation.csv", "metric", f"per-user rows report {PER_USER_METRIC}, got {row.metric!r}")
         if row.served == "in-flight" and row.metric not in E2E_METRICS:
             raise InputError("validation.csv", "metric",
                              f"in-flight rows report {' or '.join(E2E_METRICS)}, got {row.metric!r}")
