@@ -17,7 +17,7 @@ from asicsim.workloads.memory import weight_bytes_per_chip
 from asicsim.workloads.models import load_model
 
 NAMES = ["etched-sohu-llama-70b", "etched-h100-baseline", "etched-b200-baseline", "groq-llama-2-70b",
-         "cerebras-llama-3.1-70b", "sambanova-llama-3.1-70b"]
+         "cerebras-llama-3.1-70b", "cerebras-llama-3.1-8b", "sambanova-llama-3.1-70b", "sambanova-llama-3.1-405b"]
 JSON_KEYS = ["implied_dense_flops_per_s_per_chip", "implied_hbm_bytes_per_s_per_chip", "required_batch",
              "required_kv_bytes_per_chip", "fits_memory", "roofline_tokens_per_s", "simulated_tokens_per_s", "verdict"]
 
@@ -32,7 +32,7 @@ def _reading(result, accounting):
     return next(i for i in result["interpretations"] if i["accounting"] == accounting)
 
 
-def test_builtin_claims_are_the_six_named():
+def test_builtin_claims_are_the_eight_named():
     assert list(builtin_claims()) == NAMES
     c = builtin_claims()["etched-sohu-llama-70b"]
     assert (c.tokens_per_s, c.chips, c.isl, c.osl, c.dtype, c.hardware) == (500000, 8, 2048, 128, "fp8", "sohu")
@@ -129,14 +129,20 @@ def test_per_user_claims():
     assert g["per_token_latency_s"] == pytest.approx(1 / 300)
     assert g["fits_memory"] is True  # 69 GB int8 over 576 chips = 120 MB of 230 MB
     assert groq["verdict"] == "consistent" and g["serial_link_steps"] == 161
+    # the roofline holds for the system: 161 hops x the spec's 1 us link latency bound it, not SRAM bandwidth alone
+    assert g["roofline_tokens_per_s"] < 1 / (161 * 1e-6)
+    assert g["simulated_tokens_per_s"] < g["roofline_tokens_per_s"] and g["simulated_chips"] >= 576
     samba = check_claim(load_claim("sambanova-llama-3.1-70b"))
     s = samba["interpretations"][0]
     # 141 GB of bf16 weights (+ KV) once per token at 457 tok/s over 16 sockets: ~4.04 TB/s each
     assert s["implied_weight_bytes_per_s_per_chip"] == pytest.approx(
         weight_bytes_per_chip(load_model("llama-3.1-70b"), "bf16", 1, 1) * 457 / 16)
-    assert samba["verdict"] == "consistent only if" and samba["binding_constraint"] == "hbm_bandwidth"
+    # the 8.8 GB per socket does not fit 520 MB of SRAM: the bound is the HBM's 1.6 TB/s, which 4.04 TB/s breaks
+    assert samba["verdict"] == "implausible" and samba["binding_constraint"] == "hbm_bandwidth"
+    assert s["simulated_tokens_per_s"] <= s["roofline_tokens_per_s"] and s["simulated_chips"] == 16
     cerebras = check_claim(load_claim("cerebras-llama-3.1-70b"))
-    assert cerebras["interpretations"][0]["chips"] == 4  # 141 GB over 44 GB wafers
+    c = cerebras["interpretations"][0]
+    assert c["chips"] == 4 and c["simulated_chips"] == 4  # the four CS-3 systems Cerebras names
 
 
 def test_per_user_bandwidth_breach_is_implausible(monkeypatch):

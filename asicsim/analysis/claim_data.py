@@ -19,8 +19,8 @@ __all__ = ["Claim", "CLAIMS_PATH", "DTYPE_ALIASES", "claim_from_table", "claims_
            "load_claim", "chip_limits", "claim_dict", "limits_dict"]
 
 CLAIMS_PATH = Path(__file__).resolve().parent.parent / "data" / "claims.toml"
-# fp8/fp4-class byte widths for integer formats vendors quote; compute runs at the fp8 rate.
-DTYPE_ALIASES = {"int8": "fp8", "int4": "fp4"}
+# Dtype names a claim may quote for a run dtype (none since int8 and int4 are run dtypes of their own).
+DTYPE_ALIASES: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

@@ -103,9 +103,20 @@ def _per_user_sections(r: dict) -> list[str]:
         f"steps per token" + (f", each allowed {link * 1e6:.1f} us" if link else ""),
         "", "## 3. Roofline bound", "", f"- {_num(i['roofline_tokens_per_s'])} tok/s per user "
         f"(binding: {i['roofline_binding']})", "", "## 4. Simulated best case", "",
-        "no spec to simulate" if i["simulated_tokens_per_s"] is None else
-        f"{i['simulated_tokens_per_s']:,.0f} tok/s per user (batch 1)",
+        _simulated_per_user(r, i),
     ]
+
+
+def _simulated_per_user(r: dict, i: dict) -> str:
+    """The best simulated single stream: speed against the claim, chips, layout, power and energy."""
+    if i["simulated_tokens_per_s"] is None:
+        note = r["simulated"].get("note")
+        return f"no simulated run: {note}" if note else "no spec to simulate"
+    claimed = r["claim"]["tokens_per_s"]
+    return (f"{i['simulated_tokens_per_s']:,.0f} tok/s per user (batch 1; {i['simulated_tokens_per_s'] / claimed:.2f}x "
+            f"the claimed {claimed:,.0f}) on {i['simulated_chips']} chips ({i['simulated_layout']}; "
+            f"{i['simulated_note']}), {i['simulated_power_w'] / 1e3:,.1f} kW, "
+            f"{i['simulated_energy_j_per_token']:,.1f} J per output token")
 
 
 def render_markdown(r: dict) -> str:

@@ -54,6 +54,10 @@ def check_per_user(claim, defaults: dict[str, Any], accounting: str | None = Non
             raise InputError("claim", "chips", "not stated and no memory_bytes_per_chip to derive it from")
         chips = math.ceil((cost["weight_bytes"] + seq_kv) / chip.memory_bytes_per_chip)
         chips_note = "not stated: the fewest chips whose memory holds the weights and one sequence's KV"
+    place = getattr(device, "with_resident_weights", None)  # optional Device member: tiers decide the bandwidth
+    if place is not None:
+        device = place(cost["weight_bytes"] / chips)
+        chip = chip_limits(claim, device, dtype)
     rate = claim.tokens_per_s
     budget_s = 1.0 / rate
     bytes_per_token = cost["weight_bytes"] + cost["kv_read_bytes"]
@@ -69,6 +73,10 @@ def check_per_user(claim, defaults: dict[str, Any], accounting: str | None = Non
                                         bytes_per_token, cost, chip, defaults)
     sim = simulate_best_latency(claim, dtype, kv_dtype, chips) if device is not None else {"runs": [], "best": None}
     best = sim.get("best")
+    simulated = {} if best is None else {
+        "simulated_chips": best["chips"], "simulated_layout": f"tp {best['tp']} x pp {best['pp']}",
+        "simulated_power_w": best["power_w"], "simulated_energy_j_per_token": best["energy_j_per_output_token"],
+        "simulated_note": sim.get("note", "")}
     reading = {
         "accounting": "output",
         "tokens_per_s": rate,
@@ -92,6 +100,7 @@ def check_per_user(claim, defaults: dict[str, Any], accounting: str | None = Non
         "roofline_tokens_per_s": roofline,
         "roofline_binding": binding,
         "simulated_tokens_per_s": None if best is None else 1.0 / best["tpot_p50_s"],
+        **simulated,
         "verdict": verdict,
         "reason": reason,
     }
@@ -149,17 +158,50 @@ def _verdict(rate, chips, budget_s, t_mem, t_cmp, t_link, hops, link_budget, fit
         f"the memory floor is {floor * 1e3:.3f} ms per token of a {budget_s * 1e3:.3f} ms budget")
 
 
-def simulate_best_latency(claim: Claim, dtype: str, kv_dtype: str, chips: int) -> dict[str, Any]:
-    """One request alone on the spec for every valid tp; the best is the shortest time per output token."""
-    runs = []
-    for tp in valid_tps(load_model(claim.model), chips):
-        spec = RunSpec(hardware=claim.hardware, chips=tp, model=claim.model, dtype=dtype, kv_dtype=kv_dtype, tp=tp,
-                       isl=claim.isl, osl=claim.osl, harness="per-user")
+PREFILL_CHUNKS = (None, 1024, 256)  # prefill tokens per step tried in turn (None: the run's default)
+
+
+def _latency_run(claim: Claim, dtype: str, kv_dtype: str, chips: Any, tp: int | None, pp: int) -> dict[str, Any]:
+    """One request alone (harness per-user) on `chips` chips as tp x pp, with the largest prefill chunk whose
+    workspace fits (the chunk changes the first token's time, not the time per output token)."""
+    last: InputError | None = None
+    for chunk in PREFILL_CHUNKS:
+        spec = RunSpec(hardware=claim.hardware, chips=chips, model=claim.model, dtype=dtype, kv_dtype=kv_dtype, tp=tp,
+                       pp=pp, isl=claim.isl, osl=claim.osl, harness="per-user", max_tokens_per_step=chunk)
         try:
-            s = run_workload(spec).summary
+            result = run_workload(spec)
+        except InputError as exc:
+            last = exc
+            continue
+        s, d = result.summary, result.description
+        return {"tp": d.tp, "pp": d.pp, "chips": d.chips, "max_batch": 1, "scheduler": "static", "requests": 1,
+                "max_tokens_per_step": d.max_tokens_per_step, "tpot_p50_s": s["tpot_p50_s"],
+                "output_tokens_per_s": 1.0 / s["tpot_p50_s"], "power_w": s["avg_power_w_per_chip"] * d.chips,
+                "energy_j_per_output_token": s["energy_j_per_output_token"]}
+    raise last if last is not None else InputError("claim", "chips", "no run")
+
+
+def simulate_best_latency(claim: Claim, dtype: str, kv_dtype: str, chips: int) -> dict[str, Any]:
+    """One request alone on the spec for every layout of the claim's chips (tp chips of a tensor-parallel group,
+    or all of them as tp x pp with pp up to the layers); the best is the shortest time per output token. Where no
+    layout of that many chips holds the model, the capacity rule's count (`--chips auto`) is simulated instead."""
+    model = load_model(claim.model)
+    layouts = [(tp, tp, 1) for tp in valid_tps(model, chips)]
+    layouts += [(chips, tp, chips // tp) for tp in valid_tps(model, chips)
+                if 1 < chips // tp <= model.num_hidden_layers]
+    runs = []
+    for n, tp, pp in layouts:
+        try:
+            runs.append(_latency_run(claim, dtype, kv_dtype, n, tp, pp))
         except InputError:
             continue
-        runs.append({"tp": tp, "max_batch": 1, "scheduler": "static", "requests": 1,
-                     "tpot_p50_s": s["tpot_p50_s"], "output_tokens_per_s": 1.0 / s["tpot_p50_s"]})
-    best = min(runs, key=lambda r: r["tpot_p50_s"]) if runs else None
-    return {"runs": runs, "best": best}
+    note = f"the claim's {chips} chips"
+    if not runs:
+        try:
+            runs.append(_latency_run(claim, dtype, kv_dtype, "auto", None, 1))
+        except InputError as exc:
+            return {"runs": [], "best": None, "note": f"no layout holds the model: {exc.problem}"}
+        note = (f"no tp x pp layout of the claim's {chips} chips holds the model in this model's memory plan; "
+                f"the capacity rule's count (--chips auto) instead")
+    best = min(runs, key=lambda r: r["tpot_p50_s"])
+    return {"runs": runs, "best": best, "note": note}

@@ -107,8 +107,13 @@ class SramPipelineDevice:
 
     @property
     def memory_bandwidth_bytes_per_s(self) -> float:
-        """The on-chip SRAM's peak, where a model that fits is read from."""
-        return self.spec.sram_bandwidth_bytes_per_s
+        """The peak rate weights are read at: the SRAM's for a bare device (or weights that fit it); with weights
+        placed over several tiers, read in parallel, the rate their slowest tier share allows, 1 / max(share / bw)
+        (so a roofline over it is a bound that holds: SN40L's 70B weights come from HBM, not SRAM)."""
+        if self.weight_bytes_per_chip is None:
+            return self.spec.sram_bandwidth_bytes_per_s
+        peak = [(share, bw / self.spec.memory_efficiency) for _, share, bw in self._weight_tiers]
+        return 1.0 / max(share / bw for share, bw in peak)
 
     def peak_flops_per_s(self, dtype: str) -> float:
         return self.spec.rate(dtype)
