@@ -4,8 +4,9 @@ chip's dense peaks and tier bandwidths, every chip-to-chip transfer paying the l
 Pricing rules (each a modelling choice, docs/accelerators/sram-pipeline.md):
 - Placement: a run tells the device its weight bytes per chip (`with_resident_weights`, called by
   `RunDescription.make_device`); they fill the tiers fastest first (SRAM, then the external tier, then the
-  capacity tier). Every op reads that share of its weights from each tier, the tiers in parallel: its weight time
-  is the slowest tier's. Without a placement (a bare device) all weights are in SRAM.
+  capacity tier). Every op reads that share of its weights from each tier, one tier after the other (they feed one
+  datapath): its weight time is the sum of the shares' times, so a spilled byte never reads faster than an SRAM one.
+  Without a placement (a bare device) all weights are in SRAM.
 - KV cache: in SRAM while the weights leave SRAM room, else in the first tier they leave room in.
 - Activations stay on chip (SRAM bandwidth). Matmuls and attention at the dtype's dense peak (widened: the next
   wider datapath's) x compute_efficiency; norms and elementwise ops on the vector rate. An op takes the longer of
@@ -108,12 +109,11 @@ class SramPipelineDevice:
     @property
     def memory_bandwidth_bytes_per_s(self) -> float:
         """The peak rate weights are read at: the SRAM's for a bare device (or weights that fit it); with weights
-        placed over several tiers, read in parallel, the rate their slowest tier share allows, 1 / max(share / bw)
-        (so a roofline over it is a bound that holds: SN40L's 70B weights come from HBM, not SRAM)."""
+        placed over several tiers, read one after the other, 1 / sum(share / bw) (so a roofline over it is a bound
+        that holds: SN40L's 70B weights come from HBM, not SRAM)."""
         if self.weight_bytes_per_chip is None:
             return self.spec.sram_bandwidth_bytes_per_s
-        peak = [(share, bw / self.spec.memory_efficiency) for _, share, bw in self._weight_tiers]
-        return 1.0 / max(share / bw for share, bw in peak)
+        return 1.0 / sum(share * self.spec.memory_efficiency / bw for _, share, bw in self._weight_tiers)
 
     def peak_flops_per_s(self, dtype: str) -> float:
         return self.spec.rate(dtype)
@@ -148,15 +148,8 @@ class SramPipelineDevice:
 
     # --- pricing -----------------------------------------------------------------------------------------------
     def _weights_s(self, nbytes: float, activations: float) -> float:
-        """Seconds to read `nbytes` of weights from their tiers and `activations` from SRAM, tiers in parallel."""
-        sram = activations
-        slowest = 0.0
-        for i, share, bw in self._weight_tiers:
-            if i == 0:
-                sram += share * nbytes
-            else:
-                slowest = max(slowest, share * nbytes / bw)
-        return max(slowest, sram / self._sram_bw)
+        """Seconds to read `nbytes` of weights from their tiers, one after the other, and `activations` from SRAM."""
+        return activations / self._sram_bw + sum(share * nbytes / bw for _, share, bw in self._weight_tiers)
 
     def cost(self, op: Op) -> OpCost:
         s = self.spec
