@@ -183,6 +183,9 @@ class RunDescription:
     # Weights one chip of the most loaded stage holds (the memory plan's): a device that places weights in memory
     # tiers (an SRAM pipeline: `with_resident_weights`) reads them from where they fit.
     weight_bytes_per_chip: float = 0.0
+    # The most KV cache one chip holds at once: the largest batch the run can have (max_batch, at most the request
+    # count) at its longest request, within the plan's KV capacity; such a device places it after the weights.
+    kv_bytes_per_chip: float = 0.0
 
     @property
     def model_config(self) -> ModelConfig:
@@ -193,7 +196,7 @@ class RunDescription:
         device = make_device(self.spec, self.chips)
         place = getattr(device, "with_resident_weights", None)  # optional Device member (docs/architecture.md)
         if place is not None and self.weight_bytes_per_chip:
-            device = place(self.weight_bytes_per_chip)
+            device = place(self.weight_bytes_per_chip, self.kv_bytes_per_chip)
         return device.with_effects(dict(self.effects)) if self.effects else device
 
 
@@ -427,6 +430,7 @@ def resolve(s: RunSpec) -> RunDescription:
         effects=_effects(_harness_effects(harness, s.effects, device), device), ep=ep, attention_dp=attention_dp,
         moe_imbalance=imbalance, weight_format=weight_format, expert_dtype=expert_dtype, mtp=mtp,
         mtp_acceptance=mtp_acceptance, weight_bytes_per_chip=plan.weight_bytes,
+        kv_bytes_per_chip=min(plan.kv_capacity_bytes, min(max_batch, requests) * longest * plan.kv_bytes_per_token),
         host_s_per_sequence=PYTORCH_HOST_S_PER_SEQUENCE / ranks if harness == "trtllm-bench-pytorch" else 0.0)
 
 

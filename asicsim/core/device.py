@@ -115,7 +115,11 @@ class Device(Protocol):
     Optional: a class attribute `decode_cost_by_totals = True` promises that a decode-attention op's cost depends
     only on its scalar fields (FLOPs, bytes, heads) and its sequence count, not on how cached tokens spread over
     sequences; the serving fast-forward then reuses decode step times across runs (`serving._DecodeCurves`). Absent
-    means False.
+    means False. Two more optional members: `times_each_stage = True` makes the serving loop time a single batch
+    as the sum of its pipeline stages' times (each stage but the last paying its transfer to the next) instead of
+    pp x the last stage's; `with_resident_weights(weight_bytes_per_chip, kv_bytes_per_chip)` returns the device
+    with a run's weights and peak KV cache placed in its memory tiers (`RunDescription.make_device` calls it; an
+    SRAM pipeline reads each op's bytes from the tiers they landed in).
 
     Device packages are found through `asicsim.core.registry` by the spec's `kind`. Every spec carries
     `kind`, `name`, `description`, `sources` and `assumed` (`asicsim.core.specfile.build_spec`); anything

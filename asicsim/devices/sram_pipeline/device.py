@@ -7,7 +7,8 @@ Pricing rules (each a modelling choice, docs/accelerators/sram-pipeline.md):
   capacity tier). Every op reads that share of its weights from each tier, one tier after the other (they feed one
   datapath): its weight time is the sum of the shares' times, so a spilled byte never reads faster than an SRAM one.
   Without a placement (a bare device) all weights are in SRAM.
-- KV cache: in SRAM while the weights leave SRAM room, else in the first tier they leave room in.
+- KV cache: the run's peak KV bytes per chip fill what the weights leave, fastest tier first; an op reads each
+  tier's share in turn (KV of a batch that spills past the SRAM comes partly from the slower tier).
 - Activations stay on chip (SRAM bandwidth). Matmuls and attention at the dtype's dense peak (widened: the next
   wider datapath's) x compute_efficiency; norms and elementwise ops on the vector rate. An op takes the longer of
   its compute and its memory time (a statically scheduled dataflow overlaps the two within an op), after the
@@ -41,37 +42,36 @@ _TRANSFERS = (OpKind.P2P, OpKind.ALL_TO_ALL)
 class SramPipelineDevice:
     """Prices ops for one chip of an SRAM pipeline; `chips` is the run's chip count."""
 
-    def __init__(self, spec: SramPipelineSpec, chips: int, weight_bytes_per_chip: float | None = None) -> None:
+    def __init__(self, spec: SramPipelineSpec, chips: int, weight_bytes_per_chip: float | None = None,
+                 kv_bytes_per_chip: float = 0.0) -> None:
         self.spec = spec
         self.chips = chips
         self.weight_bytes_per_chip = weight_bytes_per_chip
+        self.kv_bytes_per_chip = kv_bytes_per_chip
         tiers = spec.tiers
-        left = 0.0 if weight_bytes_per_chip is None else float(weight_bytes_per_chip)
-        shares = []
-        for i, (_, capacity, _) in enumerate(tiers):
-            placed = left if i == len(tiers) - 1 else min(left, capacity)
-            shares.append(placed)
-            left -= placed
-        total = sum(shares)
-        # (tier index, share of every op's weights, bytes/s) per tier used; a bare device keeps all weights in SRAM
+        weights = _fill(tiers, 0.0 if weight_bytes_per_chip is None else float(weight_bytes_per_chip), ())
+        kv = _fill(tiers, float(kv_bytes_per_chip), weights)
         eff = spec.memory_efficiency
-        self._weight_tiers = tuple((i, sh / total, tiers[i][2] * eff) for i, sh in enumerate(shares) if sh > 0.0) \
-            if total > 0.0 else ((0, 1.0, tiers[0][2] * eff),)
-        kv_tier = next((i for i, (sh, (_, capacity, _)) in enumerate(zip(shares, tiers)) if sh < capacity),
-                       len(tiers) - 1)
-        self.kv_tier = tiers[kv_tier][0]
-        self._kv_bw = tiers[kv_tier][2] * eff
+        # (tier index, share of every op's bytes, bytes/s) per tier used; a bare device keeps everything in SRAM
+        self._weight_tiers = _shares(tiers, weights, eff)
+        self._kv_tiers = _shares(tiers, kv, eff)
         self._sram_bw = tiers[0][2] * eff
 
     # --- placement ----------------------------------------------------------------------------------------
-    def with_resident_weights(self, weight_bytes_per_chip: float) -> "SramPipelineDevice":
-        """The same device with the run's weights per chip placed in its tiers (module docstring)."""
-        return SramPipelineDevice(self.spec, self.chips, weight_bytes_per_chip)
+    def with_resident_weights(self, weight_bytes_per_chip: float, kv_bytes_per_chip: float = 0.0) -> "SramPipelineDevice":
+        """The same device with the run's weights per chip, then its peak KV cache, placed in its tiers (module
+        docstring)."""
+        return SramPipelineDevice(self.spec, self.chips, weight_bytes_per_chip, kv_bytes_per_chip)
 
     @property
     def weight_tiers(self) -> tuple[tuple[str, float], ...]:
         """(tier name, share of the weights) where this run's weights live, fastest first."""
         return tuple((self.spec.tiers[i][0], share) for i, share, _ in self._weight_tiers)
+
+    @property
+    def kv_tiers(self) -> tuple[tuple[str, float], ...]:
+        """(tier name, share of the KV cache) where this run's KV cache lives, fastest first."""
+        return tuple((self.spec.tiers[i][0], share) for i, share, _ in self._kv_tiers)
 
     # --- protocol: spec ----------------------------------------------------------------------------------
     @classmethod
@@ -167,7 +167,7 @@ class SramPipelineDevice:
             fixed = s.op_latency_s
         else:
             ideal = compute = op.flops / s.vector_flops_per_s
-        memory = max(self._weights_s(op.weight_bytes, act), kv / self._kv_bw)
+        memory = self._weights_s(op.weight_bytes, act) + sum(share * kv / bw for _, share, bw in self._kv_tiers)
         return OpCost(compute_cycles=compute * CLOCK_HZ, memory_cycles=memory * CLOCK_HZ, fixed_s=fixed,
                       ideal_compute_cycles=ideal * CLOCK_HZ, hbm_bytes=op.weight_bytes + kv)
 
@@ -213,7 +213,28 @@ class SramPipelineDevice:
 
     def replace_spec(self, **changes: Any) -> "SramPipelineDevice":
         """The same device with spec fields changed (tests and studies)."""
-        return SramPipelineDevice(dataclasses.replace(self.spec, **changes), self.chips, self.weight_bytes_per_chip)
+        return SramPipelineDevice(dataclasses.replace(self.spec, **changes), self.chips, self.weight_bytes_per_chip,
+                                  self.kv_bytes_per_chip)
+
+
+def _fill(tiers, nbytes: float, taken) -> tuple[float, ...]:
+    """Bytes of `nbytes` in each tier, fastest first, in the room `taken` (bytes per tier) leaves; what no tier
+    has room for goes to the last."""
+    placed, left = [], nbytes
+    for i, (_, capacity, _) in enumerate(tiers):
+        room = max(capacity - (taken[i] if taken else 0.0), 0.0)
+        here = left if i == len(tiers) - 1 else min(left, room)
+        placed.append(here)
+        left -= here
+    return tuple(placed)
+
+
+def _shares(tiers, placed, efficiency: float) -> tuple[tuple[int, float, float], ...]:
+    """(tier index, share, achievable bytes/s) of each tier holding part of `placed`; all in SRAM when empty."""
+    total = sum(placed)
+    if total <= 0.0:
+        return ((0, 1.0, tiers[0][2] * efficiency),)
+    return tuple((i, b / total, tiers[i][2] * efficiency) for i, b in enumerate(placed) if b > 0.0)
 
 
 DEVICE = SramPipelineDevice  # the registry's name for this package's device class (asicsim.core.registry)
