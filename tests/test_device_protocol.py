@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The protocol's members, read from the class body so that a member added there is checked here too.
 MEMBERS = sorted({n for n in vars(Device) if not n.startswith("_")} | set(Device.__annotations__))
 # Built-in specs a device cannot price the area of yet (docs/area-model.md: B200 has no die description).
-NO_AREA_MODEL = {"b200": "no physical die description", "groq-lpu": "no area model", "cerebras-wse3": "no area model",
-                 "sn40l": "no area model"}
+NO_AREA_MODEL = {"b200": "no physical die description", "gb200": "no physical die description",
+                 "groq-lpu": "no area model", "cerebras-wse3": "no area model", "sn40l": "no area model"}
 
 
 @pytest.fixture(scope="module", params=builtin_specs())
