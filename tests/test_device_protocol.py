@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The protocol's members, read from the class body so that a member added there is checked here too.
 MEMBERS = sorted({n for n in vars(Device) if not n.startswith("_")} | set(Device.__annotations__))
 # Built-in specs a device cannot price the area of yet (docs/area-model.md: B200 has no die description).
-NO_AREA_MODEL = {"b200": "no physical die description",
+NO_AREA_MODEL = {"b200": "no physical die description", "gb200": "no physical die description",
                  **{n: "no area model" for n in ("tpu-v5e", "tpu-v6e", "tpu-v7", "trainium2")}}
 
 
