@@ -16,17 +16,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from asicsim.core.device import WIDER_DATAPATHS
 from asicsim.workloads.errors import InputError
 
-__all__ = ["SystolicSpec", "RATE_DTYPES", "WIDER"]
+__all__ = ["SystolicSpec"]
 
-# Matmul dtypes a spec gives a PE rate for (the lead's int8/int4 are here ahead of MATMUL_DTYPES).
-RATE_DTYPES = ("bf16", "fp16", "fp8", "int8", "fp4", "int4")
-# A dtype without a datapath runs, when the run asks to widen it, on the first of these the chip has.
-WIDER: dict[str, tuple[str, ...]] = {
-    "bf16": ("bf16",), "fp16": ("fp16", "bf16"), "fp8": ("fp8", "bf16"), "int8": ("int8", "fp8", "bf16"),
-    "fp4": ("fp4", "fp8", "bf16"), "int4": ("int4", "int8", "fp8", "bf16"),
-}
 
 
 def _f(doc: str, default: Any = dataclasses.MISSING, **meta: Any) -> Any:
@@ -94,11 +88,13 @@ class SystolicSpec:
         return self.slice_x * self.slice_y * self.slice_z
 
     def rate_dtype(self, dtype: str) -> str:
-        """The datapath `dtype` runs on: itself where the chip has it, else the first wider one it has."""
+        """The datapath `dtype` runs on: itself where the chip has it, else the first of its wider datapaths
+        (asicsim.core.device.WIDER_DATAPATHS) the chip has."""
         try:
-            order = WIDER[dtype]
+            order = (dtype, *WIDER_DATAPATHS[dtype])  # its own field first (fp16 has one), then the shared chain
         except KeyError:
-            raise InputError(self.name, "dtype", f"matrix units do not run {dtype!r}; known: {', '.join(WIDER)}") from None
+            raise InputError(self.name, "dtype", f"matrix units do not run {dtype!r}; known: "
+                                                 f"{', '.join(WIDER_DATAPATHS)}") from None
         for candidate in order:
             if getattr(self, f"macs_per_pe_per_cycle_{candidate}") > 0:
                 return candidate
