@@ -11,7 +11,8 @@ Pricing rules (docs/accelerators/systolic.md):
   fused op's DMA with its compute); ops run one after another (no cross-op weight prefetch is claimed).
 - Compiled execution: no per-kernel launch overhead; `step_overhead_s` (host/dispatch per step) is charged once
   per step, on the sampling op, serially.
-- Collectives: all-reduce as rings along each dimension of the slice (`torus.torus_allreduce_time_s`); a
+- Collectives (overlapping independent compute where the spec says the compiler schedules them asynchronously):
+  all-reduce as rings along each dimension of the slice (`torus.torus_allreduce_time_s`); a
   pipeline transfer as one hop at one port's bandwidth; an all-to-all at the chip's whole link bandwidth.
 """
 
@@ -108,7 +109,7 @@ class SystolicDevice:
 
     @property
     def overlap_collectives(self) -> bool:
-        return False
+        return self.spec.overlap_collectives
 
     @property
     def supported_dtypes(self) -> tuple[str, ...]:

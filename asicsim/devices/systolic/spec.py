@@ -66,6 +66,9 @@ class SystolicSpec:
     wraparound: bool = _f("whether the slice's dimensions close into rings (a torus); false: open lines (a mesh)",
                           default=True)
     pod_chips: int = _f("chips of the largest pod / scale-up domain the product offers (informational)")
+    overlap_collectives: bool = _f("collectives may overlap independent compute (asynchronous collectives scheduled "
+                                   "by the compiler; the engine interleaves two micro-batches and keeps the faster)",
+                                   default=False)
     # --- compiled execution -------------------------------------------------------------------------
     step_overhead_s: float = _f("host/dispatch time per engine step of the compiled program (serial)",
                                 default=0.0, allow_zero=True)
