@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MEMBERS = sorted({n for n in vars(Device) if not n.startswith("_")} | set(Device.__annotations__))
 # Built-in specs a device cannot price the area of yet (docs/area-model.md: B200 has no die description).
 NO_AREA_MODEL = {"b200": "no physical die description", "gb200": "no physical die description",
+                 **{n: "no area model" for n in ("tpu-v5e", "tpu-v6e", "tpu-v7", "trainium2")},
                  "groq-lpu": "no area model", "cerebras-wse3": "no area model", "sn40l": "no area model"}
 
 
@@ -117,7 +118,7 @@ def test_area_and_floorplan(device) -> None:
 # --- the registry -------------------------------------------------------------------------------------------
 
 def test_registry_maps_kinds_to_packages_and_specs_to_devices() -> None:
-    assert DEVICE_KINDS == {"asic": "asicsim.chip", "gpu": "asicsim.gpusim",
+    assert DEVICE_KINDS == {"asic": "asicsim.chip", "gpu": "asicsim.gpusim", "systolic": "asicsim.devices.systolic",
                             "sram-pipeline": "asicsim.devices.sram_pipeline"}
     assert registry.SPEC_DIR in registry.spec_dirs()
     names = [p.stem for folder in registry.spec_dirs() for p in folder.glob("*.toml")]

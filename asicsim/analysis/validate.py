@@ -240,6 +240,8 @@ def trtllm_harness(version: str) -> str:
 def row_harness(group: str, version: str) -> str:
     """The harness of a row: a group that names its flow ("PyTorch", "engine flow") says which; otherwise the
     TensorRT-LLM release decides (`trtllm_harness`)."""
+    if "per-user" in group:  # one stream at batch 1 (vendors' single-user latency runs)
+        return "per-user"
     if "PyTorch" in group:
         return "trtllm-bench-pytorch"
     if "engine flow" in group:
@@ -266,6 +268,10 @@ def row_run_spec(hardware: str, model: str, dtype: str, kv_dtype: str, tp: int, 
                        widen=widen)
     ranks = tp if attention_dp else 1
     moe = {"ep": ep or None, "attention_dp": attention_dp, "widen": widen}
+    if harness == "per-user":  # the preset's own request count, batch 1 and static scheduler
+        return RunSpec(hardware=hardware, chips=tp, model=model, dtype=dtype, kv_dtype=kv_dtype or None, tp=tp,
+                       isl=isl, osl=osl, requests=requests or None, max_batch=max_batch or None, harness=harness,
+                       **moe)
     if served == "in-flight":
         harness = harness or trtllm_harness(version)
         scheduler = "inflight" if harness == "trtllm-bench-pytorch" else trtllm_scheduler(version)
