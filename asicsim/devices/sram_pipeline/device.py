@@ -20,8 +20,9 @@ Pricing rules (each a modelling choice, docs/accelerators/sram-pipeline.md):
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Mapping
+
+import numpy as np
 
 from asicsim.core.device import AreaBreakdown, DieFloorplan, LinkLimits, OpCost, PowerLimits
 from asicsim.workloads.errors import InputError
@@ -186,8 +187,6 @@ class SramPipelineDevice:
     def step_energy_j(self, step: Any, dtype: str) -> Any:
         """Static power for the step, plus (power_w - static) while the chip computes or reads memory (at most the
         step): a per-chip figure; arrays in, arrays out (a StepTable's columns)."""
-        import numpy as np
-
         s = self.spec
         span = np.maximum(step.end_at - step.start_at, 0.0)
         busy = np.minimum(np.maximum(step.compute_busy_s, step.memory_busy_s), span)
@@ -210,11 +209,6 @@ class SramPipelineDevice:
 
     def die_floorplan(self) -> DieFloorplan | None:
         return None
-
-    def replace_spec(self, **changes: Any) -> "SramPipelineDevice":
-        """The same device with spec fields changed (tests and studies)."""
-        return SramPipelineDevice(dataclasses.replace(self.spec, **changes), self.chips, self.weight_bytes_per_chip,
-                                  self.kv_bytes_per_chip)
 
 
 def _fill(tiers, nbytes: float, taken) -> tuple[float, ...]:
