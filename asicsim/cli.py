@@ -27,12 +27,24 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command, or of the command `only` alone (what `main` parses a command line with: the
     other command modules, and what they import, stay unloaded)."""
-    parser = _Parser(prog="asicsim", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="asicsim", description="Performance model of LLM inference hardware: tokens/s, TTFT, TPOT, "
+                                                 "energy and memory of a transformer ASIC next to GPUs and other "
+                                                 "accelerators. `asicsim COMMAND --help` describes each command.")
+    parser.add_argument("--version", action="version", version=f"asicsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMAND_MODULES if only is None else (only,):
         if importlib.util.find_spec(f"asicsim.commands.{name}") is not None:
             importlib.import_module(f"asicsim.commands.{name}").register(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("asicsim")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def describe_error(exc: InputError) -> str:

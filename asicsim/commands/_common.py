@@ -79,8 +79,8 @@ def _positive_float(text: str) -> float:
 def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None) -> None:
     """Workload flags; defaults are the conditions Etched published (Llama-3-70B fp8, 2048 in / 128 out)."""
     p.add_argument("--chips", type=_chips, default=chips_default, required=chips_default is None,
-                   help="chips in the server, or auto: the smallest power of two that holds the model "
-                        "(default: %(default)s)")
+                   help="chips in the server, or auto: the smallest count (doublings of tp x pp) that holds the model"
+                        + ("" if chips_default is None else " (default: %(default)s)"))
     p.add_argument("--model", default="llama-3-70b", help="model name or path to a config.json")
     p.add_argument("--dtype", default="fp8", choices=(*RUN_DTYPES, *WEIGHT_FORMATS),
                    help="weight and matmul dtype (default: fp8); mxfp4 / nvfp4: fp4 with their block scales")

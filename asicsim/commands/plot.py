@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import InputError, install_hint
 
 __all__ = ["register", "run", "plot_run_dir"]
 
@@ -48,7 +48,7 @@ def _read(path: Path) -> pd.DataFrame:
             return pd.read_parquet(path)
         return pd.read_csv(path)
     except ImportError:
-        raise InputError(str(path), "parquet", "reading Parquet needs pyarrow (pip install 'asicsim[parquet]')") from None
+        raise InputError(str(path), "parquet", f"reading Parquet needs pyarrow ({install_hint('parquet')})") from None
     except (ValueError, OSError) as exc:
         raise InputError(str(path), "file", f"cannot read: {str(exc).splitlines()[0]}") from None
 
@@ -68,7 +68,7 @@ def plot_run_dir(folder: Path, out: Path) -> list[Path]:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise InputError("plot", "matplotlib", "plots need matplotlib (pip install 'asicsim[plot]')") from None
+        raise InputError("plot", "matplotlib", f"plots need matplotlib ({install_hint('plot')})") from None
     reqs, steps = _table(folder, "requests"), _table(folder, "steps")
     out.mkdir(parents=True, exist_ok=True)
     made = []
