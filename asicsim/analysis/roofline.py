@@ -77,8 +77,10 @@ def request_flops(model: ModelConfig, isl: int, osl: int) -> dict[str, float]:
 
 
 def valid_tps(model: ModelConfig, chips: int) -> list[int]:
-    """Tensor-parallel degrees that divide the chip count and the KV-head count."""
-    return [tp for tp in range(1, chips + 1) if chips % tp == 0 and model.num_key_value_heads % tp == 0]
+    """Tensor-parallel degrees that divide the chip count and either divide the KV-head count or are a multiple of
+    it dividing the query heads (KV heads replicated: `workloads.memory.shard`)."""
+    kv, heads = model.num_key_value_heads, model.num_attention_heads
+    return [tp for tp in range(1, chips + 1) if chips % tp == 0 and (kv % tp == 0 or (tp % kv == 0 and heads % tp == 0))]
 
 
 @dataclass(frozen=True)

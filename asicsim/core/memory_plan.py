@@ -127,6 +127,14 @@ def _does_not_fit_message(model, capacity_bytes, missing, *, dtype, kv_dtype, tp
     if best is None:
         hint = (f"no tp x pp layout (tp up to 64, pp up to {model.num_hidden_layers}) fits; use a smaller dtype, "
                 f"fewer tokens per step (workspace) or a chip with more memory")
+        for chunk in (1024, 256):  # the activation workspace grows with the tokens per step
+            if chunk < max_tokens_per_step:
+                smaller = _fitting_layouts(*args[:5], chunk, act_dtype) if args[0].__hash__ else ()
+                if smaller:
+                    t, p = smaller[0]
+                    hint = (f"no tp x pp layout fits with {max_tokens_per_step} tokens per step (the activation "
+                            f"workspace); with {chunk} (--max-tokens-per-step), tp {t} x pp {p} would ({t * p} chips)")
+                    break
     elif best[1] == pp:
         hint = f"tp {best[0]} would fit ({best[0] * pp} chips)"
     else:
@@ -140,7 +148,7 @@ def _does_not_fit_message(model, capacity_bytes, missing, *, dtype, kv_dtype, tp
 def _fitting_layouts(model, capacity_bytes, dtype, kv_dtype, tokens_per_request, max_tokens_per_step,
                      act_dtype) -> tuple[tuple[int, int], ...]:
     """Every (tp, pp) whose chips hold the weights, the workspace and one request's KV cache, fewest chips first
-    (tp a power of two up to 64 dividing the KV heads, pp up to the layers)."""
+    (tp a power of two up to 64 the model's heads allow, pp up to the layers)."""
     def fits(t: int, p: int) -> bool:
         try:
             w = weight_bytes_per_chip(model, dtype, t, p)
@@ -150,6 +158,5 @@ def _fitting_layouts(model, capacity_bytes, dtype, kv_dtype, tokens_per_request,
             return False
         return w + a + kv * tokens_per_request <= capacity_bytes
 
-    tps = [t for t in (1, 2, 4, 8, 16, 32, 64) if not model.num_key_value_heads % t]
-    layouts = sorted((t * p, p, t) for t in tps for p in range(1, model.num_hidden_layers + 1))
+    layouts = sorted((t * p, p, t) for t in (1, 2, 4, 8, 16, 32, 64) for p in range(1, model.num_hidden_layers + 1))
     return tuple((t, p) for _, p, t in layouts if fits(t, p))

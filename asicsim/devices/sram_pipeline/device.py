@@ -14,8 +14,9 @@ Pricing rules (each a modelling choice, docs/accelerators/sram-pipeline.md):
   its compute and its memory time (a statically scheduled dataflow overlaps the two within an op), after the
   datapath's fill latency (`op_latency_s`, matmuls and attention); ops run one after another (no prefetch across ops, no overlap of collectives: the compiler's own overlap is not modelled).
 - Links: a pipeline transfer is one hop (latency + bytes / per-direction bandwidth); an all-reduce is a ring
-  (2(n-1) hops) or, inside a fully connected domain (`allreduce = "direct"`), a reduce-scatter and an all-gather
-  of one hop each; both move 2(n-1)/n of the message per chip.
+  (2(n-1) hops) or direct (`allreduce = "direct"`): a reduce-scatter and an all-gather, each one transfer to every
+  peer at once, of one hop inside a fully connected domain and `route_hops` beyond it; both move 2(n-1)/n of the
+  message per chip.
 """
 
 from __future__ import annotations
@@ -176,7 +177,10 @@ class SramPipelineDevice:
         s = self.spec
         if group <= 1 or nbytes <= 0.0:
             return 0.0
-        hops = 2 if s.allreduce == "direct" and group <= s.chips_per_domain else 2 * (group - 1)
+        if s.allreduce == "direct":  # a reduce-scatter and an all-gather, each one transfer to every peer
+            hops = 2 if group <= s.chips_per_domain else 2 * s.route_hops
+        else:
+            hops = 2 * (group - 1)
         return hops * s.link_latency_s + nbytes * 2.0 * (group - 1) / group / s.link_bandwidth_bytes_per_s
 
     @staticmethod

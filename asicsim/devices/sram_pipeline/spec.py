@@ -57,6 +57,9 @@ class SramPipelineSpec:
     link_latency_s: float = 0.0
     chips_per_domain: int = 1
     allreduce: str = field(default="ring", metadata={"choices": ("ring", "direct")})
+    # links a transfer crosses to reach a chip outside its domain (a Dragonfly's local-global-local route); the
+    # direct all-reduce pays it per phase beyond the domain
+    route_hops: int = 1
     # --- power (per chip, its share of the system included where the vendor states only a system figure) ---
     power_w: float = 0.0
     static_power_w: float = 0.0
