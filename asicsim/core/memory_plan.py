@@ -114,8 +114,8 @@ def serving_limits(plan: MemoryPlan, *, scheduler: str, pp: int, kv_block_tokens
 
 def _does_not_fit_message(model, capacity_bytes, missing, *, dtype, kv_dtype, tp, pp, tokens_per_request,
                           max_tokens_per_step, act_dtype, chips) -> str:
-    """Say how much is missing and the smallest layout that would fit: a larger tensor-parallel degree at this pp,
-    else the fewest chips of a tp x pp pipeline (chips with little memory each need many stages)."""
+    """Say how much is missing and the layout of fewest chips that would fit (the run's pp first among equal counts;
+    chips with little memory each need many pipeline stages)."""
     args = (model, capacity_bytes, dtype, kv_dtype, tokens_per_request, max_tokens_per_step, act_dtype)
     try:
         hash(model)
@@ -123,7 +123,8 @@ def _does_not_fit_message(model, capacity_bytes, missing, *, dtype, kv_dtype, tp
         layouts = _fitting_layouts.__wrapped__(*args)
     else:
         layouts = _fitting_layouts(*args)
-    best = next(((t, p) for t, p in layouts if p == pp and t > tp), None) or next(iter(layouts), None)
+    # the fewest chips; among equal counts, the run's own pp first
+    best = min(layouts, key=lambda tp_pp: (tp_pp[0] * tp_pp[1], tp_pp[1] != pp, tp_pp[1]), default=None)
     if best is None:
         hint = (f"no tp x pp layout (tp up to 64, pp up to {model.num_hidden_layers}) fits; use a smaller dtype, "
                 f"fewer tokens per step (workspace) or a chip with more memory")
