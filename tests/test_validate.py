@@ -275,8 +275,8 @@ def test_moe_rows_load_with_layout_columns_and_skips_carry_a_reason() -> None:
     moe = _moe_table()
     assert len(moe) >= 20 and moe["requests"].gt(0).all()  # every MoE row runs the notes' request count
     assert set(moe["metric"]) <= set(v.E2E_METRICS)
-    skipped = v.skipped_rows()
-    assert len(skipped) >= 2 and all(r.reason and v.is_moe_group(r.group) for r in skipped)
+    skipped = [r for r in v.skipped_rows() if v.is_moe_group(r.group)]
+    assert len(skipped) >= 2 and all(r.reason for r in v.skipped_rows())
     assert all("MTP" in r.reason for r in skipped if r.published < 1000)  # the min-latency rows
     assert len(moe) + len(skipped) == int(table["group"].map(v.is_moe_group).sum())  # none dropped silently
 

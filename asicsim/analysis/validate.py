@@ -239,8 +239,10 @@ def trtllm_harness(version: str) -> str:
 
 
 def row_harness(group: str, version: str) -> str:
-    """The harness of a row: a group that names its flow ("vLLM", "PyTorch", "engine flow") says which; otherwise
-    the TensorRT-LLM release decides (`trtllm_harness`)."""
+    """The harness of a row: a group that names its flow ("vLLM", "per-user", "PyTorch", "engine flow") says which;
+    otherwise the TensorRT-LLM release decides (`trtllm_harness`)."""
+    if "per-user" in group:  # one stream at batch 1 (vendors' single-user latency runs)
+        return "per-user"
     if "vLLM" in group:
         return "vllm-throughput"
     if "PyTorch" in group:
@@ -264,6 +266,10 @@ def row_run_spec(hardware: str, model: str, dtype: str, kv_dtype: str, tp: int, 
     widen = dtype not in make_device(load_hardware(hardware), tp).supported_dtypes
     ranks = tp if attention_dp else 1
     moe = {"ep": ep or None, "attention_dp": attention_dp, "widen": widen}
+    if harness == "per-user":  # the preset's own request count, batch 1 and static scheduler
+        return RunSpec(hardware=hardware, chips=tp, model=model, dtype=dtype, kv_dtype=kv_dtype or None, tp=tp,
+                       isl=isl, osl=osl, requests=requests or None, max_batch=max_batch or None, harness=harness,
+                       **moe)
     if served == "in-flight":
         harness = harness or trtllm_harness(version)
         scheduler = ("chunked-prefill" if harness == "vllm-throughput" else

@@ -25,6 +25,7 @@ __all__ = ["DEVICE_KINDS", "DEVICE_ATTR", "SPEC_DIR", "device_class", "device_pa
 DEVICE_KINDS: dict[str, str] = {
     "asic": "asicsim.chip",
     "gpu": "asicsim.gpusim",
+    "systolic": "asicsim.devices.systolic",
 }
 # Name of the device class in each package's `device` module.
 DEVICE_ATTR = "DEVICE"
