@@ -48,7 +48,7 @@ TABULAR = [["specs"], ["models", "llama-3.1-8b", "qwen3-0.6b"], ["efficiency", "
                                                                   "--osl", "4", "--requests", "2"],
            ["compare", "--hw", "sohu,h100-sxm", "--model", "llama-3.1-8b", "--isl", "64", "--osl", "4", "--requests",
             "2"],
-           ["gemm", "--rows", "32", "--cols", "32", "--m", "64", "--n", "64", "--k", "64"]]
+           ["gemm", "--rows", "32", "--cols", "32", "--dataflow", "ws", "--m", "64", "--n", "64", "--k", "64"]]
 
 
 @pytest.mark.parametrize("argv", TABULAR, ids=lambda a: a[0])
