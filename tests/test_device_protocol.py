@@ -20,8 +20,10 @@ from asicsim.workloads.graph_types import Op, OpKind
 ROOT = Path(__file__).resolve().parent.parent
 # The protocol's members, read from the class body so that a member added there is checked here too.
 MEMBERS = sorted({n for n in vars(Device) if not n.startswith("_")} | set(Device.__annotations__))
-# Built-in specs a device cannot price the area of yet (docs/area-model.md: B200 has no die description).
+# Built-in specs a device cannot price the area of yet (docs/area-model.md: B200 and GB200 have no die description;
+# the AMD and Intel chiplet packages have no published die area: docs/accelerators/gpulike.md).
 NO_AREA_MODEL = {"b200": "no physical die description", "gb200": "no physical die description",
+                 **{n: "no physical die description" for n in ("mi300x", "mi325x", "mi355x", "gaudi3")},
                  **{n: "no area model" for n in ("tpu-v5e", "tpu-v6e", "tpu-v7", "trainium2")},
                  "groq-lpu": "no area model", "cerebras-wse3": "no area model", "sn40l": "no area model"}
 

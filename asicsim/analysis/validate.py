@@ -15,6 +15,10 @@ group (the e2e_calibration.csv rows and each served-as group of validation.csv, 
 10%, no row worse than 25%, and no sign bias (mean signed error within +-5%). Rows that measure something the
 model deliberately does not model carry an `excluded` reason and count toward no target.
 
+Rows of non-NVIDIA accelerators on the GPU model (groups starting "end-to-end (accelerator"; AMD Instinct and Intel
+Gaudi, issue 17) are reported with their group's MAPE and count toward no target; a group naming "vLLM" runs the
+`vllm-throughput` harness (its chunked-prefill scheduler), one naming "static" the static harness.
+
 Mixture-of-experts rows (groups starting "end-to-end (MoE"; issue 16) are run the same way, with the row's
 expert parallelism (`ep`) and attention data parallelism (`attention_dp`), and reported on their own
 (`moe_summary`: MAPE, mean signed error and worst row per group and over all of them) with no target: the
@@ -59,7 +63,8 @@ __all__ = [
     "e2e_rows", "group_summary", "check_targets", "format_table",
     "rows_as_dicts", "EngineSettings", "trtllm_scheduler", "trtllm_bench_settings", "published_requests",
     "row_run_spec", "trtllm_harness", "row_harness", "SkippedRow", "skipped_rows", "is_moe_group", "moe_summary",
-    "MOE_GROUP_PREFIX", "PER_USER_PREFIX", "PER_USER_METRIC", "PER_CHIP_METRICS", "E2E_METRICS", "predicted_metric",
+    "MOE_GROUP_PREFIX", "ACCELERATOR_GROUP_PREFIX", "is_accelerator_group", "PER_USER_PREFIX", "PER_USER_METRIC",
+    "PER_CHIP_METRICS", "E2E_METRICS", "predicted_metric",
     "TRTLLM_BENCH_KV_FRACTION", "TRTLLM_RUNTIME_KV_FRACTION", "TRTLLM_TOKENS_PER_BLOCK", "PUBLISHED_REQUESTS",
 ]
 
@@ -75,10 +80,15 @@ NCCL_METRIC = "nccl_busbw"  # operator-level all-reduce rows: `tp` is the group 
 OPERATOR_METRICS = (OPERATOR_METRIC, NCCL_METRIC)
 TARGET_GROUPS = (MICRO_GROUP, E2E_GROUP)
 MOE_GROUP_PREFIX = "end-to-end (MoE"  # mixture-of-experts groups: reported, not part of the targets
+# Non-NVIDIA accelerators on the GPU model (AMD Instinct, Intel Gaudi; docs/accelerators/gpulike.md): reported per
+# group, not part of the targets, which were set for the NVIDIA specs calibrated on operator tables; these chips'
+# calibration terms are partly assumed where no operator measurement is public.
+ACCELERATOR_GROUP_PREFIX = "end-to-end (accelerator"
 # Per-chip figures: the run's summary metric divided by the run's chips (the TensorRT-LLM perf overview prints
 # tokens/s per GPU for its MoE tables).
 PER_CHIP_METRICS = {"output_tokens_per_s_per_gpu": "output_tokens_per_s"}
-E2E_METRICS = ("output_tokens_per_s", *PER_CHIP_METRICS)
+# vLLM-served rows may publish total (input + output) tokens/s, as `vllm bench throughput` prints it.
+E2E_METRICS = ("output_tokens_per_s", "total_tokens_per_s", *PER_CHIP_METRICS)
 PER_USER_PREFIX = "per-user"  # groups of single-stream rows (harness per-user), reported with no target
 PER_USER_METRIC = "per_user_output_tokens_per_s"  # 1 / median time per output token of the one stream
 # Microbenchmark device names -> spec names (the GB200 HBM row stands for the B200's HBM3e stacks).
@@ -238,10 +248,12 @@ def trtllm_harness(version: str) -> str:
 
 
 def row_harness(group: str, version: str) -> str:
-    """The harness of a row: a group that names its flow ("PyTorch", "engine flow") says which; otherwise the
-    TensorRT-LLM release decides (`trtllm_harness`)."""
+    """The harness of a row: a group that names its flow ("vLLM", "per-user", "PyTorch", "engine flow") says which;
+    otherwise the TensorRT-LLM release decides (`trtllm_harness`)."""
     if "per-user" in group:  # one stream at batch 1 (vendors' single-user latency runs)
         return "per-user"
+    if "vLLM" in group:
+        return "vllm-throughput"
     if "PyTorch" in group:
         return "trtllm-bench-pytorch"
     if "engine flow" in group:
@@ -274,7 +286,8 @@ def row_run_spec(hardware: str, model: str, dtype: str, kv_dtype: str, tp: int, 
                        **moe)
     if served == "in-flight":
         harness = harness or trtllm_harness(version)
-        scheduler = "inflight" if harness == "trtllm-bench-pytorch" else trtllm_scheduler(version)
+        scheduler = ("chunked-prefill" if harness == "vllm-throughput" else
+                     "inflight" if harness == "trtllm-bench-pytorch" else trtllm_scheduler(version))
         return RunSpec(hardware=hardware, chips=tp, model=model, dtype=dtype, kv_dtype=kv_dtype or None, tp=tp,
                        isl=isl, osl=osl, requests=requests or None, max_batch=max_batch * ranks or None,
                        max_tokens_per_step=max_num_tokens * ranks or None, harness=harness, scheduler=scheduler,
@@ -413,10 +426,15 @@ def is_moe_group(group: str) -> bool:
     return group.startswith(MOE_GROUP_PREFIX)
 
 
+def is_accelerator_group(group: str) -> bool:
+    """Whether a group holds end-to-end rows of a non-NVIDIA accelerator (reported, no target)."""
+    return group.startswith(ACCELERATOR_GROUP_PREFIX)
+
+
 def is_e2e_group(group: str) -> bool:
     """Whether a group holds dense end-to-end serving rows (every such group counts toward the end-to-end
-    targets; the MoE groups do not)."""
-    return group.startswith(E2E_GROUP) and not is_moe_group(group)
+    targets; the MoE and accelerator groups do not)."""
+    return group.startswith(E2E_GROUP) and not is_moe_group(group) and not is_accelerator_group(group)
 
 
 def moe_summary(rows: Iterable[ValidationRow]) -> dict[str, dict]:
