@@ -101,15 +101,18 @@ def test_a_count_that_cannot_hold_the_model_says_what_would():
 
 
 def test_a_workspace_too_large_for_the_sram_is_refused_with_the_chunk_that_fits():
-    """With 8,192 tokens per step the activation workspace alone outgrows 230.7 MB at every layout; the refusal
-    names a smaller step and the layout that then holds Llama-3.3-70B, and that layout resolves."""
+    """With 8,192 tokens per step (given) the activation workspace alone outgrows 230.7 MB at every layout; the
+    refusal names a smaller step and the layout that then holds Llama-3.3-70B, and that layout resolves. Not given,
+    the default step halves until the model fits."""
     with pytest.raises(DoesNotFitError, match="tokens per step") as err:
-        resolve(_per_user("groq-lpu", "llama-3.3-70b", "int8", "auto"))
+        resolve(_per_user("groq-lpu", "llama-3.3-70b", "int8", "auto", chunk=8192))
     hint = re.search(r"with (\d+) \(--max-tokens-per-step\), tp (\d+) x pp (\d+) would \((\d+) chips\)",
                      err.value.problem)
     chunk, tp, pp, chips = (int(x) for x in hint.groups())
     assert resolve(_per_user("groq-lpu", "llama-3.3-70b", "int8", chips, tp=tp, pp=pp, chunk=chunk)).chips == chips
     assert resolve(_per_user("groq-lpu", "llama-3.3-70b", "int8", "auto", chunk=chunk)).chips == chips
+    default = resolve(_per_user("groq-lpu", "llama-3.3-70b", "int8", "auto"))
+    assert default.max_tokens_per_step < 8192 and default.chips <= 2 * chips
 
 
 @settings(deadline=None, max_examples=12, suppress_health_check=[HealthCheck.too_slow])

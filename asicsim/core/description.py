@@ -15,7 +15,9 @@ Defaults:
 - max_batch: as many requests as memory holds: the memory plan's fit at the longest request for static
   batching; for iteration-level schedulers the KV cache's block count (each running request holds at least
   one block, so admission control is what limits them).
-- micro_batches: 1 for static batching, pp otherwise. kv_block_tokens 16. max_tokens_per_step 8192.
+- micro_batches: 1 for static batching, pp otherwise. kv_block_tokens 16. max_tokens_per_step 8192, halved (down to
+  MIN_AUTO_TOKENS_PER_STEP) when not given and the activation workspace of a larger step leaves no room for the
+  model (an SRAM pipeline's 230 MB chips).
 
 Harness presets (`asicsim.core.harness.HARNESSES`) change these where the user gave nothing.
 
@@ -59,6 +61,7 @@ __all__ = ["RUN", "RUN_DTYPES", "HARNESSES", "RunSpec", "RunDescription", "resol
 RUN_DTYPES = ("bf16", "fp8", "fp4", "int8", "int4")
 DEFAULT_REQUESTS = 512
 DEFAULT_MAX_TOKENS_PER_STEP = 8192  # TensorRT-LLM's default max_num_tokens
+MIN_AUTO_TOKENS_PER_STEP = 512  # the smallest default step a run falls back to when a larger one does not fit
 DEFAULT_KV_BLOCK_TOKENS = 16  # vLLM's default block_size
 # Default latency SLOs: the MLPerf Inference Llama-2-70B server-scenario limits, TTFT <= 2 s and TPOT <= 200 ms
 # (MLCommons LoadGen loadgen/mlperf.conf: llama2-70b.Server.ttft_latency = 2000, tpot_latency = 200, in ms).
@@ -406,11 +409,32 @@ def resolve(s: RunSpec) -> RunDescription:
         max_tokens = max_tokens or batched
     elif harness == "per-user":
         max_batch = max_batch or 1
+    tokens_given = max_tokens is not None
     max_tokens = max_tokens or DEFAULT_MAX_TOKENS_PER_STEP
     block = block or DEFAULT_KV_BLOCK_TOKENS
-    plan = plan_memory(model, memory, dtype=weight_format or s.dtype, kv_dtype=kv_dtype, tp=tp, pp=pp,
-                       tokens_per_request=longest, max_tokens_per_step=max_tokens, chips=chips, ep=ep,
-                       attention_dp=attention_dp, expert_dtype=expert_dtype or None, mtp=mtp > 0)
+
+    def plan_for(tokens: int):
+        return plan_memory(model, memory, dtype=weight_format or s.dtype, kv_dtype=kv_dtype, tp=tp, pp=pp,
+                           tokens_per_request=longest, max_tokens_per_step=tokens, chips=chips, ep=ep,
+                           attention_dp=attention_dp, expert_dtype=expert_dtype or None, mtp=mtp > 0)
+
+    try:
+        plan = plan_for(max_tokens)
+    except DoesNotFitError:
+        # The default step is what GPU stacks use; a chip with little memory per chip (an SRAM pipeline) holds the
+        # model only with a smaller activation workspace: halve the default (never a given value) until it fits.
+        smaller = [t for t in (DEFAULT_MAX_TOKENS_PER_STEP >> i for i in range(1, 6)) if t >= MIN_AUTO_TOKENS_PER_STEP]
+        if tokens_given or not smaller:
+            raise
+        plan = None
+        for tokens in smaller:
+            try:
+                plan, max_tokens = plan_for(tokens), tokens
+                break
+            except DoesNotFitError:
+                continue
+        if plan is None:
+            plan_for(max_tokens)  # raises the message for the default step
     if reserve >= plan.kv_capacity_bytes:
         raise _fail("max_batch", f"the runtime's buffers for {max_batch} requests ({reserve / 1e9:.2f} GB per chip) leave "
                                  f"no KV cache in the {plan.kv_capacity_bytes / 1e9:.2f} GB after weights and activations")
