@@ -400,7 +400,8 @@ def resolve(s: RunSpec) -> RunDescription:
     block = block or DEFAULT_KV_BLOCK_TOKENS
     plan = plan_memory(model, memory, dtype=weight_format or s.dtype, kv_dtype=kv_dtype, tp=tp, pp=pp,
                        tokens_per_request=longest, max_tokens_per_step=max_tokens, chips=chips, ep=ep,
-                       attention_dp=attention_dp, expert_dtype=expert_dtype or None, mtp=mtp > 0)
+                       attention_dp=attention_dp, expert_dtype=expert_dtype or None, mtp=mtp > 0,
+                       max_tp=device.link_limits.chips_per_domain)
     if reserve >= plan.kv_capacity_bytes:
         raise _fail("max_batch", f"the runtime's buffers for {max_batch} requests ({reserve / 1e9:.2f} GB per chip) leave "
                                  f"no KV cache in the {plan.kv_capacity_bytes / 1e9:.2f} GB after weights and activations")

@@ -49,13 +49,16 @@ def plan_memory(
     attention_dp: bool = False,
     expert_dtype: str | None = None,
     mtp: bool = False,
+    max_tp: int = 64,
 ) -> MemoryPlan:
     """How many requests of `tokens_per_request` fit per replica; raises DoesNotFitError if none.
 
     KV bytes per token: the layers that cache the whole context, plus what a request of `tokens_per_request`
     tokens holds per sequence (sliding-window / chunked layers' min(tokens, span) tokens, Mamba state) spread
     over its tokens, so the paged cache (which counts tokens) holds as many such requests as memory does;
-    shorter requests are charged the same rate (an approximation that errs towards fewer of them)."""
+    shorter requests are charged the same rate (an approximation that errs towards fewer of them).
+    `max_tp`: the largest tensor-parallel degree the hardware can join (its scale-up domain); a refusal suggests
+    none beyond it, and on a single device (1) names the built-in models that would fit instead."""
     weights = weight_bytes_per_chip(model, dtype, tp, pp, act_dtype=act_dtype, ep=ep, attention_dp=attention_dp,
                                     expert_dtype=expert_dtype, mtp=mtp)
     workspace = activation_bytes_per_chip(model, max_tokens_per_step, tp, act_dtype)
@@ -73,7 +76,7 @@ def plan_memory(
         raise DoesNotFitError(RUN, "model", _does_not_fit_message(
             model, capacity_bytes, missing, dtype=dtype, kv_dtype=kv_dtype, tp=tp, pp=pp,
             tokens_per_request=tokens_per_request, max_tokens_per_step=max_tokens_per_step,
-            act_dtype=act_dtype, chips=chips))
+            act_dtype=act_dtype, chips=chips, max_tp=max_tp))
     return MemoryPlan(capacity_bytes, weights, workspace, kv_token, free, fit)
 
 
@@ -112,11 +115,15 @@ def serving_limits(plan: MemoryPlan, *, scheduler: str, pp: int, kv_block_tokens
 
 
 def _does_not_fit_message(model, capacity_bytes, missing, *, dtype, kv_dtype, tp, pp, tokens_per_request,
-                          max_tokens_per_step, act_dtype, chips) -> str:
-    """Say how much is missing and the smallest tensor-parallel degree that would fit."""
+                          max_tokens_per_step, act_dtype, chips, max_tp=64) -> str:
+    """Say how much is missing and the smallest tensor-parallel degree that would fit (up to `max_tp`); with
+    `max_tp` 1 (one device, no scale-up links), which built-in models would fit at this dtype."""
     hint = "no tensor-parallel degree up to 64 fits; use more pipeline stages or a smaller dtype"
+    if max_tp <= 1:
+        hint = _models_that_fit(capacity_bytes, dtype=dtype, kv_dtype=kv_dtype, tokens_per_request=tokens_per_request,
+                                max_tokens_per_step=max_tokens_per_step, act_dtype=act_dtype)
     for cand in (1, 2, 4, 8, 16, 32, 64):
-        if cand <= tp or model.num_key_value_heads % cand:
+        if cand <= tp or cand > max_tp or model.num_key_value_heads % cand:
             continue
         try:
             w = weight_bytes_per_chip(model, dtype, cand, pp)
@@ -130,3 +137,25 @@ def _does_not_fit_message(model, capacity_bytes, missing, *, dtype, kv_dtype, tp
     return (f"{model.name} does not fit: weights + workspace + one request's KV cache need "
             f"{(capacity_bytes + missing) / 1e9:.2f} GB per chip, the device has {capacity_bytes / 1e9:.2f} GB "
             f"({missing / 1e9:.2f} GB missing at tp={tp}, pp={pp}); {hint}")
+
+
+def _models_that_fit(capacity_bytes, *, dtype, kv_dtype, tokens_per_request, max_tokens_per_step, act_dtype) -> str:
+    """The hint of a one-device refusal: the built-in models whose weights, workspace and one request's KV cache
+    fit `capacity_bytes` at this dtype, largest first."""
+    from asicsim.workloads.models import builtin_models, load_model
+
+    fits = []
+    for name in builtin_models():
+        try:
+            other = load_model(name)
+            need = (weight_bytes_per_chip(other, dtype, 1, 1)
+                    + activation_bytes_per_chip(other, max_tokens_per_step, 1, act_dtype)
+                    + kv_bytes_per_token_per_chip(other, kv_dtype, 1, 1) * tokens_per_request)
+        except InputError:
+            continue
+        if need <= capacity_bytes:
+            fits.append((need, name))
+    if not fits:
+        return f"one device with no scale-up links: no built-in model fits at {dtype}"
+    names = ", ".join(name for _, name in sorted(fits, reverse=True))
+    return f"one device with no scale-up links: at {dtype} these fit: {names}"

@@ -25,6 +25,8 @@ __all__ = ["DEVICE_KINDS", "DEVICE_ATTR", "SPEC_DIR", "device_class", "device_pa
 DEVICE_KINDS: dict[str, str] = {
     "asic": "asicsim.chip",
     "gpu": "asicsim.gpusim",
+    "edge-npu": "asicsim.devices.edge_npu",
+    "cim": "asicsim.devices.cim",
 }
 # Name of the device class in each package's `device` module.
 DEVICE_ATTR = "DEVICE"
