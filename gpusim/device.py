@@ -20,7 +20,7 @@ from asicsim.kernels.attention import attention_flops, kv_cache_bytes, prefill_a
 from asicsim.kernels.collectives import curve_allreduce_time_s
 from asicsim.kernels.gpu_gemm import gemm_compute
 from asicsim.kernels.memory import transfer_time_s
-from asicsim.core.device import MATMUL_DTYPES, UNITS, AreaBreakdown, LinkLimits, OpCost, PowerLimits
+from asicsim.core.device import MATMUL_DTYPES, UNITS, WIDER_DATAPATHS, WIDTH_CLASS, AreaBreakdown, LinkLimits, OpCost, PowerLimits
 from asicsim.workloads.dtypes import dtype_bytes
 from asicsim.workloads.errors import InputError
 from asicsim.workloads.graph_types import Feature, Op, OpKind, attention_flops_scale, grouped_as_dense
@@ -53,7 +53,7 @@ _ACT_BYTES = 2.0  # bf16 activations: what a separate quantize kernel reads per 
 _MOE_PERMUTED_ROWS = {"experts_gate_up": "act_in_bytes", "experts_down": "act_out_bytes"}
 
 # Tensor-core formats from narrowest to widest; a format the chip lacks runs at the next wider one's rate.
-_WIDER = {"fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16"), "bf16": ("bf16",), "fp16": ("bf16",)}
+_WIDER = WIDER_DATAPATHS
 
 
 class GpuDevice:
@@ -172,6 +172,7 @@ class GpuDevice:
     def _gemm_efficiency(self, dtype: str) -> float:
         """Calibrated GEMM efficiency of the executed format (fp4 shares fp8's unless the spec has its own)."""
         s, executed = self.spec, self.executed_dtype(dtype)
+        executed = WIDTH_CLASS.get(executed, executed)  # integer tensor cores: the float format of their width's
         if executed == "fp4" and s.gemm_efficiency_fp4 > 0.0:
             return s.gemm_efficiency_fp4
         return s.gemm_efficiency_bf16 if executed == "bf16" else s.gemm_efficiency_fp8
@@ -369,6 +370,7 @@ class GpuDevice:
     def _grouped_efficiency(self, dtype: str) -> float:
         """A grouped expert GEMM's efficiency relative to the dense GEMM of its total shape, per executed format."""
         s, executed = self.spec, self.executed_dtype(dtype)
+        executed = WIDTH_CLASS.get(executed, executed)
         own = {"fp8": s.grouped_gemm_efficiency_fp8, "fp4": s.grouped_gemm_efficiency_fp4}.get(executed, 0.0)
         return own or s.grouped_gemm_efficiency
 

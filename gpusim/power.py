@@ -23,6 +23,7 @@ import numpy as np
 
 from asicsim.core.area import area_constants
 from asicsim.core.power_cap import power_capped_clock_hz
+from asicsim.core.device import WIDER_DATAPATHS, WIDTH_CLASS
 from asicsim.workloads.errors import InputError
 
 from .spec import GpuSpec
@@ -63,7 +64,7 @@ def _logic_energy(node_nm: int) -> float:
 
 def _native(spec: GpuSpec, dtype: str) -> tuple[str, float]:
     """(datapath dtype, its dense FLOP/s): a dtype the GPU lacks runs on the next wider one."""
-    order = {"fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16"), "bf16": ("bf16",), "fp16": ("bf16",)}
+    order = WIDER_DATAPATHS
     if dtype not in order:
         raise InputError(spec.name, "dtype", f"no energy model for {dtype!r}; known: {sorted(order)}")
     for d in order[dtype]:
@@ -75,7 +76,7 @@ def _native(spec: GpuSpec, dtype: str) -> tuple[str, float]:
 
 def _mac_ratio(dtype: str) -> float:
     e = area_constants()["energy"]
-    return {"bf16": 1.0, "fp8": e["fp8_mac_ratio"], "fp4": e["fp4_mac_ratio"]}[dtype]
+    return {"bf16": 1.0, "fp8": e["fp8_mac_ratio"], "fp4": e["fp4_mac_ratio"]}[WIDTH_CLASS.get(dtype, dtype)]
 
 
 def all_in_pj_per_flop(spec_or_device: Any) -> float:

@@ -93,6 +93,9 @@ class GpuSpec:
     # Groups below `nvls_min_group` GPUs get no NVLink SHARP gain: their busbw is capped at the ring's.
     nvls_min_group: int = field(default=0, metadata=_MAY_BE_ZERO)
     nccl_ring_busbw_bytes_per_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
+    # --- datasheet, optional: integer tensor-core peaks (dense ops/s); 0 = no integer datapath (int weights then run widened, when asked)
+    dense_int8_flops_per_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
+    dense_int4_flops_per_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
     # --- memory, optional: bytes the CUDA runtime reports as total (cudaMemGetInfo) when measured; the memory
     # plans use it instead of the datasheet capacity (0 = the datasheet capacity) ---
     hbm_usable_bytes: float = field(default=0.0, metadata=_MAY_BE_ZERO)

@@ -9,7 +9,7 @@ __all__ = ["DTYPE_BYTES", "WEIGHT_FORMATS", "dtype_bytes", "datapath_dtype"]
 # NVFP4 (NVIDIA Blackwell): 16 E2M1 values share one FP8 E4M3 scale -> 4 + 8/16 = 4.5 bits (the per-tensor
 # FP32 scale is negligible).
 WEIGHT_FORMATS: dict[str, str] = {"mxfp4": "fp4", "nvfp4": "fp4"}
-DTYPE_BYTES: dict[str, float] = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp4": 0.5,
+DTYPE_BYTES: dict[str, float] = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5, "int4": 0.5,
                                  "mxfp4": 4.25 / 8, "nvfp4": 4.5 / 8}
 
 

@@ -149,9 +149,12 @@ def _stage_kinds(model: ModelConfig, pp: int, mtp: bool = False):
 
 
 def resolve_kv_dtype(dtype: str, kv_dtype: str | None) -> str:
-    """KV-cache dtype: as given, else the weight dtype, except 4-bit weights keep an fp8 cache."""
+    """KV-cache dtype: as given, else the weight dtype, except 4-bit float weights keep an fp8 cache and integer
+    (weight-only) formats a bf16 one, as llama.cpp and MLC-LLM do by default."""
     if kv_dtype is not None:
         return kv_dtype
+    if dtype in ("int8", "int4"):
+        return "bf16"
     return "fp8" if datapath_dtype(dtype) == "fp4" else dtype
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from asicsim.core.area import area_constants, node_scale
+from asicsim.core.device import MATMUL_DTYPES
 from asicsim.core.power_cap import power_capped_clock_hz
 from asicsim.workloads.errors import InputError
 
@@ -64,23 +65,28 @@ def _spec(spec_or_device: Any) -> AsicSpec:
 def mac_energy_j(dtype: str, node_nm: float) -> float:
     """Energy of one MAC in `dtype` at a node (fp16 = bf16; fp8 = 0.5 x bf16; fp4 = 0.25 x bf16)."""
     e = _energy()
-    ratio = {"bf16": 1.0, "fp16": 1.0, "fp8": e["fp8_mac_ratio"], "fp4": e["fp4_mac_ratio"]}
+    # integer MACs: the float format of their width's ratio (assumed; docs/accelerators.md)
+    ratio = {"bf16": 1.0, "fp16": 1.0, "fp8": e["fp8_mac_ratio"], "fp4": e["fp4_mac_ratio"],
+             "int8": e["fp8_mac_ratio"], "int4": e["fp4_mac_ratio"]}
     if dtype not in ratio:
         raise InputError("energy", "dtype", f"no MAC energy for {dtype!r}; known: {sorted(ratio)}")
     return e["bf16_mac_pj_n5"] * 1e-12 * ratio[dtype] * node_scale(node_nm).logic_energy
 
 
 def _array_dtype(spec: AsicSpec, dtype: str) -> str:
-    """The datapath `dtype` actually runs on (fp4 without native support is widened to fp8)."""
-    if dtype == "fp4" and spec.macs_per_pe_per_cycle_fp4 == 0:
-        return "fp8"
-    return dtype
+    """The datapath `dtype` actually runs on (one the PEs lack is widened: fp4 -> fp8, int4 -> int8 -> bf16)."""
+    return spec.array_dtype(dtype)
+
+
+def _native_dtypes(spec: AsicSpec) -> list[str]:
+    """The datapaths the PEs have (fp16 is bf16's)."""
+    return [d for d in MATMUL_DTYPES if d != "fp16" and spec.array_dtype(d) == d]
 
 
 def _pe_cycle_j(spec: AsicSpec, dtype: str | None) -> float:
     """Energy of one busy PE cycle; dtype None = the most power-hungry dtype the PE supports."""
     if dtype is None:
-        dtypes = ["bf16", "fp8"] + (["fp4"] if spec.macs_per_pe_per_cycle_fp4 > 0 else [])
+        dtypes = _native_dtypes(spec)
         return max(_pe_cycle_j(spec, d) for d in dtypes)
     d = _array_dtype(spec, dtype)
     return spec.macs_per_cycle(d) / spec.pe_count * mac_energy_j(d, spec.process_node_nm)
@@ -152,7 +158,7 @@ def mac_charge_j(spec_or_device: Any, dtype: str | None = None) -> float:
     share of instruction issue); dtype None = the most expensive dtype the PE supports."""
     s = _spec(spec_or_device)
     if dtype is None:
-        dtypes = ["bf16", "fp8"] + (["fp4"] if s.macs_per_pe_per_cycle_fp4 > 0 else [])
+        dtypes = _native_dtypes(s)
         return max(mac_charge_j(s, d) for d in dtypes)
     d = _array_dtype(s, dtype)
     return energy_per_cycle_j(s, Activity(array=1.0, vector=0.0), d) / s.macs_per_cycle(d)

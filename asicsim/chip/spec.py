@@ -24,6 +24,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from asicsim.core.device import WIDER_DATAPATHS
 from asicsim.workloads.errors import InputError
 from asicsim.workloads.graph_types import Feature
 
@@ -32,7 +33,8 @@ __all__ = ["AsicSpec", "ARRAY_DTYPES", "DATAFLOWS", "DENSE_TRANSFORMER_FEATURES"
 DATAFLOWS = ("os", "ws", "is")  # output-, weight-, input-stationary (SCALE-Sim naming)
 
 # dtype -> the macs_per_pe_per_cycle_* field that sets its rate (fp16 runs on the bf16 datapath).
-ARRAY_DTYPES: dict[str, str] = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp4": "fp4"}
+ARRAY_DTYPES: dict[str, str] = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp4": "fp4", "int8": "int8",
+                                 "int4": "int4"}
 
 
 # What a fixed-function transformer chip runs when its spec does not list native_ops: the dense Llama graph.
@@ -70,6 +72,10 @@ class AsicSpec:
     macs_per_pe_per_cycle_fp8: int = _f("FP8 MACs per PE per cycle")
     macs_per_pe_per_cycle_fp4: int = _f("FP4 MACs per PE per cycle; 0 = none, FP4 runs at the FP8 rate",
                                           allow_zero=True)
+    macs_per_pe_per_cycle_int8: int = _f("INT8 MACs per PE per cycle; 0 = no integer datapath (INT8 weights run "
+                                         "widened to BF16, when asked)", default=0, allow_zero=True)
+    macs_per_pe_per_cycle_int4: int = _f("INT4 MACs per PE per cycle; 0 = none (INT4 runs on the INT8 datapath, "
+                                         "else BF16, when asked)", default=0, allow_zero=True)
     # --- on-chip memory and vector unit -------------------------------------------------------------
     sram_bytes: int = _f("on-chip SRAM, all banks together")
     sram_bandwidth_bytes_per_cycle: float = _f("aggregate SRAM port bandwidth")
@@ -119,16 +125,22 @@ class AsicSpec:
         return self.array_count * self.array_rows * self.array_cols
 
     def macs_per_cycle(self, dtype: str) -> float:
-        """Dense MACs per cycle of the whole chip for `dtype` (fp4 falls back to fp8 when unsupported)."""
+        """Dense MACs per cycle of the whole chip for `dtype` on the datapath that runs it (`array_dtype`)."""
         try:
             rate_field = ARRAY_DTYPES[dtype]
         except KeyError:
             raise InputError(self.name, "dtype",
                              f"matrix arrays do not run {dtype!r}; supported: {sorted(ARRAY_DTYPES)}") from None
-        per_pe = getattr(self, f"macs_per_pe_per_cycle_{rate_field}")
-        if per_pe == 0:  # only fp4 may be 0 (allow_zero): widened to fp8 on the way in
-            per_pe = self.macs_per_pe_per_cycle_fp8
-        return self.pe_count * per_pe
+        del rate_field
+        return self.pe_count * getattr(self, f"macs_per_pe_per_cycle_{ARRAY_DTYPES[self.array_dtype(dtype)]}")
+
+    def array_dtype(self, dtype: str) -> str:
+        """The datapath `dtype` runs on: its own, else the first wider one the PEs have (fp4 -> fp8, int4 -> int8
+        -> bf16); bf16 and fp8 are always present."""
+        for candidate in WIDER_DATAPATHS[dtype]:
+            if getattr(self, f"macs_per_pe_per_cycle_{ARRAY_DTYPES[candidate]}") > 0:
+                return candidate
+        return "bf16"
 
     def peak_flops_per_s(self, dtype: str) -> float:
         """Dense peak FLOP/s of the chip for `dtype` (2 FLOPs per MAC)."""

@@ -24,7 +24,7 @@ def spec_row(name: str) -> dict:
         "kind": spec.kind,
         # None where the chip has no datapath of its own for the dtype (it would run widened, when asked to)
         **{f"dense_{d}_flops_per_s": device.peak_flops_per_s(d) if d in device.supported_dtypes else None
-           for d in ("bf16", "fp8", "fp4")},
+           for d in ("bf16", "fp8", "fp4", "int8", "int4")},
         "memory_bytes": device.memory_bytes_per_chip,
         "memory_bandwidth_bytes_per_s": device.memory_bandwidth_bytes_per_s,
         "assumed_fields": len(spec.assumed),

@@ -55,7 +55,7 @@ __all__ = ["RUN", "RUN_DTYPES", "HARNESSES", "RunSpec", "RunDescription", "resol
            "build_requests", "DEFAULT_SLO_TTFT_S", "DEFAULT_SLO_TPOT_S", "DEFAULT_REQUESTS",
            "DEFAULT_MAX_TOKENS_PER_STEP", "DEFAULT_KV_BLOCK_TOKENS", "spec_fields"]
 
-RUN_DTYPES = ("bf16", "fp8", "fp4")
+RUN_DTYPES = ("bf16", "fp8", "fp4", "int8", "int4")
 DEFAULT_REQUESTS = 512
 DEFAULT_MAX_TOKENS_PER_STEP = 8192  # TensorRT-LLM's default max_num_tokens
 DEFAULT_KV_BLOCK_TOKENS = 16  # vLLM's default block_size

@@ -16,11 +16,20 @@ from asicsim.workloads.graph_types import Op
 from .area import AreaBreakdown
 
 __all__ = ["OpCost", "LinkLimits", "PowerLimits", "DieFloorplan", "AreaBreakdown", "Device", "UNITS",
-           "MATMUL_DTYPES"]
+           "MATMUL_DTYPES", "WIDER_DATAPATHS", "WIDTH_CLASS"]
 
 UNITS = ("compute", "memory", "link")
 # Matmul number formats a device may run natively, widest first (`Device.supported_dtypes` keeps this order).
-MATMUL_DTYPES = ("bf16", "fp16", "fp8", "fp4")
+MATMUL_DTYPES = ("bf16", "fp16", "fp8", "int8", "fp4", "int4")
+# dtype -> the datapaths that can run it, its own first, then wider ones that represent it exactly (int8 values are
+# not all fp8 values, so int8 widens to bf16); a chip without its own datapath runs the first it has, when widening
+# is asked for. fp16 shares the bf16 datapath.
+WIDER_DATAPATHS: dict[str, tuple[str, ...]] = {
+    "bf16": ("bf16",), "fp16": ("bf16",), "fp8": ("fp8", "bf16"), "int8": ("int8", "bf16"),
+    "fp4": ("fp4", "fp8", "bf16"), "int4": ("int4", "int8", "bf16")}
+# Integer formats borrow the float format of their width's calibration and energy constants where a device has none
+# of their own (an int8 MAC is no costlier than an fp8 one: assumed, stated in docs/accelerators.md).
+WIDTH_CLASS: dict[str, str] = {"int8": "fp8", "int4": "fp4"}
 
 
 @dataclass(frozen=True)

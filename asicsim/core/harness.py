@@ -71,7 +71,7 @@ TRTLLM_BENCH_KV_FRACTION = 0.95  # calc_engine_setting's kv_cache_gpu_mem_fracti
 # cases" passed --kv_cache_free_gpu_mem_fraction 0.95; default 0.90).
 TRTLLM_RUNTIME_KV_FRACTION = 0.95
 TRTLLM_TOKENS_PER_BLOCK = 64  # TensorRT-LLM's default tokens_per_block, assumed unchanged
-_TRTLLM_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp4": 0.5}  # tuning.py BYTES_PER_ELEM (fp4: NVFP4)
+_TRTLLM_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp4": 0.5, "int8": 1.0, "int4": 0.5}  # tuning.py BYTES_PER_ELEM (fp4: NVFP4)
 # `$num_requests` per ISL/OSL pair, "Reproducing Benchmarked Results" of the TensorRT-LLM perf overview (the
 # same table from the v0.13 page through v0.19+: docs/source/performance/perf-overview.md).
 TRTLLM_PUBLISHED_REQUESTS: dict[tuple[int, int], int] = {
