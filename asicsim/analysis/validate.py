@@ -25,6 +25,11 @@ by `skipped_rows`, never run and never dropped silently.
 
 Per-GPU figures (metric `output_tokens_per_s_per_gpu`, as the TensorRT-LLM perf overview prints them since
 late 2025) are predicted as the run's `output_tokens_per_s` divided by its chips (`PER_CHIP_METRICS`).
+
+Per-user rows (a group naming "per-user": phone and laptop decode figures such as Qualcomm AI Hub's response
+rate) run one request alone through the `per-user` harness; their metric `decode_tokens_per_s` is one over the
+run's median time per output token (the rate after the first token, as those tables define it). Such groups
+are reported with no target.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ __all__ = [
     "rows_as_dicts", "EngineSettings", "trtllm_scheduler", "trtllm_bench_settings", "published_requests",
     "row_run_spec", "trtllm_harness", "row_harness", "SkippedRow", "skipped_rows", "is_moe_group", "moe_summary",
     "MOE_GROUP_PREFIX", "PER_CHIP_METRICS", "E2E_METRICS", "predicted_metric",
-    "TRTLLM_BENCH_KV_FRACTION", "TRTLLM_RUNTIME_KV_FRACTION", "TRTLLM_TOKENS_PER_BLOCK", "PUBLISHED_REQUESTS",
+    "DECODE_RATE_METRIC", "PER_USER", "TRTLLM_BENCH_KV_FRACTION", "TRTLLM_RUNTIME_KV_FRACTION", "TRTLLM_TOKENS_PER_BLOCK", "PUBLISHED_REQUESTS",
 ]
 
 E2E_REQUESTS = 512
@@ -73,6 +78,9 @@ MOE_GROUP_PREFIX = "end-to-end (MoE"  # mixture-of-experts groups: reported, not
 # tokens/s per GPU for its MoE tables).
 PER_CHIP_METRICS = {"output_tokens_per_s_per_gpu": "output_tokens_per_s"}
 E2E_METRICS = ("output_tokens_per_s", *PER_CHIP_METRICS)
+# One stream's decode rate after its first token: 1 / the median time per output token (per-user rows).
+DECODE_RATE_METRIC = "decode_tokens_per_s"
+PER_USER = "per-user"
 # Microbenchmark device names -> spec names (the GB200 HBM row stands for the B200's HBM3e stacks).
 _DEVICE = {"gb200": "b200"}
 # Arrays read and written per element by each bandwidth benchmark (STREAM counts the bytes of both); a row
@@ -253,6 +261,10 @@ def row_run_spec(hardware: str, model: str, dtype: str, kv_dtype: str, tp: int, 
     widen = dtype not in make_device(load_hardware(hardware), tp).supported_dtypes
     ranks = tp if attention_dp else 1
     moe = {"ep": ep or None, "attention_dp": attention_dp, "widen": widen}
+    if served == PER_USER:  # one stream alone; max_num_tokens: the runtime's prompt chunk where published
+        return RunSpec(hardware=hardware, chips=tp, model=model, dtype=dtype, kv_dtype=kv_dtype or None, tp=tp,
+                       isl=isl, osl=osl, requests=requests or 1, max_tokens_per_step=max_num_tokens or None,
+                       harness=PER_USER, **moe)
     if served == "in-flight":
         harness = harness or trtllm_harness(version)
         scheduler = "inflight" if harness == "trtllm-bench-pytorch" else trtllm_scheduler(version)
@@ -279,6 +291,8 @@ def predicted_metric(result, metric: str) -> float:
     """A row's metric from a run: a summary key, or a per-chip figure (`PER_CHIP_METRICS`)."""
     if metric in PER_CHIP_METRICS:
         return float(result.summary[PER_CHIP_METRICS[metric]]) / result.description.chips
+    if metric == DECODE_RATE_METRIC:
+        return 1.0 / float(result.summary["tpot_p50_s"])
     return float(result.summary[metric])
 
 
@@ -299,7 +313,8 @@ def _validation_e2e() -> pd.DataFrame:
     more = _data("validation.csv")
     more = more[~more["metric"].isin(OPERATOR_METRICS)].copy()
     more = more.fillna({k: v for k, v in _E2E_DEFAULTS.items() if k in more.columns})
-    more["served"] = np.where(more["group"].str.contains("static"), "static", "in-flight")
+    more["served"] = np.where(more["group"].str.contains("static"), "static",
+                              np.where(more["group"].str.contains(PER_USER), PER_USER, "in-flight"))
     more["source"] = more["source"] + " (" + more["version"] + ", " + more["date"] + ")"
     return more
 

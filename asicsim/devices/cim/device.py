@@ -16,8 +16,9 @@ Pricing rules (each a stated modelling choice):
   tiles, softmax, norms, activations and attention, whose operands change every token and so never sit in
   the macros), `dram` (KV cache and activations that overflow the buffer). Static power is charged per second
   by the run (`step_energy_j`).
-- Matmuls in a format the macros do not hold run on the digital unit (fp16 is its native format: attention and
-  the KV cache); int4 weights are widened to the macros' 8 bits (stored as read: 0.5 B each in DRAM).
+- Matmuls in a format the macros do not hold run on the digital unit (its 16-bit float datapath, which also
+  runs attention on the KV cache); int4 weights are widened to the macros' 8 bits (0.5 B each in DRAM, 1 B in
+  the bit cells); fp8/fp4 widen to the 16-bit float datapath.
 - One device, no scale-up links: more than one chip is refused.
 """
 
@@ -29,7 +30,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from asicsim.core.area import BLOCKS, AreaBreakdown, area_constants, check_limits
-from asicsim.core.device import MATMUL_DTYPES, LinkLimits, OpCost, PowerLimits
+from asicsim.core.device import MATMUL_DTYPES, WIDER_DATAPATHS, LinkLimits, OpCost, PowerLimits
 from asicsim.core.power_cap import power_capped_clock_hz
 from asicsim.core.specfile import build_spec
 from asicsim.workloads.errors import InputError
@@ -37,13 +38,12 @@ from asicsim.workloads.graph_types import Op, OpKind, grouped_as_dense
 
 from .spec import CimSpec
 
-__all__ = ["CimDevice", "DEVICE", "ENERGY_PARTS", "MACRO_DTYPE", "DIGITAL_DTYPE"]
+__all__ = ["CimDevice", "DEVICE", "ENERGY_PARTS", "MACRO_DTYPE", "DIGITAL_DTYPES"]
 
 MACRO_DTYPE = "int8"  # what the macros hold at the published 8-bit operating point
-DIGITAL_DTYPE = "fp16"  # the digital unit's format
+DIGITAL_DTYPES = ("bf16", "fp16")  # the digital unit's 16-bit float datapath (fp16 shares bf16's, WIDER_DATAPATHS)
 # Parts of the dynamic energy (`energy_parts_j`); static power is the run's.
 ENERGY_PARTS = ("mac", "adc_dac", "reload", "movement", "digital", "dram")
-_WIDER = ("bf16", "fp16", "fp8", "int8", "fp4", "int4")
 _MATMULS = (OpKind.MATMUL, OpKind.MOE_MATMUL)
 _COLLECTIVES = (OpKind.ALLREDUCE, OpKind.P2P, OpKind.ALL_TO_ALL)
 
@@ -107,21 +107,20 @@ class CimDevice:
         s = self.spec
         if dtype == MACRO_DTYPE:
             return 2.0 * s.macro_count * s.macro_macs_per_s
-        return s.digital_ops_per_s if dtype == DIGITAL_DTYPE else 0.0
+        return s.digital_ops_per_s if dtype in DIGITAL_DTYPES else 0.0
 
     @property
     def supported_dtypes(self) -> tuple[str, ...]:
-        """int8 on the macros, fp16 on the digital unit (attention, KV cache), widest first."""
+        """int8 on the macros, the 16-bit float formats on the digital unit (attention, KV cache), widest first."""
         return tuple(d for d in MATMUL_DTYPES if self._rate(d) > 0.0)
 
     def executed_dtype(self, dtype: str) -> str:
-        """`dtype` if native, else the nearest wider native format (else the widest native one)."""
+        """`dtype` if native, else the first datapath of its widening chain the chip has (WIDER_DATAPATHS)."""
         if self._rate(dtype) > 0.0:
             return dtype
-        if dtype not in _WIDER:
-            raise InputError(self.spec.name, "dtype", f"no matmul rate for {dtype!r}; known: {list(_WIDER)}")
-        wider = [d for d in _WIDER[:_WIDER.index(dtype)] if self._rate(d) > 0.0]
-        return wider[-1] if wider else next(d for d in _WIDER if self._rate(d) > 0.0)
+        if dtype not in WIDER_DATAPATHS:
+            raise InputError(self.spec.name, "dtype", f"no matmul rate for {dtype!r}; known: {list(WIDER_DATAPATHS)}")
+        return next(d for d in WIDER_DATAPATHS[dtype] if self._rate(d) > 0.0)
 
     def peak_flops_per_s(self, dtype: str) -> float:
         return self._rate(self.executed_dtype(dtype))

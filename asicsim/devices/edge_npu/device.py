@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from asicsim.core.device import MATMUL_DTYPES, AreaBreakdown, LinkLimits, OpCost, PowerLimits
+from asicsim.core.device import MATMUL_DTYPES, WIDER_DATAPATHS, AreaBreakdown, LinkLimits, OpCost, PowerLimits
 from asicsim.core.power_cap import power_capped_clock_hz
 from asicsim.core.specfile import build_spec
 from asicsim.workloads.errors import InputError
@@ -28,11 +28,8 @@ from asicsim.workloads.graph_types import Op, OpKind, grouped_as_dense
 
 from .spec import RATE_FIELDS, EdgeNpuSpec
 
-__all__ = ["EdgeNpuDevice", "DEVICE", "WIDER"]
+__all__ = ["EdgeNpuDevice", "DEVICE"]
 
-# Matmul formats from widest to narrowest: a dtype without a datapath runs on the nearest wider one the NPU has
-# (only when the run asks to widen; `description.resolve` refuses it otherwise).
-WIDER = ("bf16", "fp16", "fp8", "int8", "fp4", "int4")
 _MATMULS = (OpKind.MATMUL, OpKind.MOE_MATMUL)
 _COLLECTIVES = (OpKind.ALLREDUCE, OpKind.P2P, OpKind.ALL_TO_ALL)
 
@@ -98,13 +95,14 @@ class EdgeNpuDevice:
         return tuple(d for d in MATMUL_DTYPES if self.spec.rate(d) > 0.0)
 
     def executed_dtype(self, dtype: str) -> str:
-        """`dtype` itself if the NPU has it, else the nearest wider format it has (else its widest)."""
+        """`dtype` itself if the NPU has it, else the first datapath of its widening chain it has
+        (asicsim.core.device.WIDER_DATAPATHS; only when the run asks to widen, `description.resolve` refuses it
+        otherwise)."""
         if self.spec.rate(dtype) > 0.0:
             return dtype
         if dtype not in RATE_FIELDS:
             raise InputError(self.spec.name, "dtype", f"no matmul rate for {dtype!r}; known: {sorted(RATE_FIELDS)}")
-        wider = [d for d in WIDER[:WIDER.index(dtype)] if self.spec.rate(d) > 0.0]
-        return wider[-1] if wider else next(d for d in WIDER if self.spec.rate(d) > 0.0)
+        return next(d for d in WIDER_DATAPATHS[dtype] if self.spec.rate(d) > 0.0)
 
     def peak_flops_per_s(self, dtype: str) -> float:
         return self.spec.rate(self.executed_dtype(dtype))
@@ -150,7 +148,8 @@ class EdgeNpuDevice:
 
     # --- power and energy ----------------------------------------------------------------------------------
     def joules_per_op(self, dtype: str) -> float:
-        """NPU joules per matmul op in `dtype` as executed (int4: its own figure or int8's; float formats: fp16's)."""
+        """NPU joules per matmul op in `dtype` as executed (int4: its own figure or int8's; float formats: the
+        16-bit float datapath's)."""
         s, executed = self.spec, self.executed_dtype(dtype)
         if executed == "int8":
             return s.int8_j_per_op

@@ -9,8 +9,9 @@ __all__ = ["EdgeNpuSpec", "RATE_FIELDS"]
 
 _ZERO_OK = {"allow_zero": True}
 _FRACTION = {"max": 1.0}
-# Matmul dtype -> the spec field with its dense rate (ops per second; 0 = no datapath for it).
-RATE_FIELDS = {"bf16": "bf16_flops_per_s", "fp16": "fp16_flops_per_s", "fp8": "fp8_flops_per_s",
+# Matmul dtype -> the spec field with its dense rate (ops per second; 0 = no datapath for it). The 16-bit float
+# datapath runs bf16 and fp16 alike (asicsim.core.device.WIDER_DATAPATHS: fp16 shares the bf16 datapath).
+RATE_FIELDS = {"bf16": "fp16_flops_per_s", "fp16": "fp16_flops_per_s", "fp8": "fp8_flops_per_s",
                "int8": "int8_ops_per_s", "fp4": "fp4_flops_per_s", "int4": "int4_ops_per_s"}
 
 
@@ -35,12 +36,11 @@ class EdgeNpuSpec:
     lpddr_j_per_byte: float
     # other matmul dtypes (0 = no datapath; a run in it is refused unless widened)
     int4_ops_per_s: float = field(default=0.0, metadata=_ZERO_OK)
-    fp16_flops_per_s: float = field(default=0.0, metadata=_ZERO_OK)
-    bf16_flops_per_s: float = field(default=0.0, metadata=_ZERO_OK)
+    fp16_flops_per_s: float = field(default=0.0, metadata=_ZERO_OK)  # the 16-bit float datapath (bf16 too)
     fp8_flops_per_s: float = field(default=0.0, metadata=_ZERO_OK)
     fp4_flops_per_s: float = field(default=0.0, metadata=_ZERO_OK)
     int4_j_per_op: float = field(default=0.0, metadata=_ZERO_OK)  # 0 = int8's
-    fp16_j_per_flop: float = field(default=0.0, metadata=_ZERO_OK)  # 0 = int8's; also bf16/fp8/fp4
+    fp16_j_per_flop: float = field(default=0.0, metadata=_ZERO_OK)  # 0 = int8's; every float format
     onchip_buffer_bytes: float = field(default=0.0, metadata=_ZERO_OK)  # activations that fit stay on chip
     sources: tuple = ()
     assumed: frozenset = frozenset()
