@@ -77,9 +77,9 @@ MOE_GROUP_PREFIX = "end-to-end (MoE"  # mixture-of-experts groups: reported, not
 # Per-chip figures: the run's summary metric divided by the run's chips (the TensorRT-LLM perf overview prints
 # tokens/s per GPU for its MoE tables).
 PER_CHIP_METRICS = {"output_tokens_per_s_per_gpu": "output_tokens_per_s"}
-E2E_METRICS = ("output_tokens_per_s", *PER_CHIP_METRICS)
 # One stream's decode rate after its first token: 1 / the median time per output token (per-user rows).
 DECODE_RATE_METRIC = "decode_tokens_per_s"
+E2E_METRICS = ("output_tokens_per_s", *PER_CHIP_METRICS, DECODE_RATE_METRIC)
 PER_USER = "per-user"
 # Microbenchmark device names -> spec names (the GB200 HBM row stands for the B200's HBM3e stacks).
 _DEVICE = {"gb200": "b200"}
