@@ -1,4 +1,4 @@
-"""CimDevice: an SRAM compute-in-memory chip as a Device (docs/accelerators/edgecim.md).
+"""CimDevice: an SRAM compute-in-memory chip as a Device (docs/accelerators/edge-cim.md).
 
 Pricing rules (each a stated modelling choice):
 - An int8 matmul is tiled onto macros: row tiles of `macro_rows` (the reduction), column tiles of

@@ -1,4 +1,4 @@
-"""EdgeNpuDevice: a phone SoC's NPU and LPDDR as a Device (docs/accelerators/edgecim.md).
+"""EdgeNpuDevice: a phone SoC's NPU and LPDDR as a Device (docs/accelerators/edge-cim.md).
 
 Pricing rules (each a stated modelling choice):
 - Matmuls run on the NPU's matrix engine at the spec's dense rate for the executed dtype times
