@@ -75,7 +75,7 @@ def test_edge_power_stays_within_the_phone_budget() -> None:
 
 def test_more_than_one_chip_is_refused() -> None:
     for name in SPECS:
-        with pytest.raises(InputError, match="no scale-up links"):
+        with pytest.raises(InputError, match=f"{name}: .*no scale-up links"):
             make_device(name, 2)
 
 
@@ -156,3 +156,12 @@ def test_cim_runs_int4_weights_only_widened_onto_its_8_bit_macros() -> None:
     widened, int8 = (_per_user("cim-chip", "qwen3-0.6b", d, widen=d == "int4").summary for d in ("int4", "int8"))
     assert widened["weight_bytes_per_chip"] < int8["weight_bytes_per_chip"]  # fewer DRAM bytes to reload
     assert widened["tpot_p50_s"] < int8["tpot_p50_s"]
+
+
+def test_chips_auto_on_a_one_device_kind_stops_at_the_refusal_that_says_what_fits() -> None:
+    from asicsim.core.description import resolve
+
+    with pytest.raises(DoesNotFitError, match="these fit: .*llama-3.2-1b"):
+        resolve(RunSpec(hardware="edge-npu", chips="auto", model="llama-3.3-70b", dtype="int4", harness="per-user"))
+    assert resolve(RunSpec(hardware="cim-chip", chips="auto", model="llama-3.2-1b", dtype="int8",
+                           harness="per-user")).chips == 1

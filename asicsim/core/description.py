@@ -513,6 +513,8 @@ def _auto_chips(s: RunSpec) -> RunDescription:
         except InputError as exc:
             if exc.source != RUN or exc.field not in ("tp", "chips", "replicas", "ep", "attention_dp"):
                 raise
+            if exc.field == "chips" and isinstance(last, DoesNotFitError):
+                raise last from None  # a device that cannot grow (one chip, no links): the last refusal says what fits
             last = exc
     most = group << (AUTO_DOUBLINGS - 1)
     raise DoesNotFitError(RUN, "chips", f"no count up to {most} chips ({group} x a power of two) holds the run; at "

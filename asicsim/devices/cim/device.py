@@ -33,7 +33,7 @@ from asicsim.core.area import BLOCKS, AreaBreakdown, area_constants, check_limit
 from asicsim.core.device import MATMUL_DTYPES, WIDER_DATAPATHS, LinkLimits, OpCost, PowerLimits
 from asicsim.core.power_cap import power_capped_clock_hz
 from asicsim.core.specfile import build_spec
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import RUN, InputError
 from asicsim.workloads.graph_types import Op, OpKind, grouped_as_dense
 
 from .spec import CimSpec
@@ -53,7 +53,7 @@ class CimDevice:
 
     def __init__(self, spec: CimSpec, chips: int = 1) -> None:
         if chips != 1:
-            raise InputError(spec.name, "chips", f"the CIM chip is one device with no scale-up links (multi-device "
+            raise InputError(RUN, "chips", f"{spec.name}: the CIM chip is one device with no scale-up links (multi-device "
                                                  f"serving is not modelled); got {chips} chips")
         self.spec = spec
         self.chips = chips

@@ -23,7 +23,7 @@ import numpy as np
 from asicsim.core.device import MATMUL_DTYPES, WIDER_DATAPATHS, AreaBreakdown, LinkLimits, OpCost, PowerLimits
 from asicsim.core.power_cap import power_capped_clock_hz
 from asicsim.core.specfile import build_spec
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import RUN, InputError
 from asicsim.workloads.graph_types import Op, OpKind, grouped_as_dense
 
 from .spec import RATE_FIELDS, EdgeNpuSpec
@@ -39,7 +39,7 @@ class EdgeNpuDevice:
 
     def __init__(self, spec: EdgeNpuSpec, chips: int = 1) -> None:
         if chips != 1:
-            raise InputError(spec.name, "chips", f"an edge NPU is one device with no scale-up links (multi-device "
+            raise InputError(RUN, "chips", f"{spec.name}: an edge NPU is one device with no scale-up links (multi-device "
                                                  f"serving is not modelled); got {chips} chips")
         self.spec = spec
         self.chips = chips
