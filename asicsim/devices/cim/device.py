@@ -30,12 +30,13 @@ from typing import Any, Mapping
 import numpy as np
 
 from asicsim.core.area import BLOCKS, AreaBreakdown, area_constants, check_limits
-from asicsim.core.device import MATMUL_DTYPES, WIDER_DATAPATHS, LinkLimits, OpCost, PowerLimits
+from asicsim.core.device import OpCost, PowerLimits
 from asicsim.core.power_cap import power_capped_clock_hz
 from asicsim.core.specfile import build_spec
-from asicsim.workloads.errors import RUN, InputError
+from asicsim.workloads.errors import InputError
 from asicsim.workloads.graph_types import Op, OpKind, grouped_as_dense
 
+from ..one_device import OneDevice
 from .spec import CimSpec
 
 __all__ = ["CimDevice", "DEVICE", "ENERGY_PARTS", "MACRO_DTYPE", "DIGITAL_DTYPES"]
@@ -48,15 +49,13 @@ _MATMULS = (OpKind.MATMUL, OpKind.MOE_MATMUL)
 _COLLECTIVES = (OpKind.ALLREDUCE, OpKind.P2P, OpKind.ALL_TO_ALL)
 
 
-class CimDevice:
+class CimDevice(OneDevice):
     """Prices ops on one compute-in-memory chip; `chips` must be 1 (no scale-up links)."""
 
+    what = "the CIM chip"
+
     def __init__(self, spec: CimSpec, chips: int = 1) -> None:
-        if chips != 1:
-            raise InputError(RUN, "chips", f"{spec.name}: the CIM chip is one device with no scale-up links (multi-device "
-                                                 f"serving is not modelled); got {chips} chips")
-        self.spec = spec
-        self.chips = chips
+        super().__init__(spec, chips)
         self._dram_bytes_per_s = spec.dram_bandwidth_bytes_per_s * spec.dram_efficiency
         self._parts: dict[bytes, tuple[OpCost, dict[str, float]]] = {}
 
@@ -70,29 +69,9 @@ class CimDevice:
             raise InputError(source, "static_power_w", f"{spec.static_power_w:g} W is not below tdp_w {spec.tdp_w:g} W")
         return spec
 
-    # --- identity and switches -----------------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
     @property
     def compute_unit_name(self) -> str:
         return "CIM macros + digital unit"
-
-    @property
-    def effects(self) -> Mapping[str, bool]:
-        return {}
-
-    def with_effects(self, changes: Mapping[str, bool]) -> "CimDevice":
-        if changes:
-            raise InputError(self.spec.name, "effects", f"the CIM model has no switchable effects, got {sorted(changes)}")
-        return self
-
-    # --- memory, rates, dtypes -----------------------------------------------------------------------------
-    @property
-    def clocks_hz(self) -> Mapping[str, float]:
-        c = self.spec.clock_hz
-        return {"compute": c, "memory": c, "link": c}
 
     @property
     def memory_bytes_per_chip(self) -> float:
@@ -108,41 +87,6 @@ class CimDevice:
         if dtype == MACRO_DTYPE:
             return 2.0 * s.macro_count * s.macro_macs_per_s
         return s.digital_ops_per_s if dtype in DIGITAL_DTYPES else 0.0
-
-    @property
-    def supported_dtypes(self) -> tuple[str, ...]:
-        """int8 on the macros, the 16-bit float formats on the digital unit (attention, KV cache), widest first."""
-        return tuple(d for d in MATMUL_DTYPES if self._rate(d) > 0.0)
-
-    def executed_dtype(self, dtype: str) -> str:
-        """`dtype` if native, else the first datapath of its widening chain the chip has (WIDER_DATAPATHS)."""
-        if self._rate(dtype) > 0.0:
-            return dtype
-        if dtype not in WIDER_DATAPATHS:
-            raise InputError(self.spec.name, "dtype", f"no matmul rate for {dtype!r}; known: {list(WIDER_DATAPATHS)}")
-        return next(d for d in WIDER_DATAPATHS[dtype] if self._rate(d) > 0.0)
-
-    def peak_flops_per_s(self, dtype: str) -> float:
-        return self._rate(self.executed_dtype(dtype))
-
-    @property
-    def prefetch_weights(self) -> bool:
-        return False
-
-    @property
-    def overlap_collectives(self) -> bool:
-        return False
-
-    @property
-    def op_kinds(self) -> frozenset[str]:
-        return frozenset(OpKind.ALL)
-
-    def missing_features(self, model: Any) -> tuple[str, ...]:
-        """None: what the macros cannot hold runs on the digital unit."""
-        return ()
-
-    def check_model(self, config: Mapping[str, Any], source: str) -> None:
-        """Any model runs (with weight reload); whether it fits DRAM is the memory plan's decision."""
 
     # --- pricing -------------------------------------------------------------------------------------------
     def cost(self, op: Op) -> OpCost:
@@ -236,12 +180,7 @@ class CimDevice:
         return PowerLimits(tdp_w=s.tdp_w, static_power_w=s.static_power_w, clock_hz=s.clock_hz,
                            full_load_power_w=s.static_power_w + dram_w + compute_w, capped_clock_hz=capped)
 
-    # --- links and area ------------------------------------------------------------------------------------
-    @property
-    def link_limits(self) -> LinkLimits:
-        """No scale-up links: a domain of one (the bandwidth is DRAM's: a copy inside the one device)."""
-        return LinkLimits(self.spec.dram_bandwidth_bytes_per_s, 0.0, 1)
-
+    # --- area ---------------------------------------------------------------------------------------------
     def area(self, *, check: bool = True) -> AreaBreakdown:
         """Macros from the published bit density, the buffer, the digital unit and I/O; checked against the
         reticle."""
@@ -258,10 +197,6 @@ class CimDevice:
         if check:
             check_limits(area)
         return area
-
-    def die_floorplan(self) -> None:
-        """None: the reticle-die envelope fills a die with systolic arrays, not CIM macros."""
-        return None
 
 
 DEVICE = CimDevice  # the registry's name for this package's device class (asicsim.core.registry)

@@ -20,13 +20,14 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from asicsim.core.device import MATMUL_DTYPES, WIDER_DATAPATHS, AreaBreakdown, LinkLimits, OpCost, PowerLimits
+from asicsim.core.device import AreaBreakdown, OpCost, PowerLimits
 from asicsim.core.power_cap import power_capped_clock_hz
 from asicsim.core.specfile import build_spec
-from asicsim.workloads.errors import RUN, InputError
+from asicsim.workloads.errors import InputError
 from asicsim.workloads.graph_types import Op, OpKind, grouped_as_dense
 
-from .spec import RATE_FIELDS, EdgeNpuSpec
+from ..one_device import OneDevice
+from .spec import EdgeNpuSpec
 
 __all__ = ["EdgeNpuDevice", "DEVICE"]
 
@@ -34,15 +35,13 @@ _MATMULS = (OpKind.MATMUL, OpKind.MOE_MATMUL)
 _COLLECTIVES = (OpKind.ALLREDUCE, OpKind.P2P, OpKind.ALL_TO_ALL)
 
 
-class EdgeNpuDevice:
+class EdgeNpuDevice(OneDevice):
     """Prices ops on one phone NPU; `chips` must be 1 (no scale-up links)."""
 
+    what = "an edge NPU"
+
     def __init__(self, spec: EdgeNpuSpec, chips: int = 1) -> None:
-        if chips != 1:
-            raise InputError(RUN, "chips", f"{spec.name}: an edge NPU is one device with no scale-up links (multi-device "
-                                                 f"serving is not modelled); got {chips} chips")
-        self.spec = spec
-        self.chips = chips
+        super().__init__(spec, chips)
         self._lpddr_bytes_per_s = spec.lpddr_bandwidth_bytes_per_s * spec.lpddr_efficiency
 
     @classmethod
@@ -55,30 +54,9 @@ class EdgeNpuDevice:
             raise InputError(source, "static_power_w", f"{spec.static_power_w:g} W is not below tdp_w {spec.tdp_w:g} W")
         return spec
 
-    # --- identity and switches -----------------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
     @property
     def compute_unit_name(self) -> str:
         return "NPU matrix engine + vector units"
-
-    @property
-    def effects(self) -> Mapping[str, bool]:
-        """None switchable."""
-        return {}
-
-    def with_effects(self, changes: Mapping[str, bool]) -> "EdgeNpuDevice":
-        if changes:
-            raise InputError(self.spec.name, "effects", f"the edge-NPU model has no switchable effects, got {sorted(changes)}")
-        return self
-
-    # --- memory and rates ----------------------------------------------------------------------------------
-    @property
-    def clocks_hz(self) -> Mapping[str, float]:
-        c = self.spec.clock_hz
-        return {"compute": c, "memory": c, "link": c}
 
     @property
     def memory_bytes_per_chip(self) -> float:
@@ -89,42 +67,8 @@ class EdgeNpuDevice:
     def memory_bandwidth_bytes_per_s(self) -> float:
         return self.spec.lpddr_bandwidth_bytes_per_s
 
-    @property
-    def supported_dtypes(self) -> tuple[str, ...]:
-        """Matmul dtypes with a non-zero NPU rate, widest first."""
-        return tuple(d for d in MATMUL_DTYPES if self.spec.rate(d) > 0.0)
-
-    def executed_dtype(self, dtype: str) -> str:
-        """`dtype` itself if the NPU has it, else the first datapath of its widening chain it has
-        (asicsim.core.device.WIDER_DATAPATHS; only when the run asks to widen, `description.resolve` refuses it
-        otherwise)."""
-        if self.spec.rate(dtype) > 0.0:
-            return dtype
-        if dtype not in RATE_FIELDS:
-            raise InputError(self.spec.name, "dtype", f"no matmul rate for {dtype!r}; known: {sorted(RATE_FIELDS)}")
-        return next(d for d in WIDER_DATAPATHS[dtype] if self.spec.rate(d) > 0.0)
-
-    def peak_flops_per_s(self, dtype: str) -> float:
-        return self.spec.rate(self.executed_dtype(dtype))
-
-    @property
-    def prefetch_weights(self) -> bool:
-        return False
-
-    @property
-    def overlap_collectives(self) -> bool:
-        return False
-
-    @property
-    def op_kinds(self) -> frozenset[str]:
-        return frozenset(OpKind.ALL)
-
-    def missing_features(self, model: Any) -> tuple[str, ...]:
-        """None: the NPU is programmable (its vector units run whatever the matrix engine does not)."""
-        return ()
-
-    def check_model(self, config: Mapping[str, Any], source: str) -> None:
-        """Any model the workload layer builds runs; whether it fits is the memory plan's decision."""
+    def _rate(self, dtype: str) -> float:
+        return self.spec.rate(dtype)
 
     # --- pricing -------------------------------------------------------------------------------------------
     def cost(self, op: Op) -> OpCost:
@@ -178,18 +122,9 @@ class EdgeNpuDevice:
                            full_load_power_w=s.static_power_w + dram_w + npu_j_per_cycle * s.clock_hz,
                            capped_clock_hz=capped)
 
-    # --- links and area ------------------------------------------------------------------------------------
-    @property
-    def link_limits(self) -> LinkLimits:
-        """No scale-up links: a domain of one. The bandwidth is LPDDR's (a copy inside the one device)."""
-        return LinkLimits(self.spec.lpddr_bandwidth_bytes_per_s, 0.0, 1)
-
+    # --- area ---------------------------------------------------------------------------------------------
     def area(self, *, check: bool = True) -> AreaBreakdown:
         raise InputError(self.spec.name, "area", "no area model: the SoC's die breakdown is not published")
-
-    def die_floorplan(self) -> None:
-        """None: the reticle-die envelope describes array dies, not a phone SoC."""
-        return None
 
 
 DEVICE = EdgeNpuDevice  # the registry's name for this package's device class (asicsim.core.registry)
