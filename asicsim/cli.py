@@ -27,12 +27,24 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command, or of the command `only` alone (what `main` parses a command line with: the
     other command modules, and what they import, stay unloaded)."""
-    parser = _Parser(prog="asicsim", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="asicsim", description="Performance model of LLM inference hardware: tokens/s, TTFT, TPOT, "
+                                                 "energy and memory of a transformer ASIC next to GPUs and other "
+                                                 "accelerators. `asicsim COMMAND --help` describes each command.")
+    parser.add_argument("--version", action="version", version=f"asicsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMAND_MODULES if only is None else (only,):
         if importlib.util.find_spec(f"asicsim.commands.{name}") is not None:
             importlib.import_module(f"asicsim.commands.{name}").register(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("asicsim")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def describe_error(exc: InputError) -> str:
@@ -65,9 +77,37 @@ def _arm_compile_notice() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
+    warmer = _cold_start(words)
+    code = _main(argv, words)
+    if code == 130:  # Ctrl-C: the background compile stops too, nothing is left behind
+        _stop(warmer)
+    return code
+
+
+def _cold_start(words: list[str]):
+    """On the first run after an install, a light command runs interpreted while a detached process compiles the
+    kernels for the next runs (`commands._coldstart`); returns that process or None."""
+    from .commands import _coldstart
+
+    if not _coldstart.should_interpret(words):
+        return None
+    _coldstart.interpret()
+    warmer = _coldstart.start_background_compile()
+    if sys.stderr.isatty():
+        print(_coldstart.NOTICE, file=sys.stderr, flush=True)
+    return warmer
+
+
+def _stop(warmer) -> None:
+    from .commands import _coldstart
+
+    _coldstart.stop(warmer)
+
+
+def _main(argv: list[str] | None, words: list[str]) -> int:
     _arm_compile_notice()
     try:
-        words = sys.argv[1:] if argv is None else list(argv)
         parser = build_parser(words[0] if words and words[0] in COMMAND_MODULES else None)
         args = parser.parse_args(argv)
     except SystemExit as done:  # usage errors (one line, code 2) and --help (code 0)

@@ -141,17 +141,19 @@ FITS = {
 
 
 def nccl_curve(hardware: str) -> dict[str, float]:
-    """The spec's NCCL busbw curve at its sizes, read off the calibration rows of the 8-GPU NCCL all-reduce table
-    (log-log interpolation; sizes past the largest measured keep its busbw)."""
+    """The spec's NCCL busbw curve at its sizes, read off the calibration rows of the NCCL all-reduce table over the
+    most GPUs it has (8, or 4 where the collector measured no more: GB200), log-log interpolated; sizes past the
+    largest measured keep its busbw. `_gpus` is the group (the spec's nccl_group)."""
     from asicsim.gpusim.spec import NCCL_CURVE_FIELDS
     rows = ot.load_table(hardware, "allreduce")
-    rows = rows[(rows["split"] == "calibration") & (rows["implementation"] == "nccl") & (rows["gpus"] == 8)]
-    rows = rows.sort_values("message_bytes")
+    rows = rows[(rows["split"] == "calibration") & (rows["implementation"] == "nccl")]
+    gpus = int(rows["gpus"].max())
+    rows = rows[rows["gpus"] == gpus].sort_values("message_bytes")
     sizes = rows["message_bytes"].to_numpy(dtype=float)
-    busbw = 2.0 * 7 / 8 * sizes / (rows["latency_us"].to_numpy() * 1e-6)
+    busbw = 2.0 * (gpus - 1) / gpus * sizes / (rows["latency_us"].to_numpy() * 1e-6)
     out = {name: float(np.exp(np.interp(np.log(size), np.log(sizes), np.log(busbw))))
            for name, size in NCCL_CURVE_FIELDS}
-    out["_rows"] = len(rows)
+    out["_rows"], out["_gpus"] = len(rows), gpus
     return out
 
 
@@ -181,11 +183,13 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.fit or [f for f in FITS if f != "gemm"]:
             if name == "nccl":
                 curve = nccl_curve(hardware)
-                rows = curve.pop("_rows")
-                print(f"# {hardware} nccl: busbw curve from {rows} calibration rows (8 GPUs)")
+                rows, gpus = curve.pop("_rows"), curve.pop("_gpus")
+                print(f"# {hardware} nccl: busbw curve from {rows} calibration rows ({gpus} GPUs)")
+                print(f'nccl_group = {{ value = {gpus}, source = "the {gpus}-GPU rows of the aiconfigurator-core '
+                      f'{hardware} NCCL all-reduce table" }}')
                 for field, value in curve.items():
                     print(f'{field} = {{ value = {value:.4g}, source = "aiconfigurator-core {version} NCCL '
-                          f'{ot.provenance()["framework"].split("NCCL ")[-1]} all-reduce, 8 GPUs, calibration split, '
+                          f'{ot.provenance()["framework"].split("NCCL ")[-1]} all-reduce, {gpus} GPUs, calibration split, '
                           f'log-log interpolated (benchmarks/calibrate_operators.py --fit nccl)" }}')
                 continue
             values = fit(hardware, name)

@@ -6,7 +6,8 @@ latency goes to compute cycles; HBM traffic at the achievable bandwidth (weights
 memory-kernel latency to memory/weight cycles; collectives to link cycles. The engine takes the slowest,
 so nothing is counted twice. CPU launch cost is asynchronous: only the part longer than the kernel itself
 is serial (`fixed_s`), and CUDA Graph replay shrinks it. Without `options`, the device models the stack the
-published GPU numbers were measured on (`DEFAULT_STACK`, TensorRT-LLM).
+published GPU numbers were measured on (the spec's `serving_stack`: `DEFAULT_STACK`, TensorRT-LLM, for the
+NVIDIA specs; vLLM for the AMD and Intel ones).
 """
 
 from __future__ import annotations
@@ -29,11 +30,10 @@ from .area import area_breakdown
 from .options import ONESHOT_ALLREDUCE_MAX_BYTES, GpuOptions
 from .power import capped_clock_hz, power_w, static_power_w
 from .power import step_energy_j as _step_energy_j
-from .spec import GpuSpec, load_gpu_spec
+from .spec import DEFAULT_STACK, GpuSpec, load_gpu_spec
 
 __all__ = ["GpuDevice", "DEVICE", "DEFAULT_STACK", "FULL_LOAD_DTYPE"]
 
-DEFAULT_STACK = "trtllm-0.14"
 # Matmul dtype of the full load `power_limits` quotes by default: the datasheet's headline dense rate (a GPU
 # without fp8 runs it as bf16).
 FULL_LOAD_DTYPE = "fp8"
@@ -68,7 +68,7 @@ class GpuDevice:
             raise InputError(spec.name, "chips", f"must be >= 1, got {chips!r}")
         self.spec = spec
         self.chips = int(chips)
-        self.options = options or GpuOptions.for_stack(DEFAULT_STACK)
+        self.options = options or GpuOptions.for_stack(spec.serving_stack)
         self._nccl_sizes, self._nccl_busbw = spec.nccl_curve()
 
     @classmethod
@@ -83,7 +83,7 @@ class GpuDevice:
 
     @property
     def compute_unit_name(self) -> str:
-        return "SMs (tensor cores + CUDA cores)"
+        return self.spec.compute_unit_name
 
     @property
     def effects(self) -> Mapping[str, bool]:

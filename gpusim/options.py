@@ -83,8 +83,15 @@ _TRTLLM = replace(GpuOptions(), custom_allreduce=True, replicated_embedding=True
 # trtllm-bench's TensorRT-engine flow leaves CUDA Graphs off (`PerformanceOptions.cuda_graphs = False` in
 # tensorrt_llm/bench/run/dataclasses.py of the v0.12-v0.15 era), so every kernel launch is a CPU launch there.
 _TRTLLM_ENGINE = replace(_TRTLLM, cuda_graphs=False)
+# "vllm": vLLM as AMD (ROCm) and Intel (Gaudi fork) ship it: graph replay for decode (HIP graphs / HPU graphs),
+# its custom all-reduce for small messages (vllm/distributed/device_communicators/custom_all_reduce.py; on ROCm
+# too), the residual add fused into RMSNorm (`fused_add_rms_norm`, vllm/model_executor/layers/layernorm.py), a
+# vocab-parallel embedding whose lookup is all-reduced, and sampling on vocab shards (the stack gathers logits to
+# one rank; the model's closest switch is off). The one-shot size thresholds are TensorRT-LLM's (vLLM's custom
+# all-reduce also serves messages up to a few MB).
 STACKS: dict[str, GpuOptions] = {
     "generic": GpuOptions(),
+    "vllm": replace(GpuOptions(), custom_allreduce=True, fused_residual_norm=True),
     "trtllm-0.14": _TRTLLM_ENGINE,
     "trtllm-0.10": _TRTLLM_ENGINE,
     "trtllm-pytorch": replace(_TRTLLM, separate_input_quantize=True),

@@ -16,7 +16,11 @@ import numpy as np
 from asicsim.core.specfile import build_spec
 from asicsim.workloads.errors import InputError
 
-__all__ = ["GpuSpec", "NCCL_CURVE_FIELDS", "load_gpu_spec"]
+from .options import STACKS
+
+__all__ = ["GpuSpec", "NCCL_CURVE_FIELDS", "DEFAULT_STACK", "load_gpu_spec"]
+
+DEFAULT_STACK = "trtllm-0.14"  # the stack the NVIDIA specs' published numbers were measured on
 
 # nccl-tests message sizes (bytes, powers of two as nccl-tests prints them) of the busbw curve fields.
 NCCL_CURVE_FIELDS: tuple[tuple[str, float], ...] = (
@@ -54,7 +58,7 @@ class GpuSpec:
     nvlink_bandwidth_bytes_per_s: float
     gpus_per_server: int
     tdp_w: float
-    die_area_mm2: float
+    die_area_mm2: float = field(metadata=_MAY_BE_ZERO)  # 0: not published (a chiplet package, say)
     # --- calibration: memory ---
     hbm_achievable_fraction: float = field(metadata=_FRACTION)
     memory_kernel_latency_s: float = field(metadata=_MAY_BE_ZERO)
@@ -147,6 +151,15 @@ class GpuSpec:
     # top-k hidden vectors bound for other GPUs, as workloads/layers.py counts it) leaves a GPU.
     all_to_all_latency_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
     all_to_all_bytes_per_s: float = field(default=0.0, metadata=_MAY_BE_ZERO)
+    # --- descriptive names (optional): the generic field names above (`sm_count`, `nvlink_*`, `nccl_*`,
+    # `cuda_graphs`) keep their meaning on any GPU-like chip; these say what they stand for on this one ---
+    compute_unit_name: str = "SMs (tensor cores + CUDA cores)"
+    link_name: str = "NVLink"
+    collective_library: str = "NCCL"
+    # The serving stack (gpusim.options STACKS) whose switches the device models unless given others.
+    serving_stack: str = field(default=DEFAULT_STACK, metadata={"choices": tuple(STACKS)})
+    # Memory-side last-level cache beside L2 (AMD Infinity Cache), bytes; descriptive, not priced (0 = none).
+    llc_bytes: float = field(default=0.0, metadata=_MAY_BE_ZERO)
     sources: tuple = ()
     assumed: frozenset = frozenset()
 

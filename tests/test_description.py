@@ -113,7 +113,7 @@ def test_pp_2_on_8_chips_picks_tp_4_from_the_cli_and_python(capsys):
     ({"pp": 3}, "chips"),                      # 8 chips do not split into 3 stages
     ({"tp": 3}, "tp"),                         # tp x pp does not divide the chips
     ({"tp": 2, "replicas": 3}, "replicas"),    # 2 x 1 x 3 != 8
-    ({"replicas": 1, "pp": 1, "model": "llama-3.1-8b", "chips": 16}, "tp"),  # 16 does not divide 8 KV heads
+    ({"replicas": 1, "pp": 1, "model": "llama-3.1-8b", "chips": 12}, "tp"),  # 12: neither divides nor a multiple of 8 KV heads
     ({"dtype": "int4"}, "dtype"),
     ({"kv_dtype": "fp16"}, "kv_dtype"),
     ({"trace": "azure-conv", "rate": 2.0}, "rate"),

@@ -20,8 +20,12 @@ from asicsim.workloads.graph_types import Op, OpKind
 ROOT = Path(__file__).resolve().parent.parent
 # The protocol's members, read from the class body so that a member added there is checked here too.
 MEMBERS = sorted({n for n in vars(Device) if not n.startswith("_")} | set(Device.__annotations__))
-# Built-in specs a device cannot price the area of yet (docs/area-model.md: B200 has no die description).
-NO_AREA_MODEL = {"b200": "no physical die description", "edge-npu": "no area model"}
+# Built-in specs a device cannot price the area of yet (docs/area-model.md: B200 and GB200 have no die description;
+# the AMD and Intel chiplet packages have no published die area: docs/accelerators/gpulike.md).
+NO_AREA_MODEL = {"b200": "no physical die description", "gb200": "no physical die description",
+                 **{n: "no physical die description" for n in ("mi300x", "mi325x", "mi355x", "gaudi3")},
+                 **{n: "no area model" for n in ("tpu-v5e", "tpu-v6e", "tpu-v7", "trainium2")},
+                 "edge-npu": "no area model"}
 
 
 @pytest.fixture(scope="module", params=builtin_specs())
@@ -116,8 +120,8 @@ def test_area_and_floorplan(device) -> None:
 # --- the registry -------------------------------------------------------------------------------------------
 
 def test_registry_maps_kinds_to_packages_and_specs_to_devices() -> None:
-    assert DEVICE_KINDS == {"asic": "asicsim.chip", "gpu": "asicsim.gpusim", "edge-npu": "asicsim.devices.edge_npu",
-                            "cim": "asicsim.devices.cim"}
+    assert DEVICE_KINDS == {"asic": "asicsim.chip", "gpu": "asicsim.gpusim", "systolic": "asicsim.devices.systolic",
+                            "edge-npu": "asicsim.devices.edge_npu", "cim": "asicsim.devices.cim"}
     assert registry.SPEC_DIR in registry.spec_dirs()
     names = [p.stem for folder in registry.spec_dirs() for p in folder.glob("*.toml")]
     assert len(names) == len(set(names)), "a built-in spec name is defined twice"

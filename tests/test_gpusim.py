@@ -90,8 +90,12 @@ def decode(batch: int, context: int, kv_heads: int = 1) -> Op:
 def test_spec_loads_through_registry_with_sources(name: str) -> None:
     spec = load_hardware(name)
     assert isinstance(spec, GpuSpec) and spec.kind == "gpu" and spec.name == name
-    numeric = [f.name for f in dataclasses.fields(GpuSpec) if f.name not in ("name", "kind", "description", "sources", "assumed")]
+    # Descriptive names (strings) and the unpriced last-level cache are optional: sourced where a spec sets them.
+    descriptive = {"compute_unit_name", "link_name", "collective_library", "serving_stack", "llc_bytes"}
+    numeric = [f.name for f in dataclasses.fields(GpuSpec)
+               if f.name not in ("name", "kind", "description", "sources", "assumed", *descriptive)]
     assert [f for f in numeric if not spec.source_of(f).strip()] == []
+    assert spec.llc_bytes == 0.0 or spec.source_of("llc_bytes").strip()
     assert all(len(spec.source_of(f).split()) >= 4 for f in spec.assumed)
 
 

@@ -205,11 +205,21 @@ def test_pp_places_embedding_lm_head_and_sends() -> None:
     assert default.layers_per_stage == 32 and default.post_ops
 
 
-@pytest.mark.parametrize("tp", [3, 5, 16, 0, -2])
-def test_tp_must_divide_kv_heads(tp) -> None:
-    with pytest.raises(InputError) as err:
+@pytest.mark.parametrize("tp", [3, 5, 12, 128, 0, -2])
+def test_tp_must_divide_kv_heads_or_be_a_multiple_dividing_the_query_heads(tp) -> None:
+    with pytest.raises(InputError) as err:  # llama-3.1-70b: 8 KV heads, 64 query heads
         build_step_graph(BUILTINS["llama-3.1-70b"], StepBatch.make([4]), tp=tp)
     assert err.value.field == "tp"
+
+
+def test_tp_past_the_kv_heads_replicates_one_kv_head_per_chip() -> None:
+    model = BUILTINS["llama-3.1-70b"]
+    at8 = build_step_graph(model, StepBatch.make([4], decode_past=[100]), tp=8)
+    at16 = build_step_graph(model, StepBatch.make([4], decode_past=[100]), tp=16)
+    kv8 = sum(op.kv_write_bytes + op.kv_read_bytes for op in at8.layer_ops)
+    kv16 = sum(op.kv_write_bytes + op.kv_read_bytes for op in at16.layer_ops)
+    assert kv8 > 0 and kv16 == kv8  # the same one KV head per chip: replicated, not split
+    assert sum(op.flops for op in at16.layer_ops) < sum(op.flops for op in at8.layer_ops)  # the rest still splits
 
 
 @pytest.mark.parametrize(("kwargs", "field"), [({"pp": 0}, "pp"), ({"pp": 81}, "pp"), ({"pp": 2, "stage": 2}, "stage"),

@@ -201,7 +201,7 @@ def test_cli_out_folder_and_plot(capsys, tmp_path):
     assert sum(1 for e in events if e.get("tid") == 0 and e["ph"] == "X") == 2
     pytest.importorskip("matplotlib")
     assert main(["plot", str(out)]) == 0
-    assert (out / "latency.png").stat().st_size > 0 and (out / "batch.png").stat().st_size > 0
+    assert (out / "latency.png").stat().st_size > 0 and (out / "steps.png").stat().st_size > 0
     assert main(["plot", str(out / "summary.json")]) == 2
 
 
@@ -477,3 +477,16 @@ def test_fast_forward_equals_stepping_for_windowed_and_expert_models(reqs, case)
     assert (runner.curves is None) == (windowed or dep)
     fast, slow = _both(H100, reqs, config, chips=2)
     _assert_same_runs(fast, slow, 1e-8)
+
+
+def test_run_plots_are_titled_and_bin_long_step_series():
+    from asicsim.commands.plot import _binned, run_title
+
+    title = run_title({"hardware": "sohu", "chips": 8, "tp": 8, "pp": 1, "model": "llama-3-70b", "dtype": "fp8",
+                       "workload": "burst", "isl": 2048, "osl": 128})
+    assert title == "sohu x8 (tp 8 x pp 1), llama-3-70b fp8, burst 2048/128"
+    t = np.linspace(0.0, 100.0, 100_000)
+    x, y = _binned(t, np.ones_like(t) * 3.0, 600)
+    assert len(x) <= 600 and np.allclose(y, 3.0)  # means of a constant series stay the constant
+    x, y = _binned(t, t, 10)
+    assert np.all(np.diff(y) > 0) and y[0] == pytest.approx(5.0, abs=0.01)  # bin means of a ramp

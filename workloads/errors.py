@@ -4,7 +4,9 @@ It lives in the lowest data layer so that workloads, engine, devices and CLI all
 the CLI turns it into one line and exit code 2.
 """
 
-__all__ = ["InputError", "DoesNotFitError", "Infeasible", "Interrupted", "RUN"]
+import difflib
+
+__all__ = ["InputError", "DoesNotFitError", "Infeasible", "Interrupted", "RUN", "did_you_mean", "install_hint"]
 
 # Source of an error about a run setting: `field` is then the setting's name (a RunSpec field). The CLI shows it
 # as the flag (`--tp`), the Python API as the keyword, a sweep as `workload.<field>`.
@@ -32,3 +34,16 @@ class Infeasible(InputError):
 
 class Interrupted(Exception):
     """Ctrl-C during long work: the CLI prints this one line and exits 130."""
+
+
+def did_you_mean(name: str, known) -> str:
+    """' (did you mean X?)' for the closest known names (prefix matches first: 'h100' -> h100-sxm), else ''."""
+    known = list(known)
+    prefixed = [k for k in known if k.startswith(name) or name.startswith(k)]
+    close = prefixed[:3] or difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
+def install_hint(extra: str) -> str:
+    """How to install an optional extra, from the package index and from a checkout of the repository."""
+    return f"pip install 'asicsim[{extra}]' (from a checkout: pip install '.[{extra}]')"

@@ -65,16 +65,18 @@ def _check_int(value: object, field: str) -> int:
 
 @lru_cache(maxsize=256)
 def shard(model: ModelConfig, tp: int) -> Shard:
-    """Per-chip shapes for `tp`; InputError on field 'tp' unless tp divides the KV-head count."""
+    """Per-chip shapes for `tp`; InputError on field 'tp' unless tp divides the KV-head count or is a multiple of
+    it that divides the query heads (then each chip holds one KV head, replicated on tp / KV heads chips, as
+    vLLM and TensorRT-LLM do past the KV-head count)."""
     tp = _check_int(tp, "tp")
-    if model.num_key_value_heads % tp:
-        raise InputError(
-            RUN, "tp", f"{tp} does not divide num_key_value_heads={model.num_key_value_heads} of {model.name}"
-        )
+    kv, heads = model.num_key_value_heads, model.num_attention_heads
+    if kv % tp and (tp % kv or heads % tp):
+        raise InputError(RUN, "tp", f"{tp} neither divides nor is a multiple of num_key_value_heads={kv} (dividing "
+                                    f"the {heads} query heads) of {model.name}")
     return Shard(
         tp=tp,
-        q_heads=model.num_attention_heads // tp,
-        kv_heads=model.num_key_value_heads // tp,
+        q_heads=heads // tp,
+        kv_heads=max(kv // tp, 1),
         head_dim=model.head_dim,
         intermediate=-(-model.intermediate_size // tp),
         vocab=-(-model.vocab_size // tp),

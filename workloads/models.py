@@ -17,7 +17,7 @@ from typing import Any
 
 from .architecture import DENSE_LAYER, LayerKind, MlaConfig, MoeConfig, SsmConfig
 from .dtypes import dtype_bytes
-from .errors import InputError
+from .errors import InputError, did_you_mean
 from .families import FAMILIES, FAMILY_KEYS, family_fields, text_config
 
 __all__ = ["ModelConfig", "LayerKind", "MoeConfig", "MlaConfig", "SsmConfig", "load_model", "read_model_config", "model_config_path", "builtin_models", "parse_config"]
@@ -217,9 +217,8 @@ def model_config_path(name_or_path: str | Path) -> Path:
     if path.is_dir():
         path = path / "config.json"
     if not path.is_file():
-        raise InputError(
-            text, "model", f"no such config file and not a built-in model (built-ins: {', '.join(builtin_models())})"
-        )
+        raise InputError(text, "model", f"no such config file and not a built-in model"
+                                        f"{did_you_mean(text, builtin_models())} (built-ins: {', '.join(builtin_models())})")
     return path
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import InputError, install_hint
 
 from .plotdata import roofline_curves
 
@@ -131,7 +131,7 @@ def plot_claim(r: dict, path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise InputError("--plot", "matplotlib", "not installed; pip install 'asicsim[plot]'") from None
+        raise InputError("--plot", "matplotlib", f"not installed; {install_hint('plot')}") from None
     curves = roofline_curves(r)
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for label, xs, ys, style in curves["lines"]:

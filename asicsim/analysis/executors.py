@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from functools import partial
 from typing import Callable, Iterator, Sequence
 
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import InputError, install_hint
 
 __all__ = ["EXECUTORS", "chunked", "run_local", "run_dask", "run_chunks", "bind"]
 
@@ -82,7 +82,7 @@ def run_dask(fn: Callable[[list], list], chunks: list[list], address: str | None
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
-        raise InputError("--executor", "dask", "needs the optional extra: pip install 'asicsim[distributed]'") from None
+        raise InputError("--executor", "dask", f"needs the optional extra: {install_hint('distributed')}") from None
     cluster = None
     if address is None:
         cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,

@@ -54,9 +54,16 @@ def e2e_labels() -> list[str]:
     return [_label(r) for r in _e2e_table().itertuples(index=False)]
 
 
+def _names(words: list[str], text: str) -> bool:
+    """Whether every word begins some word of `text` (punctuation around words ignored)."""
+    tokens = [t.strip("()[],;:'\"") for t in text.lower().split()]
+    return all(any(t.startswith(w) for t in tokens) for w in words)
+
+
 def find_row(query: str):
-    """The end-to-end row `query` names: its number (1-based) or words that all occur in one row's label and
-    group (case-insensitive). InputError (flag --explain) when none or several match."""
+    """The end-to-end row `query` names: its number (1-based) or words each of which begins a word of one row's
+    label and group (case-insensitive: 'h100' names h100-sxm, 'b200' never gb200). InputError (flag --explain)
+    when none or several match."""
     table = list(_e2e_table().itertuples(index=False))
     text = str(query).strip()
     if text.isdigit():
@@ -65,11 +72,11 @@ def find_row(query: str):
             raise InputError("--explain", "row", f"row number {index} is out of range 1-{len(table)}")
         return table[index - 1]
     words = text.lower().split()
-    matches = [r for r in table if all(w in f"{_label(r)} {r.group}".lower() for w in words)]
+    matches = [r for r in table if _names(words, f"{_label(r)} {r.group}")]
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        skipped = [r for r in skipped_rows() if all(w in f"{r.label} {r.hardware} {r.group}".lower() for w in words)]
+        skipped = [r for r in skipped_rows() if _names(words, f"{r.label} {r.hardware} {r.group}")]
         if skipped:
             raise InputError("--explain", "row", "; ".join(f"{r.label} {r.hardware} [{r.group}] is skipped, never run: "
                                                            f"{r.reason}" for r in skipped))

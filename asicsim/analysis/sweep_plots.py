@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import InputError, install_hint
 
 __all__ = ["plot_sweep", "pareto_front", "load_results"]
 
@@ -67,7 +67,7 @@ def plot_sweep(path: str | Path, out: str | Path) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise InputError("plot", "matplotlib", "not installed: pip install 'asicsim[plot]'") from None
+        raise InputError("plot", "matplotlib", f"not installed: {install_hint('plot')}") from None
     fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))
     title = _title(ok)
     _frontier(axes[0, 0], ok, "output_tokens_per_j", "output tokens per joule (server)", minimize_x=False)

@@ -15,6 +15,10 @@ group (the e2e_calibration.csv rows and each served-as group of validation.csv, 
 10%, no row worse than 25%, and no sign bias (mean signed error within +-5%). Rows that measure something the
 model deliberately does not model carry an `excluded` reason and count toward no target.
 
+Rows of non-NVIDIA accelerators on the GPU model (groups starting "end-to-end (accelerator"; AMD Instinct and Intel
+Gaudi, issue 17) are reported with their group's MAPE and count toward no target; a group naming "vLLM" runs the
+`vllm-throughput` harness (its chunked-prefill scheduler), one naming "static" the static harness.
+
 Mixture-of-experts rows (groups starting "end-to-end (MoE"; issue 16) are run the same way, with the row's
 expert parallelism (`ep`) and attention data parallelism (`attention_dp`), and reported on their own
 (`moe_summary`: MAPE, mean signed error and worst row per group and over all of them) with no target: the
@@ -26,8 +30,8 @@ by `skipped_rows`, never run and never dropped silently.
 Per-GPU figures (metric `output_tokens_per_s_per_gpu`, as the TensorRT-LLM perf overview prints them since
 late 2025) are predicted as the run's `output_tokens_per_s` divided by its chips (`PER_CHIP_METRICS`).
 
-Per-user rows (a group naming "per-user": phone and laptop decode figures such as Qualcomm AI Hub's response
-rate) run one request alone through the `per-user` harness; their metric `decode_tokens_per_s` is one over the
+Per-user rows (a group naming "per-user": e.g. phone decode figures such as Qualcomm AI Hub's response rate) run
+one request alone through the `per-user` harness (`row_harness`); their metric `decode_tokens_per_s` is one over the
 run's median time per output token (the rate after the first token, as those tables define it), or
 `ttft_p50_s`, the time to the first token. Such groups are reported with no target.
 """
@@ -58,8 +62,9 @@ __all__ = [
     "e2e_rows", "group_summary", "check_targets", "format_table",
     "rows_as_dicts", "EngineSettings", "trtllm_scheduler", "trtllm_bench_settings", "published_requests",
     "row_run_spec", "trtllm_harness", "row_harness", "SkippedRow", "skipped_rows", "is_moe_group", "moe_summary",
-    "MOE_GROUP_PREFIX", "PER_CHIP_METRICS", "E2E_METRICS", "predicted_metric",
-    "DECODE_RATE_METRIC", "PER_USER", "TRTLLM_BENCH_KV_FRACTION", "TRTLLM_RUNTIME_KV_FRACTION", "TRTLLM_TOKENS_PER_BLOCK", "PUBLISHED_REQUESTS",
+    "MOE_GROUP_PREFIX", "ACCELERATOR_GROUP_PREFIX", "is_accelerator_group", "PER_CHIP_METRICS", "E2E_METRICS", "predicted_metric",
+    "DECODE_RATE_METRIC",
+    "TRTLLM_BENCH_KV_FRACTION", "TRTLLM_RUNTIME_KV_FRACTION", "TRTLLM_TOKENS_PER_BLOCK", "PUBLISHED_REQUESTS",
 ]
 
 E2E_REQUESTS = 512
@@ -74,14 +79,18 @@ NCCL_METRIC = "nccl_busbw"  # operator-level all-reduce rows: `tp` is the group 
 OPERATOR_METRICS = (OPERATOR_METRIC, NCCL_METRIC)
 TARGET_GROUPS = (MICRO_GROUP, E2E_GROUP)
 MOE_GROUP_PREFIX = "end-to-end (MoE"  # mixture-of-experts groups: reported, not part of the targets
+# Non-NVIDIA accelerators on the GPU model (AMD Instinct, Intel Gaudi; docs/accelerators/gpulike.md): reported per
+# group, not part of the targets, which were set for the NVIDIA specs calibrated on operator tables; these chips'
+# calibration terms are partly assumed where no operator measurement is public.
+ACCELERATOR_GROUP_PREFIX = "end-to-end (accelerator"
 # Per-chip figures: the run's summary metric divided by the run's chips (the TensorRT-LLM perf overview prints
 # tokens/s per GPU for its MoE tables).
 PER_CHIP_METRICS = {"output_tokens_per_s_per_gpu": "output_tokens_per_s"}
 # One stream's decode rate after its first token: 1 / the median time per output token (per-user rows).
 DECODE_RATE_METRIC = "decode_tokens_per_s"
-# Per-user rows may also give the time to the first token of a short prompt (the summary's median TTFT).
-E2E_METRICS = ("output_tokens_per_s", *PER_CHIP_METRICS, DECODE_RATE_METRIC, "ttft_p50_s")
-PER_USER = "per-user"
+# vLLM-served rows may publish total (input + output) tokens/s, as `vllm bench throughput` prints it; per-user rows
+# their decode rate or the time to the first token of a short prompt (the summary's median TTFT).
+E2E_METRICS = ("output_tokens_per_s", "total_tokens_per_s", *PER_CHIP_METRICS, DECODE_RATE_METRIC, "ttft_p50_s")
 # Microbenchmark device names -> spec names (the GB200 HBM row stands for the B200's HBM3e stacks).
 _DEVICE = {"gb200": "b200"}
 # Arrays read and written per element by each bandwidth benchmark (STREAM counts the bytes of both); a row
@@ -239,8 +248,12 @@ def trtllm_harness(version: str) -> str:
 
 
 def row_harness(group: str, version: str) -> str:
-    """The harness of a row: a group that names its flow ("PyTorch", "engine flow") says which; otherwise the
-    TensorRT-LLM release decides (`trtllm_harness`)."""
+    """The harness of a row: a group that names its flow ("vLLM", "per-user", "PyTorch", "engine flow") says which;
+    otherwise the TensorRT-LLM release decides (`trtllm_harness`)."""
+    if "per-user" in group:  # one stream at batch 1 (vendors' single-user latency runs)
+        return "per-user"
+    if "vLLM" in group:
+        return "vllm-throughput"
     if "PyTorch" in group:
         return "trtllm-bench-pytorch"
     if "engine flow" in group:
@@ -262,13 +275,15 @@ def row_run_spec(hardware: str, model: str, dtype: str, kv_dtype: str, tp: int, 
     widen = dtype not in make_device(load_hardware(hardware), tp).supported_dtypes
     ranks = tp if attention_dp else 1
     moe = {"ep": ep or None, "attention_dp": attention_dp, "widen": widen}
-    if served == PER_USER:  # one stream alone; max_num_tokens: the runtime's prompt chunk where published
+    if harness == "per-user":  # the preset's own request count, batch 1 and static scheduler; max_num_tokens: the
+        # runtime's prompt chunk where published (a phone runtime's 128-token prompt processor)
         return RunSpec(hardware=hardware, chips=tp, model=model, dtype=dtype, kv_dtype=kv_dtype or None, tp=tp,
-                       isl=isl, osl=osl, requests=requests or 1, max_tokens_per_step=max_num_tokens or None,
-                       harness=PER_USER, **moe)
+                       isl=isl, osl=osl, requests=requests or None, max_batch=max_batch or None, harness=harness,
+                       max_tokens_per_step=max_num_tokens or None, **moe)
     if served == "in-flight":
         harness = harness or trtllm_harness(version)
-        scheduler = "inflight" if harness == "trtllm-bench-pytorch" else trtllm_scheduler(version)
+        scheduler = ("chunked-prefill" if harness == "vllm-throughput" else
+                     "inflight" if harness == "trtllm-bench-pytorch" else trtllm_scheduler(version))
         return RunSpec(hardware=hardware, chips=tp, model=model, dtype=dtype, kv_dtype=kv_dtype or None, tp=tp,
                        isl=isl, osl=osl, requests=requests or None, max_batch=max_batch * ranks or None,
                        max_tokens_per_step=max_num_tokens * ranks or None, harness=harness, scheduler=scheduler,
@@ -314,8 +329,7 @@ def _validation_e2e() -> pd.DataFrame:
     more = _data("validation.csv")
     more = more[~more["metric"].isin(OPERATOR_METRICS)].copy()
     more = more.fillna({k: v for k, v in _E2E_DEFAULTS.items() if k in more.columns})
-    more["served"] = np.where(more["group"].str.contains("static"), "static",
-                              np.where(more["group"].str.contains(PER_USER), PER_USER, "in-flight"))
+    more["served"] = np.where(more["group"].str.contains("static"), "static", "in-flight")
     more["source"] = more["source"] + " (" + more["version"] + ", " + more["date"] + ")"
     return more
 
@@ -405,10 +419,15 @@ def is_moe_group(group: str) -> bool:
     return group.startswith(MOE_GROUP_PREFIX)
 
 
+def is_accelerator_group(group: str) -> bool:
+    """Whether a group holds end-to-end rows of a non-NVIDIA accelerator (reported, no target)."""
+    return group.startswith(ACCELERATOR_GROUP_PREFIX)
+
+
 def is_e2e_group(group: str) -> bool:
     """Whether a group holds dense end-to-end serving rows (every such group counts toward the end-to-end
-    targets; the MoE groups do not)."""
-    return group.startswith(E2E_GROUP) and not is_moe_group(group)
+    targets; the MoE and accelerator groups do not)."""
+    return group.startswith(E2E_GROUP) and not is_moe_group(group) and not is_accelerator_group(group)
 
 
 def moe_summary(rows: Iterable[ValidationRow]) -> dict[str, dict]:

@@ -79,8 +79,8 @@ def _positive_float(text: str) -> float:
 def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None) -> None:
     """Workload flags; defaults are the conditions Etched published (Llama-3-70B fp8, 2048 in / 128 out)."""
     p.add_argument("--chips", type=_chips, default=chips_default, required=chips_default is None,
-                   help="chips in the server, or auto: the smallest power of two that holds the model "
-                        "(default: %(default)s)")
+                   help="chips in the server, or auto: the smallest count (doublings of tp x pp) that holds the model"
+                        + ("" if chips_default is None else " (default: %(default)s)"))
     p.add_argument("--model", default="llama-3-70b", help="model name or path to a config.json")
     p.add_argument("--dtype", default="fp8", choices=(*RUN_DTYPES, *WEIGHT_FORMATS),
                    help="weight and matmul dtype (default: fp8); mxfp4 / nvfp4: fp4 with their block scales")
@@ -179,17 +179,20 @@ ROWS = (
     ("chips x tp x pp", None, None, "{}"),
     ("model / dtype", None, None, "{}"),
     ("isl / osl", None, None, "{}"),
-    ("requests / max batch", None, None, "{}"),
+    ("requests / batch cap / peak", None, None, "{}"),
+    ("request throughput (req/s)", "request_throughput", 1, "{:,.2f}"),
     ("output tokens/s", "output_tokens_per_s", 1, "{:,.0f}"),
     ("input tokens/s", "input_tokens_per_s", 1, "{:,.0f}"),
     ("total tokens/s", "total_tokens_per_s", 1, "{:,.0f}"),
-    ("TTFT p50 / p99 (s)", None, None, "{}"),
-    ("TPOT p50 / p99 (ms)", None, None, "{}"),
-    ("end-to-end p50 (s)", "e2e_p50_s", 1, "{:.2f}"),
+    ("TTFT mean / median / p99 (ms)", None, None, "{}"),
+    ("TPOT mean / median / p99 (ms)", None, None, "{}"),
+    ("ITL mean / median / p99 (ms)", None, None, "{}"),
+    ("E2E latency mean / median / p99 (ms)", None, None, "{}"),
     ("makespan (s)", "makespan_s", 1, "{:.2f}"),
     ("scheduler", "scheduler", None, "{}"),
     ("mean batch size", "mean_batch_size", 1, "{:.1f}"),
     ("SLO attainment", "slo_attainment", 100, "{:.1f}%"),
+    ("goodput (req/s within SLOs)", "request_goodput", 1, "{:,.2f}"),
     ("preemptions", "preemptions", None, "{}"),
     ("KV peak/chip (GB)", "kv_peak_bytes_per_chip", 1e-9, "{:.1f}"),
     ("MFU", "mfu", 100, "{:.1f}%"),
@@ -218,12 +221,24 @@ _PAIRED = {
     "chips": lambda s: f"{s['chips']} x {s['tp']} x {s['pp']}",
     "model": lambda s: f"{s['model']} / {s['dtype']}",
     "isl": lambda s: f"{s['isl']} / {s['osl']}",
-    "requests": lambda s: f"{s['requests_completed']} / {s['max_batch']}",
-    "TTFT": lambda s: f"{s['ttft_p50_s']:.2f} / {s['ttft_p99_s']:.2f}",
-    "TPOT": lambda s: f"{s['tpot_p50_s'] * 1e3:.2f} / {s['tpot_p99_s'] * 1e3:.2f}",
+    "requests": lambda s: f"{s['requests_completed']} / {s['max_batch']} / {s['peak_batch_size']}",
+    "TTFT": lambda s: _ms3(s, "ttft"),
+    "TPOT": lambda s: _ms3(s, "tpot"),
+    "ITL": lambda s: _ms3(s, "itl"),
+    "E2E": lambda s: _ms3(s, "e2el"),
     "ops": lambda s: (f"{len(s['fallback_features'])} ({s['fallback_time_share']:.0%})"
                       if s.get("fallback_features") else "none"),
 }
+
+
+def _ms3(summary: dict, name: str) -> str:
+    """mean / median / p99 of a vLLM-named latency, in ms ('-' where the summary predates the key)."""
+    keys = [f"{stat}_{name}_ms" for stat in ("mean", "median", "p99")]
+    if not all(k in summary for k in keys):
+        return "-"
+    top = max(summary[k] for k in keys)
+    digits = 0 if top >= 1e3 else 1 if top >= 100 else 2
+    return " / ".join(f"{summary[k]:,.{digits}f}" for k in keys)
 
 
 def print_fallback_notes(summaries: list[dict]) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from asicsim.analysis.breakdown import energy_breakdown, format_breakdown, format_energy_breakdown, step_breakdown
 from asicsim.core.runner import run_workload
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import InputError, install_hint
 
 from ._common import (whole_at_least, add_workload_flags, format_table, json_summary, print_fallback_notes, print_json,
                       spec_from_args)
@@ -117,7 +117,7 @@ def write_outputs(result, out: Path) -> str:
     except ImportError:
         for name, frame in frames.items():
             frame.to_csv(out / f"{name}.csv", index=False)
-        note = "note: pyarrow is not installed (pip install 'asicsim[parquet]'); wrote requests.csv and steps.csv"
+        note = f"note: pyarrow is not installed ({install_hint('parquet')}); wrote requests.csv and steps.csv"
     (out / "summary.json").write_text(json.dumps(json_summary(result.summary), indent=2, default=float) + "\n")
     if result.timeline is not None:
         (out / "timeline.json").write_text(json.dumps(result.timeline) + "\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from asicsim.analysis.validate import (E2E_REQUESTS, check_targets, format_table, group_summary, moe_summary,
                                        rows_as_dicts, skipped_rows, validation_rows)
-from asicsim.workloads.errors import InputError
+from asicsim.workloads.errors import InputError, install_hint
 
 __all__ = ["register", "run", "plot_validation", "PLOT_SUFFIXES"]
 
@@ -77,7 +77,7 @@ def plot_validation(rows, path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise InputError("--plot", "matplotlib", "not installed; pip install 'asicsim[plot]'") from None
+        raise InputError("--plot", "matplotlib", f"not installed; {install_hint('plot')}") from None
     fig, ax = plt.subplots(figsize=(6.5, 6.0))
     markers = "osD^v<>"
     for i, group in enumerate(dict.fromkeys(r.group for r in rows)):

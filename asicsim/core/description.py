@@ -7,7 +7,8 @@ summary read only the description.
 
 Defaults:
 - parallelism: tp = chips / (pp x replicas) unless given (replicas default 1); with tp given, replicas =
-  chips / (tp x pp). tp must divide the model's KV heads.
+  chips / (tp x pp). tp must divide the model's KV heads or be a multiple of them that divides its query heads
+  (KV heads then replicate).
 - kv_dtype: the weight dtype, fp8 for fp4 weights (TensorRT-LLM's harness: fp8 for fp8 and fp4 weights).
 - requests: a burst of 512 at t=0, `requests` Poisson arrivals with `rate`, or a whole trace.
 - scheduler: static for a burst, chunked-prefill for arrivals.
@@ -468,11 +469,12 @@ def _layout(s: RunSpec, chips: int, model: ModelConfig) -> tuple[int, int, int]:
             raise _fail("replicas", f"tp x pp x replicas = {tp * pp * replicas}, not chips {chips}")
         replicas = chips // (tp * pp)
     heads = model.num_key_value_heads
-    if model.is_dense_llama and heads % tp:
+    if model.is_dense_llama and heads % tp and (tp % heads or model.num_attention_heads % tp):
         fits = max(d for d in range(1, tp + 1) if heads % d == 0 and tp % d == 0)
         hint = (f"tp is chips / (pp x replicas) = {tp} when not given; give tp {fits} and the rest of the chips "
                 f"become replicas" if derived else f"give a divisor of {heads}, e.g. {fits}")
-        raise _fail("tp", f"{tp} does not divide the {heads} KV heads of {model.name}; {hint}")
+        raise _fail("tp", f"{tp} neither divides nor is a multiple of the {heads} KV heads of {model.name} (dividing "
+                          f"its {model.num_attention_heads} query heads); {hint}")
     return tp, pp, replicas or 1
 
 

@@ -14,7 +14,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from asicsim.workloads.errors import RUN, InputError
+from asicsim.workloads.errors import RUN, InputError, did_you_mean
 
 from .specfile import read_toml
 
@@ -25,6 +25,7 @@ __all__ = ["DEVICE_KINDS", "DEVICE_ATTR", "SPEC_DIR", "device_class", "device_pa
 DEVICE_KINDS: dict[str, str] = {
     "asic": "asicsim.chip",
     "gpu": "asicsim.gpusim",
+    "systolic": "asicsim.devices.systolic",
     "edge-npu": "asicsim.devices.edge_npu",
     "cim": "asicsim.devices.cim",
 }
@@ -81,7 +82,8 @@ def resolve_spec_path(name_or_path: str) -> Path:
         builtin = folder / f"{name_or_path}.toml"
         if builtin.is_file():
             return builtin
-    raise InputError(RUN, "hardware", f"unknown hardware {name_or_path!r}; built in: {', '.join(builtin_specs())}")
+    raise InputError(RUN, "hardware", f"unknown hardware {name_or_path!r}{did_you_mean(name_or_path, builtin_specs())}; "
+                                      f"built in: {', '.join(builtin_specs())}")
 
 
 def load_hardware(name_or_path: str) -> Any:

@@ -14,7 +14,7 @@ from .engine import StepTiming
 if TYPE_CHECKING:  # pandas loads only when a frame is asked for
     import pandas as pd
 
-__all__ = ["RequestRecord", "StepRecord", "RunResult", "percentile", "step_records", "RECORDED_TIMING_FIELDS",
+__all__ = ["RequestRecord", "StepRecord", "RunResult", "percentile", "VIDUR_REQUEST_COLUMNS", "step_records", "RECORDED_TIMING_FIELDS",
            "recorded_timing", "recorded_timing_values", "step_record_of", "StepTable", "StepLog", "STEP_FIELDS", "FIELD_INDEX"]
 
 
@@ -289,6 +289,22 @@ def percentile(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else 0.0
 
 
+# Vidur's request-metric (and Request field) name -> our requests-frame column (seconds, tokens). Vidur normalises decode time by its
+# decode tokens; ours (tpot_s) by output tokens - 1, which excludes the first token that prefill produced.
+VIDUR_REQUEST_COLUMNS = {
+    "request_e2e_time": "e2e_s",
+    "prefill_e2e_time": "ttft_s",
+    "decode_time_execution_plus_preemption_normalized": "tpot_s",
+    "request_scheduling_delay": "queueing_delay_s",
+    "request_num_prefill_tokens": "input_tokens",
+    "request_num_decode_tokens": "output_tokens",
+    "request_num_restarts": "preemptions",
+    "arrived_at": "arrival_at",  # Vidur's Request fields
+    "prefill_completed_at": "first_token_at",
+    "completed_at": "finish_at",
+}
+
+
 @dataclass(frozen=True)
 class RunResult:
     """Everything a run produced: its inputs, per-request and per-step records, and the summary."""
@@ -300,10 +316,13 @@ class RunResult:
     description: object = None  # the resolved RunDescription the run served
 
     def requests_frame(self) -> "pd.DataFrame":
-        """One row per request, with TTFT, TPOT and end-to-end latency."""
+        """One row per request, with TTFT, TPOT and end-to-end latency, and the same values under Vidur's
+        request-metric names where they overlap (`VIDUR_REQUEST_COLUMNS`; docs/metrics.md)."""
         frame = _frame(RequestRecord, self.requests)
         for name in ("ttft_s", "tpot_s", "e2e_s", "queueing_delay_s"):
             frame[name] = [getattr(r, name) for r in self.requests]
+        for vidur, ours in VIDUR_REQUEST_COLUMNS.items():
+            frame[vidur] = frame[ours]
         return frame
 
     def steps_frame(self) -> "pd.DataFrame":

@@ -12,6 +12,7 @@ from .description import (DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S, RUN_DTYPES, Ru
 from .registry import make_device
 from .results import RunResult, StepTable, percentile
 from .serving import Progress, ReplicaRun, ServingConfig, simulate
+from .serving_metrics import LATENCIES, PERCENTILES, itl_gaps, vllm_metrics
 
 __all__ = ["RunSpec", "RunDescription", "run_workload", "make_device", "build_requests", "serving_config",
            "summarize", "SUMMARY_KEYS", "DEFAULT_SLO_TTFT_S", "DEFAULT_SLO_TPOT_S", "RUN_DTYPES"]
@@ -29,6 +30,10 @@ SUMMARY_KEYS = (
     "mean_batch_size", "peak_batch_size", "preemptions", "kv_peak_bytes_per_chip", "kv_mean_bytes_per_chip",
     "kv_capacity_bytes_per_chip", "ttft_mean_s", "tpot_mean_s", "e2e_mean_s", "queueing_p50_s",
     "queueing_p99_s", "pipeline_bubble_share", "harness",
+    # as vLLM's benchmark names them (asicsim.core.serving_metrics): latencies in ms
+    "max_batch_capacity", "completed", "duration", "total_input_tokens", "total_output_tokens",
+    "request_throughput", "request_goodput", "output_throughput", "total_token_throughput",
+    *(f"{stat}_{name}_ms" for name in LATENCIES for stat in ("mean", "median", "std", *(f"p{q}" for q in PERCENTILES))),
 )
 
 
@@ -162,6 +167,13 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
         "fallback_features": list(device.missing_features(cfg.model)),
         "fallback_time_share": float(np.minimum(steps.fallback_s, span_s).sum()) / spans if spans else 0.0,
         "harness": spec.harness,
+        "max_batch_capacity": spec.max_batch,
+        **vllm_metrics(ttft, tpot, e2e, *itl_gaps(steps.replica, steps.end_at, steps.decode_tokens,
+                                                  np.array([r.replica for r in reqs]),
+                                                  np.array([r.first_token_at for r in reqs]),
+                                                  np.array([r.finish_at for r in reqs])),
+                       completed=len(reqs), good=len(good), duration_s=makespan, input_tokens=inputs,
+                       output_tokens=outputs),
     }
 
 

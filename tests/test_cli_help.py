@@ -1,0 +1,44 @@
+"""The front door speaks to a user: --version, a description, close-match suggestions, install hints that work
+from a checkout."""
+
+from __future__ import annotations
+
+import pytest
+
+from asicsim.cli import main
+from asicsim.workloads.errors import did_you_mean, install_hint
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("asicsim ")
+
+
+def test_top_level_help_describes_the_tool(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "COMMAND --help" in out and "front door" not in out
+
+
+@pytest.mark.parametrize("argv, suggestion", [
+    (["run", "--hw", "h100", "--chips", "8"], "did you mean h100-sxm?"),
+    (["run", "--hw", "sohuu", "--chips", "8"], "did you mean sohu?"),
+    (["run", "--hw", "h100-sxm", "--chips", "8", "--model", "llama-3-70"], "did you mean llama-3-70b"),
+])
+def test_unknown_names_suggest_the_closest(argv, suggestion, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and suggestion in err[0]
+
+
+def test_no_suggestion_for_nothing_close():
+    assert did_you_mean("zzzz", ["h100-sxm", "sohu"]) == ""
+
+
+def test_install_hint_works_from_a_checkout():
+    assert "pip install '.[plot]'" in install_hint("plot") and "asicsim[plot]" in install_hint("plot")
+
+
+def test_required_chips_help_has_no_default_none(capsys):
+    assert main(["run", "--help"]) == 0
+    assert "default: None" not in capsys.readouterr().out

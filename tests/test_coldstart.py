@@ -1,0 +1,88 @@
+"""First run after an install: a light command runs interpreted with results equal to the compiled ones, while a
+detached process compiles the kernels; heavy commands, a completed warm-up and the off switch compile as before."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from asicsim.commands import _coldstart
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASICSIM_CACHE_DIR", str(tmp_path / "asicsim"))
+    monkeypatch.delenv("ASICSIM_COLD_START", raising=False)
+    monkeypatch.delenv("NUMBA_DISABLE_JIT", raising=False)
+    monkeypatch.delitem(sys.modules, "numba", raising=False)  # as a fresh process sees it (restored after)
+    return tmp_path / "asicsim"
+
+
+@pytest.mark.parametrize("words, expected", [
+    (["compare"], True), (["run", "--hw", "sohu"], True), (["efficiency"], True),
+    (["run", "--trace", "azure-conv"], False), (["run", "--trace=azure-conv"], False), (["compare", "--exact"], False),
+    (["sweep", "x.toml"], False), (["validate"], False), ([], False), (["run", "--help"], False),
+])
+def test_only_light_commands_run_interpreted(fresh_cache, words, expected):
+    assert _coldstart.should_interpret(words) is expected
+
+
+def test_a_completed_warm_up_or_the_switch_compiles_as_before(fresh_cache, monkeypatch):
+    assert _coldstart.should_interpret(["compare"])
+    monkeypatch.setenv("ASICSIM_COLD_START", "0")
+    assert not _coldstart.should_interpret(["compare"])
+    monkeypatch.delenv("ASICSIM_COLD_START")
+    _coldstart.warm_stamp().parent.mkdir(parents=True)
+    _coldstart.warm_stamp().write_text("done")
+    assert not _coldstart.should_interpret(["compare"])
+
+
+def test_numba_already_loaded_never_interprets(fresh_cache, monkeypatch):
+    import numba
+
+    monkeypatch.setitem(sys.modules, "numba", numba)
+    assert not _coldstart.should_interpret(["compare"])
+
+
+def _compare(env: dict) -> list[dict]:
+    out = subprocess.run([sys.executable, "-m", "asicsim", "compare", "--requests", "8", "--json"], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    return [{k: v for k, v in s.items() if k != "wall_s"} for s in json.loads(out)]
+
+
+def test_first_run_is_interpreted_equal_to_compiled_and_starts_one_warm_up(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("ASICSIM_COLD_START", "NUMBA_DISABLE_JIT")}
+    env["ASICSIM_CACHE_DIR"] = str(tmp_path)
+    first = _compare(env)
+    locks = list(tmp_path.glob("kernels-warm-*.lock"))
+    try:
+        assert len(locks) == 1  # the background compile is running (its lock names it)
+        assert _compare(env) == first  # a second cold run: interpreted again, no second warm-up
+        assert list(tmp_path.glob("kernels-warm-*.lock")) == locks
+        compiled = _compare({**env, "ASICSIM_COLD_START": "0"})
+        assert compiled == first
+    finally:
+        for lock in tmp_path.glob("kernels-warm-*.lock"):
+            _stop_warm_up(lock)
+
+
+def _stop_warm_up(lock: Path) -> None:
+    """Kill the warm-up process group the lock's process started (the test leaves no worker behind)."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(lock).encode() in cmd:
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    time.sleep(0.1)
