@@ -42,3 +42,29 @@ def test_install_hint_works_from_a_checkout():
 def test_required_chips_help_has_no_default_none(capsys):
     assert main(["run", "--help"]) == 0
     assert "default: None" not in capsys.readouterr().out
+
+
+TABULAR = [["specs"], ["models", "llama-3.1-8b", "qwen3-0.6b"], ["efficiency", "--hw", "sohu,h100-sxm", "--isl", "64",
+                                                                  "--osl", "4", "--requests", "2"],
+           ["compare", "--hw", "sohu,h100-sxm", "--model", "llama-3.1-8b", "--isl", "64", "--osl", "4", "--requests",
+            "2"],
+           ["gemm", "--rows", "32", "--cols", "32", "--dataflow", "ws", "--m", "64", "--n", "64", "--k", "64"]]
+
+
+@pytest.mark.parametrize("argv", TABULAR, ids=lambda a: a[0])
+def test_every_tabular_command_speaks_csv_md_and_json(argv, capsys):
+    import csv
+    import io
+    import json
+
+    assert main([*argv, "--format", "json"]) == 0
+    as_json = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == as_json or argv[0] in ("compare", "efficiency")  # wall_s differs
+    rows = as_json if isinstance(as_json, list) else [as_json]
+    assert main([*argv, "--format", "csv"]) == 0
+    table = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert len(table) == len(rows) + 1 and len(set(table[0])) == len(table[0])
+    assert main([*argv, "--format", "md"]) == 0
+    md = capsys.readouterr().out.strip().splitlines()
+    assert md[0].startswith("| ") and set(md[1]) <= set("|-")

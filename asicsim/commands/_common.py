@@ -151,7 +151,71 @@ def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None)
     p.add_argument("--exact", action="store_true",
                    help="time every step with the simpy discrete-event model and exact prices (slower; the "
                         "default direct pass equals it to rounding, attention memo keys to 2^-10)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_output_flags(p, "print JSON instead of a table (one object per run)")
+
+
+FORMATS = ("table", "csv", "md", "json")
+
+
+def add_output_flags(p: argparse.ArgumentParser, json_help: str = "print JSON") -> None:
+    """`--format table|csv|md|json` and `--json` (the same as --format json)."""
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="output format: table (default), csv, md (a markdown table) or json")
+    p.add_argument("--json", action="store_true", help=json_help + "; same as --format json")
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """The format asked for: json when --json, else --format (default table)."""
+    return "json" if getattr(args, "json", False) else (getattr(args, "format", None) or "table")
+
+
+def _flat(value) -> str:
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=float)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ""
+    return "" if value is None else str(value)
+
+
+def print_rows(rows: list[dict], fmt: str, columns: list[str] | None = None) -> None:
+    """Rows of flat records as CSV (every key, nested values as JSON) or a markdown table (`columns`, default every
+    key); for json, the rows as they are."""
+    if fmt == "json":
+        print_json(rows)
+        return
+    keys = columns or list(dict.fromkeys(k for r in rows for k in r))
+    if fmt == "csv":
+        import csv
+        import sys
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(keys)
+        writer.writerows([[_flat(r.get(k)) for k in keys] for r in rows])
+        return
+    print("| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for r in rows:
+        print("| " + " | ".join(_flat(r.get(k)).replace("|", "\\|") for k in keys) + " |")
+
+
+def table_markdown(summaries: list[dict]) -> str:
+    """The run/compare table (metrics as rows, one column per run) as markdown."""
+    cells = [[label] + [_cell(s, label, key, scale, fmt) for s in summaries] for label, key, scale, fmt in ROWS]
+    head, body = cells[0], cells[1:]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
+
+
+def emit_summaries(summaries: list[dict], fmt: str) -> bool:
+    """Print run summaries as json, csv (one row per run, every key) or md (the table); False for table (the caller
+    prints its own table and notes)."""
+    if fmt == "json":
+        print_json([json_summary(s) for s in summaries])
+    elif fmt == "csv":
+        print_rows([json_summary(s) for s in summaries], "csv")
+    elif fmt == "md":
+        print(table_markdown(summaries))
+    return fmt != "table"
 
 
 def spec_from_args(args: argparse.Namespace, hardware: str) -> RunSpec:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from asicsim.core.runner import run_workload
 
-from ._common import add_workload_flags, format_table, json_summary, print_fallback_notes, print_json, spec_from_args
+from ._common import (add_workload_flags, emit_summaries, format_table, output_format, print_fallback_notes,
+                      spec_from_args)
 
 __all__ = ["register", "run", "DEFAULT_SYSTEMS"]
 
@@ -21,9 +22,7 @@ def register(sub) -> None:
 def run(args) -> int:
     names = [h.strip() for h in args.hw.split(",") if h.strip()]
     summaries = [run_workload(spec_from_args(args, hw)).summary for hw in names]
-    if args.json:
-        print_json([json_summary(s) for s in summaries])
-    else:
+    if not emit_summaries(summaries, output_format(args)):
         print(format_table(summaries))
         base = summaries[0]["total_tokens_per_s"]
         ratios = ", ".join(f"{s['hardware']} {base / s['total_tokens_per_s']:.1f}x" for s in summaries[1:])

@@ -6,7 +6,7 @@ import sys
 
 from asicsim.core.description import RUN_DTYPES
 
-from ._common import print_json, whole_at_least
+from ._common import add_output_flags, output_format, print_rows, whole_at_least
 
 __all__ = ["register", "run", "format_efficiency"]
 
@@ -24,7 +24,7 @@ def register(sub) -> None:
                    help="requests, all arriving at t = 0 (default: %(default)s)")
     p.add_argument("--dtype", choices=RUN_DTYPES, default=None,
                    help="weight dtype for every spec (default: each spec's fp8, else int8, else bf16)")
-    p.add_argument("--json", action="store_true", help="print one JSON object per spec")
+    add_output_flags(p, "print one JSON object per spec")
     p.set_defaults(func=run)
 
 
@@ -57,7 +57,8 @@ def run(args) -> int:
     workload = EfficiencyWorkload(model=args.model, isl=args.isl, osl=args.osl, requests=args.requests,
                                   dtype=args.dtype)
     names = [h.strip() for h in args.hw.split(",") if h.strip()] or None
-    show = sys.stderr.isatty() and not args.json
+    fmt = output_format(args)
+    show = sys.stderr.isatty() and fmt == "table"
 
     def progress(name: str) -> None:
         if show:
@@ -66,8 +67,8 @@ def run(args) -> int:
     rows = efficiency_rows(names, workload, progress)
     if show:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
-    if args.json:
-        print_json([{**r, "workload": workload.describe()} for r in rows])
+    if fmt != "table":
+        print_rows([{**r, "workload": workload.describe()} for r in rows], fmt)
     else:
         print(format_efficiency(rows, workload.describe()))
     return 0

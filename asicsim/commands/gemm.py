@@ -23,6 +23,8 @@ import numpy as np
 from asicsim.kernels.systolic import gemm_cycles, gemm_cycles_batch
 from asicsim.workloads.errors import InputError
 
+from ._common import add_output_flags, output_format, print_rows
+
 __all__ = ["register", "run", "DATAFLOWS", "MODES"]
 
 DATAFLOWS = {"os": 0, "ws": 1, "is": 2}
@@ -56,7 +58,7 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sram-kb", type=float, default=0.0, help="SRAM kB per operand buffer (0: unlimited)")
     p.add_argument("--mode", default="scalesim",
                    help="scalesim (SCALE-Sim 3.0.0 timing and buffers) or pipelined (overlapped folds, ASIC buffers)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_output_flags(p, "print JSON")
     p.add_argument("--csv", help="CSV with dataflow,rows,cols,M,N,K[,bandwidth_words_per_cycle,sram_kb_each,"
                                  "ifmap_bandwidth_words_per_cycle,filter_bandwidth_words_per_cycle,"
                                  "ofmap_bandwidth_words_per_cycle]")
@@ -125,8 +127,11 @@ def run(args: argparse.Namespace) -> int:
               "sram_reads": int(sram_r), "sram_writes": int(sram_w),
               "dram_reads": int(ifmap_r + filter_r), "dram_ifmap_reads": int(ifmap_r),
               "dram_filter_reads": int(filter_r), "dram_writes": int(dram_w)}
-    if args.json:
+    fmt = output_format(args)
+    if fmt == "json":
         print(json.dumps(result, indent=2))
+    elif fmt != "table":
+        print_rows([result], fmt)
     else:
         for key, value in result.items():
             print(f"{key:17} {value:.4f}" if key == "utilization" else f"{key:17} {value}")

@@ -9,7 +9,7 @@ import tomllib
 from asicsim.workloads.errors import InputError
 from asicsim.workloads.models import CONFIG_DIR, ModelConfig, builtin_models, load_model
 
-from ._common import print_json
+from ._common import add_output_flags, output_format, print_rows
 
 __all__ = ["register", "run", "model_row", "load_cards", "CARD_BASIS"]
 
@@ -38,7 +38,7 @@ def register(sub) -> None:
                        description="Parameters (total and active per token), KV cache per token and recurrent state "
                                    "per sequence of each model, beside the model card's counts.")
     p.add_argument("model", nargs="*", help="built-in names or paths to a config.json (default: every built-in)")
-    p.add_argument("--json", action="store_true", help="print JSON: one object per model")
+    add_output_flags(p, "print JSON: one object per model")
     p.set_defaults(func=run)
 
 
@@ -140,8 +140,9 @@ def run(args) -> int:
     cards = load_cards()
     rows = [model_row(model, cards.get(name) if name in builtin_models() else None)
             for name, model in _models(list(args.model))]
-    if args.json:
-        print_json(rows)
+    fmt = output_format(args)
+    if fmt != "table":
+        print_rows(rows, fmt)
         return 0
     headers = ("model", "total (B)", "card (B)", "diff", "active (B)", "card (B)", "diff",
                "KV (B/tok)", "KV past window (B/tok)", "state (MB/seq)", "layer kinds")

@@ -12,8 +12,8 @@ from asicsim.analysis.breakdown import energy_breakdown, format_breakdown, forma
 from asicsim.core.runner import run_workload
 from asicsim.workloads.errors import InputError, install_hint
 
-from ._common import (whole_at_least, add_workload_flags, format_table, json_summary, print_fallback_notes, print_json,
-                      spec_from_args)
+from ._common import (add_workload_flags, emit_summaries, format_table, json_summary, output_format,
+                      print_fallback_notes, print_json, spec_from_args, whole_at_least)
 
 __all__ = ["register", "run", "write_outputs", "ProgressBar"]
 
@@ -80,7 +80,8 @@ def run(args) -> int:
         note = write_outputs(result, Path(args.out))
         if note:
             print(note, file=sys.stderr)
-    if args.json:
+    fmt = output_format(args)
+    if fmt == "json":
         summary = json_summary(result.summary)
         if args.breakdown:
             summary["breakdown"] = step_breakdown(result)
@@ -88,6 +89,8 @@ def run(args) -> int:
             if energy is not None:
                 summary["energy_breakdown"] = energy
         print_json(summary)
+    elif fmt in ("csv", "md"):
+        emit_summaries([result.summary], fmt)
     else:
         print(format_table([result.summary]))
         print_fallback_notes([result.summary])

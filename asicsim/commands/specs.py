@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from asicsim.core.registry import builtin_specs, make_device
 
-from ._common import print_json
+from ._common import add_output_flags, output_format, print_rows
 
 __all__ = ["register", "run", "spec_row"]
 
 
 def register(sub) -> None:
     p = sub.add_parser("specs", help="list built-in hardware specs")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_output_flags(p, "print JSON: one object per spec")
     p.set_defaults(func=run)
 
 
@@ -42,8 +42,9 @@ def _tflops(flops_per_s: float | None) -> str:
 
 def run(args) -> int:
     rows = [spec_row(n) for n in builtin_specs()]
-    if args.json:
-        print_json(rows)
+    fmt = output_format(args)
+    if fmt != "table":
+        print_rows(rows, fmt)
         return 0
     print(f"{'name':14} {'kind':5} {'BF16 TFLOP/s':>12} {'FP8 TFLOP/s':>12} {'HBM GB':>7} {'HBM TB/s':>8} "
           f"{'link GB/s':>9} {'chips':>5} {'TDP W':>6} {'native dtypes':15} {'assumed':>7}  description")
