@@ -34,7 +34,7 @@ def test_timing_fields_are_floats_with_their_unit_in_the_name():
     for f in fields(StepTiming):
         assert f.type == "float" and f.default == 0.0, f.name
         assert {g.name: g for g in fields(StepRecord)}.get(f.name, f).default == 0.0, f.name
-        assert f.name.endswith("_s") or "flops" in f.name or "bytes" in f.name, f"{f.name}: no unit in the name"
+        assert (f.name.endswith(("_s", "_j")) or "flops" in f.name or "bytes" in f.name), f"{f.name}: no unit in the name"
 
 
 def test_a_step_record_keeps_every_timing_field_but_the_stage_time():
@@ -93,7 +93,7 @@ _COSTS = {
                           stall_cycles=0.5, hbm_bytes=64.0),
     OpKind.ATTENTION_DECODE: OpCost(compute_cycles=1, memory_cycles=6, fixed_s=0.1, ideal_compute_cycles=1),
     OpKind.ALLREDUCE: OpCost(link_cycles=4, memory_cycles=1, fixed_s=0.1),
-    OpKind.NORM: OpCost(compute_cycles=1, memory_cycles=1),
+    OpKind.NORM: OpCost(compute_cycles=1, memory_cycles=1, energy_j=0.5),  # a device that prices energy per op
     OpKind.SSM_SCAN: OpCost(fixed_s=0.3, fallback_s=0.3),  # an op the datapath lacks, on the fallback unit
 }
 

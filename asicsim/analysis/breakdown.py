@@ -14,8 +14,10 @@ they are part of the GEMM and attention time above, not a category of their own.
 from __future__ import annotations
 
 from asicsim.core.results import RunResult
+from asicsim.core.runner import serving_config
+from asicsim.workloads.graph_types import StepBatch
 
-__all__ = ["CATEGORIES", "step_breakdown", "format_breakdown"]
+__all__ = ["CATEGORIES", "step_breakdown", "format_breakdown", "energy_breakdown", "format_energy_breakdown"]
 
 CATEGORIES = ("gemm", "attention", "collectives", "launch_overhead", "fallback", "other", "idle")
 
@@ -86,4 +88,52 @@ def format_breakdown(result: RunResult) -> str:
     lines.append(f"  {'array stall':16} {b['stall_s']:10.4f} s  {b['stall_share']:6.1%}  "
                  "(arrays waiting on SRAM/HBM; part of gemm and attention)")
     lines.append(f"  compute-bound steps {b['compute_bound_share']:.1%}, memory-bound steps {b['memory_bound_share']:.1%}")
+    return "\n".join(lines)
+
+
+def energy_breakdown(result: RunResult) -> dict | None:
+    """Joules per output token by part, for a device that prices energy per op by part (an optional member
+    `energy_parts_j(op) -> {part: joules}`, e.g. the CIM chip); None for other devices.
+
+    The run's static joules are its own; its dynamic joules are split in the shares of one decode step at the
+    run's mean batch and mean context (isl + osl / 2), priced op by op (exact for a per-user decode run, an
+    approximation where prefill steps weigh in). Also the delivered ops per joule (every FLOP of the run over
+    every joule) beside the device's published reference efficiencies (`reference_ops_per_j`, where it has them).
+    """
+    d = result.description
+    if d is None:
+        return None
+    device = d.make_device()
+    parts_of = getattr(device, "energy_parts_j", None)
+    if parts_of is None:
+        return None
+    s = result.summary
+    batch = max(int(round(s.get("mean_batch_size", 1.0))), 1)
+    graph = serving_config(d).step_graph(StepBatch.make(decode_past=[d.isl + d.osl // 2] * batch))
+    joules: dict[str, float] = {}
+    for op, count in graph.all_ops():
+        for part, j in parts_of(op).items():
+            joules[part] = joules.get(part, 0.0) + j * count
+    whole = sum(joules.values())
+    tokens = max(int(s["output_tokens_total"]), 1)
+    per_token = {part: s["energy_dynamic_j"] * (j / whole if whole else 0.0) / tokens for part, j in joules.items()}
+    per_token["static"] = s["energy_static_j"] / tokens
+    total_j = sum(per_token.values())
+    return {"j_per_output_token": per_token,
+            "share": {k: (v / total_j if total_j else 0.0) for k, v in per_token.items()},
+            "delivered_ops_per_j": s.get("delivered_ops_per_j", 0.0),
+            "reference_ops_per_j": dict(getattr(device, "reference_ops_per_j", {}))}
+
+
+def format_energy_breakdown(result: RunResult) -> str:
+    """A short table of `energy_breakdown` for the CLI ('' for a device without one)."""
+    b = energy_breakdown(result)
+    if b is None:
+        return ""
+    lines = ["energy per output token by part (mJ)"]
+    for part, j in b["j_per_output_token"].items():
+        lines.append(f"  {part:16} {j * 1e3:10.4f} mJ  {b['share'][part]:6.1%}")
+    lines.append(f"  delivered: {b['delivered_ops_per_j'] / 1e12:.4g} TOPS/W (every op of the run / every joule)")
+    for name, ops_per_j in b["reference_ops_per_j"].items():
+        lines.append(f"  {name}: {ops_per_j / 1e12:.4g} TOPS/W")
     return "\n".join(lines)

@@ -35,6 +35,11 @@ operator-level measurement the model could be calibrated on.
 
 Per-GPU figures (metric `output_tokens_per_s_per_gpu`, as the TensorRT-LLM perf overview prints them since
 late 2025) are predicted as the run's `output_tokens_per_s` divided by its chips (`PER_CHIP_METRICS`).
+
+Per-user rows (a group naming "per-user": e.g. phone decode figures such as Qualcomm AI Hub's response rate) run
+one request alone through the `per-user` harness (`row_harness`); their metric `decode_tokens_per_s` is one over the
+run's median time per output token (the rate after the first token, as those tables define it), or
+`ttft_p50_s`, the time to the first token. Such groups are reported with no target.
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ __all__ = [
     "rows_as_dicts", "EngineSettings", "trtllm_scheduler", "trtllm_bench_settings", "published_requests",
     "row_run_spec", "trtllm_harness", "row_harness", "SkippedRow", "skipped_rows", "is_moe_group", "moe_summary",
     "MOE_GROUP_PREFIX", "ACCELERATOR_GROUP_PREFIX", "is_accelerator_group", "PER_USER_PREFIX", "PER_USER_METRIC",
-    "PER_CHIP_METRICS", "E2E_METRICS", "predicted_metric",
+    "DECODE_RATE_METRIC", "PER_CHIP_METRICS", "E2E_METRICS", "predicted_metric",
     "TRTLLM_BENCH_KV_FRACTION", "TRTLLM_RUNTIME_KV_FRACTION", "TRTLLM_TOKENS_PER_BLOCK", "PUBLISHED_REQUESTS",
 ]
 
@@ -87,10 +92,14 @@ ACCELERATOR_GROUP_PREFIX = "end-to-end (accelerator"
 # Per-chip figures: the run's summary metric divided by the run's chips (the TensorRT-LLM perf overview prints
 # tokens/s per GPU for its MoE tables).
 PER_CHIP_METRICS = {"output_tokens_per_s_per_gpu": "output_tokens_per_s"}
-# vLLM-served rows may publish total (input + output) tokens/s, as `vllm bench throughput` prints it.
-E2E_METRICS = ("output_tokens_per_s", "total_tokens_per_s", *PER_CHIP_METRICS)
 PER_USER_PREFIX = "per-user"  # groups of single-stream rows (harness per-user), reported with no target
 PER_USER_METRIC = "per_user_output_tokens_per_s"  # 1 / median time per output token of the one stream
+# A phone runtime's decode rate after the first token (Qualcomm AI Hub's response rate): the same 1 / median TPOT.
+DECODE_RATE_METRIC = "decode_tokens_per_s"
+# vLLM-served rows may publish total (input + output) tokens/s, as `vllm bench throughput` prints it; per-user rows
+# their per-user speed, decode rate or the time to the first token of a short prompt (the summary's median TTFT).
+PER_USER_METRICS = (PER_USER_METRIC, DECODE_RATE_METRIC, "ttft_p50_s")
+E2E_METRICS = ("output_tokens_per_s", "total_tokens_per_s", *PER_CHIP_METRICS, *PER_USER_METRICS)
 # Microbenchmark device names -> spec names (the GB200 HBM row stands for the B200's HBM3e stacks).
 _DEVICE = {"gb200": "b200"}
 # Arrays read and written per element by each bandwidth benchmark (STREAM counts the bytes of both); a row
@@ -280,10 +289,11 @@ def row_run_spec(hardware: str, model: str, dtype: str, kv_dtype: str, tp: int, 
                        widen=widen)
     ranks = tp if attention_dp else 1
     moe = {"ep": ep or None, "attention_dp": attention_dp, "widen": widen}
-    if harness == "per-user":  # the preset's own request count, batch 1 and static scheduler
+    if harness == "per-user":  # the preset's own request count, batch 1 and static scheduler; max_num_tokens: the
+        # runtime's prompt chunk where published (a phone runtime's 128-token prompt processor)
         return RunSpec(hardware=hardware, chips=tp, model=model, dtype=dtype, kv_dtype=kv_dtype or None, tp=tp,
                        isl=isl, osl=osl, requests=requests or None, max_batch=max_batch or None, harness=harness,
-                       **moe)
+                       max_tokens_per_step=max_num_tokens or None, **moe)
     if served == "in-flight":
         harness = harness or trtllm_harness(version)
         scheduler = ("chunked-prefill" if harness == "vllm-throughput" else
@@ -311,7 +321,7 @@ def predicted_metric(result, metric: str) -> float:
     """A row's metric from a run: a summary key, or a per-chip figure (`PER_CHIP_METRICS`)."""
     if metric in PER_CHIP_METRICS:
         return float(result.summary[PER_CHIP_METRICS[metric]]) / result.description.chips
-    if metric == PER_USER_METRIC:
+    if metric in (PER_USER_METRIC, DECODE_RATE_METRIC):
         return 1.0 / float(result.summary["tpot_p50_s"])
     return float(result.summary[metric])
 
@@ -369,8 +379,9 @@ def e2e_rows(requests: int = 0, progress: Callable[[str], None] | None = None) -
         label = row_label(row)
         if progress is not None:
             progress(label)
-        if row.served == "per-user" and row.metric != PER_USER_METRIC:
-            raise InputError("validation.csv", "metric", f"per-user rows report {PER_USER_METRIC}, got {row.metric!r}")
+        if row.served == "per-user" and row.metric not in PER_USER_METRICS:
+            raise InputError("validation.csv", "metric", f"per-user rows report {' or '.join(PER_USER_METRICS)}, got "
+                                                         f"{row.metric!r}")
         if row.served == "in-flight" and row.metric not in E2E_METRICS:
             raise InputError("validation.csv", "metric",
                              f"in-flight rows report {' or '.join(E2E_METRICS)}, got {row.metric!r}")

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from asicsim.analysis.breakdown import format_breakdown, step_breakdown
+from asicsim.analysis.breakdown import energy_breakdown, format_breakdown, format_energy_breakdown, step_breakdown
 from asicsim.core.runner import run_workload
 from asicsim.workloads.errors import InputError, install_hint
 
@@ -85,6 +85,9 @@ def run(args) -> int:
         summary = json_summary(result.summary)
         if args.breakdown:
             summary["breakdown"] = step_breakdown(result)
+            energy = energy_breakdown(result)
+            if energy is not None:
+                summary["energy_breakdown"] = energy
         print_json(summary)
     elif fmt in ("csv", "md"):
         emit_summaries([result.summary], fmt)
@@ -94,6 +97,10 @@ def run(args) -> int:
         if args.breakdown:
             print()
             print(format_breakdown(result))
+            energy = format_energy_breakdown(result)
+            if energy:
+                print()
+                print(energy)
     return 0
 
 

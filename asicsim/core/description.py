@@ -416,7 +416,8 @@ def resolve(s: RunSpec) -> RunDescription:
     def plan_for(tokens: int):
         return plan_memory(model, memory, dtype=weight_format or s.dtype, kv_dtype=kv_dtype, tp=tp, pp=pp,
                            tokens_per_request=longest, max_tokens_per_step=tokens, chips=chips, ep=ep,
-                           attention_dp=attention_dp, expert_dtype=expert_dtype or None, mtp=mtp > 0)
+                           attention_dp=attention_dp, expert_dtype=expert_dtype or None, mtp=mtp > 0,
+                           max_tp=device.link_limits.chips_per_domain)
 
     try:
         plan = plan_for(max_tokens)
@@ -548,6 +549,8 @@ def _auto_chips(s: RunSpec) -> RunDescription:
             return resolve(dataclasses.replace(s, chips=chips))
         except InputError as exc:
             _auto_keep_going(exc)
+            if exc.source == RUN and exc.field == "chips" and isinstance(last, DoesNotFitError):
+                raise last from None  # a device that cannot grow (one chip, no links): the last refusal says what fits
             last = exc
     most = f"{group << (AUTO_DOUBLINGS - 1)} chips ({group} x a power of two)"
     if s.pp == 1 and _given(s.tp) is None and _given(s.replicas) is None:

@@ -47,6 +47,9 @@ class OpCost:
         fixed-function datapath lacks one of its features; included in fixed_s (nothing else overlaps it).
     hbm_bytes: bytes that really cross device memory (None: all of the op's bytes, `Op.memory_bytes`); a
         device that keeps activations on chip reports less. Memory-bandwidth utilisation (MBU) counts these.
+    energy_j: dynamic joules of the op where the device prices energy per op (a compute-in-memory macro's
+        conversions depend on the op's shape, not only on step totals); 0 for devices that price a step's
+        energy from its totals. Summed into `StepTiming.op_energy_j`.
     """
 
     compute_cycles: float = 0.0
@@ -58,6 +61,7 @@ class OpCost:
     stall_cycles: float = 0.0
     hbm_bytes: float | None = None
     fallback_s: float = 0.0  # seconds on a fallback unit (part of fixed_s): an op the datapath lacks
+    energy_j: float = 0.0  # dynamic joules priced per op (0: the device prices energy from step totals)
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,7 @@ class StepTiming:
     collective_s: float = 0.0  # all-reduces' and pipeline transfers' time alone
     other_s: float = 0.0  # every other op's time alone (norms, elementwise, embedding, Mamba scans)
     fallback_s: float = 0.0  # ops the datapath lacks, run on the fallback unit (not in the per-kind times above)
+    op_energy_j: float = 0.0  # dynamic joules the device priced per op (OpCost.energy_j; 0 for most devices)
 
     def __add__(self, other: StepTiming) -> StepTiming:
         """Field-wise sum: one step's micro-batches, run one after another."""
@@ -117,10 +118,11 @@ class _Priced:
     """An op with its cost in seconds per unit (`StepEngine.price`); `hbm_bytes` in bytes. Immutable by use."""
 
     __slots__ = ("op", "compute_s", "memory_s", "weight_s", "link_s", "fixed_s", "ideal_compute_s", "stall_s",
-                 "hbm_bytes", "fallback_s", "account")
+                 "hbm_bytes", "fallback_s", "energy_j", "account")
 
     def __init__(self, op: Op, compute_s: float, memory_s: float, weight_s: float, link_s: float, fixed_s: float,
-                 ideal_compute_s: float, stall_s: float, hbm_bytes: float, fallback_s: float = 0.0) -> None:
+                 ideal_compute_s: float, stall_s: float, hbm_bytes: float, fallback_s: float = 0.0,
+                 energy_j: float = 0.0) -> None:
         self.op = op
         self.compute_s = compute_s
         self.memory_s = memory_s
@@ -131,6 +133,7 @@ class _Priced:
         self.stall_s = stall_s
         self.hbm_bytes = hbm_bytes
         self.fallback_s = fallback_s
+        self.energy_j = energy_j
         self.account = _op_account(self)  # its StepTiming fields, run alone
 
     @property
@@ -438,6 +441,7 @@ class StepEngine:
             stall_s=cost.stall_cycles * c,
             hbm_bytes=op.memory_bytes if cost.hbm_bytes is None else cost.hbm_bytes,
             fallback_s=cost.fallback_s,
+            energy_j=cost.energy_j,
         )
 
     def _price_cached(self, op: Op) -> _Priced:
@@ -695,6 +699,7 @@ def _op_account(p: _Priced) -> _Account:
         collective_s=alone_s if kind in _COLLECTIVES else 0.0,
         other_s=0.0 if kind in _BUCKETED else alone_s,
         fallback_s=alone_s if kind == _FALLBACK else 0.0,
+        op_energy_j=p.energy_j,
     )
 
 
@@ -703,7 +708,7 @@ def _round_attention(p: _Priced) -> _Priced:
     if p.op.seq_new is None:
         return p
     return _Priced(p.op, _round(p.compute_s), _round(p.memory_s), _round(p.weight_s), _round(p.link_s),
-                   _round(p.fixed_s), p.ideal_compute_s, p.stall_s, p.hbm_bytes, p.fallback_s)
+                   _round(p.fixed_s), p.ideal_compute_s, p.stall_s, p.hbm_bytes, p.fallback_s, p.energy_j)
 
 
 def _rounded_key(p: _Priced) -> tuple[float, ...]:

@@ -50,13 +50,16 @@ def plan_memory(
     attention_dp: bool = False,
     expert_dtype: str | None = None,
     mtp: bool = False,
+    max_tp: int = 64,
 ) -> MemoryPlan:
     """How many requests of `tokens_per_request` fit per replica; raises DoesNotFitError if none.
 
     KV bytes per token: the layers that cache the whole context, plus what a request of `tokens_per_request`
     tokens holds per sequence (sliding-window / chunked layers' min(tokens, span) tokens, Mamba state) spread
     over its tokens, so the paged cache (which counts tokens) holds as many such requests as memory does;
-    shorter requests are charged the same rate (an approximation that errs towards fewer of them)."""
+    shorter requests are charged the same rate (an approximation that errs towards fewer of them).
+    `max_tp`: the largest tensor-parallel degree the hardware can join (its scale-up domain); a refusal suggests
+    none beyond it, and on a single device (1) names the built-in models that would fit instead."""
     weights = weight_bytes_per_chip(model, dtype, tp, pp, act_dtype=act_dtype, ep=ep, attention_dp=attention_dp,
                                     expert_dtype=expert_dtype, mtp=mtp)
     workspace = activation_bytes_per_chip(model, max_tokens_per_step, tp, act_dtype)
@@ -74,7 +77,7 @@ def plan_memory(
         raise DoesNotFitError(RUN, "model", _does_not_fit_message(
             model, capacity_bytes, missing, dtype=dtype, kv_dtype=kv_dtype, tp=tp, pp=pp,
             tokens_per_request=tokens_per_request, max_tokens_per_step=max_tokens_per_step,
-            act_dtype=act_dtype, chips=chips))
+            act_dtype=act_dtype, chips=chips, max_tp=max_tp))
     return MemoryPlan(capacity_bytes, weights, workspace, kv_token, free, fit)
 
 
@@ -113,9 +116,14 @@ def serving_limits(plan: MemoryPlan, *, scheduler: str, pp: int, kv_block_tokens
 
 
 def _does_not_fit_message(model, capacity_bytes, missing, *, dtype, kv_dtype, tp, pp, tokens_per_request,
-                          max_tokens_per_step, act_dtype, chips) -> str:
-    """Say how much is missing and the layout of fewest chips that would fit (the run's pp first among equal counts;
-    chips with little memory each need many pipeline stages)."""
+                          max_tokens_per_step, act_dtype, chips, max_tp=64) -> str:
+    """Say how much is missing and the layout of fewest chips that would fit, tp up to `max_tp` (the run's pp first
+    among equal counts; chips with little memory each need many pipeline stages); with `max_tp` 1 (one device, no
+    scale-up links), which built-in models would fit at this dtype."""
+    if max_tp <= 1:
+        return _message(model, capacity_bytes, missing, tp, pp, _models_that_fit(
+            capacity_bytes, dtype=dtype, kv_dtype=kv_dtype, tokens_per_request=tokens_per_request,
+            max_tokens_per_step=max_tokens_per_step, act_dtype=act_dtype))
     args = (model, capacity_bytes, dtype, kv_dtype, tokens_per_request, max_tokens_per_step, act_dtype)
     try:
         hash(model)
@@ -124,13 +132,15 @@ def _does_not_fit_message(model, capacity_bytes, missing, *, dtype, kv_dtype, tp
     else:
         layouts = _fitting_layouts(*args)
     # the fewest chips; among equal counts, the run's own pp first
+    layouts = [(t, p) for t, p in layouts if t <= max_tp]
     best = min(layouts, key=lambda tp_pp: (tp_pp[0] * tp_pp[1], tp_pp[1] != pp, tp_pp[1]), default=None)
     if best is None:
-        hint = (f"no tp x pp layout (tp up to 64, pp up to {model.num_hidden_layers}) fits; use a smaller dtype, "
+        hint = (f"no tp x pp layout (tp up to {min(max_tp, 64)}, pp up to {model.num_hidden_layers}) fits; use a smaller dtype, "
                 f"fewer tokens per step (workspace) or a chip with more memory")
         for chunk in (1024, 256):  # the activation workspace grows with the tokens per step
             if chunk < max_tokens_per_step:
-                smaller = _fitting_layouts(*args[:5], chunk, act_dtype) if args[0].__hash__ else ()
+                smaller = [(t, p) for t, p in (_fitting_layouts(*args[:5], chunk, act_dtype) if args[0].__hash__ else ())
+                           if t <= max_tp]
                 if smaller:
                     t, p = smaller[0]
                     hint = (f"no tp x pp layout fits with {max_tokens_per_step} tokens per step (the activation "
@@ -140,6 +150,10 @@ def _does_not_fit_message(model, capacity_bytes, missing, *, dtype, kv_dtype, tp
         hint = f"tp {best[0]} would fit ({best[0] * pp} chips)"
     else:
         hint = f"tp {best[0]} x pp {best[1]} would fit ({best[0] * best[1]} chips)"
+    return _message(model, capacity_bytes, missing, tp, pp, hint)
+
+
+def _message(model, capacity_bytes, missing, tp, pp, hint) -> str:
     return (f"{model.name} does not fit: weights + workspace + one request's KV cache need "
             f"{(capacity_bytes + missing) / 1e9:.2f} GB per chip, the device has {capacity_bytes / 1e9:.2f} GB "
             f"({missing / 1e9:.2f} GB missing at tp={tp}, pp={pp}); {hint}")
@@ -161,3 +175,25 @@ def _fitting_layouts(model, capacity_bytes, dtype, kv_dtype, tokens_per_request,
 
     layouts = sorted((t * p, p, t) for t in (1, 2, 4, 8, 16, 32, 64) for p in range(1, model.num_hidden_layers + 1))
     return tuple((t, p) for _, p, t in layouts if fits(t, p))
+
+
+def _models_that_fit(capacity_bytes, *, dtype, kv_dtype, tokens_per_request, max_tokens_per_step, act_dtype) -> str:
+    """The hint of a one-device refusal: the built-in models whose weights, workspace and one request's KV cache
+    fit `capacity_bytes` at this dtype, largest first."""
+    from asicsim.workloads.models import builtin_models, load_model
+
+    fits = []
+    for name in builtin_models():
+        try:
+            other = load_model(name)
+            need = (weight_bytes_per_chip(other, dtype, 1, 1)
+                    + activation_bytes_per_chip(other, max_tokens_per_step, 1, act_dtype)
+                    + kv_bytes_per_token_per_chip(other, kv_dtype, 1, 1) * tokens_per_request)
+        except InputError:
+            continue
+        if need <= capacity_bytes:
+            fits.append((need, name))
+    if not fits:
+        return f"one device with no scale-up links: no built-in model fits at {dtype}"
+    names = ", ".join(name for _, name in sorted(fits, reverse=True))
+    return f"one device with no scale-up links: at {dtype} these fit: {names}"

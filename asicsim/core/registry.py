@@ -27,6 +27,8 @@ DEVICE_KINDS: dict[str, str] = {
     "gpu": "asicsim.gpusim",
     "systolic": "asicsim.devices.systolic",
     "sram-pipeline": "asicsim.devices.sram_pipeline",
+    "edge-npu": "asicsim.devices.edge_npu",
+    "cim": "asicsim.devices.cim",
 }
 # Name of the device class in each package's `device` module.
 DEVICE_ATTR = "DEVICE"

@@ -86,6 +86,7 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
     flops = float(steps.flops_per_chip.sum()) * group
     moved = float(steps.memory_bytes_per_chip.sum()) * group
     chip_time = spec.chips * makespan
+    energy = _energy(device, cfg, table, outputs, chip_time)
     span_s = steps.end_at - steps.start_at
     busy = float((span_s - steps.bubble_s).sum())
     spans = float(span_s.sum())
@@ -128,8 +129,9 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
         "e2e_p50_s": percentile(e2e, 50),
         "e2e_p99_s": percentile(e2e, 99),
         "makespan_s": makespan,
-        **_energy(device, cfg, table, outputs, spec.chips * makespan),
+        **energy,
         "mfu": flops / (chip_time * device.peak_flops_per_s(cfg.dtype)),
+        "delivered_ops_per_j": flops / energy["energy_j_total"] if energy["energy_j_total"] else 0.0,
         "mbu": moved / (chip_time * device.memory_bandwidth_bytes_per_s),
         "compute_utilization": float(steps.ideal_compute_s.sum()) / busy if busy else 0.0,
         "stall_share": float((steps.stall_s + steps.memory_wait_s).sum()) / busy if busy else 0.0,
