@@ -46,15 +46,21 @@ def run(args) -> int:
     if fmt != "table":
         print_rows(rows, fmt)
         return 0
-    print(f"{'name':14} {'kind':5} {'BF16 TFLOP/s':>12} {'FP8 TFLOP/s':>12} {'HBM GB':>7} {'HBM TB/s':>8} "
-          f"{'link GB/s':>9} {'chips':>5} {'TDP W':>6} {'native dtypes':15} {'assumed':>7}  description")
+    kind_w = max(len(r["kind"]) for r in rows)
+    dtypes_w = max(len(",".join(r["supported_dtypes"])) for r in rows)
+    print(f"{'name':14} {'kind':{kind_w}} {'BF16 TFLOP/s':>12} {'FP8 TFLOP/s':>12} {'INT8 TOP/s':>12} {'mem GB':>7} "
+          f"{'mem TB/s':>8} {'link GB/s':>9} {'chips':>5} {'TDP W':>6} {'native dtypes':{dtypes_w}} {'assumed':>7}  "
+          f"description")
     for r in rows:
-        print(f"{r['name']:14} {r['kind']:5} {_tflops(r['dense_bf16_flops_per_s'])} "
-              f"{_tflops(r['dense_fp8_flops_per_s'])} {r['memory_bytes'] / 1e9:7.0f} "
+        memory_gb = r["memory_bytes"] / 1e9
+        print(f"{r['name']:14} {r['kind']:{kind_w}} {_tflops(r['dense_bf16_flops_per_s'])} "
+              f"{_tflops(r['dense_fp8_flops_per_s'])} {_tflops(r['dense_int8_flops_per_s'])} "
+              f"{memory_gb:7.{0 if memory_gb >= 10 else 2}f} "
               f"{r['memory_bandwidth_bytes_per_s'] / 1e12:8.2f} {r['link_bandwidth_bytes_per_s'] / 1e9:9.0f} "
-              f"{r['chips_per_domain']:5d} {r['tdp_w']:6.0f} {','.join(r['supported_dtypes']):15} "
+              f"{r['chips_per_domain']:5d} {r['tdp_w']:6.0f} {','.join(r['supported_dtypes']):{dtypes_w}} "
               f"{r['assumed_fields']:7d}  {r['description']}")
-    print("\n'link GB/s' is per direction per chip; 'chips' per scale-up domain (server); 'native dtypes' have "
-          "their own matmul rate.\n'assumed' counts fields the vendor never disclosed; `asicsim specs --json` and "
+    print("\n'mem': the memory a model's weights and KV cache live in (HBM; SRAM for an SRAM pipeline, LPDDR for a "
+          "phone); 'link GB/s' is per direction per chip;\n'chips' per scale-up domain (server, slice, rack); "
+          "'native dtypes' have their own matmul rate.\n'assumed' counts fields the vendor never disclosed; `asicsim specs --json` and "
           "the TOML files give each field's source.")
     return 0

@@ -417,7 +417,7 @@ def resolve(s: RunSpec) -> RunDescription:
         return plan_memory(model, memory, dtype=weight_format or s.dtype, kv_dtype=kv_dtype, tp=tp, pp=pp,
                            tokens_per_request=longest, max_tokens_per_step=tokens, chips=chips, ep=ep,
                            attention_dp=attention_dp, expert_dtype=expert_dtype or None, mtp=mtp > 0,
-                           max_tp=device.link_limits.chips_per_domain)
+                           max_tp=1 if device.link_limits.chips_per_domain <= 1 else 64)
 
     try:
         plan = plan_for(max_tokens)
