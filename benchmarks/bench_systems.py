@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 
 from asicsim.analysis.efficiency import serving_dtype
+from asicsim.commands.efficiency import short_reason
 from asicsim.core.registry import builtin_specs, make_device
 from asicsim.core.runner import RunSpec, run_workload
 from asicsim.workloads.errors import InputError
@@ -73,22 +73,12 @@ def _fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _why(error: str) -> str:
-    """A refusal in a few words: what the model needs against what the chip has, and what would fit."""
-    need = re.search(r"need ([\d.]+) GB per chip, the device has ([\d.]+) GB", error)
-    fits = re.search(r"these fit: ([^;]+)$", error)
-    if need:
-        text = f"needs {need[1]} GB per chip, has {need[2]} GB"
-        return text + (f"; fits: {fits[1]}" if fits else "")
-    return error
-
-
 def markdown(rows: list[dict]) -> str:
     lines = ["| system | kind | dtype | chips (layout) | output tok/s | tok/s per chip | output tok/J | power kW | "
              "per-user tok/s (layout) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["chips"] is None:
-            lines.append(f"| {r['hardware']} | {r['kind']} | {r['dtype']} | cannot run: {_why(r['error'])} | | | | | |")
+            lines.append(f"| {r['hardware']} | {r['kind']} | {r['dtype']} | cannot run: {short_reason(r['error'])} | | | | | |")
             continue
         lines.append(f"| {r['hardware']} | {r['kind']} | {r['dtype']} | {r['chips']} ({r['layout']}) | "
                      f"{_fmt(r['output_tokens_per_s'], ',.0f')} | "

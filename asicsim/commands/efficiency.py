@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 from asicsim.core.description import RUN_DTYPES
@@ -28,6 +29,15 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def short_reason(error: str) -> str:
+    """A does-not-fit refusal in a few words (what the model needs against what the chip has, what fits)."""
+    need = re.search(r"need ([\d.]+) GB per chip, the device has ([\d.]+) GB", error)
+    if not need:
+        return error
+    fits = re.search(r"these fit: ([^;]+)$", error)
+    return f"needs {need[1]} GB per chip, has {need[2]} GB" + (f"; fits: {fits[1]}" if fits else "")
+
+
 def _num(value, fmt: str, width: int) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:{width}{fmt}}"
 
@@ -44,7 +54,7 @@ def format_efficiency(rows: list[dict], workload_text: str) -> str:
                 f"{_num(r['output_tokens_per_j'], ',.2f', 8)} {_num(r['effective_tops_per_w'], '.3f', 11)} "
                 f"{_num(None if r['delivered_share'] is None else 100 * r['delivered_share'], '.1f', 8)}"
                 f"{'%' if r['delivered_share'] is not None else ' '}")
-        lines.append(line + (f"  cannot run: {r['error']}" if r["error"] else ""))
+        lines.append(line + (f"  cannot run: {short_reason(r['error'])}" if r["error"] else ""))
     lines.append("\npeak TOPS/W: dense peak of the run's dtype / TDP (the datasheet view); best: the same at the "
                  "chip's narrowest native datapath.\neff. TOPS/W: operations the run did per second / the average "
                  "power it drew (static power for the whole run included); delivered = eff. / peak.")
