@@ -68,3 +68,21 @@ def test_every_tabular_command_speaks_csv_md_and_json(argv, capsys):
     assert main([*argv, "--format", "md"]) == 0
     md = capsys.readouterr().out.strip().splitlines()
     assert md[0].startswith("| ") and set(md[1]) <= set("|-")
+
+
+def test_compare_runs_any_mix_and_lists_what_cannot_run(capsys):
+    import json
+
+    argv = ["compare", "--hw", "sohu,tpu-v5e,edge-npu", "--model", "llama-3.1-8b", "--isl", "64", "--osl", "4",
+            "--requests", "2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "tpu-v5e: no fp8 datapath; ran int8" in out  # no --dtype: each system's own datapath
+    assert "edge-npu: cannot run:" in out  # one device asked to be 8: listed, the others still run
+    assert main([*argv, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["hardware"] for r in rows] == ["sohu", "tpu-v5e", "edge-npu"] and "error" in rows[2]
+    assert rows[1]["dtype"] == "int8" and rows[0]["dtype"] == "fp8"
+    assert main([*argv[:2], "sohu,tpu-v5e", *argv[3:], "--dtype", "fp8"]) == 0
+    assert "tpu-v5e: cannot run: dtype: tpu-v5e has no fp8 datapath" in capsys.readouterr().out  # asked: not widened
+    assert main([*argv[:2], "edge-npu", *argv[3:]]) == 2  # nothing could run: the reason, exit 2

@@ -76,14 +76,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None) -> None:
+def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None, dtype_default: str | None = "fp8",
+                       dtype_help: str = "weight and matmul dtype (default: fp8); mxfp4 / nvfp4: fp4 with their block "
+                                         "scales") -> None:
     """Workload flags; defaults are the conditions Etched published (Llama-3-70B fp8, 2048 in / 128 out)."""
     p.add_argument("--chips", type=_chips, default=chips_default, required=chips_default is None,
                    help="chips in the server, or auto: the smallest count (doublings of tp x pp) that holds the model"
                         + ("" if chips_default is None else " (default: %(default)s)"))
     p.add_argument("--model", default="llama-3-70b", help="model name or path to a config.json")
-    p.add_argument("--dtype", default="fp8", choices=(*RUN_DTYPES, *WEIGHT_FORMATS),
-                   help="weight and matmul dtype (default: fp8); mxfp4 / nvfp4: fp4 with their block scales")
+    p.add_argument("--dtype", default=dtype_default, choices=(*RUN_DTYPES, *WEIGHT_FORMATS), help=dtype_help)
     p.add_argument("--expert-dtype", default=None, choices=(*RUN_DTYPES, *WEIGHT_FORMATS),
                    help="routed experts' weights of an MoE model (default: --dtype), e.g. --dtype bf16 "
                         "--expert-dtype mxfp4 as gpt-oss ships")
