@@ -55,7 +55,7 @@ from asicsim.kernels.vector import vector_cycles
 from asicsim.workloads.errors import Infeasible, InputError
 from asicsim.workloads.graph_types import Op, OpKind, attention_flops_scale, grouped_as_dense
 
-from asicsim.core.device import MATMUL_DTYPES, AreaBreakdown, DieFloorplan, LinkLimits, OpCost, PowerLimits
+from asicsim.core.device import MATMUL_DTYPES, AreaBreakdown, SpecDevice, DieFloorplan, LinkLimits, OpCost, PowerLimits
 from asicsim.core.specfile import build_spec
 
 from .area import area_breakdown, die_floorplan
@@ -82,8 +82,10 @@ _OPERAND_SRAM_SHARE = 0.25
 _OPERANDS = 3  # ifmap, filter, ofmap: one buffer each per array
 
 
-class AsicDevice:
+class AsicDevice(SpecDevice):
     """Prices ops for one ASIC chip; `chips` is the server size the run uses."""
+
+    what = "the ASIC model"
 
     def __init__(self, spec: AsicSpec, chips: int) -> None:
         self.spec = spec = _power_capped(spec)
@@ -121,26 +123,8 @@ class AsicDevice:
         return build_spec(AsicSpec, dict(table), source)
 
     @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
     def compute_unit_name(self) -> str:
         return "systolic arrays + vector unit"
-
-    @property
-    def effects(self) -> Mapping[str, bool]:
-        """None switchable: the ASIC model's terms follow from its spec."""
-        return {}
-
-    def with_effects(self, changes: Mapping[str, bool]) -> "AsicDevice":
-        if changes:
-            raise InputError(self.spec.name, "effects", f"the ASIC model has no switchable effects, got {sorted(changes)}")
-        return self
-    @property
-    def clocks_hz(self) -> Mapping[str, float]:
-        c = self.spec.clock_hz
-        return {"compute": c, "memory": c, "link": c}
 
     @property
     def memory_bytes_per_chip(self) -> float:

@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, runtime_checkable
 
-from asicsim.workloads.graph_types import Op
+from asicsim.workloads.errors import InputError
+from asicsim.workloads.graph_types import Op, OpKind
 
 from .area import AreaBreakdown
 
-__all__ = ["OpCost", "LinkLimits", "PowerLimits", "DieFloorplan", "AreaBreakdown", "Device", "UNITS",
+__all__ = ["OpCost", "LinkLimits", "PowerLimits", "DieFloorplan", "AreaBreakdown", "Device", "SpecDevice", "UNITS",
            "MATMUL_DTYPES", "WIDER_DATAPATHS", "WIDTH_CLASS"]
 
 UNITS = ("compute", "memory", "link")
@@ -213,3 +214,52 @@ class Device(Protocol):
     def die_floorplan(self) -> DieFloorplan | None:
         """The non-array blocks for the reticle-die envelope that bounds a chip of undisclosed peaks; None
         where that envelope does not describe the die (a GPU)."""
+
+
+class SpecDevice:
+    """Members most device classes share, so each package writes only what differs: the spec's name, no switchable
+    effects (`what` names the model in the refusal), one clock for every unit (`unit_clock_hz`), no weight prefetch,
+    no collective overlap, every op kind priced and no op on a fallback unit. A device overrides what it does
+    differently (the ASIC prefetches weights, a fixed-function chip lacks features)."""
+
+    what = "this device model"
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def effects(self) -> Mapping[str, bool]:
+        """None switchable: every term follows from the spec."""
+        return {}
+
+    def with_effects(self, changes: Mapping[str, bool]) -> Any:
+        if changes:
+            raise InputError(self.spec.name, "effects", f"{self.what} has no switchable effects, got {sorted(changes)}")
+        return self
+
+    @property
+    def unit_clock_hz(self) -> float:
+        """The clock of every unit (compute, memory, link)."""
+        return self.spec.clock_hz
+
+    @property
+    def clocks_hz(self) -> Mapping[str, float]:
+        c = self.unit_clock_hz
+        return {"compute": c, "memory": c, "link": c}
+
+    @property
+    def prefetch_weights(self) -> bool:
+        return False
+
+    @property
+    def overlap_collectives(self) -> bool:
+        return False
+
+    @property
+    def op_kinds(self) -> frozenset[str]:
+        """Every op kind of the graph (a programmable device)."""
+        return frozenset(OpKind.ALL)
+
+    def missing_features(self, model: Any) -> tuple[str, ...]:
+        return ()

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from asicsim.core.device import MATMUL_DTYPES, WIDER_DATAPATHS, LinkLimits
+from asicsim.core.device import MATMUL_DTYPES, WIDER_DATAPATHS, LinkLimits, SpecDevice
 from asicsim.workloads.errors import RUN, InputError
-from asicsim.workloads.graph_types import OpKind
 
 __all__ = ["OneDevice"]
 
 
-class OneDevice:
+class OneDevice(SpecDevice):
     """A single device: `chips` must be 1. Subclasses give `_rate(dtype)` (dense matmul ops/s, 0 = no datapath),
     `what` (a phrase naming the device in refusals) and the cost, memory, power and area members."""
 
@@ -28,25 +27,6 @@ class OneDevice:
 
     def _rate(self, dtype: str) -> float:
         raise NotImplementedError
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def effects(self) -> Mapping[str, bool]:
-        """None switchable: every term follows from the spec."""
-        return {}
-
-    def with_effects(self, changes: Mapping[str, bool]) -> "OneDevice":
-        if changes:
-            raise InputError(self.spec.name, "effects", f"{self.what} has no switchable effects, got {sorted(changes)}")
-        return self
-
-    @property
-    def clocks_hz(self) -> Mapping[str, float]:
-        c = self.spec.clock_hz
-        return {"compute": c, "memory": c, "link": c}
 
     @property
     def supported_dtypes(self) -> tuple[str, ...]:
@@ -64,22 +44,6 @@ class OneDevice:
 
     def peak_flops_per_s(self, dtype: str) -> float:
         return self._rate(self.executed_dtype(dtype))
-
-    @property
-    def prefetch_weights(self) -> bool:
-        return False
-
-    @property
-    def overlap_collectives(self) -> bool:
-        return False
-
-    @property
-    def op_kinds(self) -> frozenset[str]:
-        return frozenset(OpKind.ALL)
-
-    def missing_features(self, model: Any) -> tuple[str, ...]:
-        """None: what the main datapath lacks runs on the device's own vector or digital unit."""
-        return ()
 
     def check_model(self, config: Mapping[str, Any], source: str) -> None:
         """Any model the workload layer builds runs; whether it fits is the memory plan's decision."""

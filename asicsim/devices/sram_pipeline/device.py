@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from asicsim.core.device import AreaBreakdown, DieFloorplan, LinkLimits, OpCost, PowerLimits
+from asicsim.core.device import AreaBreakdown, DieFloorplan, SpecDevice, LinkLimits, OpCost, PowerLimits
 from asicsim.workloads.errors import InputError
 from asicsim.workloads.graph_types import Op, OpKind
 
@@ -41,8 +41,10 @@ _ATTENTION = (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE)
 _TRANSFERS = (OpKind.P2P, OpKind.ALL_TO_ALL)
 
 
-class SramPipelineDevice:
+class SramPipelineDevice(SpecDevice):
     """Prices ops for one chip of an SRAM pipeline; `chips` is the run's chip count."""
+
+    what = "the SRAM-pipeline model"
 
     def __init__(self, spec: SramPipelineSpec, chips: int, weight_bytes_per_chip: float | None = None,
                  kv_bytes_per_chip: float = 0.0) -> None:
@@ -81,27 +83,12 @@ class SramPipelineDevice:
         return load_sram_spec(table, source)
 
     @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
     def compute_unit_name(self) -> str:
         return "matrix and vector units (statically scheduled)"
 
     @property
-    def effects(self) -> Mapping[str, bool]:
-        """None switchable: the terms follow from the spec and the weights' placement."""
-        return {}
-
-    def with_effects(self, changes: Mapping[str, bool]) -> "SramPipelineDevice":
-        if changes:
-            raise InputError(self.spec.name, "effects", f"the SRAM-pipeline model has no switchable effects, got "
-                                                        f"{sorted(changes)}")
-        return self
-
-    @property
-    def clocks_hz(self) -> Mapping[str, float]:
-        return {"compute": CLOCK_HZ, "memory": CLOCK_HZ, "link": CLOCK_HZ}
+    def unit_clock_hz(self) -> float:
+        return CLOCK_HZ
 
     @property
     def memory_bytes_per_chip(self) -> float:
@@ -121,14 +108,6 @@ class SramPipelineDevice:
         return self.spec.rate(dtype)
 
     @property
-    def prefetch_weights(self) -> bool:
-        return False
-
-    @property
-    def overlap_collectives(self) -> bool:
-        return False
-
-    @property
     def times_each_stage(self) -> bool:
         """A single batch walks every pipeline stage: the step is the sum of the stages' times, each stage but the
         last paying its transfer to the next (serving.StepRunner), not pp x the last stage."""
@@ -137,16 +116,9 @@ class SramPipelineDevice:
     def check_model(self, config: Mapping[str, Any], source: str) -> None:
         """Programmable dataflow chips: every model the graph builder reads runs."""
 
-    def missing_features(self, model: Any) -> tuple[str, ...]:
-        return ()
-
     @property
     def supported_dtypes(self) -> tuple[str, ...]:
         return self.spec.native_dtypes
-
-    @property
-    def op_kinds(self) -> frozenset[str]:
-        return frozenset(OpKind.ALL)
 
     # --- pricing -----------------------------------------------------------------------------------------------
     def _weights_s(self, nbytes: float, activations: float) -> float:

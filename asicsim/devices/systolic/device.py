@@ -22,7 +22,7 @@ import dataclasses
 from functools import lru_cache
 from typing import Any, Mapping
 
-from asicsim.core.device import MATMUL_DTYPES, AreaBreakdown, DieFloorplan, LinkLimits, OpCost, PowerLimits
+from asicsim.core.device import MATMUL_DTYPES, AreaBreakdown, SpecDevice, DieFloorplan, LinkLimits, OpCost, PowerLimits
 from asicsim.core.specfile import build_spec
 from asicsim.kernels import systolic
 from asicsim.kernels.vector import vector_cycles
@@ -51,8 +51,10 @@ def matmul_cycles(arrays: int, rows: int, cols: int, dataflow: int, m: int, n: i
     return int(result[0]), int(result[2])
 
 
-class SystolicDevice:
+class SystolicDevice(SpecDevice):
     """Prices ops for one chip of a TPU / Trainium slice; `chips` is the number of chips the run uses."""
+
+    what = "the systolic model"
 
     def __init__(self, spec: SystolicSpec, chips: int) -> None:
         if int(chips) < 1:
@@ -70,27 +72,8 @@ class SystolicDevice:
         return build_spec(SystolicSpec, dict(table), source)
 
     @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
     def compute_unit_name(self) -> str:
         return "systolic matrix units + vector unit"
-
-    @property
-    def effects(self) -> Mapping[str, bool]:
-        """None switchable: every term follows from the spec."""
-        return {}
-
-    def with_effects(self, changes: Mapping[str, bool]) -> "SystolicDevice":
-        if changes:
-            raise InputError(self.spec.name, "effects", f"the systolic model has no switchable effects, got {sorted(changes)}")
-        return self
-
-    @property
-    def clocks_hz(self) -> Mapping[str, float]:
-        c = self.spec.clock_hz
-        return {"compute": c, "memory": c, "link": c}
 
     @property
     def memory_bytes_per_chip(self) -> float:
@@ -104,10 +87,6 @@ class SystolicDevice:
         return self.spec.peak_flops_per_s(dtype)
 
     @property
-    def prefetch_weights(self) -> bool:
-        return False
-
-    @property
     def overlap_collectives(self) -> bool:
         return self.spec.overlap_collectives
 
@@ -115,14 +94,6 @@ class SystolicDevice:
     def supported_dtypes(self) -> tuple[str, ...]:
         """Matmul dtypes with a non-zero PE rate, in MATMUL_DTYPES order."""
         return tuple(d for d in MATMUL_DTYPES if getattr(self.spec, f"macs_per_pe_per_cycle_{d}", 0) > 0)
-
-    @property
-    def op_kinds(self) -> frozenset[str]:
-        """Every op kind of the graph (programmable cores under a compiler)."""
-        return frozenset(OpKind.ALL)
-
-    def missing_features(self, model: Any) -> tuple[str, ...]:
-        return ()
 
     def check_model(self, config: Mapping[str, Any], source: str) -> None:
         """A compiled programmable chip runs any model the graph builds."""
