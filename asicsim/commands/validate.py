@@ -71,27 +71,43 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def plot_validation(rows, path: str) -> None:
-    """Predicted versus published, one marker per group, log-log, with the y = x line."""
+    """Signed error of every row (predicted / published - 1) as a bar, grouped as `validate` prints them, with the
+    end-to-end target band (+-10%, worst row +-25%) shaded; bars past +-150% are clipped and labelled."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise InputError("--plot", "matplotlib", f"not installed; {install_hint('plot')}") from None
-    fig, ax = plt.subplots(figsize=(6.5, 6.0))
-    markers = "osD^v<>"
-    for i, group in enumerate(dict.fromkeys(r.group for r in rows)):
-        pts = [r for r in rows if r.group == group and not r.excluded]
-        ax.scatter([r.published for r in pts], [r.predicted for r in pts], marker=markers[i % len(markers)],
-                   label=group, alpha=0.8)
-    values = [v for r in rows if not r.excluded for v in (r.published, r.predicted)]
-    lo, hi = min(values) / 2.0, max(values) * 2.0
-    ax.plot([lo, hi], [lo, hi], "k-", lw=1, label="y = x")
-    ax.plot([lo, hi], [lo * 1.3, hi * 1.3], "k:", lw=0.8, label="+-30%")
-    ax.plot([lo, hi], [lo / 1.3, hi / 1.3], "k:", lw=0.8)
-    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="published (row's unit)",
-           ylabel="predicted (same unit)", title="asicsim GPU model: predicted vs published")
-    ax.legend(fontsize=8, loc="upper left")
+    from asicsim.analysis.validate import E2E_MAPE_TARGET, E2E_WORST_TARGET, is_e2e_group
+
+    shown = [r for r in rows if not r.excluded]
+    groups = list(dict.fromkeys(r.group for r in shown))
+    order = [r for g in groups for r in shown if r.group == g]
+    clip = 150.0
+    fig, ax = plt.subplots(figsize=(12.0, 1.6 + 0.19 * len(order)))
+    ax.axvspan(-100 * E2E_WORST_TARGET, 100 * E2E_WORST_TARGET, color="tab:green", alpha=0.08,
+               label=f"worst-row target +-{100 * E2E_WORST_TARGET:.0f}%")
+    ax.axvspan(-100 * E2E_MAPE_TARGET, 100 * E2E_MAPE_TARGET, color="tab:green", alpha=0.18,
+               label=f"MAPE target {100 * E2E_MAPE_TARGET:.0f}%")
+    colors = plt.get_cmap("tab10")
+    y = list(range(len(order)))[::-1]
+    for i, group in enumerate(groups):
+        idx = [k for k, r in enumerate(order) if r.group == group]
+        values = [100 * order[k].error for k in idx]
+        ax.barh([y[k] for k in idx], [max(-clip, min(clip, v)) for v in values], color=colors(i % 10),
+                label=group + ("" if is_e2e_group(group) or group == "microbenchmark" else " (no target)"), height=0.7)
+        for k, v in zip(idx, values):
+            if abs(v) > clip:
+                ax.annotate(f"{v:+.0f}%", (clip if v > 0 else -clip, y[k]), fontsize=6, va="center",
+                            ha="right" if v > 0 else "left", color="white")
+    ax.set_yticks(y, [f"{r.label} ({r.hardware})" for r in order], fontsize=6)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlim(-clip, clip)
+    ax.set_xlabel("predicted / published - 1 (%)")
+    ax.set_title(f"asicsim validate: signed error of {len(order)} published measurements")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     try:
         fig.savefig(path, dpi=120)
