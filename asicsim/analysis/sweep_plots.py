@@ -133,7 +133,12 @@ def _programmability(ax_tps, ax_tpj, ok: pd.DataFrame) -> None:
         if SHARE not in ok.columns or col not in ok.columns or ok[col].isna().all():
             ax.text(0.5, 0.5, f"no {SHARE} / {col} in this sweep", ha="center", transform=ax.transAxes)
             continue
-        for label, part in _curves(ok):
+        styles = (("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."), ("v", (0, (5, 1))), ("x", (0, (1, 1))))
+        for i, (label, part) in enumerate(_curves(ok)):
             best = part.groupby(SHARE)[col].max().sort_index()
-            ax.plot(best.index, best.to_numpy(), "o-", label=label)
+            marker, line = styles[i % len(styles)]
+            # distinct marker, dash and size per curve: curves that coincide (fp8 and fp4 where the arrays bound
+            # neither) stay visible one over the other
+            ax.plot(best.index, best.to_numpy(), marker=marker, linestyle=line, markersize=7 - i % 3 * 1.5,
+                    markerfacecolor="none" if i % 2 else None, label=label)
         ax.legend(fontsize=8)
