@@ -155,7 +155,7 @@ def plot_claim(r: dict, path: str) -> None:
     ax.set_ylabel(curves["ylabel"])
     ax.set_title(curves["title"], fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left" if r["claim"]["per_user"] else "lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -63,7 +63,14 @@ def _per_user(r: dict) -> dict:
     if hw["peak_flops_per_s"]:
         flops = i["implied_dense_flops_per_s_per_chip"] * i["chips"] / i["tokens_per_s"]
         lines.append(("compute floor", chips, chips * hw["peak_flops_per_s"] / flops, "r-"))
+    if i.get("link_time_s"):  # serial chip-to-chip steps bound a stream whatever the chips' bandwidth
+        steps = i.get("serial_link_steps", 0)
+        lines.append((f"link latency: {steps} serial hops per token", chips,
+                      np.full_like(chips, i["roofline_tokens_per_s"]), "g-"))
     points = [(f"claim {c['tokens_per_s']:,.0f} tok/s/user", float(i["chips"]), c["tokens_per_s"], "k*")]
+    if i.get("simulated_tokens_per_s"):
+        points.append((f"simulated {i['simulated_tokens_per_s']:,.0f} tok/s/user ({i.get('simulated_layout', '')})",
+                       float(i.get("simulated_chips") or i["chips"]), i["simulated_tokens_per_s"], "mo"))
     return {"lines": lines, "points": points, "xlabel": "chips", "ylabel": "tokens/s per user (batch 1)",
             "title": f"{c['name']}: {r['verdict']} (binding: {r['binding_constraint']})"}
 
