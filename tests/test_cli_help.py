@@ -86,3 +86,16 @@ def test_compare_runs_any_mix_and_lists_what_cannot_run(capsys):
     assert main([*argv[:2], "sohu,tpu-v5e", *argv[3:], "--dtype", "fp8"]) == 0
     assert "tpu-v5e: cannot run: dtype: tpu-v5e has no fp8 datapath" in capsys.readouterr().out  # asked: not widened
     assert main([*argv[:2], "edge-npu", *argv[3:]]) == 2  # nothing could run: the reason, exit 2
+
+
+def test_progress_bar_shows_an_eta():
+    import io
+
+    from asicsim.commands.run import ProgressBar, eta_text
+
+    assert eta_text(10.0, 0, 100) == "ETA --"
+    assert eta_text(10.0, 50, 100) == "ETA 10 s" and eta_text(100.0, 10, 100) == "ETA 15.0 min"
+    stream = io.StringIO()
+    bar = ProgressBar(stream=stream, delay_s=0.0)
+    bar(30.0, 5, 20)
+    assert "5/20 requests" in stream.getvalue() and "ETA" in stream.getvalue()

@@ -15,7 +15,7 @@ from asicsim.workloads.errors import InputError, install_hint
 from ._common import (add_workload_flags, emit_summaries, format_table, json_summary, output_format,
                       print_fallback_notes, print_json, spec_from_args, whole_at_least)
 
-__all__ = ["register", "run", "write_outputs", "ProgressBar"]
+__all__ = ["register", "run", "write_outputs", "ProgressBar", "eta_text"]
 
 
 def register(sub) -> None:
@@ -30,6 +30,15 @@ def register(sub) -> None:
     p.add_argument("--breakdown", action="store_true",
                    help="where time goes: GEMM, attention, collectives, overhead, idle; compute- vs memory-bound")
     p.set_defaults(func=run)
+
+
+def eta_text(wall_s: float, done: int, total: int) -> str:
+    """'ETA 12 s' from the share of requests finished so far (requests finish at a roughly steady rate over a run);
+    'ETA --' before the first one."""
+    if done <= 0 or total <= 0:
+        return "ETA --"
+    left = wall_s * (total - done) / done
+    return f"ETA {left:,.0f} s" if left < 120 else f"ETA {left / 60:,.1f} min"
 
 
 class ProgressBar:
@@ -49,7 +58,7 @@ class ProgressBar:
         filled = int(self.width * done / max(total, 1))
         speed = sim_s / wall if wall > 0 else 0.0
         self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} requests, "
-                          f"{sim_s:,.0f} s simulated, {speed:,.0f}x real time ")
+                          f"{sim_s:,.0f} s simulated, {speed:,.0f}x real time, {eta_text(wall, done, total)} ")
         self.stream.flush()
         self.drawn = True
 
