@@ -8,7 +8,7 @@ from pathlib import Path
 from asicsim.core.area import BLOCKS
 from asicsim.core.registry import make_device
 
-from ._common import print_json
+from ._common import add_output_flags, output_format, print_json, print_rows
 
 __all__ = ["register", "run", "die_shot_reference"]
 
@@ -21,7 +21,7 @@ _DIE_SHOT_GROUPS = {"cores": "cores", "interconnect": "interconnect", "L2": "l2_
 def register(sub) -> None:
     p = sub.add_parser("area", help="die area by block (reticle and HBM-edge checked) and full-load power")
     p.add_argument("--hw", required=True, help="built-in spec name or path to a spec TOML (ASIC or GPU)")
-    p.add_argument("--json", action="store_true", help="print JSON: total_mm2, blocks (name to mm2), ...")
+    add_output_flags(p, "print JSON: total_mm2, blocks (name to mm2), ...")
     p.set_defaults(func=run)
 
 
@@ -50,8 +50,13 @@ def run(args) -> int:
     area = device.area()
     ref = die_shot_reference(device.name)
     power = _power(device)
-    if args.json:
+    fmt = output_format(args)
+    if fmt == "json":
         print_json(area.to_dict() | {"die_shot_mm2": ref, "power": power})
+        return 0
+    if fmt in ("csv", "md"):
+        blocks = area.to_dict().get("blocks", {})
+        print_rows([{"block": name, "mm2": mm2, "reference_mm2": ref.get(name)} for name, mm2 in blocks.items()], fmt)
         return 0
     total = area.total_mm2
     print(f"{device.name} ({area.kind}, {area.node_nm} nm): {total:.1f} mm2 modelled, die {area.die_area_mm2:g} mm2, "

@@ -15,6 +15,8 @@ from asicsim.analysis.validate import (E2E_REQUESTS, check_targets, format_table
                                        rows_as_dicts, skipped_rows, validation_rows)
 from asicsim.workloads.errors import InputError, install_hint
 
+from ._common import add_output_flags, output_format, print_rows
+
 __all__ = ["register", "run", "plot_validation", "PLOT_SUFFIXES"]
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
@@ -24,9 +26,9 @@ def register(sub) -> None:
     """Add the `validate` subcommand."""
     p = sub.add_parser("validate", help="GPU model versus published measurements (MAPE per group)",
                        description=__doc__.splitlines()[0])
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_output_flags(p, "print JSON: rows, groups, MoE summary, skipped rows, missed targets")
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
-    p.add_argument("--plot", metavar="FILE.png", help="draw predicted versus published (log axes, y = x)")
+    p.add_argument("--plot", metavar="FILE.png", help="draw each row's signed error with the target bands")
     p.add_argument("--explain", metavar="ROW",
                    help="one end-to-end row (its number or words of its label, e.g. 'tp8 128/2048 h100'): its "
                         "step-time breakdown and what each switchable effect of the model contributes")
@@ -45,7 +47,10 @@ def run(args: argparse.Namespace) -> int:
     rows = validation_rows(args.requests)
     skipped = skipped_rows()
     missed = check_targets(rows)
-    if args.json:
+    fmt = output_format(args)
+    if fmt in ("csv", "md"):
+        print_rows(rows_as_dicts(rows), fmt)
+    elif fmt == "json":
         print(json.dumps({"rows": rows_as_dicts(rows), "groups": group_summary(rows), "moe": moe_summary(rows),
                           "skipped": [r.__dict__ for r in skipped], "missed": missed}, indent=2))
     else:
