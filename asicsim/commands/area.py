@@ -19,7 +19,8 @@ _DIE_SHOT_GROUPS = {"cores": "cores", "interconnect": "interconnect", "L2": "l2_
 
 
 def register(sub) -> None:
-    p = sub.add_parser("area", help="die area by block (reticle and HBM-edge checked) and full-load power")
+    p = sub.add_parser("area", help="die area by block (reticle and HBM-edge checked) and full-load power",
+                       description="Die area of a chip by block (matrix arrays, SRAM, vector units, programmable cores, NoC, HBM PHYs and controllers, links), checked against the reticle and the HBM beachfront, with its full-load power and the clock its TDP allows. Areas in mm2, power in W.")
     p.add_argument("--hw", required=True, help="built-in spec name or path to a spec TOML (ASIC or GPU)")
     add_output_flags(p, "print JSON: total_mm2, blocks (name to mm2), ...")
     p.set_defaults(func=run)

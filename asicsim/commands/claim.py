@@ -13,7 +13,8 @@ __all__ = ["register", "run"]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("claim", help="sanity-check a vendor's tokens/s claim: accounting, roofline, simulation, verdict")
+    p = sub.add_parser("claim", help="sanity-check a vendor's tokens/s claim: accounting, roofline, simulation, verdict",
+                       description="Check a vendor's tokens/s claim: what it implies per chip (FLOP/s, HBM and link bytes/s, batch, memory), the roofline bound of the hardware, a simulated best case and a verdict naming the binding constraint. `asicsim claim --list` shows the shipped claims; give your own with --tokens-per-s and --hw.")
     p.add_argument("name", nargs="?", help="a built-in claim (see --list) or a claim TOML file")
     p.add_argument("--list", action="store_true", help="list the built-in claims")
     p.add_argument("--tokens-per-s", type=float, help="your own claim: the tokens/s figure")

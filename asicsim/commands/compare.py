@@ -21,7 +21,8 @@ DEFAULT_SYSTEMS = "sohu,h100-sxm,b200"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("compare", help="the same workload on several systems (default: Etched's published setting)")
+    p = sub.add_parser("compare", help="the same workload on several systems (default: Etched's published setting)",
+                       description="Run the same workload on several systems and print them side by side (default: Etched's published setting, Llama-3-70B fp8, 8 chips, 2048 in / 128 out, 512 requests at once). Any mix of built-in specs and spec TOMLs.")
     p.add_argument("--hw", default=DEFAULT_SYSTEMS, help="comma-separated spec names or paths (default: %(default)s)")
     add_workload_flags(p, chips_default=8, dtype_default=None,
                        dtype_help="weight and matmul dtype for every system (default: fp8, or a system's own int8 / "

@@ -19,7 +19,8 @@ __all__ = ["register", "run", "plot_run_dir"]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("plot", help="plot a `run --out` folder (latency CDFs, batch / KV / queue over time) or a sweep results file")
+    p = sub.add_parser("plot", help="plot a `run --out` folder (latency CDFs, batch / KV / queue over time) or a sweep results file",
+                       description="PNG plots of a `run --out` folder (latency CDFs with p50/p99 and SLOs; batch, KV cache and queue over time) or of a sweep results file.")
     p.add_argument("path", help="folder written by `asicsim run --out`, or sweep results (.parquet/.csv)")
     p.add_argument("--out", default="", help="output: a folder for a run (default: the run folder), "
                                               "a .png/.svg file for a sweep (default: next to it)")

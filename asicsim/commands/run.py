@@ -19,7 +19,8 @@ __all__ = ["register", "run", "write_outputs", "ProgressBar", "eta_text"]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("run", help="simulate one workload on one system")
+    p = sub.add_parser("run", help="simulate one workload on one system",
+                       description="Simulate one workload (a burst, Poisson arrivals or a trace) on one system and print throughput (tokens/s), latency (TTFT, TPOT, ITL, end-to-end; ms), utilisation, memory and energy per token.")
     p.add_argument("--hw", required=True, help="hardware spec name (see `asicsim specs`) or path to a TOML file")
     add_workload_flags(p, chips_default=None)
     p.add_argument("--out", default="", help="write requests, steps, summary.json and timeline.json to this folder")

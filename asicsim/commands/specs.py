@@ -10,7 +10,8 @@ __all__ = ["register", "run", "spec_row"]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("specs", help="list built-in hardware specs")
+    p = sub.add_parser("specs", help="list built-in hardware specs",
+                       description="The built-in hardware specs with their kind, peak FLOP/s per dtype, memory, links, TDP and native dtypes; every field's source is in the spec TOML (asicsim/specs/NAME.toml) and in --json.")
     add_output_flags(p, "print JSON: one object per spec")
     p.set_defaults(func=run)
 

@@ -34,7 +34,8 @@ SECONDS_PER_POINT = 0.07  # one point on one worker (benchmarks/bench_sweep.py),
 
 
 def register(sub) -> None:
-    p = sub.add_parser("sweep", help="sweep ASIC spec parameters and workloads (one row per point)")
+    p = sub.add_parser("sweep", help="sweep ASIC spec parameters and workloads (one row per point)",
+                       description="A design-space study from a TOML file: ASIC spec parameters (programmable share, SRAM, arrays, clock, ...) and workloads swept together, every point run through the same serving path as `asicsim run`; results to Parquet/CSV, plots with --plot.")
     p.add_argument("config", nargs="?", help="sweep TOML (see --example)")
     p.add_argument("--out", help="results file: .parquet (needs pyarrow, else CSV next to it) or .csv")
     p.add_argument("--example", action="store_true",
