@@ -18,7 +18,7 @@ from pathlib import Path
 
 from asicsim.workloads.errors import InputError, install_hint
 
-__all__ = ["register", "run", "build_report", "markdown_to_html"]
+__all__ = ["register", "run", "build_report", "markdown_to_html", "render_in_chromium"]
 
 
 def register(sub) -> None:
@@ -27,6 +27,8 @@ def register(sub) -> None:
                            line.strip() for line in __doc__.splitlines()[3:6]))
     p.add_argument("path", help="run folder (run --out), compare/run/claim --json file, or sweep results")
     p.add_argument("--out", required=True, help="the HTML page to write (e.g. report.html)")
+    p.add_argument("--screenshot", metavar="FILE.png", default="",
+                   help="also render the page in headless Chromium (if installed) and save a screenshot")
     p.set_defaults(func=run)
 
 
@@ -40,7 +42,35 @@ def run(args) -> int:
     except OSError as exc:
         raise InputError("--out", "out", f"cannot write {out}: {exc.strerror}") from None
     print(out)
+    if args.screenshot:
+        shot = Path(args.screenshot)
+        if shot.suffix.lower() != ".png":
+            raise InputError("--screenshot", "screenshot", f"{args.screenshot}: must end in .png")
+        render_in_chromium(out, shot)
+        print(shot)
     return 0
+
+
+def render_in_chromium(page: Path, screenshot: Path | None = None, timeout_s: float = 120.0) -> tuple[str, list[str]]:
+    """(the DOM after load, console lines) of `page` in headless Chromium; with `screenshot`, also a 1200-pixel-wide
+    PNG of it. InputError when no Chromium is installed (apt-get install chromium)."""
+    import shutil
+    import subprocess
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if binary is None:
+        raise InputError("--screenshot", "chromium", "no headless Chromium found (Debian: apt-get install chromium)")
+    base = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    try:
+        done = subprocess.run([*base, "--enable-logging=stderr", "--v=0", "--dump-dom", page.resolve().as_uri()],
+                              capture_output=True, text=True, timeout=timeout_s)
+        if screenshot is not None:
+            subprocess.run([*base, f"--screenshot={screenshot.resolve()}", "--window-size=1200,1400",
+                            page.resolve().as_uri()], capture_output=True, timeout=timeout_s, check=True)
+    except (subprocess.SubprocessError, OSError) as exc:
+        raise InputError("--screenshot", "chromium", f"rendering failed: {exc}") from None
+    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    return done.stdout, console
 
 
 # --- page ---------------------------------------------------------------------------------------------------------
