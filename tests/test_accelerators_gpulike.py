@@ -176,7 +176,7 @@ def test_all_reduce_stays_inside_the_server() -> None:
 def test_accelerator_rows_run_their_stack_and_count_toward_no_target() -> None:
     table = v._e2e_table()
     rows = table[table["group"].map(v.is_accelerator_group)]
-    assert set(rows["hardware"]) >= {"mi300x", "gaudi3"}
+    assert set(rows["hardware"]) >= {"mi300x", "mi355x", "gaudi3"}
     for row in rows.itertuples(index=False):
         d = resolve(v._table_spec(row))
         assert d.harness == ("vllm-throughput" if "vLLM" in row.group else "static"), row

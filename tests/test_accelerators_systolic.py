@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from asicsim.analysis import validate as v
 from asicsim.core.description import RunSpec, resolve
 from asicsim.core.registry import load_hardware, make_device
 from asicsim.core.runner import run_workload
@@ -160,3 +161,17 @@ def test_area_is_refused_and_no_floorplan():
     with pytest.raises(InputError, match="no area model"):
         device.area()
     assert device.die_floorplan() is None
+
+
+def test_v6e_and_v7_rows_run_vllm_at_their_published_layout_and_count_toward_no_target():
+    """The vLLM TPU rows (tpu-recipes) run the vllm-throughput harness with the published max-num-seqs, token budget
+    and request count; no placeholder row is left for v7 (a measurement exists), and no systolic group has a target."""
+    table = v._e2e_table()
+    rows = table[table["hardware"].isin(["tpu-v6e", "tpu-v7"])]
+    assert set(rows["hardware"]) == {"tpu-v6e", "tpu-v7"} and (rows["value"] > 0).all()
+    for row in rows.itertuples(index=False):
+        d = resolve(v._table_spec(row))
+        assert d.harness == "vllm-throughput" and d.scheduler == "chunked-prefill", row
+        assert (d.max_batch, d.requests, d.max_tokens_per_step) == (row.max_batch, row.requests, row.max_num_tokens)
+        assert d.chips == row.tp and not v.is_e2e_group(row.group) and not v.is_accelerator_group(row.group)
+    assert not [r for r in v.skipped_rows() if r.hardware == "tpu-v7"]
