@@ -95,12 +95,13 @@ def plot_validation(rows, path: str) -> None:
                label=f"worst-row target +-{100 * E2E_WORST_TARGET:.0f}%")
     ax.axvspan(-100 * E2E_MAPE_TARGET, 100 * E2E_MAPE_TARGET, color="tab:green", alpha=0.18,
                label=f"MAPE target {100 * E2E_MAPE_TARGET:.0f}%")
-    colors = plt.get_cmap("tab10")
+    colors = plt.get_cmap("tab20")
     y = list(range(len(order)))[::-1]
     for i, group in enumerate(groups):
         idx = [k for k, r in enumerate(order) if r.group == group]
         values = [100 * order[k].error for k in idx]
-        ax.barh([y[k] for k in idx], [max(-clip, min(clip, v)) for v in values], color=colors(i % 10),
+        ax.barh([y[k] for k in idx], [max(-clip, min(clip, v)) for v in values], color=colors(i % 20),
+                hatch="///" if i >= 20 else None, edgecolor="white" if i >= 20 else None,
                 label=group + ("" if is_e2e_group(group) or group == "microbenchmark" else " (no target)"), height=0.7)
         for k, v in zip(idx, values):
             if abs(v) > clip:
