@@ -21,7 +21,8 @@ from asicsim.kernels.attention import attention_flops, kv_cache_bytes, prefill_a
 from asicsim.kernels.collectives import curve_allreduce_time_s
 from asicsim.kernels.gpu_gemm import gemm_compute
 from asicsim.kernels.memory import transfer_time_s
-from asicsim.core.device import MATMUL_DTYPES, UNITS, WIDER_DATAPATHS, WIDTH_CLASS, AreaBreakdown, LinkLimits, OpCost, PowerLimits
+from asicsim.core.device import (MATMUL_DTYPES, WIDER_DATAPATHS, WIDTH_CLASS, AreaBreakdown, LinkLimits, OpCost,
+                                 PowerLimits, SpecDevice)
 from asicsim.workloads.dtypes import dtype_bytes
 from asicsim.workloads.errors import InputError
 from asicsim.workloads.graph_types import Feature, Op, OpKind, attention_flops_scale, grouped_as_dense
@@ -56,7 +57,7 @@ _MOE_PERMUTED_ROWS = {"experts_gate_up": "act_in_bytes", "experts_down": "act_ou
 _WIDER = WIDER_DATAPATHS
 
 
-class GpuDevice:
+class GpuDevice(SpecDevice):
     """One GPU model in a server of `chips` GPUs; `options` switches modelled effects on and off."""
 
     # A decode-attention op is priced from its totals (FLOPs, bytes, sequences), never from how the cached tokens
@@ -78,10 +79,6 @@ class GpuDevice:
 
     # ---- limits -------------------------------------------------------------------------------------
     @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
     def compute_unit_name(self) -> str:
         return self.spec.compute_unit_name
 
@@ -97,9 +94,9 @@ class GpuDevice:
         return GpuDevice(self.spec, self.chips, dataclasses.replace(self.options, **changes))
 
     @property
-    def clocks_hz(self) -> Mapping[str, float]:
+    def unit_clock_hz(self) -> float:
         """All units counted in tensor-clock cycles."""
-        return {unit: self.spec.tensor_clock_hz for unit in UNITS}
+        return self.spec.tensor_clock_hz
 
     @property
     def memory_bytes_per_chip(self) -> float:
@@ -116,22 +113,9 @@ class GpuDevice:
         return self.spec.hbm_bandwidth_bytes_per_s * self.spec.hbm_achievable_fraction
 
     @property
-    def prefetch_weights(self) -> bool:
-        return False
-
-    @property
-    def overlap_collectives(self) -> bool:
-        return False
-
-    @property
     def supported_dtypes(self) -> tuple[str, ...]:
         """Matmul dtypes with a non-zero datasheet tensor rate (fp16 runs on the bf16 tensor cores)."""
         return tuple(d for d in MATMUL_DTYPES if getattr(self.spec, f"dense_{_WIDER[d][0]}_flops_per_s") > 0.0)
-
-    @property
-    def op_kinds(self) -> frozenset[str]:
-        """Every op kind of the graph (a GPU is programmable)."""
-        return frozenset(OpKind.ALL)
 
     @property
     def link_limits(self) -> LinkLimits:
@@ -183,10 +167,6 @@ class GpuDevice:
         return s.attention_efficiency_bf16 if self.executed_dtype(dtype) == "bf16" else s.attention_efficiency_fp8
 
     # ---- pricing ------------------------------------------------------------------------------------
-    def missing_features(self, model: Any) -> tuple[str, ...]:
-        """None: a GPU is programmable."""
-        return ()
-
     def check_model(self, config: Mapping[str, Any], source: str) -> None:
         """A GPU is programmable: any model the workload layer can build runs."""
 
