@@ -29,6 +29,7 @@ def fresh_cache(tmp_path, monkeypatch):
     (["compare"], True), (["run", "--hw", "sohu"], True), (["efficiency"], True),
     (["run", "--trace", "azure-conv"], False), (["run", "--trace=azure-conv"], False), (["compare", "--exact"], False),
     (["sweep", "x.toml"], False), (["validate"], False), ([], False), (["run", "--help"], False),
+    (["run", "--requests", "100"], True), (["run", "--requests", "50000"], False), (["compare", "--requests=9999"], False),
 ])
 def test_only_light_commands_run_interpreted(fresh_cache, words, expected):
     assert _coldstart.should_interpret(words) is expected

@@ -26,6 +26,7 @@ __all__ = ["LIGHT_COMMANDS", "HEAVY_FLAGS", "NOTICE", "cache_dir", "warm_stamp",
 # Commands whose default work is about a second interpreted (with no flag from HEAVY_FLAGS).
 LIGHT_COMMANDS = frozenset({"compare", "run", "efficiency", "claim", "gemm"})
 HEAVY_FLAGS = ("--trace", "--exact")
+MAX_INTERPRETED_REQUESTS = 2000  # interpreted, 1,000 requests with arrivals take ~10 s; compiling takes ~25 s
 LOCK_STALE_S = 600.0  # a warm-up lock older than this is from a process that died
 NOTICE = ("asicsim: first run after install: interpreting this one; numba kernels compile in the background "
           "(~30 s of CPU) for the next runs")
@@ -67,6 +68,8 @@ def should_interpret(words: list[str]) -> bool:
         return False
     if "-h" in words or "--help" in words:
         return False
+    if _requests(words) > MAX_INTERPRETED_REQUESTS:  # a long run: compiling once costs less than interpreting it
+        return False
     if os.environ.get("ASICSIM_COLD_START", "1") == "0" or os.environ.get("NUMBA_DISABLE_JIT"):
         return False
     if "numba" in sys.modules:  # kernels may already be compiled in this process (the API, tests)
@@ -75,6 +78,19 @@ def should_interpret(words: list[str]) -> bool:
         return not warm_stamp().exists()
     except OSError:
         return False
+
+
+def _requests(words: list[str]) -> int:
+    """The --requests value on the command line (0 when absent or not a number)."""
+    for i, word in enumerate(words):
+        value = word.split("=", 1)[1] if word.startswith("--requests=") else (
+            words[i + 1] if word == "--requests" and i + 1 < len(words) else None)
+        if value is not None:
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
 
 
 def interpret() -> None:
