@@ -15,7 +15,7 @@ from asicsim.workloads.errors import InputError, install_hint
 from ._common import (add_workload_flags, emit_summaries, format_table, json_summary, output_format,
                       print_fallback_notes, print_json, spec_from_args, whole_at_least)
 
-__all__ = ["register", "run", "write_outputs", "ProgressBar", "eta_text"]
+__all__ = ["register", "run", "write_outputs", "ProgressBar"]
 
 
 def register(sub) -> None:
@@ -33,40 +33,27 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def eta_text(wall_s: float, done: int, total: int) -> str:
-    """'ETA 12 s' from the share of requests finished so far (requests finish at a roughly steady rate over a run);
-    'ETA --' before the first one."""
-    if done <= 0 or total <= 0:
-        return "ETA --"
-    left = wall_s * (total - done) / done
-    return f"ETA {left:,.0f} s" if left < 120 else f"ETA {left / 60:,.1f} min"
-
-
 class ProgressBar:
-    """A one-line bar on stderr, drawn only after `delay_s` of wall time and only on a terminal."""
+    """The run's progress bar on stderr (tqdm: requests done, ETA, simulated seconds and speed), drawn only after
+    `delay_s` of wall time; the CLI makes one only at a terminal."""
 
-    def __init__(self, stream=None, delay_s: float = 2.0, width: int = 30) -> None:
-        self.stream = stream or sys.stderr
+    def __init__(self, stream=None, delay_s: float = 2.0) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=None, file=stream or sys.stderr, delay=delay_s, unit=" requests", dynamic_ncols=True,
+                         bar_format="{n_fmt}/{total_fmt}{unit} |{bar}| {postfix} ETA {remaining}")
         self.started = time.perf_counter()
-        self.delay_s = delay_s
-        self.width = width
-        self.drawn = False
 
     def __call__(self, sim_s: float, done: int, total: int) -> None:
+        if self._bar.total != total:
+            self._bar.total = total
         wall = time.perf_counter() - self.started
-        if wall < self.delay_s and not self.drawn:
-            return
-        filled = int(self.width * done / max(total, 1))
         speed = sim_s / wall if wall > 0 else 0.0
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} requests, "
-                          f"{sim_s:,.0f} s simulated, {speed:,.0f}x real time, {eta_text(wall, done, total)} ")
-        self.stream.flush()
-        self.drawn = True
+        self._bar.set_postfix_str(f"{sim_s:,.0f} s simulated, {speed:,.0f}x real time", refresh=False)
+        self._bar.update(done - self._bar.n)
 
     def close(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
+        self._bar.close()
 
 
 def _steps(text: str) -> int:

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -220,43 +219,26 @@ def _plain(value):
 
 
 class Progress:
-    """A one-line progress bar on stderr with rate and ETA (silent when disabled)."""
+    """The sweep's progress bar on stderr (tqdm: points done, points/s, ETA); silent when disabled."""
 
-    def __init__(self, *, enabled: bool, stream=None, width: int = 30) -> None:
+    def __init__(self, *, enabled: bool, stream=None) -> None:
         self.enabled = enabled
         self.stream = stream or sys.stderr
-        self.width = width
-        self.total = self.done = 0
-        self.started_at = self._shown_at = 0.0
+        self._bar = None
 
     def start(self, total: int) -> None:
-        self.total, self.done = total, 0
-        self.started_at = time.monotonic()
-        self._draw(force=True)
+        if self.enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, file=self.stream, desc="sweep", unit=" points", dynamic_ncols=True,
+                             bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} {percentage:3.0f}% {rate_fmt} "
+                                        "ETA {remaining}")
 
     def update(self, n: int) -> None:
-        self.done += n
-        self._draw(force=self.done >= self.total)
-
-    def line(self) -> str:
-        elapsed = max(time.monotonic() - self.started_at, 1e-9)
-        rate = self.done / elapsed
-        eta = (self.total - self.done) / rate if rate > 0 else math.inf
-        frac = self.done / self.total if self.total else 1.0
-        bar = "#" * int(frac * self.width)
-        eta_text = "--:--" if math.isinf(eta) else f"{int(eta) // 60}:{int(eta) % 60:02d}"
-        return (f"sweep [{bar:<{self.width}}] {self.done}/{self.total} {frac:4.0%}  "
-                f"{rate:6.1f} points/s  ETA {eta_text}")
-
-    def _draw(self, *, force: bool) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self._shown_at < 0.1):
-            return
-        self._shown_at = now
-        self.stream.write("\r" + self.line())
-        self.stream.flush()
+        if self._bar is not None:
+            self._bar.update(n)
 
     def finish(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
