@@ -33,6 +33,15 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+
+def _screen() -> dict:
+    """tqdm's ncols / nrows from the terminal, 100 x 20 where it reports 0 (tqdm then draws nothing)."""
+    import shutil
+
+    size = shutil.get_terminal_size((100, 20))
+    return {"ncols": size.columns or 100, "nrows": size.lines or 20}
+
+
 class ProgressBar:
     """The run's progress bar on stderr (tqdm: requests done, ETA, simulated seconds and speed), drawn only after
     `delay_s` of wall time; the CLI makes one only at a terminal."""
@@ -40,8 +49,8 @@ class ProgressBar:
     def __init__(self, stream=None, delay_s: float = 2.0) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(total=None, file=stream or sys.stderr, delay=delay_s, unit=" requests", dynamic_ncols=True,
-                         bar_format="{n_fmt}/{total_fmt}{unit} |{bar}| {postfix} ETA {remaining}")
+        self._bar = tqdm(total=None, file=stream or sys.stderr, delay=delay_s, unit=" requests", **_screen(),
+                         bar_format="{n_fmt}/{total_fmt}{unit} |{bar}|{postfix}, ETA {remaining}")
         self.started = time.perf_counter()
 
     def __call__(self, sim_s: float, done: int, total: int) -> None:

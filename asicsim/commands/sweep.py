@@ -218,6 +218,15 @@ def _plain(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+
+def _screen() -> dict:
+    """tqdm's ncols / nrows from the terminal, 100 x 20 where it reports 0 (tqdm then draws nothing)."""
+    import shutil
+
+    size = shutil.get_terminal_size((100, 20))
+    return {"ncols": size.columns or 100, "nrows": size.lines or 20}
+
+
 class Progress:
     """The sweep's progress bar on stderr (tqdm: points done, points/s, ETA); silent when disabled."""
 
@@ -230,7 +239,7 @@ class Progress:
         if self.enabled:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, file=self.stream, desc="sweep", unit=" points", dynamic_ncols=True,
+            self._bar = tqdm(total=total, file=self.stream, desc="sweep", unit=" points", **_screen(),
                              bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} {percentage:3.0f}% {rate_fmt} "
                                         "ETA {remaining}")
 
