@@ -176,10 +176,11 @@ def test_all_reduce_stays_inside_the_server() -> None:
 def test_accelerator_rows_run_their_stack_and_count_toward_no_target() -> None:
     table = v._e2e_table()
     rows = table[table["group"].map(v.is_accelerator_group)]
-    assert set(rows["hardware"]) >= {"mi300x", "mi355x", "gaudi3"}
+    assert set(rows["hardware"]) >= {"mi300x", "mi325x", "mi355x", "gaudi3"}
     for row in rows.itertuples(index=False):
         d = resolve(v._table_spec(row))
-        assert d.harness == ("vllm-throughput" if "vLLM" in row.group else "static"), row
+        served_by_server = "vLLM" in row.group or "SGLang" in row.group  # both: continuous batching, chunked prefill
+        assert d.harness == ("vllm-throughput" if served_by_server else "static"), row
         assert d.max_batch == row.max_batch and d.requests == row.requests, row
         assert not v.is_e2e_group(row.group)
     fake = [v.ValidationRow(rows["group"].iloc[0], "x", "mi300x", "tok/s", 100.0, 160.0, "s")]

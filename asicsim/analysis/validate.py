@@ -17,7 +17,9 @@ model deliberately does not model carry an `excluded` reason and count toward no
 
 Rows of non-NVIDIA accelerators on the GPU model (groups starting "end-to-end (accelerator"; AMD Instinct and Intel
 Gaudi, issue 17) are reported with their group's MAPE and count toward no target; a group naming "vLLM" runs the
-`vllm-throughput` harness (its chunked-prefill scheduler), one naming "static" the static harness.
+`vllm-throughput` harness (its chunked-prefill scheduler), one naming "SGLang" the same harness (SGLang's server is
+also continuous batching with chunked prefill; no SGLang-specific preset exists), one naming "static" the static
+harness.
 
 Mixture-of-experts rows (groups starting "end-to-end (MoE"; issue 16) are run the same way, with the row's
 expert parallelism (`ep`) and attention data parallelism (`attention_dp`), and reported on their own
@@ -257,11 +259,12 @@ def trtllm_harness(version: str) -> str:
 
 
 def row_harness(group: str, version: str) -> str:
-    """The harness of a row: a group that names its flow ("vLLM", "per-user", "PyTorch", "engine flow") says which;
-    otherwise the TensorRT-LLM release decides (`trtllm_harness`)."""
+    """The harness of a row: a group that names its flow ("vLLM", "SGLang", "per-user", "PyTorch", "engine flow")
+    says which; otherwise the TensorRT-LLM release decides (`trtllm_harness`). SGLang-served rows run the
+    `vllm-throughput` preset: both servers batch continuously with chunked prefill, and no SGLang preset exists."""
     if "per-user" in group:  # one stream at batch 1 (vendors' single-user latency runs)
         return "per-user"
-    if "vLLM" in group:
+    if "vLLM" in group or "SGLang" in group:
         return "vllm-throughput"
     if "PyTorch" in group:
         return "trtllm-bench-pytorch"
