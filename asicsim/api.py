@@ -24,7 +24,7 @@ from .core.runner import run_workload
 from .workloads.models import ModelConfig
 from .workloads.models import load_model as _load_model
 
-__all__ = ["load_spec", "load_model", "describe", "run", "compare", "sweep", "claim", "validate"]
+__all__ = ["load_spec", "load_model", "describe", "run", "compare", "sweep", "claim", "validate", "efficiency"]
 
 DEFAULT_SYSTEMS = ("sohu", "h100-sxm", "b200")
 
@@ -102,3 +102,14 @@ def validate(requests: int = 0) -> pd.DataFrame:
     from .analysis.validate import rows_as_dicts, validation_rows
 
     return pd.DataFrame(rows_as_dicts(validation_rows(requests)))
+
+
+def efficiency(hardware: Sequence[str] | str | None = None, *, model: str = "llama-3.1-8b", isl: int = 1024,
+               osl: int = 256, requests: int = 64, dtype: str | None = None) -> pd.DataFrame:
+    """`asicsim efficiency` as a DataFrame: per spec (default every built-in one), the datasheet's peak TOPS/W next
+    to the output tokens/J and effective TOPS/W the stated workload delivers (`analysis.efficiency`)."""
+    from .analysis.efficiency import EfficiencyWorkload, efficiency_rows
+
+    names = [h.strip() for h in hardware.split(",")] if isinstance(hardware, str) else hardware
+    workload = EfficiencyWorkload(model=model, isl=isl, osl=osl, requests=requests, dtype=dtype)
+    return pd.DataFrame(efficiency_rows(names, workload))

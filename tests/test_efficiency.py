@@ -51,3 +51,12 @@ def test_cli_unknown_spec_is_one_line_and_exit_2(capsys):
     assert main(["efficiency", "--hw", "h100"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "h100" in err[0]
+
+
+def test_api_returns_the_same_rows_as_a_dataframe():
+    import asicsim.api as api
+
+    frame = api.efficiency("sohu,h100-sxm", isl=128, osl=8, requests=2)
+    assert list(frame["name"]) == ["sohu", "h100-sxm"]
+    row = efficiency_row("sohu", EfficiencyWorkload(isl=128, osl=8, requests=2))
+    assert frame.iloc[0]["output_tokens_per_j"] == pytest.approx(row["output_tokens_per_j"])
