@@ -31,11 +31,10 @@ def register(sub) -> None:
 
 
 def _dtype(hardware: str) -> str:
-    """fp8 where the system has the datapath, else its serving dtype (analysis.efficiency.serving_dtype)."""
+    """The system's serving dtype: fp8 where it has the datapath, else int8, else bf16."""
     from asicsim.analysis.efficiency import serving_dtype
 
-    device = make_device(hardware, 1)
-    return "fp8" if "fp8" in device.supported_dtypes else serving_dtype(device)
+    return serving_dtype(make_device(hardware, 1))
 
 
 def run(args) -> int:

@@ -12,6 +12,12 @@ from asicsim.workloads.errors import RUN, InputError
 __all__ = ["OneDevice"]
 
 
+def check_static_below_tdp(spec: Any, source: str) -> None:
+    """InputError unless the spec's static power leaves room under its TDP (both one-device kinds check it)."""
+    if spec.static_power_w >= spec.tdp_w:
+        raise InputError(source, "static_power_w", f"{spec.static_power_w:g} W is not below tdp_w {spec.tdp_w:g} W")
+
+
 class OneDevice(SpecDevice):
     """A single device: `chips` must be 1. Subclasses give `_rate(dtype)` (dense matmul ops/s, 0 = no datapath),
     `what` (a phrase naming the device in refusals) and the cost, memory, power and area members."""

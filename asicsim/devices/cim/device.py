@@ -36,7 +36,7 @@ from asicsim.core.specfile import build_spec
 from asicsim.workloads.errors import InputError
 from asicsim.workloads.graph_types import Op, OpKind, grouped_as_dense
 
-from ..one_device import OneDevice
+from ..one_device import OneDevice, check_static_below_tdp
 from .spec import CimSpec
 
 __all__ = ["CimDevice", "DEVICE", "ENERGY_PARTS", "MACRO_DTYPE", "DIGITAL_DTYPES"]
@@ -65,8 +65,7 @@ class CimDevice(OneDevice):
         if spec.macro_cols % spec.weight_bits:
             raise InputError(source, "macro_cols", f"{spec.macro_cols} columns do not hold whole "
                                                    f"{spec.weight_bits}-bit weights")
-        if spec.static_power_w >= spec.tdp_w:
-            raise InputError(source, "static_power_w", f"{spec.static_power_w:g} W is not below tdp_w {spec.tdp_w:g} W")
+        check_static_below_tdp(spec, source)
         return spec
 
     @property

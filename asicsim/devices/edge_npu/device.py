@@ -26,7 +26,7 @@ from asicsim.core.specfile import build_spec
 from asicsim.workloads.errors import InputError
 from asicsim.workloads.graph_types import Op, OpKind, grouped_as_dense
 
-from ..one_device import OneDevice
+from ..one_device import OneDevice, check_static_below_tdp
 from .spec import EdgeNpuSpec
 
 __all__ = ["EdgeNpuDevice", "DEVICE"]
@@ -50,8 +50,7 @@ class EdgeNpuDevice(OneDevice):
         if spec.model_memory_bytes > spec.lpddr_capacity_bytes:
             raise InputError(source, "model_memory_bytes", f"{spec.model_memory_bytes:.3g} B exceeds the phone's "
                                                            f"{spec.lpddr_capacity_bytes:.3g} B of LPDDR")
-        if spec.static_power_w >= spec.tdp_w:
-            raise InputError(source, "static_power_w", f"{spec.static_power_w:g} W is not below tdp_w {spec.tdp_w:g} W")
+        check_static_below_tdp(spec, source)
         return spec
 
     @property
