@@ -37,7 +37,7 @@ def test_the_protocol_covers_cost_power_area_links_dtypes_and_op_kinds() -> None
     expected = {"spec", "chips", "load_spec", "name", "compute_unit_name", "clocks_hz", "memory_bytes_per_chip",
                 "memory_bandwidth_bytes_per_s", "peak_flops_per_s", "prefetch_weights", "overlap_collectives",
                 "cost", "check_model", "step_energy_j", "supported_dtypes", "op_kinds", "link_limits",
-                "power_limits", "area", "die_floorplan", "effects", "with_effects", "missing_features"}
+                "power_limits", "area", "die_floorplan", "effects", "with_effects", "missing_features", "cluster"}
     assert set(MEMBERS) == expected
 
 

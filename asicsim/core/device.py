@@ -215,6 +215,11 @@ class Device(Protocol):
         """The non-array blocks for the reticle-die envelope that bounds a chip of undisclosed peaks; None
         where that envelope does not describe the die (a GPU)."""
 
+    @property
+    def cluster(self) -> Any:
+        """How chips of this spec make a deployment (`asicsim.core.cluster.Cluster`): scale-up domain, scale-out
+        network, host power per chip, facility PUE."""
+
 
 class SpecDevice:
     """Members most device classes share, so each package writes only what differs: the spec's name, no switchable
@@ -263,3 +268,11 @@ class SpecDevice:
 
     def missing_features(self, model: Any) -> tuple[str, ...]:
         return ()
+
+    @property
+    def cluster(self) -> Any:
+        """The deployment this chip is built into (`asicsim.core.cluster`): its spec's entry in clusters.toml, else
+        the defaults, with this device's scale-up domain."""
+        from .cluster import cluster_for
+
+        return cluster_for(self.spec.name, self.link_limits.chips_per_domain, self.power_limits().tdp_w)

@@ -23,7 +23,8 @@ SUMMARY_KEYS = (
     "max_batch", "max_tokens_per_step", "input_tokens_total", "output_tokens_total", "output_tokens_per_s",
     "input_tokens_per_s", "total_tokens_per_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s",
     "e2e_p50_s", "e2e_p99_s", "makespan_s", "mfu", "mbu", "compute_utilization", "stall_share",
-    "peak_memory_bytes_per_chip", "energy_j_per_output_token", "avg_power_w_per_chip", "seed", "wall_s",
+    "peak_memory_bytes_per_chip", "energy_j_per_output_token", "avg_power_w_per_chip", "power_w",
+    "tokens_per_s_per_w", "seed", "wall_s",
     # serving
     "scheduler", "router", "replicas", "micro_batches", "workload", "request_rate_per_s", "steps",
     "slo_ttft_s", "slo_tpot_s", "slo_attainment", "goodput_requests_per_s", "goodput_output_tokens_per_s",
@@ -87,6 +88,7 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
     moved = float(steps.memory_bytes_per_chip.sum()) * group
     chip_time = spec.chips * makespan
     energy = _energy(device, cfg, table, outputs, chip_time)
+    power = device.cluster.power(spec.chips, energy["avg_power_w_per_chip"])
     span_s = steps.end_at - steps.start_at
     busy = float((span_s - steps.bubble_s).sum())
     spans = float(span_s.sum())
@@ -130,6 +132,8 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
         "e2e_p99_s": percentile(e2e, 99),
         "makespan_s": makespan,
         **energy,
+        **power.summary(),
+        "tokens_per_s_per_w": outputs / makespan / power.total_w if power.total_w else 0.0,
         "mfu": flops / (chip_time * device.peak_flops_per_s(cfg.dtype)),
         "delivered_ops_per_j": flops / energy["energy_j_total"] if energy["energy_j_total"] else 0.0,
         "mbu": moved / (chip_time * device.memory_bandwidth_bytes_per_s),
