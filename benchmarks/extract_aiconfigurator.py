@@ -81,7 +81,7 @@ VERSION = "0.12.0"
 LICENSE = "Apache-2.0"
 OUT = Path(__file__).resolve().parents[1] / "asicsim" / "data" / "calibration" / "aiconfigurator"
 # asicsim spec name -> aiconfigurator system name.
-GPUS = {"h100-sxm": "h100_sxm", "h200": "h200_sxm", "b200": "b200_sxm", "gb200": "gb200"}
+GPUS = {"h100-sxm": "h100_sxm", "h200": "h200_sxm", "b200": "b200_sxm", "gb200": "gb200", "gb300": "gb300"}
 # the release every kept GEMM, attention, MoE, MLA and custom all-reduce table was measured on
 TRTLLM_VERSION = "1.3.0rc20"
 TRTLLM_A2A_VERSION = "1.3.0rc11"  # the only TensorRT-LLM release with a DeepEP dispatch/combine table

@@ -25,7 +25,9 @@ MEMBERS = sorted({n for n in vars(Device) if not n.startswith("_")} | set(Device
 NO_AREA_MODEL = {"b200": "no physical die description", "gb200": "no physical die description",
                  **{n: "no physical die description" for n in ("mi300x", "mi325x", "mi355x", "gaudi3")},
                  **{n: "no area model" for n in ("tpu-v5e", "tpu-v6e", "tpu-v7", "trainium2")},
-                 "groq-lpu": "no area model", "cerebras-wse3": "no area model", "sn40l": "no area model", "edge-npu": "no area model"}
+                 "groq-lpu": "no area model", "cerebras-wse3": "no area model", "sn40l": "no area model", "edge-npu": "no area model",
+                 "gb300": "no physical die description", "gb200-nvl72": "no physical die description",
+                 "gb300-nvl72": "no physical die description"}
 
 
 @pytest.fixture(scope="module", params=builtin_specs())
@@ -121,7 +123,8 @@ def test_area_and_floorplan(device) -> None:
 
 def test_registry_maps_kinds_to_packages_and_specs_to_devices() -> None:
     assert DEVICE_KINDS == {"asic": "asicsim.chip", "gpu": "asicsim.gpusim", "systolic": "asicsim.devices.systolic",
-                            "sram-pipeline": "asicsim.devices.sram_pipeline", "edge-npu": "asicsim.devices.edge_npu", "cim": "asicsim.devices.cim"}
+                            "sram-pipeline": "asicsim.devices.sram_pipeline", "edge-npu": "asicsim.devices.edge_npu", "cim": "asicsim.devices.cim",
+                            "system": "asicsim.devices.system"}
     assert registry.SPEC_DIR in registry.spec_dirs()
     names = [p.stem for folder in registry.spec_dirs() for p in folder.glob("*.toml")]
     assert len(names) == len(set(names)), "a built-in spec name is defined twice"

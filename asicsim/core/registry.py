@@ -29,6 +29,7 @@ DEVICE_KINDS: dict[str, str] = {
     "sram-pipeline": "asicsim.devices.sram_pipeline",
     "edge-npu": "asicsim.devices.edge_npu",
     "cim": "asicsim.devices.cim",
+    "system": "asicsim.devices.system",
 }
 # Name of the device class in each package's `device` module.
 DEVICE_ATTR = "DEVICE"
