@@ -24,7 +24,8 @@ from .core.runner import run_workload
 from .workloads.models import ModelConfig
 from .workloads.models import load_model as _load_model
 
-__all__ = ["load_spec", "load_model", "describe", "run", "compare", "sweep", "claim", "validate", "efficiency"]
+__all__ = ["load_spec", "load_model", "describe", "run", "compare", "sweep", "claim", "validate", "efficiency", "scale",
+           "edge_pipeline"]
 
 DEFAULT_SYSTEMS = ("sohu", "h100-sxm", "b200")
 
@@ -113,3 +114,28 @@ def efficiency(hardware: Sequence[str] | str | None = None, *, model: str = "lla
     names = [h.strip() for h in hardware.split(",")] if isinstance(hardware, str) else hardware
     workload = EfficiencyWorkload(model=model, isl=isl, osl=osl, requests=requests, dtype=dtype)
     return pd.DataFrame(efficiency_rows(names, workload))
+
+
+def scale(hardware: Sequence[str] | str = ("h100-sxm", "gb200-nvl72", "sohu"), chips: Sequence[int] = (8, 72, 576, 4608),
+          *, model: str = "llama-3.3-70b", isl: int = 1024, osl: int = 1024, dtype: str | None = None,
+          slo_ttft_s: float | None = None, slo_tpot_s: float | None = None, network: str | None = None) -> pd.DataFrame:
+    """`asicsim scale` as a DataFrame: per system and deployment size, the best layout under the SLOs, its tokens/s,
+    power (hosts, scale-out network, PUE) and tokens/s per watt (`analysis.scale`, docs/scale.md)."""
+    from .analysis.scale import ScaleWorkload, scale_frame
+
+    names = [h.strip() for h in hardware.split(",")] if isinstance(hardware, str) else list(hardware)
+    slos = {k: v for k, v in (("slo_ttft_s", slo_ttft_s), ("slo_tpot_s", slo_tpot_s)) if v is not None}
+    work = ScaleWorkload(model=model, isl=isl, osl=osl, dtype=dtype, network=network, **slos)
+    return scale_frame(names, list(chips), work)
+
+
+def edge_pipeline(hardware: str = "edge-npu", links: Sequence[str] | str = ("usb4", "wifi6"),
+                  devices: Sequence[int] = (1, 2, 4, 8), *, model: str = "qwen3-32b", dtype: str = "int4",
+                  isl: int = 256, osl: int = 256, seed: int = 0) -> pd.DataFrame:
+    """A model split over 1..N devices joined by slow links: batch-1 time between tokens (p50, p99), memory per
+    device, the link's share of the time (`analysis.edge_pipeline`)."""
+    from .analysis.edge_pipeline import EdgePipelineWorkload, edge_pipeline_frame
+
+    names = [h.strip() for h in links.split(",")] if isinstance(links, str) else list(links)
+    work = EdgePipelineWorkload(model=model, dtype=dtype, isl=isl, osl=osl, seed=seed)
+    return edge_pipeline_frame(hardware, names, list(devices), work)

@@ -24,7 +24,7 @@ def test_provenance_names_package_version_hash_and_every_gpu() -> None:
     prov = ot.provenance()
     assert prov["package"] == "aiconfigurator-core" and prov["package_version"] == "0.12.0"
     assert prov["license"] == "Apache-2.0" and len(prov["wheel_sha256"]) == 64
-    assert set(ot.available_hardware()) == {"h100-sxm", "h200", "b200", "gb200"}
+    assert set(ot.available_hardware()) == {"h100-sxm", "h200", "b200", "gb200", "gb300"}
     for hw, entry in prov["gpus"].items():
         for table in ot.TABLES:
             assert len(ot.load_table(hw, table)) == entry["rows"][table] > 0
@@ -184,7 +184,7 @@ MOE_TABLES = ("moe", "mla_context", "mla_generation", "mla_module_context", "mla
               "moe_a2a", "nccl_collectives")
 
 
-@pytest.mark.parametrize("hw", ["h100-sxm", "h200", "b200", "gb200"])
+@pytest.mark.parametrize("hw", ["h100-sxm", "h200", "b200", "gb200", "gb300"])
 def test_moe_and_mla_tables_ship_with_their_row_counts_and_both_splits(hw) -> None:
     prov = ot.provenance()
     for table in MOE_TABLES:
@@ -229,7 +229,7 @@ def _price_rows(spec, table: str, rows, **options) -> np.ndarray:
     return np.array(out)
 
 
-@pytest.mark.parametrize("hw", ["h100-sxm", "h200", "b200", "gb200"])
+@pytest.mark.parametrize("hw", ["h100-sxm", "h200", "b200", "gb200", "gb300"])
 @pytest.mark.parametrize("table", ot.OP_TABLES)
 def test_every_kind_of_issue16_row_prices_to_a_positive_time(hw, table) -> None:
     frame = ot.load_table(hw, table)
@@ -249,7 +249,7 @@ def test_moe_rows_are_priced_as_the_ops_layers_builds_without_router_shared_expe
     assert gate_up.kind == OpKind.MOE_MATMUL and gate_up.experts <= 256 / 8
 
 
-@pytest.mark.parametrize("hw", ["h100-sxm", "h200", "b200", "gb200"])
+@pytest.mark.parametrize("hw", ["h100-sxm", "h200", "b200", "gb200", "gb300"])
 @pytest.mark.parametrize("table", ot.OP_TABLES)
 def test_the_issue16_terms_are_fitted_sourced_and_used(hw, table) -> None:
     spec = load_hardware(hw)

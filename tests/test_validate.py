@@ -290,7 +290,8 @@ def test_moe_rows_resolve_to_their_published_layout_and_dtypes() -> None:
         assert d.attention_dp == bool(row.attention_dp), row
         assert d.ep == (row.ep or (row.tp if row.attention_dp else 1)), row
         assert (d.dtype, d.kv_dtype) == (row.dtype, row.kv_dtype), row
-        assert d.harness == ("trtllm-bench-pytorch" if "PyTorch" in row.group else "trtllm-bench"), row
+        assert d.harness == ("trtllm-bench-pytorch" if "PyTorch" in row.group else
+                             "vllm-throughput" if "SGLang" in row.group else "trtllm-bench"), row
         native = make_device(row.hardware, 1).supported_dtypes
         assert d.widen == (row.dtype not in native), row  # W4A16 on Hopper runs widened; Blackwell has fp4
         if row.max_batch:  # stated per attention-DP rank: the group gets tp times as many

@@ -24,6 +24,7 @@ class Request:
     arrival_at: float
     input_tokens: int
     output_tokens: int
+    prefilled: bool = False  # the prompt's KV cache arrives with it (a disaggregated decode pool's request)
 
 
 def _positive_int(field: str, value) -> int:

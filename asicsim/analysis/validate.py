@@ -36,7 +36,8 @@ their errors and count toward no target: the systems they describe (Groq, Cerebr
 operator-level measurement the model could be calibrated on.
 
 Per-GPU figures (metric `output_tokens_per_s_per_gpu`, as the TensorRT-LLM perf overview prints them since
-late 2025) are predicted as the run's `output_tokens_per_s` divided by its chips (`PER_CHIP_METRICS`).
+late 2025; `input_tokens_per_s_per_gpu` for a prefill pool measured alone) are predicted as the run's tokens/s
+divided by its chips (`PER_CHIP_METRICS`).
 
 Per-user rows (a group naming "per-user": e.g. phone decode figures such as Qualcomm AI Hub's response rate) run
 one request alone through the `per-user` harness (`row_harness`); their metric `decode_tokens_per_s` is one over the
@@ -93,7 +94,8 @@ MOE_GROUP_PREFIX = "end-to-end (MoE"  # mixture-of-experts groups: reported, not
 ACCELERATOR_GROUP_PREFIX = "end-to-end (accelerator"
 # Per-chip figures: the run's summary metric divided by the run's chips (the TensorRT-LLM perf overview prints
 # tokens/s per GPU for its MoE tables).
-PER_CHIP_METRICS = {"output_tokens_per_s_per_gpu": "output_tokens_per_s"}
+PER_CHIP_METRICS = {"output_tokens_per_s_per_gpu": "output_tokens_per_s",
+                    "input_tokens_per_s_per_gpu": "input_tokens_per_s"}
 PER_USER_PREFIX = "per-user"  # groups of single-stream rows (harness per-user), reported with no target
 PER_USER_METRIC = "per_user_output_tokens_per_s"  # 1 / median time per output token of the one stream
 # A phone runtime's decode rate after the first token (Qualcomm AI Hub's response rate): the same 1 / median TPOT.

@@ -138,6 +138,15 @@ def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None,
     g.add_argument("--scheduler", default="auto", choices=("auto", *SCHEDULERS),
                    help="batching (auto: static for a burst, chunked-prefill for arrivals)")
     g.add_argument("--router", default="round-robin", choices=tuple(ROUTERS), help="replica router")
+    g.add_argument("--link", default=None, metavar="NAME",
+                   help="pipeline stages on separate devices joined by a slow link (pcie4-x4, usb4, tb5-rdma, 10gbe, "
+                        "wifi6: asicsim/data/links.toml); needs --pp 2 or more, tp 1")
+    g.add_argument("--network", default=None, metavar="NAME",
+                   help="scale-out network between scale-up domains (ib-ndr-400, ib-xdr-800, ethernet-400: "
+                        "asicsim/data/clusters.toml; default: the spec's)")
+    g.add_argument("--disaggregate", default=None, metavar="P:D",
+                   help="disaggregated serving: P prefill chips and D decode chips (P + D = --chips), the KV cache "
+                        "sent between the pools over the scale-up link (or the scale-out network beyond one domain)")
     g.add_argument("--micro-batches", type=_positive, default=None,
                    help="pipeline micro-batches per step (default: pp, or 1 for static batching)")
     g.add_argument("--kv-block-tokens", type=_positive, default=None,
@@ -230,7 +239,8 @@ def spec_from_args(args: argparse.Namespace, hardware: str) -> RunSpec:
                    micro_batches=args.micro_batches, exact=getattr(args, "exact", False), harness=args.harness,
                    widen=args.widen, effects=tuple(getattr(args, "effect", ()) or ()), ep=args.ep,
                    attention_dp=args.attention_dp, moe_imbalance=args.moe_imbalance, expert_dtype=args.expert_dtype,
-                   mtp=args.mtp, mtp_acceptance=args.mtp_acceptance,
+                   mtp=args.mtp, mtp_acceptance=args.mtp_acceptance, disaggregate=getattr(args, "disaggregate", None),
+                   link=getattr(args, "link", None), network=getattr(args, "network", None),
                    timeline_steps=getattr(args, "timeline_steps", 0) if getattr(args, "out", None) else 0)
 
 
@@ -268,6 +278,9 @@ ROWS = (
     ("ops on fallback (time share)", None, None, "{}"),
     ("energy/output token (J)", "energy_j_per_output_token", 1, "{:.3f}"),
     ("avg power/chip (W)", "avg_power_w_per_chip", 1, "{:.0f}"),
+    ("deployment power (kW)", "power_w", 1e-3, "{:,.1f}"),
+    ("output tokens/s per W", "tokens_per_s_per_w", 1, "{:.3f}"),
+    ("KV transfer p50 / p99 (ms)", None, None, "{}"),
 )
 
 
@@ -283,7 +296,11 @@ def _cell(summary: dict, label: str, key, scale, fmt) -> str:
 
 # Rows that show several summary values in one cell, by the first word of their label.
 _PAIRED = {
-    "chips": lambda s: f"{s['chips']} x {s['tp']} x {s['pp']}",
+    "chips": lambda s: (f"{s['chips']} x {s['tp']} x {s['pp']}" if not s.get("disaggregate") else
+                        f"{s['chips']}: prefill {s['disaggregate'].split(':')[0]} x tp{s['prefill_tp']}, decode "
+                        f"{s['disaggregate'].split(':')[1]} x tp{s['decode_tp']}"),
+    "KV": lambda s: (f"{1e3 * s['kv_transfer_p50_s']:.2f} / {1e3 * s['kv_transfer_p99_s']:.2f}"
+                     if "kv_transfer_p50_s" in s else "-"),
     "model": lambda s: f"{s['model']} / {s['dtype']}",
     "isl": lambda s: f"{s['isl']} / {s['osl']}",
     "requests": lambda s: f"{s['requests_completed']} / {s['max_batch']} / {s['peak_batch_size']}",

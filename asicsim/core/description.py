@@ -49,6 +49,9 @@ from .harness import (HARNESSES, PYTORCH_EFFECTS, PYTORCH_HOST_S_PER_SEQUENCE, T
                       trtllm_runtime_reserve_bytes,
                       TRTLLM_TOKENS_PER_BLOCK, VLLM_DEFAULT_PROMPTS, VLLM_GPU_MEMORY_UTILIZATION,
                       trtllm_engine_settings, vllm_batch_defaults)
+from .cluster import load_network
+from .links import load_link
+from .scale_out import ScaleOutDevice, spans_domain
 from .memory_plan import plan_memory, serving_limits
 from .registry import load_hardware, make_device, resolve_spec_path
 from .router import ROUTERS
@@ -121,6 +124,12 @@ class RunSpec:
     # Modelled effects switched away from the device's defaults, as (name, on) pairs (`asicsim validate
     # --explain`; names from the device's `effects`).
     effects: tuple[tuple[str, bool], ...] = ()
+    # Disaggregated serving: "P:D" prefill chips : decode chips (summing to chips; default: aggregated).
+    disaggregate: str | None = None
+    # Pipeline stages on separate devices joined by a slow link (a profile of asicsim/data/links.toml; default none).
+    link: str | None = None
+    # The scale-out network between scale-up domains (asicsim/data/clusters.toml [networks]; default: the spec's).
+    network: str | None = None
 
 
 def spec_fields() -> tuple[str, ...]:
@@ -190,18 +199,33 @@ class RunDescription:
     # The most KV cache one chip holds at once: the largest batch the run can have (max_batch, at most the request
     # count) at its longest request, within the plan's KV capacity; such a device places it after the weights.
     kv_bytes_per_chip: float = 0.0
+    # Disaggregated serving ("P:D"; "" aggregated): the prefill and the decode pool, each resolved as a run of its
+    # own chips (`asicsim.core.disaggregation`); this description keeps the workload and the whole chip count.
+    disaggregate: str = ""
+    pools: tuple = ()
+    link: str = ""  # pipeline stages on separate devices joined by this links.toml profile ("": none)
+    network: str = ""  # scale-out network override (clusters.toml; "": the spec's own)
 
     @property
     def model_config(self) -> ModelConfig:
         return _model(self.model)
 
     def make_device(self):
-        """The device registered for the spec's kind, for this many chips, with `effects` switched."""
-        device = make_device(self.spec, self.chips)
+        """The device registered for the spec's kind, for this many chips (one per device of a linked pipeline),
+        with `effects` switched."""
+        device = make_device(self.spec, 1 if self.link else self.chips)
         place = getattr(device, "with_resident_weights", None)  # optional Device member (docs/architecture.md)
         if place is not None and self.weight_bytes_per_chip:
             device = place(self.weight_bytes_per_chip, self.kv_bytes_per_chip)
-        return device.with_effects(dict(self.effects)) if self.effects else device
+        device = device.with_effects(dict(self.effects)) if self.effects else device
+        # Collectives over more chips than one scale-up domain cross the scale-out network (core/scale_out.py);
+        # a network given by name replaces the spec's for them and for the deployment's power.
+        cluster = device.cluster
+        if self.network:
+            cluster = cluster.with_network(load_network(self.network))
+        if self.network or spans_domain(max(self.tp, self.ep), cluster.chips_per_domain):
+            device = ScaleOutDevice(device, cluster, self.chips)
+        return device
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -307,6 +331,8 @@ def resolve(s: RunSpec) -> RunDescription:
         return s
     if s.chips == "auto":
         return _auto_chips(s)
+    if _given(s.disaggregate) is not None:
+        return _disaggregated(s)
     harness = s.harness or "default"
     if harness not in HARNESSES:
         raise _fail("harness", f"must be one of {', '.join(HARNESSES)}, got {harness!r}")
@@ -321,7 +347,17 @@ def resolve(s: RunSpec) -> RunDescription:
     else:
         raise _fail("hardware", f"must be a spec name, a TOML path or a loaded spec, got {s.hardware!r}")
     chips = _whole("chips", s.chips, 1)
-    device = make_device(spec, chips)
+    link = _given(s.link)
+    if link is not None:
+        if not isinstance(link, str):
+            raise _fail("link", f"must be a link profile name, got {link!r}")
+        load_link(link)  # an unknown name is refused here
+    network = _given(s.network)
+    if network is not None:
+        if not isinstance(network, str):
+            raise _fail("network", f"must be a network name, got {network!r}")
+        load_network(network)
+    device = make_device(spec, 1 if link else chips)  # a linked pipeline: one device per stage
     _check_physics(device, hardware)
     if isinstance(s.model, str):  # what a fixed-function chip cannot run is refused before anything else
         device.check_model(*read_model_config(s.model))
@@ -350,6 +386,11 @@ def resolve(s: RunSpec) -> RunDescription:
                                 f"{', '.join(native)}); dequantize it to a wider one only when asked: --widen")
     # parallelism
     tp, pp, replicas = _layout(s, chips, model)
+    if link is not None and pp < 2:
+        raise _fail("link", "joins the devices of a pipeline: give pp 2 or more (one stage per device)")
+    if link is not None and tp > 1:
+        raise _fail("link", f"tensor parallelism across a slow link is not modelled (tp is {tp}); give tp 1, "
+                            f"chips = pp x replicas")
     ep, attention_dp, imbalance = _moe_layout(s, tp, model)
     mtp, mtp_acceptance = _mtp(s, model)
     # workload
@@ -417,7 +458,7 @@ def resolve(s: RunSpec) -> RunDescription:
         return plan_memory(model, memory, dtype=weight_format or s.dtype, kv_dtype=kv_dtype, tp=tp, pp=pp,
                            tokens_per_request=longest, max_tokens_per_step=tokens, chips=chips, ep=ep,
                            attention_dp=attention_dp, expert_dtype=expert_dtype or None, mtp=mtp > 0,
-                           max_tp=1 if device.link_limits.chips_per_domain <= 1 else 64)
+                           max_tp=1 if link or device.link_limits.chips_per_domain <= 1 else 64)
 
     try:
         plan = plan_for(max_tokens)
@@ -454,6 +495,7 @@ def resolve(s: RunSpec) -> RunDescription:
         kv_capacity_blocks=blocks, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot, timeline_steps=timeline_steps,
         exact=s.exact, harness=harness, widen=s.widen, longest_request_tokens=longest,
         effects=_effects(_harness_effects(harness, s.effects, device), device), ep=ep, attention_dp=attention_dp,
+        link=link or "", network=network or "",
         moe_imbalance=imbalance, weight_format=weight_format, expert_dtype=expert_dtype, mtp=mtp,
         mtp_acceptance=mtp_acceptance, weight_bytes_per_chip=plan.weight_bytes,
         kv_bytes_per_chip=min(plan.kv_capacity_bytes, min(max_batch, requests) * longest * plan.kv_bytes_per_token),
@@ -531,6 +573,32 @@ def _mtp(s: RunSpec, model: ModelConfig) -> tuple[int, float]:
 
 AUTO_DOUBLINGS = 11  # chips = group x 1, 2, 4, ..., 1024
 AUTO_TPS = (1, 2, 4, 8, 16, 32, 64)  # tensor-parallel degrees the pipeline search tries
+
+
+def _disaggregated(s: RunSpec) -> RunDescription:
+    """A prefill pool and a decode pool ("P:D" chips), each resolved as a run of its own chips; the decode pool's
+    requests arrive over time (after their KV transfer), so its default scheduler is an iteration-level one."""
+    text = s.disaggregate
+    parts = text.split(":") if isinstance(text, str) else []
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise _fail("disaggregate", f"must be PREFILL:DECODE chip counts, e.g. 8:8, got {text!r}")
+    prefill, decode = (int(p) for p in parts)
+    if s.chips == "auto":
+        raise _fail("disaggregate", "give --chips as a number (the two pools' sum), not auto")
+    chips = _whole("chips", s.chips, 1)
+    if prefill + decode != chips:
+        raise _fail("disaggregate", f"{prefill} + {decode} = {prefill + decode} chips, but chips is {chips}")
+    if s.exact:
+        raise _fail("disaggregate", "the pools run the fast path only (drop --exact)")
+    whole = resolve(dataclasses.replace(s, disaggregate=None))
+    pools = []
+    for pool, n in (("prefill", prefill), ("decode", decode)):
+        sched = s.scheduler if pool == "prefill" or (s.scheduler or "auto") != "auto" else "chunked-prefill"
+        try:
+            pools.append(resolve(dataclasses.replace(s, chips=n, disaggregate=None, scheduler=sched, replicas=None)))
+        except InputError as exc:
+            raise _fail("disaggregate", f"the {pool} pool of {n} chips: {exc.field}: {exc.problem}") from None
+    return dataclasses.replace(whole, disaggregate=f"{prefill}:{decode}", pools=tuple(pools))
 
 
 def _auto_chips(s: RunSpec) -> RunDescription:

@@ -109,6 +109,7 @@ class StepRecord:
     bubble_s: float = 0.0  # pipeline fill/drain time inside the step
     running: int = 0  # requests admitted (holding KV) when the step started
     tokens_out: int = 0  # output tokens the step emitted
+    link_s: float = 0.0  # seconds on slow links between the pipeline's devices (--link), inside the step
 
 
 _STEP_FIELDS = STEP_FIELDS = tuple(f.name for f in fields(StepRecord))
@@ -177,6 +178,12 @@ class StepTable(abc.Sequence):
         if len(tables) == 1:
             return tables[0]
         return StepTable(np.concatenate([t._rows for t in tables]) if tables else np.zeros((0, len(_STEP_FIELDS))))
+
+    def with_replica_offset(self, offset: int) -> "StepTable":
+        """The same steps with `offset` added to every replica index (a second pool's replicas after the first's)."""
+        rows = self._rows.copy()
+        rows[:, _FIELD_INDEX["replica"]] += offset
+        return StepTable(rows)
 
     def column(self, name: str) -> np.ndarray:
         """One field over all steps (float64, or int64 for an integer field)."""

@@ -3,12 +3,14 @@ serve, summarise. Every default and check lives in `description.resolve`; this m
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 
 from .description import (DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S, RUN_DTYPES, RunDescription, RunSpec,
                           build_requests, resolve)
+from .links import load_link
 from .registry import make_device
 from .results import RunResult, StepTable, percentile
 from .serving import Progress, ReplicaRun, ServingConfig, simulate
@@ -46,7 +48,8 @@ def serving_config(d: RunDescription) -> ServingConfig:
                          kv_capacity_blocks=d.kv_capacity_blocks, trace_steps=d.timeline_steps, exact=d.exact,
                          host_s_per_sequence=d.host_s_per_sequence, ep=d.ep, attention_dp=d.attention_dp,
                          moe_imbalance=d.moe_imbalance, weight_format=d.weight_format, expert_dtype=d.expert_dtype,
-                         mtp_draft_tokens=d.mtp, mtp_acceptance=d.mtp_acceptance)
+                         mtp_draft_tokens=d.mtp, mtp_acceptance=d.mtp_acceptance,
+                         link=load_link(d.link) if d.link else None, seed=d.seed)
 
 
 def run_workload(run: RunSpec | RunDescription, progress: Progress | None = None) -> RunResult:
@@ -56,6 +59,8 @@ def run_workload(run: RunSpec | RunDescription, progress: Progress | None = None
     """
     started = time.perf_counter()
     d = resolve(run)
+    if d.pools:
+        return _run_disaggregated(d, progress, started)
     device = d.make_device()
     requests = build_requests(d)
     cfg = serving_config(d)
@@ -71,8 +76,35 @@ def run_workload(run: RunSpec | RunDescription, progress: Progress | None = None
                      steps=StepTable.concat([run.steps for run in runs]), timeline=timeline, description=d)
 
 
-def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[ReplicaRun], requests=None) -> dict:
-    """The JSON summary: token accounting, latency percentiles, SLO goodput, utilisation, memory, KV cache."""
+def _run_disaggregated(d: RunDescription, progress: Progress | None, started: float) -> RunResult:
+    """A disaggregated run (`asicsim.core.disaggregation`): both pools through the serving loop, one summary."""
+    from .disaggregation import serve_disaggregated
+
+    prefill_d, decode_d = d.pools
+    requests = build_requests(d)
+    pre_cfg, dec_cfg = serving_config(prefill_d), serving_config(decode_d)
+    out = serve_disaggregated(prefill_d, decode_d, requests, pre_cfg, dec_cfg, progress)
+    device = decode_d.make_device()
+    runs = [dataclasses.replace(run, requests=()) for run in out.prefill + out.decode]
+    runs[0] = dataclasses.replace(runs[0], requests=out.records)
+    pools = [(prefill_d.make_device(), pre_cfg, out.prefill, prefill_d.chips)]
+    if out.decode:
+        pools.append((device, dec_cfg, out.decode, decode_d.chips))
+    summary = summarize(device, d, dec_cfg, runs, requests, pools=pools)
+    summary.update(disaggregate=d.disaggregate, prefill_tp=prefill_d.tp, decode_tp=decode_d.tp,
+                   prefill_replicas=prefill_d.replicas, decode_replicas=decode_d.replicas,
+                   kv_transfer_p50_s=percentile(out.transfer_s, 50), kv_transfer_p99_s=percentile(out.transfer_s, 99))
+    summary["wall_s"] = time.perf_counter() - started
+    table = StepTable.concat([run.steps for run in out.prefill + out.decode])
+    return RunResult(summary=summary, requests=out.records, steps=table, timeline=None, description=d)
+
+
+def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[ReplicaRun], requests=None,
+              pools: list | None = None) -> dict:
+    """The JSON summary: token accounting, latency percentiles, SLO goodput, utilisation, memory, KV cache.
+
+    `pools`: (device, config, replica runs, chips) of each pool of a run whose chips ran different layouts (the
+    prefill and decode pools of a disaggregated run); default: `runs` on `device` with `cfg`, all the chips."""
     reqs = [r for run in runs for r in run.requests]
     table = StepTable.concat([run.steps for run in runs])
     steps = table.columns()
@@ -83,11 +115,22 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
     queue = np.array([r.queueing_delay_s for r in reqs])
     inputs = sum(r.input_tokens for r in reqs)
     outputs = sum(r.output_tokens for r in reqs)
-    group = cfg.tp * cfg.pp
-    flops = float(steps.flops_per_chip.sum()) * group
-    moved = float(steps.memory_bytes_per_chip.sum()) * group
     chip_time = spec.chips * makespan
-    energy = _energy(device, cfg, table, outputs, chip_time)
+    # Pools of chips that ran their own layout (a disaggregated run's prefill and decode pools; else the one pool):
+    # FLOPs, bytes, peaks and energy are summed over them.
+    pools = pools or [(device, cfg, runs, spec.chips)]
+    flops = moved = peak_flop = peak_bytes = 0.0
+    parts = []
+    for pool_device, pool_cfg, pool_runs, pool_chips in pools:
+        pool_table = StepTable.concat([run.steps for run in pool_runs])
+        pool_steps = pool_table.columns()
+        group = pool_cfg.tp * pool_cfg.pp
+        flops += float(pool_steps.flops_per_chip.sum()) * group
+        moved += float(pool_steps.memory_bytes_per_chip.sum()) * group
+        peak_flop += pool_chips * makespan * pool_device.peak_flops_per_s(pool_cfg.dtype)
+        peak_bytes += pool_chips * makespan * pool_device.memory_bandwidth_bytes_per_s
+        parts.append(_energy_parts(pool_device, pool_cfg, pool_table, pool_chips * makespan))
+    energy = _energy(parts, outputs, chip_time)
     power = device.cluster.power(spec.chips, energy["avg_power_w_per_chip"])
     span_s = steps.end_at - steps.start_at
     busy = float((span_s - steps.bubble_s).sum())
@@ -134,9 +177,9 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
         **energy,
         **power.summary(),
         "tokens_per_s_per_w": outputs / makespan / power.total_w if power.total_w else 0.0,
-        "mfu": flops / (chip_time * device.peak_flops_per_s(cfg.dtype)),
+        "mfu": flops / peak_flop,
         "delivered_ops_per_j": flops / energy["energy_j_total"] if energy["energy_j_total"] else 0.0,
-        "mbu": moved / (chip_time * device.memory_bandwidth_bytes_per_s),
+        "mbu": moved / peak_bytes,
         "compute_utilization": float(steps.ideal_compute_s.sum()) / busy if busy else 0.0,
         "stall_share": float((steps.stall_s + steps.memory_wait_s).sum()) / busy if busy else 0.0,
         "peak_memory_bytes_per_chip": max(run.plan.peak_bytes(run.peak_kv_tokens) for run in runs),
@@ -165,6 +208,8 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
         "queueing_p50_s": percentile(queue, 50),
         "queueing_p99_s": percentile(queue, 99),
         "pipeline_bubble_share": float(steps.bubble_s.sum()) / spans if spans else 0.0,
+        "link": cfg.link.name if cfg.link is not None else "",
+        "link_time_share": float(steps.link_s.sum()) / spans if spans else 0.0,
         "weight_bytes_per_chip": runs[0].plan.weight_bytes,
         "kv_bytes_per_token_per_chip": kv_token,
         "time_share": _time_share(steps),
@@ -181,13 +226,11 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
     }
 
 
-def _energy(device, cfg: ServingConfig, table: StepTable, output_tokens: int, chip_seconds: float) -> dict:
-    """Energy of every chip over the whole makespan: static power every second (busy or idle), plus each step's
-    dynamic energy on every chip of its replica (the device's step energy less its static part).
-
-    `energy_idle_j` is the static energy of chips with no step running (waiting for arrivals, or replicas that
-    finished early); it is part of `energy_static_j`.
-    """
+def _energy_parts(device, cfg: ServingConfig, table: StepTable, chip_seconds: float) -> tuple[float, float, float, float]:
+    """(static J, dynamic J, idle J, chip seconds) of one pool of chips: static power every second (busy or idle),
+    plus each step's dynamic energy on every chip of its replica (the device's step energy less its static part).
+    Idle energy is the static energy of chips with no step running (waiting for arrivals, or replicas that
+    finished early); it is part of the static energy."""
     static_w = device.power_limits(cfg.dtype).static_power_w
     group = cfg.tp * cfg.pp
     busy_s = dynamic = 0.0
@@ -196,18 +239,23 @@ def _energy(device, cfg: ServingConfig, table: StepTable, output_tokens: int, ch
         step_s = steps.end_at - steps.start_at
         busy_s += float(step_s.sum())
         dynamic += float((device.step_energy_j(steps, cfg.dtype) - static_w * step_s).sum())
-    busy_chip_s = busy_s * group
-    dynamic *= group
     static = static_w * chip_seconds
-    joules = static + max(dynamic, 0.0)
+    return static, max(dynamic * group, 0.0), static_w * max(chip_seconds - busy_s * group, 0.0), chip_seconds
+
+
+def _energy(parts: list[tuple[float, float, float, float]], output_tokens: int, chip_seconds: float) -> dict:
+    """Energy of every chip over the whole makespan, summed over the pools' `_energy_parts`."""
+    static = sum(p[0] for p in parts)
+    dynamic = sum(p[1] for p in parts)
+    joules = static + dynamic
     return {
         "energy_j_per_output_token": joules / output_tokens if output_tokens else 0.0,
         "avg_power_w_per_chip": joules / chip_seconds if chip_seconds else 0.0,
         "energy_j_total": joules,
         "energy_static_j": static,
-        "energy_dynamic_j": max(dynamic, 0.0),
-        "energy_idle_j": static_w * max(chip_seconds - busy_chip_s, 0.0),
-        "static_power_w_per_chip": static_w,
+        "energy_dynamic_j": dynamic,
+        "energy_idle_j": sum(p[2] for p in parts),
+        "static_power_w_per_chip": static / chip_seconds if chip_seconds else 0.0,
     }
 
 

@@ -52,9 +52,10 @@ class Seq:
         self.req = req
         self.rid = req.request_id
         self.prompt = req.input_tokens  # tokens to prefill (input + generated after a pre-emption)
-        self.prefilled = 0
+        # A request that arrives prefilled (its prompt's KV cache sent from a prefill pool) decodes at once.
+        self.prefilled = req.input_tokens if req.prefilled else 0
         self.generated = 0
-        self.cached = 0  # tokens in the KV cache
+        self.cached = self.prefilled  # tokens in the KV cache
         self.cap = 0  # tokens the held blocks can take
         self.first_token_at = -1.0
         self.scheduled_at = -1.0
@@ -66,6 +67,11 @@ class Seq:
     @property
     def prefilling(self) -> bool:
         return self.prefilled < self.prompt
+
+    @property
+    def arrived_prefilled(self) -> bool:
+        """Waiting with its whole prompt already in KV (a disaggregated decode pool's arrival)."""
+        return not self.active and self.prefilled >= self.prompt
 
 
 @dataclass
@@ -144,6 +150,31 @@ class Scheduler:
     def _admission_refused(self, running: int, free: int, first_growth: int) -> bool:
         """Whether the next step admits nothing (with `first_growth` blocks taken by its decodes)."""
         return True
+
+    # --- requests that arrive prefilled (a disaggregated decode pool) ------------------------------------
+    def _prefilled_tokens(self, s: Seq) -> int:
+        """Tokens whose blocks a prefilled arrival takes at admission: its cached prompt (growth as it decodes)."""
+        return s.cached
+
+    def _keep_blocks(self) -> int:
+        """Blocks admission leaves free (a watermark); none by default."""
+        return 0
+
+    def _prefilled_head_refused(self, running: int, free: int) -> bool | None:
+        """For a queue head that arrived prefilled, whether `_admit_prefilled` refuses it (None: no such head)."""
+        if not self.waiting or not self.waiting[0].arrived_prefilled:
+            return None
+        s = self.waiting[0]
+        return running >= self.max_batch or self.kv.extra_blocks(s.rid, self._prefilled_tokens(s)) > free - (
+            self._keep_blocks() if running else 0)
+
+    def _admit_prefilled(self) -> None:
+        """Admit the queue heads that arrived prefilled (FCFS, up to max_batch, while blocks allow), before the step's
+        decodes are chosen, so they decode in this step: no prefill chunk, no share of the token budget."""
+        while self._prefilled_head_refused(len(self.running), self.kv.free_blocks) is False:
+            s = self.waiting.popleft()
+            self._reserve(s, self._prefilled_tokens(s))
+            self._admit(s)
 
     # --- helpers --------------------------------------------------------------------------------------
     def _reserve(self, s: Seq, tokens: int) -> bool:
@@ -246,7 +277,11 @@ class ContinuousScheduler(Scheduler):
 
     def _admission_refused(self, running: int, free: int, first_growth: int) -> bool:
         # Prompts are admitted before the step's decodes grow: the whole budget, all free blocks.
-        return self._refused(self.budget, running, free)
+        prefilled = self._prefilled_head_refused(running, free)
+        return self._refused(self.budget, running, free) if prefilled is None else prefilled
+
+    def _keep_blocks(self) -> int:
+        return int(self.watermark * self.kv.capacity_blocks)
 
     def _refused(self, room: int, running: int, free: int) -> bool:
         """The admission test of `_prefills` for the queue head, with `free` blocks free."""
@@ -257,6 +292,7 @@ class ContinuousScheduler(Scheduler):
         return self.kv.extra_blocks(s.rid, min(room, s.prompt)) > free - keep
 
     def plan(self, now_at: float) -> StepPlan:
+        self._admit_prefilled()
         plan = StepPlan()
         self._prefills(plan, self.budget, set())
         if not plan.prefill:
@@ -296,10 +332,15 @@ class ChunkedPrefillScheduler(ContinuousScheduler):
     name = "chunked-prefill"
 
     def _admission_refused(self, running: int, free: int, first_growth: int) -> bool:
-        # Decodes grow first, then prompts fill the budget the decodes leave.
+        # Prefilled arrivals are admitted before the decodes; prompts fill the budget the decodes leave, after
+        # the decodes grew.
+        prefilled = self._prefilled_head_refused(running, free)
+        if prefilled is not None:
+            return prefilled
         return self._refused(self.budget - running, running, free - first_growth)
 
     def plan(self, now_at: float) -> StepPlan:
+        self._admit_prefilled()
         plan = StepPlan()
         plan.decode = self._decodes(self.budget)
         self._prefills(plan, self.budget - len(plan.decode), {s.rid for s in plan.decode})
@@ -326,7 +367,13 @@ class InflightScheduler(Scheduler):
         """Tokens whose KV a request reserves at admission: its whole prompt and remaining output."""
         return s.prompt + s.req.output_tokens - s.generated
 
+    def _prefilled_tokens(self, s: Seq) -> int:
+        return self._full(s)  # GUARANTEED_NO_EVICT: its whole length, prefilled or not
+
     def _admission_refused(self, running: int, free: int, first_growth: int) -> bool:
+        prefilled = self._prefilled_head_refused(running, free)
+        if prefilled is not None:
+            return prefilled
         if not self.waiting or running >= self.max_batch:
             return True
         s = self.waiting[0]
@@ -336,6 +383,7 @@ class InflightScheduler(Scheduler):
         return room < s.prompt <= self.budget
 
     def plan(self, now_at: float) -> StepPlan:
+        self._admit_prefilled()
         plan = StepPlan()
         plan.decode = self._decodes(self.budget)
         room = self.budget - len(plan.decode)
@@ -373,12 +421,16 @@ class InflightChunkedScheduler(InflightScheduler):
     name = "inflight-chunked"
 
     def _admission_refused(self, running: int, free: int, first_growth: int) -> bool:
+        prefilled = self._prefilled_head_refused(running, free)
+        if prefilled is not None:
+            return prefilled
         if not self.waiting or running >= self.max_batch or running >= self.budget:
             return True
         s = self.waiting[0]
         return self.kv.extra_blocks(s.rid, self._full(s)) > free - first_growth
 
     def plan(self, now_at: float) -> StepPlan:
+        self._admit_prefilled()
         plan = StepPlan()
         plan.decode = self._decodes(self.budget)
         room = self.budget - len(plan.decode)

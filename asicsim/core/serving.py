@@ -28,6 +28,7 @@ import numpy as np
 from asicsim.workloads.errors import RUN, InputError
 from asicsim.workloads.graph import build_step_graph
 from asicsim.workloads.routing import DEFAULT_IMBALANCE
+from asicsim.workloads.dtypes import DTYPE_BYTES
 from asicsim.workloads.graph_types import StepBatch
 from asicsim.workloads.memory import stage_layer_counts
 from asicsim.workloads.models import ModelConfig
@@ -36,6 +37,7 @@ from asicsim.workloads.requests import Request
 from .device import Device
 from .engine import FAST_PATH_RTOL, StepEngine, StepTiming
 from .kvcache import PagedKVCache
+from .links import TOKEN_ID_BYTES, LinkProfile
 from .memory_plan import MemoryPlan, plan_memory, serving_limits
 from .results import (FIELD_INDEX, RECORDED_TIMING_FIELDS, STEP_FIELDS, RequestRecord, StepLog, StepRecord,
                       StepTable, recorded_timing, recorded_timing_values, step_record_of)
@@ -93,6 +95,8 @@ class ServingConfig:
     mtp_acceptance: float = 0.0  # probability a draft token is accepted, given the ones before it were
     weight_format: str = ""  # mxfp4 / nvfp4: the fp4 weights' block-scaled format (scale bytes); "": dtype's
     expert_dtype: str = ""  # routed experts' weight dtype or format ("": as the other weights)
+    link: LinkProfile | None = None  # pipeline stages on separate devices joined by this slow link (--link)
+    seed: int = 0  # the link's latency draws (per replica)
 
     @property
     def tokens_per_decode(self) -> float:
@@ -191,7 +195,7 @@ def _simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Serv
     router = make_router(cfg.router)
     ordered = sorted(requests, key=lambda r: (r.arrival_at, r.request_id))
     total, routed, steps = len(ordered), 0, 0
-    fast = cfg.fast_forward
+    fast = cfg.fast_forward and cfg.link is None  # a jittered link makes every step its own
     while True:
         busy = [r for r in reps if r.sched.running or r.sched.waiting]
         rep = min(busy, key=lambda r: r.now) if busy else None
@@ -238,8 +242,10 @@ class StepRunner:
         # differ, the first holding the embedding and the last the LM head): a single batch's step is the sum of
         # its stages' times, each stage but the last paying its transfer to the next. The stages before the last,
         # as (stage, how many stages like it).
+        # A pipeline over separate devices joined by a slow link (cfg.link) is timed the same way: its few stages
+        # differ as much, and the link's hops are added by the serving loop.
         self.stages_before_last: tuple[tuple[int, int], ...] = ()
-        if cfg.pp > 1 and getattr(engine.device, "times_each_stage", False):
+        if cfg.pp > 1 and (getattr(engine.device, "times_each_stage", False) or cfg.link is not None):
             counts = stage_layer_counts(cfg.model, cfg.pp)
             kinds: dict[tuple[bool, int], list[int]] = {}
             for stage in range(cfg.pp - 1):
@@ -466,6 +472,8 @@ class _Replica:
         self.records: list[RequestRecord] = []
         self.trace_steps = trace_steps
         self.traced: list[tuple[int, float, StepBatch]] = []
+        cfg = runner.cfg
+        self.link_rng = np.random.default_rng([cfg.seed, index]) if cfg.link is not None else None
 
     def outstanding_tokens(self) -> int:
         """Prompt tokens still to prefill plus output tokens still to generate, over queued and running."""
@@ -485,7 +493,8 @@ class _Replica:
                           np.array([s.prefilled for s, _ in pre], dtype=np.int64),
                           np.array([s.cached for s in dec], dtype=np.int64))
         step_s, timing, micro, bubble = self.runner.time_step(batch)
-        end = start + step_s
+        link_s = self._link_s(batch) if self.link_rng is not None else 0.0
+        end = start + step_s + link_s
         index = len(self.steps)
         if index < self.trace_steps:
             self.traced.append((index, start, batch))
@@ -511,21 +520,37 @@ class _Replica:
                 s.cached += k
                 s.generated += k
                 emitted += k
+                if s.first_token_at < 0.0:  # arrived prefilled: its first token here
+                    s.first_token_at, s.scheduled_at = end, start
                 if s.generated >= s.req.output_tokens:
                     done.append(s)
         else:
             for s in dec:
                 s.cached += 1
                 s.generated += 1
+                if s.generated == 1:  # arrived prefilled (a prefill step emits every other first token)
+                    s.first_token_at, s.scheduled_at = end, start
                 if s.generated >= s.req.output_tokens:
                     done.append(s)
         self.now = end
         values = step_values(index, self.index, start, end, batch, micro, timing, batch_size=len(pre) + len(dec),
                              waiting=len(sched.waiting), kv_blocks=kv.used_blocks, bubble=bubble,
-                             running=len(sched.running), tokens_out=emitted)
+                             running=len(sched.running), tokens_out=emitted, link_s=link_s)
         self.steps.append([values[name] for name in STEP_FIELDS])
         if done:
             self._finish(done, end)
+
+    def _link_s(self, batch: StepBatch) -> float:
+        """Seconds a step spends on the slow links between its pipeline's devices (`asicsim.core.links`): pp - 1
+        hops forward with the step's activations (one message per hop), one hop back with its sampled tokens, each
+        paying its bytes at the link's bandwidth plus a latency drawn for it."""
+        cfg = self.runner.cfg
+        link = cfg.link
+        tokens = int(batch.prefill_new_tokens.sum()) + batch.decode_past_tokens.size
+        activations = tokens * cfg.model.hidden_size * DTYPE_BYTES[cfg.act_dtype]
+        sampled = (batch.prefill_new_tokens.size + batch.decode_past_tokens.size) * TOKEN_ID_BYTES
+        return float((cfg.pp - 1) * link.transfer_s(activations) + link.transfer_s(sampled)
+                     + link.latencies_s(self.link_rng, cfg.pp).sum())
 
     def _finish(self, done: list[Seq], end: float) -> None:
         """Requests whose last token came out of the step ending at `end`: free their blocks, record them."""
@@ -590,6 +615,8 @@ class _Replica:
         for s in seqs:
             s.cached += k
             s.generated += k
+            if s.first_token_at < 0.0:  # arrived prefilled: its first token ends the run's first step
+                s.first_token_at, s.scheduled_at = float(ends[0]), float(starts[0])
             if s.cached > s.cap:
                 blocks = -(-s.cached // block)
                 held[s.rid] = blocks
@@ -633,7 +660,7 @@ def step_record(index: int, replica: int, start_at: float, end_at: float, batch:
 
 def step_values(index: int, replica: int, start_at: float, end_at: float, batch: StepBatch, micro_batches: int,
                 timing: StepTiming, *, batch_size: int = -1, waiting: int = 0, kv_blocks: int = 0,
-                bubble: float = 0.0, running: int = 0, tokens_out: int = 0) -> dict:
+                bubble: float = 0.0, running: int = 0, tokens_out: int = 0, link_s: float = 0.0) -> dict:
     """`step_record`'s field values by name."""
     if batch_size < 0:
         batch_size = batch.prefill_new_tokens.size + batch.decode_past_tokens.size
@@ -641,5 +668,5 @@ def step_values(index: int, replica: int, start_at: float, end_at: float, batch:
         "step": index, "replica": replica, "start_at": start_at, "end_at": end_at,
         "prefill_tokens": int(batch.prefill_new_tokens.sum()), "decode_tokens": batch.decode_past_tokens.size,
         "micro_batches": micro_batches, **recorded_timing(timing), "batch_size": batch_size, "waiting": waiting,
-        "kv_blocks": kv_blocks, "bubble_s": bubble, "running": running, "tokens_out": tokens_out,
+        "kv_blocks": kv_blocks, "bubble_s": bubble, "running": running, "tokens_out": tokens_out, "link_s": link_s,
     }

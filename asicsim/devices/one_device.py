@@ -26,8 +26,9 @@ class OneDevice(SpecDevice):
 
     def __init__(self, spec: Any, chips: int = 1) -> None:
         if chips != 1:
-            raise InputError(RUN, "chips", f"{spec.name}: {self.what} is one device with no scale-up links "
-                                           f"(multi-device serving is not modelled); got {chips} chips")
+            raise InputError(RUN, "chips", f"{spec.name}: {self.what} is one device with no scale-up links; got "
+                                           f"{chips} chips (to split a model over several, give pp and a slow link "
+                                           f"between them: --pp {chips} --link usb4)")
         self.spec = spec
         self.chips = chips
 

@@ -1,0 +1,115 @@
+"""Collectives whose group spans more than one scale-up domain, priced on the scale-out network.
+
+A run whose tensor-parallel (or expert-parallel) group is larger than the chips one scale-up domain joins (tp 16 on
+8-GPU servers; wide expert parallelism with attention data parallelism over several servers) places the group's
+chips domain by domain. `ScaleOutDevice` wraps the chip's device and re-prices those collectives:
+
+- all-reduce (hierarchical, as NCCL runs it across nodes): the chip's own in-domain all-reduce over `domain`
+  chips (its reduce-scatter and all-gather), plus a ring over the `d` domains on the NIC for the domain's shard of
+  the message: 2 (d - 1) / d x bytes / domain at the NIC's bandwidth, and 2 (d - 1) message latencies;
+- all-to-all: each chip's tokens for experts in its own domain go over the scale-up links (the chip prices that
+  share, bytes x domain / group), the rest over its NIC (bytes x (group - domain) / group at the NIC's bandwidth plus
+  one latency across the fat tree); the two paths run at once, so the op lasts the longer.
+Everything else is the chip's. Pipeline transfers are not re-priced: a step is timed as pp x the last stage, which
+sends nothing (`serving.StepRunner`), so stages across domains cost what stages within one do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Mapping
+
+from asicsim.workloads.graph_types import Op, OpKind
+
+from .cluster import Cluster
+from .device import OpCost
+
+__all__ = ["ScaleOutDevice", "spans_domain"]
+
+
+def spans_domain(group: int, chips_per_domain: int) -> bool:
+    return group > max(chips_per_domain, 1)
+
+
+class ScaleOutDevice:
+    """`inner` (a device for `chips` chips) with collectives over more than one scale-up domain on `cluster`'s
+    scale-out network (module docstring). Every other member is the inner device's."""
+
+    def __init__(self, inner: Any, cluster: Cluster, chips: int) -> None:
+        self.inner = inner
+        self.cluster = cluster
+        self.chips = chips
+        self.domain = max(cluster.chips_per_domain, 1)
+        self._link = cluster.scale_out_link(chips)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":
+            raise AttributeError(name)
+        value = getattr(self.inner, name)
+        if name in ("with_effects", "with_resident_weights"):
+            return lambda *args, **kw: ScaleOutDevice(value(*args, **kw), self.cluster, self.chips)
+        return value
+
+    def cost(self, op: Op) -> OpCost:
+        if op.kind not in (OpKind.ALLREDUCE, OpKind.ALL_TO_ALL) or not spans_domain(op.group, self.domain):
+            return self.inner.cost(op)
+        group, domain = int(op.group), self.domain
+        nic_bytes_per_s, latency_s = self._link.bandwidth_bytes_per_s, self._link.latency_s
+        if op.kind == OpKind.ALLREDUCE:
+            inside = self.inner.cost(dataclasses.replace(op, group=domain))
+            domains = math.ceil(group / domain)
+            ring_bytes = 2.0 * (domains - 1) / domains * float(op.comm_bytes) / domain
+            outside_s = ring_bytes / nic_bytes_per_s + 2 * (domains - 1) * latency_s
+            link_s = inside.link_cycles / self._clock + outside_s
+        else:
+            local = float(op.comm_bytes) * domain / group
+            inside = self.inner.cost(dataclasses.replace(op, group=domain, comm_bytes=local))
+            remote = float(op.comm_bytes) - local
+            link_s = max(inside.link_cycles / self._clock, remote / nic_bytes_per_s + latency_s)
+        return dataclasses.replace(inside, link_cycles=link_s * self._clock)
+
+    @property
+    def _clock(self) -> float:
+        return self.inner.clocks_hz["link"]
+
+    # The protocol's members, explicitly (a runtime-checkable Protocol looks them up on the class).
+    spec = property(lambda self: self.inner.spec)
+    name = property(lambda self: self.inner.name)
+    compute_unit_name = property(lambda self: self.inner.compute_unit_name)
+    effects = property(lambda self: self.inner.effects)
+    clocks_hz = property(lambda self: self.inner.clocks_hz)
+    memory_bytes_per_chip = property(lambda self: self.inner.memory_bytes_per_chip)
+    memory_bandwidth_bytes_per_s = property(lambda self: self.inner.memory_bandwidth_bytes_per_s)
+    prefetch_weights = property(lambda self: self.inner.prefetch_weights)
+    overlap_collectives = property(lambda self: self.inner.overlap_collectives)
+    supported_dtypes = property(lambda self: self.inner.supported_dtypes)
+    op_kinds = property(lambda self: self.inner.op_kinds)
+    link_limits = property(lambda self: self.inner.link_limits)
+
+    def load_spec(self, table: Mapping[str, Any], source: str) -> Any:
+        return self.inner.load_spec(table, source)
+
+    def with_effects(self, changes: Mapping[str, bool]) -> "ScaleOutDevice":
+        return ScaleOutDevice(self.inner.with_effects(changes), self.cluster, self.chips)
+
+    def peak_flops_per_s(self, dtype: str) -> float:
+        return self.inner.peak_flops_per_s(dtype)
+
+    def check_model(self, config: Mapping[str, Any], source: str) -> None:
+        self.inner.check_model(config, source)
+
+    def step_energy_j(self, step: Any, dtype: str) -> Any:
+        return self.inner.step_energy_j(step, dtype)
+
+    def missing_features(self, model: Any) -> tuple[str, ...]:
+        return self.inner.missing_features(model)
+
+    def power_limits(self, dtype: str | None = None) -> Any:
+        return self.inner.power_limits(dtype)
+
+    def area(self, *, check: bool = True) -> Any:
+        return self.inner.area(check=check)
+
+    def die_floorplan(self) -> Any:
+        return self.inner.die_floorplan()

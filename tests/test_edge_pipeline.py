@@ -1,0 +1,103 @@
+"""Pipelines over separate devices joined by slow links (`--link`, asicsim.core.links, analysis/edge_pipeline.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asicsim.analysis.edge_pipeline import EdgePipelineWorkload, edge_pipeline_rows
+from asicsim.cli import main
+from asicsim.core.description import RunSpec, build_requests, resolve
+from asicsim.core.links import LinkProfile, link_names, load_link
+from asicsim.core.runner import run_workload, serving_config
+from asicsim.core.serving import simulate
+
+ZERO = LinkProfile("zero", "a free link (test)", "fixed", math.inf, 0.0, 0.0)
+
+
+def _one_request(pp: int, link: LinkProfile | None, model: str = "llama-3.2-1b", osl: int = 24, seed: int = 0):
+    d = resolve(RunSpec(hardware="edge-npu", chips=pp, pp=pp, tp=1, model=model, dtype="int4", isl=64, osl=osl,
+                        requests=1, seed=seed, link="usb4" if pp > 1 else None))
+    cfg = dataclasses.replace(serving_config(d), link=link if pp > 1 else None)
+    ((record,),) = [run.requests for run in simulate(d.make_device(), d.chips, build_requests(d), cfg)]
+    return record
+
+
+@pytest.mark.parametrize("pp", [2, 3, 4, 8])
+def test_a_free_link_makes_splitting_free_at_batch_one(pp: int) -> None:
+    # The stages' op times add up to the whole model's, so with no link cost the pipeline is the one device.
+    alone, split = _one_request(1, None), _one_request(pp, ZERO)
+    assert (split.first_token_at, split.finish_at) == (alone.first_token_at, alone.finish_at)
+
+
+@settings(deadline=None, max_examples=25)
+@given(bandwidth=st.floats(1e6, 1e11), latency=st.floats(0.0, 5e-3), pp=st.integers(1, 6))
+def test_adding_a_pipeline_hop_never_lowers_batch_one_latency(bandwidth, latency, pp) -> None:
+    link = LinkProfile("wired", "test", "fixed", bandwidth, latency, latency)
+    fewer, more = _one_request(pp, link), _one_request(pp + 1, link)
+    assert more.first_token_at >= fewer.first_token_at
+    assert more.finish_at >= fewer.finish_at
+
+
+@settings(deadline=None, max_examples=10)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_the_heavy_tailed_link_reproduces_its_configured_percentiles(seed: int) -> None:
+    wifi = load_link("wifi6")
+    draws = wifi.latencies_s(np.random.default_rng(seed), 200_000)
+    # Sampling error of a quantile from 200,000 draws: under 1% at the median, about 3% at the 99th percentile.
+    assert np.median(draws) == pytest.approx(wifi.latency_median_s, rel=0.02)
+    assert np.percentile(draws, 99) == pytest.approx(wifi.latency_p99_s, rel=0.06)
+
+
+def test_fixed_links_always_take_their_median_and_every_profile_is_sourced() -> None:
+    for name in link_names():
+        link = load_link(name)
+        assert link.distribution in ("fixed", "lognormal")
+        assert set(link.sources) == {"bandwidth_bytes_per_s", "latency_median_s", "latency_p99_s"}
+        assert all(link.sources.values()), name
+        if link.distribution == "fixed":
+            assert (link.latencies_s(np.random.default_rng(0), 5) == link.latency_median_s).all()
+
+
+def test_a_wifi_pipeline_is_seeded_and_its_tail_shows_in_the_token_gaps() -> None:
+    spec = RunSpec(hardware="edge-npu", chips=4, pp=4, model="llama-3.2-1b", dtype="int4", isl=64, osl=200,
+                   requests=1, link="wifi6", seed=7)
+    one, two = run_workload(spec).summary, run_workload(spec).summary
+    other = run_workload(dataclasses.replace(spec, seed=8)).summary
+    assert one["p99_itl_ms"] == two["p99_itl_ms"] and one["p99_itl_ms"] != other["p99_itl_ms"]
+    assert one["p99_itl_ms"] > 1.5 * one["median_itl_ms"]
+    assert one["link"] == "wifi6" and 0.0 < one["link_time_share"] < 1.0
+
+
+def test_the_study_says_what_does_not_fit_and_where_splitting_starts_to_cost() -> None:
+    rows = edge_pipeline_rows("edge-npu", ["usb4"], [1, 2, 4], EdgePipelineWorkload(model="qwen3-32b", osl=16))
+    assert [r["fits"] for r in rows] == [False, False, True]
+    assert "does not fit" in rows[0]["error"] and "GB" in rows[0]["error"]
+    small = edge_pipeline_rows("edge-npu", ["usb4"], [1, 2, 4], EdgePipelineWorkload(model="llama-3.2-1b", osl=16))
+    assert all(r["fits"] for r in small)
+    latency = [r["itl_p50_ms"] for r in small]
+    assert latency == sorted(latency) and latency[0] < latency[-1]
+    weights = [r["weight_bytes_per_device"] for r in small]
+    assert weights == sorted(weights, reverse=True)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--chips", "2", "--pp", "2", "--link", "wifi"], "did you mean wifi6"),
+    (["--chips", "2", "--pp", "2"], "--link usb4"),
+    (["--chips", "1", "--link", "usb4"], "pp 2 or more"),
+])
+def test_bad_link_input_is_one_line_and_exit_code_2(argv, needle, capsys) -> None:
+    assert main(["run", "--hw", "edge-npu", "--model", "llama-3.2-1b", "--dtype", "int4", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "\n" not in err
+
+
+def test_tensor_parallelism_over_a_slow_link_is_refused(capsys) -> None:
+    assert main(["run", "--hw", "h100-sxm", "--chips", "4", "--tp", "2", "--pp", "2", "--link", "10gbe",
+                 "--model", "llama-3.1-8b"]) == 2
+    assert "tensor parallelism across a slow link" in capsys.readouterr().err
