@@ -1,9 +1,8 @@
 """Aggregated against disaggregated serving at the same chip count: goodput under TTFT/TPOT targets as load grows.
 
 Workload: Llama-3.3-70B in fp8 on 16 H100s, 2048 tokens in / 256 out, Poisson arrivals at each rate (600 requests,
-seed 0). SLOs: MLPerf Inference v5.0's Llama-2-70B Interactive targets, TTFT <= 450 ms and TPOT <= 40 ms (the
-interactive scenario's 4.4x lower TTFT and 5x lower TPOT than the server scenario's 2 s / 200 ms, as NVIDIA's
-v5.0 results post states). Configurations: aggregated (two tp 8 replicas, chunked prefill), and 8:8, 4:12 and 12:4
+seed 0). SLOs: MLPerf Inference's Llama-2-70B Interactive targets, TTFT <= 450 ms and TPOT <= 40 ms (mlcommons/
+inference language/llama2-70b/README.md, "Run llama2-70b-interactive benchmark"). Configurations: aggregated (two tp 8 replicas, chunked prefill), and 8:8, 4:12 and 12:4
 prefill:decode pools (tp 4 or 8 per pool as resolve picks: the pool's chips up to 8 per replica).
 Goodput: requests per second that met both SLOs (vLLM's `request_goodput`).
 

@@ -16,7 +16,8 @@ from asicsim.workloads.graph_types import Op, OpKind
 
 from .area import AreaBreakdown
 
-__all__ = ["OpCost", "LinkLimits", "PowerLimits", "DieFloorplan", "AreaBreakdown", "Device", "SpecDevice", "UNITS",
+__all__ = ["OpCost", "LinkLimits", "PowerLimits", "DieFloorplan", "AreaBreakdown", "Device", "SpecDevice",
+           "DelegatingDevice", "UNITS",
            "MATMUL_DTYPES", "WIDER_DATAPATHS", "WIDTH_CLASS"]
 
 UNITS = ("compute", "memory", "link")
@@ -276,3 +277,70 @@ class SpecDevice:
         from .cluster import cluster_for
 
         return cluster_for(self.spec.name, self.link_limits.chips_per_domain, self.power_limits().tdp_w)
+
+
+class DelegatingDevice:
+    """A device that is another device (`inner`) seen differently: every protocol member is the inner device's unless
+    a subclass overrides it (a rack renames it and gives its domain and cluster; `core.scale_out` re-prices collectives
+    across domains). `_wrap(inner)` builds the same view of another inner device (what `with_effects` and the optional
+    `with_resident_weights` return); optional members the inner device has are found through `__getattr__`."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def _wrap(self, inner: Any) -> "DelegatingDevice":  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":
+            raise AttributeError(name)
+        value = getattr(self.inner, name)
+        if name == "with_resident_weights":
+            return lambda *args, **kw: self._wrap(value(*args, **kw))
+        return value
+
+    def with_effects(self, changes: Mapping[str, bool]) -> "DelegatingDevice":
+        return self._wrap(self.inner.with_effects(changes))
+
+    spec = property(lambda self: self.inner.spec)
+    chips = property(lambda self: self.inner.chips)
+    name = property(lambda self: self.inner.name)
+    compute_unit_name = property(lambda self: self.inner.compute_unit_name)
+    effects = property(lambda self: self.inner.effects)
+    clocks_hz = property(lambda self: self.inner.clocks_hz)
+    memory_bytes_per_chip = property(lambda self: self.inner.memory_bytes_per_chip)
+    memory_bandwidth_bytes_per_s = property(lambda self: self.inner.memory_bandwidth_bytes_per_s)
+    prefetch_weights = property(lambda self: self.inner.prefetch_weights)
+    overlap_collectives = property(lambda self: self.inner.overlap_collectives)
+    supported_dtypes = property(lambda self: self.inner.supported_dtypes)
+    op_kinds = property(lambda self: self.inner.op_kinds)
+    link_limits = property(lambda self: self.inner.link_limits)
+    cluster = property(lambda self: self.inner.cluster)
+
+    @classmethod
+    def load_spec(cls, table: Mapping[str, Any], source: str) -> Any:  # pragma: no cover - subclasses that load
+        raise NotImplementedError
+
+    def cost(self, op: Op) -> OpCost:
+        return self.inner.cost(op)
+
+    def peak_flops_per_s(self, dtype: str) -> float:
+        return self.inner.peak_flops_per_s(dtype)
+
+    def check_model(self, config: Mapping[str, Any], source: str) -> None:
+        self.inner.check_model(config, source)
+
+    def step_energy_j(self, step: Any, dtype: str) -> Any:
+        return self.inner.step_energy_j(step, dtype)
+
+    def missing_features(self, model: Any) -> tuple[str, ...]:
+        return self.inner.missing_features(model)
+
+    def power_limits(self, dtype: str | None = None) -> PowerLimits:
+        return self.inner.power_limits(dtype)
+
+    def area(self, *, check: bool = True) -> AreaBreakdown:
+        return self.inner.area(check=check)
+
+    def die_floorplan(self) -> DieFloorplan | None:
+        return self.inner.die_floorplan()

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from typing import Any
 
 from asicsim.workloads.graph_types import Op, OpKind
 
 from .cluster import Cluster
-from .device import OpCost
+from .device import DelegatingDevice, OpCost
 
 __all__ = ["ScaleOutDevice", "spans_domain"]
 
@@ -32,84 +32,39 @@ def spans_domain(group: int, chips_per_domain: int) -> bool:
     return group > max(chips_per_domain, 1)
 
 
-class ScaleOutDevice:
+class ScaleOutDevice(DelegatingDevice):
     """`inner` (a device for `chips` chips) with collectives over more than one scale-up domain on `cluster`'s
-    scale-out network (module docstring). Every other member is the inner device's."""
+    scale-out network (module docstring). Every other member is the inner device's; its cluster is `cluster`."""
 
     def __init__(self, inner: Any, cluster: Cluster, chips: int) -> None:
-        self.inner = inner
-        self.cluster = cluster
-        self.chips = chips
+        super().__init__(inner)
+        self._cluster = cluster
+        self._chips = chips
         self.domain = max(cluster.chips_per_domain, 1)
         self._link = cluster.scale_out_link(chips)
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "inner":
-            raise AttributeError(name)
-        value = getattr(self.inner, name)
-        if name in ("with_effects", "with_resident_weights"):
-            return lambda *args, **kw: ScaleOutDevice(value(*args, **kw), self.cluster, self.chips)
-        return value
+    def _wrap(self, inner: Any) -> "ScaleOutDevice":
+        return ScaleOutDevice(inner, self._cluster, self._chips)
+
+    @property
+    def cluster(self) -> Cluster:
+        return self._cluster
 
     def cost(self, op: Op) -> OpCost:
         if op.kind not in (OpKind.ALLREDUCE, OpKind.ALL_TO_ALL) or not spans_domain(op.group, self.domain):
             return self.inner.cost(op)
         group, domain = int(op.group), self.domain
         nic_bytes_per_s, latency_s = self._link.bandwidth_bytes_per_s, self._link.latency_s
+        clock = self.inner.clocks_hz["link"]
         if op.kind == OpKind.ALLREDUCE:
             inside = self.inner.cost(dataclasses.replace(op, group=domain))
             domains = math.ceil(group / domain)
             ring_bytes = 2.0 * (domains - 1) / domains * float(op.comm_bytes) / domain
             outside_s = ring_bytes / nic_bytes_per_s + 2 * (domains - 1) * latency_s
-            link_s = inside.link_cycles / self._clock + outside_s
+            link_s = inside.link_cycles / clock + outside_s
         else:
             local = float(op.comm_bytes) * domain / group
             inside = self.inner.cost(dataclasses.replace(op, group=domain, comm_bytes=local))
             remote = float(op.comm_bytes) - local
-            link_s = max(inside.link_cycles / self._clock, remote / nic_bytes_per_s + latency_s)
-        return dataclasses.replace(inside, link_cycles=link_s * self._clock)
-
-    @property
-    def _clock(self) -> float:
-        return self.inner.clocks_hz["link"]
-
-    # The protocol's members, explicitly (a runtime-checkable Protocol looks them up on the class).
-    spec = property(lambda self: self.inner.spec)
-    name = property(lambda self: self.inner.name)
-    compute_unit_name = property(lambda self: self.inner.compute_unit_name)
-    effects = property(lambda self: self.inner.effects)
-    clocks_hz = property(lambda self: self.inner.clocks_hz)
-    memory_bytes_per_chip = property(lambda self: self.inner.memory_bytes_per_chip)
-    memory_bandwidth_bytes_per_s = property(lambda self: self.inner.memory_bandwidth_bytes_per_s)
-    prefetch_weights = property(lambda self: self.inner.prefetch_weights)
-    overlap_collectives = property(lambda self: self.inner.overlap_collectives)
-    supported_dtypes = property(lambda self: self.inner.supported_dtypes)
-    op_kinds = property(lambda self: self.inner.op_kinds)
-    link_limits = property(lambda self: self.inner.link_limits)
-
-    def load_spec(self, table: Mapping[str, Any], source: str) -> Any:
-        return self.inner.load_spec(table, source)
-
-    def with_effects(self, changes: Mapping[str, bool]) -> "ScaleOutDevice":
-        return ScaleOutDevice(self.inner.with_effects(changes), self.cluster, self.chips)
-
-    def peak_flops_per_s(self, dtype: str) -> float:
-        return self.inner.peak_flops_per_s(dtype)
-
-    def check_model(self, config: Mapping[str, Any], source: str) -> None:
-        self.inner.check_model(config, source)
-
-    def step_energy_j(self, step: Any, dtype: str) -> Any:
-        return self.inner.step_energy_j(step, dtype)
-
-    def missing_features(self, model: Any) -> tuple[str, ...]:
-        return self.inner.missing_features(model)
-
-    def power_limits(self, dtype: str | None = None) -> Any:
-        return self.inner.power_limits(dtype)
-
-    def area(self, *, check: bool = True) -> Any:
-        return self.inner.area(check=check)
-
-    def die_floorplan(self) -> Any:
-        return self.inner.die_floorplan()
+            link_s = max(inside.link_cycles / clock, remote / nic_bytes_per_s + latency_s)
+        return dataclasses.replace(inside, link_cycles=link_s * clock)
