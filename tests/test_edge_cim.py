@@ -165,3 +165,24 @@ def test_chips_auto_on_a_one_device_kind_stops_at_the_refusal_that_says_what_fit
         resolve(RunSpec(hardware="edge-npu", chips="auto", model="llama-3.3-70b", dtype="int4", harness="per-user"))
     assert resolve(RunSpec(hardware="cim-chip", chips="auto", model="llama-3.2-1b", dtype="int8",
                            harness="per-user")).chips == 1
+
+
+def test_the_cim_validation_statement_matches_the_data() -> None:
+    """docs/accelerators/edge-cim.md says the `cim` kind has no validation row (its search log says why); a row on
+    any `cim` spec added to validation.csv must come with that statement changed, and the statement must not stay
+    once one exists."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from asicsim.core.registry import builtin_specs, resolve_spec_path
+    from asicsim.core.specfile import read_toml
+
+    root = Path(__file__).resolve().parents[1]
+    cim_specs = {n for n in builtin_specs() if read_toml(resolve_spec_path(n)).get("kind") == "cim"}
+    assert "cim-chip" in cim_specs
+    rows = pd.read_csv(root / "asicsim" / "data" / "validation.csv")
+    cim_rows = rows[rows["hardware"].isin(cim_specs)]
+    doc = (root / "docs" / "accelerators" / "edge-cim.md").read_text()
+    says_none = "**CIM: no validation row.**" in doc and "CIM search log" in doc
+    assert says_none == cim_rows.empty, f"cim rows: {sorted(set(cim_rows['hardware']))}; doc says none: {says_none}"
