@@ -1,15 +1,18 @@
 """Deployment size against tokens/s and tokens/s per watt (`asicsim scale`).
 
 For one model and workload, every system is sized over a list of chip counts. A deployment of N chips is
-data-parallel replicas of one model-parallel group (tp x pp chips) inside one scale-up domain; the replicas serve
+data-parallel replicas of one model-parallel group (tp x pp chips: one scale-up domain at most, or up to
+MAX_GROUP_CHIPS across domains, its tp/ep collectives then on the scale-out network); the replicas serve
 independent request streams, so a size's throughput is the group's run times the replicas, exactly (the group
 runs once through `run_workload` and is reused at every size it divides). What grows with N is the power around the
 chips: each chip's host share, the scale-out network once the deployment spans more than one domain (its fat tree
 gains tiers as N grows) and the facility's PUE on all of it (`Device.cluster`).
 
 The workload per replica is one wave: `max_batch` requests of `isl` input and `osl` output tokens arriving
-together. For each layout the wave is the largest power-of-two fraction of what memory allows whose median TTFT and
-median TPOT meet the SLOs; at each size the layout with the most output tokens/s among those that meet them wins.
+together. For each layout the wave is the largest power-of-two fraction of what memory allows (at most
+`MAX_WAVE_PER_CHIP` requests per chip) whose median TTFT and median TPOT meet the SLOs; at each size the layout with
+the most output tokens/s among those that meet them wins. A mixture-of-experts model also tries the DEP layouts
+(attention data parallel, experts over ep = tp chips), the layout wide-EP deployments use.
 """
 
 from __future__ import annotations
@@ -24,17 +27,25 @@ from asicsim.core.description import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S, Run
 from asicsim.core.registry import make_device
 from asicsim.core.runner import run_workload
 from asicsim.workloads.errors import RUN, InputError
+from asicsim.workloads.models import load_model
 
 from .efficiency import serving_dtype
 
 __all__ = ["ScaleWorkload", "GroupResult", "scale_rows", "scale_frame", "candidate_layouts", "group_result",
            "SCALE_COLUMNS"]
 
-SCALE_COLUMNS = ("hardware", "chips", "layout", "tp", "pp", "replicas", "group_chips", "max_batch", "dtype",
+SCALE_COLUMNS = ("hardware", "chips", "layout", "tp", "pp", "attention_dp", "replicas", "group_chips", "max_batch", "dtype",
                  "output_tokens_per_s", "tokens_per_s_per_chip", "power_w", "power_chips_w", "power_host_w",
                  "power_network_w", "power_facility_overhead_w", "tokens_per_s_per_w", "ttft_p50_s", "tpot_p50_s",
                  "slo_met", "domains", "network", "network_tiers", "error")
 MAX_PP = 8
+# The most requests a wave puts on one chip: vLLM's max_num_seqs on >= 70 GiB GPUs (asicsim.core.harness
+# vllm_batch_defaults); memory alone would allow far more for a small model or a wide expert-parallel group.
+MAX_WAVE_PER_CHIP = 1024
+# The widest model-parallel group searched: one scale-up domain, or up to 64 chips across domains where a domain is
+# smaller (8-GPU servers: DeepSeek-class MoE models are served over 2-8 of them with wide expert parallelism; such a
+# group's collectives cross the scale-out network, `asicsim.core.scale_out`).
+MAX_GROUP_CHIPS = 64
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,7 @@ class GroupResult:
     hardware: str
     tp: int
     pp: int
+    attention_dp: bool
     dtype: str
     max_batch: int
     output_tokens_per_s: float
@@ -75,45 +87,57 @@ def _pow2_up_to(n: int) -> list[int]:
     return [1 << i for i in range(int(math.log2(n)) + 1)] if n >= 1 else []
 
 
-def candidate_layouts(hardware: str, work: "ScaleWorkload", domain: int) -> tuple[list[tuple[int, int]], list[str]]:
-    """(tp, pp) groups inside one scale-up domain that hold the model: each power-of-two tp with the fewest pipeline
-    stages (a power of two up to MAX_PP) that fit; and the reasons the others cannot run."""
+def candidate_layouts(hardware: str, work: "ScaleWorkload",
+                      bound: int) -> tuple[list[tuple[int, int, bool]], list[str]]:
+    """(tp, pp, attention_dp) groups of at most `bound` chips that hold the model: each power-of-two tp with the fewest
+    pipeline stages (a power of two up to MAX_PP) that fit, and for a mixture-of-experts model the same with attention
+    data parallelism (DEP); and the reasons the others cannot run."""
     dtype = work.dtype or serving_dtype(make_device(hardware, 1))
+    moe = load_model(work.model).moe is not None
     layouts, reasons = [], []
-    for tp in _pow2_up_to(domain):
-        for pp in _pow2_up_to(min(MAX_PP, domain // tp)):
-            try:
-                resolve(_spec(hardware, work, dtype, tp, pp, None))
-            except InputError as exc:
-                reasons.append(f"tp{tp} x pp{pp}: {exc.problem}")
+    for dep in ((False, True) if moe else (False,)):
+        for tp in _pow2_up_to(bound):
+            if dep and tp == 1:
                 continue
-            layouts.append((tp, pp))
-            break
+            for pp in _pow2_up_to(min(MAX_PP, bound // tp)):
+                try:
+                    resolve(_spec(hardware, work, dtype, tp, pp, None, dep))
+                except InputError as exc:
+                    reasons.append(f"{_name(tp, pp, dep)}: {exc.problem}")
+                    continue
+                layouts.append((tp, pp, dep))
+                break
     return layouts, reasons
 
 
-def _spec(hardware: str, work: ScaleWorkload, dtype: str, tp: int, pp: int, batch: int | None) -> RunSpec:
+def _name(tp: int, pp: int, dep: bool) -> str:
+    return f"{'dep' if dep else 'tp'}{tp} x pp{pp}"
+
+
+def _spec(hardware: str, work: ScaleWorkload, dtype: str, tp: int, pp: int, batch: int | None,
+          dep: bool = False) -> RunSpec:
     return RunSpec(hardware=hardware, chips=tp * pp, tp=tp, pp=pp, model=work.model, dtype=dtype, isl=work.isl,
                    osl=work.osl, requests=batch or 1, max_batch=batch, slo_ttft_s=work.slo_ttft_s,
-                   slo_tpot_s=work.slo_tpot_s, seed=work.seed)
+                   slo_tpot_s=work.slo_tpot_s, seed=work.seed, attention_dp=dep, network=work.network)
 
 
-def group_result(hardware: str, work: ScaleWorkload, tp: int, pp: int) -> GroupResult | str:
-    """The largest wave (a power-of-two fraction of the memory's batch) whose median TTFT and TPOT meet the SLOs,
-    run on one tp x pp group; with none meeting them, the smallest wave, marked. A reason string where the layout
-    cannot run (heads it does not divide, weights it cannot hold)."""
+def group_result(hardware: str, work: ScaleWorkload, tp: int, pp: int, dep: bool = False) -> GroupResult | str:
+    """The largest wave (a power-of-two fraction of the memory's batch, at most MAX_WAVE_PER_CHIP a chip) whose
+    median TTFT and TPOT meet the SLOs, run on one tp x pp group (DEP: attention data parallel); with none meeting
+    them, the smallest wave, marked. A reason string where the layout cannot run (heads it does not divide, weights
+    it cannot hold)."""
     device = make_device(hardware, 1)
     dtype = work.dtype or serving_dtype(device)
     try:
-        largest = resolve(_spec(hardware, work, dtype, tp, pp, None)).max_batch
+        largest = resolve(_spec(hardware, work, dtype, tp, pp, None, dep)).max_batch
     except InputError as exc:
         return exc.problem
     result = None
-    batch = largest
+    batch = min(largest, MAX_WAVE_PER_CHIP * tp * pp)
     while batch >= 1:
-        s = run_workload(_spec(hardware, work, dtype, tp, pp, batch)).summary
+        s = run_workload(_spec(hardware, work, dtype, tp, pp, batch, dep)).summary
         met = s["ttft_p50_s"] <= work.slo_ttft_s and s["tpot_p50_s"] <= work.slo_tpot_s
-        result = GroupResult(hardware, tp, pp, dtype, batch, s["output_tokens_per_s"], s["avg_power_w_per_chip"],
+        result = GroupResult(hardware, tp, pp, dep, dtype, batch, s["output_tokens_per_s"], s["avg_power_w_per_chip"],
                              s["ttft_p50_s"], s["tpot_p50_s"], met)
         if met:
             break
@@ -133,14 +157,13 @@ def _size_row(hardware: str, chips: int, work: ScaleWorkload, groups: dict[tuple
     row = {"hardware": hardware, "chips": chips, "domains": cluster.domains(chips), "network": cluster.network.name,
            "network_tiers": cluster.network.tiers(chips) if cluster.spans_domains(chips) else 0, "error": ""}
     if not fitting:
-        runnable = sorted((g.chips, g.tp, g.pp) for g in groups.values() if isinstance(g, GroupResult))
+        runnable = sorted((g.chips, g.tp, g.pp, g.attention_dp) for g in groups.values() if isinstance(g, GroupResult))
         if runnable:
             row["error"] = (f"{chips} chips is no multiple of a layout that holds the model: "
-                            + ", ".join(f"tp{tp} x pp{pp} = {n} chips" for n, tp, pp in runnable))
+                            + ", ".join(f"{_name(tp, pp, dep)} = {n} chips" for n, tp, pp, dep in runnable))
         else:
-            bound = min(cluster.chips_per_domain, chips)
-            row["error"] = (f"no layout of at most {bound} chips (within one {cluster.chips_per_domain}-chip scale-up "
-                            f"domain) holds the model"
+            bound = min(max(cluster.chips_per_domain, MAX_GROUP_CHIPS), chips)
+            row["error"] = (f"no layout of at most {bound} chips holds the model"
                             + (f" ({reasons[-1]})" if reasons else ""))
         return row
     met = [g for g in fitting if g.slo_met]
@@ -148,7 +171,8 @@ def _size_row(hardware: str, chips: int, work: ScaleWorkload, groups: dict[tuple
     replicas = chips // best.chips
     tokens = best.output_tokens_per_s * replicas
     power = cluster.power(chips, best.avg_power_w_per_chip)
-    row.update({"layout": f"tp{best.tp} x pp{best.pp} x {replicas}", "tp": best.tp, "pp": best.pp,
+    row.update({"layout": f"{_name(best.tp, best.pp, best.attention_dp)} x {replicas}", "tp": best.tp, "pp": best.pp,
+                "attention_dp": best.attention_dp,
                 "replicas": replicas, "group_chips": best.chips, "max_batch": best.max_batch, "dtype": best.dtype,
                 "output_tokens_per_s": tokens, "tokens_per_s_per_chip": tokens / chips, **power.summary(),
                 "tokens_per_s_per_w": tokens / power.total_w, "ttft_p50_s": best.ttft_p50_s,
@@ -173,13 +197,13 @@ def scale_rows(hardware: Iterable[str], chips: Iterable[int], work: ScaleWorkloa
     tasks, reasons = [], {}
     for name in names:
         domain = make_device(name, 1).link_limits.chips_per_domain
-        layouts, reasons[name] = candidate_layouts(name, work, min(domain, max(sizes)))
-        tasks += [(name, tp, pp) for tp, pp in layouts]
+        layouts, reasons[name] = candidate_layouts(name, work, min(max(domain, MAX_GROUP_CHIPS), max(sizes)))
+        tasks += [(name, *layout) for layout in layouts]
     run = _GroupTask(work, progress)
     results = (map_groups or (lambda fn, items: [fn(t) for t in items]))(run, tasks)
     by_system: dict[str, dict] = {name: {} for name in names}
-    for (name, tp, pp), result in zip(tasks, results):
-        by_system[name][(tp, pp)] = result
+    for (name, *layout), result in zip(tasks, results):
+        by_system[name][tuple(layout)] = result
     return [_size_row(name, n, work, by_system[name], reasons[name]) for name in names for n in sizes]
 
 
@@ -190,11 +214,11 @@ class _GroupTask:
         self.work = work
         self.progress = progress
 
-    def __call__(self, task: tuple[str, int, int]) -> GroupResult | str:
-        name, tp, pp = task
+    def __call__(self, task: tuple[str, int, int, bool]) -> GroupResult | str:
+        name, tp, pp, dep = task
         if self.progress is not None:
-            self.progress(f"{name} tp{tp} x pp{pp}")
-        return group_result(name, self.work, tp, pp)
+            self.progress(f"{name} {_name(tp, pp, dep)}")
+        return group_result(name, self.work, tp, pp, dep)
 
     def __getstate__(self) -> dict:
         return {"work": self.work, "progress": None}

@@ -28,7 +28,7 @@ def parse_sizes(text: str) -> list[int]:
 def register(sub) -> None:
     p = sub.add_parser("scale", help="tokens/s and tokens/s per watt as a deployment grows, per system",
                        description="For one model and workload, size every system over a list of chip counts: at "
-                                   "each size the best tp x pp group inside one scale-up domain under the SLOs, "
+                                   "each size the best tp x pp (or, for MoE, DEP) group under the SLOs, "
                                    "replicated; power includes hosts, the scale-out network and the facility (PUE).")
     p.add_argument("--model", default="llama-3.3-70b", help="model name or config path (default: %(default)s)")
     p.add_argument("--hw", default="h100-sxm,gb200-nvl72,sohu", help="comma-separated specs (default: %(default)s)")
