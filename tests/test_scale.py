@@ -96,3 +96,16 @@ def test_a_size_too_small_for_the_model_says_so() -> None:
     row = scale_rows(["h100-sxm"], [4, 8], ScaleWorkload(model="llama-3.1-405b", isl=256, osl=64))[0]
     assert row["error"].startswith("4 chips is no multiple of a layout that holds the model: tp1 x pp8 = 8 chips")
     assert "tp8 x pp1 = 8 chips" in row["error"]
+
+
+def test_moe_models_also_try_dep_groups_and_groups_may_span_domains() -> None:
+    from asicsim.analysis.scale import candidate_layouts
+
+    work = ScaleWorkload(model="qwen3-30b-a3b", isl=256, osl=16)
+    layouts, _ = candidate_layouts("h100-sxm", work, 16)
+    assert (16, 1, True) in layouts and (8, 1, True) in layouts and (1, 1, False) in layouts
+    dense, _ = candidate_layouts("h100-sxm", WORK, 16)
+    assert not any(dep for _, _, dep in dense) and (16, 1, False) in dense
+    # A DEP16 group on 8-GPU servers crosses the scale-out network, and runs as such.
+    across = group_result("h100-sxm", work, 16, 1, True)
+    assert across.chips == 16 and across.attention_dp and across.output_tokens_per_s > 0
