@@ -208,9 +208,16 @@ def print_rows(rows: list[dict], fmt: str, columns: list[str] | None = None) -> 
         print("| " + " | ".join(_flat(r.get(k)).replace("|", "\\|") for k in keys) + " |")
 
 
+def table_cells(summaries: list[dict]) -> list[list[str]]:
+    """The run/compare table's cells: a row per metric (the first: hardware), a column per run; rows that only some
+    runs have (a disaggregated run's KV transfer) are left out when no run has them."""
+    cells = [[label] + [_cell(s, label, key, scale, fmt) for s in summaries] for label, key, scale, fmt in ROWS]
+    return [row for row in cells if row[0] not in _OPTIONAL_ROWS or any(c != "-" for c in row[1:])]
+
+
 def table_markdown(summaries: list[dict]) -> str:
     """The run/compare table (metrics as rows, one column per run) as markdown."""
-    cells = [[label] + [_cell(s, label, key, scale, fmt) for s in summaries] for label, key, scale, fmt in ROWS]
+    cells = table_cells(summaries)
     head, body = cells[0], cells[1:]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
@@ -282,6 +289,7 @@ ROWS = (
     ("output tokens/s per W", "tokens_per_s_per_w", 1, "{:.3f}"),
     ("KV transfer p50 / p99 (ms)", None, None, "{}"),
 )
+_OPTIONAL_ROWS = frozenset({"KV transfer p50 / p99 (ms)"})
 
 
 def _cell(summary: dict, label: str, key, scale, fmt) -> str:
@@ -333,7 +341,7 @@ def print_fallback_notes(summaries: list[dict]) -> None:
 
 def format_table(summaries: list[dict]) -> str:
     """Metrics as rows, one column per run."""
-    cells = [[label] + [_cell(s, label, key, scale, fmt) for s in summaries] for label, key, scale, fmt in ROWS]
+    cells = table_cells(summaries)
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     lines = []
     for n, row in enumerate(cells):

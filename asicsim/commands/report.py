@@ -107,10 +107,10 @@ def _figure(png: Path, caption: str) -> str:
 
 
 def _summary_table(summaries: list[dict]) -> str:
-    from ._common import ROWS, _cell
+    from ._common import table_cells
 
     header = ["metric", *[str(s.get("hardware", "?")) for s in summaries]]
-    rows = [[label, *[_cell(s, label, key, scale, fmt) for s in summaries]] for label, key, scale, fmt in ROWS[1:]]
+    rows = table_cells(summaries)[1:]
     return _table(header, rows)
 
 
