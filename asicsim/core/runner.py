@@ -118,11 +118,10 @@ def summarize(device, spec: RunDescription, cfg: ServingConfig, runs: list[Repli
     chip_time = spec.chips * makespan
     # Pools of chips that ran their own layout (a disaggregated run's prefill and decode pools; else the one pool):
     # FLOPs, bytes, peaks and energy are summed over them.
-    pools = pools or [(device, cfg, runs, spec.chips)]
     flops = moved = peak_flop = peak_bytes = 0.0
     parts = []
-    for pool_device, pool_cfg, pool_runs, pool_chips in pools:
-        pool_table = StepTable.concat([run.steps for run in pool_runs])
+    for pool_device, pool_cfg, pool_runs, pool_chips in pools or [(device, cfg, runs, spec.chips)]:
+        pool_table = table if pools is None else StepTable.concat([run.steps for run in pool_runs])
         pool_steps = pool_table.columns()
         group = pool_cfg.tp * pool_cfg.pp
         flops += float(pool_steps.flops_per_chip.sum()) * group
