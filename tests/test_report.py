@@ -30,7 +30,9 @@ def sources(tmp_path_factory):
                  "--rate", "20", "--out", str(made["run"]), "--quiet", "--json"]) == 0
     for name, argv in (("compare", ["compare", "--hw", "sohu,h100-sxm,edge-npu", "--model", "llama-3.1-8b",
                                     "--isl", "128", "--osl", "8", "--requests", "4", "--json"]),
-                       ("claim", ["claim", "groq-llama-2-70b", "--json"])):
+                       ("claim", ["claim", "groq-llama-2-70b", "--json"]),
+                       ("scale", ["scale", "--model", "llama-3.1-8b", "--hw", "h100-sxm,sohu", "--chips", "8,64",
+                                  "--isl", "256", "--osl", "32", "--json"])):
         import contextlib
         import io
 
@@ -48,7 +50,7 @@ def sources(tmp_path_factory):
     return made
 
 
-EXPECTED = {"run": (1, 2), "compare": (2, 1), "claim": (1, 1), "sweep": (1, 1)}  # (tables at least, images)
+EXPECTED = {"run": (1, 2), "compare": (2, 1), "claim": (1, 1), "sweep": (1, 1), "scale": (1, 1)}  # (tables, images)
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))

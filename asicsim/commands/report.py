@@ -2,7 +2,8 @@
 
 PATH is a run folder (`asicsim run --out DIR`: the summary table, latency distributions and step series), a
 `compare --json` or `run --json` file (the comparison table and a throughput / energy chart), a `claim --json` file
-(the claim's report, roofline and verdict) or sweep results (`.parquet` / `.csv` with `point_id`: the study's plots
+(the claim's report, roofline and verdict), a `scale --json` file (deployments by size and their tokens/s per
+watt) or sweep results (`.parquet` / `.csv` with `point_id`: the study's plots
 and its best points). Plots are PNGs inlined as data URIs: the page needs no network and no other file.
 """
 
@@ -25,7 +26,7 @@ def register(sub) -> None:
     p = sub.add_parser("report", help="a self-contained HTML page from a run folder, a compare/claim JSON or a sweep",
                        description=__doc__.splitlines()[2].strip() + " " + " ".join(
                            line.strip() for line in __doc__.splitlines()[3:6]))
-    p.add_argument("path", help="run folder (run --out), compare/run/claim --json file, or sweep results")
+    p.add_argument("path", help="run folder (run --out), compare/run/claim/scale --json file, or sweep results")
     p.add_argument("--out", required=True, help="the HTML page to write (e.g. report.html)")
     p.add_argument("--screenshot", metavar="FILE.png", default="",
                    help="also render the page in headless Chromium (if installed) and save a screenshot")
@@ -141,6 +142,8 @@ def build_report(path: Path) -> str:
         raise InputError(str(path), "file", f"not readable JSON: {str(exc).splitlines()[0]}") from None
     if isinstance(data, dict) and "verdict" in data and "claim" in data:
         return _claim_report(data)
+    if isinstance(data, list) and data and all(isinstance(r, dict) and "network_tiers" in r for r in data):
+        return _scale_report(data)
     summaries = data if isinstance(data, list) else [data]
     runs = [s for s in summaries if isinstance(s, dict) and "output_tokens_per_s" in s]
     if not runs:
@@ -186,6 +189,34 @@ def _compare_report(summaries: list[dict], failed: list[dict]) -> str:
         sections += ["<h2>Could not run</h2>", _table(["system", "reason"], [[str(f.get("hardware")), str(f["error"])]
                                                                            for f in failed])]
     return _page("asicsim compare: " + ", ".join(names), sections)
+
+
+def _scale_report(rows: list[dict]) -> str:
+    """`asicsim scale --json` rows: the table by system and size, and tokens/s against tokens/s per watt."""
+    from .scale import plot_scale
+
+    columns = ("hardware", "chips", "layout", "output_tokens_per_s", "tokens_per_s_per_chip", "power_w",
+               "tokens_per_s_per_w", "slo_met", "network_tiers")
+    head = ["system", "chips", "layout", "output tok/s", "tok/s per chip", "power (MW)", "tok/s per W", "SLOs",
+            "switch tiers"]
+
+    def cell(row: dict, key: str) -> str:
+        value = row.get(key)
+        if row.get("error") and key not in ("hardware", "chips"):
+            return "-" if key != "layout" else "cannot run: " + str(row["error"])
+        if key == "power_w":
+            return f"{value / 1e6:.3f}"
+        if isinstance(value, float):
+            return f"{value:,.3f}" if key == "tokens_per_s_per_w" else f"{value:,.0f}"
+        return "yes" if value is True else "no" if value is False else str(value)
+
+    table = _table(head, [[cell(r, k) for k in columns] for r in rows])
+    with tempfile.TemporaryDirectory() as tmp:
+        png = plot_scale(rows, Path(tmp) / "scale.png")
+        figure = _figure(png, "Output tokens/s against tokens/s per watt as each system grows (labels: chips)")
+    model = rows[0].get("model", "")
+    return _page(f"asicsim scale{': ' + model if model else ''}", ["<h2>Deployments</h2>", table,
+                                                                   "<h2>Scale-up and scale-out</h2>", figure])
 
 
 def _claim_report(result: dict) -> str:
