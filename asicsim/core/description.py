@@ -50,7 +50,7 @@ from .harness import (HARNESSES, PYTORCH_EFFECTS, PYTORCH_HOST_S_PER_SEQUENCE, T
                       TRTLLM_TOKENS_PER_BLOCK, VLLM_DEFAULT_PROMPTS, VLLM_GPU_MEMORY_UTILIZATION,
                       trtllm_engine_settings, vllm_batch_defaults)
 from .cluster import load_network
-from .links import load_link
+from .links import LinkedStageDevice, load_link
 from .scale_out import ScaleOutDevice, spans_domain
 from .memory_plan import plan_memory, serving_limits
 from .registry import load_hardware, make_device, resolve_spec_path
@@ -225,7 +225,7 @@ class RunDescription:
             cluster = cluster.with_network(load_network(self.network))
         if self.network or spans_domain(max(self.tp, self.ep), cluster.chips_per_domain):
             device = ScaleOutDevice(device, cluster, self.chips)
-        return device
+        return LinkedStageDevice(device) if self.link else device
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
