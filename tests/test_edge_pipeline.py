@@ -20,26 +20,44 @@ from asicsim.core.serving import simulate
 ZERO = LinkProfile("zero", "a free link (test)", "fixed", math.inf, 0.0, 0.0)
 
 
-def _one_request(pp: int, link: LinkProfile | None, model: str = "llama-3.2-1b", osl: int = 24, seed: int = 0):
-    d = resolve(RunSpec(hardware="edge-npu", chips=pp, pp=pp, tp=1, model=model, dtype="int4", isl=64, osl=osl,
+def _one_request(pp: int, link: LinkProfile | None, model: str = "llama-3.2-1b", osl: int = 24, seed: int = 0,
+                 hardware: str = "edge-npu", dtype: str = "int4"):
+    d = resolve(RunSpec(hardware=hardware, chips=pp, pp=pp, tp=1, model=model, dtype=dtype, isl=64, osl=osl,
                         requests=1, seed=seed, link="usb4" if pp > 1 else None))
     cfg = dataclasses.replace(serving_config(d), link=link if pp > 1 else None)
     ((record,),) = [run.requests for run in simulate(d.make_device(), d.chips, build_requests(d), cfg)]
     return record
 
 
+@pytest.mark.parametrize("hardware, dtype", [("edge-npu", "int4"), ("cim-chip", "int8"), ("h100-sxm", "fp8")])
 @pytest.mark.parametrize("pp", [2, 3, 4, 8])
-def test_a_free_link_makes_splitting_free_at_batch_one(pp: int) -> None:
-    # The stages' op times add up to the whole model's, so with no link cost the pipeline is the one device.
-    alone, split = _one_request(1, None), _one_request(pp, ZERO)
-    assert (split.first_token_at, split.finish_at) == (alone.first_token_at, alone.finish_at)
+def test_a_free_link_makes_splitting_free_at_batch_one(pp: int, hardware: str, dtype: str) -> None:
+    # The stages' op times add up to the whole model's, so with no link cost the pipeline is the one device; a
+    # device with scale-up links (h100) does not also pay its own NVLink send between the separate devices.
+    alone = _one_request(1, None, hardware=hardware, dtype=dtype)
+    split = _one_request(pp, ZERO, hardware=hardware, dtype=dtype)
+    assert split.first_token_at == pytest.approx(alone.first_token_at, rel=1e-12)
+    assert split.finish_at == pytest.approx(alone.finish_at, rel=1e-12)
+
+
+WIRED = [name for name in link_names() if load_link(name).distribution == "fixed"]
 
 
 @settings(deadline=None, max_examples=25)
-@given(bandwidth=st.floats(1e6, 1e11), latency=st.floats(0.0, 5e-3), pp=st.integers(1, 6))
-def test_adding_a_pipeline_hop_never_lowers_batch_one_latency(bandwidth, latency, pp) -> None:
+@given(bandwidth=st.floats(1e6, 1e11), latency=st.floats(0.0, 5e-3), pp=st.integers(1, 6),
+       model=st.sampled_from(["llama-3.2-1b", "qwen3-0.6b", "llama-3.1-8b"]))
+def test_adding_a_pipeline_hop_never_lowers_batch_one_latency(bandwidth, latency, pp, model) -> None:
     link = LinkProfile("wired", "test", "fixed", bandwidth, latency, latency)
-    fewer, more = _one_request(pp, link), _one_request(pp + 1, link)
+    fewer, more = _one_request(pp, link, model), _one_request(pp + 1, link, model)
+    assert more.first_token_at >= fewer.first_token_at
+    assert more.finish_at >= fewer.finish_at
+
+
+@settings(deadline=None, max_examples=15)
+@given(name=st.sampled_from(WIRED), pp=st.integers(1, 6), model=st.sampled_from(["llama-3.2-1b", "qwen3-0.6b"]))
+def test_adding_a_hop_on_a_shipped_wired_link_never_lowers_batch_one_latency(name, pp, model) -> None:
+    link = load_link(name)
+    fewer, more = _one_request(pp, link, model), _one_request(pp + 1, link, model)
     assert more.first_token_at >= fewer.first_token_at
     assert more.finish_at >= fewer.finish_at
 
