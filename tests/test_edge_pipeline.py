@@ -115,7 +115,26 @@ def test_bad_link_input_is_one_line_and_exit_code_2(argv, needle, capsys) -> Non
     assert needle in err and "\n" not in err
 
 
-def test_tensor_parallelism_over_a_slow_link_is_refused(capsys) -> None:
-    assert main(["run", "--hw", "h100-sxm", "--chips", "4", "--tp", "2", "--pp", "2", "--link", "10gbe",
-                 "--model", "llama-3.1-8b"]) == 2
-    assert "tensor parallelism across a slow link" in capsys.readouterr().err
+@pytest.mark.parametrize("hardware, tp, pp, needle", [
+    ("edge-npu", 2, 2, "edge-npu has no links of its own); give tp 1,"),
+    ("h100-sxm", 16, 2, "h100-sxm joins up to 8 chips on its own links); give tp 8 or less"),
+])
+def test_tensor_parallelism_over_a_slow_link_is_refused(hardware, tp, pp, needle, capsys) -> None:
+    assert main(["run", "--hw", hardware, "--chips", str(tp * pp), "--tp", str(tp), "--pp", str(pp), "--link",
+                 "10gbe", "--model", "llama-3.1-8b", "--dtype", "int4" if hardware == "edge-npu" else "fp8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "tensor parallelism across a slow link" in err and needle in err and "\n" not in err
+
+
+def test_a_stage_may_be_a_tp_group_on_its_devices_own_links() -> None:
+    # Each stage is a tp-4 h100 group on NVLink; the stages are joined by the link. A free link: the pipeline is the
+    # one tp-4 group at batch 1 (its collectives priced as that group's, not as a tp-1 device's).
+    def one(pp: int, link: LinkProfile | None):
+        d = resolve(RunSpec(hardware="h100-sxm", chips=4 * pp, pp=pp, tp=4, model="llama-3.1-8b", dtype="fp8",
+                            isl=64, osl=24, requests=1, link="10gbe" if pp > 1 else None))
+        cfg = dataclasses.replace(serving_config(d), link=link)
+        ((record,),) = [run.requests for run in simulate(d.make_device(), d.chips, build_requests(d), cfg)]
+        return record
+    alone, split, slow = one(1, None), one(2, ZERO), one(2, load_link("10gbe"))
+    assert split.finish_at == pytest.approx(alone.finish_at, rel=1e-12)
+    assert slow.finish_at > split.finish_at
