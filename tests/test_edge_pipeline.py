@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asicsim.analysis.edge_pipeline import EdgePipelineWorkload, edge_pipeline_rows
+from asicsim.analysis.edge_pipeline import EdgePipelineWorkload, edge_pipeline_rows, split_verdicts
 from asicsim.cli import main
 from asicsim.core.description import RunSpec, build_requests, resolve
 from asicsim.core.links import LinkProfile, link_names, load_link
@@ -102,6 +102,11 @@ def test_the_study_says_what_does_not_fit_and_where_splitting_starts_to_cost() -
     assert latency == sorted(latency) and latency[0] < latency[-1]
     weights = [r["weight_bytes_per_device"] for r in small]
     assert weights == sorted(weights, reverse=True)
+    (big_verdict,), (small_verdict,) = split_verdicts(rows), split_verdicts(small)
+    assert big_verdict["fewest_devices"] == 4 and "p50_ms_per_extra_device" not in big_verdict
+    assert small_verdict["fewest_devices"] == 1
+    assert small_verdict["p50_ms_per_extra_device"] == pytest.approx((latency[-1] - latency[0]) / 3)
+    assert small_verdict["weight_bytes_freed_per_extra_device"] > 0
 
 
 @pytest.mark.parametrize("argv, needle", [
