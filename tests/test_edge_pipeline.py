@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asicsim.analysis.edge_pipeline import EdgePipelineWorkload, edge_pipeline_rows, split_verdicts
+from asicsim.analysis.sweep import WORKLOAD_DEFAULTS, evaluate_point, expand_points, sweep_config_from_table
 from asicsim.cli import main
 from asicsim.core.description import RunSpec, build_requests, resolve
 from asicsim.core.links import LinkProfile, link_names, load_link
@@ -143,3 +145,18 @@ def test_a_stage_may_be_a_tp_group_on_its_devices_own_links() -> None:
     alone, split, slow = one(1, None), one(2, ZERO), one(2, load_link("10gbe"))
     assert split.finish_at == pytest.approx(alone.finish_at, rel=1e-12)
     assert slow.finish_at > split.finish_at
+
+
+def test_link_is_a_sweep_key_and_a_point_equals_asicsim_run(capsys) -> None:
+    work = {"model": "llama-3.1-8b", "chips": 8, "tp": 4, "pp": 2, "requests": 4, "isl": 256, "osl": 32,
+            "link": "10gbe"}
+    cfg = sweep_config_from_table({"base": "sohu", "parameters": {}, "workload": {"link": ["10gbe", "wifi6"]}})
+    assert sorted(p["workload"]["link"] for p in expand_points(cfg)) == ["10gbe", "wifi6"]
+    point = {"base": "sohu", "spec": {}, "workload": dict(WORKLOAD_DEFAULTS, **work)}
+    row = evaluate_point(point, derive=lambda base: base,
+                         area=lambda spec: {"total_mm2": spec.die_area_mm2, "blocks": {"other": spec.die_area_mm2}})
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in work.items()]
+    assert main(["run", "--hw", "sohu", "--quiet", "--json", *flags]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli["link"] == "10gbe" and cli["link_time_share"] > 0.0
+    assert row["tpot_p50_s"] == cli["tpot_p50_s"] and row["output_tokens_per_s"] == cli["output_tokens_per_s"]
