@@ -12,7 +12,7 @@ import json
 import sys
 import time
 
-from asicsim.analysis.edge_pipeline import EdgePipelineWorkload, edge_pipeline_rows
+from asicsim.analysis.edge_pipeline import EdgePipelineWorkload, edge_pipeline_rows, split_verdicts
 
 HARDWARE = "edge-npu"
 LINKS = ("usb4", "tb5-rdma", "wifi6")
@@ -41,6 +41,17 @@ def table(result: list[dict]) -> str:
         lines.append(f"{r['model']:13} {link:9} {r['devices']:7d} {r['weight_bytes_per_device'] / 1e9:14.2f} "
                      f"{r['itl_p50_ms']:10.1f} {r['itl_p99_ms']:10.1f} {r['tokens_per_s']:6.1f} "
                      f"{100 * r['link_time_share']:6.1f}%")
+    lines += ["", "where splitting stops paying (batch 1: it pays only until the model fits):"]
+    for v in split_verdicts(result):
+        if v["fewest_devices"] is None:
+            lines.append(f"  {v['model']:13} {v['link']:9} fits on none of the device counts tried")
+            continue
+        line = f"  {v['model']:13} {v['link']:9} fits from {v['fewest_devices']} device(s)"
+        if "p50_ms_per_extra_device" in v:
+            line += (f"; each device past that: +{v['p50_ms_per_extra_device']:.2f} ms p50, "
+                     f"+{v['p99_ms_per_extra_device']:.2f} ms p99 per token for "
+                     f"{v['weight_bytes_freed_per_extra_device'] / 1e9:.2f} GB less weights per device")
+        lines.append(line)
     return "\n".join(lines)
 
 

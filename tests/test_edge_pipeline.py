@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asicsim.analysis.edge_pipeline import EdgePipelineWorkload, edge_pipeline_rows
+from asicsim.analysis.edge_pipeline import EdgePipelineWorkload, edge_pipeline_rows, split_verdicts
+from asicsim.analysis.sweep import WORKLOAD_DEFAULTS, evaluate_point, expand_points, sweep_config_from_table
 from asicsim.cli import main
 from asicsim.core.description import RunSpec, build_requests, resolve
 from asicsim.core.links import LinkProfile, link_names, load_link
@@ -20,26 +22,44 @@ from asicsim.core.serving import simulate
 ZERO = LinkProfile("zero", "a free link (test)", "fixed", math.inf, 0.0, 0.0)
 
 
-def _one_request(pp: int, link: LinkProfile | None, model: str = "llama-3.2-1b", osl: int = 24, seed: int = 0):
-    d = resolve(RunSpec(hardware="edge-npu", chips=pp, pp=pp, tp=1, model=model, dtype="int4", isl=64, osl=osl,
+def _one_request(pp: int, link: LinkProfile | None, model: str = "llama-3.2-1b", osl: int = 24, seed: int = 0,
+                 hardware: str = "edge-npu", dtype: str = "int4"):
+    d = resolve(RunSpec(hardware=hardware, chips=pp, pp=pp, tp=1, model=model, dtype=dtype, isl=64, osl=osl,
                         requests=1, seed=seed, link="usb4" if pp > 1 else None))
     cfg = dataclasses.replace(serving_config(d), link=link if pp > 1 else None)
     ((record,),) = [run.requests for run in simulate(d.make_device(), d.chips, build_requests(d), cfg)]
     return record
 
 
+@pytest.mark.parametrize("hardware, dtype", [("edge-npu", "int4"), ("cim-chip", "int8"), ("h100-sxm", "fp8")])
 @pytest.mark.parametrize("pp", [2, 3, 4, 8])
-def test_a_free_link_makes_splitting_free_at_batch_one(pp: int) -> None:
-    # The stages' op times add up to the whole model's, so with no link cost the pipeline is the one device.
-    alone, split = _one_request(1, None), _one_request(pp, ZERO)
-    assert (split.first_token_at, split.finish_at) == (alone.first_token_at, alone.finish_at)
+def test_a_free_link_makes_splitting_free_at_batch_one(pp: int, hardware: str, dtype: str) -> None:
+    # The stages' op times add up to the whole model's, so with no link cost the pipeline is the one device; a
+    # device with scale-up links (h100) does not also pay its own NVLink send between the separate devices.
+    alone = _one_request(1, None, hardware=hardware, dtype=dtype)
+    split = _one_request(pp, ZERO, hardware=hardware, dtype=dtype)
+    assert split.first_token_at == pytest.approx(alone.first_token_at, rel=1e-12)
+    assert split.finish_at == pytest.approx(alone.finish_at, rel=1e-12)
+
+
+WIRED = [name for name in link_names() if load_link(name).distribution == "fixed"]
 
 
 @settings(deadline=None, max_examples=25)
-@given(bandwidth=st.floats(1e6, 1e11), latency=st.floats(0.0, 5e-3), pp=st.integers(1, 6))
-def test_adding_a_pipeline_hop_never_lowers_batch_one_latency(bandwidth, latency, pp) -> None:
+@given(bandwidth=st.floats(1e6, 1e11), latency=st.floats(0.0, 5e-3), pp=st.integers(1, 6),
+       model=st.sampled_from(["llama-3.2-1b", "qwen3-0.6b", "llama-3.1-8b"]))
+def test_adding_a_pipeline_hop_never_lowers_batch_one_latency(bandwidth, latency, pp, model) -> None:
     link = LinkProfile("wired", "test", "fixed", bandwidth, latency, latency)
-    fewer, more = _one_request(pp, link), _one_request(pp + 1, link)
+    fewer, more = _one_request(pp, link, model), _one_request(pp + 1, link, model)
+    assert more.first_token_at >= fewer.first_token_at
+    assert more.finish_at >= fewer.finish_at
+
+
+@settings(deadline=None, max_examples=15)
+@given(name=st.sampled_from(WIRED), pp=st.integers(1, 6), model=st.sampled_from(["llama-3.2-1b", "qwen3-0.6b"]))
+def test_adding_a_hop_on_a_shipped_wired_link_never_lowers_batch_one_latency(name, pp, model) -> None:
+    link = load_link(name)
+    fewer, more = _one_request(pp, link, model), _one_request(pp + 1, link, model)
     assert more.first_token_at >= fewer.first_token_at
     assert more.finish_at >= fewer.finish_at
 
@@ -84,6 +104,11 @@ def test_the_study_says_what_does_not_fit_and_where_splitting_starts_to_cost() -
     assert latency == sorted(latency) and latency[0] < latency[-1]
     weights = [r["weight_bytes_per_device"] for r in small]
     assert weights == sorted(weights, reverse=True)
+    (big_verdict,), (small_verdict,) = split_verdicts(rows), split_verdicts(small)
+    assert big_verdict["fewest_devices"] == 4 and "p50_ms_per_extra_device" not in big_verdict
+    assert small_verdict["fewest_devices"] == 1
+    assert small_verdict["p50_ms_per_extra_device"] == pytest.approx((latency[-1] - latency[0]) / 3)
+    assert small_verdict["weight_bytes_freed_per_extra_device"] > 0
 
 
 @pytest.mark.parametrize("argv, needle", [
@@ -97,7 +122,41 @@ def test_bad_link_input_is_one_line_and_exit_code_2(argv, needle, capsys) -> Non
     assert needle in err and "\n" not in err
 
 
-def test_tensor_parallelism_over_a_slow_link_is_refused(capsys) -> None:
-    assert main(["run", "--hw", "h100-sxm", "--chips", "4", "--tp", "2", "--pp", "2", "--link", "10gbe",
-                 "--model", "llama-3.1-8b"]) == 2
-    assert "tensor parallelism across a slow link" in capsys.readouterr().err
+@pytest.mark.parametrize("hardware, tp, pp, needle", [
+    ("edge-npu", 2, 2, "edge-npu has no links of its own); give tp 1,"),
+    ("h100-sxm", 16, 2, "h100-sxm joins up to 8 chips on its own links); give tp 8 or less"),
+])
+def test_tensor_parallelism_over_a_slow_link_is_refused(hardware, tp, pp, needle, capsys) -> None:
+    assert main(["run", "--hw", hardware, "--chips", str(tp * pp), "--tp", str(tp), "--pp", str(pp), "--link",
+                 "10gbe", "--model", "llama-3.1-8b", "--dtype", "int4" if hardware == "edge-npu" else "fp8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "tensor parallelism across a slow link" in err and needle in err and "\n" not in err
+
+
+def test_a_stage_may_be_a_tp_group_on_its_devices_own_links() -> None:
+    # Each stage is a tp-4 h100 group on NVLink; the stages are joined by the link. A free link: the pipeline is the
+    # one tp-4 group at batch 1 (its collectives priced as that group's, not as a tp-1 device's).
+    def one(pp: int, link: LinkProfile | None):
+        d = resolve(RunSpec(hardware="h100-sxm", chips=4 * pp, pp=pp, tp=4, model="llama-3.1-8b", dtype="fp8",
+                            isl=64, osl=24, requests=1, link="10gbe" if pp > 1 else None))
+        cfg = dataclasses.replace(serving_config(d), link=link)
+        ((record,),) = [run.requests for run in simulate(d.make_device(), d.chips, build_requests(d), cfg)]
+        return record
+    alone, split, slow = one(1, None), one(2, ZERO), one(2, load_link("10gbe"))
+    assert split.finish_at == pytest.approx(alone.finish_at, rel=1e-12)
+    assert slow.finish_at > split.finish_at
+
+
+def test_link_is_a_sweep_key_and_a_point_equals_asicsim_run(capsys) -> None:
+    work = {"model": "llama-3.1-8b", "chips": 8, "tp": 4, "pp": 2, "requests": 4, "isl": 256, "osl": 32,
+            "link": "10gbe"}
+    cfg = sweep_config_from_table({"base": "sohu", "parameters": {}, "workload": {"link": ["10gbe", "wifi6"]}})
+    assert sorted(p["workload"]["link"] for p in expand_points(cfg)) == ["10gbe", "wifi6"]
+    point = {"base": "sohu", "spec": {}, "workload": dict(WORKLOAD_DEFAULTS, **work)}
+    row = evaluate_point(point, derive=lambda base: base,
+                         area=lambda spec: {"total_mm2": spec.die_area_mm2, "blocks": {"other": spec.die_area_mm2}})
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in work.items()]
+    assert main(["run", "--hw", "sohu", "--quiet", "--json", *flags]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli["link"] == "10gbe" and cli["link_time_share"] > 0.0
+    assert row["tpot_p50_s"] == cli["tpot_p50_s"] and row["output_tokens_per_s"] == cli["output_tokens_per_s"]

@@ -18,11 +18,11 @@ from asicsim.core.description import RunSpec
 from asicsim.core.runner import run_workload
 from asicsim.workloads.errors import InputError
 
-__all__ = ["EdgePipelineWorkload", "edge_pipeline_rows", "edge_pipeline_frame", "EDGE_COLUMNS"]
+__all__ = ["EdgePipelineWorkload", "edge_pipeline_rows", "edge_pipeline_frame", "split_verdicts", "EDGE_COLUMNS"]
 
 EDGE_COLUMNS = ("hardware", "model", "dtype", "link", "devices", "fits", "weight_bytes_per_device",
-                "peak_memory_bytes_per_device", "itl_p50_ms", "itl_p99_ms", "ttft_ms", "tokens_per_s",
-                "link_time_share", "error")
+                "kv_peak_bytes_per_device", "peak_memory_bytes_per_device", "itl_p50_ms", "itl_p99_ms", "ttft_ms",
+                "tokens_per_s", "link_time_share", "error")
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ def _row(hardware: str, link: str, devices: int, work: EdgePipelineWorkload) -> 
         row["error"] = exc.problem
         return row
     row.update(fits=True, weight_bytes_per_device=s["weight_bytes_per_chip"],
+               kv_peak_bytes_per_device=s["kv_peak_bytes_per_chip"],
                peak_memory_bytes_per_device=s["peak_memory_bytes_per_chip"], itl_p50_ms=s["median_itl_ms"],
                itl_p99_ms=s["p99_itl_ms"], ttft_ms=s["median_ttft_ms"], tokens_per_s=1e3 / s["mean_itl_ms"],
                link_time_share=s["link_time_share"])
@@ -64,3 +65,27 @@ def edge_pipeline_rows(hardware: str, links: Iterable[str], devices: Iterable[in
 def edge_pipeline_frame(hardware: str, links: Iterable[str], devices: Iterable[int],
                         work: EdgePipelineWorkload = EdgePipelineWorkload()) -> pd.DataFrame:
     return pd.DataFrame(edge_pipeline_rows(hardware, links, devices, work), columns=list(EDGE_COLUMNS))
+
+
+def split_verdicts(rows: Iterable[dict]) -> list[dict]:
+    """Where splitting stops paying, per (model, link): the fewest devices that hold the model (splitting pays up to
+    there, since below it the model does not run) and what each hop past it adds to the median and 99th-percentile
+    token gap (the slope from there to the most devices that ran), against the memory it frees per device."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    single = {r["model"]: r for r in rows if r["devices"] == 1}
+    for r in rows:
+        if r["devices"] > 1:
+            groups.setdefault((r["model"], r["link"]), [single.get(r["model"], r)]).append(r)
+    out = []
+    for (model, link), members in groups.items():
+        ran = sorted((r for r in members if r["fits"]), key=lambda r: r["devices"])
+        verdict = {"model": model, "link": link, "fewest_devices": ran[0]["devices"] if ran else None}
+        if len(ran) >= 2:
+            first, last = ran[0], ran[-1]
+            hops = last["devices"] - first["devices"]
+            verdict.update(p50_ms_per_extra_device=(last["itl_p50_ms"] - first["itl_p50_ms"]) / hops,
+                           p99_ms_per_extra_device=(last["itl_p99_ms"] - first["itl_p99_ms"]) / hops,
+                           weight_bytes_freed_per_extra_device=(first["weight_bytes_per_device"]
+                                                                - last["weight_bytes_per_device"]) / hops)
+        out.append(verdict)
+    return out

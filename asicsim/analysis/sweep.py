@@ -49,7 +49,7 @@ WORKLOAD_DEFAULTS: dict[str, Any] = {"model": "llama-3-70b", "chips": 8, "dtype"
                                      "pp": 1, "isl": 2048, "osl": 128, "requests": 512, "max_batch": 0,
                                      "max_tokens_per_step": 8192}
 # Workload keys a study may add; a point carries them only when the study sets them, so ids stay as they were.
-WORKLOAD_OPTIONAL: dict[str, Any] = {"widen": False, "mix_model": "", "mix_share": 0.0}
+WORKLOAD_OPTIONAL: dict[str, Any] = {"widen": False, "mix_model": "", "mix_share": 0.0, "link": ""}
 # The workload-mix axis: `mix_share` of the output tokens come from `mix_model` (typically a model with ops a
 # fixed-function chip lacks), the rest from `model`; not RunSpec fields.
 MIX_KEYS = ("mix_model", "mix_share")
@@ -192,7 +192,7 @@ def _check_workload(src: str, workload: dict) -> None:
     for key, values in workload.items():
         field = f"workload.{key}"
         for v in values:
-            if key in ("model", "kv_dtype"):
+            if key in ("model", "kv_dtype", "link"):
                 if not isinstance(v, str):
                     raise InputError(src, field, f"must be a string, got {v!r}")
             elif key == "dtype":

@@ -140,7 +140,7 @@ def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None,
     g.add_argument("--router", default="round-robin", choices=tuple(ROUTERS), help="replica router")
     g.add_argument("--link", default=None, metavar="NAME",
                    help="pipeline stages on separate devices joined by a slow link (pcie4-x4, usb4, tb5-rdma, 10gbe, "
-                        "wifi6: asicsim/data/links.toml); needs --pp 2 or more, tp 1")
+                        "wifi6: asicsim/data/links.toml); needs --pp 2 or more, tp within one device's own links")
     g.add_argument("--network", default=None, metavar="NAME",
                    help="scale-out network between scale-up domains (ib-ndr-400, ib-xdr-800, ethernet-400: "
                         "asicsim/data/clusters.toml; default: the spec's)")

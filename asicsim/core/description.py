@@ -50,7 +50,7 @@ from .harness import (HARNESSES, PYTORCH_EFFECTS, PYTORCH_HOST_S_PER_SEQUENCE, T
                       TRTLLM_TOKENS_PER_BLOCK, VLLM_DEFAULT_PROMPTS, VLLM_GPU_MEMORY_UTILIZATION,
                       trtllm_engine_settings, vllm_batch_defaults)
 from .cluster import load_network
-from .links import load_link
+from .links import LinkedStageDevice, load_link
 from .scale_out import ScaleOutDevice, spans_domain
 from .memory_plan import plan_memory, serving_limits
 from .registry import load_hardware, make_device, resolve_spec_path
@@ -211,9 +211,9 @@ class RunDescription:
         return _model(self.model)
 
     def make_device(self):
-        """The device registered for the spec's kind, for this many chips (one per device of a linked pipeline),
+        """The device registered for the spec's kind, for this many chips (a stage's tp chips in a linked pipeline),
         with `effects` switched."""
-        device = make_device(self.spec, 1 if self.link else self.chips)
+        device = make_device(self.spec, self.tp if self.link else self.chips)
         place = getattr(device, "with_resident_weights", None)  # optional Device member (docs/architecture.md)
         if place is not None and self.weight_bytes_per_chip:
             device = place(self.weight_bytes_per_chip, self.kv_bytes_per_chip)
@@ -225,7 +225,7 @@ class RunDescription:
             cluster = cluster.with_network(load_network(self.network))
         if self.network or spans_domain(max(self.tp, self.ep), cluster.chips_per_domain):
             device = ScaleOutDevice(device, cluster, self.chips)
-        return device
+        return LinkedStageDevice(device) if self.link else device
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -388,9 +388,13 @@ def resolve(s: RunSpec) -> RunDescription:
     tp, pp, replicas = _layout(s, chips, model)
     if link is not None and pp < 2:
         raise _fail("link", "joins the devices of a pipeline: give pp 2 or more (one stage per device)")
-    if link is not None and tp > 1:
-        raise _fail("link", f"tensor parallelism across a slow link is not modelled (tp is {tp}); give tp 1, "
-                            f"chips = pp x replicas")
+    domain = device.link_limits.chips_per_domain
+    if link is not None and tp > max(domain, 1):  # a stage's tp group must sit on one device's own scale-up links
+        own = (f"{spec.name} joins up to {domain} chips on its own links" if domain > 1
+               else f"{spec.name} has no links of its own")
+        raise _fail("link", f"tensor parallelism across a slow link is not modelled: every layer's all-reduce would "
+                            f"pay a hop's latency (tp is {tp}; {own}); give tp "
+                            f"{f'{domain} or less' if domain > 1 else 1}, chips = tp x pp x replicas")
     ep, attention_dp, imbalance = _moe_layout(s, tp, model)
     mtp, mtp_acceptance = _mtp(s, model)
     # workload
@@ -458,7 +462,7 @@ def resolve(s: RunSpec) -> RunDescription:
         return plan_memory(model, memory, dtype=weight_format or s.dtype, kv_dtype=kv_dtype, tp=tp, pp=pp,
                            tokens_per_request=longest, max_tokens_per_step=tokens, chips=chips, ep=ep,
                            attention_dp=attention_dp, expert_dtype=expert_dtype or None, mtp=mtp > 0,
-                           max_tp=1 if link or device.link_limits.chips_per_domain <= 1 else 64)
+                           max_tp=1 if domain <= 1 else (domain if link else 64))
 
     try:
         plan = plan_for(max_tokens)

@@ -5,6 +5,8 @@ links) or log-normal fitted to a stated median and 99th percentile (a shared rad
 serving loop adds, to every step of a run whose pipeline stages sit on separate devices, the time its hops take:
 pp - 1 hops forward with the step's activations and one hop back with the sampled tokens (the next step's input
 starts on the first device), each paying bytes / bandwidth plus a latency drawn from the profile (seeded).
+`LinkedStageDevice` wraps each stage's device so that its own stage-to-stage send (priced on its scale-up links,
+which do not join the separate devices) costs nothing: the hop is the link's, priced once, by the serving loop.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from asicsim.workloads.errors import RUN, InputError, did_you_mean
+from asicsim.workloads.graph_types import Op, OpKind
 
-__all__ = ["LinkProfile", "link_names", "load_link", "Z99", "TOKEN_ID_BYTES"]
+from .device import OpCost
+
+__all__ = ["LinkProfile", "LinkedStageDevice", "link_names", "load_link", "Z99", "TOKEN_ID_BYTES"]
 
 Z99 = 2.3263478740408408  # standard normal 99th percentile
 TOKEN_ID_BYTES = 4  # a sampled token id sent back to the first stage
@@ -79,3 +84,35 @@ def load_link(name: str) -> LinkProfile:
                        bandwidth_bytes_per_s=float(values["bandwidth_bytes_per_s"]),
                        latency_median_s=float(values["latency_median_s"]),
                        latency_p99_s=float(values["latency_p99_s"]), sources=notes)
+
+
+class LinkedStageDevice:
+    """`inner` as one stage of a pipeline over a slow link: its pipeline sends (P2P ops) cost nothing here, since
+    the serving loop prices every hop on the link (`serving._Replica._link_s`). Every other member is inner's."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":
+            raise AttributeError(name)
+        value = getattr(self.inner, name)
+        if name in ("with_effects", "with_resident_weights"):
+            return lambda *args, **kw: LinkedStageDevice(value(*args, **kw))
+        return value
+
+    def cost(self, op: Op) -> OpCost:
+        return OpCost() if op.kind == OpKind.P2P else self.inner.cost(op)
+
+    def with_effects(self, changes: Mapping[str, bool]) -> "LinkedStageDevice":
+        return LinkedStageDevice(self.inner.with_effects(changes))
+
+
+# The rest of the Device protocol, explicitly (a runtime-checkable Protocol looks its members up on the class).
+for _name in ("spec", "name", "compute_unit_name", "effects", "clocks_hz", "memory_bytes_per_chip",
+              "memory_bandwidth_bytes_per_s", "prefetch_weights", "overlap_collectives", "supported_dtypes",
+              "op_kinds", "link_limits", "cluster"):
+    setattr(LinkedStageDevice, _name, property(lambda self, _n=_name: getattr(self.inner, _n)))
+for _name in ("load_spec", "peak_flops_per_s", "check_model", "step_energy_j", "missing_features", "power_limits",
+              "area", "die_floorplan"):
+    setattr(LinkedStageDevice, _name, lambda self, *a, _n=_name, **kw: getattr(self.inner, _n)(*a, **kw))
