@@ -200,3 +200,14 @@ def test_trtllm_bench_kv_cache_is_what_the_runtime_leaves_by_hand():
                        max_tokens_per_step=d.max_tokens_per_step)
     blocks = int((plan.kv_capacity_bytes - reserve) * 0.95 // (20480 * 64))
     assert d.kv_capacity_blocks == blocks
+
+
+def test_a_sweep_point_leaves_the_default_token_budget_to_resolve_as_the_cli_does() -> None:
+    # Sohu holds Llama-3-70B in bf16 on one chip only with a 4096-token step: the CLI, the API and a sweep point,
+    # none setting the budget, all get the halved one (found by the property test above).
+    point = {"base": "sohu", "spec": {}, "workload": dict(WORKLOAD_DEFAULTS, chips=1, model="llama-3-70b",
+                                                          dtype="bf16")}
+    row = resolve(point_run_spec(point, load_hardware("sohu")))
+    assert row == asicsim.describe("sohu", 1, model="llama-3-70b", dtype="bf16") == _cli("sohu", 1, {
+        "model": "llama-3-70b", "dtype": "bf16"})
+    assert row.max_tokens_per_step == 4096

@@ -300,8 +300,14 @@ def _base_spec(name: str):
 
 
 def point_run_spec(point: dict, hardware: Any) -> RunSpec:
-    """The RunSpec of a point's workload on `hardware` (the sweep's 0 and "" mean "not given", as in RunSpec)."""
+    """The RunSpec of a point's workload on `hardware` (the sweep's 0 and "" mean "not given", as in RunSpec).
+
+    The default token budget (8192, the value point ids are computed over) is passed as not given, as `asicsim run`
+    leaves it when no flag sets it: resolve may then halve it for a chip whose memory holds the model only with a
+    smaller activation workspace."""
     work = {k: v for k, v in point["workload"].items() if k not in MIX_KEYS}
+    if work.get("max_tokens_per_step") == WORKLOAD_DEFAULTS["max_tokens_per_step"]:
+        work["max_tokens_per_step"] = None
     return RunSpec(hardware=hardware, seed=0, **work)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from asicsim.workloads.errors import RUN, InputError, did_you_mean
 from asicsim.workloads.graph_types import Op, OpKind
 
-from .device import OpCost
+from .device import DelegatingDevice, OpCost
 
 __all__ = ["LinkProfile", "LinkedStageDevice", "link_names", "load_link", "Z99", "TOKEN_ID_BYTES"]
 
@@ -86,33 +86,12 @@ def load_link(name: str) -> LinkProfile:
                        latency_p99_s=float(values["latency_p99_s"]), sources=notes)
 
 
-class LinkedStageDevice:
+class LinkedStageDevice(DelegatingDevice):
     """`inner` as one stage of a pipeline over a slow link: its pipeline sends (P2P ops) cost nothing here, since
     the serving loop prices every hop on the link (`serving._Replica._link_s`). Every other member is inner's."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "inner":
-            raise AttributeError(name)
-        value = getattr(self.inner, name)
-        if name in ("with_effects", "with_resident_weights"):
-            return lambda *args, **kw: LinkedStageDevice(value(*args, **kw))
-        return value
+    def _wrap(self, inner: Any) -> "LinkedStageDevice":
+        return LinkedStageDevice(inner)
 
     def cost(self, op: Op) -> OpCost:
         return OpCost() if op.kind == OpKind.P2P else self.inner.cost(op)
-
-    def with_effects(self, changes: Mapping[str, bool]) -> "LinkedStageDevice":
-        return LinkedStageDevice(self.inner.with_effects(changes))
-
-
-# The rest of the Device protocol, explicitly (a runtime-checkable Protocol looks its members up on the class).
-for _name in ("spec", "name", "compute_unit_name", "effects", "clocks_hz", "memory_bytes_per_chip",
-              "memory_bandwidth_bytes_per_s", "prefetch_weights", "overlap_collectives", "supported_dtypes",
-              "op_kinds", "link_limits", "cluster"):
-    setattr(LinkedStageDevice, _name, property(lambda self, _n=_name: getattr(self.inner, _n)))
-for _name in ("load_spec", "peak_flops_per_s", "check_model", "step_energy_j", "missing_features", "power_limits",
-              "area", "die_floorplan"):
-    setattr(LinkedStageDevice, _name, lambda self, *a, _n=_name, **kw: getattr(self.inner, _n)(*a, **kw))
