@@ -171,3 +171,22 @@ def test_breakdown_reports_array_stall():
     assert b["stall_s"] == pytest.approx(sum(s.stall_s for s in result.steps)) and b["stall_s"] > 0.0
     assert b["stall_share"] == pytest.approx(b["stall_s"] / b["total_s"])
     assert "array stall" in format_breakdown(result)
+
+
+def test_attention_score_entries_summed_as_integers_equal_the_float_sum():
+    """`_causal_entries` sums int64 arrays as integers: the same number as the float sum it replaces (every term
+    and partial sum an integer below 2^53), on random prefill and decode arrays; other dtypes take the float
+    sum."""
+    import numpy as np
+
+    from asicsim.chip.device import _causal_entries
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(1, 300))
+        new = rng.integers(1, 9000, n) if rng.random() < 0.5 else np.ones(n, dtype=np.int64)
+        past = rng.integers(0, 200_000, n)
+        x = new.astype(float)
+        want = float((x * past + x * (x + 1) / 2).sum())
+        assert _causal_entries(new.astype(np.int64), past.astype(np.int64)) == want
+        assert _causal_entries(new.astype(np.int32), past.astype(np.int32)) == want

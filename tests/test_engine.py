@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import simpy
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from asicsim.core.device import OpCost
@@ -426,3 +426,36 @@ def test_serial_step_is_the_same_whether_its_key_is_new_seen_or_templated(prompt
     first, second, third = (engine.run_step([graph]) for _ in range(3))
     assert graph.dense_key in engine._templates  # the third went through the template
     assert first == second == third
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(1, 900), max_size=3), st.lists(st.integers(0, 3000), max_size=20),
+       st.sampled_from(["sohu", "tpu-v6e"]), st.sampled_from([1, 8]), st.booleans())
+def test_scheduled_step_from_the_joined_table_equals_the_priced_schedule(prompts, decodes, hw, tp, split):
+    """A scheduled step fills its attention rows into one op table made per tuple of graph keys
+    (`_joined_table`); its time and memory wait equal the schedule of every op priced and packed afresh
+    (`_simulated`, attention rounded alike) bit for bit, for one graph and for two halves, the table met
+    first and again."""
+    import numpy as np
+
+    from asicsim.core.registry import make_device
+    from asicsim.core.serving import split_batch
+    from asicsim.workloads.graph import build_step_graph
+    from asicsim.workloads.models import load_model
+
+    if not prompts and not decodes:
+        decodes = [5]
+    batch = StepBatch(np.array(prompts, dtype=np.int64), np.zeros(len(prompts), dtype=np.int64),
+                      np.array(decodes, dtype=np.int64))
+    model = load_model("llama-3.1-8b")
+    parts = split_batch(batch, 2) if split else [batch]
+    graphs = [build_step_graph(model, p, tp=tp) for p in parts]
+    device = make_device(hw, 8)
+    assume(device.prefetch_weights or len(graphs) == 2)  # one graph on tpu-v6e is a serial step: no schedule
+    engine, reference = StepEngine(device), StepEngine(device)
+    want = reference._simulated([reference._price_graph(g) for g in graphs], graphs[0].layers_per_stage)
+    for _ in range(2):
+        engine._cache.clear()  # schedule afresh from the (now cached) joined table
+        got = engine.run_step(graphs)
+        assert (got.time_s, got.memory_wait_s) == want
+    assert tuple(g.dense_key for g in graphs) in engine._tables

@@ -49,6 +49,8 @@ import math
 from functools import lru_cache
 from typing import Any, Mapping
 
+import numpy as np
+
 from asicsim.kernels import systolic
 from asicsim.kernels.collectives import ring_allreduce_time_s
 from asicsim.kernels.vector import vector_cycles
@@ -264,8 +266,7 @@ class AsicDevice(SpecDevice):
         array_cycles, ideal = systolic.attention_cycles(
             op.seq_new, op.seq_past, op.q_heads, op.kv_heads, head_steps, s.array_count, s.array_rows, s.array_cols,
             self._dataflow, _PIPELINED)
-        new = op.seq_new.astype(float)
-        scores = float((new * op.seq_past + new * (new + 1) / 2).sum()) * op.q_heads
+        scores = _causal_entries(op.seq_new, op.seq_past) * op.q_heads
         scale_work = attention_flops_scale(op)  # windows, MLA, sinks: the op's own FLOPs over what the arrays imply
         if scale_work != 1.0:
             array_cycles, ideal, scores = array_cycles * scale_work, ideal * scale_work, scores * scale_work
@@ -329,6 +330,16 @@ class AsicDevice(SpecDevice):
     def die_floorplan(self) -> DieFloorplan:
         """HBM stacks, SRAM, vector lanes, links, TDP and the fixed blocks' area (asicsim.chip.area)."""
         return die_floorplan(self.spec)
+
+
+def _causal_entries(new: np.ndarray, past: np.ndarray) -> float:
+    """sum(c p + c (c + 1) / 2) over sequences (c new tokens after p cached): the score entries of causal
+    attention. Integer arrays are summed as integers (two dot products instead of five float passes): the
+    float sum's terms and partial sums are integers below 2^53, so both are the same number exactly."""
+    if new.dtype == np.int64 and past.dtype == np.int64:
+        return float(int(np.dot(new, past)) + (int(np.dot(new, new)) + int(new.sum())) // 2)
+    new = new.astype(float)
+    return float((new * past + new * (new + 1) / 2).sum())
 
 
 @lru_cache(maxsize=65536)

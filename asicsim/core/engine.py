@@ -421,6 +421,8 @@ class StepEngine:
         self._group_cache: dict[tuple, tuple[float, ...]] = {}  # array-free ops' value keys -> summed account
         self._templates: dict[object, _Template | None] = {}  # StepGraph.dense_key -> its template
         self._seen: set = set()  # serial steps' keys met once (`_serial_template`)
+        self._tables: dict[tuple, tuple] = {}  # graphs' dense keys -> their templates' joined op table
+        self._prefetch = bool(device.prefetch_weights)
 
     def price(self, op: Op) -> _Priced:
         """Ask the device for the op's cycles and convert them to seconds (the only conversion).
@@ -534,24 +536,37 @@ class StepEngine:
         skey = tuple(key)
         hit = self._cache.get(skey)
         if hit is None:
-            tables, flags, bounds = [], [], []
-            rows = 0
-            for t, rounded in zip(templates, varying):
-                table, collective, bound = t.table()
-                ops = table.copy()
-                first = len(t.pre)
-                for i, r in zip(t.varying, rounded):
-                    ops[first + i] = r
-                tables.append(ops)
-                flags.append(collective)
-                bounds.append(bound + rows)
-                rows += len(ops)
+            table, collective, bounds, rows = self._joined_table(graphs, templates)
+            ops = table.copy()
+            if len(rows):
+                ops[rows] = [r for rounded in varying for r in rounded]
             if len(self._cache) > _STEP_CACHE_MAX:
                 self._cache.clear()
-            time_s, wait_s = schedule_step_s(np.concatenate(tables), np.concatenate(flags), np.concatenate(bounds),
-                                             layers, bool(self.device.prefetch_weights), STATE_RTOL)
+            time_s, wait_s = schedule_step_s(ops, collective, bounds, layers, self._prefetch, STATE_RTOL)
             hit = self._cache[skey] = (float(time_s), float(wait_s))
         return StepTiming(*_Account._make(total)._replace(time_s=hit[0], memory_wait_s=hit[1]))
+
+    def _joined_table(self, graphs: Sequence[StepGraph], templates: list[_Template]) -> tuple:
+        """(op table, collective flags, bounds, rows of the per-sequence ops) of the templates' streams side by side,
+        made once per tuple of graph keys: a scheduled step copies it and fills in its per-sequence rows (the same
+        table the templates' own tables concatenated with those rows filled in give)."""
+        tkey = tuple([g.dense_key for g in graphs])
+        hit = self._tables.get(tkey)
+        if hit is None:
+            tables, flags, bounds, rows = [], [], [], []
+            at = 0
+            for t in templates:
+                table, collective, bound = t.table()
+                rows += [at + len(t.pre) + i for i in t.varying]
+                tables.append(table)
+                flags.append(collective)
+                bounds.append(bound + at)
+                at += len(table)
+            if len(self._tables) > _TEMPLATE_CACHE_MAX:
+                self._tables.clear()
+            hit = self._tables[tkey] = (np.concatenate(tables), np.concatenate(flags), np.concatenate(bounds),
+                                        np.array(rows, dtype=np.int64))
+        return hit
 
     def _event_step(self, graphs: Sequence[StepGraph]) -> StepTiming:
         """The step in the discrete-event model; busy seconds per unit as the simulation measured them."""
