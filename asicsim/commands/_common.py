@@ -1,9 +1,8 @@
-"""Flags and formatting shared by `run` and `compare`."""
+"""Flags and formatting shared by `run` and `compare` (the output formats every command shares: `_output`)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 
 from asicsim.core.description import RUN_DTYPES
@@ -14,7 +13,10 @@ from asicsim.core.schedulers import SCHEDULERS
 from asicsim.workloads.dtypes import WEIGHT_FORMATS
 from asicsim.workloads.traces import BUILTIN_TRACES
 
-__all__ = ["whole_at_least", "add_workload_flags", "spec_from_args", "print_json", "format_table", "ROWS", "FLAG_OF"]
+from ._output import add_output_flags, output_format, print_json, print_rows
+
+__all__ = ["whole_at_least", "add_workload_flags", "spec_from_args", "print_json", "format_table", "ROWS", "FLAG_OF",
+           "add_output_flags", "output_format", "print_rows"]
 
 # RunSpec fields whose flag is not "--" + the field with dashes.
 FLAG_OF = {"slo_ttft_s": "--slo-ttft", "slo_tpot_s": "--slo-tpot", "hardware": "--hw",
@@ -164,50 +166,6 @@ def add_workload_flags(p: argparse.ArgumentParser, *, chips_default: int | None,
     add_output_flags(p, "print JSON instead of a table (one object per run)")
 
 
-FORMATS = ("table", "csv", "md", "json")
-
-
-def add_output_flags(p: argparse.ArgumentParser, json_help: str = "print JSON") -> None:
-    """`--format table|csv|md|json` and `--json` (the same as --format json)."""
-    p.add_argument("--format", choices=FORMATS, default=None,
-                   help="output format: table (default), csv, md (a markdown table) or json")
-    p.add_argument("--json", action="store_true", help=json_help + "; same as --format json")
-
-
-def output_format(args: argparse.Namespace) -> str:
-    """The format asked for: json when --json, else --format (default table)."""
-    return "json" if getattr(args, "json", False) else (getattr(args, "format", None) or "table")
-
-
-def _flat(value) -> str:
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, default=float)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else ""
-    return "" if value is None else str(value)
-
-
-def print_rows(rows: list[dict], fmt: str, columns: list[str] | None = None) -> None:
-    """Rows of flat records as CSV (every key, nested values as JSON) or a markdown table (`columns`, default every
-    key); for json, the rows as they are."""
-    if fmt == "json":
-        print_json(rows)
-        return
-    keys = columns or list(dict.fromkeys(k for r in rows for k in r))
-    if fmt == "csv":
-        import csv
-        import sys
-
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(keys)
-        writer.writerows([[_flat(r.get(k)) for k in keys] for r in rows])
-        return
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "---|" * len(keys))
-    for r in rows:
-        print("| " + " | ".join(_flat(r.get(k)).replace("|", "\\|") for k in keys) + " |")
-
-
 def table_cells(summaries: list[dict]) -> list[list[str]]:
     """The run/compare table's cells: a row per metric (the first: hardware), a column per run; rows that only some
     runs have (a disaggregated run's KV transfer) are left out when no run has them."""
@@ -249,10 +207,6 @@ def spec_from_args(args: argparse.Namespace, hardware: str) -> RunSpec:
                    mtp=args.mtp, mtp_acceptance=args.mtp_acceptance, disaggregate=getattr(args, "disaggregate", None),
                    link=getattr(args, "link", None), network=getattr(args, "network", None),
                    timeline_steps=getattr(args, "timeline_steps", 0) if getattr(args, "out", None) else 0)
-
-
-def print_json(obj) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=False, default=float))
 
 
 # (label, key, scale, format) for the human-readable tables.

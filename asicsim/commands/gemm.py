@@ -23,7 +23,7 @@ import numpy as np
 from asicsim.kernels.systolic import gemm_cycles, gemm_cycles_batch
 from asicsim.workloads.errors import InputError
 
-from ._common import add_output_flags, output_format, print_rows
+from ._output import add_output_flags, output_format, print_rows
 
 __all__ = ["register", "run", "DATAFLOWS", "MODES"]
 
