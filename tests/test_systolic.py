@@ -611,3 +611,49 @@ def test_cli_bad_flags():
         gemm_cmd.run(_args(mode="fast"))
     with pytest.raises(InputError):
         gemm_cmd.run(_args(k=None))
+
+
+_CSV_CELLS = st.one_of(st.integers(-2, 300).map(str), st.sampled_from(["", " 7 ", "x", "1e3", "2.5", "nan", "inf",
+                                                                        "-1", "0"]))
+
+
+@settings(deadline=None, max_examples=60)
+@given(rows=st.lists(st.tuples(st.sampled_from(["os", "ws", "is", "OS", "xs"]), _CSV_CELLS, _CSV_CELLS, _CSV_CELLS,
+                               _CSV_CELLS, _CSV_CELLS, _CSV_CELLS, _CSV_CELLS, _CSV_CELLS), min_size=1, max_size=6),
+       mode=st.sampled_from([0, 1]))
+def test_the_csv_columns_parsed_at_once_equal_the_row_by_row_parse(rows, mode) -> None:
+    """`asicsim gemm --csv` parses whole columns at once and falls back to the row-by-row pass (which names the bad
+    cell) on anything it would refuse: on every file both give the same arrays, or the fast pass declines."""
+    header = ["dataflow", "rows", "cols", "M", "N", "K", "bandwidth_words_per_cycle", "sram_kb_each",
+              "ifmap_bandwidth_words_per_cycle"]
+    col = {name: i for i, name in enumerate(header)}
+    body = [list(r) for r in rows]
+    fast = gemm_cmd._columns_at_once(body, header, col, mode)
+    try:
+        slow = gemm_cmd._columns_by_row("t.csv", body, header, col, mode)
+    except InputError:
+        assert fast is None  # whatever the row pass refuses, the column pass never accepts
+        return
+    assert fast is not None  # a file the row pass accepts, the column pass accepts too, with the same arrays
+    for name, values in slow[0].items():
+        assert np.array_equal(fast[0][name], values), name
+    for port, values in slow[1].items():
+        assert np.array_equal(fast[1][port], values), port
+
+
+@settings(deadline=None, max_examples=40)
+@given(rows=st.lists(st.tuples(st.sampled_from(["os", "ws", " IS "]), *[st.integers(1, 4096).map(str)] * 5,
+                               st.sampled_from(["", "0", "8", " 16.5 "]), st.sampled_from(["", "0", "64", "1.5"]),
+                               st.sampled_from(["", "4"])), min_size=1, max_size=8))
+def test_valid_csv_columns_parse_at_once_to_the_row_by_row_arrays(rows) -> None:
+    header = ["dataflow", "rows", "cols", "M", "N", "K", "bandwidth_words_per_cycle", "sram_kb_each",
+              "ifmap_bandwidth_words_per_cycle"]
+    col = {name: i for i, name in enumerate(header)}
+    body = [list(r) for r in rows]
+    slow = gemm_cmd._columns_by_row("t.csv", body, header, col, 1)  # pipelined mode takes any mix of ports
+    fast = gemm_cmd._columns_at_once(body, header, col, 1)
+    assert fast is not None
+    for name, values in slow[0].items():
+        assert np.array_equal(fast[0][name], values), name
+    for port, values in slow[1].items():
+        assert np.array_equal(fast[1][port], values), port

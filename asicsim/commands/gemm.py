@@ -159,6 +159,56 @@ def _run_csv(path: str, mode: int) -> int:
         if old in col:
             col[new] = col.pop(old)
     body = records[1:]
+    parsed = _columns_at_once(body, header, col, mode)
+    if parsed is None:  # a bad cell somewhere: the row-by-row pass below names it
+        parsed = _columns_by_row(path, body, header, col, mode)
+    ints, bw = parsed
+    cycles, stalls, util = gemm_cycles_batch(ints["rows"], ints["cols"], ints["df"], ints["M"], ints["N"],
+                                             ints["K"], mode, ints["sram"], *(bw[port] for port in _PORTS))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(records[0] + ["cycles", "stall_cycles", "utilization"])
+    for rec, c, s, u in zip(body, cycles.tolist(), stalls.tolist(), util.tolist()):
+        writer.writerow(rec + [c, s, f"{u:.6f}"])
+    sys.stdout.write(out.getvalue())
+    return 0
+
+
+def _columns_at_once(body: list, header: list, col: dict, mode: int) -> tuple[dict, dict] | None:
+    """The CSV's columns parsed column by column (numpy), or None when any cell would be refused: the row-by-row
+    pass (`_columns_by_row`) then finds and names it. Both give the same arrays for a valid file."""
+    if any(len(rec) < len(header) for rec in body):
+        return None
+    try:
+        ints = {"df": np.array([DATAFLOWS[rec[col["dataflow"]].strip().lower()] for rec in body], dtype=np.int64)}
+        for name in ("rows", "cols", "M", "N", "K"):
+            ints[name] = np.array([int(rec[col[name]]) for rec in body], dtype=np.int64)
+
+        def floats(name: str, blank: np.ndarray | float) -> np.ndarray:
+            cells = [rec[col[name]].strip() for rec in body]
+            empty = np.array([not c for c in cells], dtype=bool)
+            values = np.array([float(c) if c else 0.0 for c in cells], dtype=np.float64)
+            if not (np.isfinite(values) & (values >= 0.0)).all():  # nan, inf or negative: refused below
+                raise ValueError(name)
+            return np.where(empty, blank, values)
+
+        count = len(body)
+        shared = floats("bandwidth_words_per_cycle", 0.0) if "bandwidth_words_per_cycle" in col else np.zeros(count)
+        bw = {port: floats(name, shared) if name in col else shared.copy() for port, name in zip(_PORTS, _PORT_COLUMNS)}
+        kb = floats("sram_kb_each", 0.0) if "sram_kb_each" in col else np.zeros(count)
+    except (KeyError, ValueError, OverflowError):
+        return None
+    if any((ints[name] < 1).any() for name in ("rows", "cols", "M", "N", "K")):
+        return None
+    stacked = np.stack([bw[port] for port in _PORTS])
+    if mode == MODES["scalesim"] and ((stacked == 0.0).any(axis=0) & (stacked != 0.0).any(axis=0)).any():
+        return None
+    ints["sram"] = (kb * 1024).astype(np.int64)
+    return ints, bw
+
+
+def _columns_by_row(path: str, body: list, header: list, col: dict, mode: int) -> tuple[dict, dict]:
+    """The CSV's columns parsed one row at a time; InputError naming the first bad cell's row and column."""
     count = len(body)
     ints = {name: np.empty(count, dtype=np.int64) for name in ("rows", "cols", "M", "N", "K", "df", "sram")}
     bw = {port: np.zeros(count, dtype=np.float64) for port in _PORTS}
@@ -183,15 +233,7 @@ def _run_csv(path: str, mode: int) -> int:
                      ports)
         kb = _float(path, f"{where}: sram_kb_each", rec[col["sram_kb_each"]]) if "sram_kb_each" in col else 0.0
         ints["sram"][i] = int(kb * 1024)
-    cycles, stalls, util = gemm_cycles_batch(ints["rows"], ints["cols"], ints["df"], ints["M"], ints["N"],
-                                             ints["K"], mode, ints["sram"], *(bw[port] for port in _PORTS))
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(records[0] + ["cycles", "stall_cycles", "utilization"])
-    for rec, c, s, u in zip(body, cycles.tolist(), stalls.tolist(), util.tolist()):
-        writer.writerow(rec + [c, s, f"{u:.6f}"])
-    sys.stdout.write(out.getvalue())
-    return 0
+    return ints, bw
 
 
 def main(argv: list[str] | None = None) -> int:
