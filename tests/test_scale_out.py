@@ -78,3 +78,17 @@ def test_wide_expert_parallelism_across_servers_runs(network: str) -> None:
     s = run_workload(RunSpec(hardware="h100-sxm", chips=16, tp=16, attention_dp=True, model="qwen3-30b-a3b",
                              dtype="fp8", requests=64, isl=512, osl=16, network=network)).summary
     assert s["ep"] == 16 and s["output_tokens_total"] == 64 * 16
+
+
+def test_a_device_with_its_own_multi_domain_fabric_keeps_its_prices() -> None:
+    # Groq's chips reach beyond their 8-card node over their own links (the SRAM-pipeline model's route hops): a
+    # 32-chip tensor-parallel group is priced there, not on an InfiniBand NIC; a named network changes its power only.
+    spec = RunSpec(hardware="groq-lpu", chips=448, tp=32, pp=14, model="llama-3.3-70b", dtype="int8",
+                   harness="per-user", isl=128, osl=16)
+    device = resolve(spec).make_device()
+    inner = device.inner if isinstance(device, ScaleOutDevice) else device
+    op = _op(OpKind.ALLREDUCE, 32, 1e5)
+    assert device.cost(op) == inner.cost(op)
+    plain = run_workload(spec).summary
+    swapped = run_workload(dataclasses.replace(spec, network="ethernet-400")).summary
+    assert swapped["tpot_p50_s"] == plain["tpot_p50_s"] and swapped["power_network_w"] != plain["power_network_w"]

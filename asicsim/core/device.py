@@ -125,7 +125,9 @@ class Device(Protocol):
     as the sum of its pipeline stages' times (each stage but the last paying its transfer to the next) instead of
     pp x the last stage's; `with_resident_weights(weight_bytes_per_chip, kv_bytes_per_chip)` returns the device
     with a run's weights and peak KV cache placed in its memory tiers (`RunDescription.make_device` calls it; an
-    SRAM pipeline reads each op's bytes from the tiers they landed in).
+    SRAM pipeline reads each op's bytes from the tiers they landed in). `prices_own_scale_out = True` says the
+    device already prices collectives over more chips than one scale-up domain on its own fabric (an SRAM pipeline's
+    chip-to-chip routes), so `core.scale_out` leaves them to it.
 
     Device packages are found through `asicsim.core.registry` by the spec's `kind`. Every spec carries
     `kind`, `name`, `description`, `sources` and `assumed` (`asicsim.core.specfile.build_spec`); anything

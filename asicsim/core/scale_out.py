@@ -42,6 +42,9 @@ class ScaleOutDevice(DelegatingDevice):
         self._chips = chips
         self.domain = max(cluster.chips_per_domain, 1)
         self._link = cluster.scale_out_link(chips)
+        # A device whose own fabric already prices collectives beyond one domain (optional Device member
+        # `prices_own_scale_out`: an SRAM pipeline's chip-to-chip routes) keeps its prices; only its cluster changes.
+        self._reprice = not getattr(inner, "prices_own_scale_out", False)
 
     def _wrap(self, inner: Any) -> "ScaleOutDevice":
         return ScaleOutDevice(inner, self._cluster, self._chips)
@@ -51,7 +54,8 @@ class ScaleOutDevice(DelegatingDevice):
         return self._cluster
 
     def cost(self, op: Op) -> OpCost:
-        if op.kind not in (OpKind.ALLREDUCE, OpKind.ALL_TO_ALL) or not spans_domain(op.group, self.domain):
+        if (not self._reprice or op.kind not in (OpKind.ALLREDUCE, OpKind.ALL_TO_ALL)
+                or not spans_domain(op.group, self.domain)):
             return self.inner.cost(op)
         group, domain = int(op.group), self.domain
         nic_bytes_per_s, latency_s = self._link.bandwidth_bytes_per_s, self._link.latency_s

@@ -45,6 +45,8 @@ class SramPipelineDevice(SpecDevice):
     """Prices ops for one chip of an SRAM pipeline; `chips` is the run's chip count."""
 
     what = "the SRAM-pipeline model"
+    # Collectives beyond one domain run over the chips' own links, `route_hops` each way (`cost`): not on a NIC.
+    prices_own_scale_out = True
 
     def __init__(self, spec: SramPipelineSpec, chips: int, weight_bytes_per_chip: float | None = None,
                  kv_bytes_per_chip: float = 0.0) -> None:
