@@ -51,7 +51,7 @@ from .harness import (HARNESSES, PYTORCH_EFFECTS, PYTORCH_HOST_S_PER_SEQUENCE, T
                       trtllm_engine_settings, vllm_batch_defaults)
 from .cluster import load_network
 from .links import LinkedStageDevice, load_link
-from .scale_out import ScaleOutDevice, spans_domain
+from .scale_out import ScaleOutDevice
 from .memory_plan import plan_memory, serving_limits
 from .registry import load_hardware, make_device, resolve_spec_path
 from .router import ROUTERS
@@ -223,7 +223,7 @@ class RunDescription:
         cluster = device.cluster
         if self.network:
             cluster = cluster.with_network(load_network(self.network))
-        if self.network or spans_domain(max(self.tp, self.ep), cluster.chips_per_domain):
+        if self.network or cluster.spans_domains(max(self.tp, self.ep)):
             device = ScaleOutDevice(device, cluster, self.chips)
         return LinkedStageDevice(device) if self.link else device
 

@@ -25,11 +25,7 @@ from asicsim.workloads.graph_types import Op, OpKind
 from .cluster import Cluster
 from .device import DelegatingDevice, OpCost
 
-__all__ = ["ScaleOutDevice", "spans_domain"]
-
-
-def spans_domain(group: int, chips_per_domain: int) -> bool:
-    return group > max(chips_per_domain, 1)
+__all__ = ["ScaleOutDevice"]
 
 
 class ScaleOutDevice(DelegatingDevice):
@@ -55,7 +51,7 @@ class ScaleOutDevice(DelegatingDevice):
 
     def cost(self, op: Op) -> OpCost:
         if (not self._reprice or op.kind not in (OpKind.ALLREDUCE, OpKind.ALL_TO_ALL)
-                or not spans_domain(op.group, self.domain)):
+                or not self._cluster.spans_domains(op.group)):
             return self.inner.cost(op)
         group, domain = int(op.group), self.domain
         nic_bytes_per_s, latency_s = self._link.bandwidth_bytes_per_s, self._link.latency_s
