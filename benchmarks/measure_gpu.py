@@ -34,6 +34,7 @@ HIDDEN, Q_HEADS, KV_HEADS, HEAD_DIM, FFN = 8192, 64, 8, 128, 28672
 TPS = (1, 2, 4, 8)
 TOKENS = (1, 16, 64, 128, 256, 512, 1024, 1536, 2048, 4096, 8192)
 QUICK_TOKENS = (1, 128, 1024, 8192)
+SQUARE = (4096, 8192, 16384)  # peak-efficiency GEMMs (the microbenchmark rows' M=N=K=16384)
 
 
 def projection_shapes(tp: int) -> list[tuple[str, int, int]]:
@@ -57,26 +58,63 @@ def attention_cases(quick: bool) -> list[tuple[int, int, int]]:
     return [(b, c, h) for b in batches for c in contexts for h in heads if b * c * h <= 2**25]
 
 
+L2_ROTATE_FACTOR = 3  # each timed case cycles over buffers totalling at least 3x L2, so no operand stays cached
+MAX_COPIES = 256
+
+
+def copies_for(nbytes: int, l2_bytes: int) -> int:
+    """How many copies of an operand of `nbytes` a case cycles over so that together they exceed L2 three times
+    (serving reads each layer's weights and each sequence's KV once per step: none stays in L2)."""
+    return max(1, min(MAX_COPIES, -(-L2_ROTATE_FACTOR * l2_bytes // max(int(nbytes), 1))))
+
+
 class _Timer:
-    """Median and minimum of CUDA-event timings after warm-up."""
+    """Per-call GPU time: median and minimum over timed repeats after warm-up.
+
+    `graphed(calls)` captures the calls (each on its own buffers) into one CUDA Graph and times its replay, as the
+    serving runtimes replay decode steps: no host launch gaps, no operand left in L2 by the previous call. If capture
+    fails the calls run eagerly between the same events (the row's size then says `eager`)."""
 
     def __init__(self, torch, repeats: int) -> None:
         self.torch, self.repeats = torch, repeats
 
-    def __call__(self, fn) -> tuple[float, float]:
+    def _events(self, run, per: int) -> tuple[float, float]:
         torch = self.torch
         for _ in range(3):
-            fn()
+            run()
         torch.cuda.synchronize()
         times = []
         for _ in range(self.repeats):
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
-            fn()
+            run()
             end.record()
             end.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
+            times.append(start.elapsed_time(end) / 1e3 / per)
         return statistics.median(times), min(times)
+
+    def __call__(self, fn, per: int = 1) -> tuple[float, float]:
+        return self._events(fn, per)
+
+    def graphed(self, calls: list) -> tuple[float, float, bool]:
+        torch = self.torch
+
+        def eager() -> None:
+            for call in calls:
+                call()
+        eager()
+        torch.cuda.synchronize()
+        try:
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                eager()
+        except Exception:  # noqa: BLE001 - capture is an optimisation; eager timing is the fallback
+            torch.cuda.synchronize()
+            med, low = self._events(eager, len(calls))
+            return med, low, False
+        med, low = self._events(graph.replay, len(calls))
+        del graph
+        return med, low, True
 
 
 def _row(device: str, benchmark: str, size: str, value: float, unit: str, median_s: float, min_s: float) -> dict:
@@ -84,51 +122,138 @@ def _row(device: str, benchmark: str, size: str, value: float, unit: str, median
             "median_s": median_s, "min_s": min_s}
 
 
-def measure(torch, device_name: str, quick: bool, repeats: int, progress) -> list[dict]:
-    """Every measurement as a row dict (see the module docstring)."""
-    time = _Timer(torch, repeats)
+def _calls(fn, operands: list, count: int = 8) -> list:
+    """`count` (at least one per operand) calls of fn, cycling over the operand copies."""
+    n = max(count, len(operands))
+    return [(lambda op=operands[i % len(operands)]: fn(op)) for i in range(n)]
+
+
+def _gemm_rows(torch, device_name: str, time: _Timer, quick: bool, l2: int, progress) -> list[dict]:
     cuda = torch.device("cuda")
     rows = []
     fp8 = getattr(torch, "float8_e4m3fn", None)
     one = torch.ones((), device=cuda, dtype=torch.float32)
-    for name, tp, m, n, k in gemm_cases(quick):
-        size = f"{name} tp{tp} M={m} N={n} K={k}"
+    cases = gemm_cases(quick) + [("square", 0, n, n, n) for n in SQUARE]
+    for name, tp, m, n, k in cases:
+        label = f"{name} tp{tp}" if tp else name
         a = torch.randn(m, k, device=cuda, dtype=torch.bfloat16)
-        b = torch.randn(n, k, device=cuda, dtype=torch.bfloat16)
-        med, low = time(lambda: torch.matmul(a, b.t()))
-        rows.append(_row(device_name, "gemm_bf16_torch", size, 2.0 * m * n * k / med / 1e12, "TFLOP/s", med, low))
+        weights = [torch.randn(n, k, device=cuda, dtype=torch.bfloat16) for _ in range(copies_for(2 * n * k, l2))]
+        med, low, graphed = time.graphed(_calls(lambda b: torch.matmul(a, b.t()), weights))
+        mode = "" if graphed else " eager"
+        rows.append(_row(device_name, "gemm_bf16_torch", f"{label} M={m} N={n} K={k}{mode}",
+                         2.0 * m * n * k / med / 1e12, "TFLOP/s", med, low))
         if fp8 is not None and hasattr(torch, "_scaled_mm"):
             m8 = -(-m // 16) * 16  # FP8 cuBLASLt GEMMs need every dimension divisible by 16
-            a8, b8 = torch.randn(m8, k, device=cuda, dtype=torch.bfloat16).to(fp8), b.to(fp8)
-            med, low = time(lambda: torch._scaled_mm(a8, b8.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16))
-            rows.append(_row(device_name, "gemm_fp8_scaled_mm", f"{name} tp{tp} M={m8} N={n} K={k}",
+            a8 = torch.randn(m8, k, device=cuda, dtype=torch.bfloat16).to(fp8)
+            del weights
+            weights8 = [torch.randn(n, k, device=cuda, dtype=torch.bfloat16).to(fp8)
+                        for _ in range(copies_for(n * k, l2))]
+            med, low, graphed = time.graphed(_calls(
+                lambda b: torch._scaled_mm(a8, b.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16), weights8))
+            mode = "" if graphed else " eager"
+            rows.append(_row(device_name, "gemm_fp8_scaled_mm", f"{label} M={m8} N={n} K={k}{mode}",
                              2.0 * m8 * n * k / med / 1e12, "TFLOP/s", med, low))
-        progress(size)
-    sdpa = torch.nn.functional.scaled_dot_product_attention
+            del weights8
+        torch.cuda.empty_cache()
+        progress(f"gemm {label} M={m}")
+    return rows
+
+
+def _sdpa_backends(torch) -> list:
+    """(name, backend) of the SDPA kernels this torch has; each attention case is timed on every one that runs."""
+    try:
+        from torch.nn.attention import SDPBackend
+    except ImportError:
+        return [("default", None)]
+    names = ("FLASH_ATTENTION", "EFFICIENT_ATTENTION", "CUDNN_ATTENTION")  # MATH expands GQA heads: no server runs it
+    return [(n.lower(), getattr(SDPBackend, n)) for n in names if hasattr(SDPBackend, n)]
+
+
+def _sdpa(torch, backend, *args, **kwargs):
+    fn = torch.nn.functional.scaled_dot_product_attention
+    if backend is None:
+        return fn(*args, **kwargs)
+    from torch.nn.attention import sdpa_kernel
+    with sdpa_kernel([backend]):
+        return fn(*args, **kwargs)
+
+
+def _attention_rows(torch, device_name: str, time: _Timer, quick: bool, l2: int, progress) -> list[dict]:
+    cuda = torch.device("cuda")
+    rows = []
+    backends = _sdpa_backends(torch)
     for batch, context, kv_heads in attention_cases(quick):
         q_heads = kv_heads * (Q_HEADS // KV_HEADS)
         q = torch.randn(batch, q_heads, 1, HEAD_DIM, device=cuda, dtype=torch.bfloat16)
-        kv = torch.randn(batch, kv_heads, context, HEAD_DIM, device=cuda, dtype=torch.bfloat16)
-        med, low = time(lambda: sdpa(q, kv, kv, enable_gqa=True))
-        kv_bytes = 2.0 * kv.numel() * kv.element_size()
-        rows.append(_row(device_name, "attention_decode_sdpa_bf16", f"batch={batch} ctx={context} kv_heads={kv_heads}",
-                         kv_bytes / med / 1e12, "TB/s", med, low))
+        kv_one = batch * kv_heads * context * HEAD_DIM * 2  # bytes of K (and of V), bf16
+        kvs = [tuple(torch.randn(batch, kv_heads, context, HEAD_DIM, device=cuda, dtype=torch.bfloat16)
+                     for _ in range(2)) for _ in range(copies_for(2 * kv_one, l2))]
+        for backend_name, backend in backends:
+            try:
+                med, low, graphed = time.graphed(_calls(
+                    lambda kv, b=backend: _sdpa(torch, b, q, kv[0], kv[1], enable_gqa=True), kvs))
+            except Exception:  # noqa: BLE001 - a backend that refuses the shape has no row
+                torch.cuda.synchronize()
+                continue
+            mode = "" if graphed else " eager"
+            rows.append(_row(device_name, "attention_decode_sdpa_bf16",
+                             f"batch={batch} ctx={context} kv_heads={kv_heads} backend={backend_name}{mode}",
+                             2.0 * kv_one / med / 1e12, "TB/s", med, low))
+        del kvs
         progress(f"decode attention b{batch} ctx{context} h{kv_heads}")
     for seq in ((2048,) if quick else (512, 2048, 8192)):
         q = torch.randn(1, Q_HEADS // 8, seq, HEAD_DIM, device=cuda, dtype=torch.bfloat16)
         k = torch.randn(1, KV_HEADS // 8, seq, HEAD_DIM, device=cuda, dtype=torch.bfloat16)
-        med, low = time(lambda: sdpa(q, k, k, is_causal=True, enable_gqa=True))
+        v = torch.randn_like(k)
         flops = 4.0 * (Q_HEADS // 8) * HEAD_DIM * seq * (seq + 1) / 2.0
-        rows.append(_row(device_name, "attention_prefill_sdpa_bf16", f"tp8 seq={seq}", flops / med / 1e12, "TFLOP/s",
-                         med, low))
-    src = torch.empty(2**30, device=cuda, dtype=torch.uint8)
+        for backend_name, backend in backends:
+            try:
+                med, low = time(lambda b=backend: _sdpa(torch, b, q, k, v, is_causal=True, enable_gqa=True))
+            except Exception:  # noqa: BLE001
+                torch.cuda.synchronize()
+                continue
+            rows.append(_row(device_name, "attention_prefill_sdpa_bf16", f"tp8 seq={seq} backend={backend_name}",
+                             flops / med / 1e12, "TFLOP/s", med, low))
+        progress(f"prefill attention seq{seq}")
+    torch.cuda.empty_cache()
+    return rows
+
+
+def _memory_rows(torch, device_name: str, time: _Timer) -> list[dict]:
+    src = torch.empty(2**30, device="cuda", dtype=torch.uint8)
     dst = torch.empty_like(src)
     med, low = time(lambda: dst.copy_(src))
-    rows.append(_row(device_name, "hbm_copy_torch", "1GiB", 2.0 * src.numel() / med / 1e12, "TB/s", med, low))
+    rows = [_row(device_name, "hbm_copy_torch", "1GiB", 2.0 * src.numel() / med / 1e12, "TB/s", med, low)]
     words = src.view(torch.float32)
     med, low = time(lambda: words.sum())
     rows.append(_row(device_name, "hbm_read_torch_sum", "1GiB", src.numel() / med / 1e12, "TB/s", med, low))
-    rows += _launch_rows(torch, device_name, time)
+    return rows
+
+
+SECTIONS = ("gemm", "attention", "memory", "launch", "power", "ramp")
+
+
+def measure(torch, device_name: str, quick: bool, repeats: int, progress,
+            only: tuple[str, ...] = SECTIONS) -> list[dict]:
+    """Every measurement as a row dict (see the module docstring). A section that fails is reported on stderr and
+    the others still run, so one refused kernel does not cost the whole (rationed) GPU session."""
+    time = _Timer(torch, repeats)
+    l2 = int(getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 50 * 2**20))
+    sections = [("gemm", lambda: _gemm_rows(torch, device_name, time, quick, l2, progress)),
+                ("attention", lambda: _attention_rows(torch, device_name, time, quick, l2, progress)),
+                ("memory", lambda: _memory_rows(torch, device_name, time)),
+                ("launch", lambda: _launch_rows(torch, device_name, time)),
+                ("power", lambda: _power_rows(torch, device_name, 1.0 if quick else 3.0, l2)),
+                ("ramp", lambda: _ramp_rows(torch, device_name))]
+    rows = []
+    for name, section in sections:
+        if name not in only:
+            continue
+        try:
+            rows += section()
+        except Exception as exc:  # noqa: BLE001
+            print(f"measure_gpu: section {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        progress(f"section {name} done ({len(rows)} rows)")
     return rows
 
 
@@ -141,8 +266,8 @@ def _launch_rows(torch, device_name: str, time) -> list[dict]:
         for _ in range(count):
             x.add_(1.0)
 
-    med, low = time(launches)
-    rows = [_row(device_name, "kernel_launch_eager", "1-element add", med / count * 1e6, "us", med, low)]
+    med, low = time(launches, count)
+    rows = [_row(device_name, "kernel_launch_eager", "1-element add", med * 1e6, "us", med, low)]
     stream = torch.cuda.Stream()
     with torch.cuda.stream(stream):
         launches()
@@ -150,8 +275,114 @@ def _launch_rows(torch, device_name: str, time) -> list[dict]:
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         launches()
-    med, low = time(graph.replay)
-    rows.append(_row(device_name, "kernel_launch_cuda_graph", "1-element add", med / count * 1e6, "us", med, low))
+    med, low = time(graph.replay, count)
+    rows.append(_row(device_name, "kernel_launch_cuda_graph", "1-element add", med * 1e6, "us", med, low))
+    return rows
+
+
+def _power_rows(torch, device_name: str, seconds: float, l2: int) -> list[dict]:
+    """Board power from NVML's energy counter over `seconds` idle and under sustained loads, with the SM clock
+    at the end of each load and the energy per FLOP or per byte it implies. No NVML, no rows."""
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+    except Exception as exc:  # noqa: BLE001
+        print(f"measure_gpu: no NVML ({exc}); power rows skipped", file=sys.stderr)
+        return []
+    import time as clock
+    n = 8192
+    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    loads = [("idle", None, 0.0, "")]
+    loads.append((f"gemm_bf16 M=N=K={n}", lambda: torch.matmul(a, b), 2.0 * n**3, "pJ/FLOP"))
+    fp8 = getattr(torch, "float8_e4m3fn", None)
+    if fp8 is not None and hasattr(torch, "_scaled_mm"):
+        a8, b8 = a.to(fp8), b.t().contiguous().to(fp8)
+        one = torch.ones((), device="cuda", dtype=torch.float32)
+        loads.append((f"gemm_fp8 M=N=K={n}",
+                      lambda: torch._scaled_mm(a8, b8.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16),
+                      2.0 * n**3, "pJ/FLOP"))
+    zeros = torch.zeros(n, n, device="cuda", dtype=torch.bfloat16)
+    loads.append((f"gemm_bf16 zeros M=N=K={n}", lambda: torch.matmul(zeros, zeros), 2.0 * n**3, "pJ/FLOP"))
+    src = torch.empty(2**30, device="cuda", dtype=torch.uint8)
+    dst = torch.empty_like(src)
+    loads.append(("hbm_copy 1GiB", lambda: dst.copy_(src), 2.0 * 2**30, "pJ/byte"))
+    # a decode-shape GEMM (Llama-70B gate_up at TP8, 64 tokens) over weights that never stay in L2: memory-bound
+    name, dn, dk = projection_shapes(8)[2]
+    x = torch.randn(64, dk, device="cuda", dtype=torch.bfloat16)
+    weights = [torch.randn(dn, dk, device="cuda", dtype=torch.bfloat16) for _ in range(copies_for(2 * dn * dk, l2))]
+    turn = [0]
+
+    def decode_gemm() -> None:
+        turn[0] += 1
+        torch.matmul(x, weights[turn[0] % len(weights)].t())
+    loads.append((f"gemm_bf16 decode {name} tp8 M=64 N={dn} K={dk}", decode_gemm, 2.0 * dn * dk, "pJ/weight-byte"))
+    rows = []
+    for label, fn, work, unit in loads:
+        if fn is not None:
+            for _ in range(20):
+                fn()
+        torch.cuda.synchronize()
+        energy0, start, calls = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle), clock.perf_counter(), 0
+        while clock.perf_counter() - start < seconds:
+            if fn is None:
+                clock.sleep(0.05)
+                continue
+            for _ in range(10):
+                fn()
+            calls += 10
+            torch.cuda.synchronize()
+        elapsed = clock.perf_counter() - start
+        joules = (pynvml.nvmlDeviceGetTotalEnergyConsumption(handle) - energy0) / 1e3
+        sm_mhz = pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM)
+        watts = joules / elapsed
+        rows.append(_row(device_name, "board_power_nvml", label, watts, "W", elapsed, elapsed))
+        rows.append(_row(device_name, "sm_clock_nvml", label, sm_mhz, "MHz", elapsed, elapsed))
+        if work:
+            rate = work * calls / elapsed
+            rows.append(_row(device_name, "energy_nvml", label, joules / (work * calls) * 1e12, unit,
+                             elapsed / calls, elapsed / calls))
+            rows.append(_row(device_name, "sustained_rate", label, rate / 1e12,
+                             "TFLOP/s" if unit == "pJ/FLOP" else "TB/s", elapsed / calls, elapsed / calls))
+            if unit == "pJ/FLOP":  # the board's power above idle, per FLOP: what the work itself costs
+                idle_w = rows[0]["value"]
+                rows.append(_row(device_name, "energy_above_idle_nvml", label, (watts - idle_w) / rate * 1e12,
+                                 unit, elapsed / calls, elapsed / calls))
+    pynvml.nvmlShutdown()
+    return rows
+
+
+def _ramp_rows(torch, device_name: str, seconds: float = 3.0, window_s: float = 0.1) -> list[dict]:
+    """How a sustained bf16 GEMM's rate and SM clock move from a cold start (after 2 s idle) as the board reaches
+    its power limit: short benchmarks see the first window, serving under load the last."""
+    import time as clock
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+    except Exception:  # noqa: BLE001
+        handle = None
+    n = 8192
+    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    torch.matmul(a, b)
+    torch.cuda.synchronize()
+    clock.sleep(2.0)
+    rows, start = [], clock.perf_counter()
+    while clock.perf_counter() - start < seconds:
+        t0, calls = clock.perf_counter(), 0
+        while clock.perf_counter() - t0 < window_s:
+            for _ in range(4):
+                torch.matmul(a, b)
+            calls += 4
+            torch.cuda.synchronize()
+        t1 = clock.perf_counter()
+        mhz = pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM) if handle is not None else 0
+        watts = pynvml.nvmlDeviceGetPowerUsage(handle) / 1e3 if handle is not None else 0.0
+        label = f"gemm_bf16 M=N=K={n} t={t1 - start:.2f}s sm_mhz={mhz} power_w={watts:.0f}"
+        rows.append(_row(device_name, "gemm_bf16_ramp", label, 2.0 * n**3 * calls / (t1 - t0) / 1e12, "TFLOP/s",
+                         (t1 - t0) / calls, (t1 - t0) / calls))
     return rows
 
 
@@ -165,6 +396,7 @@ def environment(torch) -> dict:
     except (OSError, subprocess.SubprocessError):
         pass
     return {"gpu": props.name, "sm_count": props.multi_processor_count, "memory_bytes": props.total_memory,
+            "l2_bytes": int(getattr(props, "L2_cache_size", 0)),
             "driver": driver, "cuda": torch.version.cuda, "torch": torch.__version__,
             "date": dt.date.today().isoformat()}
 
@@ -174,7 +406,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for gpu_measurements.{csv,json}")
     parser.add_argument("--quick", action="store_true", help="a subset of the shapes (a few minutes)")
     parser.add_argument("--repeats", type=int, default=20, help="timed repeats per case (median reported)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections ({', '.join(SECTIONS)})")
     args = parser.parse_args(argv)
+    only = tuple(x.strip() for x in args.only.split(",") if x.strip())
+    if not only or set(only) - set(SECTIONS):
+        print(f"measure_gpu: --only: sections are {', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
     if args.repeats < 1:
         print("measure_gpu: --repeats: must be at least 1", file=sys.stderr)
         return 2
@@ -194,7 +431,10 @@ def main(argv: list[str] | None = None) -> int:
         done[0] += 1
         print(f"[{done[0]}] {label}", file=sys.stderr, flush=True)
 
-    rows = measure(torch, device_name, args.quick, args.repeats, progress)
+    rows = measure(torch, device_name, args.quick, args.repeats, progress, only)
+    if not rows:
+        print("measure_gpu: every section failed (see above); nothing written", file=sys.stderr)
+        return 1
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "gpu_measurements.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
