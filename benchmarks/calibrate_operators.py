@@ -36,7 +36,7 @@ import pandas as pd
 from asicsim.analysis import operator_tables as ot
 from asicsim.core.registry import load_hardware
 from asicsim.gpusim.device import GpuDevice
-from asicsim.gpusim.options import GpuOptions
+from asicsim.gpusim.options import GpuOptions, kernel_timing
 from asicsim.workloads.graph_types import OpKind
 
 SAMPLE_ROWS = 1500  # calibration rows priced per objective evaluation (a fixed-seed sample)
@@ -105,15 +105,15 @@ def _price(spec, table: str, row, stack: str) -> float:
         if key not in _OPS:
             _OPS[key] = ot.row_ops(table, row)
         group = max((op.group for op in _OPS[key]), default=1)
-        return ot.price_ops(GpuDevice(spec, group, GpuOptions.for_stack(stack)), _OPS[key])
+        return ot.price_ops(GpuDevice(spec, group, kernel_timing(GpuOptions.for_stack(stack))), _OPS[key])
     if table == "gemm":
-        device = GpuDevice(spec, 1, GpuOptions.for_stack(stack))
+        device = GpuDevice(spec, 1, kernel_timing(GpuOptions.for_stack(stack)))
         return device.explain(ot._gemm_op(row.dtype, int(row.m), int(row.n), int(row.k)))["time_s"]
     if table == "allreduce":
-        device = GpuDevice(spec, int(row.gpus), GpuOptions.for_stack(stack))
+        device = GpuDevice(spec, int(row.gpus), kernel_timing(GpuOptions.for_stack(stack)))
         return device.explain(ot._allreduce_op(row))["time_s"]
     kind = OpKind.ATTENTION_DECODE if table == "generation_attention" else OpKind.ATTENTION_PREFILL
-    return GpuDevice(spec, 1, GpuOptions.for_stack(stack)).explain(ot._attention_op(kind, row))["time_s"]
+    return GpuDevice(spec, 1, kernel_timing(GpuOptions.for_stack(stack))).explain(ot._attention_op(kind, row))["time_s"]
 
 
 FITS = {

@@ -353,36 +353,118 @@ def _power_rows(torch, device_name: str, seconds: float, l2: int) -> list[dict]:
     return rows
 
 
+RAMP_DECODE_BATCHES = (64, 256, 1024)
+RAMP_CONTEXT = 2048
+RAMP_LAYERS = 8
+RAMP_FIRST_WINDOW_S, RAMP_FIRST_SPAN_S = 0.01, 0.3
+
+
+def _decode_step(torch, batch: int, context: int, layers: int):
+    """A CUDA Graph of `layers` Llama-70B decoder layers at TP8 for `batch` sequences with `context` cached tokens
+    each: FP8 projections (torch._scaled_mm, per-tensor scales) and bf16 GQA decode attention (SDPA), every layer
+    on its own weights and KV so nothing stays in L2. Returns its replay, or None when capture fails."""
+    fp8 = torch.float8_e4m3fn
+    one = torch.ones((), device="cuda", dtype=torch.float32)
+    (_, n_qkv, k_qkv), (_, n_o, k_o), (_, n_gu, k_gu), (_, n_d, k_d) = projection_shapes(8)
+
+    def weight(n: int, k: int):
+        return torch.randn(n, k, device="cuda", dtype=torch.bfloat16).to(fp8)
+
+    def act(k: int):
+        return torch.randn(batch, k, device="cuda", dtype=torch.bfloat16).to(fp8)
+
+    x, o_in, d_in = act(k_qkv), act(k_o), act(k_d)
+    backend = dict(_sdpa_backends(torch)).get("cudnn_attention")  # the fastest decode backend measured (run 2)
+    q = torch.randn(batch, Q_HEADS // 8, 1, HEAD_DIM, device="cuda", dtype=torch.bfloat16)
+    per_layer = [dict(qkv=weight(n_qkv, k_qkv), o=weight(n_o, k_o), gu=weight(n_gu, k_gu), d=weight(n_d, k_d),
+                      k=torch.randn(batch, KV_HEADS // 8, context, HEAD_DIM, device="cuda", dtype=torch.bfloat16),
+                      v=torch.randn(batch, KV_HEADS // 8, context, HEAD_DIM, device="cuda", dtype=torch.bfloat16))
+                 for _ in range(layers)]
+
+    def mm(a, w):
+        return torch._scaled_mm(a, w.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+
+    def step() -> None:
+        for w in per_layer:
+            mm(x, w["qkv"])
+            _sdpa(torch, backend, q, w["k"], w["v"], enable_gqa=True)
+            mm(o_in, w["o"])
+            mm(x, w["gu"])
+            mm(d_in, w["d"])
+    step()
+    torch.cuda.synchronize()
+    try:
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            step()
+    except Exception:  # noqa: BLE001 - eager replay keeps the case
+        torch.cuda.synchronize()
+        return step
+    return graph.replay
+
+
 def _ramp_rows(torch, device_name: str, seconds: float = 3.0, window_s: float = 0.1) -> list[dict]:
-    """How a sustained bf16 GEMM's rate and SM clock move from a cold start (after 2 s idle) as the board reaches
-    its power limit: short benchmarks see the first window, serving under load the last."""
-    import time as clock
+    """How a sustained load's rate, SM clock and board power move from a cold start (after 2 s idle) as the board
+    reaches its power limit: short benchmarks see the first window, serving under load the last. Loads: bf16 and
+    fp8 8192^3 GEMMs, and decode steps of 8 Llama-70B TP8 layers (fp8 GEMMs, bf16 attention) at several batches."""
     try:
         import pynvml
         pynvml.nvmlInit()
-        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        nvml = (pynvml, pynvml.nvmlDeviceGetHandleByIndex(0))
     except Exception:  # noqa: BLE001
-        handle = None
+        nvml = None
     n = 8192
     a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
     b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    torch.matmul(a, b)
+    cases = [("gemm_bf16_ramp", f"gemm_bf16 M=N=K={n}", lambda: (lambda: torch.matmul(a, b)), 2.0 * n**3, "TFLOP/s",
+              1e12)]
+    fp8 = getattr(torch, "float8_e4m3fn", None)
+    if fp8 is not None and hasattr(torch, "_scaled_mm"):
+        a8, b8 = a.to(fp8), b.t().contiguous().to(fp8)
+        one = torch.ones((), device="cuda", dtype=torch.float32)
+        cases.append(("gemm_fp8_ramp", f"gemm_fp8 M=N=K={n}",
+                      lambda: (lambda: torch._scaled_mm(a8, b8.t(), scale_a=one, scale_b=one,
+                                                        out_dtype=torch.bfloat16)),
+                      2.0 * n**3, "TFLOP/s", 1e12))
+        for batch in RAMP_DECODE_BATCHES:
+            cases.append(("decode_step_fp8_ramp",
+                          f"llama-70b tp8 {RAMP_LAYERS} layers batch={batch} ctx={RAMP_CONTEXT}",
+                          lambda batch=batch: _decode_step(torch, batch, RAMP_CONTEXT, RAMP_LAYERS),
+                          float(RAMP_LAYERS), "layers/s", 1.0))
+    rows = []
+    for bench, label, fn, work, unit, scale in cases:
+        try:
+            rows += _ramp(torch, nvml, device_name, bench, label, fn(), work, unit, scale, seconds, window_s)
+        except Exception as exc:  # noqa: BLE001 - keep the cases measured so far
+            print(f"measure_gpu: ramp {label}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            break
+    return rows
+
+
+def _ramp(torch, nvml, device_name: str, bench: str, label: str, fn, work: float, unit: str, scale: float,
+          seconds: float, window_s: float) -> list[dict]:
+    """One load's windows: rate, SM clock and board power at each window's end, after 2 s idle."""
+    import time as clock
+    for _ in range(3):
+        fn()
     torch.cuda.synchronize()
     clock.sleep(2.0)
     rows, start = [], clock.perf_counter()
     while clock.perf_counter() - start < seconds:
+        # 10 ms windows over the first 0.3 s show the burst rate before the power limiter acts, then `window_s`
+        window = RAMP_FIRST_WINDOW_S if clock.perf_counter() - start < RAMP_FIRST_SPAN_S else window_s
         t0, calls = clock.perf_counter(), 0
-        while clock.perf_counter() - t0 < window_s:
-            for _ in range(4):
-                torch.matmul(a, b)
-            calls += 4
+        while clock.perf_counter() - t0 < window:
+            fn()
+            calls += 1
             torch.cuda.synchronize()
         t1 = clock.perf_counter()
-        mhz = pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM) if handle is not None else 0
-        watts = pynvml.nvmlDeviceGetPowerUsage(handle) / 1e3 if handle is not None else 0.0
-        label = f"gemm_bf16 M=N=K={n} t={t1 - start:.2f}s sm_mhz={mhz} power_w={watts:.0f}"
-        rows.append(_row(device_name, "gemm_bf16_ramp", label, 2.0 * n**3 * calls / (t1 - t0) / 1e12, "TFLOP/s",
-                         (t1 - t0) / calls, (t1 - t0) / calls))
+        mhz, watts = 0, 0.0
+        if nvml is not None:
+            lib, handle = nvml
+            mhz, watts = lib.nvmlDeviceGetClockInfo(handle, lib.NVML_CLOCK_SM), lib.nvmlDeviceGetPowerUsage(handle) / 1e3
+        rows.append(_row(device_name, bench, f"{label} t={t1 - start:.3f}s sm_mhz={int(mhz)} power_w={float(watts):.0f}",
+                         work * calls / (t1 - t0) / scale, unit, (t1 - t0) / calls, (t1 - t0) / calls))
     return rows
 
 

@@ -57,6 +57,10 @@ _MOE_PERMUTED_ROWS = {"experts_gate_up": "act_in_bytes", "experts_down": "act_ou
 _WIDER = WIDER_DATAPATHS
 
 
+# Kernels the power-limit throttle slows (GpuOptions.sustained_power_cap): GEMMs and prefill attention.
+_THROTTLED = frozenset((OpKind.MATMUL, OpKind.MOE_MATMUL, OpKind.ATTENTION_PREFILL))
+
+
 class GpuDevice(SpecDevice):
     """One GPU model in a server of `chips` GPUs; `options` switches modelled effects on and off."""
 
@@ -251,6 +255,9 @@ class GpuDevice(SpecDevice):
         else:
             raise InputError(op.name, "kind", f"unknown op kind {kind!r}; expected one of {list(OpKind.ALL)}")
         clock = self.spec.tensor_clock_hz
+        if (self.options.sustained_power_cap and kind in _THROTTLED and compute_s > 0.0
+                and self.spec.sustained_compute_fraction < 1.0):
+            compute_s *= self._throttle(op, max(compute_s, memory_s + weight_s, link_s))
         kernel_s = max(compute_s, memory_s + weight_s, link_s)
         # kernels of their own ahead of or after this one (input quantize, MoE permute, grouped-GEMM overhead)
         serial_s = detail.get("quantize_s", 0.0) + detail.get("permute_s", 0.0) + detail.get("grouped_s", 0.0)
@@ -263,6 +270,20 @@ class GpuDevice(SpecDevice):
             ideal_compute_cycles=self._ideal_cycles(op),
         )
         return cost, detail
+
+    def _throttle(self, op: Op, kernel_s: float) -> float:
+        """How much longer an op's compute takes with the board at its power limit: the tensor cores' share of
+        their calibrated rate the op keeps busy (1 for a large GEMM), times the measured slowdown of such a GEMM
+        (1 / sustained_compute_fraction - 1). Latency-bound and memory-bound ops draw too little to be slowed:
+        an 8-layer decode step at batch 64 held its boost clock below the limit (docs/gpu-calibration.md). Only
+        tensor-core kernels that can be compute-bound are throttled (`_THROTTLED`); decode attention and scans
+        stream memory."""
+        if op.flops <= 0.0 or kernel_s <= 0.0:
+            return 1.0
+        efficiency = (self._attention_efficiency(op.dtype) if op.kind == OpKind.ATTENTION_PREFILL
+                      else self._gemm_efficiency(op.dtype))
+        busy = min(1.0, op.flops / self.peak_flops_per_s(op.dtype) / kernel_s / efficiency)
+        return 1.0 + (1.0 / self.spec.sustained_compute_fraction - 1.0) * busy
 
     def _ideal_cycles(self, op: Op) -> float:
         if op.flops <= 0.0:

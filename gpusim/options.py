@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from asicsim.workloads.errors import InputError
 
-__all__ = ["GpuOptions", "STACKS", "ONESHOT_ALLREDUCE_MAX_BYTES"]
+__all__ = ["GpuOptions", "STACKS", "ONESHOT_ALLREDUCE_MAX_BYTES", "kernel_timing"]
 
 # TensorRT-LLM AllReduceStrategy AUTO: the one-shot custom kernel below these message sizes, NCCL above
 # (tp 2: up to the whole 16 MB workspace; tp <= 4: under 1 MB; larger groups: under 500 kB; two-shot
@@ -46,6 +46,10 @@ class GpuOptions:
         first (gate/up) GEMM its (token x expert) input rows are gathered into expert order, after the last
         (down) GEMM its per-token output rows are written back in token order (TensorRT-LLM's expandInputRows /
         finalizeMoeRouting kernels); each reads and writes those hidden-width rows once through HBM.
+    sustained_power_cap: compute-bound tensor work (GEMM, attention and scan compute) runs at the spec's
+        `sustained_compute_fraction` of the rate its efficiencies describe: serving holds the board at its power
+        limit, where the clocks sit below the boost clock a kernel timed alone for milliseconds sees. Off for
+        comparisons with such kernel timings (`kernel_timing`).
     """
 
     wave_quantization: bool = True
@@ -60,6 +64,7 @@ class GpuOptions:
     stack_attention: bool = True
     separate_input_quantize: bool = False
     separate_moe_permute: bool = True
+    sustained_power_cap: bool = True
 
     @staticmethod
     def for_stack(name: str) -> "GpuOptions":
@@ -68,6 +73,12 @@ class GpuOptions:
             return STACKS[name]
         except KeyError:
             raise InputError("software", "stack", f"unknown stack {name!r}; expected one of {sorted(STACKS)}") from None
+
+
+def kernel_timing(options: GpuOptions) -> GpuOptions:
+    """`options` for pricing a kernel benchmark: each kernel timed alone for milliseconds at its boost clock, so
+    no sustained power-limit throttle (operator tables, microbenchmarks, published kernel rows)."""
+    return replace(options, sustained_power_cap=False)
 
 
 _TRTLLM = replace(GpuOptions(), custom_allreduce=True, replicated_embedding=True, gathered_logits=True)

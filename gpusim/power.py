@@ -9,7 +9,8 @@ datasheet (TDP / dense bf16 peak), decomposed per bf16 MAC; for H100:
   shared memory, L2, operand networks, clocking).
 Scaling rules: MAC energy by dtype (fp8 = 0.5 x bf16); the datapath term per MAC shrinks with operand width
 (fp8 moves half the bits per MAC); a tensor instruction covers 2x the MACs in fp8 (k doubles, as Hopper's
-fp8 MMA shapes); logic energy by process node. HBM 3.0 pJ/bit, NVLink 1.3 pJ/bit. Constants:
+fp8 MMA shapes); logic energy by process node. HBM 3.0 pJ/bit at the DRAM plus 8.51 pJ/bit on the on-chip path
+(measured on an H200; charged while the tensor cores are idle), NVLink 1.3 pJ/bit. Constants:
 `asicsim/data/area_model.toml` (loaded by `asicsim.core.area`, shared with the ASIC model).
 """
 
@@ -120,9 +121,17 @@ def static_power_w(spec_or_device: Any) -> float:
 
 def _fixed_w(s: GpuSpec, activity: GpuActivity) -> float:
     e = area_constants()["energy"]
-    hbm = activity.hbm * s.hbm_bandwidth_bytes_per_s * 8 * e["hbm_pj_per_bit"] * 1e-12
+    idle_share = 1.0 - min(max(activity.tensor, 0.0), 1.0)
+    hbm = activity.hbm * s.hbm_bandwidth_bytes_per_s * 8 * _hbm_pj_per_bit(idle_share) * 1e-12
     link = activity.link * s.nvlink_bandwidth_bytes_per_s * 8 * e["link_pj_per_bit"] * 1e-12  # bidirectional
     return static_power_w(s) + hbm + link
+
+
+def _hbm_pj_per_bit(tensor_idle_share: Any) -> Any:
+    """Energy per bit of a GPU's HBM traffic: the DRAM access, plus the on-chip path (controller, L2, network,
+    load/store) for the share of time the tensor cores, whose datapath term already carries it, are idle."""
+    c = area_constants()
+    return c["energy"]["hbm_pj_per_bit"] + c["gpu_energy"]["onchip_memory_path_pj_per_bit"] * tensor_idle_share
 
 
 def _per_cycle_j(s: GpuSpec, activity: GpuActivity, dtype: str) -> float:
@@ -147,14 +156,16 @@ def capped_clock_hz(spec_or_device: Any, activity: GpuActivity = FULL_LOAD, dtyp
 
 
 @lru_cache(maxsize=64)
-def _step_coefficients(s: GpuSpec, dtype: str) -> tuple[float, float, float, float, float, float, float]:
+def _step_coefficients(s: GpuSpec, dtype: str) -> tuple[float, float, float, float, float, float, float, float]:
     """Per-(spec, dtype) constants of the step energy: native rate, J per MAC (mac, instruction,
-    datapath), J per HBM byte moved, J per link-busy second, static W. Cached: called once per step."""
+    datapath), J per HBM byte at the DRAM, J per link-busy second, static W, J per HBM byte on the on-chip path.
+    Cached: called once per step."""
     e = area_constants()["energy"]
     _, rate = _native(s, dtype)
     per_mac = energy_per_mac_j(s, dtype)
     return (rate, per_mac["mac"], per_mac["instruction"], per_mac["datapath"], 8 * e["hbm_pj_per_bit"] * 1e-12,
-            s.nvlink_bandwidth_bytes_per_s * 8 * e["link_pj_per_bit"] * 1e-12, static_power_w(s))
+            s.nvlink_bandwidth_bytes_per_s * 8 * e["link_pj_per_bit"] * 1e-12, static_power_w(s),
+            8 * area_constants()["gpu_energy"]["onchip_memory_path_pj_per_bit"] * 1e-12)
 
 
 _PARTS = ("mac_j", "instruction_j", "datapath_j", "hbm_j", "link_j", "static_j")
@@ -162,12 +173,17 @@ _PARTS = ("mac_j", "instruction_j", "datapath_j", "hbm_j", "link_j", "static_j")
 
 def _step_parts_j(s: GpuSpec, step: Any, dtype: str) -> tuple[float, ...]:
     """The six parts of a step's energy, in `_PARTS` order (see `step_energy_breakdown_j`)."""
-    rate, mac_j, instruction_j, datapath_j, hbm_j_per_byte, link_w, static_w = _step_coefficients(s, dtype)
+    rate, mac_j, instruction_j, datapath_j, hbm_j_per_byte, link_w, static_w, path_j_per_byte = \
+        _step_coefficients(s, dtype)
     macs = np.maximum(step.flops_per_chip, step.compute_busy_s * rate) / 2.0
     hbm_bytes = np.minimum(step.memory_bytes_per_chip,
                            step.memory_busy_s * s.hbm_bandwidth_bytes_per_s * s.hbm_achievable_fraction)
-    return (macs * mac_j, macs * instruction_j, macs * datapath_j, hbm_bytes * hbm_j_per_byte,
-            step.link_busy_s * link_w, static_w * np.maximum(step.end_at - step.start_at, 0.0))
+    duration = np.maximum(step.end_at - step.start_at, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        busy_share = np.where(duration > 0.0, np.clip(step.compute_busy_s / duration, 0.0, 1.0), 1.0)
+    return (macs * mac_j, macs * instruction_j, macs * datapath_j,
+            hbm_bytes * (hbm_j_per_byte + path_j_per_byte * (1.0 - busy_share)),
+            step.link_busy_s * link_w, static_w * duration)
 
 
 def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[str, float]:
@@ -176,7 +192,8 @@ def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[
     Tensor-core parts are charged per second the SMs are busy at the full-rate MAC count, not per useful MAC:
     a GEMM at the calibrated ~70% of peak already runs the part at its TDP (the cuBLASLt rows in
     microbenchmarks.csv were measured on 700 W parts), so lost efficiency costs energy, not savings.
-    HBM bytes = op bytes (at most the memory unit's busy time x achievable bandwidth); NVLink bits = link busy
+    HBM bytes = op bytes (at most the memory unit's busy time x achievable bandwidth), each paying the DRAM access
+    and, for the share of the step the tensor cores are idle, the on-chip path; NVLink bits = link busy
     time x bidirectional bandwidth; static over the step.
     """
     return {k: float(v) if np.ndim(v) == 0 else v for k, v in zip(_PARTS, _step_parts_j(_spec(spec_or_device), step, dtype))}

@@ -109,6 +109,10 @@ class GpuSpec:
     gemm_weight_stream_fraction: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
     # --- GEMM, optional: efficiency of the fp4 tensor-core path (0 = fp8's) ---
     gemm_efficiency_fp4: float = field(default=0.0, metadata={"allow_zero": True, "max": 1.0})
+    # --- power limit, optional: the rate compute-bound tensor work holds once the board sits at its power limit,
+    # as a share of the rate a kernel timed alone for milliseconds reaches (the rate the GEMM and attention
+    # efficiencies were calibrated on); 1 = no sustained-load measurement, no throttle (GpuOptions.sustained_power_cap) ---
+    sustained_compute_fraction: float = field(default=1.0, metadata={"max": 1.0})
     # --- measured serving-stack operators, optional (0 = the term is off; docs/gpu-calibration.md) ---
     # Decode attention as the serving stack runs it (RoPE + KV append + the paged attention kernel): a fixed
     # cost, the KV cache streamed at this share of HBM peak, and per (sequence x query head) work.

@@ -41,3 +41,28 @@ def test_without_pytorch_one_line_and_exit_2(monkeypatch, capsys, tmp_path) -> N
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "PyTorch" in err[0]
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("nbytes", [1, 2**10, 2**20, 21 * 2**20, 200 * 2**20, 2**33])
+def test_operand_copies_outgrow_l2(nbytes: int) -> None:
+    """Each timed case cycles over enough operand copies that none is still in L2 when it comes round again."""
+    l2 = 60 * 2**20
+    copies = measure_gpu.copies_for(nbytes, l2)
+    assert 1 <= copies <= measure_gpu.MAX_COPIES
+    assert copies * nbytes >= measure_gpu.L2_ROTATE_FACTOR * l2 or copies == measure_gpu.MAX_COPIES
+    assert copies == 1 or (copies - 1) * nbytes < measure_gpu.L2_ROTATE_FACTOR * l2  # no more than needed
+
+
+def test_calls_visit_every_operand_copy() -> None:
+    seen = []
+    calls = measure_gpu._calls(seen.append, ["a", "b", "c"], count=8)
+    for call in calls:
+        call()
+    assert len(calls) == 8 and set(seen) == {"a", "b", "c"}
+    assert len(measure_gpu._calls(seen.append, list(range(20)))) == 20
+
+
+def test_unknown_section_one_line_and_exit_2(capsys, tmp_path) -> None:
+    assert measure_gpu.main(["--out", str(tmp_path), "--only", "gemm,bogus"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--only" in err[0]

@@ -21,7 +21,7 @@ import pandas as pd
 
 from asicsim.core.registry import load_hardware
 from asicsim.gpusim.device import GpuDevice
-from asicsim.gpusim.options import GpuOptions
+from asicsim.gpusim.options import GpuOptions, kernel_timing
 from asicsim.workloads.dtypes import dtype_bytes
 from asicsim.workloads.graph_types import Op, OpKind
 
@@ -72,7 +72,7 @@ def load_table(hardware: str, table: str) -> pd.DataFrame:
 
 def device_for(hardware: str, group: int = 1) -> GpuDevice:
     """The GPU model the tables are compared with: the spec as shipped, the tables' stack."""
-    return GpuDevice(load_hardware(hardware), max(int(group), 1), GpuOptions.for_stack(STACK))
+    return GpuDevice(load_hardware(hardware), max(int(group), 1), kernel_timing(GpuOptions.for_stack(STACK)))
 
 
 def _gemm_op(dtype: str, m: int, n: int, k: int) -> Op:
@@ -232,7 +232,7 @@ def predict_table(hardware: str, table: str) -> pd.DataFrame:
         times = []
         for r in frame.itertuples(index=False):
             stack = "trtllm-pytorch" if r.implementation == "trtllm-custom" else "generic"
-            device = GpuDevice(load_hardware(hardware), int(r.gpus), GpuOptions.for_stack(stack))
+            device = GpuDevice(load_hardware(hardware), int(r.gpus), kernel_timing(GpuOptions.for_stack(stack)))
             times.append(device.explain(_allreduce_op(r))["time_s"])
     elif table in OP_TABLES:
         devices: dict[int, GpuDevice] = {}

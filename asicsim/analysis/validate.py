@@ -60,7 +60,7 @@ from asicsim.core import harness as _harness
 from asicsim.core.registry import load_hardware, make_device
 from asicsim.core.runner import RunSpec, run_workload
 from asicsim.gpusim.device import GpuDevice
-from asicsim.gpusim.options import GpuOptions
+from asicsim.gpusim.options import GpuOptions, kernel_timing
 from asicsim.workloads.errors import InputError
 from asicsim.workloads.graph_types import Op, OpKind
 
@@ -208,7 +208,7 @@ def microbenchmark_rows() -> list[ValidationRow]:
     """Every row of microbenchmarks.csv against the GPU model (NCCL rows: the plain-NCCL stack)."""
     out = []
     # Kernel benchmarks: plain NCCL, and the bare attention kernel rather than a serving stack's attention op.
-    nccl = replace(GpuOptions.for_stack("generic"), stack_attention=False)
+    nccl = kernel_timing(replace(GpuOptions.for_stack("generic"), stack_attention=False))
     for row in _data("microbenchmarks.csv").itertuples(index=False):
         name, _, chips = str(row.device).partition(" x")
         name = _DEVICE.get(name, name)
@@ -404,11 +404,11 @@ def operator_rows() -> list[ValidationRow]:
     out = []
     for row in table[table["metric"].isin(OPERATOR_METRICS)].itertuples(index=False):
         if row.metric == NCCL_METRIC:  # `model` holds the message size, `tp` the group size
-            device = GpuDevice(load_hardware(str(row.hardware)), int(row.tp), GpuOptions.for_stack("generic"))
+            device = GpuDevice(load_hardware(str(row.hardware)), int(row.tp), kernel_timing(GpuOptions.for_stack("generic")))
             label, predicted = f"nccl_allreduce_busbw {row.model} x{row.tp}", _predict_micro(
                 device, "nccl_allreduce_busbw", str(row.model))
         else:
-            device = GpuDevice(load_hardware(str(row.hardware)), 1)
+            device = GpuDevice(load_hardware(str(row.hardware)), 1, kernel_timing(GpuOptions()))
             label = f"gemm_{row.dtype} {row.model}"
             predicted = _predict_micro(device, f"gemm_{row.dtype}", str(row.model))
         out.append(ValidationRow(str(row.group), label, str(row.hardware), str(row.unit), float(row.value), predicted,

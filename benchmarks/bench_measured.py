@@ -1,0 +1,51 @@
+"""The GPU model against operator measurements this project took on a real GPU; `--check` exits 1 when a group
+misses its target.
+
+The rows are benchmarks/measure_gpu.py's output stored under asicsim/data/calibration/measured/<hardware>/ with
+the GPU, driver, CUDA and PyTorch versions and the date (asicsim.analysis.measured_gpu). Two model constants were
+derived from them (the `fit` column): the H200's CUDA Graph launch cost and the GPUs' on-chip memory-path energy;
+every other row is a holdout. Targets: `MEASURED_TARGETS` (holdout MAPE per group).
+
+    python benchmarks/bench_measured.py [--check] [--detail] [--hw h200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from asicsim.analysis import measured_gpu as mg
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when a group misses its target")
+    parser.add_argument("--detail", action="store_true", help="print every case, not only the groups")
+    parser.add_argument("--hw", action="append", help="spec name (default: every GPU with measurements)")
+    args = parser.parse_args(argv)
+    known = mg.available_hardware()
+    for name in args.hw or ():
+        if name not in known:
+            print(f"bench_measured: --hw: no measurements for {name!r}; measured: {', '.join(known)}", file=sys.stderr)
+            return 2
+    start = time.perf_counter()
+    comparisons = [c for hw in (args.hw or known) for c in mg.compare(hw)]
+    print(mg.format_comparisons(comparisons, detail=args.detail))
+    for hw in args.hw or known:
+        env = mg.environment(hw)
+        print(f"\n{hw}: {env['gpu']}, driver {env['driver']}, CUDA {env['cuda']}, PyTorch {env['torch']}, "
+              f"measured {env['date']}")
+    print(f"on-chip memory path fitted from the sustained copy: "
+          f"{', '.join(f'{hw} {mg.onchip_memory_path_pj_per_bit_fit(hw):.2f} pJ/bit' for hw in args.hw or known)}; "
+          f"{time.perf_counter() - start:.1f} s")
+    missed = mg.check_targets(mg.summarize(comparisons))
+    for line in missed:
+        print(f"  MISSED {line}")
+    if not missed:
+        print("targets: all met")
+    return 1 if (args.check and missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
