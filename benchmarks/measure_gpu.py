@@ -102,19 +102,27 @@ class _Timer:
         def eager() -> None:
             for call in calls:
                 call()
-        eager()
-        torch.cuda.synchronize()
-        try:
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                eager()
-        except Exception:  # noqa: BLE001 - capture is an optimisation; eager timing is the fallback
-            torch.cuda.synchronize()
+        replay = _capture(torch, eager)
+        if replay is None:  # capture is an optimisation; eager timing is the fallback
             med, low = self._events(eager, len(calls))
             return med, low, False
-        med, low = self._events(graph.replay, len(calls))
-        del graph
+        med, low = self._events(replay, len(calls))
         return med, low, True
+
+
+def _capture(torch, fn):
+    """Run `fn` once (warm-up: cuBLAS handles, workspaces), then capture it into a CUDA Graph; the graph's replay,
+    or None when capture fails."""
+    fn()
+    torch.cuda.synchronize()
+    try:
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fn()
+    except Exception:  # noqa: BLE001 - any capture failure leaves eager execution
+        torch.cuda.synchronize()
+        return None
+    return graph.replay
 
 
 def _row(device: str, benchmark: str, size: str, value: float, unit: str, median_s: float, min_s: float) -> dict:
@@ -391,16 +399,7 @@ def _decode_step(torch, batch: int, context: int, layers: int):
             mm(o_in, w["o"])
             mm(x, w["gu"])
             mm(d_in, w["d"])
-    step()
-    torch.cuda.synchronize()
-    try:
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            step()
-    except Exception:  # noqa: BLE001 - eager replay keeps the case
-        torch.cuda.synchronize()
-        return step
-    return graph.replay
+    return _capture(torch, step) or step
 
 
 def _ramp_rows(torch, device_name: str, seconds: float = 3.0, window_s: float = 0.1) -> list[dict]:

@@ -334,15 +334,15 @@ def format_comparisons(comparisons: list[MeasuredComparison], detail: bool = Fal
     """The summary table, and with `detail` every case."""
     lines = []
     if detail:
-        lines.append(f"{'hardware':8} {'group':18} {'case':58} {'measured':>11} {'model':>11} {'unit':7} {'error':>7}  role")
+        lines.append(f"{'hardware':8} {'group':20} {'case':58} {'measured':>11} {'model':>11} {'unit':7} {'error':>7}  role")
         for c in comparisons:
-            lines.append(f"{c.hardware:8} {c.group:18} {c.case[:58]:58} {c.measured:11.4g} {c.predicted:11.4g} "
+            lines.append(f"{c.hardware:8} {c.group:20} {c.case[:58]:58} {c.measured:11.4g} {c.predicted:11.4g} "
                          f"{c.unit:7} {c.error:+7.1%}  {c.role}")
         lines.append("")
     summary = summarize(comparisons)
-    lines.append(f"{'hardware':8} {'group':18} {'cases':>5} {'fit':>4} {'MAPE':>7} {'bias':>7} {'worst':>7} {'target':>7}")
+    lines.append(f"{'hardware':8} {'group':20} {'cases':>5} {'fit':>4} {'MAPE':>7} {'bias':>7} {'worst':>7} {'target':>7}")
     for r in summary.itertuples():
         target = "-" if pd.isna(r.target) else f"{r.target:.0%}"
-        lines.append(f"{r.hardware:8} {r.group:18} {r.cases:5d} {r.fitted:4d} {r.mape:7.1%} {r.bias:+7.1%} "
+        lines.append(f"{r.hardware:8} {r.group:20} {r.cases:5d} {r.fitted:4d} {r.mape:7.1%} {r.bias:+7.1%} "
                      f"{r.worst:+7.1%} {target:>7}")
     return "\n".join(lines)
