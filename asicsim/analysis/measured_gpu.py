@@ -180,12 +180,14 @@ def _memory_and_launch(hardware: str, rows: pd.DataFrame) -> list[MeasuredCompar
     return out
 
 
-def _op_power_w(device: GpuDevice, op, dtype: str) -> float:
-    """Board power the energy model gives for `op` run back to back: its step energy over its time."""
-    e = device.explain(op)
-    step = SimpleNamespace(flops_per_chip=op.flops, compute_busy_s=e["compute_s"], memory_bytes_per_chip=op.memory_bytes,
-                           memory_busy_s=e["memory_s"], link_busy_s=0.0, start_at=0.0, end_at=e["time_s"])
-    return step_energy_j(device, step, dtype) / e["time_s"]
+def _ops_power_w(device: GpuDevice, ops: list, dtype: str) -> float:
+    """Board power the energy model gives for `ops` run back to back: their step energy over their time."""
+    ex = [device.explain(op) for op in ops]
+    time_s = sum(e["time_s"] for e in ex)
+    step = SimpleNamespace(flops_per_chip=sum(op.flops for op in ops), compute_busy_s=sum(e["compute_s"] for e in ex),
+                           memory_bytes_per_chip=sum(op.memory_bytes for op in ops),
+                           memory_busy_s=sum(e["memory_s"] for e in ex), link_busy_s=0.0, start_at=0.0, end_at=time_s)
+    return step_energy_j(device, step, dtype) / time_s
 
 
 def _copy_power(rows: pd.DataFrame) -> tuple[float, float] | None:
@@ -217,13 +219,13 @@ def _power(hardware: str, rows: pd.DataFrame) -> list[MeasuredComparison]:
         if watts is not None:
             op = ot._gemm_op(dtype, 8192, 8192, 8192)
             out.append(MeasuredComparison(hardware, "power", f"sustained {label} (random data)", float(watts["value"]),
-                                          _op_power_w(device, op, dtype), "W", "holdout"))
+                                          _ops_power_w(device, [op], dtype), "W", "holdout"))
     decode = rows[(rows["benchmark"] == "board_power_nvml") & rows["size"].str.startswith("gemm_bf16 decode")]
     for row in decode.itertuples():
         f = _fields(row.size)
         op = ot._gemm_op("bf16", int(f["M"]), int(f["N"]), int(f["K"]))
         out.append(MeasuredComparison(hardware, "power", f"sustained {row.size}", float(row.value),
-                                      _op_power_w(device, op, "bf16"), "W", "holdout"))
+                                      _ops_power_w(device, [op], "bf16"), "W", "holdout"))
     return out
 
 
@@ -243,16 +245,18 @@ def _sustained_gemm(hardware: str, rows: pd.DataFrame) -> list[MeasuredCompariso
 
 def ramp_rates(hardware: str) -> pd.DataFrame:
     """Per ramp case (benchmark, case): the burst rate (windows ending by 50 ms after 2 s idle), the sustained
-    rate (windows from 1.2 s on) and their unit."""
+    rate (windows from 1.2 s on), their unit, and the board power NVML reported over the sustained windows."""
     rows = load_measurements(hardware)
     ramp = rows[rows["benchmark"].str.endswith("_ramp")].copy()
     ramp["t"] = ramp["size"].str.extract(r"t=([\d.]+)s", expand=False).astype(float)
     ramp["case"] = ramp["size"].str.replace(r" t=.*", "", regex=True)
+    ramp["power_w"] = ramp["size"].str.extract(r"power_w=([\d.]+)", expand=False).astype(float)
     out = []
     for (bench, case), g in ramp.groupby(["benchmark", "case"], sort=False):
         out.append({"benchmark": bench, "case": case, "unit": g["unit"].iloc[0],
                     "burst": float(g.loc[g["t"] <= BURST_S, "value"].mean()),
-                    "sustained": float(g.loc[g["t"] >= SUSTAINED_FROM_S, "value"].mean())})
+                    "sustained": float(g.loc[g["t"] >= SUSTAINED_FROM_S, "value"].mean()),
+                    "power_w": float(g.loc[g["t"] >= SUSTAINED_FROM_S, "power_w"].mean())})
     return pd.DataFrame(out)
 
 
@@ -264,16 +268,20 @@ def sustained_compute_fraction_fit(hardware: str) -> float:
     return float((gemm["sustained"] / gemm["burst"]).mean())
 
 
-def _decode_step_s(device: GpuDevice, batch: int, context: int, layers: int) -> float:
-    """measure_gpu's decode step in the model: per layer four FP8 projections at TP8 and bf16 GQA decode attention
-    (8 query heads, 1 KV head of 128) over `context` cached tokens, launched from a CUDA Graph."""
+def _decode_step_ops(batch: int, context: int) -> list:
+    """One layer of measure_gpu's decode step in the model: four FP8 projections at TP8 and bf16 GQA decode
+    attention (8 query heads, 1 KV head of 128) over `context` cached tokens per sequence."""
     shapes = (((Q_HEADS_70B + 2 * KV_HEADS_70B) * 128 // 8, 8192), (8192, Q_HEADS_70B * 128 // 8),
               (2 * FFN_70B // 8, 8192), (8192, FFN_70B // 8))
     ops = [ot._gemm_op("fp8", batch, n, k) for n, k in shapes]
     ops.append(ot._attention_op(OpKind.ATTENTION_DECODE, SimpleNamespace(
         batch=batch, q_heads=Q_HEADS_70B // 8, kv_heads=KV_HEADS_70B // 8, head_dim=128, kv_dtype="bf16", dtype="bf16",
         past_tokens=context, isl=1)))
-    return layers * sum(device.explain(op)["time_s"] for op in ops)
+    return ops
+
+
+def _step_s(device: GpuDevice, ops: list) -> float:
+    return sum(device.explain(op)["time_s"] for op in ops)
 
 
 def _ramps(hardware: str) -> list[MeasuredComparison]:
@@ -295,13 +303,16 @@ def _ramps(hardware: str) -> list[MeasuredComparison]:
         f = _fields(r.case)
         batch, context = int(f["batch"]), int(f["ctx"])
         layers = int(re.search(r"(\d+) layers", r.case).group(1))
-        t_burst, t_sustained = (_decode_step_s(d, batch, context, layers) for d in (burst, sustained))
+        ops = _decode_step_ops(batch, context)
+        t_burst, t_sustained = (layers * _step_s(d, ops) for d in (burst, sustained))
         out.append(MeasuredComparison(hardware, "power-limit throttle", f"{r.case}: sustained / burst",
                                       r.sustained / r.burst, t_burst / t_sustained, "ratio", "holdout"))
         out.append(MeasuredComparison(hardware, "decode step", f"{r.case}, burst", r.burst, layers / t_burst,
                                       "layers/s", "holdout"))
         out.append(MeasuredComparison(hardware, "decode step", f"{r.case}, sustained", r.sustained,
                                       layers / t_sustained, "layers/s", "holdout"))
+        out.append(MeasuredComparison(hardware, "decode step power", f"{r.case}, sustained", r.power_w,
+                                      _ops_power_w(sustained, ops, "fp8"), "W", "holdout"))
     return out
 
 
