@@ -367,10 +367,11 @@ RAMP_LAYERS = 8
 RAMP_FIRST_WINDOW_S, RAMP_FIRST_SPAN_S = 0.01, 0.3
 
 
-def _decode_step(torch, batch: int, context: int, layers: int):
+def _decode_step(torch, batch: int, context: int, layers: int, parts: str = "all"):
     """A CUDA Graph of `layers` Llama-70B decoder layers at TP8 for `batch` sequences with `context` cached tokens
     each: FP8 projections (torch._scaled_mm, per-tensor scales) and bf16 GQA decode attention (SDPA), every layer
-    on its own weights and KV so nothing stays in L2. Returns its replay, or None when capture fails."""
+    on its own weights and KV so nothing stays in L2; `parts` "attention" or "projections" keeps only those kernels.
+    Returns its replay (eager calls when capture fails)."""
     fp8 = torch.float8_e4m3fn
     one = torch.ones((), device="cuda", dtype=torch.float32)
     (_, n_qkv, k_qkv), (_, n_o, k_o), (_, n_gu, k_gu), (_, n_d, k_d) = projection_shapes(8)
@@ -392,13 +393,18 @@ def _decode_step(torch, batch: int, context: int, layers: int):
     def mm(a, w):
         return torch._scaled_mm(a, w.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
 
+    attention, projections = parts in ("all", "attention"), parts in ("all", "projections")
+
     def step() -> None:
         for w in per_layer:
-            mm(x, w["qkv"])
-            _sdpa(torch, backend, q, w["k"], w["v"], enable_gqa=True)
-            mm(o_in, w["o"])
-            mm(x, w["gu"])
-            mm(d_in, w["d"])
+            if projections:
+                mm(x, w["qkv"])
+            if attention:
+                _sdpa(torch, backend, q, w["k"], w["v"], enable_gqa=True)
+            if projections:
+                mm(o_in, w["o"])
+                mm(x, w["gu"])
+                mm(d_in, w["d"])
     return _capture(torch, step) or step
 
 
@@ -426,10 +432,13 @@ def _ramp_rows(torch, device_name: str, seconds: float = 3.0, window_s: float = 
                                                         out_dtype=torch.bfloat16)),
                       2.0 * n**3, "TFLOP/s", 1e12))
         for batch in RAMP_DECODE_BATCHES:
-            cases.append(("decode_step_fp8_ramp",
-                          f"llama-70b tp8 {RAMP_LAYERS} layers batch={batch} ctx={RAMP_CONTEXT}",
-                          lambda batch=batch: _decode_step(torch, batch, RAMP_CONTEXT, RAMP_LAYERS),
-                          float(RAMP_LAYERS), "layers/s", 1.0))
+            for bench, parts in (("decode_step_fp8_ramp", "all"), ("decode_attention_ramp", "attention"),
+                                 ("decode_projections_fp8_ramp", "projections")):
+                label = "" if parts == "all" else f" {parts} only"
+                cases.append((bench, f"llama-70b tp8 {RAMP_LAYERS} layers{label} batch={batch} ctx={RAMP_CONTEXT}",
+                              lambda batch=batch, parts=parts: _decode_step(torch, batch, RAMP_CONTEXT, RAMP_LAYERS,
+                                                                            parts),
+                              float(RAMP_LAYERS), "layers/s", 1.0))
     rows = []
     for bench, label, fn, work, unit, scale in cases:
         try:

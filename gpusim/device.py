@@ -29,7 +29,7 @@ from asicsim.workloads.graph_types import Feature, Op, OpKind, attention_flops_s
 
 from .area import area_breakdown
 from .options import ONESHOT_ALLREDUCE_MAX_BYTES, GpuOptions
-from .power import capped_clock_hz, power_w, static_power_w
+from .power import capped_clock_hz, onchip_memory_j, power_w, static_power_w
 from .power import step_energy_j as _step_energy_j
 from .spec import DEFAULT_STACK, GpuSpec, load_gpu_spec
 
@@ -268,6 +268,7 @@ class GpuDevice(SpecDevice):
             link_cycles=link_s * clock,
             fixed_s=self._exposed_launch_s(kernel_s) + serial_s,
             ideal_compute_cycles=self._ideal_cycles(op),
+            energy_j=onchip_memory_j(op, compute_s, kernel_s),
         )
         return cost, detail
 

@@ -26,10 +26,12 @@ from asicsim.core.area import area_constants
 from asicsim.core.power_cap import power_capped_clock_hz
 from asicsim.core.device import WIDER_DATAPATHS, WIDTH_CLASS
 from asicsim.workloads.errors import InputError
+from asicsim.workloads.graph_types import OpKind
 
 from .spec import GpuSpec
 
 __all__ = ["GpuActivity", "FULL_LOAD", "energy_per_mac_j", "all_in_pj_per_flop", "datapath_pj_per_mac_bf16", "static_power_w",
+           "onchip_memory_j",
            "power_w", "capped_clock_hz", "step_energy_j", "step_energy_breakdown_j"]
 
 
@@ -134,6 +136,21 @@ def _hbm_pj_per_bit(tensor_idle_share: Any) -> Any:
     return c["energy"]["hbm_pj_per_bit"] + c["gpu_energy"]["onchip_memory_path_pj_per_bit"] * tensor_idle_share
 
 
+def onchip_memory_j(op: Any, compute_s: float, kernel_s: float) -> float:
+    """Joules an op's HBM bytes spend on the GPU's on-chip path (controller, L2, network, load/store) beyond the
+    DRAM access: `onchip_memory_path_pj_per_bit` for the share of the op's kernel time its tensor cores are idle;
+    decode attention, a KV stream, pays the whole path plus `decode_attention_pj_per_bit` on every byte (its work
+    per streamed byte beyond a copy's; linear in the cached tokens, as the decode fast-forward needs). Priced per op (`OpCost.energy_j`), summed into the step's `op_energy_j`."""
+    nbytes = op.memory_bytes
+    if nbytes <= 0.0:
+        return 0.0
+    c = area_constants()["gpu_energy"]
+    if op.kind == OpKind.ATTENTION_DECODE:  # a KV stream: the whole path, and the scoring on top (as fitted)
+        return nbytes * 8.0 * (c["onchip_memory_path_pj_per_bit"] + c["decode_attention_pj_per_bit"]) * 1e-12
+    idle = 1.0 - min(compute_s / kernel_s, 1.0) if kernel_s > 0.0 else 1.0
+    return nbytes * 8.0 * c["onchip_memory_path_pj_per_bit"] * idle * 1e-12
+
+
 def _per_cycle_j(s: GpuSpec, activity: GpuActivity, dtype: str) -> float:
     _, rate = _native(s, dtype)
     macs_per_cycle = rate / 2.0 / s.tensor_clock_hz
@@ -156,34 +173,27 @@ def capped_clock_hz(spec_or_device: Any, activity: GpuActivity = FULL_LOAD, dtyp
 
 
 @lru_cache(maxsize=64)
-def _step_coefficients(s: GpuSpec, dtype: str) -> tuple[float, float, float, float, float, float, float, float]:
+def _step_coefficients(s: GpuSpec, dtype: str) -> tuple[float, float, float, float, float, float, float]:
     """Per-(spec, dtype) constants of the step energy: native rate, J per MAC (mac, instruction,
-    datapath), J per HBM byte at the DRAM, J per link-busy second, static W, J per HBM byte on the on-chip path.
-    Cached: called once per step."""
+    datapath), J per HBM byte at the DRAM, J per link-busy second, static W. Cached: called once per step."""
     e = area_constants()["energy"]
     _, rate = _native(s, dtype)
     per_mac = energy_per_mac_j(s, dtype)
     return (rate, per_mac["mac"], per_mac["instruction"], per_mac["datapath"], 8 * e["hbm_pj_per_bit"] * 1e-12,
-            s.nvlink_bandwidth_bytes_per_s * 8 * e["link_pj_per_bit"] * 1e-12, static_power_w(s),
-            8 * area_constants()["gpu_energy"]["onchip_memory_path_pj_per_bit"] * 1e-12)
+            s.nvlink_bandwidth_bytes_per_s * 8 * e["link_pj_per_bit"] * 1e-12, static_power_w(s))
 
 
-_PARTS = ("mac_j", "instruction_j", "datapath_j", "hbm_j", "link_j", "static_j")
+_PARTS = ("mac_j", "instruction_j", "datapath_j", "hbm_j", "onchip_memory_j", "link_j", "static_j")
 
 
 def _step_parts_j(s: GpuSpec, step: Any, dtype: str) -> tuple[float, ...]:
-    """The six parts of a step's energy, in `_PARTS` order (see `step_energy_breakdown_j`)."""
-    rate, mac_j, instruction_j, datapath_j, hbm_j_per_byte, link_w, static_w, path_j_per_byte = \
-        _step_coefficients(s, dtype)
+    """The seven parts of a step's energy, in `_PARTS` order (see `step_energy_breakdown_j`)."""
+    rate, mac_j, instruction_j, datapath_j, hbm_j_per_byte, link_w, static_w = _step_coefficients(s, dtype)
     macs = np.maximum(step.flops_per_chip, step.compute_busy_s * rate) / 2.0
     hbm_bytes = np.minimum(step.memory_bytes_per_chip,
                            step.memory_busy_s * s.hbm_bandwidth_bytes_per_s * s.hbm_achievable_fraction)
-    duration = np.maximum(step.end_at - step.start_at, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        busy_share = np.where(duration > 0.0, np.clip(step.compute_busy_s / duration, 0.0, 1.0), 1.0)
-    return (macs * mac_j, macs * instruction_j, macs * datapath_j,
-            hbm_bytes * (hbm_j_per_byte + path_j_per_byte * (1.0 - busy_share)),
-            step.link_busy_s * link_w, static_w * duration)
+    return (macs * mac_j, macs * instruction_j, macs * datapath_j, hbm_bytes * hbm_j_per_byte, step.op_energy_j,
+            step.link_busy_s * link_w, static_w * np.maximum(step.end_at - step.start_at, 0.0))
 
 
 def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[str, float]:
@@ -192,8 +202,8 @@ def step_energy_breakdown_j(spec_or_device: Any, step: Any, dtype: str) -> dict[
     Tensor-core parts are charged per second the SMs are busy at the full-rate MAC count, not per useful MAC:
     a GEMM at the calibrated ~70% of peak already runs the part at its TDP (the cuBLASLt rows in
     microbenchmarks.csv were measured on 700 W parts), so lost efficiency costs energy, not savings.
-    HBM bytes = op bytes (at most the memory unit's busy time x achievable bandwidth), each paying the DRAM access
-    and, for the share of the step the tensor cores are idle, the on-chip path; NVLink bits = link busy
+    HBM bytes = op bytes (at most the memory unit's busy time x achievable bandwidth) at the DRAM access energy;
+    their on-chip path, priced per op (`onchip_memory_j`), comes in as the step's `op_energy_j`; NVLink bits = link busy
     time x bidirectional bandwidth; static over the step.
     """
     return {k: float(v) if np.ndim(v) == 0 else v for k, v in zip(_PARTS, _step_parts_j(_spec(spec_or_device), step, dtype))}

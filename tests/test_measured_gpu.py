@@ -47,7 +47,8 @@ def test_every_group_is_compared_and_the_fits_are_marked() -> None:
     fits = {(c.group, c.case) for c in comparisons if c.role == "fit"}
     assert fits == {("launch", "CUDA Graph replay, per kernel"), ("power", "sustained device copy 1 GiB"),
                     ("power-limit throttle", "gemm_bf16 M=N=K=8192: sustained / burst"),
-                    ("power-limit throttle", "gemm_fp8 M=N=K=8192: sustained / burst")}
+                    ("power-limit throttle", "gemm_fp8 M=N=K=8192: sustained / burst"),
+                    ("attention part power", "llama-70b tp8 8 layers attention only batch=1024 ctx=2048, sustained")}
     summary = mg.summarize(comparisons)
     assert set(summary["group"]) == groups
     assert (summary["cases"] > 0).all()
@@ -87,16 +88,48 @@ def test_step_energy_at_least_static_and_path_bounded(hw: str, duration: float, 
                                                       flops: float, dtype: str) -> None:
     spec = load_hardware(hw)
     bytes_moved = mem * duration * spec.hbm_bandwidth_bytes_per_s * spec.hbm_achievable_fraction
+    c = area_constants()
+    path = bytes_moved * 8 * c["gpu_energy"]["onchip_memory_path_pj_per_bit"] * 1e-12
     step = SimpleNamespace(flops_per_chip=flops, compute_busy_s=busy * duration, memory_bytes_per_chip=bytes_moved,
-                           memory_busy_s=mem * duration, link_busy_s=0.0, start_at=0.0, end_at=duration)
+                           memory_busy_s=mem * duration, link_busy_s=0.0, start_at=0.0, end_at=duration,
+                           op_energy_j=path * (1.0 - busy))
     energy = step_energy_j(spec, step, dtype)
     assert energy >= static_power_w(spec) * duration * (1 - 1e-12)
     assert energy <= spec.tdp_w * duration * (1 + 1e-12)
     parts = step_energy_breakdown_j(spec, step, dtype)
-    c = area_constants()
-    dram = bytes_moved * 8 * c["energy"]["hbm_pj_per_bit"] * 1e-12
-    path = bytes_moved * 8 * c["gpu_energy"]["onchip_memory_path_pj_per_bit"] * 1e-12
-    assert dram * (1 - 1e-9) <= parts["hbm_j"] <= (dram + path * (1.0 - busy)) * (1 + 1e-9) + 1e-18
+    assert parts["hbm_j"] == pytest.approx(bytes_moved * 8 * c["energy"]["hbm_pj_per_bit"] * 1e-12, rel=1e-12, abs=1e-18)
+    assert parts["onchip_memory_j"] == step.op_energy_j
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(_GPUS), st.integers(1, 4096), st.integers(1, 8192), st.integers(1, 16), st.booleans())
+def test_onchip_memory_energy_per_op(hw: str, batch: int, context: int, kv_heads: int, decode: bool) -> None:
+    """An op's on-chip path energy lies between nothing and its bytes at the full path (plus the decode-attention
+    term for decode attention), and a GEMM's shrinks as its tensor cores get busier."""
+    from asicsim.analysis import operator_tables as ot
+    from asicsim.gpusim.device import GpuDevice
+    from asicsim.gpusim.options import GpuOptions
+    from asicsim.gpusim.power import onchip_memory_j
+    from asicsim.workloads.graph_types import OpKind
+    c = area_constants()["gpu_energy"]
+    device = GpuDevice(load_hardware(hw), 1, GpuOptions())
+    kind = OpKind.ATTENTION_DECODE if decode else OpKind.ATTENTION_PREFILL
+    op = ot._attention_op(kind, SimpleNamespace(batch=batch, q_heads=kv_heads * 8, kv_heads=kv_heads, head_dim=128,
+                                                kv_dtype="bf16", dtype="bf16", past_tokens=context, isl=min(context, 512)))
+    full = op.memory_bytes * 8e-12 * (c["onchip_memory_path_pj_per_bit"] + (c["decode_attention_pj_per_bit"] if decode else 0.0))
+    energy = device.cost(op).energy_j
+    assert 0.0 <= energy <= full * (1 + 1e-12)
+    if decode:
+        assert energy >= op.memory_bytes * 8e-12 * c["decode_attention_pj_per_bit"] * (1 - 1e-12)
+    gemm = ot._gemm_op("fp8", batch, 8192, 8192)
+    assert onchip_memory_j(gemm, 1.0, 1.0) == 0.0  # tensor cores busy the whole kernel: no extra path
+    assert onchip_memory_j(gemm, 0.0, 1.0) == pytest.approx(gemm.memory_bytes * 8e-12 * c["onchip_memory_path_pj_per_bit"])
+    assert onchip_memory_j(gemm, 0.3, 1.0) >= onchip_memory_j(gemm, 0.6, 1.0)
+
+
+def test_decode_attention_constant_is_its_fit() -> None:
+    constant = area_constants()["gpu_energy"]["decode_attention_pj_per_bit"]
+    assert constant == pytest.approx(mg.decode_attention_pj_per_bit_fit("h200"), abs=0.005)
 
 
 def test_sustained_fraction_constant_is_its_fit() -> None:

@@ -30,7 +30,7 @@ from asicsim.workloads.graph_types import OpKind
 
 __all__ = ["MEASURED_TARGETS", "MeasuredComparison", "available_hardware", "environment", "load_measurements",
            "compare", "summarize", "format_comparisons", "check_targets", "onchip_memory_path_pj_per_bit_fit",
-           "sustained_compute_fraction_fit", "ramp_rates"]
+           "sustained_compute_fraction_fit", "ramp_rates", "decode_attention_pj_per_bit_fit"]
 
 _ROOT = ("data", "calibration", "measured")
 # Llama-3-70B geometry of measure_gpu's decode step (HF config.json): 64 query heads, 8 KV heads, FFN 28672
@@ -186,7 +186,8 @@ def _ops_power_w(device: GpuDevice, ops: list, dtype: str) -> float:
     time_s = sum(e["time_s"] for e in ex)
     step = SimpleNamespace(flops_per_chip=sum(op.flops for op in ops), compute_busy_s=sum(e["compute_s"] for e in ex),
                            memory_bytes_per_chip=sum(op.memory_bytes for op in ops),
-                           memory_busy_s=sum(e["memory_s"] for e in ex), link_busy_s=0.0, start_at=0.0, end_at=time_s)
+                           memory_busy_s=sum(e["memory_s"] for e in ex), link_busy_s=0.0, start_at=0.0, end_at=time_s,
+                           op_energy_j=sum(device.cost(op).energy_j for op in ops))
     return step_energy_j(device, step, dtype) / time_s
 
 
@@ -203,6 +204,21 @@ def onchip_memory_path_pj_per_bit_fit(hardware: str) -> float:
     watts, rate = _copy_power(load_measurements(hardware))
     dram = area_constants()["energy"]["hbm_pj_per_bit"]
     return (watts - static_power_w(load_hardware(hardware))) / (rate * 8.0) * 1e12 - dram
+
+
+def decode_attention_pj_per_bit_fit(hardware: str) -> float:
+    """Energy per streamed bit of decode attention beyond a copy's (DRAM plus on-chip path), from the sustained
+    power of attention alone at the ramps' largest batch: (W - static) / (bytes per s x 8) - DRAM - path."""
+    rates = ramp_rates(hardware)
+    attention = rates[rates["benchmark"] == "decode_attention_ramp"].copy()
+    attention["batch"] = attention["case"].str.extract(r"batch=(\d+)", expand=False).astype(int)
+    row = attention.loc[attention["batch"].idxmax()]
+    context = int(re.search(r"ctx=(\d+)", row["case"]).group(1))
+    op = _decode_step_ops(int(row["batch"]), context)[-1]
+    bits_per_s = op.memory_bytes * row["sustained"] * 8.0
+    c = area_constants()
+    return ((row["power_w"] - static_power_w(load_hardware(hardware))) / bits_per_s * 1e12
+            - c["energy"]["hbm_pj_per_bit"] - c["gpu_energy"]["onchip_memory_path_pj_per_bit"])
 
 
 def _power(hardware: str, rows: pd.DataFrame) -> list[MeasuredComparison]:
@@ -284,13 +300,23 @@ def _step_s(device: GpuDevice, ops: list) -> float:
     return sum(device.explain(op)["time_s"] for op in ops)
 
 
+_PARTS = {"decode_step_fp8_ramp": ("decode step", slice(None)), "decode_attention_ramp": ("attention part", slice(4, None)),
+          "decode_projections_fp8_ramp": ("projection part", slice(0, 4))}
+
+
 def _ramps(hardware: str) -> list[MeasuredComparison]:
     """The power-limit throttle: sustained over burst rate, measured and modelled, for the compute-bound GEMMs (the
-    fit) and the decode steps (holdout); and the decode steps' absolute rates, burst and sustained."""
+    fit) and the decode steps, whole and in parts (holdout); the decode steps' rates, burst and sustained, and their
+    board power (attention alone at the largest batch is the fit of `decode_attention_pj_per_bit`)."""
     rates = ramp_rates(hardware)
     if rates.empty:
         return []
     burst, sustained = _device(hardware, sustained=False), _device(hardware, sustained=True)
+    biggest = {}
+    for r in rates.itertuples():
+        if r.benchmark in _PARTS:
+            batch = int(_fields(r.case)["batch"])
+            biggest[r.benchmark] = max(biggest.get(r.benchmark, 0), batch)
     out = []
     for r in rates.itertuples():
         if r.benchmark.startswith("gemm_"):
@@ -300,19 +326,23 @@ def _ramps(hardware: str) -> list[MeasuredComparison]:
             out.append(MeasuredComparison(hardware, "power-limit throttle", f"{r.case}: sustained / burst",
                                           r.sustained / r.burst, model, "ratio", "fit"))
             continue
+        if r.benchmark not in _PARTS:
+            continue
+        group, part = _PARTS[r.benchmark]
         f = _fields(r.case)
         batch, context = int(f["batch"]), int(f["ctx"])
         layers = int(re.search(r"(\d+) layers", r.case).group(1))
-        ops = _decode_step_ops(batch, context)
+        ops = _decode_step_ops(batch, context)[part]
         t_burst, t_sustained = (layers * _step_s(d, ops) for d in (burst, sustained))
         out.append(MeasuredComparison(hardware, "power-limit throttle", f"{r.case}: sustained / burst",
                                       r.sustained / r.burst, t_burst / t_sustained, "ratio", "holdout"))
-        out.append(MeasuredComparison(hardware, "decode step", f"{r.case}, burst", r.burst, layers / t_burst,
+        out.append(MeasuredComparison(hardware, group, f"{r.case}, burst", r.burst, layers / t_burst,
                                       "layers/s", "holdout"))
-        out.append(MeasuredComparison(hardware, "decode step", f"{r.case}, sustained", r.sustained,
-                                      layers / t_sustained, "layers/s", "holdout"))
-        out.append(MeasuredComparison(hardware, "decode step power", f"{r.case}, sustained", r.power_w,
-                                      _ops_power_w(sustained, ops, "fp8"), "W", "holdout"))
+        out.append(MeasuredComparison(hardware, group, f"{r.case}, sustained", r.sustained, layers / t_sustained,
+                                      "layers/s", "holdout"))
+        fitted = r.benchmark == "decode_attention_ramp" and batch == biggest[r.benchmark]
+        out.append(MeasuredComparison(hardware, f"{group} power", f"{r.case}, sustained", r.power_w,
+                                      _ops_power_w(sustained, ops, "fp8"), "W", "fit" if fitted else "holdout"))
     return out
 
 
@@ -345,15 +375,15 @@ def format_comparisons(comparisons: list[MeasuredComparison], detail: bool = Fal
     """The summary table, and with `detail` every case."""
     lines = []
     if detail:
-        lines.append(f"{'hardware':8} {'group':20} {'case':58} {'measured':>11} {'model':>11} {'unit':7} {'error':>7}  role")
+        lines.append(f"{'hardware':8} {'group':21} {'case':58} {'measured':>11} {'model':>11} {'unit':7} {'error':>7}  role")
         for c in comparisons:
-            lines.append(f"{c.hardware:8} {c.group:20} {c.case[:58]:58} {c.measured:11.4g} {c.predicted:11.4g} "
+            lines.append(f"{c.hardware:8} {c.group:21} {c.case[:58]:58} {c.measured:11.4g} {c.predicted:11.4g} "
                          f"{c.unit:7} {c.error:+7.1%}  {c.role}")
         lines.append("")
     summary = summarize(comparisons)
-    lines.append(f"{'hardware':8} {'group':20} {'cases':>5} {'fit':>4} {'MAPE':>7} {'bias':>7} {'worst':>7} {'target':>7}")
+    lines.append(f"{'hardware':8} {'group':21} {'cases':>5} {'fit':>4} {'MAPE':>7} {'bias':>7} {'worst':>7} {'target':>7}")
     for r in summary.itertuples():
         target = "-" if pd.isna(r.target) else f"{r.target:.0%}"
-        lines.append(f"{r.hardware:8} {r.group:20} {r.cases:5d} {r.fitted:4d} {r.mape:7.1%} {r.bias:+7.1%} "
+        lines.append(f"{r.hardware:8} {r.group:21} {r.cases:5d} {r.fitted:4d} {r.mape:7.1%} {r.bias:+7.1%} "
                      f"{r.worst:+7.1%} {target:>7}")
     return "\n".join(lines)
