@@ -3,19 +3,25 @@
 Run on a machine with an NVIDIA GPU and PyTorch (CI has neither; without them the script says so in one
 line and exits 2):
 
-    python benchmarks/measure_gpu.py --out DIR [--quick]
+    python benchmarks/measure_gpu.py --out DIR [--quick] [--only gemm,attention,memory,launch,power,ramp]
 
-It measures what the end-to-end residuals of `asicsim validate` point at and no public row covers
-(docs/gpu-calibration.md, "What the residuals say"):
-- FP8 (torch._scaled_mm, per-tensor scales) and BF16 GEMMs at the Llama-70B projection shapes for
-  TP 1/2/4/8 and decode-to-prefill token counts M;
-- decode attention (one query per sequence, GQA, contiguous KV) and causal prefill attention through
-  torch's scaled_dot_product_attention;
-- HBM copy and read-only bandwidth; kernel launch overhead with and without CUDA Graph replay.
-All-reduce needs more than one GPU and is not measured here.
+Sections (`--only` picks some; one that fails is reported and the others still run):
+- gemm: FP8 (torch._scaled_mm, per-tensor scales) and BF16 GEMMs at the Llama-70B projection shapes for TP
+  1/2/4/8 and decode-to-prefill token counts M, plus square peaks;
+- attention: decode attention (one query per sequence, GQA, contiguous K and V) on every SDPA backend that
+  runs it, and causal prefill attention;
+- memory: HBM copy and read-only bandwidth; launch: kernel launch cost eager and from a CUDA Graph;
+- power: board power (NVML energy counter) and SM clock over 3 s of sustained loads: idle, bf16 and fp8 GEMMs
+  (random and all-zero data), a device copy, a memory-bound decode GEMM;
+- ramp: rate, SM clock and power from 2 s idle to the power limit (10 ms windows, then 100 ms) for 8192^3 GEMMs
+  and 8-layer Llama-70B TP8 decode steps, whole and as attention or projections alone.
+GEMM and attention cases are captured in one CUDA Graph each and replayed over operand copies totalling 3x L2,
+so no weight or KV block is still cached when it comes round (a serving step reads each once).
+All-reduce needs more than one GPU and is not measured here. Rows measured here are stored under
+asicsim/data/calibration/measured/<hardware>/ and compared with the model by benchmarks/bench_measured.py.
 
 Output: DIR/gpu_measurements.csv (device, benchmark, size, value, unit, plus median / min of the timed
-repeats) and DIR/gpu_measurements.json (GPU name, driver, CUDA, PyTorch versions, date, the rows).
+repeats) and DIR/gpu_measurements.json (GPU name, driver, CUDA, PyTorch versions, L2, date, the rows).
 """
 
 from __future__ import annotations
