@@ -14,7 +14,8 @@ Sections (`--only` picks some; one that fails is reported and the others still r
 - power: board power (NVML energy counter) and SM clock over 3 s of sustained loads: idle, bf16 and fp8 GEMMs
   (random and all-zero data), a device copy, a memory-bound decode GEMM;
 - ramp: rate, SM clock and power from 2 s idle to the power limit (10 ms windows, then 100 ms) for 8192^3 GEMMs
-  and 8-layer Llama-70B TP8 decode steps, whole and as attention or projections alone.
+  (`--ramp gemm`), 8-layer Llama-70B TP8 decode steps, whole and as attention or projections alone (`decode`),
+  and 8-layer prefills of one 2048- or 8192-token prompt (`prefill`).
 GEMM and attention cases are captured in one CUDA Graph each and replayed over operand copies totalling 3x L2,
 so no weight or KV block is still cached when it comes round (a serving step reads each once).
 All-reduce needs more than one GPU and is not measured here. Rows measured here are stored under
@@ -41,6 +42,12 @@ TPS = (1, 2, 4, 8)
 TOKENS = (1, 16, 64, 128, 256, 512, 1024, 1536, 2048, 4096, 8192)
 QUICK_TOKENS = (1, 128, 1024, 8192)
 SQUARE = (4096, 8192, 16384)  # peak-efficiency GEMMs (the microbenchmark rows' M=N=K=16384)
+RAMP_DECODE_BATCHES = (64, 256, 1024)
+RAMP_CONTEXT = 2048
+RAMP_LAYERS = 8
+RAMP_FIRST_WINDOW_S, RAMP_FIRST_SPAN_S = 0.01, 0.3
+RAMP_PREFILL_TOKENS = (2048, 8192)
+RAMP_KINDS = ("gemm", "decode", "prefill")
 
 
 def projection_shapes(tp: int) -> list[tuple[str, int, int]]:
@@ -248,7 +255,7 @@ SECTIONS = ("gemm", "attention", "memory", "launch", "power", "ramp")
 
 
 def measure(torch, device_name: str, quick: bool, repeats: int, progress,
-            only: tuple[str, ...] = SECTIONS) -> list[dict]:
+            only: tuple[str, ...] = SECTIONS, ramp_kinds: tuple[str, ...] = RAMP_KINDS) -> list[dict]:
     """Every measurement as a row dict (see the module docstring). A section that fails is reported on stderr and
     the others still run, so one refused kernel does not cost the whole (rationed) GPU session."""
     time = _Timer(torch, repeats)
@@ -258,7 +265,7 @@ def measure(torch, device_name: str, quick: bool, repeats: int, progress,
                 ("memory", lambda: _memory_rows(torch, device_name, time)),
                 ("launch", lambda: _launch_rows(torch, device_name, time)),
                 ("power", lambda: _power_rows(torch, device_name, 1.0 if quick else 3.0, l2)),
-                ("ramp", lambda: _ramp_rows(torch, device_name))]
+                ("ramp", lambda: _ramp_rows(torch, device_name, kinds=ramp_kinds))]
     rows = []
     for name, section in sections:
         if name not in only:
@@ -367,10 +374,6 @@ def _power_rows(torch, device_name: str, seconds: float, l2: int) -> list[dict]:
     return rows
 
 
-RAMP_DECODE_BATCHES = (64, 256, 1024)
-RAMP_CONTEXT = 2048
-RAMP_LAYERS = 8
-RAMP_FIRST_WINDOW_S, RAMP_FIRST_SPAN_S = 0.01, 0.3
 
 
 def _decode_step(torch, batch: int, context: int, layers: int, parts: str = "all"):
@@ -414,7 +417,30 @@ def _decode_step(torch, batch: int, context: int, layers: int, parts: str = "all
     return _capture(torch, step) or step
 
 
-def _ramp_rows(torch, device_name: str, seconds: float = 3.0, window_s: float = 0.1) -> list[dict]:
+def _prefill_step(torch, tokens: int, layers: int):
+    """A CUDA Graph of `layers` Llama-70B decoder layers at TP8 prefilling one `tokens`-long prompt: FP8 projections
+    and causal bf16 GQA attention (cuDNN SDPA), every layer on its own weights."""
+    fp8 = torch.float8_e4m3fn
+    one = torch.ones((), device="cuda", dtype=torch.float32)
+    shapes = projection_shapes(8)
+    x = {k: torch.randn(tokens, k, device="cuda", dtype=torch.bfloat16).to(fp8) for _, _, k in shapes}
+    weights = [[torch.randn(n, k, device="cuda", dtype=torch.bfloat16).to(fp8) for _, n, k in shapes]
+               for _ in range(layers)]
+    backend = dict(_sdpa_backends(torch)).get("cudnn_attention")
+    q = torch.randn(1, Q_HEADS // 8, tokens, HEAD_DIM, device="cuda", dtype=torch.bfloat16)
+    k = torch.randn(1, KV_HEADS // 8, tokens, HEAD_DIM, device="cuda", dtype=torch.bfloat16)
+    v = torch.randn_like(k)
+
+    def step() -> None:
+        for layer in weights:
+            for (_, _, kdim), w in zip(shapes, layer):
+                torch._scaled_mm(x[kdim], w.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+            _sdpa(torch, backend, q, k, v, is_causal=True, enable_gqa=True)
+    return _capture(torch, step) or step
+
+
+def _ramp_rows(torch, device_name: str, seconds: float = 3.0, window_s: float = 0.1,
+               kinds: tuple[str, ...] = RAMP_KINDS) -> list[dict]:
     """How a sustained load's rate, SM clock and board power move from a cold start (after 2 s idle) as the board
     reaches its power limit: short benchmarks see the first window, serving under load the last. Loads: bf16 and
     fp8 8192^3 GEMMs, and decode steps of 8 Llama-70B TP8 layers (fp8 GEMMs, bf16 attention) at several batches."""
@@ -427,17 +453,24 @@ def _ramp_rows(torch, device_name: str, seconds: float = 3.0, window_s: float = 
     n = 8192
     a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
     b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    cases = [("gemm_bf16_ramp", f"gemm_bf16 M=N=K={n}", lambda: (lambda: torch.matmul(a, b)), 2.0 * n**3, "TFLOP/s",
-              1e12)]
+    cases = []
+    if "gemm" in kinds:
+        cases.append(("gemm_bf16_ramp", f"gemm_bf16 M=N=K={n}", lambda: (lambda: torch.matmul(a, b)), 2.0 * n**3,
+                      "TFLOP/s", 1e12))
     fp8 = getattr(torch, "float8_e4m3fn", None)
     if fp8 is not None and hasattr(torch, "_scaled_mm"):
         a8, b8 = a.to(fp8), b.t().contiguous().to(fp8)
         one = torch.ones((), device="cuda", dtype=torch.float32)
-        cases.append(("gemm_fp8_ramp", f"gemm_fp8 M=N=K={n}",
-                      lambda: (lambda: torch._scaled_mm(a8, b8.t(), scale_a=one, scale_b=one,
-                                                        out_dtype=torch.bfloat16)),
-                      2.0 * n**3, "TFLOP/s", 1e12))
-        for batch in RAMP_DECODE_BATCHES:
+        if "gemm" in kinds:
+            cases.append(("gemm_fp8_ramp", f"gemm_fp8 M=N=K={n}",
+                          lambda: (lambda: torch._scaled_mm(a8, b8.t(), scale_a=one, scale_b=one,
+                                                            out_dtype=torch.bfloat16)),
+                          2.0 * n**3, "TFLOP/s", 1e12))
+        for tokens in (RAMP_PREFILL_TOKENS if "prefill" in kinds else ()):
+            cases.append(("prefill_step_fp8_ramp", f"llama-70b tp8 {RAMP_LAYERS} layers prefill tokens={tokens}",
+                          lambda tokens=tokens: _prefill_step(torch, tokens, RAMP_LAYERS),
+                          float(RAMP_LAYERS), "layers/s", 1.0))
+        for batch in (RAMP_DECODE_BATCHES if "decode" in kinds else ()):
             for bench, parts in (("decode_step_fp8_ramp", "all"), ("decode_attention_ramp", "attention"),
                                  ("decode_projections_fp8_ramp", "projections")):
                 label = "" if parts == "all" else f" {parts} only"
@@ -503,10 +536,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a subset of the shapes (a few minutes)")
     parser.add_argument("--repeats", type=int, default=20, help="timed repeats per case (median reported)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections ({', '.join(SECTIONS)})")
+    parser.add_argument("--ramp", default=",".join(RAMP_KINDS), help=f"the ramp section's loads ({', '.join(RAMP_KINDS)})")
     args = parser.parse_args(argv)
     only = tuple(x.strip() for x in args.only.split(",") if x.strip())
     if not only or set(only) - set(SECTIONS):
         print(f"measure_gpu: --only: sections are {', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    ramp_kinds = tuple(x.strip() for x in args.ramp.split(",") if x.strip())
+    if not ramp_kinds or set(ramp_kinds) - set(RAMP_KINDS):
+        print(f"measure_gpu: --ramp: loads are {', '.join(RAMP_KINDS)}", file=sys.stderr)
         return 2
     if args.repeats < 1:
         print("measure_gpu: --repeats: must be at least 1", file=sys.stderr)
@@ -527,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
         done[0] += 1
         print(f"[{done[0]}] {label}", file=sys.stderr, flush=True)
 
-    rows = measure(torch, device_name, args.quick, args.repeats, progress, only)
+    rows = measure(torch, device_name, args.quick, args.repeats, progress, only, ramp_kinds)
     if not rows:
         print("measure_gpu: every section failed (see above); nothing written", file=sys.stderr)
         return 1

@@ -296,12 +296,23 @@ def _decode_step_ops(batch: int, context: int) -> list:
     return ops
 
 
+def _prefill_step_ops(tokens: int) -> list:
+    """One layer of measure_gpu's prefill step in the model: four FP8 projections at TP8 over `tokens` tokens and
+    causal bf16 GQA attention (8 query heads, 1 KV head of 128) over one prompt of that length."""
+    ops = [ot._gemm_op("fp8", tokens, op.n, op.k) for op in _decode_step_ops(1, 1)[:4]]
+    ops.append(ot._attention_op(OpKind.ATTENTION_PREFILL, SimpleNamespace(
+        batch=1, q_heads=Q_HEADS_70B // 8, kv_heads=KV_HEADS_70B // 8, head_dim=128, kv_dtype="bf16", dtype="bf16",
+        past_tokens=0, isl=tokens)))
+    return ops
+
+
 def _step_s(device: GpuDevice, ops: list) -> float:
     return sum(device.explain(op)["time_s"] for op in ops)
 
 
 _PARTS = {"decode_step_fp8_ramp": ("decode step", slice(None)), "decode_attention_ramp": ("attention part", slice(4, None)),
-          "decode_projections_fp8_ramp": ("projection part", slice(0, 4))}
+          "decode_projections_fp8_ramp": ("projection part", slice(0, 4)),
+          "prefill_step_fp8_ramp": ("prefill step", slice(None))}
 
 
 def _ramps(hardware: str) -> list[MeasuredComparison]:
@@ -314,7 +325,7 @@ def _ramps(hardware: str) -> list[MeasuredComparison]:
     burst, sustained = _device(hardware, sustained=False), _device(hardware, sustained=True)
     biggest = {}
     for r in rates.itertuples():
-        if r.benchmark in _PARTS:
+        if r.benchmark in _PARTS and "batch" in _fields(r.case):
             batch = int(_fields(r.case)["batch"])
             biggest[r.benchmark] = max(biggest.get(r.benchmark, 0), batch)
     out = []
@@ -330,9 +341,12 @@ def _ramps(hardware: str) -> list[MeasuredComparison]:
             continue
         group, part = _PARTS[r.benchmark]
         f = _fields(r.case)
-        batch, context = int(f["batch"]), int(f["ctx"])
         layers = int(re.search(r"(\d+) layers", r.case).group(1))
-        ops = _decode_step_ops(batch, context)[part]
+        if r.benchmark == "prefill_step_fp8_ramp":
+            batch, ops = 0, _prefill_step_ops(int(f["tokens"]))
+        else:
+            batch = int(f["batch"])
+            ops = _decode_step_ops(batch, int(f["ctx"]))[part]
         t_burst, t_sustained = (layers * _step_s(d, ops) for d in (burst, sustained))
         out.append(MeasuredComparison(hardware, "power-limit throttle", f"{r.case}: sustained / burst",
                                       r.sustained / r.burst, t_burst / t_sustained, "ratio", "holdout"))
@@ -340,7 +354,7 @@ def _ramps(hardware: str) -> list[MeasuredComparison]:
                                       "layers/s", "holdout"))
         out.append(MeasuredComparison(hardware, group, f"{r.case}, sustained", r.sustained, layers / t_sustained,
                                       "layers/s", "holdout"))
-        fitted = r.benchmark == "decode_attention_ramp" and batch == biggest[r.benchmark]
+        fitted = r.benchmark == "decode_attention_ramp" and batch == biggest.get(r.benchmark)
         out.append(MeasuredComparison(hardware, f"{group} power", f"{r.case}, sustained", r.power_w,
                                       _ops_power_w(sustained, ops, "fp8"), "W", "fit" if fitted else "holdout"))
     return out
