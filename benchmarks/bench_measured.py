@@ -16,6 +16,7 @@ import sys
 import time
 
 from asicsim.analysis import measured_gpu as mg
+from asicsim.commands._output import report_targets
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,12 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"on-chip memory path fitted from the sustained copy: "
           f"{', '.join(f'{hw} {mg.onchip_memory_path_pj_per_bit_fit(hw):.2f} pJ/bit' for hw in args.hw or known)}; "
           f"{time.perf_counter() - start:.1f} s")
-    missed = mg.check_targets(mg.summarize(comparisons))
-    for line in missed:
-        print(f"  MISSED {line}")
-    if not missed:
-        print("targets: all met")
-    return 1 if (args.check and missed) else 0
+    return report_targets(mg.check_targets(mg.summarize(comparisons)), args.check)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import sys
 import time
 
 from asicsim.analysis import operator_tables as ot
+from asicsim.commands._output import report_targets
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,12 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     prov = ot.provenance()
     print(f"\ntables: {prov['package']} {prov['package_version']} ({prov['framework']}); "
           f"{time.perf_counter() - start:.1f} s")
-    missed = ot.check_operator_targets(errors)
-    for line in missed:
-        print(f"  MISSED {line}")
-    if not missed:
-        print("targets: all met")
-    return 1 if (args.check and missed) else 0
+    return report_targets(ot.check_operator_targets(errors), args.check)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import argparse
 import json
 import math
 
-__all__ = ["FORMATS", "add_output_flags", "output_format", "print_rows", "print_json"]
+__all__ = ["FORMATS", "add_output_flags", "output_format", "print_rows", "print_json", "report_targets"]
 
 FORMATS = ("table", "csv", "md", "json")
 
@@ -55,3 +55,13 @@ def print_rows(rows: list[dict], fmt: str, columns: list[str] | None = None) -> 
 
 def print_json(obj) -> None:
     print(json.dumps(obj, indent=2, sort_keys=False, default=float))
+
+
+def report_targets(missed: list[str], check: bool) -> int:
+    """Print each missed target (or that all are met); the benchmark scripts' exit code: 1 when `check` and any
+    target is missed, else 0."""
+    for line in missed:
+        print(f"  MISSED {line}")
+    if not missed:
+        print("targets: all met")
+    return 1 if (check and missed) else 0
