@@ -46,10 +46,10 @@ class GpuOptions:
         first (gate/up) GEMM its (token x expert) input rows are gathered into expert order, after the last
         (down) GEMM its per-token output rows are written back in token order (TensorRT-LLM's expandInputRows /
         finalizeMoeRouting kernels); each reads and writes those hidden-width rows once through HBM.
-    sustained_power_cap: compute-bound tensor work (GEMM, attention and scan compute) runs at the spec's
-        `sustained_compute_fraction` of the rate its efficiencies describe: serving holds the board at its power
-        limit, where the clocks sit below the boost clock a kernel timed alone for milliseconds sees. Off for
-        comparisons with such kernel timings (`kernel_timing`).
+    sustained_power_cap: GEMMs and prefill attention run slower by up to the spec's measured
+        `sustained_compute_fraction`, in proportion to how busy they keep the tensor cores: serving holds the
+        board at its power limit, where the clocks sit below the boost clock a kernel timed alone for milliseconds
+        sees. Off for comparisons with such kernel timings (`kernel_timing`).
     """
 
     wave_quantization: bool = True

@@ -10,7 +10,8 @@ datasheet (TDP / dense bf16 peak), decomposed per bf16 MAC; for H100:
 Scaling rules: MAC energy by dtype (fp8 = 0.5 x bf16); the datapath term per MAC shrinks with operand width
 (fp8 moves half the bits per MAC); a tensor instruction covers 2x the MACs in fp8 (k doubles, as Hopper's
 fp8 MMA shapes); logic energy by process node. HBM 3.0 pJ/bit at the DRAM plus 8.51 pJ/bit on the on-chip path
-(measured on an H200; charged while the tensor cores are idle), NVLink 1.3 pJ/bit. Constants:
+while the tensor cores are idle and 5.28 pJ/bit more for decode attention's streamed KV (both measured on an
+H200, docs/gpu-calibration.md), NVLink 1.3 pJ/bit. Constants:
 `asicsim/data/area_model.toml` (loaded by `asicsim.core.area`, shared with the ASIC model).
 """
 
@@ -140,7 +141,8 @@ def onchip_memory_j(op: Any, compute_s: float, kernel_s: float) -> float:
     """Joules an op's HBM bytes spend on the GPU's on-chip path (controller, L2, network, load/store) beyond the
     DRAM access: `onchip_memory_path_pj_per_bit` for the share of the op's kernel time its tensor cores are idle;
     decode attention, a KV stream, pays the whole path plus `decode_attention_pj_per_bit` on every byte (its work
-    per streamed byte beyond a copy's; linear in the cached tokens, as the decode fast-forward needs). Priced per op (`OpCost.energy_j`), summed into the step's `op_energy_j`."""
+    per streamed byte beyond a copy's; linear in the cached tokens, as the decode fast-forward needs). Priced per
+    op (`OpCost.energy_j`), summed into the step's `op_energy_j`."""
     nbytes = op.memory_bytes
     if nbytes <= 0.0:
         return 0.0
@@ -213,8 +215,8 @@ def step_energy_j(spec_or_device: Any, step: Any, dtype: str) -> Any:
     """Joules one GPU spends in one engine step (see `step_energy_breakdown_j`), at most TDP x step time; given
     a StepTable's columns (`StepTable.columns()`), an array with every step's.
 
-    The GPU's power manager holds it at its TDP by lowering clocks; the timing side already carries that
-    throttle, because the GEMM efficiencies were calibrated on power-limited parts.
+    The GPU's power manager holds it at its TDP by lowering clocks; the timing side carries that throttle
+    (`GpuOptions.sustained_power_cap`, measured on an H200).
     """
     s = _spec(spec_or_device)
     joules = np.minimum(sum(_step_parts_j(s, step, dtype)), s.tdp_w * np.maximum(step.end_at - step.start_at, 0.0))
