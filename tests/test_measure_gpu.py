@@ -66,3 +66,10 @@ def test_unknown_section_one_line_and_exit_2(capsys, tmp_path) -> None:
     assert measure_gpu.main(["--out", str(tmp_path), "--only", "gemm,bogus"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--only" in err[0]
+
+
+def test_unknown_ramp_load_one_line_and_exit_2(capsys, tmp_path) -> None:
+    assert measure_gpu.main(["--out", str(tmp_path), "--ramp", "decode,bogus"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--ramp" in err[0]
+    assert not any(tmp_path.iterdir())

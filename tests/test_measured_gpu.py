@@ -179,3 +179,13 @@ def test_throttle_leaves_decode_attention_and_unmeasured_gpus_alone() -> None:
             assert ratio == 1.0
         else:  # a large GEMM keeps the tensor cores at their calibrated rate: close to the full measured slowdown
             assert 1.0 / spec.sustained_compute_fraction * 0.97 <= ratio <= 1.0 / spec.sustained_compute_fraction
+
+
+def test_report_targets_exit_code_and_lines(capsys) -> None:
+    from asicsim.commands._output import report_targets
+    assert report_targets([], check=True) == 0
+    assert "all met" in capsys.readouterr().out
+    assert report_targets(["h200 gemm bf16: MAPE 30.0% > 20%"], check=False) == 0
+    assert report_targets(["h200 gemm bf16: MAPE 30.0% > 20%"], check=True) == 1
+    out = capsys.readouterr().out
+    assert out.count("MISSED h200 gemm bf16") == 2 and "all met" not in out
