@@ -657,3 +657,18 @@ def test_valid_csv_columns_parse_at_once_to_the_row_by_row_arrays(rows) -> None:
         assert np.array_equal(fast[0][name], values), name
     for port, values in slow[1].items():
         assert np.array_equal(fast[1][port], values), port
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.integers(1, 16), st.integers(1, 16), dataflows, dims, dims, dims, srams,
+       _with_ports(st.sampled_from([0, 1])), st.integers(1, 6), st.integers(1, 6))
+@example(1, 1, 0, 24, 22, 5, 1024, (0, (1.0, 1.0, 1.0)), 9, 1)  # 330 MACs on one PE: 329 cycles counted
+def test_a_split_never_beats_its_mac_bound(r, c, df, m, n, k, sram, mode_ports, a_m, a_n):
+    """What shared_gemm_cycles' pruning rests on: one array's cycles in an a_m x a_n split, tile search,
+    stalls and any port bandwidth included, are at least its part's MACs over the array's PEs."""
+    from asicsim.kernels.systolic import _split_cycles, _split_mac_bound
+
+    mode, ports = mode_ports
+    a_m, a_n = min(a_m, m), min(a_n, n)
+    got = _split_cycles(r, c, df, m, n, k, mode, a_m, a_n, sram, *ports)[0]
+    assert got >= _split_mac_bound(r, c, m, n, k, a_m, a_n)

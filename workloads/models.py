@@ -205,7 +205,13 @@ class ModelConfig:
 
 def builtin_models() -> list[str]:
     """Names of the configs shipped in `workloads/configs/`."""
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+    return list(_builtin_models())
+
+
+@lru_cache(maxsize=1)
+def _builtin_models() -> tuple[str, ...]:
+    """The shipped configs, listed once per process (a sweep resolves a model name per point)."""
+    return tuple(sorted(p.stem for p in CONFIG_DIR.glob("*.json")))
 
 
 def model_config_path(name_or_path: str | Path) -> Path:

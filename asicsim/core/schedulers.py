@@ -241,6 +241,19 @@ _NO_STEPS = np.zeros(0, dtype=np.int64)
 class StaticScheduler(Scheduler):
     name = "static"
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The running sequences with prompt left to prefill, in running order: what the step's prefill walks
+        # (a scan of the whole batch per step cost a 512-request sweep point ~14% of its time). Prefill takes
+        # them in order and only the first ones complete, nothing pre-empts or finishes a static batch's
+        # sequence before its prefill is done, so the done ones are always at the front.
+        self._unprefilled: deque[Seq] = deque()
+
+    def _admit(self, s: Seq) -> None:
+        super()._admit(s)
+        if s.prefilled < s.prompt:
+            self._unprefilled.append(s)
+
     def plan(self, now_at: float) -> StepPlan:
         if not self.running:
             kv = self.kv
@@ -250,15 +263,21 @@ class StaticScheduler(Scheduler):
                 if kv.extra_blocks(s.rid, full) > kv.free_blocks:
                     break
                 self.waiting.popleft()
-                self._reserve(s, full)
+                if full > s.cap:  # `_reserve`, the fit known
+                    kv.grow(s.rid, full)
+                    s.cap = kv.held(s.rid) * kv.block_tokens
                 self._admit(s)
         plan = StepPlan()
-        pending = [s for s in self.running if s.prefilled < s.prompt]
+        pending = self._unprefilled
+        while pending and not (pending[0].active and pending[0].prefilled < pending[0].prompt):
+            pending.popleft()
         if pending:
             room = self.budget
             for s in pending:
                 if room == 0:
                     break
+                if not (s.active and s.prefilled < s.prompt):
+                    continue
                 take = min(room, s.prompt - s.prefilled)
                 plan.prefill.append((s, take))
                 room -= take
