@@ -55,6 +55,19 @@ class PagedKVCache:
             if self.used_blocks > self.peak_blocks:
                 self.peak_blocks = self.used_blocks
 
+    def take_blocks(self, needs: list[tuple[int, int]]) -> None:
+        """`grow` for many requests at once: request rid takes `blocks` more blocks, for each (rid, blocks)."""
+        total = sum(n for _, n in needs)
+        if total > self.free_blocks:
+            raise RuntimeError(f"KV cache overflow: {total} blocks asked for, {self.free_blocks} free")
+        held = self._held
+        for rid, blocks in needs:
+            if blocks:
+                held[rid] = held.get(rid, 0) + blocks
+        self.used_blocks += total
+        if self.used_blocks > self.peak_blocks:
+            self.peak_blocks = self.used_blocks
+
     def free(self, rid: int) -> None:
         self.used_blocks -= self._held.pop(rid, 0)
 

@@ -151,6 +151,12 @@ class Scheduler:
         """Whether the next step admits nothing (with `first_growth` blocks taken by its decodes)."""
         return True
 
+    def prefill_run(self) -> list[tuple[tuple[Seq, int, int], ...]]:
+        """The chunks (sequence, new tokens, tokens cached before) of each of the coming steps, in order, when
+        those steps are certain to be prefill-only whatever the clock brings; [] when they are not (the default:
+        schedulers that admit arrivals or mix decodes into prefill steps decide step by step)."""
+        return []
+
     # --- requests that arrive prefilled (a disaggregated decode pool) ------------------------------------
     def _prefilled_tokens(self, s: Seq) -> int:
         """Tokens whose blocks a prefilled arrival takes at admission: its cached prompt (growth as it decodes)."""
@@ -254,19 +260,57 @@ class StaticScheduler(Scheduler):
         if s.prefilled < s.prompt:
             self._unprefilled.append(s)
 
+    def prefill_run(self) -> list[tuple[tuple[Seq, int, int], ...]]:
+        """While a batch prefills: the rest of its prefill steps, `plan`'s chunks step after step. The clock
+        changes none of them: arrivals wait for the whole batch to finish, and nothing decodes, is pre-empted or
+        is admitted before its last prompt is prefilled."""
+        if not self.running:
+            return []  # the next plan admits a batch
+        pending = [s for s in self._unprefilled if s.active and s.prefilled < s.prompt]
+        left = [s.prompt - s.prefilled for s in pending]
+        steps, first, n = [], 0, len(pending)
+        while first < n:
+            room, chunks, j = self.budget, [], first
+            while j < n and room != 0:
+                take = min(room, left[j])
+                chunks.append((pending[j], take, pending[j].prompt - left[j]))
+                room -= take
+                left[j] -= take
+                j += 1
+            while first < n and left[first] == 0:
+                first += 1
+            steps.append(tuple(chunks))
+        return steps
+
+    def _admit_batch(self) -> None:
+        """Admit queue heads (FCFS, up to max_batch) while blocks for their whole length fit: the next batch.
+        One pass sizes the batch, then its blocks are taken at once (a 512-request batch took 2.7 ms as a
+        `_reserve` per request)."""
+        kv, waiting, extra = self.kv, self.waiting, self.draft_tokens
+        free = kv.free_blocks
+        batch: list[tuple[Seq, int, int]] = []
+        for s in waiting:
+            if len(batch) >= self.max_batch:
+                break
+            full = s.prompt + s.req.output_tokens - s.generated + extra
+            need = kv.extra_blocks(s.rid, full)
+            if need > free:
+                break
+            free -= need
+            batch.append((s, full, need))
+        if not batch:
+            return
+        kv.take_blocks([(s.rid, need) for s, _, need in batch])
+        block = kv.block_tokens
+        for s, full, _ in batch:
+            waiting.popleft()
+            if full > s.cap:  # `_reserve`: the fit is known
+                s.cap = kv.held(s.rid) * block
+            self._admit(s)
+
     def plan(self, now_at: float) -> StepPlan:
         if not self.running:
-            kv = self.kv
-            while self.waiting and len(self.running) < self.max_batch:
-                s = self.waiting[0]
-                full = s.prompt + s.req.output_tokens - s.generated + self.draft_tokens
-                if kv.extra_blocks(s.rid, full) > kv.free_blocks:
-                    break
-                self.waiting.popleft()
-                if full > s.cap:  # `_reserve`, the fit known
-                    kv.grow(s.rid, full)
-                    s.cap = kv.held(s.rid) * kv.block_tokens
-                self._admit(s)
+            self._admit_batch()
         plan = StepPlan()
         pending = self._unprefilled
         while pending and not (pending[0].active and pending[0].prefilled < pending[0].prompt):

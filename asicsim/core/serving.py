@@ -333,6 +333,8 @@ _FF_COLUMNS = np.array([FIELD_INDEX[_FF_FIELDS[i]] for i in _FF_KEPT])
 _RUN_CONSTANT = np.array([FIELD_INDEX[name] for name in ("replica", "prefill_tokens", "decode_tokens", "batch_size",
                                                            "waiting", "running", "tokens_out")])
 _RUN_VARYING = tuple(FIELD_INDEX[name] for name in ("step", "start_at", "end_at", "micro_batches", "kv_blocks"))
+_STEP_COLUMN, _START_COLUMN, _END_COLUMN, _TOKENS_OUT_COLUMN = (FIELD_INDEX[name] for name in
+                                                                  ("step", "start_at", "end_at", "tokens_out"))
 
 
 def _interpolate(timed, n: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
@@ -582,7 +584,7 @@ class _Replica:
         sched = self.sched
         seqs, n, growth = sched.decode_run()
         if n < FAST_FORWARD_MIN_STEPS:
-            return 0
+            return self._prefill_forward(until_at)
         runner, now = self.runner, self.now
         past0 = np.fromiter((s.cached for s in seqs), dtype=np.int64, count=len(seqs))
         evals: dict[int, tuple[np.ndarray, int]] = {}
@@ -632,6 +634,71 @@ class _Replica:
         for column, value in zip(_RUN_VARYING, (np.arange(first, first + k), starts, ends, micro[:k], used)):
             block[:, column] = value
         self.now = float(ends[-1])
+        if done:
+            self._finish(done, self.now)
+        return k
+
+    def _prefill_forward(self, until_at: float) -> int:
+        """Book the coming prefill-only steps the scheduler vouches for (`Scheduler.prefill_run`: a static batch
+        prefilling) at once. Equal batches (a burst's equal prompts) are timed and turned into a record once; the
+        clock is the same sums as stepping, and every sequence gets the same updates, step by step. The run stops
+        before a step starting at or after `until_at` (the next arrival lengthens the queue a record shows) and
+        after a step that finishes a request (a one-token output frees blocks and leaves the running list)."""
+        run = self.sched.prefill_run()
+        if len(run) < FAST_FORWARD_MIN_STEPS or self.now >= until_at:
+            return 0
+        sched, time_step = self.sched, self.runner.time_step
+        kv = sched.kv
+        counts = (len(sched.waiting), kv.used_blocks, len(sched.running))  # fixed until the run's last step
+        kinds: dict[tuple, int] = {}
+        seconds: list[float] = []
+        rows: list[np.ndarray] = []
+        kind_of = np.empty(len(run), dtype=np.int64)
+        for j, chunks in enumerate(run):
+            key = tuple([(c, p) for _, c, p in chunks])
+            i = kinds.get(key)
+            if i is None:
+                i = kinds[key] = len(rows)
+                batch = StepBatch(np.array([c for c, _ in key], dtype=np.int64),
+                                  np.array([p for _, p in key], dtype=np.int64), _EMPTY)
+                step_s, timing, micro, bubble = time_step(batch)
+                values = step_values(0, self.index, 0.0, 0.0, batch, micro, timing, batch_size=len(chunks),
+                                     waiting=counts[0], kv_blocks=counts[1], bubble=bubble, running=counts[2])
+                seconds.append(step_s)
+                rows.append(np.array([values[name] for name in STEP_FIELDS], dtype=np.float64))
+            kind_of[j] = i
+        clock = np.cumsum(np.concatenate(([self.now], np.array(seconds)[kind_of])))  # the sums of stepping
+        k = int(np.searchsorted(clock[:len(run)], until_at, "left"))  # steps that start before the next arrival
+        emitted = np.zeros(k, dtype=np.int64)
+        done: list[Seq] = []
+        for j in range(k):
+            start, end = float(clock[j]), float(clock[j + 1])
+            kv.advance(start)
+            for s, c, _ in run[j]:
+                if s.scheduled_at < 0.0:
+                    s.scheduled_at = start
+                s.prefilled += c
+                s.cached += c
+                if s.prefilled == s.prompt:
+                    s.generated += 1
+                    emitted[j] += 1
+                    if s.first_token_at < 0.0:
+                        s.first_token_at = end
+                    if s.generated >= s.req.output_tokens:
+                        done.append(s)
+            if done:
+                k = j + 1
+                break
+        if k < 1:
+            return 0
+        first = len(self.steps)
+        block = self.steps.extend(k)
+        block[:] = np.array(rows)[kind_of[:k]]
+        block[:, _STEP_COLUMN] = np.arange(first, first + k)
+        block[:, _START_COLUMN] = clock[:k]
+        block[:, _END_COLUMN] = clock[1:k + 1]
+        block[:, _TOKENS_OUT_COLUMN] = emitted[:k]
+        self.now = float(clock[k])
         if done:
             self._finish(done, self.now)
         return k
