@@ -55,6 +55,18 @@ class PagedKVCache:
             if self.used_blocks > self.peak_blocks:
                 self.peak_blocks = self.used_blocks
 
+    def fitting_prefix(self, requests) -> list[int]:
+        """Blocks each leading (rid, tokens) of `requests` (any iterable, read lazily) needs beyond what it holds,
+        for as many as fit the free blocks together."""
+        free, block, held, out = self.free_blocks, self.block_tokens, self._held, []
+        for rid, tokens in requests:
+            need = max(-(-int(tokens) // block) - held.get(rid, 0), 0)
+            if need > free:
+                break
+            free -= need
+            out.append(need)
+        return out
+
     def take_blocks(self, needs: list[tuple[int, int]]) -> None:
         """`grow` for many requests at once: request rid takes `blocks` more blocks, for each (rid, blocks)."""
         total = sum(n for _, n in needs)

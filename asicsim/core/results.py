@@ -296,6 +296,11 @@ def percentile(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else 0.0
 
 
+def percentiles(values: np.ndarray, qs: Sequence[float]) -> list[float]:
+    """`percentile` at each of `qs`, in one numpy call (the same numbers; a call costs ~0.1 ms whatever its q)."""
+    return [float(v) for v in np.percentile(values, qs)] if len(values) else [0.0] * len(qs)
+
+
 # Vidur's request-metric (and Request field) name -> our requests-frame column (seconds, tokens). Vidur normalises decode time by its
 # decode tokens; ours (tpot_s) by output tokens - 1, which excludes the first token that prefill produced.
 VIDUR_REQUEST_COLUMNS = {

@@ -29,6 +29,7 @@ generated (vLLM's recompute pre-emption).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -284,29 +285,25 @@ class StaticScheduler(Scheduler):
 
     def _admit_batch(self) -> None:
         """Admit queue heads (FCFS, up to max_batch) while blocks for their whole length fit: the next batch.
-        One pass sizes the batch, then its blocks are taken at once (a 512-request batch took 2.7 ms as a
-        `_reserve` per request)."""
+        The blocks are sized in one pass and taken at once, and each sequence admitted inline (`_admit`'s
+        bookkeeping): a 512-request batch took 2.7 ms as a `_reserve` and an `_admit` per request."""
         kv, waiting, extra = self.kv, self.waiting, self.draft_tokens
-        free = kv.free_blocks
-        batch: list[tuple[Seq, int, int]] = []
-        for s in waiting:
-            if len(batch) >= self.max_batch:
-                break
-            full = s.prompt + s.req.output_tokens - s.generated + extra
-            need = kv.extra_blocks(s.rid, full)
-            if need > free:
-                break
-            free -= need
-            batch.append((s, full, need))
-        if not batch:
+        heads = itertools.islice(waiting, min(self.max_batch, len(waiting)))
+        needs = kv.fitting_prefix((s.rid, s.prompt + s.req.output_tokens - s.generated + extra) for s in heads)
+        if not needs:
             return
-        kv.take_blocks([(s.rid, need) for s, _, need in batch])
-        block = kv.block_tokens
-        for s, full, _ in batch:
-            waiting.popleft()
-            if full > s.cap:  # `_reserve`: the fit is known
-                s.cap = kv.held(s.rid) * block
-            self._admit(s)
+        batch = [waiting.popleft() for _ in needs]
+        kv.take_blocks([(s.rid, need) for s, need in zip(batch, needs)])
+        block, order, running, unprefilled = kv.block_tokens, self._order, self.running, self._unprefilled
+        for s in batch:
+            s.cap = max(s.cap, kv.held(s.rid) * block)  # `_reserve`: the fit is known
+            order += 1
+            s.admit_order = order
+            s.active = True
+            running.append(s)
+            if s.prefilled < s.prompt:
+                unprefilled.append(s)
+        self._order = order
 
     def plan(self, now_at: float) -> StepPlan:
         if not self.running:
