@@ -30,12 +30,24 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="asicsim", description="Performance model of LLM inference hardware: tokens/s, TTFT, TPOT, "
                                                  "energy and memory of a transformer ASIC next to GPUs and other "
                                                  "accelerators. `asicsim COMMAND --help` describes each command.")
-    parser.add_argument("--version", action="version", version=f"asicsim {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMAND_MODULES if only is None else (only,):
         if importlib.util.find_spec(f"asicsim.commands.{name}") is not None:
             importlib.import_module(f"asicsim.commands.{name}").register(sub)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: looked up only when asked for (reading the install's metadata costs every command ~15 ms)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show the version and exit"):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"asicsim {_version()}")  # stdout, as argparse's own version action
+        parser.exit()
 
 
 def _version() -> str:
@@ -93,6 +105,8 @@ def _cold_start(words: list[str]):
     if not _coldstart.should_interpret(words):
         return None
     _coldstart.interpret()
+    if _coldstart.is_warm():  # a short command on a warmed install: interpreted, nothing to say or start
+        return None
     warmer = _coldstart.start_background_compile()
     if sys.stderr.isatty():
         print(_coldstart.NOTICE, file=sys.stderr, flush=True)

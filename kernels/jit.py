@@ -2,21 +2,40 @@
 process after an install compiles (numba compiles each kernel lazily, on its first call with new types).
 
 Where no cache directory is writable (numba finds none beside the package nor in NUMBA_CACHE_DIR or the user's
-cache), kernels compile in memory every process instead: slower start, same results."""
+cache), kernels compile in memory every process instead: slower start, same results.
 
-import numba
-from numba.core import event, types
+After `interpret()` (called before the kernel modules are imported) kernels are the plain Python functions and
+numba is never imported: importing it and loading its cached kernels costs a process ~0.5 s, more than a short
+command's whole work interpreted (`asicsim.commands._coldstart`). numba's own NUMBA_DISABLE_JIT=1 gives the same
+plain functions with numba imported. The results are the same either way (CI runs the test suite both ways)."""
 
-__all__ = ["jit", "on_first_compile"]
+__all__ = ["jit", "on_first_compile", "interpret", "interpreted"]
+
+_INTERPRET = False
+
+
+def interpret() -> None:
+    """Kernels decorated from now on stay plain Python (call before importing the kernel modules)."""
+    global _INTERPRET
+    _INTERPRET = True
+
+
+def interpreted() -> bool:
+    """Whether `interpret()` was called: kernels decorated now stay plain Python and numba is not imported."""
+    return _INTERPRET
 
 
 def jit(fn):
-    """Compile `fn` in nopython mode, cached on disk where that is possible.
+    """Compile `fn` in nopython mode, cached on disk where that is possible; `fn` itself when interpreted.
 
     A call from one kernel to another passes constant arguments as literal types (`Literal[int](0)`), and numba
     would compile the callee once more per such literal pattern (gemm_cycles had 6 specialisations, a helper
     17): calls between kernels are typed with plain types instead, so each kernel compiles once per plain
     signature (the values, and so the results, are the same)."""
+    if interpreted():
+        return fn
+    import numba
+
     try:
         _compiled = numba.njit(cache=True, nogil=True)(fn)
     except RuntimeError:  # numba: "cannot cache function ...: no locator available"
@@ -28,8 +47,9 @@ def jit(fn):
 def _plain_calls(dispatcher) -> None:
     """Type calls from other kernels with their arguments' plain (non-literal) types."""
     template = getattr(dispatcher, "get_call_template", None)
-    if template is None:  # NUMBA_DISABLE_JIT=1: the Python function itself
+    if template is None:  # numba's own DISABLE_JIT: the Python function itself
         return
+    from numba.core import types
 
     def get_call_template(args, kws):
         return template(tuple(types.unliteral(a) for a in args), {k: types.unliteral(v) for k, v in kws.items()})
@@ -37,22 +57,25 @@ def _plain_calls(dispatcher) -> None:
     dispatcher.get_call_template = get_call_template
 
 
-class _FirstCompile(event.Listener):
-    """Calls its callback once, at the start of the first real compilation (not a load from the disk cache)."""
-
-    def __init__(self, callback) -> None:
-        self.callback = callback
-
-    def on_start(self, ev) -> None:
-        if self.callback is not None:
-            callback, self.callback = self.callback, None
-            callback()
-
-    def on_end(self, ev) -> None:
-        pass
-
-
 def on_first_compile(callback) -> None:
     """Call `callback()` when numba first compiles a function in this process (never when every kernel the
-    process runs loads from the on-disk cache, nor with NUMBA_DISABLE_JIT=1)."""
-    event.register("numba:compile", _FirstCompile(callback))
+    process runs loads from the on-disk cache, nor when kernels are interpreted: numba is then not imported)."""
+    if interpreted():
+        return
+    from numba.core import event
+
+    class _FirstCompile(event.Listener):
+        """Calls the callback once, at the start of the first real compilation (not a load from the cache)."""
+
+        def __init__(self) -> None:
+            self.pending = callback
+
+        def on_start(self, ev) -> None:
+            if self.pending is not None:
+                pending, self.pending = self.pending, None
+                pending()
+
+        def on_end(self, ev) -> None:
+            pass
+
+    event.register("numba:compile", _FirstCompile())

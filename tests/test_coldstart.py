@@ -30,19 +30,43 @@ def fresh_cache(tmp_path, monkeypatch):
     (["run", "--trace", "azure-conv"], False), (["run", "--trace=azure-conv"], False), (["compare", "--exact"], False),
     (["sweep", "x.toml"], False), (["validate"], False), ([], False), (["run", "--help"], False),
     (["run", "--requests", "100"], True), (["run", "--requests", "50000"], False), (["compare", "--requests=9999"], False),
+    (["run", "--rate", "5", "--requests", "100"], True),
 ])
 def test_only_light_commands_run_interpreted(fresh_cache, words, expected):
     assert _coldstart.should_interpret(words) is expected
 
 
-def test_a_completed_warm_up_or_the_switch_compiles_as_before(fresh_cache, monkeypatch):
+@pytest.mark.parametrize("words, warm_expected", [
+    (["compare"], True), (["run", "--hw", "sohu", "--requests", "64"], True), (["claim"], True),
+    (["run", "--hw", "sohu", "--rate", "20", "--requests", "40"], False), (["compare", "--rate=3"], False),
+])
+def test_short_commands_stay_interpreted_after_the_warm_up(fresh_cache, words, warm_expected):
+    """A burst (no arrival process) runs interpreted on a warmed install too: cheaper than loading numba. A run
+    with arrivals compiles once the warm-up has completed."""
+    assert _coldstart.should_interpret(words)  # cold: every light command
+    _coldstart.warm_stamp().parent.mkdir(parents=True)
+    _coldstart.warm_stamp().write_text("done")
+    assert _coldstart.is_warm()
+    assert _coldstart.should_interpret(words) is warm_expected
+
+
+def test_the_switch_compiles_as_before(fresh_cache, monkeypatch):
     assert _coldstart.should_interpret(["compare"])
     monkeypatch.setenv("ASICSIM_COLD_START", "0")
     assert not _coldstart.should_interpret(["compare"])
-    monkeypatch.delenv("ASICSIM_COLD_START")
-    _coldstart.warm_stamp().parent.mkdir(parents=True)
-    _coldstart.warm_stamp().write_text("done")
-    assert not _coldstart.should_interpret(["compare"])
+
+
+def test_a_short_command_on_a_warm_install_imports_no_numba(tmp_path):
+    """The point of interpreting a short command: numba is never imported (its import and cache load cost ~0.5 s)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ASICSIM_COLD_START", "NUMBA_DISABLE_JIT")}
+    env["ASICSIM_CACHE_DIR"] = str(tmp_path)
+    code = ("import sys; from asicsim.commands import _coldstart as c; p = c.warm_stamp(); "
+            "p.parent.mkdir(parents=True, exist_ok=True); p.write_text('done'); "
+            "from asicsim.cli import main; rc = main(['compare', '--requests', '8', '--json']); "
+            "print('NUMBA', 'numba' in sys.modules, rc, file=sys.stderr)")
+    err = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stderr
+    assert "NUMBA False 0" in err
+    assert not list(tmp_path.glob("kernels-warm-*.lock"))  # warm: no background compile started
 
 
 def test_numba_already_loaded_never_interprets(fresh_cache, monkeypatch):

@@ -1,12 +1,15 @@
-"""The first run after an install: interpret it, and compile the numba kernels in the background for later runs.
+"""Short commands run interpreted; the first longer run after an install compiles the numba kernels in the background.
 
-Compiling the kernels takes ~25 s of CPU once per install (numba then loads them from its on-disk cache). A short
-command (the README's `asicsim compare`, a run without a trace) does about 1 s of work interpreted, with results
-equal to the compiled ones (the kernels are plain Python under numba's DISABLE_JIT; CI runs the test suite both
-ways). So when no warm-up has completed for this install, such a command runs interpreted, says so in one line at
-a terminal, and starts one detached process (`asicsim.commands._warm`) that compiles the kernels a typical run
-needs into numba's cache and then writes a stamp. Long work (`--trace`, `--exact`, sweeps, validation) compiles
-in process as before, with its notice. `ASICSIM_COLD_START=0` turns this off.
+Loading numba costs a process about half a second even with every kernel in its on-disk cache (importing it ~0.25
+s, its cached kernels ~0.3 s), and compiling the kernels takes ~25 s of CPU once per install. A burst of requests
+(the README's `asicsim compare`, a `run` without arrivals, `claim`, `gemm`, `efficiency`) does less work than that
+interpreted: the kernels are plain Python when not compiled (`asicsim.kernels.jit`; CI runs the test suite both
+ways, the results are equal). So such a short command always runs interpreted and numba is never imported. A
+light command with arrivals (`--rate`, up to MAX_INTERPRETED_REQUESTS requests) runs interpreted only while no
+warm-up has completed for this install. Whenever one runs interpreted on an install with no completed warm-up, it
+says so in one line at a terminal and starts one detached process (`asicsim.commands._warm`) that compiles the
+kernels a typical run needs into numba's cache and then writes a stamp. Long work (`--trace`, `--exact`, sweeps,
+validation) compiles in process as before, with its notice. `ASICSIM_COLD_START=0` turns all this off.
 """
 
 from __future__ import annotations
@@ -17,15 +20,15 @@ import os
 import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
-__all__ = ["LIGHT_COMMANDS", "HEAVY_FLAGS", "NOTICE", "cache_dir", "warm_stamp", "should_interpret", "interpret",
-           "start_background_compile", "stop"]
+__all__ = ["LIGHT_COMMANDS", "HEAVY_FLAGS", "ARRIVAL_FLAGS", "NOTICE", "cache_dir", "warm_stamp", "is_warm",
+           "should_interpret", "is_short", "interpret", "start_background_compile", "stop"]
 
 # Commands whose default work is about a second interpreted (with no flag from HEAVY_FLAGS).
 LIGHT_COMMANDS = frozenset({"compare", "run", "efficiency", "claim", "gemm"})
 HEAVY_FLAGS = ("--trace", "--exact")
+ARRIVAL_FLAGS = ("--rate",)  # requests arriving over time: every step its own, the ASIC's ~5x slower interpreted
 MAX_INTERPRETED_REQUESTS = 2000  # interpreted, 1,000 requests with arrivals take ~10 s; compiling takes ~25 s
 LOCK_STALE_S = 600.0  # a warm-up lock older than this is from a process that died
 NOTICE = ("asicsim: first run after install: interpreting this one; numba kernels compile in the background "
@@ -40,20 +43,16 @@ def cache_dir() -> Path:
 
 
 def _key() -> str:
-    """Python, numba and asicsim versions, the kernel sources (size and mtime: numba's own cache check) and the
-    numba cache directory: a warm-up stamp is valid only for the exact code numba would load."""
-    found = importlib.util.find_spec("asicsim.kernels")  # found, not imported (importing would load numba)
-    kernels = Path(next(iter(found.submodule_search_locations or []), "")) if found else Path()
-    parts = [sys.version, _version("numba"), _version("asicsim"), os.environ.get("NUMBA_CACHE_DIR", "")]
-    parts += [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(kernels.glob("*.py"))]
+    """Python, numba and the kernel sources (size and mtime: numba's own cache check; numba by its package's
+    version file) and the numba cache directory: a warm-up stamp is valid only for the exact code numba would
+    load. Found, not imported (importing the kernels would load numba), and without importlib.metadata (~25 ms)."""
+    parts = [sys.version, os.environ.get("NUMBA_CACHE_DIR", "")]
+    for name in ("numba", "asicsim.kernels"):
+        found = importlib.util.find_spec(name)
+        folder = Path(next(iter(found.submodule_search_locations or []), "")) if found else Path()
+        files = sorted(folder.glob("*.py")) if name != "numba" else [folder / "_version.py", folder / "__init__.py"]
+        parts += [f"{name}/{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files if p.is_file()]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return ""
 
 
 def warm_stamp() -> Path:
@@ -61,9 +60,22 @@ def warm_stamp() -> Path:
     return cache_dir() / f"kernels-warm-{_key()}"
 
 
+def is_warm() -> bool:
+    """Whether the background warm-up has compiled the kernels for this install (False if that cannot be read)."""
+    try:
+        return warm_stamp().exists()
+    except OSError:
+        return False
+
+
+def is_short(words: list[str]) -> bool:
+    """A light command on a burst of requests (no arrival process): cheaper interpreted than loading numba."""
+    return not any(w.split("=")[0] in ARRIVAL_FLAGS for w in words)
+
+
 def should_interpret(words: list[str]) -> bool:
     """Whether this command line runs interpreted: a light command, no heavy flag, numba not yet loaded in this
-    process, not turned off, and no completed warm-up for this install."""
+    process, not turned off; and either short (`is_short`) or on an install with no completed warm-up."""
     if not words or words[0] not in LIGHT_COMMANDS or any(w.split("=")[0] in HEAVY_FLAGS for w in words):
         return False
     if "-h" in words or "--help" in words:
@@ -74,10 +86,7 @@ def should_interpret(words: list[str]) -> bool:
         return False
     if "numba" in sys.modules:  # kernels may already be compiled in this process (the API, tests)
         return False
-    try:
-        return not warm_stamp().exists()
-    except OSError:
-        return False
+    return is_short(words) or not is_warm()
 
 
 def _requests(words: list[str]) -> int:
@@ -94,10 +103,10 @@ def _requests(words: list[str]) -> int:
 
 
 def interpret() -> None:
-    """Kernels decorated from now on stay plain Python (numba's DISABLE_JIT, read at decoration time)."""
-    import numba
+    """Kernels decorated from now on stay plain Python, and numba is not imported (`asicsim.kernels.jit`)."""
+    from asicsim.kernels.jit import interpret as plain_kernels
 
-    numba.config.DISABLE_JIT = True
+    plain_kernels()
 
 
 def start_background_compile() -> subprocess.Popen | None:
