@@ -165,3 +165,16 @@ def test_fast_forward_interpolates_every_recorded_field(monkeypatch):
         assert np.allclose(got, want, rtol=1e-9, atol=0.0), name
         assert len(set(want[-20:])) == 20, f"{name} does not vary with the step"
     assert [dataclasses.asdict(s).keys() for s in fast_steps[:1]] == [dataclasses.asdict(slow_steps[0]).keys()]
+
+
+def test_request_record_fast_constructor_builds_the_same_frozen_record():
+    import dataclasses
+
+    from asicsim.core.results import RequestRecord, request_record
+
+    args = (7, 1, 0.25, 0.5, 2.0, 100, 20, 0.3, 2)
+    fast, slow = request_record(*args), RequestRecord(*args)
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    assert dataclasses.astuple(fast) == args
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.finish_at = 3.0

@@ -37,7 +37,17 @@ def fixed_requests(count: int, isl: int, osl: int, arrival_at: float = 0.0) -> t
     """`count` identical requests arriving together (the static-batching benchmark setting)."""
     for field, value in (("requests", count), ("isl", isl), ("osl", osl)):
         _positive_int(field, value)
-    return tuple(Request(i, float(arrival_at), isl, osl) for i in range(count))
+    at, isl, osl = float(arrival_at), int(isl), int(osl)
+    return tuple(_request(i, at, isl, osl) for i in range(count))
+
+
+def _request(request_id: int, arrival_at: float, input_tokens: int, output_tokens: int) -> Request:
+    """`Request(...)` without the frozen dataclass's per-field `object.__setattr__` (a burst books hundreds; the
+    same record, equal and hashable alike)."""
+    request = object.__new__(Request)
+    request.__dict__.update(request_id=request_id, arrival_at=arrival_at, input_tokens=input_tokens,
+                            output_tokens=output_tokens, prefilled=False)
+    return request
 
 
 @dataclass(frozen=True)

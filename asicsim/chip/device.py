@@ -318,10 +318,15 @@ class AsicDevice(SpecDevice):
 
     def power_limits(self, dtype: str | None = None) -> PowerLimits:
         """Full-load power at the base clock (asicsim.chip.power); dtype None: the most power-hungry dtype the
-        PEs run."""
-        s = self.spec
-        return PowerLimits(tdp_w=s.tdp_w, static_power_w=static_power_w(s), clock_hz=s.clock_hz,
-                           full_load_power_w=power_w(s, dtype=dtype), capped_clock_hz=capped_clock_hz(s, dtype=dtype))
+        PEs run. Once per dtype per device (a run asks several times; the spec is frozen)."""
+        cache = self.__dict__.setdefault("_power_limits", {})
+        hit = cache.get(dtype)
+        if hit is None:
+            s = self.spec
+            hit = cache[dtype] = PowerLimits(tdp_w=s.tdp_w, static_power_w=static_power_w(s), clock_hz=s.clock_hz,
+                                             full_load_power_w=power_w(s, dtype=dtype),
+                                             capped_clock_hz=capped_clock_hz(s, dtype=dtype))
+        return hit
 
     def area(self, *, check: bool = True) -> AreaBreakdown:
         """Die area by block (asicsim.chip.area)."""
@@ -349,6 +354,7 @@ def _shared_gemm_cycles(*args) -> tuple:
     return tuple(int(x) for x in systolic.shared_gemm_cycles(*args))
 
 
+@lru_cache(maxsize=256)
 def _power_capped(spec: AsicSpec) -> AsicSpec:
     """The spec as it runs under its TDP: a base clock whose full-load power exceeds the TDP is lowered to the
     clock the TDP allows (the power manager's rule, asicsim.chip.power.capped_clock_hz), and the asked-for clock

@@ -14,7 +14,7 @@ from .engine import StepTiming
 if TYPE_CHECKING:  # pandas loads only when a frame is asked for
     import pandas as pd
 
-__all__ = ["RequestRecord", "StepRecord", "RunResult", "percentile", "VIDUR_REQUEST_COLUMNS", "step_records", "RECORDED_TIMING_FIELDS",
+__all__ = ["RequestRecord", "request_record", "StepRecord", "RunResult", "percentile", "VIDUR_REQUEST_COLUMNS", "step_records", "RECORDED_TIMING_FIELDS",
            "recorded_timing", "recorded_timing_values", "step_record_of", "StepTable", "StepLog", "STEP_FIELDS", "FIELD_INDEX"]
 
 
@@ -289,6 +289,17 @@ class StepLog:
         rows.resize((self._n, len(_STEP_FIELDS)), refcheck=False)
         self._n = 0
         return StepTable(rows)
+
+
+def request_record(request_id: int, replica: int, arrival_at: float, first_token_at: float, finish_at: float,
+                   input_tokens: int, output_tokens: int, scheduled_at: float, preemptions: int) -> RequestRecord:
+    """`RequestRecord(...)` with every field given, without the frozen dataclass's per-field `object.__setattr__`
+    (the serving loop books one per request: ~3x faster; the record is the same, equal and hashable alike)."""
+    record = object.__new__(RequestRecord)
+    record.__dict__.update(request_id=request_id, replica=replica, arrival_at=arrival_at,
+                           first_token_at=first_token_at, finish_at=finish_at, input_tokens=input_tokens,
+                           output_tokens=output_tokens, scheduled_at=scheduled_at, preemptions=preemptions)
+    return record
 
 
 def percentile(values: np.ndarray, q: float) -> float:

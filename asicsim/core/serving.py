@@ -40,7 +40,7 @@ from .kvcache import PagedKVCache
 from .links import TOKEN_ID_BYTES, LinkProfile
 from .memory_plan import MemoryPlan, plan_memory, serving_limits
 from .results import (FIELD_INDEX, RECORDED_TIMING_FIELDS, STEP_FIELDS, RequestRecord, StepLog, StepRecord,
-                      StepTable, recorded_timing, recorded_timing_values, step_record_of)
+                      StepTable, recorded_timing, recorded_timing_values, request_record, step_record_of)
 from .router import make_router
 from .schedulers import Scheduler, Seq, emitted_tokens, make_scheduler
 
@@ -206,6 +206,11 @@ def _simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Serv
             if not (target.sched.running or target.sched.waiting):
                 target.now = max(target.now, req.arrival_at)
             target.sched.waiting.append(Seq(req))
+            if replicas == 1:  # the next passes would route every arrival up to its clock, one each: take them now
+                waiting, now = target.sched.waiting, target.now
+                while routed < total and ordered[routed].arrival_at <= now:
+                    waiting.append(Seq(ordered[routed]))
+                    routed += 1
             continue
         if rep is None:
             break
@@ -562,7 +567,7 @@ class _Replica:
             kv.free(s.rid)
             s.active = False
             r = s.req
-            self.records.append(RequestRecord(r.request_id, self.index, r.arrival_at, s.first_token_at, end,
+            self.records.append(request_record(r.request_id, self.index, r.arrival_at, s.first_token_at, end,
                                               r.input_tokens, r.output_tokens, s.scheduled_at, s.preemptions))
         sched.running = [s for s in sched.running if s.active]
 
