@@ -3,6 +3,8 @@ Little's law, determinism, continuous >= static batching, and the engine fast pa
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -255,24 +257,31 @@ def test_fast_forward_equals_stepping_on_the_gpu(reqs, scheduler, kv_blocks, chi
     _assert_same_runs(fast, slow, 1e-8)
 
 
-def test_fast_forward_books_runs_and_is_exact_on_a_poisson_stream():
-    reqs = poisson_requests(120, 6.0, parse_length_dist("--isl-dist", "uniform:20:600", 0),
-                            parse_length_dist("--osl-dist", "uniform:20:300", 0), seed=5)
+@contextlib.contextmanager
+def _booked(method: str):
+    """The steps each call of `serving._Replica.<method>` booked (a fast-forward), in a list, while in the block."""
     from asicsim.core import serving
 
-    calls = []
-    original = serving._Replica.fast_forward
+    calls: list[int] = []
+    original = getattr(serving._Replica, method)
 
     def spy(self, until_at):
         done = original(self, until_at)
         calls.append(done)
         return done
 
-    serving._Replica.fast_forward = spy
+    setattr(serving._Replica, method, spy)
     try:
-        fast, slow = _both(H100, reqs, cfg("chunked-prefill"))
+        yield calls
     finally:
-        serving._Replica.fast_forward = original
+        setattr(serving._Replica, method, original)
+
+
+def test_fast_forward_books_runs_and_is_exact_on_a_poisson_stream():
+    reqs = poisson_requests(120, 6.0, parse_length_dist("--isl-dist", "uniform:20:600", 0),
+                            parse_length_dist("--osl-dist", "uniform:20:300", 0), seed=5)
+    with _booked("fast_forward") as calls:
+        fast, slow = _both(H100, reqs, cfg("chunked-prefill"))
     assert max(calls) > 20  # runs of many decode steps were booked at once
     _assert_same_runs(fast, slow, 1e-8)
 
@@ -541,22 +550,9 @@ def test_static_prefill_runs_equal_stepping_to_the_bit(reqs, max_batch, budget, 
     one-token outputs finishing mid-run, batch limits and several replicas cut the runs short."""
     from dataclasses import replace
 
-    from asicsim.core import serving
-
-    booked = []
-    original = serving._Replica._prefill_forward
-
-    def spy(self, until_at):
-        done = original(self, until_at)
-        booked.append(done)
-        return done
-
     config = cfg("static", max_batch=max_batch, max_tokens_per_step=budget)
-    serving._Replica._prefill_forward = spy
-    try:
+    with _booked("_prefill_forward") as booked:
         fast = simulate(H100, chips, reqs, replace(config, fast_forward=True))
-    finally:
-        serving._Replica._prefill_forward = original
     slow = simulate(H100, chips, reqs, replace(config, fast_forward=False))
     for a, b in zip(fast, slow):
         assert list(a.steps) == list(b.steps)

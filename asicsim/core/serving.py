@@ -462,6 +462,23 @@ class _DecodeCurves:
         return va + np.outer(w, vb - va), np.full(n, micro, dtype=np.int64)
 
 
+def _prefill_chunk(s: Seq, tokens: int, start: float, end: float, done: list[Seq]) -> int:
+    """Book a prefill chunk of `tokens` for `s` in the step from `start` to `end`: the token it emits when its
+    prompt is done (1, else 0), and `s` appended to `done` if that was its last."""
+    if s.scheduled_at < 0.0:
+        s.scheduled_at = start
+    s.prefilled += tokens
+    s.cached += tokens
+    if s.prefilled != s.prompt:
+        return 0
+    s.generated += 1
+    if s.first_token_at < 0.0:
+        s.first_token_at = end
+    if s.generated >= s.req.output_tokens:
+        done.append(s)
+    return 1
+
+
 def _merge(timings: list[StepTiming]) -> StepTiming:
     """Pipeline micro-batches of one step: every StepTiming field summed (they run one after another)."""
     return sum(timings[1:], timings[0])
@@ -508,17 +525,7 @@ class _Replica:
         done: list[Seq] = []
         emitted = len(dec)
         for s, c in pre:
-            if s.scheduled_at < 0.0:
-                s.scheduled_at = start
-            s.prefilled += c
-            s.cached += c
-            if s.prefilled == s.prompt:
-                s.generated += 1
-                emitted += 1
-                if s.first_token_at < 0.0:
-                    s.first_token_at = end
-                if s.generated >= s.req.output_tokens:
-                    done.append(s)
+            emitted += _prefill_chunk(s, c, start, end, done)
         if sched.draft_tokens:  # speculative decoding: each sequence emits its accepted tokens
             emitted -= len(dec)
             for s in dec:
@@ -680,17 +687,7 @@ class _Replica:
             start, end = float(clock[j]), float(clock[j + 1])
             kv.advance(start)
             for s, c, _ in run[j]:
-                if s.scheduled_at < 0.0:
-                    s.scheduled_at = start
-                s.prefilled += c
-                s.cached += c
-                if s.prefilled == s.prompt:
-                    s.generated += 1
-                    emitted[j] += 1
-                    if s.first_token_at < 0.0:
-                        s.first_token_at = end
-                    if s.generated >= s.req.output_tokens:
-                        done.append(s)
+                emitted[j] += _prefill_chunk(s, c, start, end, done)
             if done:
                 k = j + 1
                 break
