@@ -190,6 +190,10 @@ class StepTable(abc.Sequence):
         values = self._rows[:, _FIELD_INDEX[name]]
         return values.astype(np.int64) if name in _INT_FIELDS else values
 
+    def raw_column(self, name: str) -> np.ndarray:
+        """One field over all steps as stored: a float64 view, no copy (an integer field's whole numbers)."""
+        return self._rows[:, _FIELD_INDEX[name]]
+
     def columns(self) -> "_Columns":
         """Every field as an attribute holding its column (what a device's `step_energy_j` takes for all steps),
         each read when asked for: an integer field's int64 copy is not kept (an hour's table is 10^5-10^6 rows)."""

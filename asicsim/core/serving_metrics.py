@@ -27,21 +27,29 @@ LATENCIES = ("ttft", "tpot", "itl", "e2el")
 
 def weighted_stats(values: np.ndarray, counts: np.ndarray) -> dict[str, float]:
     """mean, median, std and PERCENTILES of `values` each repeated `counts` times, without repeating them: the
-    same numbers as numpy on the expanded array (linear interpolation, population std). Empty: all 0."""
+    same numbers as numpy on the expanded array (linear interpolation, population std). Empty: all 0.
+    An hour's inter-token gaps are ~10^6 values: temporaries are made once and reused in place."""
     values = np.asarray(values, dtype=np.float64)
     counts = np.asarray(counts, dtype=np.float64)
     keep = counts > 0
-    values, counts = values[keep], counts[keep]
+    if not keep.all():
+        values, counts = values[keep], counts[keep]
+    del keep
     out = {"mean": 0.0, "median": 0.0, "std": 0.0, **{f"p{q}": 0.0 for q in PERCENTILES}}
     total = counts.sum()
     if total <= 0:
         return out
     order = np.argsort(values, kind="stable")
     values, counts = values[order], counts[order]
-    ends = np.cumsum(counts)  # the expanded array's last index of each value is ends - 1
-    mean = float((values * counts).sum() / total)
+    del order
+    work = values * counts
+    mean = float(work.sum() / total)
     out["mean"] = mean
-    out["std"] = float(np.sqrt(max((counts * (values - mean) ** 2).sum() / total, 0.0)))
+    np.subtract(values, mean, out=work)
+    np.multiply(work, work, out=work)  # (values - mean) ** 2, squared exactly as ** 2 squares
+    np.multiply(counts, work, out=work)
+    out["std"] = float(np.sqrt(max(work.sum() / total, 0.0)))
+    ends = np.cumsum(counts, out=work)  # the expanded array's last index of each value is ends - 1
 
     def at(index: float) -> float:  # the expanded array's element at an integer index
         return float(values[np.searchsorted(ends, index, side="right")])
@@ -61,12 +69,20 @@ def itl_gaps(step_replica: np.ndarray, step_end_at: np.ndarray, decode_tokens: n
     first such step after its first token to the one that finishes it (schedulers never leave a running decoding
     sequence out of a decode step; steps with prefill only, as in static batching, pass it by). So its gaps are
     (first decode step end - first token) and the differences of consecutive decode-step ends up to its finish;
-    they sum to finish - first token exactly. Counted per step gap with a difference array: O(steps + requests)."""
+    they sum to finish - first token exactly. Counted per step gap with a difference array: O(steps + requests).
+    Step arrays may be float columns of a step table (replica and decode counts as whole-number floats)."""
     values, counts = [], []
     step_replica = np.asarray(step_replica)
     request_replica = np.asarray(request_replica)
-    for replica in np.unique(request_replica):
-        ends = np.sort(np.asarray(step_end_at)[(step_replica == replica) & (np.asarray(decode_tokens) > 0)])
+    replicas = np.unique(request_replica)
+    decoding_steps = np.asarray(decode_tokens) > 0
+    for replica in replicas:
+        mine_steps = decoding_steps if len(replicas) == 1 and np.all(step_replica == replica) else \
+            decoding_steps & (step_replica == replica)
+        ends = np.asarray(step_end_at)[mine_steps]
+        del mine_steps
+        if len(ends) > 1 and not bool(np.all(ends[1:] >= ends[:-1])):  # a replica's steps end in time order
+            ends.sort()
         mine = request_replica == replica
         first, finish = np.asarray(first_token_at)[mine], np.asarray(finish_at)[mine]
         slack = 1e-12 * np.maximum(np.abs(finish), 1.0)  # a finish is a step end: keep float noise inside
@@ -80,7 +96,7 @@ def itl_gaps(step_replica: np.ndarray, step_end_at: np.ndarray, decode_tokens: n
             np.add.at(cover, k[decoding], 1.0)
             np.add.at(cover, m[decoding] - 1, -1.0)
             values.append(np.diff(ends))
-            counts.append(np.cumsum(cover)[:-1])
+            counts.append(np.cumsum(cover, out=cover)[:-1])
     if not values:
         return np.zeros(0), np.zeros(0)
     return np.concatenate(values), np.concatenate(counts)
