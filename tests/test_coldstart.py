@@ -39,10 +39,12 @@ def test_only_light_commands_run_interpreted(fresh_cache, words, expected):
 @pytest.mark.parametrize("words, warm_expected", [
     (["compare"], True), (["run", "--hw", "sohu", "--requests", "64"], True), (["claim"], True),
     (["run", "--hw", "sohu", "--rate", "20", "--requests", "40"], False), (["compare", "--rate=3"], False),
+    (["run", "--hw", "my-chip.toml"], False), (["compare", "--hw=h100-sxm,specs/mine.toml"], False),
+    (["compare", "--hw", "h100-sxm,sohu"], True),
 ])
 def test_short_commands_stay_interpreted_after_the_warm_up(fresh_cache, words, warm_expected):
-    """A burst (no arrival process) runs interpreted on a warmed install too: cheaper than loading numba. A run
-    with arrivals compiles once the warm-up has completed."""
+    """A burst (no arrival process) on built-in specs runs interpreted on a warmed install too: cheaper than
+    loading numba. A run with arrivals, or on a spec file, compiles once the warm-up has completed."""
     assert _coldstart.should_interpret(words)  # cold: every light command
     _coldstart.warm_stamp().parent.mkdir(parents=True)
     _coldstart.warm_stamp().write_text("done")

@@ -2,11 +2,11 @@
 
 Loading numba costs a process about half a second even with every kernel in its on-disk cache (importing it ~0.25
 s, its cached kernels ~0.3 s), and compiling the kernels takes ~25 s of CPU once per install. A burst of requests
-(the README's `asicsim compare`, a `run` without arrivals, `claim`, `gemm`, `efficiency`) does less work than that
-interpreted: the kernels are plain Python when not compiled (`asicsim.kernels.jit`; CI runs the test suite both
+on built-in specs (the README's `asicsim compare`, a `run` without arrivals, `claim`, `gemm`, `efficiency`) does
+less work than that interpreted: the kernels are plain Python when not compiled (`asicsim.kernels.jit`; CI runs the test suite both
 ways, the results are equal). So such a short command always runs interpreted and numba is never imported. A
-light command with arrivals (`--rate`, up to MAX_INTERPRETED_REQUESTS requests) runs interpreted only while no
-warm-up has completed for this install. Whenever one runs interpreted on an install with no completed warm-up, it
+light command with arrivals (`--rate`, up to MAX_INTERPRETED_REQUESTS requests) or on a spec file runs interpreted
+only while no warm-up has completed for this install. Whenever one runs interpreted on an install with no completed warm-up, it
 says so in one line at a terminal and starts one detached process (`asicsim.commands._warm`) that compiles the
 kernels a typical run needs into numba's cache and then writes a stamp. Long work (`--trace`, `--exact`, sweeps,
 validation) compiles in process as before, with its notice. `ASICSIM_COLD_START=0` turns all this off.
@@ -69,8 +69,23 @@ def is_warm() -> bool:
 
 
 def is_short(words: list[str]) -> bool:
-    """A light command on a burst of requests (no arrival process): cheaper interpreted than loading numba."""
-    return not any(w.split("=")[0] in ARRIVAL_FLAGS for w in words)
+    """A light command on a burst of requests (no arrival process) on built-in specs: cheaper interpreted than
+    loading numba. A spec file may describe a chip whose GEMM pricing is heavier than any built-in's (64 arrays of
+    128 x 128: `run` takes 1.6 s interpreted, 0.6 s compiled), so one compiles once the warm-up is done."""
+    if any(w.split("=")[0] in ARRIVAL_FLAGS for w in words):
+        return False
+    return not any(value.endswith(".toml") or os.sep in value for value in _hw_values(words))
+
+
+def _hw_values(words: list[str]) -> list[str]:
+    """The systems named by --hw on the command line (comma-separated values of every --hw)."""
+    values = []
+    for i, word in enumerate(words):
+        value = word.split("=", 1)[1] if word.startswith("--hw=") else (
+            words[i + 1] if word == "--hw" and i + 1 < len(words) else None)
+        if value is not None:
+            values += [v.strip() for v in value.split(",")]
+    return values
 
 
 def should_interpret(words: list[str]) -> bool:
