@@ -15,6 +15,7 @@ Every point runs the full serving path of `asicsim run` (runner.run_workload): t
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import tempfile
@@ -82,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         if executor == "local":
             local_s = wall
     scaling_ok = True
-    if args.scaling:
+    if args.scaling and importlib.util.find_spec("distributed") is None:
+        print("\ndask scaling skipped: pip install 'asicsim[distributed]'")
+    elif args.scaling:
         counts = [int(n) for n in args.scaling.split(",")]
         print(f"\n{'dask workers':12s} {'start s':>8s} {'points':>7s} {'wall s':>8s} {'points/s':>9s} {'speed-up':>8s}")
         rates = {}
