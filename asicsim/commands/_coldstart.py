@@ -1,15 +1,16 @@
-"""Short commands run interpreted; the first longer run after an install compiles the numba kernels in the background.
+"""Short commands run interpreted; the first longer run after an install compiles the kernels in the background.
 
 Loading numba costs a process about half a second even with every kernel in its on-disk cache (importing it ~0.25
 s, its cached kernels ~0.3 s), and compiling the kernels takes ~25 s of CPU once per install. A burst of requests
 on built-in specs (the README's `asicsim compare`, a `run` without arrivals, `claim`, `gemm`, `efficiency`) does
-less work than that interpreted: the kernels are plain Python when not compiled (`asicsim.kernels.jit`; CI runs the test suite both
-ways, the results are equal). So such a short command always runs interpreted and numba is never imported. A
-light command with arrivals (`--rate`, up to MAX_INTERPRETED_REQUESTS requests) or on a spec file runs interpreted
-only while no warm-up has completed for this install. Whenever one runs interpreted on an install with no completed warm-up, it
-says so in one line at a terminal and starts one detached process (`asicsim.commands._warm`) that compiles the
-kernels a typical run needs into numba's cache and then writes a stamp. Long work (`--trace`, `--exact`, sweeps,
-validation) compiles in process as before, with its notice. `ASICSIM_COLD_START=0` turns all this off.
+less work than that interpreted: the kernels are plain Python when not compiled (`asicsim.kernels.jit`; CI runs
+the test suite both ways, the results are equal). So such a short command always runs interpreted and numba is
+never imported. A light command with arrivals (`--rate`, up to MAX_INTERPRETED_REQUESTS requests) or on a spec
+file runs interpreted only while no warm-up has completed for this install. Whenever one runs interpreted on an
+install with no completed warm-up, it says so in one line at a terminal and starts one detached process
+(`asicsim.commands._warm`) that compiles the kernels a typical run needs into numba's cache and then writes a
+stamp. Long work (`--trace`, `--exact`, sweeps, validation) compiles in process as before, with its notice.
+`ASICSIM_COLD_START=0` turns all this off.
 """
 
 from __future__ import annotations
@@ -79,12 +80,17 @@ def is_short(words: list[str]) -> bool:
 
 def _hw_values(words: list[str]) -> list[str]:
     """The systems named by --hw on the command line (comma-separated values of every --hw)."""
+    return [v.strip() for value in _flag_values(words, "--hw") for v in value.split(",")]
+
+
+def _flag_values(words: list[str], flag: str) -> list[str]:
+    """Every value given to `flag` on the command line, as `--flag VALUE` or `--flag=VALUE`, in order."""
     values = []
     for i, word in enumerate(words):
-        value = word.split("=", 1)[1] if word.startswith("--hw=") else (
-            words[i + 1] if word == "--hw" and i + 1 < len(words) else None)
-        if value is not None:
-            values += [v.strip() for v in value.split(",")]
+        if word.startswith(flag + "="):
+            values.append(word.split("=", 1)[1])
+        elif word == flag and i + 1 < len(words):
+            values.append(words[i + 1])
     return values
 
 
@@ -106,15 +112,11 @@ def should_interpret(words: list[str]) -> bool:
 
 def _requests(words: list[str]) -> int:
     """The --requests value on the command line (0 when absent or not a number)."""
-    for i, word in enumerate(words):
-        value = word.split("=", 1)[1] if word.startswith("--requests=") else (
-            words[i + 1] if word == "--requests" and i + 1 < len(words) else None)
-        if value is not None:
-            try:
-                return int(value)
-            except ValueError:
-                return 0
-    return 0
+    values = _flag_values(words, "--requests")
+    try:
+        return int(values[0]) if values else 0
+    except ValueError:
+        return 0
 
 
 def interpret() -> None:

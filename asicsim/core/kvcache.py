@@ -58,9 +58,9 @@ class PagedKVCache:
     def fitting_prefix(self, requests) -> list[int]:
         """Blocks each leading (rid, tokens) of `requests` (any iterable, read lazily) needs beyond what it holds,
         for as many as fit the free blocks together."""
-        free, block, held, out = self.free_blocks, self.block_tokens, self._held, []
+        free, out = self.free_blocks, []
         for rid, tokens in requests:
-            need = max(-(-int(tokens) // block) - held.get(rid, 0), 0)
+            need = self.extra_blocks(rid, tokens)
             if need > free:
                 break
             free -= need
