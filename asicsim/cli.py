@@ -91,6 +91,9 @@ def _arm_compile_notice() -> None:
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     warmer = _cold_start(words)
+    from .commands._allocator import pin_mmap_threshold
+
+    pin_mmap_threshold()  # long runs keep their large arrays out of the heap (commands._allocator)
     code = _main(argv, words)
     if code == 130:  # Ctrl-C: the background compile stops too, nothing is left behind
         _stop(warmer)

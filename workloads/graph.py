@@ -183,7 +183,7 @@ def _stage_ops(p: _Plan, tokens: int) -> tuple[Op, ...]:
     return (Op("stage_send", OpKind.P2P, p.act_dtype, act_in_bytes=message, comm_bytes=message, group=2),)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def _post_ops(p: _Plan, tokens: int, lm_tokens: int) -> tuple[Op, ...]:
     """Final norm (all tokens), LM head and distributed greedy sampling (sampled tokens only).
 

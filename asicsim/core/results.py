@@ -148,51 +148,73 @@ def step_records(columns: Mapping[str, Sequence]) -> list[StepRecord]:
 
 
 class StepTable(abc.Sequence):
-    """Step records stored as one float64 matrix, a row per step and a column per StepRecord field (integer
-    fields hold whole numbers, exact below 2^53): 8 bytes a field instead of a Python object per step (an hour of
-    traffic is 10^5-10^6 steps).
+    """Step records stored a column per StepRecord field, each a float64 array (integer fields hold whole numbers,
+    exact below 2^53): 8 bytes a field instead of a Python object per step (an hour of traffic is 10^5-10^6
+    steps). A field equal on every step (the replica, zeros of features the run does not use) is one value
+    broadcast over the steps (a read-only view of no size): an hour's table is a quarter smaller.
 
     A sequence of StepRecords: `len`, indexing (a record built on demand, Python ints and floats), slices (a list)
     and iteration give records equal to the ones the serving loop booked; `column(name)` is one field over all
     steps as an array (int64 for integer fields), what summaries and DataFrames read."""
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_columns", "_n")
 
     def __init__(self, rows: np.ndarray) -> None:
+        """A table from a (steps, fields) matrix, columns in STEP_FIELDS order."""
         rows = np.asarray(rows, dtype=np.float64)
         if rows.ndim != 2 or rows.shape[1] != len(_STEP_FIELDS):
             raise ValueError(f"step rows must be (steps, {len(_STEP_FIELDS)}), got {rows.shape}")
-        rows.flags.writeable = False
-        self._rows = rows
+        self._set([_compact(np.array(rows[:, i])) for i in range(rows.shape[1])], len(rows))
+
+    def _set(self, columns: list[np.ndarray], n: int) -> None:
+        for c in columns:
+            c.flags.writeable = False
+        self._columns = columns
+        self._n = n
+
+    @classmethod
+    def _of(cls, columns: list[np.ndarray], n: int) -> "StepTable":
+        """A table of `columns` (one float64 array of n steps per field, in STEP_FIELDS order), kept as given."""
+        table = cls.__new__(cls)
+        table._set(columns, n)
+        return table
 
     @staticmethod
     def from_columns(columns: Mapping[str, Sequence]) -> "StepTable":
         """A table from one column per StepRecord field, by name (every field, no other)."""
         _check_names(columns.keys(), "columns")
-        return StepTable(np.column_stack([np.asarray(columns[n], dtype=np.float64) for n in _STEP_FIELDS])
-                         if len(columns[_STEP_FIELDS[0]]) else np.zeros((0, len(_STEP_FIELDS))))
+        arrays = [np.array(columns[n], dtype=np.float64).reshape(-1) for n in _STEP_FIELDS]
+        n = len(arrays[0])
+        if any(len(a) != n for a in arrays):
+            raise ValueError("step columns must have equal lengths")
+        return StepTable._of([_compact(a) for a in arrays], n)
 
     @staticmethod
     def concat(tables: Sequence["StepTable"]) -> "StepTable":
         """The steps of several tables, one after another."""
         if len(tables) == 1:
             return tables[0]
-        return StepTable(np.concatenate([t._rows for t in tables]) if tables else np.zeros((0, len(_STEP_FIELDS))))
+        if not tables:
+            return StepTable(np.zeros((0, len(_STEP_FIELDS))))
+        n = sum(len(t) for t in tables)
+        return StepTable._of([_joined([t._columns[i] for t in tables], n) for i in range(len(_STEP_FIELDS))], n)
 
     def with_replica_offset(self, offset: int) -> "StepTable":
         """The same steps with `offset` added to every replica index (a second pool's replicas after the first's)."""
-        rows = self._rows.copy()
-        rows[:, _FIELD_INDEX["replica"]] += offset
-        return StepTable(rows)
+        columns = list(self._columns)
+        i = _FIELD_INDEX["replica"]
+        columns[i] = _compact(columns[i] + offset)
+        return StepTable._of(columns, self._n)
 
     def column(self, name: str) -> np.ndarray:
         """One field over all steps (float64, or int64 for an integer field)."""
-        values = self._rows[:, _FIELD_INDEX[name]]
+        values = self._columns[_FIELD_INDEX[name]]
         return values.astype(np.int64) if name in _INT_FIELDS else values
 
     def raw_column(self, name: str) -> np.ndarray:
-        """One field over all steps as stored: a float64 view, no copy (an integer field's whole numbers)."""
-        return self._rows[:, _FIELD_INDEX[name]]
+        """One field over all steps as stored: a read-only float64 array, no copy (an integer field's whole
+        numbers; a field equal on every step is a broadcast view)."""
+        return self._columns[_FIELD_INDEX[name]]
 
     def columns(self) -> "_Columns":
         """Every field as an attribute holding its column (what a device's `step_energy_j` takes for all steps),
@@ -202,29 +224,62 @@ class StepTable(abc.Sequence):
     def blocks(self, rows: int):
         """The table as consecutive tables of at most `rows` steps (views, no copy); one empty table if empty."""
         for start in range(0, max(len(self), 1), rows):
-            yield StepTable(self._rows[start:start + rows])
+            stop = min(start + rows, self._n)
+            yield StepTable._of([c[start:stop] for c in self._columns], max(stop - start, 0))
+
+    def _rows(self, start: int, stop: int) -> list[list[float]]:
+        return np.stack([c[start:stop] for c in self._columns], axis=1).tolist()
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._n
 
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        return _records(self._rows[range(len(self))[index]][None, :].tolist())[0]
+        i = range(self._n)[index]
+        return _records(self._rows(i, i + 1))[0]
 
     def __iter__(self):
         for start in range(0, len(self), 4096):
-            yield from _records(self._rows[start:start + 4096].tolist())
+            yield from _records(self._rows(start, start + 4096))
 
     def __eq__(self, other) -> bool:
         if isinstance(other, StepTable):
-            return np.array_equal(self._rows, other._rows)
+            return self._n == other._n and all(np.array_equal(a, b) for a, b in zip(self._columns, other._columns))
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"StepTable({len(self)} steps)"
+
+
+def _constant(values: np.ndarray) -> bool:
+    """Every value the same float64, bit for bit (-0.0 is not 0.0; a NaN equals its own bits)."""
+    if len(values) == 0:
+        return False
+    bits = values.view(np.int64)
+    return bool((bits == bits[0]).all())
+
+
+def _compact(values: np.ndarray) -> np.ndarray:
+    """`values` (a 1-D float64 array of its own), or its one value broadcast over its length if all are equal."""
+    if values.strides == (0,) or not _constant(values):
+        return values
+    return np.broadcast_to(values[:1].copy(), values.shape)
+
+
+def _joined(pieces: list[np.ndarray], n: int) -> np.ndarray:
+    """Column pieces one after another (n values), kept broadcast when every piece is the same one value."""
+    nonempty = [p for p in pieces if len(p)]
+    if nonempty and all(p.strides == (0,) for p in nonempty) and _constant(np.array([p[0] for p in nonempty])):
+        return np.broadcast_to(nonempty[0][:1].copy(), (n,))
+    out = np.empty(n)
+    at = 0
+    for p in nonempty:
+        out[at:at + len(p)] = p
+        at += len(p)
+    return _compact(out)
 
 
 class _Columns:
@@ -255,32 +310,59 @@ def _records(rows: list[list[float]]) -> list[StepRecord]:
     return out
 
 
-_GROW_ROWS = 1 << 16
+_CHUNK_ROWS = 1 << 14  # rows the log fills before it moves them to its fields' stores (16,384 x 29 fields: 3.8 MB)
 
 
 class StepLog:
-    """Grows a StepTable: the serving loop appends one step or a run of steps at a time. The buffer grows in
-    place (`ndarray.resize`: the allocator remaps large blocks, so a long run never holds two copies)."""
+    """Grows a StepTable: the serving loop appends one step or a run of steps at a time into a chunk of rows;
+    a full chunk is moved into one growing array per field, except for a field that has had one value on every
+    step so far, which keeps just that value (`_compact` at the end). So an hour's log holds its varying fields
+    plus one chunk, and each field's array grows in place (`ndarray.resize`: the allocator remaps large blocks,
+    so neither growth nor `table()` holds two copies)."""
 
-    __slots__ = ("_rows", "_n")
+    __slots__ = ("_chunk", "_fill", "_stores", "_firsts", "_sealed")
 
     def __init__(self) -> None:
-        self._rows = np.zeros((1024, len(_STEP_FIELDS)))
-        self._n = 0
+        self._chunk = np.zeros((min(1024, _CHUNK_ROWS), len(_STEP_FIELDS)))
+        self._fill = 0
+        self._stores: list[np.ndarray | None] = [None] * len(_STEP_FIELDS)  # None: every value so far is _firsts'
+        self._firsts = np.zeros(len(_STEP_FIELDS))
+        self._sealed = 0
 
     def __len__(self) -> int:
-        return self._n
+        return self._sealed + self._fill
+
+    def _seal(self) -> None:
+        """Move the chunk's rows into the fields' stores and start an empty chunk."""
+        fill = self._fill
+        if not fill:
+            return
+        rows, at = self._chunk[:fill], self._sealed
+        if not at:
+            self._firsts[:] = rows[0]
+        bits = rows.view(np.int64)
+        same = (bits == self._firsts.view(np.int64)).all(axis=0)
+        end = at + fill
+        for i, store in enumerate(self._stores):
+            if store is None:
+                if same[i]:
+                    continue
+                store = self._stores[i] = np.full(end, self._firsts[i])
+            else:
+                store.resize(end, refcheck=False)
+            store[at:end] = rows[:, i]
+        self._sealed = end
+        self._fill = 0
 
     def extend(self, k: int) -> np.ndarray:
         """Room for k more steps: a (k, fields) block for the caller to fill at once (columns `FIELD_INDEX`)."""
-        need = self._n + k
-        if need > len(self._rows):
-            # 1.25x, at most 2^16 rows (15 MB) at a time: resize zero-fills (touches) the new rows, so spare room
-            # costs resident memory, and the allocator remaps rather than copies, so small steps cost little.
-            have = len(self._rows)
-            self._rows.resize((max(need, have + min(have // 4, _GROW_ROWS)), len(_STEP_FIELDS)), refcheck=False)
-        block = self._rows[self._n:need]
-        self._n = need
+        if self._fill + k > len(self._chunk):
+            self._seal()
+            if k > len(self._chunk) or len(self._chunk) < _CHUNK_ROWS:
+                # The first chunk starts small (a short run stays small); a run longer than a chunk gets its own.
+                self._chunk = np.zeros((max(k, min(2 * len(self._chunk), _CHUNK_ROWS)), len(_STEP_FIELDS)))
+        block = self._chunk[self._fill:self._fill + k]
+        self._fill += k
         return block
 
     def append(self, values: Sequence[float]) -> None:
@@ -288,11 +370,14 @@ class StepLog:
         self.extend(1)[0] = values
 
     def table(self) -> StepTable:
-        """The steps so far; the log is spent (its buffer becomes the table's)."""
-        rows, self._rows = self._rows, np.zeros((0, len(_STEP_FIELDS)))
-        rows.resize((self._n, len(_STEP_FIELDS)), refcheck=False)
-        self._n = 0
-        return StepTable(rows)
+        """The steps so far; the log is spent (its stores become the table's columns)."""
+        self._seal()
+        self._chunk = np.zeros((0, len(_STEP_FIELDS)))
+        n, self._sealed = self._sealed, 0
+        columns = [np.broadcast_to(self._firsts[i:i + 1].copy(), (n,)) if store is None else store
+                   for i, store in enumerate(self._stores)]
+        self._stores = [None] * len(_STEP_FIELDS)
+        return StepTable._of(columns, n)
 
 
 def request_record(request_id: int, replica: int, arrival_at: float, first_token_at: float, finish_at: float,
