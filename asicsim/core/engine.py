@@ -479,6 +479,24 @@ class StepEngine:
             return self._account(self._simulated(priced, layers), priced, layers)
         return self._scheduled_templated(graphs, templates)
 
+    def floor_s(self, graphs: Sequence[StepGraph]) -> float:
+        """A lower bound on `run_step(graphs).time_s` from the graphs' array-free ops alone (0.0 when a graph has
+        no template): compute, HBM and links each serve their parts one at a time, so a step lasts at least each
+        unit's summed busy seconds, and the per-sequence ops only add to them. (An extrapolated schedule repeats
+        a layer's period, which holds at least that layer's work on every unit: the bound holds to the state
+        tolerance, STATE_RTOL.) A split step whose floor exceeds the whole step need not be scheduled."""
+        if self.exact or any(g.more_groups for g in graphs):
+            return 0.0
+        busy = [0.0, 0.0, 0.0]
+        for g in graphs:
+            t = self._template(g)
+            if t is None:
+                return 0.0
+            for part in (t.head, t.tail):
+                for u, i in enumerate(_BUSY_FIELDS):
+                    busy[u] += part[i]
+        return max(busy)
+
     def _serial_template(self, graph: StepGraph) -> _Template | None:
         """A serial step's template, made once its key comes back: a key seen once is summed by groups of values
         (`_serial_step`: the same sums in the same order, bit for bit), so the one-off token counts of mixed
@@ -684,6 +702,7 @@ _ATTENTION = (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE)
 _GEMMS = (OpKind.MATMUL, OpKind.MOE_MATMUL)
 _FALLBACK = "fallback"  # an op priced on the fallback unit: its own StepTiming field
 _BUCKETED = (*_GEMMS, *_ATTENTION, *_COLLECTIVES, _FALLBACK)  # kinds with their own StepTiming field; others: other_s
+_BUSY_FIELDS = tuple(TIMING_FIELDS.index(f"{unit}_busy_s") for unit in ("compute", "memory", "link"))
 _OP_CACHE_MAX = 200_000
 _STEP_CACHE_MAX = 32_768  # scheduled steps memoised (rounded key); more hardly adds hits, ~1 KB each
 _TEMPLATE_CACHE_MAX = 4096  # a template holds its priced ops: mixed steps' token counts seldom repeat

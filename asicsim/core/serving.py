@@ -55,6 +55,9 @@ FAST_FORWARD_MIN_STEPS = 2
 FAST_FORWARD_RTOL = 1e-9
 _EMPTY = np.zeros(0, dtype=np.int64)
 _STEP_MEMO_MAX = 4096  # timed batches a runner keeps
+# How far a split step's floor (engine.floor_s) must exceed the whole step's seconds for the split to be passed
+# over: far above the extrapolated schedule's own tolerance (engine.STATE_RTOL, 1e-12 relative).
+SPLIT_FLOOR_MARGIN = 1e-9
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,7 @@ class StepRunner:
         self.overlap = overlap and cfg.tp > 1
         self.micro = micro
         self._memo: dict[tuple[bytes, bytes, bytes], tuple[float, StepTiming, int, float]] = {}
+        self._floors: dict[tuple, float] | None = {} if cfg.graph_by_totals else None  # (sequences, stage) -> s
         serial = not engine.device.prefetch_weights and not self.overlap
         self.ff_rtol = FAST_FORWARD_RTOL if serial else FAST_PATH_RTOL
         # A decode-only step is a function of (sequences, total cached tokens) alone where the device prices
@@ -266,10 +270,23 @@ class StepRunner:
         whole = self.engine.run_step([self.graph(batch, stage)])
         if not self.overlap:
             return whole, 1
-        halves = split_batch(batch, 2)
-        if len(halves) < 2:
+        if batch.prefill_new_tokens.size + batch.decode_past_tokens.size < 2:  # split_batch: one part
             return whole, 1
-        split = self.engine.run_step([self.graph(h, stage) for h in halves])
+        # The split halves are scheduled only if their floor (engine.floor_s) leaves them a chance to be faster:
+        # decode steps streaming weights twice never are. A decode-only batch's floor depends on its size alone
+        # where its graph depends on its sequences' count and total (`graph_by_totals`): memoised on the size.
+        graphs = None
+        key = (batch.decode_past_tokens.size, stage) if self._floors is not None and not batch.prefill_new_tokens.size \
+            else None
+        floor = self._floors.get(key) if key is not None else None
+        if floor is None:
+            graphs = [self.graph(h, stage) for h in split_batch(batch, 2)]
+            floor = self.engine.floor_s(graphs)
+            if key is not None:
+                self._floors[key] = floor
+        if floor > whole.time_s * (1.0 + SPLIT_FLOOR_MARGIN):
+            return whole, 1
+        split = self.engine.run_step(graphs or [self.graph(h, stage) for h in split_batch(batch, 2)])
         return (split, 2) if split.time_s < whole.time_s else (whole, 1)
 
     def time_step(self, batch: StepBatch) -> tuple[float, StepTiming, int, float]:

@@ -1,0 +1,73 @@
+"""The split-step floor (engine.StepEngine.floor_s): a lower bound on a step's scheduled seconds, so a runner that
+passes over split halves whose floor exceeds the whole step times every step exactly as one that schedules them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asicsim.core.description import RunSpec, resolve
+from asicsim.core.engine import StepEngine
+from asicsim.core.runner import serving_config
+from asicsim.core.serving import StepRunner, split_batch
+from asicsim.workloads.graph_types import StepBatch
+
+OVERLAP = ["sohu", "tpu-v6e", "trainium2"]
+
+
+def _runner(hw: str, model: str = "llama-3.1-70b", chips: int = 8) -> StepRunner:
+    d = resolve(RunSpec(hardware=hw, chips=chips, model=model, requests=4, isl=128, osl=8))
+    device = d.make_device()
+    return StepRunner(StepEngine(device), serving_config(d), device.overlap_collectives)
+
+
+_RUNNERS: dict[str, StepRunner] = {}
+
+
+def _cached(hw: str) -> StepRunner:
+    if hw not in _RUNNERS:
+        _RUNNERS[hw] = _runner(hw)
+    return _RUNNERS[hw]
+
+
+def _batch(prefills: list[tuple[int, int]], decodes: list[int]) -> StepBatch:
+    return StepBatch(np.array([n for n, _ in prefills], dtype=np.int64),
+                     np.array([p for _, p in prefills], dtype=np.int64), np.array(decodes, dtype=np.int64))
+
+
+batches = st.tuples(st.lists(st.tuples(st.integers(1, 4096), st.integers(0, 4096)), max_size=3),
+                    st.lists(st.integers(1, 8192), max_size=40)).filter(lambda b: b[0] or b[1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(hw=st.sampled_from(OVERLAP + ["h100-sxm"]), parts=batches)
+def test_the_floor_never_exceeds_the_scheduled_step(hw, parts):
+    runner = _cached(hw)
+    batch = _batch(*parts)
+    for graphs in ([runner.graph(batch)], [runner.graph(h) for h in split_batch(batch, 2)]):
+        floor = runner.engine.floor_s(graphs)
+        assert 0.0 <= floor <= runner.engine.run_step(graphs).time_s * (1.0 + 1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(hw=st.sampled_from(OVERLAP), parts=batches)
+def test_passing_over_split_steps_by_their_floor_changes_no_timing(hw, parts):
+    runner = _cached(hw)
+    batch = _batch(*parts)
+    plain = _runner(hw)
+    plain.engine.floor_s = lambda graphs: 0.0  # every split scheduled, as before the floor
+    assert runner.run(batch) == plain.run(batch)
+    assert runner.run(batch) == runner.run(batch)  # the decode-size memo gives the same answer again
+
+
+def test_decode_steps_that_stream_weights_twice_skip_their_split():
+    runner = _runner("sohu")
+    calls = []
+    real = runner.engine.run_step
+    runner.engine.run_step = lambda graphs: calls.append(len(graphs)) or real(graphs)
+    timing, halves = runner.run(_batch([], [1000] * 8))
+    assert halves == 1 and calls == [1]  # the whole step only: its split floor is above it
+    floor = runner._floors[(8, None)]
+    assert floor > timing.time_s
