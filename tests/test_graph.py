@@ -272,3 +272,40 @@ def test_activation_workspace_linear_in_tokens_and_shrinks_with_tp(model, tokens
     assert one >= 2 * model.hidden_size * 2  # at least the residual stream and its normed copy, bf16
     with pytest.raises(InputError):
         activation_bytes_per_chip(model, 0, tp)
+
+
+def _op_values(op):
+    from dataclasses import fields as _fields
+
+    return [(f.name, getattr(op, f.name).tolist() if isinstance(getattr(op, f.name), np.ndarray)
+             else getattr(op, f.name)) for f in _fields(op)]
+
+
+def _graph_values(g):
+    return (g.tp, g.pp, g.layers_per_stage, g.dense_key, g.more_groups,
+            [[_op_values(op) for op in ops] for ops in (g.pre_ops, g.layer_ops, g.post_ops, g.stage_ops)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.integers(1, 24), seed=st.integers(0, 2**16), tp=st.sampled_from([1, 2, 8]), pp=st.sampled_from([1, 2]))
+def test_a_decode_graph_made_from_another_of_its_size_is_the_built_one(size, seed, tp, pp):
+    from asicsim.workloads.graph import with_decode_past
+
+    rng = np.random.default_rng(seed)
+    model = load_model("llama-3.1-70b")
+    first, second = (StepBatch.make(decode_past=rng.integers(0, 9000, size=size)) for _ in range(2))
+    built = build_step_graph(model, second, tp=tp, pp=pp)
+    made = with_decode_past(build_step_graph(model, first, tp=tp, pp=pp), second)
+    assert made is not None and made.batch is second
+    assert _graph_values(made) == _graph_values(built)
+
+
+def test_a_graph_of_another_size_or_with_prefill_is_not_made_from_a_decode_graph():
+    from asicsim.workloads.graph import with_decode_past
+
+    model = load_model("llama-3.1-70b")
+    decode = build_step_graph(model, StepBatch.make(decode_past=[5, 6]), tp=8)
+    assert with_decode_past(decode, StepBatch.make(decode_past=[5, 6, 7])) is None
+    assert with_decode_past(decode, StepBatch.make(prefill_new=[3], decode_past=[5])) is None
+    mixed = build_step_graph(model, StepBatch.make(prefill_new=[3], decode_past=[5]), tp=8)
+    assert with_decode_past(mixed, StepBatch.make(decode_past=[5, 6])) is None

@@ -44,6 +44,7 @@ from .routing import DEFAULT_IMBALANCE, DEFAULT_ROUTING_SEED
 
 __all__ = [
     "build_step_graph",
+    "with_decode_past",
     "model_features",
     "model_flops_per_token",
     "attention_score_entries",
@@ -300,6 +301,27 @@ def build_step_graph(
     # The plan is cached and held by the key, so its identity stands for its values.
     key = (p, tokens, new.size + dec.size, bool(new.size), bool(dec.size))
     return StepGraph(batch, p.tp, p.pp, pre, before + attention + after, p.layers, post, stage_ops, dense_key=key)
+
+
+def with_decode_past(graph: StepGraph, batch: StepBatch) -> StepGraph | None:
+    """The graph `build_step_graph` gives for `batch`, made from `graph`, its graph of another decode-only batch of
+    as many sequences: only the decode attention op depends on the cached tokens, so only it is built again (a
+    decode run prices the same batch size step after step). None unless both are decode-only batches of equal
+    size and `graph` came from the dense path (the caller then builds the graph in full)."""
+    key = graph.dense_key
+    dec = batch.decode_past_tokens
+    if not (isinstance(key, tuple) and len(key) == 5 and isinstance(key[0], _Plan) and key[4] and not key[3]) \
+            or batch.prefill_new_tokens.size or dec.size != graph.batch.decode_past_tokens.size:
+        return None
+    ops = graph.layer_ops
+    at = next((i for i, op in enumerate(ops) if op.kind == OpKind.ATTENTION_DECODE), -1)
+    if at < 0 or (dec.size and dec.min() < 0):
+        return None
+    past_tokens = int(dec.sum())
+    attention = _attention(key[0], OpKind.ATTENTION_DECODE, _ones(dec.size), dec, dec.size, past_tokens,
+                           past_tokens + dec.size)
+    return StepGraph(batch, graph.tp, graph.pp, graph.pre_ops, (*ops[:at], attention, *ops[at + 1:]),
+                     graph.layers_per_stage, graph.post_ops, graph.stage_ops, dense_key=key)
 
 
 @lru_cache(maxsize=1024)

@@ -21,12 +21,12 @@ from __future__ import annotations
 import gc
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from asicsim.workloads.errors import RUN, InputError
-from asicsim.workloads.graph import build_step_graph
+from asicsim.workloads.graph import build_step_graph, with_decode_past
 from asicsim.workloads.routing import DEFAULT_IMBALANCE
 from asicsim.workloads.dtypes import DTYPE_BYTES
 from asicsim.workloads.graph_types import StepBatch
@@ -238,6 +238,7 @@ class StepRunner:
         self.overlap = overlap and cfg.tp > 1
         self.micro = micro
         self._memo: dict[tuple[bytes, bytes, bytes], tuple[float, StepTiming, int, float]] = {}
+        self._decode_graphs: dict[tuple, Any] = {}  # (sequences, stage) -> a decode-only graph of that size
         self._floors: dict[tuple, float] | None = {} if cfg.graph_by_totals else None  # (sequences, stage) -> s
         serial = not engine.device.prefetch_weights and not self.overlap
         self.ff_rtol = FAST_FORWARD_RTOL if serial else FAST_PATH_RTOL
@@ -262,7 +263,16 @@ class StepRunner:
             self.stages_before_last = tuple((members[0], len(members)) for members in kinds.values())
 
     def graph(self, batch: StepBatch, stage: int | None = None):
-        return self.cfg.step_graph(batch, stage)
+        """The step's operator graph (`ServingConfig.step_graph`); a decode-only batch's is made from the last one
+        of its size (`with_decode_past`: only the attention op is new)."""
+        if batch.prefill_new_tokens.size:
+            return self.cfg.step_graph(batch, stage)
+        key = (batch.decode_past_tokens.size, stage)
+        last = self._decode_graphs.get(key)
+        graph = with_decode_past(last, batch) if last is not None else None
+        if graph is None:
+            graph = self._decode_graphs[key] = self.cfg.step_graph(batch, stage)
+        return graph
 
     def run(self, batch: StepBatch, stage: int | None = None) -> tuple[StepTiming, int]:
         """(timing of one pipeline stage, default the last; interleaved halves used: 1 or 2). Also used by
