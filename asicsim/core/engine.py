@@ -539,17 +539,20 @@ class StepEngine:
         schedule is memoised on the templates' keys and the per-sequence ops' rounded keys (`_simulated`)."""
         layers = graphs[0].layers_per_stage
         key: list = [layers]
-        total: Sequence[float] = _ZERO
+        total: list[float] | None = None
         varying = []  # per graph: the rounded keys of its per-sequence ops
         for g, t in zip(graphs, templates):
-            priced = [self.price(g.layer_ops[i]) for i in t.varying]
+            ops = g.layer_ops
+            priced = [self.price(ops[i]) for i in t.varying]
             rounded = [_rounded_key(p) for p in priced]
             varying.append(rounded)
             key.append(g.dense_key)
             key += rounded
-            total = [a + v for a, v in zip(total, t.head)]
+            # The first graph's head is the sums from zero (0.0 + head: the same floats, a head holds no -0.0).
+            total = list(t.head) if total is None else [a + v for a, v in zip(total, t.head)]
+            count = t.layers
             for p in priced:
-                total = [a + t.layers * v for a, v in zip(total, p.account)]
+                total = [a + count * v for a, v in zip(total, p.account)]
             total = [a + v for a, v in zip(total, t.tail)]
         skey = tuple(key)
         hit = self._cache.get(skey)
@@ -562,7 +565,8 @@ class StepEngine:
                 self._cache.clear()
             time_s, wait_s = schedule_step_s(ops, collective, bounds, layers, self._prefetch, STATE_RTOL)
             hit = self._cache[skey] = (float(time_s), float(wait_s))
-        return StepTiming(*_Account._make(total)._replace(time_s=hit[0], memory_wait_s=hit[1]))
+        total[_TIME], total[_MEMORY_WAIT] = hit
+        return StepTiming(*total)
 
     def _joined_table(self, graphs: Sequence[StepGraph], templates: list[_Template]) -> tuple:
         """(op table, collective flags, bounds, rows of the per-sequence ops) of the templates' streams side by side,
@@ -702,6 +706,7 @@ _ATTENTION = (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE)
 _GEMMS = (OpKind.MATMUL, OpKind.MOE_MATMUL)
 _FALLBACK = "fallback"  # an op priced on the fallback unit: its own StepTiming field
 _BUCKETED = (*_GEMMS, *_ATTENTION, *_COLLECTIVES, _FALLBACK)  # kinds with their own StepTiming field; others: other_s
+_TIME, _MEMORY_WAIT = TIMING_FIELDS.index("time_s"), TIMING_FIELDS.index("memory_wait_s")
 _BUSY_FIELDS = tuple(TIMING_FIELDS.index(f"{unit}_busy_s") for unit in ("compute", "memory", "link"))
 _OP_CACHE_MAX = 200_000
 _STEP_CACHE_MAX = 32_768  # scheduled steps memoised (rounded key); more hardly adds hits, ~1 KB each
