@@ -30,10 +30,12 @@ def _rows(draw_sizes: list[int], constant: list[int], rng: np.random.Generator) 
 
 @settings(max_examples=60, deadline=None)
 @given(sizes=st.lists(st.integers(1, 40), min_size=0, max_size=30), chunk=st.sampled_from([4, 16, 64]),
-       constant=st.lists(st.integers(0, FIELDS - 1), max_size=6, unique=True), seed=st.integers(0, 2**16))
-def test_the_log_gives_back_every_row_in_order_whatever_the_chunking(sizes, chunk, constant, seed):
+       grow=st.sampled_from([1, 8, 1 << 16]), constant=st.lists(st.integers(0, FIELDS - 1), max_size=6, unique=True),
+       seed=st.integers(0, 2**16))
+def test_the_log_gives_back_every_row_in_order_whatever_the_chunking(sizes, chunk, grow, constant, seed):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(results, "_CHUNK_ROWS", chunk)
+        patch.setattr(results, "_GROW_ROWS", grow)
         _check_log(sizes, constant, seed)
 
 

@@ -310,6 +310,7 @@ def _records(rows: list[list[float]]) -> list[StepRecord]:
     return out
 
 
+_GROW_ROWS = 1 << 16  # most rows a field's store grows by at once (512 KiB)
 _CHUNK_ROWS = 1 << 14  # rows the log fills before it moves them to its fields' stores (16,384 x 29 fields: 3.8 MB)
 
 
@@ -317,10 +318,11 @@ class StepLog:
     """Grows a StepTable: the serving loop appends one step or a run of steps at a time into a chunk of rows;
     a full chunk is moved into one growing array per field, except for a field that has had one value on every
     step so far, which keeps just that value (`_compact` at the end). So an hour's log holds its varying fields
-    plus one chunk, and each field's array grows in place (`ndarray.resize`: the allocator remaps large blocks,
-    so neither growth nor `table()` holds two copies)."""
+    plus one chunk. Each field's array grows in place (`ndarray.resize`: the allocator remaps large blocks, so
+    neither growth nor `table()` holds two copies) by a quarter of its length, at most _GROW_ROWS rows (zero-filled
+    room is resident memory; fewer, larger steps keep the copies of a heap that cannot remap amortised)."""
 
-    __slots__ = ("_chunk", "_fill", "_stores", "_firsts", "_sealed")
+    __slots__ = ("_chunk", "_fill", "_stores", "_firsts", "_sealed", "_capacity")
 
     def __init__(self) -> None:
         self._chunk = np.zeros((min(1024, _CHUNK_ROWS), len(_STEP_FIELDS)))
@@ -328,6 +330,7 @@ class StepLog:
         self._stores: list[np.ndarray | None] = [None] * len(_STEP_FIELDS)  # None: every value so far is _firsts'
         self._firsts = np.zeros(len(_STEP_FIELDS))
         self._sealed = 0
+        self._capacity = 0  # rows each store has room for
 
     def __len__(self) -> int:
         return self._sealed + self._fill
@@ -343,13 +346,16 @@ class StepLog:
         bits = rows.view(np.int64)
         same = (bits == self._firsts.view(np.int64)).all(axis=0)
         end = at + fill
+        grow = end > self._capacity
+        if grow:
+            self._capacity = max(end, self._capacity + min(self._capacity // 4, _GROW_ROWS))
         for i, store in enumerate(self._stores):
             if store is None:
                 if same[i]:
                     continue
-                store = self._stores[i] = np.full(end, self._firsts[i])
-            else:
-                store.resize(end, refcheck=False)
+                store = self._stores[i] = np.full(self._capacity, self._firsts[i])
+            elif grow:
+                store.resize(self._capacity, refcheck=False)
             store[at:end] = rows[:, i]
         self._sealed = end
         self._fill = 0
@@ -373,7 +379,10 @@ class StepLog:
         """The steps so far; the log is spent (its stores become the table's columns)."""
         self._seal()
         self._chunk = np.zeros((0, len(_STEP_FIELDS)))
-        n, self._sealed = self._sealed, 0
+        n, self._sealed, self._capacity = self._sealed, 0, 0
+        for store in self._stores:
+            if store is not None:
+                store.resize(n, refcheck=False)
         columns = [np.broadcast_to(self._firsts[i:i + 1].copy(), (n,)) if store is None else store
                    for i, store in enumerate(self._stores)]
         self._stores = [None] * len(_STEP_FIELDS)
