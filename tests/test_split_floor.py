@@ -4,7 +4,6 @@ passes over split halves whose floor exceeds the whole step times every step exa
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
