@@ -4,7 +4,8 @@ misses its target.
 The rows are benchmarks/measure_gpu.py's output stored under asicsim/data/calibration/measured/<hardware>/ with
 the GPU, driver, CUDA and PyTorch versions and the date (asicsim.analysis.measured_gpu). Two model constants were
 derived from them (the `fit` column): the H200's CUDA Graph launch cost and the GPUs' on-chip memory-path energy;
-every other row is a holdout. Targets: `MEASURED_TARGETS` (holdout MAPE per group).
+every other row is a holdout. Targets: `MEASURED_TARGETS` (holdout MAPE per group). Where the same cases were
+measured again on another lease (`<hardware>/repeat/`), a second table shows how far they moved (no target).
 
     python benchmarks/bench_measured.py [--check] [--detail] [--hw h200]
 """
@@ -37,6 +38,13 @@ def main(argv: list[str] | None = None) -> int:
         env = mg.environment(hw)
         print(f"\n{hw}: {env['gpu']}, driver {env['driver']}, CUDA {env['cuda']}, PyTorch {env['torch']}, "
               f"measured {env['date']}")
+    repeats = mg.repeatability_table(args.hw or known)
+    if len(repeats):
+        print("\nthe same cases measured again on another lease (repeat / stored per-call median; no target):")
+        print(mg.format_repeatability(repeats))
+        for hw in repeats["hardware"].unique():
+            env = mg.environment(hw, mg.REPEAT)
+            print(f"{hw} repeat: driver {env['driver']}, CUDA {env['cuda']}, PyTorch {env['torch']}, measured {env['date']}")
     print(f"on-chip memory path fitted from the sustained copy: "
           f"{', '.join(f'{hw} {mg.onchip_memory_path_pj_per_bit_fit(hw):.2f} pJ/bit' for hw in args.hw or known)}; "
           f"{time.perf_counter() - start:.1f} s")

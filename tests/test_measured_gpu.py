@@ -189,3 +189,29 @@ def test_report_targets_exit_code_and_lines(capsys) -> None:
     assert report_targets(["h200 gemm bf16: MAPE 30.0% > 20%"], check=True) == 1
     out = capsys.readouterr().out
     assert out.count("MISSED h200 gemm bf16") == 2 and "all met" not in out
+
+
+def test_the_repeat_carries_its_environment_and_matches_stored_cases() -> None:
+    repeat = mg.load_repeat("h200")
+    assert repeat is not None and not repeat.duplicated(["benchmark", "size"]).any()
+    env = mg.environment("h200", mg.REPEAT)
+    for field in ("gpu", "driver", "cuda", "torch", "date", "runs", "purpose"):
+        assert env[field], field
+    stored = mg.load_measurements("h200")
+    matched = stored.merge(repeat, on=["benchmark", "size"])
+    assert len(matched) == len(repeat)  # every repeated case was stored before
+
+
+def test_repeatability_is_the_case_by_case_ratio_of_medians() -> None:
+    table = mg.repeatability("h200").set_index("group")
+    stored, repeat = mg.load_measurements("h200"), mg.load_repeat("h200")
+    both = stored.merge(repeat, on=["benchmark", "size"], suffixes=("", "_r"))
+    bf16 = both[both["benchmark"] == "gemm_bf16_torch"]
+    ratio = bf16["median_s_r"] / bf16["median_s"]
+    row = table.loc["gemm bf16"]
+    assert row["cases"] == len(bf16)
+    assert row["median_ratio"] == pytest.approx(float(ratio.median()))
+    assert row["max_dev"] == pytest.approx(float((ratio - 1.0).abs().max()))
+    assert row["mean_dev"] <= row["p90_dev"] <= row["max_dev"]
+    assert set(table.index) >= {"gemm bf16", "gemm fp8", "decode attention"}
+    assert mg.repeatability("b200").empty and mg.repeatability_table(["b200"]).empty  # no repeat: nothing

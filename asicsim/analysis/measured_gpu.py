@@ -73,9 +73,10 @@ def available_hardware() -> tuple[str, ...]:
     return tuple(sorted(p.name for p in _folder().iterdir() if (p / "gpu_measurements.csv").is_file()))
 
 
-def environment(hardware: str) -> dict:
-    """What the measurements ran on: GPU, driver, CUDA, PyTorch, date, method."""
-    return json.loads((_folder() / hardware / "environment.json").read_text())
+def environment(hardware: str, folder: str = "") -> dict:
+    """What the measurements ran on: GPU, driver, CUDA, PyTorch, date, method (`folder`: the repeat's, REPEAT)."""
+    path = _folder() / hardware
+    return json.loads(((path / folder) if folder else path).joinpath("environment.json").read_text())
 
 
 @lru_cache(maxsize=None)
@@ -83,6 +84,57 @@ def load_measurements(hardware: str) -> pd.DataFrame:
     """The stored rows (benchmark, size, value, unit, median_s, min_s, run)."""
     with (_folder() / hardware / "gpu_measurements.csv").open("r") as handle:
         return pd.read_csv(handle)
+
+
+REPEAT = "repeat"  # a hardware folder's sub-folder holding the same cases measured again on another lease
+# Benchmarks -> the groups of the repeat table (the names `compare` reports them under).
+_REPEAT_GROUPS = {"gemm_bf16_torch": "gemm bf16", "gemm_fp8_scaled_mm": "gemm fp8",
+                  "attention_decode_sdpa_bf16": "decode attention", "attention_prefill_sdpa_bf16": "prefill attention",
+                  "hbm_copy_torch": "hbm bandwidth", "hbm_read_torch_sum": "hbm bandwidth",
+                  "kernel_launch_eager": "launch", "kernel_launch_cuda_graph": "launch"}
+
+
+def load_repeat(hardware: str) -> pd.DataFrame | None:
+    """The cases measured again on another lease (`REPEAT` folder), or None."""
+    path = _folder() / hardware / REPEAT / "gpu_measurements.csv"
+    if not path.is_file():
+        return None
+    with path.open("r") as handle:
+        return pd.read_csv(handle)
+
+
+def repeatability(hardware: str) -> pd.DataFrame:
+    """Per group, how far the repeat's per-call medians sit from the stored ones, case by case (repeat / stored
+    - 1): cases, the median ratio, and the mean, 90th percentile and largest |deviation|. Empty without a
+    repeat. The spread a model cannot be asked to beat: the measurement's own between leases."""
+    columns = ["hardware", "group", "cases", "median_ratio", "mean_dev", "p90_dev", "max_dev"]
+    repeat = load_repeat(hardware) if hardware else None
+    if repeat is None:
+        return pd.DataFrame(columns=columns)
+    both = load_measurements(hardware).merge(repeat, on=["benchmark", "size"], suffixes=("", "_repeat"))
+    both = both[both["benchmark"].isin(_REPEAT_GROUPS)]
+    ratio = both["median_s_repeat"] / both["median_s"]
+    frame = pd.DataFrame({"group": both["benchmark"].map(_REPEAT_GROUPS), "ratio": ratio, "dev": (ratio - 1.0).abs()})
+    out = frame.groupby("group", sort=False).agg(cases=("ratio", "size"), median_ratio=("ratio", "median"),
+                                                 mean_dev=("dev", "mean"), p90_dev=("dev", lambda d: d.quantile(0.9)),
+                                                 max_dev=("dev", "max")).reset_index()
+    out.insert(0, "hardware", hardware)
+    return out[columns]
+
+
+def repeatability_table(hardware: list[str] | tuple[str, ...]) -> pd.DataFrame:
+    """`repeatability` of every hardware in `hardware` with a repeat, one after another."""
+    tables = [t for t in (repeatability(hw) for hw in hardware) if len(t)]
+    return pd.concat(tables, ignore_index=True) if tables else repeatability("")
+
+
+def format_repeatability(table: pd.DataFrame) -> str:
+    """The repeat table: one line per group."""
+    lines = [f"{'hardware':8} {'group':21} {'cases':>5} {'ratio':>7} {'mean|d|':>8} {'p90|d|':>8} {'max|d|':>8}"]
+    for r in table.itertuples():
+        lines.append(f"{r.hardware:8} {r.group:21} {r.cases:5d} {r.median_ratio:7.3f} {r.mean_dev:8.1%} "
+                     f"{r.p90_dev:8.1%} {r.max_dev:8.1%}")
+    return "\n".join(lines)
 
 
 def _device(hardware: str, sustained: bool = True) -> GpuDevice:
