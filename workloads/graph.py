@@ -184,9 +184,20 @@ def _stage_ops(p: _Plan, tokens: int) -> tuple[Op, ...]:
     return (Op("stage_send", OpKind.P2P, p.act_dtype, act_in_bytes=message, comm_bytes=message, group=2),)
 
 
-@lru_cache(maxsize=1024)
 def _post_ops(p: _Plan, tokens: int, lm_tokens: int) -> tuple[Op, ...]:
-    """Final norm (all tokens), LM head and distributed greedy sampling (sampled tokens only).
+    """Final norm (all tokens), LM head and distributed greedy sampling (sampled tokens only); each part memoised
+    on its own count, so a mixed step's new token count rebuilds only the norm."""
+    return _final_norm(p, tokens) + _head_ops(p, lm_tokens)
+
+
+@lru_cache(maxsize=8192)
+def _final_norm(p: _Plan, tokens: int) -> tuple[Op, ...]:
+    return (_norm(p, "final_norm", tokens),)
+
+
+@lru_cache(maxsize=1024)
+def _head_ops(p: _Plan, lm_tokens: int) -> tuple[Op, ...]:
+    """LM head and sampling of `lm_tokens` sampled tokens.
 
     `sample` and `sample_allreduce` carry the per-chip logits shard as m (sampled tokens) x n (vocab
     shard), so a device whose software gathers the full logits (gpusim `gathered_logits`) can price that.
@@ -194,7 +205,6 @@ def _post_ops(p: _Plan, tokens: int, lm_tokens: int) -> tuple[Op, ...]:
     sh = p.sh
     logits = lm_tokens * sh.vocab
     ops = [
-        _norm(p, "final_norm", tokens),
         _matmul(p, "lm_head", lm_tokens, p.hidden, sh.vocab, out_bytes=logits * LOGIT_BYTES),
         Op("sample", OpKind.ELEMENTWISE, p.act_dtype, flops=float(logits), act_in_bytes=logits * LOGIT_BYTES,
            act_out_bytes=float(lm_tokens * SAMPLE_BYTES_PER_TOKEN), group=p.tp, m=lm_tokens, n=sh.vocab),
