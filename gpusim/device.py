@@ -143,6 +143,28 @@ class GpuDevice(SpecDevice):
 
     def executed_dtype(self, dtype: str) -> str:
         """The tensor-core format `dtype` runs in: itself, or the next wider one the chip has."""
+        return self._per_dtype(dtype)[0]
+
+    def peak_flops_per_s(self, dtype: str) -> float:
+        """Datasheet dense peak for `dtype`, or the next wider format's when the chip lacks it."""
+        return self._per_dtype(dtype)[1]
+
+    def _gemm_efficiency(self, dtype: str) -> float:
+        """Calibrated GEMM efficiency of the executed format (fp4 shares fp8's unless the spec has its own)."""
+        return self._per_dtype(dtype)[2]
+
+    def _per_dtype(self, dtype: str) -> tuple[str, float, float]:
+        """(executed format, its peak FLOP/s, its GEMM efficiency) of `dtype`, found once per device and dtype:
+        every priced op asks several times, and the spec and options never change on a device."""
+        memo = self.__dict__.setdefault("_dtype_memo", {})
+        hit = memo.get(dtype)
+        if hit is None:
+            executed = self._executed_dtype(dtype)
+            hit = memo[dtype] = (executed, getattr(self.spec, f"dense_{executed}_flops_per_s"),
+                                 self._executed_gemm_efficiency(executed))
+        return hit
+
+    def _executed_dtype(self, dtype: str) -> str:
         try:
             chain = _WIDER[dtype]
         except KeyError:
@@ -153,13 +175,8 @@ class GpuDevice(SpecDevice):
                 return candidate
         return "bf16"
 
-    def peak_flops_per_s(self, dtype: str) -> float:
-        """Datasheet dense peak for `dtype`, or the next wider format's when the chip lacks it."""
-        return getattr(self.spec, f"dense_{self.executed_dtype(dtype)}_flops_per_s")
-
-    def _gemm_efficiency(self, dtype: str) -> float:
-        """Calibrated GEMM efficiency of the executed format (fp4 shares fp8's unless the spec has its own)."""
-        s, executed = self.spec, self.executed_dtype(dtype)
+    def _executed_gemm_efficiency(self, executed: str) -> float:
+        s = self.spec
         executed = WIDTH_CLASS.get(executed, executed)  # integer tensor cores: the float format of their width's
         if executed == "fp4" and s.gemm_efficiency_fp4 > 0.0:
             return s.gemm_efficiency_fp4

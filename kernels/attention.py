@@ -15,6 +15,7 @@ from asicsim.kernels.jit import jit
 
 __all__ = [
     "attention_flops",
+    "causal_entries",
     "kv_cache_bytes",
     "prefill_attention_compute_s",
 ]
@@ -32,6 +33,17 @@ def attention_flops(seq_new, seq_past, q_heads, head_dim, causal):
         else:
             total_pairs += new * (past + new)
     return 4.0 * q_heads * head_dim * total_pairs
+
+
+@jit
+def causal_entries(seq_new, seq_past):
+    """Unmasked causal score entries per head, sum of c p + c (c + 1) / 2 over sequences (c new tokens after p
+    cached), as an integer: exact where the terms and sums stay below 2^63."""
+    total = 0
+    for i in range(seq_new.shape[0]):
+        c = seq_new[i]
+        total += c * seq_past[i] + c * (c + 1) // 2
+    return total
 
 
 @jit

@@ -379,6 +379,42 @@ def test_op_value_key_is_every_scalar_field():
     assert dataclasses.replace(op, seq_new=arrays[0], seq_past=arrays[1]).value_key is None
 
 
+def test_op_init_is_the_field_list():
+    """Op's own __init__ (one dict update) takes the dataclass's init fields in order, with their defaults, and sets
+    each from its own argument; the key pickles the scalar fields in field order."""
+    import inspect
+    import pickle
+
+    init = [f for f in dataclasses.fields(Op) if f.init]
+    params = list(inspect.signature(Op.__init__).parameters.values())[1:]
+    assert [p.name for p in params] == [f.name for f in init]
+    for p, f in zip(params, init):
+        assert p.default == (inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default), f.name
+    values = {f.name: (f"v{i}" if f.type in ("str", str) else (f"f{i}",) if "tuple" in str(f.type) else i + 0.5)
+              for i, f in enumerate(init)}
+    values["seq_new"] = values["seq_past"] = None
+    op = Op(**values)
+    for f in init:
+        assert getattr(op, f.name) == values[f.name], f.name
+    scalars = tuple(values[f.name] for f in init if f.name not in ("seq_new", "seq_past"))
+    assert op.value_key == pickle.dumps(scalars, protocol=5)
+    assert set(vars(op)) == {f.name for f in dataclasses.fields(Op)}
+
+
+def test_op_cost_init_is_the_field_list():
+    """OpCost's own __init__ takes its fields in order with their defaults and sets each from its own argument."""
+    import inspect
+
+    fields = dataclasses.fields(OpCost)
+    params = list(inspect.signature(OpCost.__init__).parameters.values())[1:]
+    assert [(p.name, p.default) for p in params] == [(f.name, f.default) for f in fields]
+    values = {f.name: i + 0.5 for i, f in enumerate(fields)}
+    cost = OpCost(**values)
+    assert dataclasses.astuple(cost) == tuple(values.values())
+    assert OpCost(*values.values()) == cost and hash(OpCost(*values.values())) == hash(cost)
+    assert dataclasses.replace(cost, fixed_s=9.0).fixed_s == 9.0
+
+
 @dataclass
 class CountingDevice(FakeDevice):
     calls: list = field(default_factory=list)

@@ -274,6 +274,7 @@ STRATEGIES = {
     "asicsim.kernels.attention:attention_flops": st.builds(
         lambda seqs, heads, head_dim, causal: (*_seq_arrays(seqs), heads, head_dim, causal),
         seq_lists, st.integers(1, 16), st.sampled_from([64, 128]), st.booleans()),
+    "asicsim.kernels.attention:causal_entries": st.builds(_seq_arrays, seq_lists),
     "asicsim.kernels.attention:kv_cache_bytes": st.builds(
         lambda seqs, heads, head_dim, elem: (*_seq_arrays(seqs), heads, head_dim, elem),
         seq_lists, st.integers(1, 8), st.sampled_from([64, 128]), st.sampled_from([0.5, 1.0, 2.0])),

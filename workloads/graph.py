@@ -45,6 +45,7 @@ from .routing import DEFAULT_IMBALANCE, DEFAULT_ROUTING_SEED
 __all__ = [
     "build_step_graph",
     "with_decode_past",
+    "decode_graph_maker",
     "model_features",
     "model_flops_per_token",
     "attention_score_entries",
@@ -318,20 +319,37 @@ def with_decode_past(graph: StepGraph, batch: StepBatch) -> StepGraph | None:
     as many sequences: only the decode attention op depends on the cached tokens, so only it is built again (a
     decode run prices the same batch size step after step). None unless both are decode-only batches of equal
     size and `graph` came from the dense path (the caller then builds the graph in full)."""
-    key = graph.dense_key
+    make = decode_graph_maker(graph)
     dec = batch.decode_past_tokens
-    if not (isinstance(key, tuple) and len(key) == 5 and isinstance(key[0], _Plan) and key[4] and not key[3]) \
-            or batch.prefill_new_tokens.size or dec.size != graph.batch.decode_past_tokens.size:
+    if make is None or batch.prefill_new_tokens.size or dec.size != graph.batch.decode_past_tokens.size \
+            or (dec.size and dec.min() < 0):
+        return None
+    return make(batch)
+
+
+def decode_graph_maker(graph: StepGraph):
+    """For a decode-only graph from the dense path: a function of a decode-only batch of as many sequences, with no
+    negative cached token count, giving that batch's graph (`with_decode_past` without its checks, made once for a
+    caller that times many such batches). None for any other graph."""
+    key = graph.dense_key
+    if not (isinstance(key, tuple) and len(key) == 5 and isinstance(key[0], _Plan) and key[4] and not key[3]):
         return None
     ops = graph.layer_ops
     at = next((i for i, op in enumerate(ops) if op.kind == OpKind.ATTENTION_DECODE), -1)
-    if at < 0 or (dec.size and dec.min() < 0):
+    if at < 0:
         return None
-    past_tokens = int(dec.sum())
-    attention = _attention(key[0], OpKind.ATTENTION_DECODE, _ones(dec.size), dec, dec.size, past_tokens,
-                           past_tokens + dec.size)
-    return StepGraph(batch, graph.tp, graph.pp, graph.pre_ops, (*ops[:at], attention, *ops[at + 1:]),
-                     graph.layers_per_stage, graph.post_ops, graph.stage_ops, dense_key=key)
+    plan, size = key[0], graph.batch.decode_past_tokens.size
+    ones, before, after = _ones(size), ops[:at], ops[at + 1:]
+    tp, pp, pre, layers, post, stage_ops = (graph.tp, graph.pp, graph.pre_ops, graph.layers_per_stage,
+                                            graph.post_ops, graph.stage_ops)
+
+    def make(batch: StepBatch) -> StepGraph:
+        dec = batch.decode_past_tokens
+        past_tokens = int(dec.sum())
+        attention = _attention(plan, OpKind.ATTENTION_DECODE, ones, dec, size, past_tokens, past_tokens + size)
+        return StepGraph(batch, tp, pp, pre, (*before, attention, *after), layers, post, stage_ops, dense_key=key)
+
+    return make
 
 
 @lru_cache(maxsize=1024)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass, field, fields, replace
-from operator import attrgetter
 
 import numpy as np
 
@@ -93,7 +92,7 @@ class StepBatch:
         return self.prefill_tokens + self.decode_tokens
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class Op:
     """One operator on one chip. FLOPs and bytes are per chip (after tensor-parallel sharding).
 
@@ -127,18 +126,28 @@ class Op:
     experts_axis: str = "n"
     seq_new: np.ndarray | None = field(default=None, repr=False)
     seq_past: np.ndarray | None = field(default=None, repr=False)
-    # The op's scalar fields as one hashable value (None with per-sequence arrays); set by __post_init__.
+    # The op's scalar fields as one hashable value (None with per-sequence arrays); set by __init__.
     value_key: bytes | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        """`value_key`: two ops with equal keys are the same op (ops are immutable), so a device prices them
-        the same and caches can key on the value rather than on the object (`Op` compares by identity,
-        `eq=False`, because of the arrays). The key is the tuple of scalar fields pickled: equal bytes
-        unpickle to equal fields of equal types (floats bit for bit), and bytes, unlike a tuple, keep their
-        hash once computed, so the engine's dozen lookups per step do not rehash every field. An ordinary
-        field set here (not computed lazily) keeps attribute access on ops fast."""
-        if self.seq_new is None and self.seq_past is None:
-            object.__setattr__(self, "value_key", pickle.dumps(_op_scalars(self), protocol=5))
+    def __init__(self, name: str, kind: str, dtype: str, flops: float = 0.0, weight_bytes: float = 0.0,
+                 act_in_bytes: float = 0.0, act_out_bytes: float = 0.0, kv_read_bytes: float = 0.0,
+                 kv_write_bytes: float = 0.0, comm_bytes: float = 0.0, group: int = 1, m: int = 0, n: int = 0,
+                 k: int = 0, q_heads: int = 0, kv_heads: int = 0, head_dim: int = 0, features: tuple[str, ...] = (),
+                 window: int = 0, experts: float = 0.0, experts_axis: str = "n", seq_new: np.ndarray | None = None,
+                 seq_past: np.ndarray | None = None) -> None:
+        """The dataclass's fields, set in one dict update rather than one frozen `object.__setattr__` each (a
+        mixed step builds a dozen ops at a new token count), and `value_key`: two ops with equal keys are the
+        same op (ops are immutable), so a device prices them the same and caches can key on the value rather
+        than on the object (`Op` compares by identity, `eq=False`, because of the arrays). The key is the tuple
+        of scalar fields pickled: equal bytes unpickle to equal fields of equal types (floats bit for bit), and
+        bytes, unlike a tuple, keep their hash once computed, so the engine's dozen lookups per step do not
+        rehash every field. tests/test_graph_types.py checks the fields against the field list."""
+        scalars = (name, kind, dtype, flops, weight_bytes, act_in_bytes, act_out_bytes, kv_read_bytes,
+                   kv_write_bytes, comm_bytes, group, m, n, k, q_heads, kv_heads, head_dim, features, window, experts,
+                   experts_axis)
+        arrays = seq_new is not None or seq_past is not None
+        self.__dict__.update(zip(_SCALAR_FIELDS, scalars), seq_new=seq_new, seq_past=seq_past,
+                             value_key=None if arrays else pickle.dumps(scalars, protocol=5))
 
     @property
     def memory_bytes(self) -> float:
@@ -169,7 +178,7 @@ def attention_flops_scale(op: Op) -> float:
     return op.flops / implied if implied > 0.0 else 1.0
 
 
-_op_scalars = attrgetter(*(f.name for f in fields(Op) if f.name not in ("seq_new", "seq_past", "value_key")))
+_SCALAR_FIELDS = tuple(f.name for f in fields(Op) if f.name not in ("seq_new", "seq_past", "value_key"))
 
 
 @dataclass(frozen=True, eq=False)

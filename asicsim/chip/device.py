@@ -52,6 +52,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from asicsim.kernels import systolic
+from asicsim.kernels.attention import causal_entries
 from asicsim.kernels.collectives import ring_allreduce_time_s
 from asicsim.kernels.vector import vector_cycles
 from asicsim.workloads.errors import Infeasible, InputError
@@ -339,10 +340,10 @@ class AsicDevice(SpecDevice):
 
 def _causal_entries(new: np.ndarray, past: np.ndarray) -> float:
     """sum(c p + c (c + 1) / 2) over sequences (c new tokens after p cached): the score entries of causal
-    attention. Integer arrays are summed as integers (two dot products instead of five float passes): the
+    attention. Integer arrays are summed as integers in one jitted pass (`kernels.attention.causal_entries`): the
     float sum's terms and partial sums are integers below 2^53, so both are the same number exactly."""
     if new.dtype == np.int64 and past.dtype == np.int64:
-        return float(int(np.dot(new, past)) + (int(np.dot(new, new)) + int(new.sum())) // 2)
+        return float(causal_entries(new, past))
     new = new.astype(float)
     return float((new * past + new * (new + 1) / 2).sum())
 

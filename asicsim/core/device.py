@@ -34,7 +34,7 @@ WIDER_DATAPATHS: dict[str, tuple[str, ...]] = {
 WIDTH_CLASS: dict[str, str] = {"int8": "fp8", "int4": "fp4"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class OpCost:
     """Cycles one op keeps each unit busy on one chip, with the clock of each unit on the Device.
 
@@ -64,6 +64,17 @@ class OpCost:
     hbm_bytes: float | None = None
     fallback_s: float = 0.0  # seconds on a fallback unit (part of fixed_s): an op the datapath lacks
     energy_j: float = 0.0  # dynamic joules priced per op (0: the device prices energy from step totals)
+
+    def __init__(self, compute_cycles: float = 0.0, memory_cycles: float = 0.0, weight_cycles: float = 0.0,
+                 link_cycles: float = 0.0, fixed_s: float = 0.0, ideal_compute_cycles: float = 0.0,
+                 stall_cycles: float = 0.0, hbm_bytes: float | None = None, fallback_s: float = 0.0,
+                 energy_j: float = 0.0) -> None:
+        """The fields in one dict update instead of a frozen `object.__setattr__` each: every priced op makes one
+        (tests/test_engine.py checks the signature against the field list)."""
+        self.__dict__.update(compute_cycles=compute_cycles, memory_cycles=memory_cycles, weight_cycles=weight_cycles,
+                             link_cycles=link_cycles, fixed_s=fixed_s, ideal_compute_cycles=ideal_compute_cycles,
+                             stall_cycles=stall_cycles, hbm_bytes=hbm_bytes, fallback_s=fallback_s,
+                             energy_j=energy_j)
 
 
 @dataclass(frozen=True)

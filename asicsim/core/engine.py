@@ -432,19 +432,11 @@ class StepEngine:
         """
         cost: OpCost = self.device.cost(op)
         c, m, lk = self._unit_seconds
-        return _Priced(
-            op=op,
-            compute_s=cost.compute_cycles * c,
-            memory_s=cost.memory_cycles * m,
-            weight_s=cost.weight_cycles * m,
-            link_s=cost.link_cycles * lk,
-            fixed_s=cost.fixed_s,
-            ideal_compute_s=cost.ideal_compute_cycles * c,
-            stall_s=cost.stall_cycles * c,
-            hbm_bytes=op.memory_bytes if cost.hbm_bytes is None else cost.hbm_bytes,
-            fallback_s=cost.fallback_s,
-            energy_j=cost.energy_j,
-        )
+        # _Priced(op, compute_s, memory_s, weight_s, link_s, fixed_s, ideal_compute_s, stall_s, hbm_bytes,
+        # fallback_s, energy_j), positionally: every priced op passes here.
+        return _Priced(op, cost.compute_cycles * c, cost.memory_cycles * m, cost.weight_cycles * m,
+                       cost.link_cycles * lk, cost.fixed_s, cost.ideal_compute_cycles * c, cost.stall_cycles * c,
+                       op.memory_bytes if cost.hbm_bytes is None else cost.hbm_bytes, cost.fallback_s, cost.energy_j)
 
     def _price_cached(self, op: Op) -> _Priced:
         """Price of an op without per-sequence arrays, memoised on its value (`Op.value_key`)."""
@@ -526,17 +518,36 @@ class StepEngine:
             hit = self._templates[key] = t if t.usable(graph) else None
         return hit
 
+    def step_fields(self, graph: StepGraph) -> list[float] | None:
+        """StepTiming's fields, in order, of `run_step([graph])` by its templated path (the same sums in the same
+        order, without the StepTiming): for callers that time one graph many times and want its values as numbers
+        (the serving fast-forward's decode runs). None where run_step would take another path (exact, layer groups,
+        no template)."""
+        if self.exact or graph.more_groups:
+            return None
+        if self._serial:
+            t = self._serial_template(graph)
+            return self._serial_step_fields(graph) if t is None else self._serial_fields(graph, t)
+        t = self._template(graph)
+        return None if t is None else self._scheduled_fields((graph,), (t,))
+
     def _serial_templated(self, graph: StepGraph, t: _Template) -> StepTiming:
         """`_serial_step` with the array-free ops' sums from the template: the same sums in the same order."""
+        return StepTiming(*self._serial_fields(graph, t))
+
+    def _serial_fields(self, graph: StepGraph, t: _Template) -> list[float]:
         total = t.head
         layers, ops, price = t.layers, graph.layer_ops, self.price
         for i in t.varying:
             total = [a + layers * v for a, v in zip(total, price(ops[i]).account)]
-        return StepTiming(*[a + v for a, v in zip(total, t.tail)])
+        return [a + v for a, v in zip(total, t.tail)]
 
     def _scheduled_templated(self, graphs: Sequence[StepGraph], templates: list[_Template]) -> StepTiming:
         """The scheduled step with the array-free ops from templates: only per-sequence ops are priced; the
         schedule is memoised on the templates' keys and the per-sequence ops' rounded keys (`_simulated`)."""
+        return StepTiming(*self._scheduled_fields(graphs, templates))
+
+    def _scheduled_fields(self, graphs: Sequence[StepGraph], templates: Sequence[_Template]) -> list[float]:
         layers = graphs[0].layers_per_stage
         key: list = [layers]
         total: list[float] | None = None
@@ -566,7 +577,7 @@ class StepEngine:
             time_s, wait_s = schedule_step_s(ops, collective, bounds, layers, self._prefetch, STATE_RTOL)
             hit = self._cache[skey] = (float(time_s), float(wait_s))
         total[_TIME], total[_MEMORY_WAIT] = hit
-        return StepTiming(*total)
+        return total
 
     def _joined_table(self, graphs: Sequence[StepGraph], templates: list[_Template]) -> tuple:
         """(op table, collective flags, bounds, rows of the per-sequence ops) of the templates' streams side by side,
@@ -659,6 +670,9 @@ class StepEngine:
 
     def _serial_step(self, graph: StepGraph) -> StepTiming:
         """One op stream, no prefetch: every op runs alone, so the step is a sum (see module docstring)."""
+        return StepTiming(*self._serial_step_fields(graph))  # time_s, memory_wait_s: the sums of the ops' own
+
+    def _serial_step_fields(self, graph: StepGraph) -> Sequence[float]:
         layers = float(graph.layers_per_stage)
         total: Sequence[float] = _ZERO
         for ops, count in ((graph.pre_ops, 1.0), (graph.layer_ops, layers), (graph.post_ops + graph.stage_ops, 1.0)):
@@ -668,7 +682,7 @@ class StepEngine:
             total = [t + count * v for t, v in zip(total, summed)]
             for p in varying:
                 total = [t + count * v for t, v in zip(total, p.account)]
-        return StepTiming(*total)  # time_s and memory_wait_s: the sums of the ops' own (they run alone)
+        return total
 
     def trace_step(self, graphs: Sequence[StepGraph]) -> list[tuple[int, str, str, float, float]]:
         """Unit busy intervals of one step with every layer simulated: (micro-batch, unit, op, start s, s).
@@ -705,7 +719,6 @@ _COLLECTIVES = (OpKind.ALLREDUCE, OpKind.P2P, OpKind.ALL_TO_ALL)
 _ATTENTION = (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE)
 _GEMMS = (OpKind.MATMUL, OpKind.MOE_MATMUL)
 _FALLBACK = "fallback"  # an op priced on the fallback unit: its own StepTiming field
-_BUCKETED = (*_GEMMS, *_ATTENTION, *_COLLECTIVES, _FALLBACK)  # kinds with their own StepTiming field; others: other_s
 _TIME, _MEMORY_WAIT = TIMING_FIELDS.index("time_s"), TIMING_FIELDS.index("memory_wait_s")
 _BUSY_FIELDS = tuple(TIMING_FIELDS.index(f"{unit}_busy_s") for unit in ("compute", "memory", "link"))
 _OP_CACHE_MAX = 200_000
@@ -724,22 +737,28 @@ def _split(graphs: Sequence[StepGraph]) -> list[list[StepGraph]]:
 
 def _op_account(p: _Priced) -> _Account:
     """One op's StepTiming fields as if it ran alone: its time alone (a serial step is the sum), each unit's
-    busy seconds, its compute's wait on memory, FLOPs, HBM bytes, and its time alone in its kind's field."""
-    alone_s, kind = p.alone_s, p.op.kind
-    if p.fallback_s > 0.0:
-        kind = _FALLBACK
-    return _Account(
-        time_s=alone_s, compute_busy_s=p.compute_s, memory_busy_s=p.memory_s + p.weight_s, link_busy_s=p.link_s,
-        fixed_s=p.fixed_s, ideal_compute_s=p.ideal_compute_s, stall_s=p.stall_s,
-        memory_wait_s=max(alone_s - p.fixed_s - p.compute_s, 0.0) if p.compute_s > 0.0 else 0.0,
-        flops_per_chip=p.op.flops, memory_bytes_per_chip=p.hbm_bytes,
-        gemm_s=alone_s if kind in _GEMMS else 0.0,
-        attention_s=alone_s if kind in _ATTENTION else 0.0,
-        collective_s=alone_s if kind in _COLLECTIVES else 0.0,
-        other_s=0.0 if kind in _BUCKETED else alone_s,
-        fallback_s=alone_s if kind == _FALLBACK else 0.0,
-        op_energy_j=p.energy_j,
-    )
+    busy seconds, its compute's wait on memory, FLOPs, HBM bytes, and its time alone in its kind's field.
+    Built positionally (`_ACCOUNT_ORDER` checks the order against StepTiming at import): every priced op makes one."""
+    compute_s, fixed_s = p.compute_s, p.fixed_s
+    memory_s = p.memory_s + p.weight_s
+    alone_s = fixed_s + max(compute_s, memory_s, p.link_s)
+    kind = _FALLBACK if p.fallback_s > 0.0 else p.op.kind
+    bucket = _BUCKET_OF.get(kind, 3)  # its time alone goes to field 10 + bucket: gemm, attention, collective, other
+    return _new_account(_Account, (
+        alone_s, compute_s, memory_s, p.link_s, fixed_s, p.ideal_compute_s, p.stall_s,
+        max(alone_s - fixed_s - compute_s, 0.0) if compute_s > 0.0 else 0.0, p.op.flops, p.hbm_bytes,
+        alone_s if bucket == 0 else 0.0, alone_s if bucket == 1 else 0.0, alone_s if bucket == 2 else 0.0,
+        alone_s if bucket == 3 else 0.0, alone_s if bucket == 4 else 0.0, p.energy_j))
+
+
+_ACCOUNT_ORDER = ("time_s", "compute_busy_s", "memory_busy_s", "link_busy_s", "fixed_s", "ideal_compute_s", "stall_s",
+                  "memory_wait_s", "flops_per_chip", "memory_bytes_per_chip", "gemm_s", "attention_s", "collective_s",
+                  "other_s", "fallback_s", "op_energy_j")
+assert _ACCOUNT_ORDER == TIMING_FIELDS, "_op_account builds its tuple in StepTiming's field order"
+_new_account = tuple.__new__
+# Op kind -> its bucket among the per-kind fields gemm_s, attention_s, collective_s, other_s (3: every kind not
+# named here) and fallback_s.
+_BUCKET_OF = {**{k: 0 for k in _GEMMS}, **{k: 1 for k in _ATTENTION}, **{k: 2 for k in _COLLECTIVES}, _FALLBACK: 4}
 
 
 def _round_attention(p: _Priced) -> _Priced:

@@ -82,6 +82,13 @@ def attention_flops(seq_new, seq_past, q_heads, head_dim, causal):
     return 4.0 * q_heads * head_dim * pairs
 
 
+def causal_entries(seq_new, seq_past):
+    entries = 0
+    for new, past in zip(seq_new, seq_past):
+        entries += sum(int(past) + t + 1 for t in range(int(new)))
+    return entries
+
+
 def kv_cache_bytes(seq_new, seq_past, kv_heads, head_dim, bytes_per_elem):
     return sum((2.0 * kv_heads * head_dim * bytes_per_elem * (int(p) + int(n)) for n, p in zip(seq_new, seq_past)), 0.0)
 
