@@ -274,7 +274,7 @@ class GpuDevice(SpecDevice):
         clock = self.spec.tensor_clock_hz
         if (self.options.sustained_power_cap and kind in _THROTTLED and compute_s > 0.0
                 and self.spec.sustained_compute_fraction < 1.0):
-            compute_s *= self._throttle(op, max(compute_s, memory_s + weight_s, link_s))
+            compute_s *= self._throttle(op, compute_s, max(memory_s + weight_s, link_s))
         kernel_s = max(compute_s, memory_s + weight_s, link_s)
         # kernels of their own ahead of or after this one (input quantize, MoE permute, grouped-GEMM overhead)
         serial_s = detail.get("quantize_s", 0.0) + detail.get("permute_s", 0.0) + detail.get("grouped_s", 0.0)
@@ -289,19 +289,28 @@ class GpuDevice(SpecDevice):
         )
         return cost, detail
 
-    def _throttle(self, op: Op, kernel_s: float) -> float:
+    def _throttle(self, op: Op, compute_s: float, other_s: float) -> float:
         """How much longer an op's compute takes with the board at its power limit: the tensor cores' share of
         their calibrated rate the op keeps busy (1 for a large GEMM), times the measured slowdown of such a GEMM
         (1 / sustained_compute_fraction - 1). Latency-bound and memory-bound ops draw too little to be slowed:
         an 8-layer decode step at batch 64 held its boost clock below the limit (docs/gpu-calibration.md). Only
         tensor-core kernels that can be compute-bound are throttled (`_THROTTLED`); decode attention and scans
-        stream memory."""
-        if op.flops <= 0.0 or kernel_s <= 0.0:
+        stream memory.
+
+        The share is of the time the op lasts once throttled. Where the throttled compute still outlasts the op's
+        memory and link time (`other_s`), the tensor cores set the pace and the share is of the compute time; only
+        where memory or links outlast it is the share of their time. So a faster memory or link never makes an op
+        slower: its time is max(throttled compute, other_s), each non-decreasing in every unthrottled time."""
+        if op.flops <= 0.0 or compute_s <= 0.0:
             return 1.0
         efficiency = (self._attention_efficiency(op.dtype) if op.kind == OpKind.ATTENTION_PREFILL
                       else self._gemm_efficiency(op.dtype))
-        busy = min(1.0, op.flops / self.peak_flops_per_s(op.dtype) / kernel_s / efficiency)
-        return 1.0 + (1.0 / self.spec.sustained_compute_fraction - 1.0) * busy
+        work_s = op.flops / self.peak_flops_per_s(op.dtype) / efficiency
+        extra = 1.0 / self.spec.sustained_compute_fraction - 1.0
+        paced = 1.0 + extra * min(1.0, work_s / compute_s)  # the tensor cores busy for the whole op
+        if compute_s * paced >= other_s:
+            return paced
+        return 1.0 + extra * min(1.0, work_s / other_s)
 
     def _ideal_cycles(self, op: Op) -> float:
         if op.flops <= 0.0:
