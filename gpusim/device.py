@@ -326,7 +326,10 @@ class GpuDevice(SpecDevice):
 
     def _exposed_launch_s(self, kernel_s: float) -> float:
         """Launches are queued ahead asynchronously: only launch time beyond the kernel's own is serial."""
-        return max(0.0, self._launch_s() - kernel_s)
+        launch_s = self.__dict__.get("_launch_memo")
+        if launch_s is None:  # fixed for the device (spec and options never change): every priced op asks
+            launch_s = self.__dict__["_launch_memo"] = self._launch_s()
+        return max(0.0, launch_s - kernel_s)
 
     def _latency(self, latency_s: float) -> float:
         return latency_s if self.options.kernel_latency else 0.0

@@ -146,11 +146,18 @@ def onchip_memory_j(op: Any, compute_s: float, kernel_s: float) -> float:
     nbytes = op.memory_bytes
     if nbytes <= 0.0:
         return 0.0
-    c = area_constants()["gpu_energy"]
+    path_pj, decode_pj = _onchip_pj_per_bit()
     if op.kind == OpKind.ATTENTION_DECODE:  # a KV stream: the whole path, and the scoring on top (as fitted)
-        return nbytes * 8.0 * (c["onchip_memory_path_pj_per_bit"] + c["decode_attention_pj_per_bit"]) * 1e-12
+        return nbytes * 8.0 * (path_pj + decode_pj) * 1e-12
     idle = 1.0 - min(compute_s / kernel_s, 1.0) if kernel_s > 0.0 else 1.0
-    return nbytes * 8.0 * c["onchip_memory_path_pj_per_bit"] * idle * 1e-12
+    return nbytes * 8.0 * path_pj * idle * 1e-12
+
+
+@lru_cache(maxsize=1)
+def _onchip_pj_per_bit() -> tuple[float, float]:
+    """(onchip_memory_path_pj_per_bit, decode_attention_pj_per_bit) of the area model's GPU energy constants."""
+    c = area_constants()["gpu_energy"]
+    return c["onchip_memory_path_pj_per_bit"], c["decode_attention_pj_per_bit"]
 
 
 def _per_cycle_j(s: GpuSpec, activity: GpuActivity, dtype: str) -> float:

@@ -495,3 +495,38 @@ def test_scheduled_step_from_the_joined_table_equals_the_priced_schedule(prompts
         got = engine.run_step(graphs)
         assert (got.time_s, got.memory_wait_s) == want
     assert tuple(g.dense_key for g in graphs) in engine._tables
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 900), st.lists(st.integers(0, 3000), min_size=1, max_size=20), st.integers(1, 4),
+       st.sampled_from(["sohu", "h100-sxm"]), st.sampled_from([1, 8]))
+def test_graphs_of_one_token_count_share_their_layer_part(prompt, decodes, pieces, hw, tp):
+    """Two steps of one token count but different sampled tokens (a prompt whole, or in pieces) share the priced
+    pre and layer ops (`_LayerPart`): each one's template, its table and its timing equal those of an engine that
+    met it alone, bit for bit."""
+    import numpy as np
+
+    from asicsim.core.engine import _pack, _Priced
+    from asicsim.core.registry import make_device
+    from asicsim.workloads.graph import build_step_graph
+    from asicsim.workloads.models import load_model
+
+    pieces = min(pieces, prompt)
+    split = [prompt // pieces + (i < prompt % pieces) for i in range(pieces)]
+    model = load_model("llama-3.1-8b")
+    dec = np.array(decodes, dtype=np.int64)
+    whole, cut = (build_step_graph(model, StepBatch(np.array(p, dtype=np.int64), np.zeros(len(p), dtype=np.int64),
+                                                    dec), tp=tp) for p in ([prompt], split))
+    assert whole.layer_key == cut.layer_key and (pieces == 1) == (whole.dense_key == cut.dense_key)
+    device = make_device(hw, 8)
+    shared = StepEngine(device)
+    for g in (whole, cut):
+        alone = StepEngine(device)
+        assert shared.run_step([g]) == alone.run_step([g])
+        t = shared._template(g)
+        zero = _Priced(g.layer_ops[0], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        want = _pack([(t.pre, [p or zero for p in t.layer], t.post)])
+        for got, expected in zip(t.table(), want):
+            assert got.dtype == expected.dtype and np.array_equal(got, expected)
+        assert t.head == alone._template(g).head and t.tail == alone._template(g).tail
+    assert shared._template(whole)._part is shared._template(cut)._part

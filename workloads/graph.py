@@ -311,7 +311,8 @@ def build_step_graph(
     post = _post_ops(p, tokens, new.size + dec.size) if p.last else ()
     # The plan is cached and held by the key, so its identity stands for its values.
     key = (p, tokens, new.size + dec.size, bool(new.size), bool(dec.size))
-    return StepGraph(batch, p.tp, p.pp, pre, before + attention + after, p.layers, post, stage_ops, dense_key=key)
+    return StepGraph(batch, p.tp, p.pp, pre, before + attention + after, p.layers, post, stage_ops, dense_key=key,
+                     layer_key=(p, tokens, key[3], key[4]))
 
 
 def with_decode_past(graph: StepGraph, batch: StepBatch) -> StepGraph | None:
@@ -340,14 +341,15 @@ def decode_graph_maker(graph: StepGraph):
         return None
     plan, size = key[0], graph.batch.decode_past_tokens.size
     ones, before, after = _ones(size), ops[:at], ops[at + 1:]
-    tp, pp, pre, layers, post, stage_ops = (graph.tp, graph.pp, graph.pre_ops, graph.layers_per_stage,
-                                            graph.post_ops, graph.stage_ops)
+    tp, pp, pre, layers, post, stage_ops, layer_key = (graph.tp, graph.pp, graph.pre_ops, graph.layers_per_stage,
+                                                       graph.post_ops, graph.stage_ops, graph.layer_key)
 
     def make(batch: StepBatch) -> StepGraph:
         dec = batch.decode_past_tokens
         past_tokens = int(dec.sum())
         attention = _attention(plan, OpKind.ATTENTION_DECODE, ones, dec, size, past_tokens, past_tokens + size)
-        return StepGraph(batch, tp, pp, pre, (*before, attention, *after), layers, post, stage_ops, dense_key=key)
+        return StepGraph(batch, tp, pp, pre, (*before, attention, *after), layers, post, stage_ops, dense_key=key,
+                         layer_key=layer_key)
 
     return make
 

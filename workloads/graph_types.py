@@ -203,6 +203,9 @@ class StepGraph:
     # Equal keys: equal ops with equal values at every place but the per-sequence (attention) ops, which sit at
     # the same places (build_step_graph sets it; None: unknown). Engines key caches of the rest on it.
     dense_key: object = field(default=None, compare=False)
+    # Equal keys: equal pre ops and layer ops (per-sequence ops at the same places), whatever the post and stage
+    # ops (a step's sampled tokens change only its LM head). None: unknown.
+    layer_key: object = field(default=None, compare=False)
 
     @property
     def layer_groups(self) -> tuple[tuple[tuple[Op, ...], int], ...]:
@@ -218,7 +221,8 @@ class StepGraph:
         last = len(groups) - 1
         return [StepGraph(self.batch, self.tp, self.pp, self.pre_ops if i == 0 else (), ops, count,
                           self.post_ops if i == last else (), self.stage_ops if i == last else (), (),
-                          None if self.dense_key is None else (self.dense_key, i))
+                          None if self.dense_key is None else (self.dense_key, i),
+                          None if self.layer_key is None else (self.layer_key, i))
                 for i, (ops, count) in enumerate(groups)]
 
     def all_ops(self):

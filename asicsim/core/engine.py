@@ -147,19 +147,18 @@ class _Priced:
         return self.fixed_s + max(self.compute_s, self.memory_s + self.weight_s, self.link_s)
 
 
-class _Template:
-    """What a step graph's `dense_key` fixes: its array-free ops priced, the places of its per-sequence ops in
-    the layer, and their summed accounts (`head`: pre ops + layers x the layer's array-free ops; `tail`: post)."""
+class _LayerPart:
+    """What a step graph's `layer_key` fixes: its pre ops and layer ops priced (None at the per-sequence ops'
+    places), those places, their summed account (`head`: pre ops + layers x the layer's array-free ops) and their
+    rows of the op table. Steps of one token count share it whatever their sampled tokens (the post ops)."""
 
-    __slots__ = ("pre", "layer", "post", "varying", "head", "tail", "layers", "_table", "_first")
+    __slots__ = ("pre", "layer", "varying", "head", "_rows", "_first")
 
     def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
         price = engine._price_cached
         layers = float(graph.layers_per_stage)
-        self.layers = layers
         self.pre = [price(op) for op in graph.pre_ops]
         self.layer = [None if op.seq_new is not None else price(op) for op in graph.layer_ops]
-        self.post = [price(op) for op in (*graph.post_ops, *graph.stage_ops)]
         self.varying = tuple(i for i, p in enumerate(self.layer) if p is None)
         head: Sequence[float] = _ZERO
         for group, count in ((self.pre, 1.0), (self.layer, layers)):
@@ -168,19 +167,48 @@ class _Template:
                 if p is not None:
                     summed = [a + v for a, v in zip(summed, p.account)]
             head = [t + count * v for t, v in zip(head, summed)]
+        self.head = tuple(head)
+        self._rows = None
+        self._first = graph.layer_ops[0]  # stands in for the per-sequence ops in the table (not a collective)
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(op rows, collective flags) of the pre ops then the layer's (per-sequence ops as zeros), built once."""
+        if self._rows is None:
+            zero = _Priced(self._first, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+            table, flags, _ = _pack([(self.pre, [p or zero for p in self.layer], [])])
+            self._rows = (table, flags)
+        return self._rows
+
+
+class _Template:
+    """What a step graph's `dense_key` fixes: its array-free ops priced, the places of its per-sequence ops in
+    the layer, and their summed accounts (`head`: pre ops + layers x the layer's array-free ops, from the graph's
+    `_LayerPart`; `tail`: post)."""
+
+    __slots__ = ("pre", "layer", "post", "varying", "head", "tail", "layers", "_table", "_part")
+
+    def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
+        price = engine._price_cached
+        self.layers = float(graph.layers_per_stage)
+        part = engine._layer_part(graph)
+        self.pre, self.layer, self.varying, self.head = part.pre, part.layer, part.varying, part.head
+        self.post = [price(op) for op in (*graph.post_ops, *graph.stage_ops)]
         tail: Sequence[float] = _ZERO
         for p in self.post:
             tail = [a + v for a, v in zip(tail, p.account)]
-        self.head, self.tail = tuple(head), tuple(tail)
+        self.tail = tuple(tail)
         self._table = None
-        self._first = graph.layer_ops[0]  # stands in for the per-sequence ops in the table (not a collective)
+        self._part = part
 
     def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The op table of `schedule_step_s` (per-sequence ops' rows are filled in per step), built on first use:
-        serial steps never schedule."""
+        """The op table of `schedule_step_s` (per-sequence ops' rows are filled in per step), built on first use
+        (serial steps never schedule) from the layer part's rows and the post ops': the table `_pack` gives."""
         if self._table is None:
-            zero = _Priced(self._first, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-            self._table = _pack([(self.pre, [p or zero for p in self.layer], self.post)])
+            rows, flags = self._part.rows()
+            post, post_flags, _ = _pack([([], [], self.post)])
+            pre, layer = len(self.pre), len(self.layer)
+            bounds = np.array([[0, pre, pre, pre + layer, pre + layer, pre + layer + len(self.post)]], dtype=np.int64)
+            self._table = (np.concatenate((rows, post)), np.concatenate((flags, post_flags)), bounds)
         return self._table
 
     def usable(self, graph: StepGraph) -> bool:
@@ -420,6 +448,7 @@ class StepEngine:
         self._op_cache: dict[bytes, _Priced] = {}  # Op.value_key -> price
         self._group_cache: dict[tuple, tuple[float, ...]] = {}  # array-free ops' value keys -> summed account
         self._templates: dict[object, _Template | None] = {}  # StepGraph.dense_key -> its template
+        self._layer_parts: dict[object, _LayerPart] = {}  # StepGraph.layer_key -> its pre and layer ops priced
         self._seen: set = set()  # serial steps' keys met once (`_serial_template`)
         self._tables: dict[tuple, tuple] = {}  # graphs' dense keys -> their templates' joined op table
         self._prefetch = bool(device.prefetch_weights)
@@ -505,6 +534,18 @@ class StepEngine:
             self._seen.add(key)
             return None
         return self._template(graph)
+
+    def _layer_part(self, graph: StepGraph) -> _LayerPart:
+        """The graph's pre and layer ops priced, shared by graphs of one `layer_key` (None: the graph's own)."""
+        key = graph.layer_key
+        if key is None:
+            return _LayerPart(self, graph)
+        hit = self._layer_parts.get(key)
+        if hit is None:
+            if len(self._layer_parts) > _TEMPLATE_CACHE_MAX:
+                self._layer_parts.clear()
+            hit = self._layer_parts[key] = _LayerPart(self, graph)
+        return hit
 
     def _template(self, graph: StepGraph) -> _Template | None:
         key = graph.dense_key

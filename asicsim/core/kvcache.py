@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PagedKVCache", "growth_steps"]
+__all__ = ["PagedKVCache", "growth_steps", "blocks_taken"]
 
 
 class PagedKVCache:
@@ -90,16 +90,20 @@ class PagedKVCache:
             self._last_at = now_at
 
     def bulk_decode(self, held_blocks: dict[int, int], used_blocks, starts_at, ends_at) -> None:
-        """Book consecutive decode steps at once: `used_blocks[j]` held during step j (after its growth),
-        steps back to back from `starts_at[0]`; `held_blocks` the final blocks of each grown request."""
-        if len(used_blocks) and int(used_blocks[-1]) > self.capacity_blocks:
-            raise RuntimeError(f"KV cache overflow: {int(used_blocks[-1])} blocks of {self.capacity_blocks}")
+        """Book consecutive decode steps at once: `used_blocks[j]` held during step j (after its growth; never
+        falling), steps back to back from `starts_at[0]`; `held_blocks` the final blocks of each grown request."""
+        last = int(used_blocks[-1])
+        if last > self.capacity_blocks:
+            raise RuntimeError(f"KV cache overflow: {last} blocks of {self.capacity_blocks}")
         self.advance(float(starts_at[0]))
-        self._area += float(np.dot(used_blocks, np.asarray(ends_at) - np.asarray(starts_at)))
-        self._last_at = max(self._last_at, float(ends_at[-1]))
+        self._area += float(np.dot(used_blocks, ends_at - starts_at))
+        end = float(ends_at[-1])
+        if end > self._last_at:
+            self._last_at = end
         self._held.update(held_blocks)
-        self.used_blocks = int(used_blocks[-1])
-        self.peak_blocks = max(self.peak_blocks, int(np.max(used_blocks)))
+        self.used_blocks = last
+        if last > self.peak_blocks:
+            self.peak_blocks = last
 
     def mean_blocks(self, until_at: float) -> float:
         self.advance(until_at)
@@ -121,3 +125,17 @@ def growth_steps(cached_tokens, cap_tokens, block_tokens: int, steps: int):
     starts = np.repeat(first, counts)
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     return np.sort(starts + offsets * block_tokens)
+
+
+def blocks_taken(cached_tokens: np.ndarray, cap_tokens: np.ndarray, block_tokens: int, steps: int) -> np.ndarray:
+    """Blocks the decoding sequences have taken beyond their `cap_tokens` by the end of each step 0..steps-1 (int64,
+    non-decreasing): sequence i takes one at step cap - cached, then every `block_tokens` steps (`growth_steps`), so
+    by the end of step j it has taken max(0, (j - (cap - cached)) // block_tokens + 1); summed over sequences, one
+    pass over a (sequences x steps) table."""
+    first = np.asarray(cap_tokens, dtype=np.int64) - np.asarray(cached_tokens, dtype=np.int64)
+    first = first[first < steps]
+    if not first.size:
+        return np.zeros(steps, dtype=np.int64)
+    taken = (np.arange(steps) - first[:, None]) // block_tokens + 1
+    np.maximum(taken, 0, out=taken)
+    return taken.sum(axis=0)

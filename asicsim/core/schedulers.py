@@ -34,8 +34,6 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from asicsim.workloads.requests import Request
 
 from .kvcache import PagedKVCache, growth_steps
@@ -108,11 +106,11 @@ class Scheduler:
     # --- fast-forward -----------------------------------------------------------------------------------
     decode_limit = 1 << 62  # most sequences one decode step takes
 
-    def decode_run(self) -> tuple[list[Seq], int, np.ndarray]:
-        """(sequences, n, growth) when the next n steps are certain to be decode-only steps of exactly the
-        running sequences (in running order), with no admission, pre-emption or finish before the last,
-        provided no request arrives meanwhile; ([], 0, _) otherwise. `growth`: sorted step indices at which
-        one more KV block is taken (kvcache.growth_steps), all within the n steps and all free now.
+    def decode_run(self) -> tuple[list[Seq], int]:
+        """(sequences, n) when the next n steps are certain to be decode-only steps of exactly the running
+        sequences (in running order), with no admission, pre-emption or finish before the last, provided no
+        request arrives meanwhile; ([], 0) otherwise. Every KV block those steps take is free now (the caller
+        counts them: kvcache.blocks_taken).
 
         Why nothing else can happen: membership changes only by arrival, admission, pre-emption or finish.
         A finish first happens at step min(output - generated) - 1; a pre-emption only when a block is
@@ -120,33 +118,36 @@ class Scheduler:
         because free blocks only fall during the run and the queue head, room and running count are fixed.
         """
         run = self.running
-        none = ([], 0, _NO_STEPS)
         if self.draft_tokens:  # a step emits a varying number of tokens: no run of identical steps
-            return none
+            return [], 0
         if not run or len(run) > self.decode_limit or run[-1].prefilled < run[-1].prompt:
-            return none  # the last admitted prompt is the last to finish prefill: checked first, O(1)
-        if self.waiting and not self._admission_refused(len(run), self.kv.free_blocks, len(run)):
-            # Admission only gets more refused as the step's decodes take more blocks (every scheduler's test
-            # is monotone in them): admitted even if every decode took one, so admitted now. O(1), before O(n).
-            return none
-        remaining = 1 << 62
-        for s in run:
-            if s.prefilled < s.prompt or not s.active:
-                return none
-            remaining = min(remaining, s.req.output_tokens - s.generated)
-        if remaining < 1:
-            return none
+            return [], 0  # the last admitted prompt is the last to finish prefill: checked first, O(1)
         kv = self.kv
         free = kv.free_blocks
-        first_growth = sum(1 for s in run if s.cached >= s.cap)  # blocks the first step takes
-        if first_growth > free or not self._admission_refused(len(run), free, first_growth):
-            return none
-        growth = growth_steps([s.cached for s in run], [s.cap for s in run], kv.block_tokens, remaining)
+        if self.waiting and not self._admission_refused(len(run), free, len(run)):
+            # Admission only gets more refused as the step's decodes take more blocks (every scheduler's test
+            # is monotone in them): admitted even if every decode took one, so admitted now. O(1), before O(n).
+            return [], 0
+        remaining = 1 << 62
+        first_growth = 0  # blocks the first step takes
+        for s in run:
+            if s.prefilled < s.prompt or not s.active:
+                return [], 0
+            left = s.req.output_tokens - s.generated
+            if left < remaining:
+                remaining = left
+            if s.cached >= s.cap:
+                first_growth += 1
+        if remaining < 1 or first_growth > free or not self._admission_refused(len(run), free, first_growth):
+            return [], 0
         n = remaining
-        if growth.size > free:
-            n = int(growth[free])  # the step that would need a block beyond the free ones
-            growth = growth[:free]
-        return (list(run), n, growth) if n >= 1 else none
+        block = kv.block_tokens
+        if len(run) * ((n - 1) // block + 1) > free:  # more blocks than are free might be taken (each sequence takes
+            # at most one every `block` steps): the run ends before the step that would need one beyond them
+            growth = growth_steps([s.cached for s in run], [s.cap for s in run], block, n)
+            if growth.size > free:
+                n = int(growth[free])
+        return (list(run), n) if n >= 1 else ([], 0)
 
     def _admission_refused(self, running: int, free: int, first_growth: int) -> bool:
         """Whether the next step admits nothing (with `first_growth` blocks taken by its decodes)."""
@@ -242,7 +243,6 @@ class Scheduler:
         return [s for s in out if s.active]
 
 
-_NO_STEPS = np.zeros(0, dtype=np.int64)
 
 
 class StaticScheduler(Scheduler):

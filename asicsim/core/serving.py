@@ -36,7 +36,7 @@ from asicsim.workloads.requests import Request
 
 from .device import Device
 from .engine import FAST_PATH_RTOL, StepEngine, StepTiming
-from .kvcache import PagedKVCache
+from .kvcache import PagedKVCache, blocks_taken
 from .links import TOKEN_ID_BYTES, LinkProfile
 from .memory_plan import MemoryPlan, plan_memory, serving_limits
 from .results import (FIELD_INDEX, RECORDED_TIMING_FIELDS, STEP_FIELDS, RequestRecord, StepLog, StepRecord,
@@ -387,7 +387,7 @@ def _split(values: np.ndarray, n: int) -> list[np.ndarray]:
 # (start and end times), its pipeline bubble and every StepTiming field a StepRecord keeps. Fields named
 # `_s` are seconds, checked against the step's seconds; the others (FLOPs, bytes) against themselves.
 _FF_FIELDS = ("step_s", "bubble_s", *RECORDED_TIMING_FIELDS)
-_SECONDS = np.array([name.endswith("_s") for name in _FF_FIELDS])
+_SECONDS_AT = np.array([i for i, name in enumerate(_FF_FIELDS) if name.endswith("_s")])
 _STEP_S = _FF_FIELDS.index("step_s")
 _FF_KEPT = np.array([i for i, name in enumerate(_FF_FIELDS) if i != _STEP_S])  # the columns a record keeps
 _FF_COLUMNS = np.array([FIELD_INDEX[_FF_FIELDS[i]] for i in _FF_KEPT])
@@ -397,6 +397,14 @@ _RUN_CONSTANT = np.array([FIELD_INDEX[name] for name in ("replica", "prefill_tok
 _RUN_VARYING = tuple(FIELD_INDEX[name] for name in ("step", "start_at", "end_at", "micro_batches", "kv_blocks"))
 _STEP_COLUMN, _START_COLUMN, _END_COLUMN, _TOKENS_OUT_COLUMN = (FIELD_INDEX[name] for name in
                                                                   ("step", "start_at", "end_at", "tokens_out"))
+
+
+def _on_chord(v: np.ndarray, chord: np.ndarray, rtol: float) -> bool:
+    """Whether values `v` (columns `_FF_FIELDS`) lie within `rtol` of `chord`: seconds relative to the step's
+    seconds, the other fields to themselves."""
+    scale = np.abs(v)
+    scale[_SECONDS_AT] = max(scale[_STEP_S], 1e-300)
+    return bool((np.abs(v - chord) <= rtol * scale).all())
 
 
 def _interpolate(timed, n: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
@@ -415,11 +423,10 @@ def _interpolate(timed, n: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
             continue
         m = (a + b) // 2
         vm, mm = timed(m)
-        chord = va + (vb - va) * ((m - a) / (b - a))
-        scale = np.where(_SECONDS, max(abs(vm[_STEP_S]), 1e-300), np.abs(vm))
-        if ma == mb == mm and bool(np.all(np.abs(vm - chord) <= rtol * scale)):
+        rise = vb - va
+        if ma == mb == mm and _on_chord(vm, va + rise * ((m - a) / (b - a)), rtol):
             w = (np.arange(a + 1, b) - a) / (b - a)
-            values[a + 1:b] = va + np.outer(w, vb - va)
+            values[a + 1:b] = va + w[:, None] * rise  # np.outer(w, rise)
             micro[a + 1:b] = ma
             values[m] = vm
         else:
@@ -467,9 +474,7 @@ class _DecodeCurves:
         for at, v, micro in known:
             if not ma == mb == micro:
                 return None
-            chord = va + (vb - va) * ((at - a) / (b - a))
-            scale = np.where(_SECONDS, max(abs(v[_STEP_S]), 1e-300), np.abs(v))
-            if not bool(np.all(np.abs(v - chord) <= rtol * scale)):
+            if not _on_chord(v, va + (vb - va) * ((at - a) / (b - a)), rtol):
                 return None
         return (a, b, va, vb, ma)
 
@@ -516,7 +521,7 @@ class _DecodeCurves:
             self.hits += 1
         a, b, va, vb, micro = piece
         w = (np.arange(total, last + 1, width) - a) / (b - a) if b > a else np.zeros(n)
-        return va + np.outer(w, vb - va), np.full(n, micro, dtype=np.int64)
+        return va + w[:, None] * (vb - va), np.full(n, micro, dtype=np.int64)  # np.outer(w, vb - va)
 
 
 def _prefill_chunk(s: Seq, tokens: int, start: float, end: float, done: list[Seq]) -> int:
@@ -651,11 +656,11 @@ class _Replica:
         if len(self.steps) < self.trace_steps:
             return 0  # traced steps keep their batches: step them one at a time
         sched = self.sched
-        seqs, n, growth = sched.decode_run()
+        seqs, n = sched.decode_run()
         if n < FAST_FORWARD_MIN_STEPS:
             return self._prefill_forward(until_at)
         runner, now = self.runner, self.now
-        past0 = np.fromiter((s.cached for s in seqs), dtype=np.int64, count=len(seqs))
+        past0 = np.fromiter([s.cached for s in seqs], dtype=np.int64, count=len(seqs))
         evals: dict[int, tuple[np.ndarray, int]] = {}
 
         def timed(j: int) -> tuple[np.ndarray, int]:
@@ -672,14 +677,18 @@ class _Replica:
             if until_at < math.inf:  # steps after the next arrival are not needed (steps seldom get faster)
                 n = min(n, int((until_at - now) / timed(0)[0][_STEP_S] * 1.25) + 2)
             values, micro = _interpolate(timed, n, runner.ff_rtol)
-        clock = np.cumsum(np.concatenate(([now], values[:, _STEP_S])))  # same sums as stepping one at a time
+        clock = np.empty(n + 1)
+        clock[0] = now
+        clock[1:] = values[:, _STEP_S]
+        np.cumsum(clock, out=clock)  # the same sums as stepping one at a time
         k = int(np.searchsorted(clock[:n], until_at, "left"))  # steps that start before the next arrival
         if k < 1:
             return 0
         starts, ends = clock[:k], clock[1:k + 1]
         kv = sched.kv
         block = kv.block_tokens
-        used = kv.used_blocks + np.cumsum(np.bincount(growth[growth < k], minlength=k))
+        caps = np.fromiter([s.cap for s in seqs], dtype=np.int64, count=len(seqs))
+        used = kv.used_blocks + blocks_taken(past0, caps, block, k)
         held: dict[int, int] = {}
         done: list[Seq] = []
         for s in seqs:
