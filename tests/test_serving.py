@@ -326,6 +326,21 @@ def test_growth_steps_match_a_block_by_block_count(seqs, block, steps):
     assert growth_steps(cached, cap, block, steps).tolist() == sorted(expected)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 3)), min_size=1, max_size=12),
+       st.integers(1, 16), st.integers(1, 100))
+def test_blocks_taken_count_the_growth_steps(seqs, block, steps):
+    """kvcache.blocks_taken: by the end of each step, the blocks growth_steps lists up to it."""
+    import numpy as np
+
+    from asicsim.core.kvcache import blocks_taken, growth_steps
+
+    cached = np.array([c for c, _ in seqs], dtype=np.int64)
+    cap = np.array([(-(-c // block) + extra) * block for c, extra in seqs], dtype=np.int64)
+    want = np.cumsum(np.bincount(growth_steps(cached, cap, block, steps), minlength=steps))
+    assert blocks_taken(cached, cap, block, steps).tolist() == want.tolist()
+
+
 # --- TensorRT-LLM in-flight batching (schedulers.InflightScheduler / InflightChunkedScheduler) -------------
 
 @settings(max_examples=30, deadline=None)
