@@ -401,6 +401,21 @@ def test_op_init_is_the_field_list():
     assert set(vars(op)) == {f.name for f in dataclasses.fields(Op)}
 
 
+def test_step_graph_init_is_the_field_list():
+    """StepGraph's own __init__ takes its fields in order with their defaults and sets each from its own argument."""
+    import inspect
+
+    fields = dataclasses.fields(StepGraph)
+    params = list(inspect.signature(StepGraph.__init__).parameters.values())[1:]
+    assert [p.name for p in params] == [f.name for f in fields]
+    for p, f in zip(params, fields):
+        assert p.default == (inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default), f.name
+    values = {f.name: object() for f in fields}
+    g = StepGraph(**values)
+    assert all(getattr(g, f.name) is values[f.name] for f in fields) and set(vars(g)) == set(values)
+    assert StepGraph(*values.values()).layer_key is values["layer_key"]
+
+
 def test_op_cost_init_is_the_field_list():
     """OpCost's own __init__ takes its fields in order with their defaults and sets each from its own argument."""
     import inspect

@@ -181,7 +181,7 @@ def attention_flops_scale(op: Op) -> float:
 _SCALAR_FIELDS = tuple(f.name for f in fields(Op) if f.name not in ("seq_new", "seq_past", "value_key"))
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class StepGraph:
     """One step on one pipeline stage: ops before the layers, one layer's ops, the layer count, ops after.
 
@@ -206,6 +206,16 @@ class StepGraph:
     # Equal keys: equal pre ops and layer ops (per-sequence ops at the same places), whatever the post and stage
     # ops (a step's sampled tokens change only its LM head). None: unknown.
     layer_key: object = field(default=None, compare=False)
+
+    def __init__(self, batch: StepBatch, tp: int, pp: int, pre_ops: tuple[Op, ...], layer_ops: tuple[Op, ...],
+                 layers_per_stage: int, post_ops: tuple[Op, ...], stage_ops: tuple[Op, ...] = (),
+                 more_groups: tuple[tuple[tuple[Op, ...], int], ...] = (), dense_key: object = None,
+                 layer_key: object = None) -> None:
+        """The fields in one dict update (a decode run builds a graph per step timed; tests/test_engine.py checks
+        the signature against the field list)."""
+        self.__dict__.update(batch=batch, tp=tp, pp=pp, pre_ops=pre_ops, layer_ops=layer_ops,
+                             layers_per_stage=layers_per_stage, post_ops=post_ops, stage_ops=stage_ops,
+                             more_groups=more_groups, dense_key=dense_key, layer_key=layer_key)
 
     @property
     def layer_groups(self) -> tuple[tuple[tuple[Op, ...], int], ...]:

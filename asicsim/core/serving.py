@@ -40,7 +40,7 @@ from .kvcache import PagedKVCache, blocks_taken
 from .links import TOKEN_ID_BYTES, LinkProfile
 from .memory_plan import MemoryPlan, plan_memory, serving_limits
 from .results import (FIELD_INDEX, RECORDED_TIMING_FIELDS, STEP_FIELDS, RequestRecord, StepLog, StepRecord,
-                      StepTable, recorded_timing, recorded_timing_values, request_record, step_record_of)
+                      StepTable, recorded_timing_values, request_record, step_record_of)
 from .router import make_router
 from .schedulers import Scheduler, Seq, emitted_tokens, make_scheduler
 
@@ -391,6 +391,21 @@ _SECONDS_AT = np.array([i for i, name in enumerate(_FF_FIELDS) if name.endswith(
 _STEP_S = _FF_FIELDS.index("step_s")
 _FF_KEPT = np.array([i for i, name in enumerate(_FF_FIELDS) if i != _STEP_S])  # the columns a record keeps
 _FF_COLUMNS = np.array([FIELD_INDEX[_FF_FIELDS[i]] for i in _FF_KEPT])
+
+
+def _runs(dst, src) -> tuple[tuple[slice, slice], ...]:
+    """Column map dst[i] <- src[i] as runs of consecutive columns on both sides: (dst slice, src slice) pairs, for
+    copies by views instead of fancy indexing."""
+    runs: list[list[int]] = []
+    for d, c in zip(dst, src):
+        if runs and d == runs[-1][0] + runs[-1][2] and c == runs[-1][1] + runs[-1][2]:
+            runs[-1][2] += 1
+        else:
+            runs.append([int(d), int(c), 1])
+    return tuple((slice(d, d + n), slice(c, c + n)) for d, c, n in runs)
+
+
+_FF_RUNS = _runs(_FF_COLUMNS, _FF_KEPT)  # the record columns of the interpolated values, as slices
 # The other columns of a fast-forwarded run: equal on every step (in this order), and varying.
 _RUN_CONSTANT = np.array([FIELD_INDEX[name] for name in ("replica", "prefill_tokens", "decode_tokens", "batch_size",
                                                            "waiting", "running", "tokens_out")])
@@ -609,10 +624,8 @@ class _Replica:
                 if s.generated >= s.req.output_tokens:
                     done.append(s)
         self.now = end
-        values = step_values(index, self.index, start, end, batch, micro, timing, batch_size=len(pre) + len(dec),
-                             waiting=len(sched.waiting), kv_blocks=kv.used_blocks, bubble=bubble,
-                             running=len(sched.running), tokens_out=emitted, link_s=link_s)
-        self.steps.append([values[name] for name in STEP_FIELDS])
+        self.steps.append(step_row(index, self.index, start, end, batch, micro, timing, len(pre) + len(dec),
+                                   len(sched.waiting), kv.used_blocks, bubble, len(sched.running), emitted, link_s))
         if done:
             self._finish(done, end)
 
@@ -706,7 +719,8 @@ class _Replica:
         first = len(self.steps)
         width = len(seqs)
         block = self.steps.extend(k)
-        block[:, _FF_COLUMNS] = values[:k, _FF_KEPT]
+        for to, of in _FF_RUNS:  # block[:, _FF_COLUMNS] = values[:k, _FF_KEPT]
+            block[:, to] = values[:k, of]
         block[:, _RUN_CONSTANT] = (self.index, 0, width, width, len(sched.waiting), len(sched.running), width)
         for column, value in zip(_RUN_VARYING, (np.arange(first, first + k), starts, ends, micro[:k], used)):
             block[:, column] = value
@@ -796,11 +810,23 @@ def step_values(index: int, replica: int, start_at: float, end_at: float, batch:
                 timing: StepTiming, *, batch_size: int = -1, waiting: int = 0, kv_blocks: int = 0,
                 bubble: float = 0.0, running: int = 0, tokens_out: int = 0, link_s: float = 0.0) -> dict:
     """`step_record`'s field values by name."""
+    return dict(zip(STEP_FIELDS, step_row(index, replica, start_at, end_at, batch, micro_batches, timing, batch_size,
+                                          waiting, kv_blocks, bubble, running, tokens_out, link_s)))
+
+
+def step_row(index: int, replica: int, start_at: float, end_at: float, batch: StepBatch, micro_batches: int,
+             timing: StepTiming, batch_size: int = -1, waiting: int = 0, kv_blocks: int = 0, bubble: float = 0.0,
+             running: int = 0, tokens_out: int = 0, link_s: float = 0.0) -> list:
+    """`step_values` as a row, in STEP_FIELDS order (`_ROW_ORDER`, checked at import): the step log's append."""
     if batch_size < 0:
         batch_size = batch.prefill_new_tokens.size + batch.decode_past_tokens.size
-    return {
-        "step": index, "replica": replica, "start_at": start_at, "end_at": end_at,
-        "prefill_tokens": int(batch.prefill_new_tokens.sum()), "decode_tokens": batch.decode_past_tokens.size,
-        "micro_batches": micro_batches, **recorded_timing(timing), "batch_size": batch_size, "waiting": waiting,
-        "kv_blocks": kv_blocks, "bubble_s": bubble, "running": running, "tokens_out": tokens_out, "link_s": link_s,
-    }
+    return [index, replica, start_at, end_at, int(batch.prefill_new_tokens.sum()), batch.decode_past_tokens.size,
+            micro_batches, *recorded_timing_values(timing), batch_size, waiting, kv_blocks, bubble, running,
+            tokens_out, link_s]
+
+
+_ROW_ORDER = ("step", "replica", "start_at", "end_at", "prefill_tokens", "decode_tokens", "micro_batches",
+              *RECORDED_TIMING_FIELDS, "batch_size", "waiting", "kv_blocks", "bubble_s", "running", "tokens_out",
+              "link_s")
+if _ROW_ORDER != STEP_FIELDS:  # pragma: no cover - a StepRecord field added without its place in step_row
+    raise ImportError(f"step_row builds {_ROW_ORDER}, the step record has {STEP_FIELDS}")
