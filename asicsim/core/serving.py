@@ -199,9 +199,13 @@ def _simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Serv
     ordered = sorted(requests, key=lambda r: (r.arrival_at, r.request_id))
     total, routed, steps = len(ordered), 0, 0
     fast = cfg.fast_forward and cfg.link is None  # a jittered link makes every step its own
+    only = reps[0] if replicas == 1 else None
     while True:
-        busy = [r for r in reps if r.sched.running or r.sched.waiting]
-        rep = min(busy, key=lambda r: r.now) if busy else None
+        if only is not None:  # one replica: no earliest clock to find
+            rep = only if only.sched.running or only.sched.waiting else None
+        else:
+            busy = [r for r in reps if r.sched.running or r.sched.waiting]
+            rep = min(busy, key=lambda r: r.now) if busy else None
         if routed < total and (rep is None or ordered[routed].arrival_at <= rep.now):
             req = ordered[routed]
             routed += 1
