@@ -56,9 +56,37 @@ def test_passing_over_split_steps_by_their_floor_changes_no_timing(hw, parts):
     runner = _cached(hw)
     batch = _batch(*parts)
     plain = _runner(hw)
-    plain.engine.floor_s = lambda graphs: 0.0  # every split scheduled, as before the floor
+    plain.engine.floor_s = lambda graphs: 0.0  # every split scheduled, as before the floors
+    plain.weights_floor = False
+    assert runner.weights_floor  # a dense model: both floors in use
     assert runner.run(batch) == plain.run(batch)
     assert runner.run(batch) == runner.run(batch)  # the decode-size memo gives the same answer again
+
+
+@settings(max_examples=60, deadline=None)
+@given(hw=st.sampled_from(OVERLAP), parts=batches)
+def test_twice_the_layer_weights_is_a_floor_of_the_split(hw, parts):
+    """Both halves of a dense model's batch stream every layer's weights: twice the whole step's layer weight
+    seconds (`halves_weights_floor_s`) never exceeds the halves' floor (so never their scheduled time)."""
+    runner = _cached(hw)
+    batch = _batch(*parts)
+    halves = split_batch(batch, 2)
+    if len(halves) < 2:
+        return
+    weights = runner.engine.halves_weights_floor_s(runner.graph(batch))
+    assert 0.0 < weights <= runner.engine.floor_s([runner.graph(h) for h in halves]) * (1.0 + 1e-12)
+
+
+def test_mixed_steps_bound_by_their_weights_build_no_halves():
+    """On TPU v6e a short prefill beside a few decodes streams its weights for most of the step: the halves would
+    stream them twice, so they are ruled out from the whole step's template, no half built."""
+    runner = _runner("tpu-v6e")
+    built = []
+    real = runner.graph
+    runner.graph = lambda batch, stage=None: built.append(batch) or real(batch, stage)
+    timing, halves = runner.run(_batch([(16, 0)], [1000] * 8))
+    assert halves == 1 and len(built) == 1  # the whole step's graph only
+    assert runner.engine.halves_weights_floor_s(real(_batch([(16, 0)], [1000] * 8))) > timing.time_s
 
 
 def test_decode_steps_that_stream_weights_twice_skip_their_split():

@@ -46,6 +46,7 @@ __all__ = [
     "build_step_graph",
     "with_decode_past",
     "decode_graph_maker",
+    "dense_path",
     "model_features",
     "model_flops_per_token",
     "attention_score_entries",
@@ -259,6 +260,13 @@ def _check_batch(batch: StepBatch) -> None:
         raise InputError("batch", "tokens", "an empty step has nothing to run")
 
 
+def dense_path(model: ModelConfig, ep: int = 1, attention_dp: bool = False, mtp_draft_tokens: int = 0) -> bool:
+    """Whether `build_step_graph` takes its dense Llama path for this layout: identical dense layers, no expert
+    parallelism, attention data parallelism or multi-token prediction. Its graphs' layer ops then carry the same
+    weights whatever the batch (only token counts and attention vary)."""
+    return model.is_dense_llama and ep == 1 and not attention_dp and not mtp_draft_tokens
+
+
 def build_step_graph(
     model: ModelConfig,
     batch: StepBatch,
@@ -287,7 +295,7 @@ def build_step_graph(
     layer count, or a malformed batch.
     """
     kv = resolve_kv_dtype(datapath_dtype(dtype), kv_dtype)
-    if not model.is_dense_llama or ep != 1 or attention_dp or mtp_draft_tokens:
+    if not dense_path(model, ep, attention_dp, mtp_draft_tokens):
         return _general_graph(model, batch, tp, pp, dtype, kv, act_dtype, pp - 1 if stage is None else stage, ep,
                               attention_dp, float(moe_imbalance), int(routing_seed), expert_dtype or dtype,
                               int(mtp_draft_tokens))

@@ -152,7 +152,7 @@ class _LayerPart:
     places), those places, their summed account (`head`: pre ops + layers x the layer's array-free ops) and their
     rows of the op table. Steps of one token count share it whatever their sampled tokens (the post ops)."""
 
-    __slots__ = ("pre", "layer", "varying", "head", "_rows", "_first")
+    __slots__ = ("pre", "layer", "varying", "head", "weights_s", "_rows", "_first")
 
     def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
         price = engine._price_cached
@@ -168,6 +168,7 @@ class _LayerPart:
                     summed = [a + v for a, v in zip(summed, p.account)]
             head = [t + count * v for t, v in zip(head, summed)]
         self.head = tuple(head)
+        self.weights_s = layers * sum(p.weight_s for p in self.layer if p is not None)
         self._rows = None
         self._first = graph.layer_ops[0]  # stands in for the per-sequence ops in the table (not a collective)
 
@@ -534,6 +535,16 @@ class StepEngine:
             self._seen.add(key)
             return None
         return self._template(graph)
+
+    def halves_weights_floor_s(self, graph: StepGraph) -> float:
+        """A lower bound on the step of the graph's batch split in two halves whose layer ops carry the graph's own
+        weights (each half streams all of them): twice the HBM seconds of its layer ops' weights (`weight_s`,
+        layers counted), from its template (0.0 without one). The HBM serves one part at a time (`floor_s`'s
+        argument, of which this is a part), and it needs no half built."""
+        if self.exact or graph.more_groups:
+            return 0.0
+        t = self._template(graph)
+        return 0.0 if t is None else 2.0 * t._part.weights_s
 
     def _layer_part(self, graph: StepGraph) -> _LayerPart:
         """The graph's pre and layer ops priced, shared by graphs of one `layer_key` (None: the graph's own)."""

@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from asicsim.workloads.errors import RUN, InputError
-from asicsim.workloads.graph import build_step_graph, decode_graph_maker, with_decode_past
+from asicsim.workloads.graph import build_step_graph, decode_graph_maker, dense_path, with_decode_past
 from asicsim.workloads.routing import DEFAULT_IMBALANCE
 from asicsim.workloads.dtypes import DTYPE_BYTES
 from asicsim.workloads.graph_types import StepBatch
@@ -113,6 +113,12 @@ class ServingConfig:
         total: not with sliding-window or chunked layers (each sequence's cache is capped) or attention data
         parallelism (the first chip's share of the sequences)."""
         return not self.attention_dp and not any(k.kv_span for k in self.model.layers)
+
+    @property
+    def fixed_weights(self) -> bool:
+        """Whether every step's layer ops carry the same weights whatever its batch (`graph.dense_path`), so each
+        part of a split batch streams them all."""
+        return dense_path(self.model, self.ep, self.attention_dp, self.mtp_draft_tokens)
 
     @property
     def weight_dtype(self) -> str:
@@ -244,6 +250,7 @@ class StepRunner:
         self._memo: dict[tuple[bytes, bytes, bytes], tuple[float, StepTiming, int, float]] = {}
         self._decode_graphs: dict[tuple, Any] = {}  # (sequences, stage) -> a decode-only graph of that size
         self._floors: dict[tuple, float] | None = {} if cfg.graph_by_totals else None  # (sequences, stage) -> s
+        self.weights_floor = cfg.fixed_weights  # `run`: split halves ruled out by their weights' HBM time
         serial = not engine.device.prefetch_weights and not self.overlap
         self.ff_rtol = FAST_FORWARD_RTOL if serial else FAST_PATH_RTOL
         # A decode-only step is a function of (sequences, total cached tokens) alone where the device prices
@@ -285,7 +292,8 @@ class StepRunner:
     def run(self, batch: StepBatch, stage: int | None = None) -> tuple[StepTiming, int]:
         """(timing of one pipeline stage, default the last; interleaved halves used: 1 or 2). Also used by
         analysis.sweep."""
-        whole = self.engine.run_step([self.graph(batch, stage)])
+        whole_graph = self.graph(batch, stage)
+        whole = self.engine.run_step([whole_graph])
         if not self.overlap:
             return whole, 1
         if batch.prefill_new_tokens.size + batch.decode_past_tokens.size < 2:  # split_batch: one part
@@ -297,6 +305,11 @@ class StepRunner:
         key = (batch.decode_past_tokens.size, stage) if self._floors is not None and not batch.prefill_new_tokens.size \
             else None
         floor = self._floors.get(key) if key is not None else None
+        if floor is None and self.weights_floor:
+            # Each half streams every layer's weights (`ServingConfig.fixed_weights`): a floor below `engine.floor_s`
+            # that needs no half built (mixed steps bound by their weights, on TPU and Trainium).
+            if self.engine.halves_weights_floor_s(whole_graph) > whole.time_s * (1.0 + SPLIT_FLOOR_MARGIN):
+                return whole, 1
         if floor is None:
             graphs = [self.graph(h, stage) for h in split_batch(batch, 2)]
             floor = self.engine.floor_s(graphs)
