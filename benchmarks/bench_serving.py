@@ -10,7 +10,10 @@ Targets (issue 15; `--check` exits 1 on a miss):
   and checks that the largest count's is within 1.5x of the smallest's (time linear in requests).
 
     python benchmarks/bench_serving.py [--hw h100-sxm,sohu] [--baseline DIR] [--scaling]
-        [--scaling-requests 50000,500000] [--check]
+        [--scaling-requests 50000,500000] [--events] [--check]
+
+`--events` replays the hour in-process with a timer around each kind of event (steps, fast-forward calls, the
+decode evaluations and `decode_run` inside them): where the time goes, with no target.
 """
 
 from __future__ import annotations
@@ -114,6 +117,65 @@ def scaling(hardware: list[str], counts: list[int]) -> bool:
     return ok
 
 
+# What `--events` times in the hour, by name: (module, class, method) of each kind of event the serving loop runs.
+EVENT_KINDS = (
+    ("step (one step, mixed or not)", "asicsim.core.serving", "_Replica", "step"),
+    ("fast-forward call", "asicsim.core.serving", "_Replica", "fast_forward"),
+    ("  decode-step evaluation in it", "asicsim.core.serving", "StepRunner", "decode_values"),
+    ("  Scheduler.decode_run in it", "asicsim.core.schedulers", "Scheduler", "decode_run"),
+)
+
+
+def events(hardware: list[str]) -> None:
+    """The hour in this process with a timer around each kind of event (`EVENT_KINDS`): how many, their seconds
+    and microseconds each (the timers add ~1 us a call). Where the hour's time goes, for the README's analysis."""
+    import importlib
+
+    from asicsim.cli import main as cli_main
+
+    print(f"\n{'hardware':10s} {'event':32s} {'count':>9s} {'s':>7s} {'us each':>8s}   (--events: timers in process)")
+    for hw in hardware:
+        spent: dict[str, list] = {}
+        saved = []
+        for label, module, cls, method in EVENT_KINDS:
+            owner = getattr(importlib.import_module(module), cls)
+            real = getattr(owner, method, None)
+            if real is None:  # an older checkout without this event (compared before and after a change)
+                continue
+            saved.append((owner, method, real))
+            tally = spent.setdefault(label, [0, 0.0])
+
+            def timed(*a, _real=real, _tally=tally, **k):
+                t0 = time.perf_counter()
+                try:
+                    return _real(*a, **k)
+                finally:
+                    _tally[0] += 1
+                    _tally[1] += time.perf_counter() - t0
+
+            setattr(owner, method, timed)
+        started = time.perf_counter()
+        try:
+            with open(os.devnull, "w") as null:
+                stdout, sys.stdout = sys.stdout, null
+                try:
+                    cli_main(["run", "--hw", hw, "--chips", "8", "--model", "llama-3.1-70b", "--trace", "azure-conv",
+                              "--json", "--quiet"])
+                except SystemExit:
+                    pass
+                finally:
+                    sys.stdout = stdout
+        finally:
+            for owner, method, real in saved:
+                setattr(owner, method, real)
+        wall = time.perf_counter() - started
+        for label, (count, seconds) in spent.items():
+            if not count:  # a path this device never takes (GPU decode runs are read off curves)
+                continue
+            print(f"{hw:10s} {label:32s} {count:9,d} {seconds:7.2f} {seconds / max(count, 1) * 1e6:8.1f}")
+        print(f"{hw:10s} {'the whole run (in process)':32s} {'':9s} {wall:7.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--hw", default="h100-sxm,sohu", help="comma-separated hardware (default: %(default)s)")
@@ -121,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scaling", action="store_true", help="also time azure-code and the synthetic day")
     p.add_argument("--scaling-requests", default="50000,500000", help="synthetic trace request counts")
     p.add_argument("--no-hour", action="store_true", help="skip the Azure conversation hour")
+    p.add_argument("--events", action="store_true",
+                   help="also replay the hour in this process, timing each kind of event (no target)")
     p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     args = p.parse_args(argv)
     hardware = args.hw.split(",")
@@ -129,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = hour(hardware, args.baseline) and ok
     if args.scaling:
         ok = scaling(hardware, [int(n) for n in args.scaling_requests.split(",")]) and ok
+    if args.events:
+        events(hardware)
     print(f"(cpus: {os.cpu_count()})")
     if args.check and not ok:
         print("MISS: a serving-speed target was not met", file=sys.stderr)
