@@ -131,6 +131,10 @@ _ENTRIES = (
            "fastest GPU GEMM tile configuration (wide/narrow tile, split-k)",
            "(s, tile_n columns, split_k count, waves)",
            lambda: (256, 10240, 8192, 132, 1978.9e12, 0.7, *_GPU_GEMM_TILES, True)),
+    # ---- kernels/paging.py ----
+    _entry("paging", "blocks_taken", "paging_ref:blocks_taken",
+           "KV blocks a run of decode steps has taken by the end of each step (paged cache)", "blocks",
+           lambda: (np.full(256, 2047, dtype=np.int64), np.full(256, 2048, dtype=np.int64), 16, 128)),
     # ---- kernels/attention.py ----
     _entry("attention", "attention_flops", "gpu_ref:attention_flops",
            "useful QK^T and PV FLOPs of a batch of sequences (causal or not)", "FLOP",

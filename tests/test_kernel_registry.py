@@ -275,6 +275,11 @@ STRATEGIES = {
         lambda seqs, heads, head_dim, causal: (*_seq_arrays(seqs), heads, head_dim, causal),
         seq_lists, st.integers(1, 16), st.sampled_from([64, 128]), st.booleans()),
     "asicsim.kernels.attention:causal_entries": st.builds(_seq_arrays, seq_lists),
+    "asicsim.kernels.paging:blocks_taken": st.builds(
+        lambda seqs, block, steps: (np.array([c for c, _ in seqs], dtype=np.int64),
+                                    np.array([max(c + extra, 0) for c, extra in seqs], dtype=np.int64), block, steps),
+        st.lists(st.tuples(st.integers(0, 3000), st.integers(-40, 64)), max_size=12), st.integers(1, 32),
+        st.integers(0, 200)),
     "asicsim.kernels.attention:kv_cache_bytes": st.builds(
         lambda seqs, heads, head_dim, elem: (*_seq_arrays(seqs), heads, head_dim, elem),
         seq_lists, st.integers(1, 8), st.sampled_from([64, 128]), st.sampled_from([0.5, 1.0, 2.0])),

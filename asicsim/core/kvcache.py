@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from asicsim.kernels.paging import blocks_taken as _blocks_taken
+
 __all__ = ["PagedKVCache", "growth_steps", "blocks_taken"]
 
 
@@ -129,13 +131,7 @@ def growth_steps(cached_tokens, cap_tokens, block_tokens: int, steps: int):
 
 def blocks_taken(cached_tokens: np.ndarray, cap_tokens: np.ndarray, block_tokens: int, steps: int) -> np.ndarray:
     """Blocks the decoding sequences have taken beyond their `cap_tokens` by the end of each step 0..steps-1 (int64,
-    non-decreasing): sequence i takes one at step cap - cached, then every `block_tokens` steps (`growth_steps`), so
-    by the end of step j it has taken max(0, (j - (cap - cached)) // block_tokens + 1); summed over sequences, one
-    pass over a (sequences x steps) table."""
-    first = np.asarray(cap_tokens, dtype=np.int64) - np.asarray(cached_tokens, dtype=np.int64)
-    first = first[first < steps]
-    if not first.size:
-        return np.zeros(steps, dtype=np.int64)
-    taken = (np.arange(steps) - first[:, None]) // block_tokens + 1
-    np.maximum(taken, 0, out=taken)
-    return taken.sum(axis=0)
+    non-decreasing; `kernels.paging.blocks_taken`): sequence i takes one at step cap - cached, then every
+    `block_tokens` steps (`growth_steps`)."""
+    return _blocks_taken(np.asarray(cached_tokens, dtype=np.int64), np.asarray(cap_tokens, dtype=np.int64),
+                         int(block_tokens), int(steps))

@@ -710,7 +710,7 @@ class _Replica:
         clock = np.empty(n + 1)
         clock[0] = now
         clock[1:] = values[:, _STEP_S]
-        np.cumsum(clock, out=clock)  # the same sums as stepping one at a time
+        clock = np.add.accumulate(clock)  # the same sums as stepping one at a time
         k = int(np.searchsorted(clock[:n], until_at, "left"))  # steps that start before the next arrival
         if k < 1:
             return 0
