@@ -243,8 +243,6 @@ class Scheduler:
         return [s for s in out if s.active]
 
 
-
-
 class StaticScheduler(Scheduler):
     name = "static"
 

@@ -305,9 +305,10 @@ class StepRunner:
         key = (batch.decode_past_tokens.size, stage) if self._floors is not None and not batch.prefill_new_tokens.size \
             else None
         floor = self._floors.get(key) if key is not None else None
-        if floor is None and self.weights_floor:
+        if floor is None and key is None and self.weights_floor:
             # Each half streams every layer's weights (`ServingConfig.fixed_weights`): a floor below `engine.floor_s`
-            # that needs no half built (mixed steps bound by their weights, on TPU and Trainium).
+            # that needs no half built (mixed steps bound by their weights, on TPU and Trainium; a decode batch's
+            # floor is memoised per size instead, which `decode_values` reads).
             if self.engine.halves_weights_floor_s(whole_graph) > whole.time_s * (1.0 + SPLIT_FLOOR_MARGIN):
                 return whole, 1
         if floor is None:
