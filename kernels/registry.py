@@ -71,6 +71,14 @@ _NCCL_SIZES_BYTES = 2.0 ** np.arange(10, 31, 2)  # 1 KiB .. 1 GiB, as nccl-tests
 _NCCL_BUSBW_BYTES_PER_S = np.minimum(470e9, 0.07e9 * _NCCL_SIZES_BYTES / 2.0 ** 10)
 
 
+def _chord_example():
+    """A 64-step decode run's ends and midpoint, 17 fields (the first two seconds), the midpoint on the chord."""
+    va, vb = np.linspace(1e-3, 2e-3, 17), np.linspace(1.2e-3, 2.4e-3, 17)
+    seconds = np.zeros(17, dtype=np.bool_)
+    seconds[:2] = True
+    return va, vb, (va + vb) / 2, 0, 63, 31, 2.0 ** -10, seconds, 0
+
+
 def _prefill_seqs():
     """Eight 2048-token prompts, nothing cached: (seq_new, seq_past)."""
     return np.full(8, 2048, dtype=np.int64), np.zeros(8, dtype=np.int64)
@@ -131,6 +139,13 @@ _ENTRIES = (
            "fastest GPU GEMM tile configuration (wide/narrow tile, split-k)",
            "(s, tile_n columns, split_k count, waves)",
            lambda: (256, 10240, 8192, 132, 1978.9e12, 0.7, *_GPU_GEMM_TILES, True)),
+    # ---- kernels/chord.py ----
+    _entry("chord", "chord_fill", "chord_ref:chord_fill",
+           "a decode run's midpoint checked against its interval's chord, and the rows along it",
+           "(accepted, step values per row)", lambda: _chord_example()),
+    _entry("chord", "chord_rows", "chord_ref:chord_rows",
+           "rows of step values along a chord of a decode curve's piece", "step values per row",
+           lambda: (np.linspace(1e-3, 2e-3, 17), np.linspace(1.5e-3, 2.5e-3, 17), 1000, 9000, 1200, 64, 40)),
     # ---- kernels/paging.py ----
     _entry("paging", "blocks_taken", "paging_ref:blocks_taken",
            "KV blocks a run of decode steps has taken by the end of each step (paged cache)", "blocks",

@@ -157,6 +157,19 @@ seq_lists = st.lists(st.tuples(st.integers(0, 700) | _near_block_edge, st.intege
                      max_size=6)
 
 
+def chord_fill_args(a, span, where, seconds, va, vb, jitter, rtol):
+    """(va, vb, vm, a, b, m, rtol, seconds, step column): vm on the chord at m, moved by `jitter` (relative to the
+    step column's value for seconds columns, to itself for the others), so both outcomes are drawn."""
+    va, vb = np.array(va), np.array(vb)
+    b = a + span  # span >= 2: a < m < b
+    m = a + 1 + int(where * (span - 2))
+    vm = va + (vb - va) * ((m - a) / (b - a))
+    mask = np.zeros(len(va), dtype=np.bool_)
+    mask[:seconds] = True
+    vm = vm + np.array(jitter) * np.where(mask, abs(vm[0]), np.abs(vm))
+    return va, vb, vm, a, b, m, rtol, mask, 0
+
+
 def _seq_arrays(pairs):
     """(seq_new, seq_past) int64 arrays from (new, past) pairs."""
     return (np.array([p[0] for p in pairs], dtype=np.int64), np.array([p[1] for p in pairs], dtype=np.int64))
@@ -275,6 +288,14 @@ STRATEGIES = {
         lambda seqs, heads, head_dim, causal: (*_seq_arrays(seqs), heads, head_dim, causal),
         seq_lists, st.integers(1, 16), st.sampled_from([64, 128]), st.booleans()),
     "asicsim.kernels.attention:causal_entries": st.builds(_seq_arrays, seq_lists),
+    "asicsim.kernels.chord:chord_fill": st.builds(
+        chord_fill_args, st.integers(0, 50), st.integers(2, 60), st.floats(0.0, 1.0), st.integers(1, 6),
+        st.lists(st.floats(-1e3, 1e3), min_size=6, max_size=6), st.lists(st.floats(-1e3, 1e3), min_size=6, max_size=6),
+        st.lists(st.floats(-1e-2, 1e-2), min_size=6, max_size=6), st.sampled_from([1e-9, 2.0 ** -10, 0.1])),
+    "asicsim.kernels.chord:chord_rows": st.builds(
+        lambda va, vb, a, span, start, step, n: (np.array(va), np.array(vb), a, a + span, start, step, n),
+        st.lists(st.floats(-1e3, 1e3), min_size=5, max_size=5), st.lists(st.floats(-1e3, 1e3), min_size=5, max_size=5),
+        st.integers(0, 10_000), st.integers(0, 5_000), st.integers(0, 20_000), st.integers(1, 300), st.integers(0, 40)),
     "asicsim.kernels.paging:blocks_taken": st.builds(
         lambda seqs, block, steps: (np.array([c for c, _ in seqs], dtype=np.int64),
                                     np.array([max(c + extra, 0) for c, extra in seqs], dtype=np.int64), block, steps),

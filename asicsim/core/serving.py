@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from asicsim.kernels.chord import chord_fill, chord_rows
 from asicsim.workloads.errors import RUN, InputError
 from asicsim.workloads.graph import build_step_graph, decode_graph_maker, dense_path, with_decode_past
 from asicsim.workloads.routing import DEFAULT_IMBALANCE
@@ -406,6 +407,7 @@ def _split(values: np.ndarray, n: int) -> list[np.ndarray]:
 # `_s` are seconds, checked against the step's seconds; the others (FLOPs, bytes) against themselves.
 _FF_FIELDS = ("step_s", "bubble_s", *RECORDED_TIMING_FIELDS)
 _SECONDS_AT = np.array([i for i, name in enumerate(_FF_FIELDS) if name.endswith("_s")])
+_SECONDS_MASK = np.array([name.endswith("_s") for name in _FF_FIELDS])
 _STEP_S = _FF_FIELDS.index("step_s")
 _FF_KEPT = np.array([i for i, name in enumerate(_FF_FIELDS) if i != _STEP_S])  # the columns a record keeps
 _FF_COLUMNS = np.array([FIELD_INDEX[_FF_FIELDS[i]] for i in _FF_KEPT])
@@ -442,8 +444,8 @@ def _on_chord(v: np.ndarray, chord: np.ndarray, rtol: float) -> bool:
 
 def _interpolate(timed, n: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
     """Values (columns `_FF_FIELDS`) and micro-batch counts of steps 0..n-1 from `timed(j) -> (values, micro)`,
-    interpolating linearly over intervals whose midpoint lies on the chord of its ends; others are split in
-    two."""
+    interpolating linearly over intervals whose midpoint lies on the chord of its ends (`kernels.chord.chord_fill`,
+    the test of `_on_chord`); others are split in two."""
     values = np.empty((n, len(_FF_FIELDS)))
     micro = np.empty(n, dtype=np.int64)
     stack = [(0, n - 1)]
@@ -456,14 +458,13 @@ def _interpolate(timed, n: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
             continue
         m = (a + b) // 2
         vm, mm = timed(m)
-        rise = vb - va
-        if ma == mb == mm and _on_chord(vm, va + rise * ((m - a) / (b - a)), rtol):
-            w = (np.arange(a + 1, b) - a) / (b - a)
-            values[a + 1:b] = va + w[:, None] * rise  # np.outer(w, rise)
-            micro[a + 1:b] = ma
-            values[m] = vm
-        else:
-            stack += [(m, b), (a, m)]
+        if ma == mb == mm:
+            on_chord, rows = chord_fill(va, vb, vm, a, b, m, rtol, _SECONDS_MASK, _STEP_S)
+            if on_chord:
+                values[a + 1:b] = rows
+                micro[a + 1:b] = ma
+                continue
+        stack += [(m, b), (a, m)]
     return values, micro
 
 
@@ -553,8 +554,7 @@ class _DecodeCurves:
         else:
             self.hits += 1
         a, b, va, vb, micro = piece
-        w = (np.arange(total, last + 1, width) - a) / (b - a) if b > a else np.zeros(n)
-        return va + w[:, None] * (vb - va), np.full(n, micro, dtype=np.int64)  # np.outer(w, vb - va)
+        return chord_rows(va, vb, a, b, total, width, n), np.full(n, micro, dtype=np.int64)
 
 
 def _prefill_chunk(s: Seq, tokens: int, start: float, end: float, done: list[Seq]) -> int:
