@@ -601,6 +601,13 @@ class StepEngine:
 
     def _scheduled_fields(self, graphs: Sequence[StepGraph], templates: Sequence[_Template]) -> list[float]:
         layers = graphs[0].layers_per_stage
+        if len(graphs) == 1 and len(templates[0].varying) == 1:  # a decode-only step: the same sums, fewer lists
+            g, t = graphs[0], templates[0]
+            p = self.price(g.layer_ops[t.varying[0]])
+            rounded = _rounded_key(p)
+            count = t.layers
+            total = [h + count * v + tl for h, v, tl in zip(t.head, p.account, t.tail)]  # (head + count v) + tail
+            return self._scheduled_time(total, (layers, g.dense_key, rounded), graphs, templates, [[rounded]], layers)
         key: list = [layers]
         total: list[float] | None = None
         varying = []  # per graph: the rounded keys of its per-sequence ops
@@ -617,7 +624,13 @@ class StepEngine:
             for p in priced:
                 total = [a + count * v for a, v in zip(total, p.account)]
             total = [a + v for a, v in zip(total, t.tail)]
-        skey = tuple(key)
+        return self._scheduled_time(total, tuple(key), graphs, templates, varying, layers)
+
+    def _scheduled_time(self, total: list[float], skey: tuple, graphs: Sequence[StepGraph],
+                        templates: Sequence[_Template], varying: list, layers: int) -> list[float]:
+        """`total` with the step's time and memory wait from the schedule, memoised on `skey` (layers, then each
+        graph's key followed by its per-sequence ops' rounded keys); on a miss the joined table is copied, the
+        rounded keys (`varying`, per graph) filled in and scheduled."""
         hit = self._cache.get(skey)
         if hit is None:
             table, collective, bounds, rows = self._joined_table(graphs, templates)
