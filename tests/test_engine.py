@@ -545,3 +545,31 @@ def test_graphs_of_one_token_count_share_their_layer_part(prompt, decodes, piece
             assert got.dtype == expected.dtype and np.array_equal(got, expected)
         assert t.head == alone._template(g).head and t.tail == alone._template(g).tail
     assert shared._template(whole)._part is shared._template(cut)._part
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, 5000), min_size=1, max_size=40), st.sampled_from(["sohu", "tpu-v6e"]),
+       st.sampled_from([1, 8]))
+def test_a_decode_step_sums_its_attention_op_as_every_scheduled_step_does(decodes, hw, tp):
+    """A scheduled step of one graph with one per-sequence op (a decode-only step) adds it to its template in one
+    pass: every field equals head, plus layers x the op's account, plus tail, added in that order (as the steps
+    of several graphs or ops are), and its time and memory wait are the schedule's."""
+    from asicsim.core.engine import TIMING_FIELDS
+    from asicsim.core.registry import make_device
+    from asicsim.workloads.graph import build_step_graph
+    from asicsim.workloads.models import load_model
+
+    graph = build_step_graph(load_model("llama-3.1-8b"), StepBatch.make(decode_past=decodes), tp=tp)
+    device = make_device(hw, 8)
+    assume(device.prefetch_weights)  # a one-graph step on tpu-v6e is serial: no schedule
+    engine = StepEngine(device)
+    t = engine._template(graph)
+    assert len(t.varying) == 1
+    got = engine._scheduled_fields((graph,), (t,))
+    account = engine.price(graph.layer_ops[t.varying[0]]).account
+    want = [a + t.layers * v for a, v in zip(list(t.head), account)]
+    want = [a + v for a, v in zip(want, t.tail)]
+    scheduled = (TIMING_FIELDS.index("time_s"), TIMING_FIELDS.index("memory_wait_s"))
+    assert [g for i, g in enumerate(got) if i not in scheduled] == [w for i, w in enumerate(want) if i not in scheduled]
+    ref = StepEngine(device)
+    assert tuple(got[i] for i in scheduled) == ref._simulated([ref._price_graph(graph)], graph.layers_per_stage)
