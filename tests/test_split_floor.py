@@ -98,3 +98,29 @@ def test_decode_steps_that_stream_weights_twice_skip_their_split():
     assert halves == 1 and calls == [1]  # the whole step only: its split floor is above it
     floor = runner._floors[(8, None)]
     assert floor > timing.time_s
+
+
+@settings(max_examples=40, deadline=None)
+@given(hw=st.sampled_from(OVERLAP + ["h100-sxm", "b200"]), pp=st.sampled_from([1, 2]),
+       host_s=st.sampled_from([0.0, 2e-4]), widths=st.lists(st.integers(1, 12), min_size=1, max_size=3),
+       pasts=st.lists(st.integers(0, 6000), min_size=12, max_size=12), repeat=st.integers(1, 3))
+def test_decode_values_equal_time_step(hw, pp, host_s, widths, pasts, repeat):
+    """The fast-forward's short path for decode steps (`StepRunner.decode_values`) gives time_step's values bit
+    for bit (step and bubble seconds, every recorded field, micro-batches) on every kind of runner: overlapping or
+    serial devices, one stage or two, host work per sequence or none, a batch size met first or again."""
+    import dataclasses
+
+    from asicsim.core.results import recorded_timing_values
+
+    d = resolve(RunSpec(hardware=hw, chips=8, model="llama-3.1-8b", requests=4, isl=128, osl=8, pp=pp))
+    device = d.make_device()
+    cfg = dataclasses.replace(serving_config(d), host_s_per_sequence=host_s)
+    fast, plain = (StepRunner(StepEngine(device), cfg, device.overlap_collectives) for _ in range(2))
+    for _ in range(repeat):
+        for width in widths:
+            past = np.array(pasts[:width], dtype=np.int64)
+            values, micro = fast.decode_values(past)
+            step_s, timing, want_micro, bubble_s = plain.time_step(_batch([], past.tolist()))
+            assert micro == want_micro
+            assert values.tolist() == [step_s, bubble_s, *recorded_timing_values(timing)]
+            pasts = [p + 1 for p in pasts]

@@ -406,8 +406,8 @@ def _split(values: np.ndarray, n: int) -> list[np.ndarray]:
 # (start and end times), its pipeline bubble and every StepTiming field a StepRecord keeps. Fields named
 # `_s` are seconds, checked against the step's seconds; the others (FLOPs, bytes) against themselves.
 _FF_FIELDS = ("step_s", "bubble_s", *RECORDED_TIMING_FIELDS)
-_SECONDS_AT = np.array([i for i, name in enumerate(_FF_FIELDS) if name.endswith("_s")])
 _SECONDS_MASK = np.array([name.endswith("_s") for name in _FF_FIELDS])
+_SECONDS_AT = np.flatnonzero(_SECONDS_MASK)
 _STEP_S = _FF_FIELDS.index("step_s")
 _FF_KEPT = np.array([i for i, name in enumerate(_FF_FIELDS) if i != _STEP_S])  # the columns a record keeps
 _FF_COLUMNS = np.array([FIELD_INDEX[_FF_FIELDS[i]] for i in _FF_KEPT])
