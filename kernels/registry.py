@@ -140,6 +140,9 @@ _ENTRIES = (
            "(s, tile_n columns, split_k count, waves)",
            lambda: (256, 10240, 8192, 132, 1978.9e12, 0.7, *_GPU_GEMM_TILES, True)),
     # ---- kernels/chord.py ----
+    _entry("chord", "on_chord", "chord_ref:on_chord",
+           "whether a decode step's values lie on the chord of two others (every field, relative)", "bool",
+           lambda: _chord_example()),
     _entry("chord", "chord_fill", "chord_ref:chord_fill",
            "a decode run's midpoint checked against its interval's chord, and the rows along it",
            "(accepted, step values per row)", lambda: _chord_example()),

@@ -288,6 +288,10 @@ STRATEGIES = {
         lambda seqs, heads, head_dim, causal: (*_seq_arrays(seqs), heads, head_dim, causal),
         seq_lists, st.integers(1, 16), st.sampled_from([64, 128]), st.booleans()),
     "asicsim.kernels.attention:causal_entries": st.builds(_seq_arrays, seq_lists),
+    "asicsim.kernels.chord:on_chord": st.builds(
+        chord_fill_args, st.integers(0, 50), st.integers(2, 60), st.floats(0.0, 1.0), st.integers(1, 6),
+        st.lists(st.floats(-1e3, 1e3), min_size=6, max_size=6), st.lists(st.floats(-1e3, 1e3), min_size=6, max_size=6),
+        st.lists(st.floats(-1e-2, 1e-2), min_size=6, max_size=6), st.sampled_from([1e-9, 2.0 ** -10, 0.1])),
     "asicsim.kernels.chord:chord_fill": st.builds(
         chord_fill_args, st.integers(0, 50), st.integers(2, 60), st.floats(0.0, 1.0), st.integers(1, 6),
         st.lists(st.floats(-1e3, 1e3), min_size=6, max_size=6), st.lists(st.floats(-1e3, 1e3), min_size=6, max_size=6),

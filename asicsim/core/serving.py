@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from asicsim.kernels.chord import chord_fill, chord_rows
+from asicsim.kernels.chord import chord_fill, chord_rows, on_chord
 from asicsim.workloads.errors import RUN, InputError
 from asicsim.workloads.graph import build_step_graph, decode_graph_maker, dense_path, with_decode_past
 from asicsim.workloads.routing import DEFAULT_IMBALANCE
@@ -407,7 +407,6 @@ def _split(values: np.ndarray, n: int) -> list[np.ndarray]:
 # `_s` are seconds, checked against the step's seconds; the others (FLOPs, bytes) against themselves.
 _FF_FIELDS = ("step_s", "bubble_s", *RECORDED_TIMING_FIELDS)
 _SECONDS_MASK = np.array([name.endswith("_s") for name in _FF_FIELDS])
-_SECONDS_AT = np.flatnonzero(_SECONDS_MASK)
 _STEP_S = _FF_FIELDS.index("step_s")
 _FF_KEPT = np.array([i for i, name in enumerate(_FF_FIELDS) if i != _STEP_S])  # the columns a record keeps
 _FF_COLUMNS = np.array([FIELD_INDEX[_FF_FIELDS[i]] for i in _FF_KEPT])
@@ -434,18 +433,10 @@ _STEP_COLUMN, _START_COLUMN, _END_COLUMN, _TOKENS_OUT_COLUMN = (FIELD_INDEX[name
                                                                   ("step", "start_at", "end_at", "tokens_out"))
 
 
-def _on_chord(v: np.ndarray, chord: np.ndarray, rtol: float) -> bool:
-    """Whether values `v` (columns `_FF_FIELDS`) lie within `rtol` of `chord`: seconds relative to the step's
-    seconds, the other fields to themselves."""
-    scale = np.abs(v)
-    scale[_SECONDS_AT] = max(scale[_STEP_S], 1e-300)
-    return bool((np.abs(v - chord) <= rtol * scale).all())
-
-
 def _interpolate(timed, n: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
     """Values (columns `_FF_FIELDS`) and micro-batch counts of steps 0..n-1 from `timed(j) -> (values, micro)`,
-    interpolating linearly over intervals whose midpoint lies on the chord of its ends (`kernels.chord.chord_fill`,
-    the test of `_on_chord`); others are split in two."""
+    interpolating linearly over intervals whose midpoint lies on the chord of its ends (`kernels.chord.chord_fill`);
+    others are split in two."""
     values = np.empty((n, len(_FF_FIELDS)))
     micro = np.empty(n, dtype=np.int64)
     stack = [(0, n - 1)]
@@ -508,7 +499,7 @@ class _DecodeCurves:
         for at, v, micro in known:
             if not ma == mb == micro:
                 return None
-            if not _on_chord(v, va + (vb - va) * ((at - a) / (b - a)), rtol):
+            if not on_chord(va, vb, v, a, b, at, rtol, _SECONDS_MASK, _STEP_S):
                 return None
         return (a, b, va, vb, ma)
 

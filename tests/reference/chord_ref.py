@@ -3,13 +3,17 @@
 import numpy as np
 
 
-def chord_fill(va, vb, vm, a, b, m, rtol, seconds, step_col):
-    rise = vb - va
-    chord = va + rise * ((m - a) / (b - a))
+def on_chord(va, vb, vm, a, b, m, rtol, seconds, step_col):
+    chord = va + (vb - va) * ((m - a) / (b - a))
     scale = np.abs(vm)
     scale[np.asarray(seconds, dtype=bool)] = max(scale[step_col], 1e-300)
-    if not bool((np.abs(vm - chord) <= rtol * scale).all()):
+    return bool((np.abs(vm - chord) <= rtol * scale).all())
+
+
+def chord_fill(va, vb, vm, a, b, m, rtol, seconds, step_col):
+    if not on_chord(va, vb, vm, a, b, m, rtol, seconds, step_col):
         return False, np.empty((0, len(va)))
+    rise = vb - va
     w = (np.arange(a + 1, b) - a) / (b - a)
     rows = va + np.outer(w, rise)
     rows[m - a - 1] = vm
