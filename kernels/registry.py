@@ -71,6 +71,16 @@ _NCCL_SIZES_BYTES = 2.0 ** np.arange(10, 31, 2)  # 1 KiB .. 1 GiB, as nccl-tests
 _NCCL_BUSBW_BYTES_PER_S = np.minimum(470e9, 0.07e9 * _NCCL_SIZES_BYTES / 2.0 ** 10)
 
 
+def _run_rows_example():
+    """A 64-step run of 17 values (the step's seconds first) booked into rows of 33 fields."""
+    values = np.linspace(1e-3, 2e-3, 64 * 17).reshape(64, 17)
+    copied = np.stack((np.arange(7, 23), np.arange(1, 17)), axis=1)
+    clock = 12.5 + np.cumsum(np.concatenate(([0.0], values[:, 0])))
+    return (values, 48, copied, np.array([1, 4, 5, 23, 24, 28, 29]), np.array([0.0, 0.0, 9.0, 9.0, 2.0, 9.0, 9.0]),
+            1000, clock, np.ones(64, dtype=np.int64), np.arange(300, 364, dtype=np.int64), np.array([0, 2, 3, 6, 25]),
+            33)
+
+
 def _chord_example():
     """A 64-step decode run's ends and midpoint, 17 fields (the first two seconds), the midpoint on the chord."""
     va, vb = np.linspace(1e-3, 2e-3, 17), np.linspace(1.2e-3, 2.4e-3, 17)
@@ -153,6 +163,13 @@ _ENTRIES = (
     _entry("paging", "blocks_taken", "paging_ref:blocks_taken",
            "KV blocks a run of decode steps has taken by the end of each step (paged cache)", "blocks",
            lambda: (np.full(256, 2047, dtype=np.int64), np.full(256, 2048, dtype=np.int64), 16, 128)),
+    # ---- kernels/steplog.py ----
+    _entry("steplog", "run_clock", "steplog_ref:run_clock",
+           "a decode run's step start times (a running sum) and how many start before the next arrival",
+           "(s per step boundary, steps)", lambda: (np.full(64, 4.1e-3), 12.5, 12.7)),
+    _entry("steplog", "run_rows", "steplog_ref:run_rows",
+           "the step log's rows of a booked decode run: copied values, constants and per-step columns",
+           "step fields per row", lambda: _run_rows_example()),
     # ---- kernels/attention.py ----
     _entry("attention", "attention_flops", "gpu_ref:attention_flops",
            "useful QK^T and PV FLOPs of a batch of sequences (causal or not)", "FLOP",
@@ -200,6 +217,11 @@ _ENTRIES = (
            "QK^T and PV GEMMs of every sequence and KV head on the arrays (the ASIC's attention)",
            "(cycles, ideal cycles)",
            lambda: (np.ones(64, dtype=np.int64), np.full(64, 2047, dtype=np.int64), 8, 1, 128, 4, 128, 128, 1, 1)),
+    _entry("systolic", "attention_work", "systolic_ref:attention_work_ref",
+           "an attention op's array cycles, score entries and softmax cycles in one call (the ASIC's attention)",
+           "(cycles, ideal cycles, score entries, softmax cycles)",
+           lambda: (np.ones(64, dtype=np.int64), np.full(64, 2047, dtype=np.int64), 8, 1, 128, 4, 128, 128, 1, 1, 5.0,
+                    4096)),
     # ---- kernels/schedule.py ----
     _entry("schedule", "schedule_step_s", "schedule_ref:schedule_step_s_ref",
            "a step's static schedule of op streams on compute, HBM (preemptive priority) and link units, layers "

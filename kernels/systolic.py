@@ -57,12 +57,14 @@ import math
 
 import numpy as np
 
+from asicsim.kernels.attention import causal_entries
 from asicsim.kernels.jit import jit
+from asicsim.kernels.vector import vector_cycles
 
 __all__ = [
     "DATAFLOW_OS", "DATAFLOW_WS", "DATAFLOW_IS", "MODE_SCALESIM", "MODE_PIPELINED",
     "fold_shape", "fold_latency_cycles", "compute_cycles", "gemm_cycles", "tiled_gemm_cycles",
-    "multi_array_gemm_cycles", "shared_gemm_cycles", "attention_cycles", "gemm_cycles_batch",
+    "multi_array_gemm_cycles", "shared_gemm_cycles", "attention_cycles", "attention_work", "gemm_cycles_batch",
 ]
 
 DATAFLOW_OS = 0
@@ -877,6 +879,18 @@ def attention_cycles(seq_new, seq_past, q_heads, kv_heads, head_dim, arrays, row
     if mode_code != 0 and stream > 0:
         total = _ceil_div(stream, max(arrays, 1)) + tail
     return total, _ceil_div(macs, arrays * rows * cols)
+
+
+@jit
+def attention_work(seq_new, seq_past, q_heads, kv_heads, head_dim, arrays, rows, cols, dataflow_code, mode_code,
+                   softmax_ops, lanes):
+    """An attention op's work on the arrays and vector lanes in one call: (array cycles, ideal cycles, score entries
+    over the query heads, softmax cycles): `attention_cycles`, the causal entries (`attention.causal_entries`,
+    int64 arrays) times q_heads as a float, and `vector.vector_cycles` of those scores at `softmax_ops` each."""
+    cycles, ideal = attention_cycles(seq_new, seq_past, q_heads, kv_heads, head_dim, arrays, rows, cols,
+                                     dataflow_code, mode_code)
+    scores = float(causal_entries(seq_new, seq_past)) * q_heads
+    return cycles, ideal, scores, vector_cycles(scores, softmax_ops, lanes)
 
 
 @jit

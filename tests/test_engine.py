@@ -401,6 +401,26 @@ def test_op_init_is_the_field_list():
     assert set(vars(op)) == {f.name for f in dataclasses.fields(Op)}
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 9000), min_size=1, max_size=8), st.floats(0.0, 1e12), st.floats(0.0, 1e9),
+       st.integers(0, 64))
+def test_an_op_with_other_sequences_is_the_op_init_gives(past, flops, kv_bytes, heads):
+    """`Op.with_sequences` (a copy of the op's fields with some changed) gives the op `__init__` gives for the same
+    values: every field, the arrays, and no value key."""
+    import numpy as np
+
+    shape = Op("attention_decode", "attention_decode", "fp8", q_heads=8, kv_heads=1, head_dim=128,
+               features=("gqa", "rope"), seq_new=np.ones(1, dtype=np.int64), seq_past=np.zeros(1, dtype=np.int64))
+    new, old = np.ones(len(past), dtype=np.int64), np.array(past, dtype=np.int64)
+    made = shape.with_sequences(new, old, flops=flops, kv_read_bytes=kv_bytes, q_heads=heads)
+    built = Op("attention_decode", "attention_decode", "fp8", flops=flops, kv_read_bytes=kv_bytes, q_heads=heads,
+               kv_heads=1, head_dim=128, features=("gqa", "rope"), seq_new=new, seq_past=old)
+    assert vars(made).keys() == vars(built).keys()
+    for name, value in vars(built).items():
+        assert getattr(made, name) is value or getattr(made, name) == value, name
+    assert made.value_key is None and made.seq_past is old and shape.seq_past.tolist() == [0]
+
+
 def test_step_graph_init_is_the_field_list():
     """StepGraph's own __init__ takes its fields in order with their defaults and sets each from its own argument."""
     import inspect
@@ -545,6 +565,39 @@ def test_graphs_of_one_token_count_share_their_layer_part(prompt, decodes, piece
             assert got.dtype == expected.dtype and np.array_equal(got, expected)
         assert t.head == alone._template(g).head and t.tail == alone._template(g).tail
     assert shared._template(whole)._part is shared._template(cut)._part
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 900), st.integers(0, 3000), st.sampled_from(["sohu", "h100-sxm", "tpu-v6e"]),
+       st.sampled_from([1, 8]))
+def test_graphs_with_equal_post_ops_share_their_post_part(prompt, past, hw, tp):
+    """A prompt chunk beside one decode and the same chunk beside a one-token prefill have one token count and two
+    sampled tokens, so equal post ops but different templates: they share the priced post ops (`_PostPart`), and
+    each template's tail, table and timing equal those of an engine that met it alone, bit for bit."""
+    import numpy as np
+
+    from asicsim.core.engine import _pack, _Priced
+    from asicsim.core.registry import make_device
+    from asicsim.workloads.graph import build_step_graph
+    from asicsim.workloads.models import load_model
+
+    model = load_model("llama-3.1-8b")
+    beside_decode = StepBatch.make([prompt], [0], [past])
+    beside_prefill = StepBatch.make([prompt, 1], [0, past])
+    graphs = [build_step_graph(model, b, tp=tp) for b in (beside_decode, beside_prefill)]
+    assert graphs[0].dense_key != graphs[1].dense_key
+    device = make_device(hw, 8)
+    shared = StepEngine(device)
+    for g in graphs:
+        alone = StepEngine(device)
+        assert shared.run_step([g]) == alone.run_step([g])
+        t, t_alone = shared._template(g), alone._template(g)
+        assert t.tail == t_alone.tail and [p.key for p in t.post] == [p.key for p in t_alone.post]
+        zero = _Priced(g.layer_ops[0], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        want = _pack([(t.pre, [p or zero for p in t.layer], t.post)])
+        for got, expected in zip(t.table(), want):
+            assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    assert shared._template(graphs[0])._post is shared._template(graphs[1])._post
 
 
 @settings(max_examples=25, deadline=None)

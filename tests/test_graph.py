@@ -300,6 +300,20 @@ def test_a_decode_graph_made_from_another_of_its_size_is_the_built_one(size, see
     assert _graph_values(made) == _graph_values(built)
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 900), max_size=4), st.lists(st.integers(0, 9000), max_size=6), st.integers(0, 5000),
+       st.sampled_from(["llama-3.1-70b", "mixtral-8x7b"]), st.sampled_from([1, 8]))
+def test_a_trusted_batch_gives_the_graph_a_checked_one_does(chunks, decodes, past, name, tp):
+    """`trusted` (the serving loop's own batches) only skips the batch's checks: the graph is the checked one's."""
+    from hypothesis import assume
+
+    assume(chunks or decodes)
+    model = load_model(name)
+    batch = StepBatch.make(chunks, [past] * len(chunks), decodes)
+    assert _graph_values(build_step_graph(model, batch, tp=tp, trusted=True)) == \
+        _graph_values(build_step_graph(model, batch, tp=tp))
+
+
 def test_a_graph_of_another_size_or_with_prefill_is_not_made_from_a_decode_graph():
     from asicsim.workloads.graph import with_decode_past
 

@@ -157,6 +157,21 @@ seq_lists = st.lists(st.tuples(st.integers(0, 700) | _near_block_edge, st.intege
                      max_size=6)
 
 
+def run_rows_args(n, k, fields, first, now):
+    """(values, k, copied, constant columns, constants, first, clock, micro, used, varying columns, width): a run of n
+    steps of `fields` values booked into rows of 2 fields + 5 per-step columns + constants; k <= n."""
+    k = min(k, n)
+    rng = np.random.default_rng(n * 1000 + k * 10 + fields)
+    values = rng.random((n, fields))
+    width = 2 * fields + 9
+    columns = rng.permutation(width)
+    copied = np.stack((columns[:fields], np.arange(fields)), axis=1)
+    constant_columns = columns[fields:fields + 4]
+    clock = now + np.concatenate(([0.0], np.cumsum(values[:, 0])))
+    return (values, k, copied, constant_columns, rng.random(4), first, clock, rng.integers(1, 3, n),
+            rng.integers(0, 500, n), columns[fields + 4:fields + 9], width)
+
+
 def chord_fill_args(a, span, where, seconds, va, vb, jitter, rtol):
     """(va, vb, vm, a, b, m, rtol, seconds, step column): vm on the chord at m, moved by `jitter` (relative to the
     step column's value for seconds columns, to itself for the others), so both outcomes are drawn."""
@@ -305,6 +320,11 @@ STRATEGIES = {
                                     np.array([max(c + extra, 0) for c, extra in seqs], dtype=np.int64), block, steps),
         st.lists(st.tuples(st.integers(0, 3000), st.integers(-40, 64)), max_size=12), st.integers(1, 32),
         st.integers(0, 200)),
+    "asicsim.kernels.steplog:run_clock": st.builds(
+        lambda steps, now, ahead: (np.array(steps), now, now + ahead),
+        st.lists(st.floats(0.0, 1.0), max_size=40), st.floats(0.0, 1e4), st.floats(-1.0, 20.0)),
+    "asicsim.kernels.steplog:run_rows": st.builds(run_rows_args, st.integers(1, 30), st.integers(0, 30),
+                                                  st.integers(1, 8), st.integers(0, 5_000), st.floats(0.0, 1e4)),
     "asicsim.kernels.attention:kv_cache_bytes": st.builds(
         lambda seqs, heads, head_dim, elem: (*_seq_arrays(seqs), heads, head_dim, elem),
         seq_lists, st.integers(1, 8), st.sampled_from([64, 128]), st.sampled_from([0.5, 1.0, 2.0])),
@@ -326,6 +346,12 @@ STRATEGIES = {
         attention_cycles_args, st.lists(st.tuples(st.integers(0, 24), st.integers(0, 40)), max_size=4),
         st.integers(1, 3), st.sampled_from([1, 2, 4]), st.sampled_from([4, 8, 16]), st.integers(1, 4), array_sides,
         array_sides, dataflows, modes),
+    "asicsim.kernels.systolic:attention_work": st.builds(
+        lambda args, ops, lanes: (*args, ops, lanes),
+        st.builds(attention_cycles_args, st.lists(st.tuples(st.integers(0, 24), st.integers(0, 40)), max_size=4),
+                  st.integers(1, 3), st.sampled_from([1, 2, 4]), st.sampled_from([4, 8, 16]), st.integers(1, 4),
+                  array_sides, array_sides, dataflows, modes),
+        st.sampled_from([1.0, 5.0]), st.integers(1, 64)),
     "asicsim.kernels.systolic:gemm_cycles_batch": st.builds(
         gemm_cycles_batch_args,
         st.lists(st.tuples(array_sides, array_sides, dataflows, gemm_sides, gemm_sides, gemm_sides, sram_words,

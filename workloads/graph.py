@@ -225,24 +225,25 @@ def _ones(n: int) -> np.ndarray:
     return arr
 
 
+@lru_cache(maxsize=1024)
+def _attention_shape(p: _Plan, kind: str) -> Op:
+    """The plan's attention op of `kind` with the fields no batch changes (heads, dtype, features), for
+    `_attention` to copy."""
+    sh = p.sh
+    return Op(name=kind, kind=kind, dtype=p.kv_dtype, q_heads=sh.q_heads, kv_heads=sh.kv_heads, head_dim=sh.head_dim,
+              features=(Feature.GQA_ATTENTION, Feature.ROPE), seq_new=_ones(1), seq_past=_ones(1))
+
+
 def _attention(p: _Plan, kind: str, new: np.ndarray, past: np.ndarray, new_tokens: int, past_tokens: int,
                entries: int) -> Op:
     sh = p.sh
-    return Op(
-        name=kind,
-        kind=kind,
-        dtype=p.kv_dtype,
+    return _attention_shape(p, kind).with_sequences(
+        new, past,
         flops=p.attn_flops_per_entry * entries,
         act_in_bytes=new_tokens * sh.qkv_width * p.ab,
         act_out_bytes=new_tokens * sh.q_heads * sh.head_dim * p.ab,
         kv_read_bytes=past_tokens * p.kv_token_bytes,
         kv_write_bytes=new_tokens * p.kv_token_bytes,
-        q_heads=sh.q_heads,
-        kv_heads=sh.kv_heads,
-        head_dim=sh.head_dim,
-        features=(Feature.GQA_ATTENTION, Feature.ROPE),
-        seq_new=new,
-        seq_past=past,
     )
 
 
@@ -283,6 +284,7 @@ def build_step_graph(
     routing_seed: int = DEFAULT_ROUTING_SEED,
     expert_dtype: str | None = None,
     mtp_draft_tokens: int = 0,
+    trusted: bool = False,
 ) -> StepGraph:
     """One step of `model` on one chip of pipeline stage `stage` (default: the last, most loaded stage).
 
@@ -292,15 +294,17 @@ def build_step_graph(
     chip). `expert_dtype`: routed experts' weight dtype or format (default: `dtype`; e.g. mxfp4 experts beside
     bf16 attention). `mtp_draft_tokens`: multi-token prediction, each decoding sequence verifies 1 + N tokens
     and the model's MTP module drafts N (N passes of one MTP layer and the LM head). Raises InputError for a layout the model's heads, KV heads or experts do not divide, `pp` over the
-    layer count, or a malformed batch.
+    layer count, or a malformed batch. `trusted`: the caller vouches for the batch (the serving loop's own, made by
+    its scheduler: positive chunks, no negative cached count), whose checks are then skipped.
     """
     kv = resolve_kv_dtype(datapath_dtype(dtype), kv_dtype)
     if not dense_path(model, ep, attention_dp, mtp_draft_tokens):
         return _general_graph(model, batch, tp, pp, dtype, kv, act_dtype, pp - 1 if stage is None else stage, ep,
                               attention_dp, float(moe_imbalance), int(routing_seed), expert_dtype or dtype,
-                              int(mtp_draft_tokens))
+                              int(mtp_draft_tokens), trusted)
     p = _plan(model, tp, pp, pp - 1 if stage is None else stage, dtype, kv, act_dtype)
-    _check_batch(batch)
+    if not trusted:
+        _check_batch(batch)
     new, past, dec = batch.prefill_new_tokens, batch.prefill_past_tokens, batch.decode_past_tokens
     prefill_tokens = int(new.sum()) if new.size else 0
     tokens = prefill_tokens + dec.size
@@ -400,11 +404,12 @@ def _local_batch(batch: StepBatch, ranks: int) -> StepBatch:
 
 def _general_graph(model: ModelConfig, batch: StepBatch, tp: int, pp: int, dtype: str, kv_dtype: str,
                    act_dtype: str, stage: int, ep: int, attention_dp: bool, imbalance: float, seed: int,
-                   expert_dtype: str, draft: int = 0) -> StepGraph:
+                   expert_dtype: str, draft: int = 0, trusted: bool = False) -> StepGraph:
     """Step graph of a model with layers beyond the dense Llama layer (layers.py), one group per layer kind."""
     plan, plumbing, _, kinds = _general_plan(model, tp, pp, stage, dtype, kv_dtype, act_dtype, ep, attention_dp,
                                              imbalance, seed, expert_dtype)
-    _check_batch(batch)
+    if not trusted:
+        _check_batch(batch)
     local = _local_batch(batch, tp if attention_dp else 1)
     prefill = int(local.prefill_new_tokens.sum()) if local.prefill_new_tokens.size else 0
     decoding = int(local.decode_past_tokens.size)

@@ -264,14 +264,20 @@ class AsicDevice(SpecDevice):
         s = self.spec
         per_pe = self._pe_macs(op.dtype)
         head_steps = -(-op.head_dim // per_pe)
-        array_cycles, ideal = systolic.attention_cycles(
-            op.seq_new, op.seq_past, op.q_heads, op.kv_heads, head_steps, s.array_count, s.array_rows, s.array_cols,
-            self._dataflow, _PIPELINED)
-        scores = _causal_entries(op.seq_new, op.seq_past) * op.q_heads
+        new, past = op.seq_new, op.seq_past
         scale_work = attention_flops_scale(op)  # windows, MLA, sinks: the op's own FLOPs over what the arrays imply
-        if scale_work != 1.0:
-            array_cycles, ideal, scores = array_cycles * scale_work, ideal * scale_work, scores * scale_work
-        softmax = vector_cycles(scores, _SOFTMAX_OPS, s.vector_lanes)
+        if scale_work == 1.0 and new.dtype == np.int64 and past.dtype == np.int64:  # the same numbers in one call
+            array_cycles, ideal, scores, softmax = systolic.attention_work(
+                new, past, op.q_heads, op.kv_heads, head_steps, s.array_count, s.array_rows, s.array_cols,
+                self._dataflow, _PIPELINED, _SOFTMAX_OPS, s.vector_lanes)
+        else:
+            array_cycles, ideal = systolic.attention_cycles(
+                new, past, op.q_heads, op.kv_heads, head_steps, s.array_count, s.array_rows, s.array_cols,
+                self._dataflow, _PIPELINED)
+            scores = _causal_entries(new, past) * op.q_heads
+            if scale_work != 1.0:
+                array_cycles, ideal, scores = array_cycles * scale_work, ideal * scale_work, scores * scale_work
+            softmax = vector_cycles(scores, _SOFTMAX_OPS, s.vector_lanes)
         kv = self._bytes_cycles(op.kv_read_bytes + op.kv_write_bytes)
         cycles = float(max(array_cycles, softmax))
         scale = 1.0

@@ -181,32 +181,53 @@ class _LayerPart:
         return self._rows
 
 
-class _Template:
-    """What a step graph's `dense_key` fixes: its array-free ops priced, the places of its per-sequence ops in
-    the layer, and their summed accounts (`head`: pre ops + layers x the layer's array-free ops, from the graph's
-    `_LayerPart`; `tail`: post)."""
+class _PostPart:
+    """A step graph's post and stage ops priced (none per-sequence), their summed account (`tail`) and their rows of
+    the op table: shared by graphs whose post and stage ops have equal values (a step's sampled tokens and token
+    count fix them; `StepEngine._post_part`)."""
 
-    __slots__ = ("pre", "layer", "post", "varying", "head", "tail", "layers", "_table", "_part")
+    __slots__ = ("post", "tail", "_rows")
 
-    def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
+    def __init__(self, engine: "StepEngine", ops: Sequence[Op]) -> None:
         price = engine._price_cached
-        self.layers = float(graph.layers_per_stage)
-        part = engine._layer_part(graph)
-        self.pre, self.layer, self.varying, self.head = part.pre, part.layer, part.varying, part.head
-        self.post = [price(op) for op in (*graph.post_ops, *graph.stage_ops)]
+        self.post = [price(op) for op in ops]
         tail: Sequence[float] = _ZERO
         for p in self.post:
             tail = [a + v for a, v in zip(tail, p.account)]
         self.tail = tuple(tail)
+        self._rows = None
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(op rows, collective flags) of the post ops, built once."""
+        if self._rows is None:
+            table, flags, _ = _pack([([], [], self.post)])
+            self._rows = (table, flags)
+        return self._rows
+
+
+class _Template:
+    """What a step graph's `dense_key` fixes: its array-free ops priced, the places of its per-sequence ops in
+    the layer, and their summed accounts (`head`: pre ops + layers x the layer's array-free ops, from the graph's
+    `_LayerPart`; `tail`: post, from its `_PostPart`)."""
+
+    __slots__ = ("pre", "layer", "post", "varying", "head", "tail", "layers", "_table", "_part", "_post")
+
+    def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
+        self.layers = float(graph.layers_per_stage)
+        part = engine._layer_part(graph)
+        self.pre, self.layer, self.varying, self.head = part.pre, part.layer, part.varying, part.head
+        post = engine._post_part(graph)
+        self.post, self.tail = post.post, post.tail
         self._table = None
         self._part = part
+        self._post = post
 
     def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The op table of `schedule_step_s` (per-sequence ops' rows are filled in per step), built on first use
-        (serial steps never schedule) from the layer part's rows and the post ops': the table `_pack` gives."""
+        (serial steps never schedule) from the layer part's rows and the post part's: the table `_pack` gives."""
         if self._table is None:
             rows, flags = self._part.rows()
-            post, post_flags, _ = _pack([([], [], self.post)])
+            post, post_flags = self._post.rows()
             pre, layer = len(self.pre), len(self.layer)
             bounds = np.array([[0, pre, pre, pre + layer, pre + layer, pre + layer + len(self.post)]], dtype=np.int64)
             self._table = (np.concatenate((rows, post)), np.concatenate((flags, post_flags)), bounds)
@@ -450,6 +471,7 @@ class StepEngine:
         self._group_cache: dict[tuple, tuple[float, ...]] = {}  # array-free ops' value keys -> summed account
         self._templates: dict[object, _Template | None] = {}  # StepGraph.dense_key -> its template
         self._layer_parts: dict[object, _LayerPart] = {}  # StepGraph.layer_key -> its pre and layer ops priced
+        self._post_parts: dict[tuple, _PostPart] = {}  # post and stage ops' value keys -> them priced
         self._seen: set = set()  # serial steps' keys met once (`_serial_template`)
         self._tables: dict[tuple, tuple] = {}  # graphs' dense keys -> their templates' joined op table
         self._prefetch = bool(device.prefetch_weights)
@@ -558,6 +580,20 @@ class StepEngine:
             hit = self._layer_parts[key] = _LayerPart(self, graph)
         return hit
 
+    def _post_part(self, graph: StepGraph) -> _PostPart:
+        """The graph's post and stage ops priced, shared by graphs whose ops have equal values (`Op.value_key`; ops
+        without one, as with per-sequence arrays, get a part of their own)."""
+        ops = (*graph.post_ops, *graph.stage_ops)
+        key = tuple([op.value_key for op in ops])
+        if None in key:
+            return _PostPart(self, ops)
+        hit = self._post_parts.get(key)
+        if hit is None:
+            if len(self._post_parts) > _TEMPLATE_CACHE_MAX:
+                self._post_parts.clear()
+            hit = self._post_parts[key] = _PostPart(self, ops)
+        return hit
+
     def _template(self, graph: StepGraph) -> _Template | None:
         key = graph.dense_key
         if key is None:
@@ -633,10 +669,12 @@ class StepEngine:
         rounded keys (`varying`, per graph) filled in and scheduled."""
         hit = self._cache.get(skey)
         if hit is None:
-            table, collective, bounds, rows = self._joined_table(graphs, templates)
-            ops = table.copy()
-            if len(rows):
-                ops[rows] = [r for rounded in varying for r in rounded]
+            ops, collective, bounds, rows = self._joined_table(graphs, templates)
+            i = 0
+            for rounded in varying:  # the per-sequence rows are scratch: every schedule fills all of them first
+                for r in rounded:
+                    ops[rows[i]] = r
+                    i += 1
             if len(self._cache) > _STEP_CACHE_MAX:
                 self._cache.clear()
             time_s, wait_s = schedule_step_s(ops, collective, bounds, layers, self._prefetch, STATE_RTOL)
@@ -646,8 +684,9 @@ class StepEngine:
 
     def _joined_table(self, graphs: Sequence[StepGraph], templates: list[_Template]) -> tuple:
         """(op table, collective flags, bounds, rows of the per-sequence ops) of the templates' streams side by side,
-        made once per tuple of graph keys: a scheduled step copies it and fills in its per-sequence rows (the same
-        table the templates' own tables concatenated with those rows filled in give)."""
+        made once per tuple of graph keys: a scheduled step fills in its per-sequence rows (the same table the
+        templates' own tables concatenated with those rows filled in give). The table is the engine's own (a new
+        array, never a template's), so its per-sequence rows are scratch."""
         tkey = tuple([g.dense_key for g in graphs])
         hit = self._tables.get(tkey)
         if hit is None:
@@ -662,8 +701,7 @@ class StepEngine:
                 at += len(table)
             if len(self._tables) > _TEMPLATE_CACHE_MAX:
                 self._tables.clear()
-            hit = self._tables[tkey] = (np.concatenate(tables), np.concatenate(flags), np.concatenate(bounds),
-                                        np.array(rows, dtype=np.int64))
+            hit = self._tables[tkey] = (np.concatenate(tables), np.concatenate(flags), np.concatenate(bounds), rows)
         return hit
 
     def _event_step(self, graphs: Sequence[StepGraph]) -> StepTiming:

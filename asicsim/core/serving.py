@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from asicsim.kernels.chord import chord_fill, chord_rows, on_chord
+from asicsim.kernels.steplog import run_clock, run_rows
 from asicsim.workloads.errors import RUN, InputError
 from asicsim.workloads.graph import build_step_graph, decode_graph_maker, dense_path, with_decode_past
 from asicsim.workloads.routing import DEFAULT_IMBALANCE
@@ -126,12 +127,14 @@ class ServingConfig:
         """The weights' dtype or format, for byte counts (ops run on `dtype`, the datapath)."""
         return self.weight_format or self.dtype
 
-    def step_graph(self, batch: StepBatch, stage: int | None = None):
-        """The operator graph of one step of this layout (default: the last pipeline stage)."""
+    def step_graph(self, batch: StepBatch, stage: int | None = None, trusted: bool = False):
+        """The operator graph of one step of this layout (default: the last pipeline stage); `trusted`: a batch the
+        serving loop made (`build_step_graph` skips its checks)."""
         return build_step_graph(self.model, batch, tp=self.tp, pp=self.pp, stage=stage, dtype=self.weight_dtype,
                                 kv_dtype=self.kv_dtype, act_dtype=self.act_dtype, ep=self.ep,
                                 attention_dp=self.attention_dp, moe_imbalance=self.moe_imbalance,
-                                expert_dtype=self.expert_dtype or None, mtp_draft_tokens=self.mtp_draft_tokens)
+                                expert_dtype=self.expert_dtype or None, mtp_draft_tokens=self.mtp_draft_tokens,
+                                trusted=trusted)
 
 
 @dataclass(frozen=True)
@@ -280,19 +283,19 @@ class StepRunner:
 
     def graph(self, batch: StepBatch, stage: int | None = None):
         """The step's operator graph (`ServingConfig.step_graph`); a decode-only batch's is made from the last one
-        of its size (`with_decode_past`: only the attention op is new)."""
+        of its size (`with_decode_past`: only the attention op is new). Batches come from the serving loop (its
+        scheduler's steps, their split parts and decode runs), so the graph builder's checks are skipped."""
         if batch.prefill_new_tokens.size:
-            return self.cfg.step_graph(batch, stage)
+            return self.cfg.step_graph(batch, stage, trusted=True)
         key = (batch.decode_past_tokens.size, stage)
         last = self._decode_graphs.get(key)
         graph = with_decode_past(last, batch) if last is not None else None
         if graph is None:
-            graph = self._decode_graphs[key] = self.cfg.step_graph(batch, stage)
+            graph = self._decode_graphs[key] = self.cfg.step_graph(batch, stage, trusted=True)
         return graph
 
     def run(self, batch: StepBatch, stage: int | None = None) -> tuple[StepTiming, int]:
-        """(timing of one pipeline stage, default the last; interleaved halves used: 1 or 2). Also used by
-        analysis.sweep."""
+        """(timing of one pipeline stage, default the last; interleaved halves used: 1 or 2)."""
         whole_graph = self.graph(batch, stage)
         whole = self.engine.run_step([whole_graph])
         if not self.overlap:
@@ -412,23 +415,11 @@ _FF_KEPT = np.array([i for i, name in enumerate(_FF_FIELDS) if i != _STEP_S])  #
 _FF_COLUMNS = np.array([FIELD_INDEX[_FF_FIELDS[i]] for i in _FF_KEPT])
 
 
-def _runs(dst, src) -> tuple[tuple[slice, slice], ...]:
-    """Column map dst[i] <- src[i] as runs of consecutive columns on both sides: (dst slice, src slice) pairs, for
-    copies by views instead of fancy indexing."""
-    runs: list[list[int]] = []
-    for d, c in zip(dst, src):
-        if runs and d == runs[-1][0] + runs[-1][2] and c == runs[-1][1] + runs[-1][2]:
-            runs[-1][2] += 1
-        else:
-            runs.append([int(d), int(c), 1])
-    return tuple((slice(d, d + n), slice(c, c + n)) for d, c, n in runs)
-
-
-_FF_RUNS = _runs(_FF_COLUMNS, _FF_KEPT)  # the record columns of the interpolated values, as slices
+_FF_COPIED = np.stack((_FF_COLUMNS, _FF_KEPT), axis=1)  # (record column, values column) of the interpolated fields
 # The other columns of a fast-forwarded run: equal on every step (in this order), and varying.
 _RUN_CONSTANT = np.array([FIELD_INDEX[name] for name in ("replica", "prefill_tokens", "decode_tokens", "batch_size",
                                                            "waiting", "running", "tokens_out")])
-_RUN_VARYING = tuple(FIELD_INDEX[name] for name in ("step", "start_at", "end_at", "micro_batches", "kv_blocks"))
+_RUN_VARYING = np.array([FIELD_INDEX[name] for name in ("step", "start_at", "end_at", "micro_batches", "kv_blocks")])
 _STEP_COLUMN, _START_COLUMN, _END_COLUMN, _TOKENS_OUT_COLUMN = (FIELD_INDEX[name] for name in
                                                                   ("step", "start_at", "end_at", "tokens_out"))
 
@@ -699,11 +690,7 @@ class _Replica:
             if until_at < math.inf:  # steps after the next arrival are not needed (steps seldom get faster)
                 n = min(n, int((until_at - now) / timed(0)[0][_STEP_S] * 1.25) + 2)
             values, micro = _interpolate(timed, n, runner.ff_rtol)
-        clock = np.empty(n + 1)
-        clock[0] = now
-        clock[1:] = values[:, _STEP_S]
-        clock = np.add.accumulate(clock)  # the same sums as stepping one at a time
-        k = int(np.searchsorted(clock[:n], until_at, "left"))  # steps that start before the next arrival
+        clock, k = run_clock(values[:, _STEP_S], now, until_at)  # the sums of stepping; steps before the arrival
         if k < 1:
             return 0
         starts, ends = clock[:k], clock[1:k + 1]
@@ -725,14 +712,11 @@ class _Replica:
             if s.generated >= s.req.output_tokens:
                 done.append(s)
         kv.bulk_decode(held, used, starts, ends)
-        first = len(self.steps)
         width = len(seqs)
-        block = self.steps.extend(k)
-        for to, of in _FF_RUNS:  # block[:, _FF_COLUMNS] = values[:k, _FF_KEPT]
-            block[:, to] = values[:k, of]
-        block[:, _RUN_CONSTANT] = (self.index, 0, width, width, len(sched.waiting), len(sched.running), width)
-        for column, value in zip(_RUN_VARYING, (np.arange(first, first + k), starts, ends, micro[:k], used)):
-            block[:, column] = value
+        constants = np.array((self.index, 0, width, width, len(sched.waiting), len(sched.running), width), dtype=float)
+        first = len(self.steps)
+        self.steps.extend(k)[:] = run_rows(values, k, _FF_COPIED, _RUN_CONSTANT, constants, first, clock, micro, used,
+                                           _RUN_VARYING, len(STEP_FIELDS))
         self.now = float(ends[-1])
         if done:
             self._finish(done, self.now)

@@ -17,7 +17,7 @@ from fractions import Fraction
 __all__ = [
     "fold_list_ref", "compute_cycles_ref", "gemm_cycles_ref", "scalesim_memory_ref",
     "diagonal_order_ref", "tiled_gemm_cycles_ref",
-    "multi_array_gemm_cycles_ref", "shared_gemm_cycles_ref", "attention_cycles_ref", "vector_cycles_ref",
+    "multi_array_gemm_cycles_ref", "shared_gemm_cycles_ref", "attention_cycles_ref", "attention_work_ref", "vector_cycles_ref",
 ]
 
 _LATENCY_EXTRA = {0: lambda r, c: r + c - 2, 1: lambda r, c: 2 * r + c - 2, 2: lambda r, c: 2 * r + c - 2}
@@ -384,6 +384,15 @@ def attention_cycles_ref(seq_new, seq_past, q_heads, kv_heads, head_dim, arrays,
         latency = t + rows + cols - 2 if df == 0 else t + 2 * rows + cols - 2
         tail = max(tail, latency - 1 - issue)
     return math.ceil(stream / arrays) + tail, ideal
+
+
+def attention_work_ref(seq_new, seq_past, q_heads, kv_heads, head_dim, arrays, rows, cols, df, mode, softmax_ops,
+                       lanes):
+    """Twin of attention_work: the three parts priced one by one."""
+    cycles, ideal = attention_cycles_ref(seq_new, seq_past, q_heads, kv_heads, head_dim, arrays, rows, cols, df, mode)
+    entries = sum(int(c) * int(p) + int(c) * (int(c) + 1) // 2 for c, p in zip(seq_new, seq_past))
+    scores = float(entries) * q_heads
+    return cycles, ideal, scores, float(vector_cycles_ref(scores, softmax_ops, lanes))  # float scores: float cycles
 
 
 def vector_cycles_ref(elements, ops_per_element, lanes):
