@@ -573,12 +573,7 @@ class StepEngine:
         key = graph.layer_key
         if key is None:
             return _LayerPart(self, graph)
-        hit = self._layer_parts.get(key)
-        if hit is None:
-            if len(self._layer_parts) > _TEMPLATE_CACHE_MAX:
-                self._layer_parts.clear()
-            hit = self._layer_parts[key] = _LayerPart(self, graph)
-        return hit
+        return _bounded(self._layer_parts, key, lambda: _LayerPart(self, graph))
 
     def _post_part(self, graph: StepGraph) -> _PostPart:
         """The graph's post and stage ops priced, shared by graphs whose ops have equal values (`Op.value_key`; ops
@@ -587,12 +582,7 @@ class StepEngine:
         key = tuple([op.value_key for op in ops])
         if None in key:
             return _PostPart(self, ops)
-        hit = self._post_parts.get(key)
-        if hit is None:
-            if len(self._post_parts) > _TEMPLATE_CACHE_MAX:
-                self._post_parts.clear()
-            hit = self._post_parts[key] = _PostPart(self, ops)
-        return hit
+        return _bounded(self._post_parts, key, lambda: _PostPart(self, ops))
 
     def _template(self, graph: StepGraph) -> _Template | None:
         key = graph.dense_key
@@ -830,6 +820,16 @@ _TEMPLATE_CACHE_MAX = 4096  # a template holds its priced ops: mixed steps' toke
 ATTENTION_KEY_BITS = 10
 STATE_RTOL = 1e-12  # schedule states this close (relative to the step so far) repeat
 FAST_PATH_RTOL = 2.0 ** -ATTENTION_KEY_BITS
+
+
+def _bounded(cache: dict, key, make):
+    """cache[key], made by `make()` on a miss; a cache past _TEMPLATE_CACHE_MAX entries is emptied first."""
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) > _TEMPLATE_CACHE_MAX:
+            cache.clear()
+        hit = cache[key] = make()
+    return hit
 
 
 def _split(graphs: Sequence[StepGraph]) -> list[list[StepGraph]]:
