@@ -568,6 +568,36 @@ def test_graphs_of_one_token_count_share_their_layer_part(prompt, decodes, piece
 
 
 @settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, 6000), min_size=1, max_size=24), st.integers(1, 500),
+       st.sampled_from(["sohu", "h100-sxm", "tpu-v6e"]), st.sampled_from([1, 8]))
+def test_a_graph_with_another_attention_op_gives_that_batchs_fields(past, grown, hw, tp):
+    """`step_fields_with(graph, op)`, a decode graph with its attention op replaced by another batch's (made by
+    `decode_attention_maker`), equals `step_fields` of that batch's own graph bit for bit (a serial step once its
+    template is made: before, None); a graph whose per-sequence op is of another kind gives None."""
+    import numpy as np
+
+    from asicsim.core.engine import TIMING_FIELDS
+    from asicsim.core.registry import make_device
+    from asicsim.workloads.graph import build_step_graph, decode_attention_maker
+    from asicsim.workloads.models import load_model
+
+    model = load_model("llama-3.1-8b")
+    first = np.array(past, dtype=np.int64)
+    graph = build_step_graph(model, StepBatch.make(decode_past=first), tp=tp)
+    later = first + grown
+    engine = StepEngine(make_device(hw, 8))
+    op = decode_attention_maker(graph)(later)
+    if engine._serial:
+        assert engine.step_fields_with(graph, op) is None  # a key met once has no template yet
+        engine.step_fields(graph)
+    want = StepEngine(make_device(hw, 8)).run_step([build_step_graph(model, StepBatch.make(decode_past=later), tp=tp)])
+    assert engine.step_fields_with(graph, op) == [getattr(want, name) for name in TIMING_FIELDS]
+    mixed = build_step_graph(model, StepBatch.make([5], [0]), tp=tp)
+    engine.step_fields(mixed)
+    assert engine.step_fields_with(mixed, op) is None
+
+
+@settings(max_examples=25, deadline=None)
 @given(st.integers(1, 900), st.integers(0, 3000), st.sampled_from(["sohu", "h100-sxm", "tpu-v6e"]),
        st.sampled_from([1, 8]))
 def test_graphs_with_equal_post_ops_share_their_post_part(prompt, past, hw, tp):

@@ -46,6 +46,7 @@ __all__ = [
     "build_step_graph",
     "with_decode_past",
     "decode_graph_maker",
+    "decode_attention_maker",
     "dense_path",
     "model_features",
     "model_flops_per_token",
@@ -344,26 +345,47 @@ def decode_graph_maker(graph: StepGraph):
     """For a decode-only graph from the dense path: a function of a decode-only batch of as many sequences, with no
     negative cached token count, giving that batch's graph (`with_decode_past` without its checks, made once for a
     caller that times many such batches). None for any other graph."""
-    key = graph.dense_key
-    if not (isinstance(key, tuple) and len(key) == 5 and isinstance(key[0], _Plan) and key[4] and not key[3]):
+    made = _decode_attention(graph)
+    if made is None:
         return None
+    at, attention = made
     ops = graph.layer_ops
-    at = next((i for i, op in enumerate(ops) if op.kind == OpKind.ATTENTION_DECODE), -1)
-    if at < 0:
-        return None
-    plan, size = key[0], graph.batch.decode_past_tokens.size
-    ones, before, after = _ones(size), ops[:at], ops[at + 1:]
+    before, after, key = ops[:at], ops[at + 1:], graph.dense_key
     tp, pp, pre, layers, post, stage_ops, layer_key = (graph.tp, graph.pp, graph.pre_ops, graph.layers_per_stage,
                                                        graph.post_ops, graph.stage_ops, graph.layer_key)
 
     def make(batch: StepBatch) -> StepGraph:
-        dec = batch.decode_past_tokens
-        past_tokens = int(dec.sum())
-        attention = _attention(plan, OpKind.ATTENTION_DECODE, ones, dec, size, past_tokens, past_tokens + size)
-        return StepGraph(batch, tp, pp, pre, (*before, attention, *after), layers, post, stage_ops, dense_key=key,
-                         layer_key=layer_key)
+        return StepGraph(batch, tp, pp, pre, (*before, attention(batch.decode_past_tokens), *after), layers, post,
+                         stage_ops, dense_key=key, layer_key=layer_key)
 
     return make
+
+
+def decode_attention_maker(graph: StepGraph):
+    """For a decode-only graph from the dense path: a function of the cached tokens per sequence (an int64 array of
+    as many sequences, none negative) giving the decode attention op `build_step_graph` puts in that batch's layer,
+    at the place of this graph's (its only per-sequence op), for a caller that prices many such ops without
+    building their graphs. None for any other graph."""
+    made = _decode_attention(graph)
+    return None if made is None else made[1]
+
+
+def _decode_attention(graph: StepGraph):
+    """(place of the decode attention op in the graph's layer, its maker), or None (`decode_attention_maker`)."""
+    key = graph.dense_key
+    if not (isinstance(key, tuple) and len(key) == 5 and isinstance(key[0], _Plan) and key[4] and not key[3]):
+        return None
+    at = next((i for i, op in enumerate(graph.layer_ops) if op.kind == OpKind.ATTENTION_DECODE), -1)
+    if at < 0:
+        return None
+    plan, size = key[0], graph.batch.decode_past_tokens.size
+    ones = _ones(size)
+
+    def attention(dec: np.ndarray) -> Op:
+        past_tokens = int(dec.sum())
+        return _attention(plan, OpKind.ATTENTION_DECODE, ones, dec, size, past_tokens, past_tokens + size)
+
+    return at, attention
 
 
 @lru_cache(maxsize=1024)

@@ -609,15 +609,36 @@ class StepEngine:
         t = self._template(graph)
         return None if t is None else self._scheduled_fields((graph,), (t,))
 
+    def step_fields_with(self, graph: StepGraph, op: Op) -> list[float] | None:
+        """`step_fields` of the graph with its one per-sequence op replaced by `op` (an op of its kind for other
+        sequences: a decode run's attention, `workloads.graph.decode_attention_maker`): the same sums in the same
+        order, with no graph made. None where `step_fields` would take another path, the graph's template has other
+        than one per-sequence op, or a serial step has no template yet (`_serial_template`)."""
+        if self.exact or graph.more_groups:
+            return None
+        t = self._serial_template(graph) if self._serial else self._template(graph)
+        if t is None or len(t.varying) != 1 or graph.layer_ops[t.varying[0]].kind != op.kind:
+            return None
+        if self._serial:
+            return self._serial_sums(t, [self.price(op)])
+        return self._decode_fields((graph,), t, op)
+
     def _serial_templated(self, graph: StepGraph, t: _Template) -> StepTiming:
         """`_serial_step` with the array-free ops' sums from the template: the same sums in the same order."""
         return StepTiming(*self._serial_fields(graph, t))
 
     def _serial_fields(self, graph: StepGraph, t: _Template) -> list[float]:
+        ops, price = graph.layer_ops, self.price
+        return self._serial_sums(t, [price(ops[i]) for i in t.varying])
+
+    @staticmethod
+    def _serial_sums(t: _Template, priced: Sequence[_Priced]) -> list[float]:
+        """The template's head, plus layers x each per-sequence op's account (`priced`, in the layer's order), plus
+        its tail."""
         total = t.head
-        layers, ops, price = t.layers, graph.layer_ops, self.price
-        for i in t.varying:
-            total = [a + layers * v for a, v in zip(total, price(ops[i]).account)]
+        layers = t.layers
+        for p in priced:
+            total = [a + layers * v for a, v in zip(total, p.account)]
         return [a + v for a, v in zip(total, t.tail)]
 
     def _scheduled_templated(self, graphs: Sequence[StepGraph], templates: list[_Template]) -> StepTiming:
@@ -628,12 +649,8 @@ class StepEngine:
     def _scheduled_fields(self, graphs: Sequence[StepGraph], templates: Sequence[_Template]) -> list[float]:
         layers = graphs[0].layers_per_stage
         if len(graphs) == 1 and len(templates[0].varying) == 1:  # a decode-only step: the same sums, fewer lists
-            g, t = graphs[0], templates[0]
-            p = self.price(g.layer_ops[t.varying[0]])
-            rounded = _rounded_key(p)
-            count = t.layers
-            total = [h + count * v + tl for h, v, tl in zip(t.head, p.account, t.tail)]  # (head + count v) + tail
-            return self._scheduled_time(total, (layers, g.dense_key, rounded), graphs, templates, [[rounded]], layers)
+            t = templates[0]
+            return self._decode_fields(graphs, t, graphs[0].layer_ops[t.varying[0]])
         key: list = [layers]
         total: list[float] | None = None
         varying = []  # per graph: the rounded keys of its per-sequence ops
@@ -651,6 +668,16 @@ class StepEngine:
                 total = [a + count * v for a, v in zip(total, p.account)]
             total = [a + v for a, v in zip(total, t.tail)]
         return self._scheduled_time(total, tuple(key), graphs, templates, varying, layers)
+
+    def _decode_fields(self, graphs: Sequence[StepGraph], t: _Template, op: Op) -> list[float]:
+        """A scheduled step of one graph (`graphs`, its template `t`) whose one per-sequence op is `op`: every field
+        head + layers x op's account + tail, added in that order, and the schedule's time and memory wait."""
+        p = self.price(op)
+        rounded = _rounded_key(p)
+        count = t.layers
+        total = [h + count * v + tl for h, v, tl in zip(t.head, p.account, t.tail)]  # (head + count v) + tail
+        layers = graphs[0].layers_per_stage
+        return self._scheduled_time(total, (layers, graphs[0].dense_key, rounded), graphs, (t,), [[rounded]], layers)
 
     def _scheduled_time(self, total: list[float], skey: tuple, graphs: Sequence[StepGraph],
                         templates: Sequence[_Template], varying: list, layers: int) -> list[float]:

@@ -28,7 +28,7 @@ import numpy as np
 from asicsim.kernels.chord import chord_fill, chord_rows, on_chord
 from asicsim.kernels.steplog import run_clock, run_rows
 from asicsim.workloads.errors import RUN, InputError
-from asicsim.workloads.graph import build_step_graph, decode_graph_maker, dense_path, with_decode_past
+from asicsim.workloads.graph import build_step_graph, decode_attention_maker, dense_path, with_decode_past
 from asicsim.workloads.routing import DEFAULT_IMBALANCE
 from asicsim.workloads.dtypes import DTYPE_BYTES
 from asicsim.workloads.graph_types import StepBatch
@@ -277,7 +277,8 @@ class StepRunner:
                 kinds.setdefault((stage == 0, counts[stage]), []).append(stage)
             self.stages_before_last = tuple((members[0], len(members)) for members in kinds.values())
         # `decode_values`' short path: a step that is one graph of the last stage (no micro-batch parts, no stages
-        # timed one by one) on the engine's templates; per batch size, the function making its graph (None: none).
+        # timed one by one) on the engine's templates; per batch size, (its last graph, the function making its
+        # attention op for other cached tokens), or None.
         self._direct = not engine.exact and not split and not self.stages_before_last
         self._decode_makers: dict[int, Any] = {}
 
@@ -327,25 +328,26 @@ class StepRunner:
 
     def decode_values(self, past: np.ndarray) -> tuple[np.ndarray, int]:
         """(values in `_FF_FIELDS` order, micro-batches) of the decode-only step caching `past` tokens per sequence
-        (none negative): `time_step`'s values, the same floats, by a shorter path (no memo key, no StepTiming, the
-        graph made by `decode_graph_maker`) where the step is the last stage's one graph on the engine's templated
+        (none negative): `time_step`'s values, the same floats, by a shorter path (no memo key, no StepTiming, no
+        graph: the last graph of its size with the attention op from `decode_attention_maker`,
+        `StepEngine.step_fields_with`) where the step is the last stage's one graph on the engine's templated
         path with no split to try (its floor, memoised per batch size, rules the split out); else by `time_step`.
         A decode run times thousands of such steps."""
-        batch = StepBatch(_EMPTY, _EMPTY, past)
         width = past.size
-        make = self._decode_makers.get(width, False) if self._direct else None
-        if make is False:
+        made = self._decode_makers.get(width, False) if self._direct else None
+        if made is False:
             last = self._decode_graphs.get((width, None))
-            make = None if last is None else decode_graph_maker(last)
+            attention = None if last is None else decode_attention_maker(last)
+            made = None if attention is None else (last, attention)
             if last is not None:
-                self._decode_makers[width] = make
-        fields = self.engine.step_fields(make(batch)) if make is not None else None
+                self._decode_makers[width] = made
+        fields = self.engine.step_fields_with(made[0], made[1](past)) if made is not None else None
         if fields is not None and self.overlap and width >= 2:  # `run`: the split is passed over on its floor alone
             floor = self._floors.get((width, None)) if self._floors is not None else None
             if floor is None or not floor > fields[0] * (1.0 + SPLIT_FLOOR_MARGIN):
                 fields = None
         if fields is None:
-            step_s, t, micro, bubble_s = self.time_step(batch)
+            step_s, t, micro, bubble_s = self.time_step(StepBatch(_EMPTY, _EMPTY, past))
             return np.array((step_s, bubble_s, *recorded_timing_values(t))), micro
         time_s, pp = fields[0], self.cfg.pp  # `_device_step` and `_time_step` on the one timing
         step_s = max(time_s * pp, self.cfg.host_s_per_sequence * width)
