@@ -323,3 +323,15 @@ def test_a_graph_of_another_size_or_with_prefill_is_not_made_from_a_decode_graph
     assert with_decode_past(decode, StepBatch.make(prefill_new=[3], decode_past=[5])) is None
     mixed = build_step_graph(model, StepBatch.make(prefill_new=[3], decode_past=[5]), tp=8)
     assert with_decode_past(mixed, StepBatch.make(decode_past=[5, 6])) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**31), st.integers(0, 2**20)), max_size=150))
+def test_integer_totals_equal_numpys(pairs):
+    """`int_total` and `int_dot` (list sums for short arrays) give numpy's int64 sum and dot, short or long."""
+    from asicsim.workloads.graph_types import int_dot, int_total
+
+    a = np.array([x for x, _ in pairs], dtype=np.int64)
+    b = np.array([y for _, y in pairs], dtype=np.int64)
+    assert int_total(a) == int(a.sum()) and type(int_total(a)) is int
+    assert int_dot(a, b) == int(np.dot(a, b)) and type(int_dot(a, b)) is int

@@ -35,7 +35,7 @@ import numpy as np
 
 from .dtypes import datapath_dtype, dtype_bytes
 from .errors import InputError
-from .graph_types import Feature, Op, OpKind, StepBatch, StepGraph
+from .graph_types import Feature, Op, OpKind, StepBatch, StepGraph, int_dot, int_total
 from .layers import (GATED_ACT_FLOPS, NORM_FLOPS, GeneralPlan, _Tokens, allreduce_op, layer_ops, matmul_op, norm_op,
                      residual_op)
 from .memory import LOGIT_BYTES, Shard, layout_shapes, resolve_kv_dtype, shard, stage_layer_counts
@@ -307,17 +307,17 @@ def build_step_graph(
     if not trusted:
         _check_batch(batch)
     new, past, dec = batch.prefill_new_tokens, batch.prefill_past_tokens, batch.decode_past_tokens
-    prefill_tokens = int(new.sum()) if new.size else 0
+    prefill_tokens = int_total(new) if new.size else 0
     tokens = prefill_tokens + dec.size
     pre, before, after, stage_ops = _dense_ops(p, tokens)
     attention: tuple[Op, ...] = ()
     if new.size:
-        entries = int(np.dot(new, past)) + (int(np.dot(new, new)) + prefill_tokens) // 2
+        entries = int_dot(new, past) + (int_dot(new, new) + prefill_tokens) // 2
         attention = (
-            _attention(p, OpKind.ATTENTION_PREFILL, new, past, prefill_tokens, int(past.sum()), entries),
+            _attention(p, OpKind.ATTENTION_PREFILL, new, past, prefill_tokens, int_total(past), entries),
         )
     if dec.size:
-        past_tokens = int(dec.sum())
+        past_tokens = int_total(dec)
         attention += (
             _attention(p, OpKind.ATTENTION_DECODE, _ones(dec.size), dec, dec.size, past_tokens, past_tokens + dec.size),
         )
@@ -382,7 +382,7 @@ def _decode_attention(graph: StepGraph):
     ones = _ones(size)
 
     def attention(dec: np.ndarray) -> Op:
-        past_tokens = int(dec.sum())
+        past_tokens = int_total(dec)
         return _attention(plan, OpKind.ATTENTION_DECODE, ones, dec, size, past_tokens, past_tokens + size)
 
     return at, attention

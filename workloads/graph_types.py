@@ -12,7 +12,21 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
-__all__ = ["OpKind", "Feature", "Op", "grouped_as_dense", "attention_flops_scale", "StepBatch", "StepGraph"]
+__all__ = ["OpKind", "Feature", "Op", "grouped_as_dense", "attention_flops_scale", "StepBatch", "StepGraph",
+           "int_total", "int_dot"]
+
+_SHORT = 64  # entries below which a list sum beats numpy's reduction (~0.2 us against ~1 us for a step's batch)
+
+
+def int_total(values: np.ndarray) -> int:
+    """The sum of an integer array as a Python int, the same number `int(values.sum())` gives (int64 sums of token
+    counts stay far below 2^63): summed as a list when short, as serving sums a step's handful of sequences."""
+    return sum(values.tolist()) if values.size < _SHORT else int(values.sum())
+
+
+def int_dot(a: np.ndarray, b: np.ndarray) -> int:
+    """`int(np.dot(a, b))` of two integer arrays of one length, as a list sum when short (the same number)."""
+    return sum([x * y for x, y in zip(a.tolist(), b.tolist())]) if a.size < _SHORT else int(np.dot(a, b))
 
 
 class OpKind:

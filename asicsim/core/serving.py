@@ -28,10 +28,10 @@ import numpy as np
 from asicsim.kernels.chord import chord_fill, chord_rows, on_chord
 from asicsim.kernels.steplog import run_clock, run_rows
 from asicsim.workloads.errors import RUN, InputError
-from asicsim.workloads.graph import build_step_graph, decode_attention_maker, dense_path, with_decode_past
+from asicsim.workloads.graph import build_step_graph, decode_attention_maker, decode_graph_maker, dense_path
 from asicsim.workloads.routing import DEFAULT_IMBALANCE
 from asicsim.workloads.dtypes import DTYPE_BYTES
-from asicsim.workloads.graph_types import StepBatch
+from asicsim.workloads.graph_types import StepBatch, int_total
 from asicsim.workloads.memory import stage_layer_counts
 from asicsim.workloads.models import ModelConfig
 from asicsim.workloads.requests import Request
@@ -253,6 +253,7 @@ class StepRunner:
         self.micro = micro
         self._memo: dict[tuple[bytes, bytes, bytes], tuple[float, StepTiming, int, float]] = {}
         self._decode_graphs: dict[tuple, Any] = {}  # (sequences, stage) -> a decode-only graph of that size
+        self._graph_makers: dict[tuple, Any] = {}  # (sequences, stage) -> its `decode_graph_maker`, where it has one
         self._floors: dict[tuple, float] | None = {} if cfg.graph_by_totals else None  # (sequences, stage) -> s
         self.weights_floor = cfg.fixed_weights  # `run`: split halves ruled out by their weights' HBM time
         serial = not engine.device.prefetch_weights and not self.overlap
@@ -283,16 +284,19 @@ class StepRunner:
         self._decode_makers: dict[int, Any] = {}
 
     def graph(self, batch: StepBatch, stage: int | None = None):
-        """The step's operator graph (`ServingConfig.step_graph`); a decode-only batch's is made from the last one
-        of its size (`with_decode_past`: only the attention op is new). Batches come from the serving loop (its
+        """The step's operator graph (`ServingConfig.step_graph`); a decode-only batch's is made from the first one
+        of its size (`decode_graph_maker`: only the attention op is new). Batches come from the serving loop (its
         scheduler's steps, their split parts and decode runs), so the graph builder's checks are skipped."""
         if batch.prefill_new_tokens.size:
             return self.cfg.step_graph(batch, stage, trusted=True)
         key = (batch.decode_past_tokens.size, stage)
-        last = self._decode_graphs.get(key)
-        graph = with_decode_past(last, batch) if last is not None else None
-        if graph is None:
-            graph = self._decode_graphs[key] = self.cfg.step_graph(batch, stage, trusted=True)
+        make = self._graph_makers.get(key)
+        if make is not None:
+            return make(batch)
+        graph = self._decode_graphs[key] = self.cfg.step_graph(batch, stage, trusted=True)
+        make = decode_graph_maker(graph)
+        if make is not None:
+            self._graph_makers[key] = make
         return graph
 
     def run(self, batch: StepBatch, stage: int | None = None) -> tuple[StepTiming, int]:
@@ -518,7 +522,7 @@ class _DecodeCurves:
         that can start within `horizon_s`, as `_Replica.fast_forward` caps them), or None (no linear piece).
         `time_step`: the runner's (`StepRunner.time_step`; passed, not kept, so the runner and its curves hold no
         reference cycle)."""
-        width, total = len(past0), int(past0.sum())
+        width, total = len(past0), int_total(past0)
         pieces = self.pieces.get(width, ())
         home = next((p for p in pieces if p[0] <= total <= p[1]), None)
         if horizon_s < math.inf:
@@ -815,7 +819,7 @@ def step_row(index: int, replica: int, start_at: float, end_at: float, batch: St
     """`step_values` as a row, in STEP_FIELDS order (`_ROW_ORDER`, checked at import): the step log's append."""
     if batch_size < 0:
         batch_size = batch.prefill_new_tokens.size + batch.decode_past_tokens.size
-    return [index, replica, start_at, end_at, int(batch.prefill_new_tokens.sum()), batch.decode_past_tokens.size,
+    return [index, replica, start_at, end_at, int_total(batch.prefill_new_tokens), batch.decode_past_tokens.size,
             micro_batches, *recorded_timing_values(timing), batch_size, waiting, kv_blocks, bubble, running,
             tokens_out, link_s]
 
