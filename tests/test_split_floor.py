@@ -57,10 +57,37 @@ def test_passing_over_split_steps_by_their_floor_changes_no_timing(hw, parts):
     batch = _batch(*parts)
     plain = _runner(hw)
     plain.engine.floor_s = lambda graphs: 0.0  # every split scheduled, as before the floors
+    plain.engine.serial_floor_s = lambda graph: 0.0  # and every whole step
     plain.weights_floor = False
     assert runner.weights_floor  # a dense model: both floors in use
     assert runner.run(batch) == plain.run(batch)
     assert runner.run(batch) == runner.run(batch)  # the decode-size memo gives the same answer again
+
+
+@settings(max_examples=60, deadline=None)
+@given(hw=st.sampled_from(OVERLAP + ["h100-sxm"]), parts=batches)
+def test_the_serial_floor_never_exceeds_the_scheduled_whole_step(hw, parts):
+    """`serial_floor_s` (the ops one after another, each at least its longest unit) is a lower bound on the whole
+    step's scheduled seconds; 0.0 where one graph runs as a serial sum (no weight prefetch: the H100, TPU v6e), which
+    is the whole step's own time."""
+    runner = _cached(hw)
+    graph = runner.graph(_batch(*parts))
+    bound = runner.engine.serial_floor_s(graph)
+    assert 0.0 <= bound <= runner.engine.run_step([graph]).time_s * (1.0 + 1e-12)
+    assert (bound > 0.0) == bool(runner.engine.device.prefetch_weights)
+
+
+def test_a_split_faster_than_the_whole_steps_floor_is_taken_without_scheduling_the_whole():
+    """A long prefill chunk beside decodes on Sohu: its halves beat the whole step's serial floor, so the step is
+    the split's and the whole is never scheduled (one run_step call, of two graphs)."""
+    runner = _runner("sohu")
+    batch = _batch([(2048, 0)], [3000] * 16)
+    calls = []
+    real = runner.engine.run_step
+    runner.engine.run_step = lambda graphs: calls.append(len(graphs)) or real(graphs)
+    timing, halves = runner.run(batch)
+    assert halves == 2 and calls == [2]
+    assert timing.time_s < runner.engine.serial_floor_s(runner.graph(batch)) <= real([runner.graph(batch)]).time_s
 
 
 @settings(max_examples=60, deadline=None)

@@ -152,7 +152,7 @@ class _LayerPart:
     places), those places, their summed account (`head`: pre ops + layers x the layer's array-free ops) and their
     rows of the op table. Steps of one token count share it whatever their sampled tokens (the post ops)."""
 
-    __slots__ = ("pre", "layer", "varying", "head", "weights_s", "_rows", "_first")
+    __slots__ = ("pre", "layer", "varying", "head", "weights_s", "serial_s", "_rows", "_first")
 
     def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
         price = engine._price_cached
@@ -169,6 +169,9 @@ class _LayerPart:
             head = [t + count * v for t, v in zip(head, summed)]
         self.head = tuple(head)
         self.weights_s = layers * sum(p.weight_s for p in self.layer if p is not None)
+        prefetch = engine._prefetch
+        self.serial_s = (sum(_serial_s(p.key, prefetch) for p in self.pre)
+                         + layers * sum(_serial_s(p.key, prefetch) for p in self.layer if p is not None))
         self._rows = None
         self._first = graph.layer_ops[0]  # stands in for the per-sequence ops in the table (not a collective)
 
@@ -186,7 +189,7 @@ class _PostPart:
     the op table: shared by graphs whose post and stage ops have equal values (a step's sampled tokens and token
     count fix them; `StepEngine._post_part`)."""
 
-    __slots__ = ("post", "tail", "_rows")
+    __slots__ = ("post", "tail", "serial_s", "_rows")
 
     def __init__(self, engine: "StepEngine", ops: Sequence[Op]) -> None:
         price = engine._price_cached
@@ -195,6 +198,7 @@ class _PostPart:
         for p in self.post:
             tail = [a + v for a, v in zip(tail, p.account)]
         self.tail = tuple(tail)
+        self.serial_s = sum(_serial_s(p.key, engine._prefetch) for p in self.post)
         self._rows = None
 
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
@@ -472,6 +476,7 @@ class StepEngine:
         self._templates: dict[object, _Template | None] = {}  # StepGraph.dense_key -> its template
         self._layer_parts: dict[object, _LayerPart] = {}  # StepGraph.layer_key -> its pre and layer ops priced
         self._post_parts: dict[tuple, _PostPart] = {}  # post and stage ops' value keys -> them priced
+        self._varying_of: dict[int, tuple] = {}  # id(graph) -> (graph, its per-sequence ops priced), last few graphs
         self._seen: set = set()  # serial steps' keys met once (`_serial_template`)
         self._tables: dict[tuple, tuple] = {}  # graphs' dense keys -> their templates' joined op table
         self._prefetch = bool(device.prefetch_weights)
@@ -540,6 +545,37 @@ class StepEngine:
                 for u, i in enumerate(_BUSY_FIELDS):
                     busy[u] += part[i]
         return max(busy)
+
+    def serial_floor_s(self, graph: StepGraph) -> float:
+        """A lower bound on `run_step([graph]).time_s` for a scheduled engine (0.0 where not known: exact, serial,
+        layer groups, no template): one op stream runs its ops one after another, each from the end of the one
+        before plus its fixed overhead, and lasts at least its compute, its link time and the HBM traffic released
+        when it is ready (its weights too, unless prefetched), so the step lasts at least the sum of that over its
+        ops, layers counted (`_serial_s`; per-sequence ops at their rounded keys, as scheduled). An extrapolated
+        layer lasts as long as the scheduled one it repeats: the bound holds to the state tolerance (STATE_RTOL).
+        Prices the graph's per-sequence ops, kept for a `run_step` of the same graph that follows (`_varying`)."""
+        if self.exact or self._serial or graph.more_groups:
+            return 0.0
+        t = self._template(graph)
+        if t is None:
+            return 0.0
+        prefetch = self._prefetch
+        per_layer = sum(_serial_s(_rounded_key(p), prefetch) for p in self._varying(graph, t))
+        return t._part.serial_s + t.layers * per_layer + t._post.serial_s
+
+    def _varying(self, graph: StepGraph, t: _Template) -> list[_Priced]:
+        """The graph's per-sequence ops priced (at the template's places), kept for the last few graphs (a mixed
+        step's whole graph is bounded by `serial_floor_s`, its halves scheduled, then maybe the whole). The entry
+        holds the graph, so its id is not reused while kept."""
+        hit = self._varying_of.get(id(graph))
+        if hit is not None and hit[0] is graph:
+            return hit[1]
+        ops, price = graph.layer_ops, self.price
+        priced = [price(ops[i]) for i in t.varying]
+        if len(self._varying_of) >= _VARYING_KEPT:
+            self._varying_of.clear()
+        self._varying_of[id(graph)] = (graph, priced)
+        return priced
 
     def _serial_template(self, graph: StepGraph) -> _Template | None:
         """A serial step's template, made once its key comes back: a key seen once is summed by groups of values
@@ -649,14 +685,12 @@ class StepEngine:
     def _scheduled_fields(self, graphs: Sequence[StepGraph], templates: Sequence[_Template]) -> list[float]:
         layers = graphs[0].layers_per_stage
         if len(graphs) == 1 and len(templates[0].varying) == 1:  # a decode-only step: the same sums, fewer lists
-            t = templates[0]
-            return self._decode_fields(graphs, t, graphs[0].layer_ops[t.varying[0]])
+            return self._decode_priced(graphs, templates[0], self._varying(graphs[0], templates[0])[0])
         key: list = [layers]
         total: list[float] | None = None
         varying = []  # per graph: the rounded keys of its per-sequence ops
         for g, t in zip(graphs, templates):
-            ops = g.layer_ops
-            priced = [self.price(ops[i]) for i in t.varying]
+            priced = self._varying(g, t)
             rounded = [_rounded_key(p) for p in priced]
             varying.append(rounded)
             key.append(g.dense_key)
@@ -672,7 +706,10 @@ class StepEngine:
     def _decode_fields(self, graphs: Sequence[StepGraph], t: _Template, op: Op) -> list[float]:
         """A scheduled step of one graph (`graphs`, its template `t`) whose one per-sequence op is `op`: every field
         head + layers x op's account + tail, added in that order, and the schedule's time and memory wait."""
-        p = self.price(op)
+        return self._decode_priced(graphs, t, self.price(op))
+
+    def _decode_priced(self, graphs: Sequence[StepGraph], t: _Template, p: _Priced) -> list[float]:
+        """`_decode_fields` with the op priced (`p`)."""
         rounded = _rounded_key(p)
         count = t.layers
         total = [h + count * v + tl for h, v, tl in zip(t.head, p.account, t.tail)]  # (head + count v) + tail
@@ -843,6 +880,7 @@ _TIME, _MEMORY_WAIT = TIMING_FIELDS.index("time_s"), TIMING_FIELDS.index("memory
 _BUSY_FIELDS = tuple(TIMING_FIELDS.index(f"{unit}_busy_s") for unit in ("compute", "memory", "link"))
 _OP_CACHE_MAX = 200_000
 _STEP_CACHE_MAX = 32_768  # scheduled steps memoised (rounded key); more hardly adds hits, ~1 KB each
+_VARYING_KEPT = 4  # graphs whose per-sequence ops' prices are kept (a mixed step's whole and two halves)
 _TEMPLATE_CACHE_MAX = 4096  # a template holds its priced ops: mixed steps' token counts seldom repeat
 ATTENTION_KEY_BITS = 10
 STATE_RTOL = 1e-12  # schedule states this close (relative to the step so far) repeat
@@ -904,6 +942,14 @@ def _rounded_key(p: _Priced) -> tuple[float, ...]:
     if p.op.seq_new is None:
         return p.key
     return (_round(p.compute_s), _round(p.memory_s), _round(p.weight_s), _round(p.link_s), _round(p.fixed_s))
+
+
+def _serial_s(key: tuple[float, ...], prefetch: bool) -> float:
+    """The least an op of `key` (`_Priced.key`: compute, memory, weight, link, fixed seconds) lasts in one op stream,
+    from the end of the op before: its fixed overhead, then its compute, its link time or its HBM traffic released
+    when it is ready (its weights too, unless prefetched), whichever is longest (`StepEngine.serial_floor_s`)."""
+    compute_s, memory_s, weight_s, link_s, fixed_s = key
+    return fixed_s + max(compute_s, link_s, memory_s if prefetch else memory_s + weight_s)
 
 
 def _round(x: float) -> float:

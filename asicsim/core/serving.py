@@ -300,34 +300,46 @@ class StepRunner:
         return graph
 
     def run(self, batch: StepBatch, stage: int | None = None) -> tuple[StepTiming, int]:
-        """(timing of one pipeline stage, default the last; interleaved halves used: 1 or 2)."""
+        """(timing of one pipeline stage, default the last; interleaved halves used: 1 or 2): the whole step, or its
+        two interleaved halves where they are faster."""
         whole_graph = self.graph(batch, stage)
-        whole = self.engine.run_step([whole_graph])
-        if not self.overlap:
-            return whole, 1
-        if batch.prefill_new_tokens.size + batch.decode_past_tokens.size < 2:  # split_batch: one part
-            return whole, 1
+        if not self.overlap or batch.prefill_new_tokens.size + batch.decode_past_tokens.size < 2:
+            return self.engine.run_step([whole_graph]), 1  # nothing to overlap, or split_batch gives one part
         # The split halves are scheduled only if their floor (engine.floor_s) leaves them a chance to be faster:
         # decode steps streaming weights twice never are. A decode-only batch's floor depends on its size alone
         # where its graph depends on its sequences' count and total (`graph_by_totals`): memoised on the size.
-        graphs = None
         key = (batch.decode_past_tokens.size, stage) if self._floors is not None and not batch.prefill_new_tokens.size \
             else None
         floor = self._floors.get(key) if key is not None else None
+        # A mixed step's whole is scheduled only when needed: a lower bound on it (engine.serial_floor_s, its ops one
+        # after another) decides the comparisons below that it can, and a split faster than the bound wins outright.
+        # Each comparison that the bound leaves open is made on the whole step's time, as it would be without it.
+        lower_s = self.engine.serial_floor_s(whole_graph) if key is None else 0.0
+        margin = 1.0 + SPLIT_FLOOR_MARGIN
+        whole = None if lower_s > 0.0 else self.engine.run_step([whole_graph])
         if floor is None and key is None and self.weights_floor:
             # Each half streams every layer's weights (`ServingConfig.fixed_weights`): a floor below `engine.floor_s`
             # that needs no half built (mixed steps bound by their weights, on TPU and Trainium; a decode batch's
             # floor is memoised per size instead, which `decode_values` reads).
-            if self.engine.halves_weights_floor_s(whole_graph) > whole.time_s * (1.0 + SPLIT_FLOOR_MARGIN):
-                return whole, 1
+            halves_floor = self.engine.halves_weights_floor_s(whole_graph)
+            if halves_floor > lower_s * margin:
+                whole = whole if whole is not None else self.engine.run_step([whole_graph])
+                if halves_floor > whole.time_s * margin:
+                    return whole, 1
+        graphs = None
         if floor is None:
             graphs = [self.graph(h, stage) for h in split_batch(batch, 2)]
             floor = self.engine.floor_s(graphs)
             if key is not None:
                 self._floors[key] = floor
-        if floor > whole.time_s * (1.0 + SPLIT_FLOOR_MARGIN):
-            return whole, 1
+        if floor > lower_s * margin:
+            whole = whole if whole is not None else self.engine.run_step([whole_graph])
+            if floor > whole.time_s * margin:
+                return whole, 1
         split = self.engine.run_step(graphs or [self.graph(h, stage) for h in split_batch(batch, 2)])
+        if whole is None and split.time_s * margin < lower_s:
+            return split, 2  # faster than any schedule of the whole step
+        whole = whole if whole is not None else self.engine.run_step([whole_graph])
         return (split, 2) if split.time_s < whole.time_s else (whole, 1)
 
     def decode_values(self, past: np.ndarray) -> tuple[np.ndarray, int]:
