@@ -572,9 +572,10 @@ class StepEngine:
             return hit[1]
         ops, price = graph.layer_ops, self.price
         priced = [price(ops[i]) for i in t.varying]
-        if len(self._varying_of) >= _VARYING_KEPT:
-            self._varying_of.clear()
-        self._varying_of[id(graph)] = (graph, priced)
+        kept = self._varying_of
+        if len(kept) >= _VARYING_KEPT:
+            del kept[next(iter(kept))]  # the oldest
+        kept[id(graph)] = (graph, priced)
         return priced
 
     def _serial_template(self, graph: StepGraph) -> _Template | None:
