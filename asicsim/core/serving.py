@@ -278,7 +278,7 @@ class StepRunner:
                 kinds.setdefault((stage == 0, counts[stage]), []).append(stage)
             self.stages_before_last = tuple((members[0], len(members)) for members in kinds.values())
         # `decode_values`' short path: a step that is one graph of the last stage (no micro-batch parts, no stages
-        # timed one by one) on the engine's templates; per batch size, (its last graph, the function making its
+        # timed one by one) on the engine's templates; per batch size, (its first graph, the function making its
         # attention op for other cached tokens), or None.
         self._direct = not engine.exact and not split and not self.stages_before_last
         self._decode_makers: dict[int, Any] = {}
@@ -345,7 +345,7 @@ class StepRunner:
     def decode_values(self, past: np.ndarray) -> tuple[np.ndarray, int]:
         """(values in `_FF_FIELDS` order, micro-batches) of the decode-only step caching `past` tokens per sequence
         (none negative): `time_step`'s values, the same floats, by a shorter path (no memo key, no StepTiming, no
-        graph: the last graph of its size with the attention op from `decode_attention_maker`,
+        graph: the first graph of its size with the attention op from `decode_attention_maker`,
         `StepEngine.step_fields_with`) where the step is the last stage's one graph on the engine's templated
         path with no split to try (its floor, memoised per batch size, rules the split out); else by `time_step`.
         A decode run times thousands of such steps."""
