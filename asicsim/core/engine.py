@@ -658,7 +658,7 @@ class StepEngine:
             return None
         if self._serial:
             return self._serial_sums(t, [self.price(op)])
-        return self._decode_fields((graph,), t, op)
+        return self._decode_fields((graph,), t, self.price(op))
 
     def _serial_templated(self, graph: StepGraph, t: _Template) -> StepTiming:
         """`_serial_step` with the array-free ops' sums from the template: the same sums in the same order."""
@@ -686,7 +686,7 @@ class StepEngine:
     def _scheduled_fields(self, graphs: Sequence[StepGraph], templates: Sequence[_Template]) -> list[float]:
         layers = graphs[0].layers_per_stage
         if len(graphs) == 1 and len(templates[0].varying) == 1:  # a decode-only step: the same sums, fewer lists
-            return self._decode_priced(graphs, templates[0], self._varying(graphs[0], templates[0])[0])
+            return self._decode_fields(graphs, templates[0], self._varying(graphs[0], templates[0])[0])
         key: list = [layers]
         total: list[float] | None = None
         varying = []  # per graph: the rounded keys of its per-sequence ops
@@ -704,13 +704,9 @@ class StepEngine:
             total = [a + v for a, v in zip(total, t.tail)]
         return self._scheduled_time(total, tuple(key), graphs, templates, varying, layers)
 
-    def _decode_fields(self, graphs: Sequence[StepGraph], t: _Template, op: Op) -> list[float]:
-        """A scheduled step of one graph (`graphs`, its template `t`) whose one per-sequence op is `op`: every field
-        head + layers x op's account + tail, added in that order, and the schedule's time and memory wait."""
-        return self._decode_priced(graphs, t, self.price(op))
-
-    def _decode_priced(self, graphs: Sequence[StepGraph], t: _Template, p: _Priced) -> list[float]:
-        """`_decode_fields` with the op priced (`p`)."""
+    def _decode_fields(self, graphs: Sequence[StepGraph], t: _Template, p: _Priced) -> list[float]:
+        """A scheduled step of one graph (`graphs`, its template `t`) whose one per-sequence op is priced `p`: every
+        field head + layers x p's account + tail, added in that order, and the schedule's time and memory wait."""
         rounded = _rounded_key(p)
         count = t.layers
         total = [h + count * v + tl for h, v, tl in zip(t.head, p.account, t.tail)]  # (head + count v) + tail
@@ -720,8 +716,8 @@ class StepEngine:
     def _scheduled_time(self, total: list[float], skey: tuple, graphs: Sequence[StepGraph],
                         templates: Sequence[_Template], varying: list, layers: int) -> list[float]:
         """`total` with the step's time and memory wait from the schedule, memoised on `skey` (layers, then each
-        graph's key followed by its per-sequence ops' rounded keys); on a miss the joined table is copied, the
-        rounded keys (`varying`, per graph) filled in and scheduled."""
+        graph's key followed by its per-sequence ops' rounded keys); on a miss the rounded keys (`varying`, per graph)
+        are filled into the joined table's per-sequence rows and it is scheduled."""
         hit = self._cache.get(skey)
         if hit is None:
             ops, collective, bounds, rows = self._joined_table(graphs, templates)
