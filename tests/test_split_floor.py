@@ -77,6 +77,29 @@ def test_the_serial_floor_never_exceeds_the_scheduled_whole_step(hw, parts):
     assert (bound > 0.0) == bool(runner.engine.device.prefetch_weights)
 
 
+@settings(max_examples=40, deadline=None)
+@given(parts=batches, share=st.sampled_from([0.1, 0.3, 0.5]), dtype=st.sampled_from(["fp8", "bf16"]))
+def test_the_serial_floor_changes_no_timing_on_derived_chips(parts, share, dtype):
+    """Sweep chips derived from the Sohu (programmable area traded for arrays and SRAM; bf16 or fp8 weights) balance
+    compute, HBM and links differently from the stock chip: a runner using the serial floor books every step as one
+    that schedules every whole step and every split."""
+    from asicsim.chip.programmability import derive_asic_spec
+    from asicsim.core.registry import load_hardware
+
+    spec = derive_asic_spec(load_hardware("sohu"), programmable_area_fraction=share)
+    runners = []
+    for _ in range(2):
+        d = resolve(RunSpec(hardware=spec, chips=8, model="llama-3.1-8b", requests=4, isl=128, osl=8, dtype=dtype))
+        device = d.make_device()
+        runners.append(StepRunner(StepEngine(device), serving_config(d), device.overlap_collectives))
+    fast, plain = runners
+    plain.engine.floor_s = lambda graphs: 0.0
+    plain.engine.serial_floor_s = lambda graph: 0.0
+    plain.weights_floor = False
+    batch = _batch(*parts)
+    assert fast.run(batch) == plain.run(batch)
+
+
 def test_a_split_faster_than_the_whole_steps_floor_is_taken_without_scheduling_the_whole():
     """A long prefill chunk beside decodes on Sohu: its halves beat the whole step's serial floor, so the step is
     the split's and the whole is never scheduled (one run_step call, of two graphs)."""
