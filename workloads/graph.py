@@ -72,8 +72,12 @@ def model_flops_per_token(model: ModelConfig) -> float:
 def attention_score_entries(seq_new: np.ndarray, seq_past: np.ndarray) -> int:
     """Unmasked causal score entries per head: sum of c*p + c*(c+1)/2 over sequences."""
     new = np.asarray(seq_new, dtype=np.int64)
-    past = np.asarray(seq_past, dtype=np.int64)
-    return int(np.dot(new, past)) + (int(np.dot(new, new)) + int(new.sum())) // 2
+    return _score_entries(new, np.asarray(seq_past, dtype=np.int64), int_total(new))
+
+
+def _score_entries(new: np.ndarray, past: np.ndarray, new_total: int) -> int:
+    """`attention_score_entries` of int64 arrays whose new tokens sum to `new_total`."""
+    return int_dot(new, past) + (int_dot(new, new) + new_total) // 2
 
 
 def attention_flops(model: ModelConfig, seq_new: np.ndarray, seq_past: np.ndarray) -> float:
@@ -312,9 +316,9 @@ def build_step_graph(
     pre, before, after, stage_ops = _dense_ops(p, tokens)
     attention: tuple[Op, ...] = ()
     if new.size:
-        entries = int_dot(new, past) + (int_dot(new, new) + prefill_tokens) // 2
         attention = (
-            _attention(p, OpKind.ATTENTION_PREFILL, new, past, prefill_tokens, int_total(past), entries),
+            _attention(p, OpKind.ATTENTION_PREFILL, new, past, prefill_tokens, int_total(past),
+                       _score_entries(new, past, prefill_tokens)),
         )
     if dec.size:
         past_tokens = int_total(dec)

@@ -94,7 +94,7 @@ class StepBatch:
 
     @property
     def prefill_tokens(self) -> int:
-        return int(self.prefill_new_tokens.sum())
+        return int_total(self.prefill_new_tokens)
 
     @property
     def decode_tokens(self) -> int:

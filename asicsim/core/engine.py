@@ -739,21 +739,7 @@ class StepEngine:
         templates' own tables concatenated with those rows filled in give). The table is the engine's own (a new
         array, never a template's), so its per-sequence rows are scratch."""
         tkey = tuple([g.dense_key for g in graphs])
-        hit = self._tables.get(tkey)
-        if hit is None:
-            tables, flags, bounds, rows = [], [], [], []
-            at = 0
-            for t in templates:
-                table, collective, bound = t.table()
-                rows += [at + len(t.pre) + i for i in t.varying]
-                tables.append(table)
-                flags.append(collective)
-                bounds.append(bound + at)
-                at += len(table)
-            if len(self._tables) > _TEMPLATE_CACHE_MAX:
-                self._tables.clear()
-            hit = self._tables[tkey] = (np.concatenate(tables), np.concatenate(flags), np.concatenate(bounds), rows)
-        return hit
+        return _bounded(self._tables, tkey, lambda: _join(templates))
 
     def _event_step(self, graphs: Sequence[StepGraph]) -> StepTiming:
         """The step in the discrete-event model; busy seconds per unit as the simulation measured them."""
@@ -882,6 +868,21 @@ _TEMPLATE_CACHE_MAX = 4096  # a template holds its priced ops: mixed steps' toke
 ATTENTION_KEY_BITS = 10
 STATE_RTOL = 1e-12  # schedule states this close (relative to the step so far) repeat
 FAST_PATH_RTOL = 2.0 ** -ATTENTION_KEY_BITS
+
+
+def _join(templates: Sequence[_Template]) -> tuple:
+    """The templates' op tables side by side (`StepEngine._joined_table`): (table, collective flags, bounds, rows of
+    the per-sequence ops)."""
+    tables, flags, bounds, rows = [], [], [], []
+    at = 0
+    for t in templates:
+        table, collective, bound = t.table()
+        rows += [at + len(t.pre) + i for i in t.varying]
+        tables.append(table)
+        flags.append(collective)
+        bounds.append(bound + at)
+        at += len(table)
+    return np.concatenate(tables), np.concatenate(flags), np.concatenate(bounds), rows
 
 
 def _bounded(cache: dict, key, make):

@@ -317,30 +317,31 @@ class StepRunner:
         lower_s = self.engine.serial_floor_s(whole_graph) if key is None else 0.0
         margin = 1.0 + SPLIT_FLOOR_MARGIN
         whole = None if lower_s > 0.0 else self.engine.run_step([whole_graph])
+
+        def whole_step() -> StepTiming:
+            nonlocal whole
+            if whole is None:
+                whole = self.engine.run_step([whole_graph])
+            return whole
         if floor is None and key is None and self.weights_floor:
             # Each half streams every layer's weights (`ServingConfig.fixed_weights`): a floor below `engine.floor_s`
             # that needs no half built (mixed steps bound by their weights, on TPU and Trainium; a decode batch's
             # floor is memoised per size instead, which `decode_values` reads).
             halves_floor = self.engine.halves_weights_floor_s(whole_graph)
-            if halves_floor > lower_s * margin:
-                whole = whole if whole is not None else self.engine.run_step([whole_graph])
-                if halves_floor > whole.time_s * margin:
-                    return whole, 1
+            if halves_floor > lower_s * margin and halves_floor > whole_step().time_s * margin:
+                return whole_step(), 1
         graphs = None
         if floor is None:
             graphs = [self.graph(h, stage) for h in split_batch(batch, 2)]
             floor = self.engine.floor_s(graphs)
             if key is not None:
                 self._floors[key] = floor
-        if floor > lower_s * margin:
-            whole = whole if whole is not None else self.engine.run_step([whole_graph])
-            if floor > whole.time_s * margin:
-                return whole, 1
+        if floor > lower_s * margin and floor > whole_step().time_s * margin:
+            return whole_step(), 1
         split = self.engine.run_step(graphs or [self.graph(h, stage) for h in split_batch(batch, 2)])
         if whole is None and split.time_s * margin < lower_s:
             return split, 2  # faster than any schedule of the whole step
-        whole = whole if whole is not None else self.engine.run_step([whole_graph])
-        return (split, 2) if split.time_s < whole.time_s else (whole, 1)
+        return (split, 2) if split.time_s < whole_step().time_s else (whole_step(), 1)
 
     def decode_values(self, past: np.ndarray) -> tuple[np.ndarray, int]:
         """(values in `_FF_FIELDS` order, micro-batches) of the decode-only step caching `past` tokens per sequence
