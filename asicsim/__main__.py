@@ -1,5 +1,3 @@
-import sys
+from asicsim.cli import entry
 
-from asicsim.cli import main
-
-sys.exit(main())
+entry()

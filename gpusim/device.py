@@ -57,6 +57,8 @@ _MOE_PERMUTED_ROWS = {"experts_gate_up": "act_in_bytes", "experts_down": "act_ou
 _WIDER = WIDER_DATAPATHS
 
 
+# Memory-bound kinds priced as one streaming kernel each (GpuDevice._streamed_bytes).
+_STREAMED = frozenset((OpKind.NORM, OpKind.ELEMENTWISE, OpKind.EMBEDDING))
 # Kernels the power-limit throttle slows (GpuOptions.sustained_power_cap): GEMMs and prefill attention.
 _THROTTLED = frozenset((OpKind.MATMUL, OpKind.MOE_MATMUL, OpKind.ATTENTION_PREFILL))
 
@@ -75,6 +77,12 @@ class GpuDevice(SpecDevice):
         self.chips = int(chips)
         self.options = options or GpuOptions.for_stack(spec.serving_stack)
         self._nccl_sizes, self._nccl_busbw = spec.nccl_curve()
+        # What the spec and options fix, read by every priced op (neither changes on a device).
+        self._clock_hz = spec.tensor_clock_hz
+        self._launch_overhead_s = self._launch_s()
+        self._gemm_latency_s = self._latency(spec.gemm_latency_s)
+        self._memory_latency_s = self._latency(spec.memory_kernel_latency_s)
+        self._throttled = self.options.sustained_power_cap and spec.sustained_compute_fraction < 1.0
 
     @classmethod
     def load_spec(cls, table: Mapping[str, Any], source: str) -> GpuSpec:
@@ -197,11 +205,11 @@ class GpuDevice(SpecDevice):
 
     def cost(self, op: Op) -> OpCost:
         """Cycles one op costs on one GPU."""
-        return self._price(op)[0]
+        return self._price(op, False)[0]
 
     def explain(self, op: Op) -> dict[str, Any]:
         """The cost of `op` in seconds with the effects behind it (bound, waves, tile, launch)."""
-        cost, detail = self._price(op)
+        cost, detail = self._price(op, True)
         clock = self.spec.tensor_clock_hz
         parts = {
             "compute_s": cost.compute_cycles / clock,
@@ -223,37 +231,21 @@ class GpuDevice(SpecDevice):
             "bound": bound,
             "ideal_compute_s": ideal_s,
             "flops_utilization": ideal_s / total_s if total_s > 0.0 else 0.0,
-            **detail,
+            **(detail or {}),
         }
 
-    def _price(self, op: Op) -> tuple[OpCost, dict[str, Any]]:
+    def _price(self, op: Op, explain: bool) -> tuple[OpCost, dict[str, Any] | None]:
+        """(cost, the effects behind it where `explain`, else None). A serving hour prices ~10^5 ops, so the kinds
+        it meets most are tested first and the detail is built only when explained."""
         kind = op.kind
+        link_s = serial_s = 0.0  # serial_s: kernels of their own ahead of or after this one (input quantize, MoE
+        detail = None  # permute, grouped-GEMM overhead)
         if kind == OpKind.MATMUL:
-            compute_s, memory_s, weight_s, detail = self._matmul(op)
-            link_s = 0.0
-        elif kind == OpKind.MOE_MATMUL:  # the active experts' GEMMs as one grouped kernel
-            compute_s, memory_s, weight_s, detail = self._grouped_matmul(op)
-            link_s = 0.0
-        elif kind == OpKind.SSM_SCAN:  # chunked scan on tensor cores; state and activations streamed
-            compute_s = op.flops / (self.peak_flops_per_s("bf16") * self._attention_efficiency("bf16"))
-            memory_s = self._stream_s(op.act_in_bytes + op.kv_read_bytes, op.act_out_bytes + op.kv_write_bytes)
-            weight_s, link_s, detail = 0.0, 0.0, {}
-        elif kind == OpKind.ALL_TO_ALL:  # every GPU sends its share to the others at once over NVLink
-            compute_s = memory_s = weight_s = 0.0
-            s = self.spec
-            bytes_per_s = s.all_to_all_bytes_per_s or s.nvlink_bandwidth_bytes_per_s / 2.0 * s.p2p_efficiency
-            link_s = transfer_time_s(float(op.comm_bytes), bytes_per_s, s.all_to_all_latency_s or s.p2p_latency_s)
-            detail = {}
-        elif kind == OpKind.ATTENTION_PREFILL:
-            compute_s, memory_s, weight_s, detail = self._attention_prefill(op)
-            link_s = 0.0
-        elif kind == OpKind.ATTENTION_DECODE:
-            compute_s, memory_s, weight_s, detail = self._attention_decode(op)
-            link_s = 0.0
-        elif kind in (OpKind.NORM, OpKind.ELEMENTWISE, OpKind.EMBEDDING):
+            compute_s, memory_s, weight_s, serial_s, detail = self._matmul(op, explain)
+        elif kind in _STREAMED:
             if kind == OpKind.ELEMENTWISE and self._fused_away(op):
                 return OpCost(ideal_compute_cycles=self._ideal_cycles(op)), {"fused": True}
-            compute_s, weight_s, link_s, detail = 0.0, 0.0, 0.0, {}
+            compute_s = weight_s = 0.0
             memory_s = self._stream_s(*self._streamed_bytes(op))
         elif kind == OpKind.ALLREDUCE:
             if self.options.replicated_embedding and op.name == _EMBEDDING_ALLREDUCE:
@@ -263,31 +255,44 @@ class GpuDevice(SpecDevice):
                 link_s, algorithm = self._allgather_s(_full_logits(op) * _GATHERED_LOGIT_WIRE_BYTES, int(op.group))
             else:
                 link_s, algorithm = self._allreduce_s(op)
-            detail = {"algorithm": algorithm}
+            if explain:
+                detail = {"algorithm": algorithm}
+        elif kind == OpKind.ATTENTION_DECODE:
+            compute_s, memory_s, weight_s, detail = self._attention_decode(op)
+        elif kind == OpKind.ATTENTION_PREFILL:
+            compute_s, memory_s, weight_s, detail = self._attention_prefill(op)
+        elif kind == OpKind.MOE_MATMUL:  # the active experts' GEMMs as one grouped kernel
+            compute_s, memory_s, weight_s, serial_s, detail = self._grouped_matmul(op, explain)
+        elif kind == OpKind.SSM_SCAN:  # chunked scan on tensor cores; state and activations streamed
+            compute_s = op.flops / (self.peak_flops_per_s("bf16") * self._attention_efficiency("bf16"))
+            memory_s = self._stream_s(op.act_in_bytes + op.kv_read_bytes, op.act_out_bytes + op.kv_write_bytes)
+            weight_s = 0.0
+        elif kind == OpKind.ALL_TO_ALL:  # every GPU sends its share to the others at once over NVLink
+            compute_s = memory_s = weight_s = 0.0
+            s = self.spec
+            bytes_per_s = s.all_to_all_bytes_per_s or s.nvlink_bandwidth_bytes_per_s / 2.0 * s.p2p_efficiency
+            link_s = transfer_time_s(float(op.comm_bytes), bytes_per_s, s.all_to_all_latency_s or s.p2p_latency_s)
         elif kind == OpKind.P2P:
             compute_s = memory_s = weight_s = 0.0
             bytes_per_s = self.spec.nvlink_bandwidth_bytes_per_s / 2.0 * self.spec.p2p_efficiency
             link_s = transfer_time_s(float(op.comm_bytes), bytes_per_s, self.spec.p2p_latency_s)
-            detail = {}
         else:
             raise InputError(op.name, "kind", f"unknown op kind {kind!r}; expected one of {list(OpKind.ALL)}")
-        clock = self.spec.tensor_clock_hz
-        if (self.options.sustained_power_cap and kind in _THROTTLED and compute_s > 0.0
-                and self.spec.sustained_compute_fraction < 1.0):
+        clock = self._clock_hz
+        if self._throttled and kind in _THROTTLED and compute_s > 0.0:
             compute_s *= self._throttle(op, compute_s, max(memory_s + weight_s, link_s))
         kernel_s = max(compute_s, memory_s + weight_s, link_s)
-        # kernels of their own ahead of or after this one (input quantize, MoE permute, grouped-GEMM overhead)
-        serial_s = detail.get("quantize_s", 0.0) + detail.get("permute_s", 0.0) + detail.get("grouped_s", 0.0)
         cost = OpCost(
             compute_cycles=compute_s * clock,
             memory_cycles=memory_s * clock,
             weight_cycles=weight_s * clock,
             link_cycles=link_s * clock,
-            fixed_s=self._exposed_launch_s(kernel_s) + serial_s,
+            # launches are queued ahead asynchronously: only launch time beyond the kernel's own is serial
+            fixed_s=max(0.0, self._launch_overhead_s - kernel_s) + serial_s,
             ideal_compute_cycles=self._ideal_cycles(op),
             energy_j=onchip_memory_j(op, compute_s, kernel_s),
         )
-        return cost, detail
+        return cost, (detail if explain else None)
 
     def _throttle(self, op: Op, compute_s: float, other_s: float) -> float:
         """How much longer an op's compute takes with the board at its power limit: the tensor cores' share of
@@ -315,7 +320,7 @@ class GpuDevice(SpecDevice):
     def _ideal_cycles(self, op: Op) -> float:
         if op.flops <= 0.0:
             return 0.0
-        return op.flops / self.peak_flops_per_s(op.dtype) * self.spec.tensor_clock_hz
+        return op.flops / self.peak_flops_per_s(op.dtype) * self._clock_hz
 
     def _launch_s(self) -> float:
         if not self.options.launch_overhead:
@@ -323,13 +328,6 @@ class GpuDevice(SpecDevice):
         if self.options.cuda_graphs and self.spec.cuda_graphs:
             return self.spec.graph_launch_overhead_s
         return self.spec.launch_overhead_s
-
-    def _exposed_launch_s(self, kernel_s: float) -> float:
-        """Launches are queued ahead asynchronously: only launch time beyond the kernel's own is serial."""
-        launch_s = self.__dict__.get("_launch_memo")
-        if launch_s is None:  # fixed for the device (spec and options never change): every priced op asks
-            launch_s = self.__dict__["_launch_memo"] = self._launch_s()
-        return max(0.0, launch_s - kernel_s)
 
     def _latency(self, latency_s: float) -> float:
         return latency_s if self.options.kernel_latency else 0.0
@@ -340,7 +338,7 @@ class GpuDevice(SpecDevice):
         if read_bytes + write_bytes <= 0.0:
             return 0.0
         s = self.spec
-        return (self._latency(s.memory_kernel_latency_s) + float(read_bytes) / s.hbm_read_bytes_per_s
+        return (self._memory_latency_s + float(read_bytes) / s.hbm_read_bytes_per_s
                 + float(write_bytes) / s.hbm_write_bytes_per_s)
 
     def _fused_away(self, op: Op) -> bool:
@@ -363,18 +361,18 @@ class GpuDevice(SpecDevice):
             return logits * _GATHERED_LOGIT_READ_BYTES, logits * _GATHERED_LOGIT_WRITE_BYTES + op.act_out_bytes
         return read, written
 
-    def _matmul(self, op: Op) -> tuple[float, float, float, dict[str, Any]]:
+    def _matmul(self, op: Op, explain: bool) -> tuple[float, float, float, float, dict[str, Any] | None]:
+        """(compute, memory, weight, separate input-quantize kernel seconds, detail where `explain`)."""
         s = self.spec
         m, n, k = int(op.m), int(op.n), int(op.k)
-        peak = self.peak_flops_per_s(op.dtype)
+        executed, peak, efficiency = self._per_dtype(op.dtype)
         tensor_s, tile_n, split_k, waves = gemm_compute(
-            m, n, k, s.sm_count, peak, self._gemm_efficiency(op.dtype), s.gemm_tile_m, s.gemm_tile_n_wide,
-            s.gemm_tile_n_narrow, s.gemm_narrow_tile_efficiency, s.gemm_split_k_min_depth,
-            self.options.wave_quantization,
+            m, n, k, s.sm_count, peak, efficiency, s.gemm_tile_m, s.gemm_tile_n_wide, s.gemm_tile_n_narrow,
+            s.gemm_narrow_tile_efficiency, s.gemm_split_k_min_depth, self.options.wave_quantization,
         )
         if tensor_s == 0.0 and op.flops > 0.0:  # shape not given: FLOPs at the asymptotic rate
-            tensor_s = op.flops / (peak * self._gemm_efficiency(op.dtype))
-        compute_s = tensor_s + self._latency(s.gemm_latency_s) if tensor_s > 0.0 else 0.0
+            tensor_s = op.flops / (peak * efficiency)
+        compute_s = tensor_s + self._gemm_latency_s if tensor_s > 0.0 else 0.0
         act_in, act_out = op.act_in_bytes, op.act_out_bytes
         weight_bytes = op.weight_bytes
         if act_in + act_out + weight_bytes <= 0.0 and m > 0:
@@ -382,8 +380,15 @@ class GpuDevice(SpecDevice):
             act_in, act_out = float(m) * k * elem, float(m) * n * elem
             weight_bytes = float(k) * n * elem
         weight_s = weight_bytes / s.gemm_weight_bytes_per_s
-        memory_s = (self._stream_s(act_in, act_out) if act_in + act_out > 0.0
-                    else self._latency(s.memory_kernel_latency_s))
+        memory_s = self._stream_s(act_in, act_out) if act_in + act_out > 0.0 else self._memory_latency_s
+        quantize = self.options.separate_input_quantize and executed != "bf16" and m > 0
+        quantize_s = 0.0
+        if quantize:
+            elem = dtype_bytes(op.dtype, op.name)
+            quantize_s = (self._latency(s.quantize_kernel_fixed_s)
+                          + float(m) * k * (_ACT_BYTES + elem) / s.hbm_read_bytes_per_s)
+        if not explain:
+            return compute_s, memory_s, weight_s, quantize_s, None
         tiles = -(-m // s.gemm_tile_m) * -(-n // max(tile_n, 1)) * split_k if m > 0 else 0
         slots = waves * s.sm_count
         detail = {
@@ -392,11 +397,9 @@ class GpuDevice(SpecDevice):
             "waves": float(waves),
             "wave_efficiency": tiles / slots if slots > 0 else 0.0,
         }
-        if self.options.separate_input_quantize and self.executed_dtype(op.dtype) != "bf16" and m > 0:
-            elem = dtype_bytes(op.dtype, op.name)
-            detail["quantize_s"] = (self._latency(s.quantize_kernel_fixed_s)
-                                    + float(m) * k * (_ACT_BYTES + elem) / s.hbm_read_bytes_per_s)
-        return compute_s, memory_s, weight_s, detail
+        if quantize:
+            detail["quantize_s"] = quantize_s
+        return compute_s, memory_s, weight_s, quantize_s, detail
 
     def _grouped_efficiency(self, dtype: str) -> float:
         """A grouped expert GEMM's efficiency relative to the dense GEMM of its total shape, per executed format."""
@@ -405,24 +408,31 @@ class GpuDevice(SpecDevice):
         own = {"fp8": s.grouped_gemm_efficiency_fp8, "fp4": s.grouped_gemm_efficiency_fp4}.get(executed, 0.0)
         return own or s.grouped_gemm_efficiency
 
-    def _grouped_matmul(self, op: Op) -> tuple[float, float, float, dict[str, Any]]:
+    def _grouped_matmul(self, op: Op, explain: bool) -> tuple[float, float, float, float, dict[str, Any] | None]:
         """A grouped expert GEMM (moe_matmul): its active experts' GEMMs side by side as one dense GEMM, at the
-        grouped kernel's efficiency, plus its serial overheads (fixed, per expert) and the row permutation."""
+        grouped kernel's efficiency, plus its serial overheads (fixed, per expert) and the row permutation:
+        (compute, memory, weight, serial seconds, detail where `explain`)."""
         s = self.spec
-        compute_s, memory_s, weight_s, detail = self._matmul(grouped_as_dense(op))
         # No input-quantize kernel of its own: a fused MoE quantizes its rows inside the permute (gate/up) and
         # the activation (down) kernels (TensorRT-LLM's expandInputRows / doActivation).
-        detail.pop("quantize_s", None)
+        compute_s, memory_s, weight_s, _, detail = self._matmul(grouped_as_dense(op), explain)
+        if detail is not None:
+            detail.pop("quantize_s", None)
         efficiency = self._grouped_efficiency(op.dtype)
         if efficiency < 1.0:
             compute_s /= efficiency
+        grouped_s = permute_s = 0.0
         if s.grouped_gemm_fixed_s > 0.0 or s.grouped_gemm_expert_s > 0.0:
-            detail["grouped_s"] = self._latency(s.grouped_gemm_fixed_s) + float(op.experts) * s.grouped_gemm_expert_s
+            grouped_s = self._latency(s.grouped_gemm_fixed_s) + float(op.experts) * s.grouped_gemm_expert_s
+            if detail is not None:
+                detail["grouped_s"] = grouped_s
         rows = _MOE_PERMUTED_ROWS.get(op.name)
         if self.options.separate_moe_permute and rows is not None:
             permuted = float(getattr(op, rows))
-            detail["permute_s"] = self._stream_s(permuted, permuted)
-        return compute_s, memory_s, weight_s, detail
+            permute_s = self._stream_s(permuted, permuted)
+            if detail is not None:
+                detail["permute_s"] = permute_s
+        return compute_s, memory_s, weight_s, permute_s + grouped_s, detail
 
     def _prefill_efficiency(self, dtype: str) -> float:
         """The serving stack's context-attention efficiency where measured, else FlashAttention-3's."""

@@ -100,3 +100,25 @@ def test_progress_bar_shows_an_eta():
     bar.close()
     text = stream.getvalue()
     assert "10/20 requests" in text and "ETA" in text and "s simulated" in text
+
+
+def test_the_console_script_exits_with_mains_code_and_freezes_what_is_left(monkeypatch):
+    """`entry` (the console script and `python -m asicsim`) exits with `main`'s code after moving what the command
+    left out of the collector's reach; `main` itself leaves the collector alone."""
+    import gc
+    import tomllib
+    from pathlib import Path
+
+    import asicsim.cli as cli
+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["asicsim"] == "asicsim.cli:entry"
+    monkeypatch.setattr(cli.sys, "argv", ["asicsim", "run", "--hw", "no-such-chip", "--chips", "8"])
+    gc.unfreeze()
+    try:
+        assert main(["--version"]) == 0 and gc.get_freeze_count() == 0
+        with pytest.raises(SystemExit) as done:
+            cli.entry()
+        assert done.value.code == 2 and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

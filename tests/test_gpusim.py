@@ -300,6 +300,36 @@ def test_every_op_kind_prices_non_negative(devices) -> None:
         d.cost(Op("x", "convolution", "bf16"))
 
 
+@pytest.mark.parametrize("hw, model", [("h100-sxm", "llama-3.1-70b"), ("b200", "mixtral-8x7b"),
+                                       ("mi300x", "llama-3.1-70b"), ("h200", "deepseek-v3")])
+def test_cost_is_the_explained_cost_under_every_effect(hw: str, model: str) -> None:
+    """`cost` skips building the detail `explain` reports (and its optional kernels' bookkeeping): the cost must be
+    the explained one, field for field, on every op of served steps, with each effect switched either way."""
+    from asicsim.api import describe
+    from asicsim.core.runner import serving_config
+    from asicsim.workloads.graph_types import StepBatch
+
+    d = describe(hw, chips=8, model=model, trace="azure-conv")
+    cfg, device = serving_config(d), d.make_device()
+    rng = np.random.default_rng(3)
+    ops: list[Op] = []
+    for tokens in (1, 37, 700, 4096):
+        graph = cfg.step_graph(StepBatch(np.array([tokens]), np.array([int(rng.integers(0, 500))]),
+                                         rng.integers(0, 4000, 12)))
+        ops += [*graph.pre_ops, *graph.layer_ops, *graph.post_ops, *graph.stage_ops]
+        ops += [op for group, _ in graph.more_groups for op in group]
+    options = [device.options] + [dataclasses.replace(device.options, **{name: not value})
+                                  for name, value in dataclasses.asdict(device.options).items()]
+    compared = 0
+    for opts in options:
+        gpu = GpuDevice(device.spec, device.chips, opts)
+        for op in ops:
+            explained, _ = gpu._price(op, True)
+            assert gpu.cost(op).__dict__ == explained.__dict__, (op.name, opts)
+            compared += 1
+    assert compared >= len(ops) * 9
+
+
 def test_cycles_are_seconds_times_the_clock(devices) -> None:
     d = devices["b200"]
     op = matmul(4096, 4096, 4096)

@@ -576,3 +576,29 @@ def test_static_prefill_runs_equal_stepping_to_the_bit(reqs, max_batch, budget, 
     one_batch = max_batch == 0 and chips == 1 and all(r.arrival_at == 0.0 and r.output_tokens > 1 for r in reqs)
     if one_batch and sum(r.input_tokens for r in reqs) > 2 * budget:  # 3+ prefill steps, none finishing a request
         assert max(booked) >= 2  # all but the first (the admitting step) booked as a run
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_paused_for_the_loop_and_summary_and_restored(monkeypatch, enabled):
+    """A run pauses Python's cyclic collector while its loop and summary walk what the loop built, and leaves it
+    as it found it (nested pauses too)."""
+    import gc
+
+    import asicsim.core.runner as runner
+    from asicsim.core.serving import collection_paused
+
+    seen = []
+    summarize = runner.summarize
+    monkeypatch.setattr(runner, "summarize", lambda *a, **k: seen.append(gc.isenabled()) or summarize(*a, **k))
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        run_workload(RunSpec(hardware="h100-sxm", chips=1, model="llama-3.1-8b", requests=8, isl=64, osl=4))
+        assert seen == [False] and gc.isenabled() == enabled
+        with collection_paused():
+            with collection_paused():
+                assert not gc.isenabled()
+            assert not gc.isenabled()
+        assert gc.isenabled() == enabled
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -13,7 +13,7 @@ from .description import (DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S, RUN_DTYPES, Ru
 from .links import load_link
 from .registry import make_device
 from .results import RunResult, StepTable, percentile, percentiles
-from .serving import Progress, ReplicaRun, ServingConfig, simulate
+from .serving import Progress, ReplicaRun, ServingConfig, collection_paused, simulate
 from .serving_metrics import LATENCIES, PERCENTILES, itl_gaps, vllm_metrics
 
 __all__ = ["RunSpec", "RunDescription", "run_workload", "make_device", "build_requests", "serving_config",
@@ -64,8 +64,9 @@ def run_workload(run: RunSpec | RunDescription, progress: Progress | None = None
     device = d.make_device()
     requests = build_requests(d)
     cfg = serving_config(d)
-    runs = simulate(device, d.chips, requests, cfg, progress=progress)
-    summary = summarize(device, d, cfg, runs, requests)
+    with collection_paused():  # the summary reads every record and step the loop built
+        runs = simulate(device, d.chips, requests, cfg, progress=progress)
+        summary = summarize(device, d, cfg, runs, requests)
     timeline = None
     if d.timeline_steps:
         from .timeline import chrome_trace
@@ -90,7 +91,8 @@ def _run_disaggregated(d: RunDescription, progress: Progress | None, started: fl
     pools = [(prefill_d.make_device(), pre_cfg, out.prefill, prefill_d.chips)]
     if out.decode:
         pools.append((device, dec_cfg, out.decode, decode_d.chips))
-    summary = summarize(device, d, dec_cfg, runs, requests, pools=pools)
+    with collection_paused():
+        summary = summarize(device, d, dec_cfg, runs, requests, pools=pools)
     summary.update(disaggregate=d.disaggregate, prefill_tp=prefill_d.tp, decode_tp=decode_d.tp,
                    prefill_replicas=prefill_d.replicas, decode_replicas=decode_d.replicas,
                    kv_transfer_p50_s=percentile(out.transfer_s, 50), kv_transfer_p99_s=percentile(out.transfer_s, 99))

@@ -18,6 +18,7 @@ one after a recompute pre-emption); a decode step emits one token per decoding r
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from .results import (FIELD_INDEX, RECORDED_TIMING_FIELDS, STEP_FIELDS, RequestR
 from .router import make_router
 from .schedulers import Scheduler, Seq, emitted_tokens, make_scheduler
 
-__all__ = ["ServingConfig", "ReplicaRun", "simulate", "check_parallelism", "Progress", "StepRunner", "split_batch",
+__all__ = ["ServingConfig", "ReplicaRun", "simulate", "collection_paused", "check_parallelism", "Progress", "StepRunner", "split_batch",
            "step_record"]
 
 Progress = Callable[[float, int, int], None]  # (simulated seconds, requests finished, requests in all)
@@ -175,10 +176,18 @@ def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Servi
     Python's cyclic garbage collector is paused while the loop runs (and restored after): the loop builds
     ~10^5 long-lived objects (caches, records) and no reference cycles, so every collection would only walk
     them again (over a tenth of an hour replay's time)."""
+    with collection_paused():
+        return _simulate(device, chips, requests, cfg, progress, engine)
+
+
+@contextlib.contextmanager
+def collection_paused():
+    """Python's cyclic garbage collector paused for the block (restored after, nesting allowed): a run's loop and its
+    summary build and read ~10^5 long-lived objects without reference cycles, which every collection walks again."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _simulate(device, chips, requests, cfg, progress, engine)
+        yield
     finally:
         if collecting:
             gc.enable()
