@@ -335,3 +335,26 @@ def test_integer_totals_equal_numpys(pairs):
     b = np.array([y for _, y in pairs], dtype=np.int64)
     assert int_total(a) == int(a.sum()) and type(int_total(a)) is int
     assert int_dot(a, b) == int(np.dot(a, b)) and type(int_dot(a, b)) is int
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 9000), min_size=1, max_size=80), st.integers(0, 3000), st.sampled_from([1, 2, 8]),
+       st.sampled_from(["llama-3.1-8b", "llama-3.1-70b"]), st.sampled_from(["fp8", "bf16"]))
+def test_the_decode_attention_maker_gives_the_built_op(past, grown, tp, name, dtype):
+    """`decode_attention_maker(graph)(past)` is the decode attention op `build_step_graph` puts in that batch's layer:
+    every field equal (floats bit for bit, the same types), the same cached-token array, no value key."""
+    from asicsim.workloads.graph import decode_attention_maker
+    from asicsim.workloads.graph_types import _SCALAR_FIELDS
+
+    model = load_model(name)
+    first = np.array(past, dtype=np.int64)
+    made = decode_attention_maker(build_step_graph(model, StepBatch.make(decode_past=first), tp=tp, dtype=dtype))
+    later = first + grown
+    built = [op for op in build_step_graph(model, StepBatch.make(decode_past=later), tp=tp, dtype=dtype).layer_ops
+             if op.kind == OpKind.ATTENTION_DECODE]
+    op = made(later)
+    assert len(built) == 1 and op.value_key is None and op.seq_past is later
+    for field in _SCALAR_FIELDS:
+        got, want = getattr(op, field), getattr(built[0], field)
+        assert type(got) is type(want) and got == want, field
+    assert np.array_equal(op.seq_new, built[0].seq_new) and op.seq_new.dtype == built[0].seq_new.dtype

@@ -223,6 +223,9 @@ def _head_ops(p: _Plan, lm_tokens: int) -> tuple[Op, ...]:
     return tuple(ops)
 
 
+_new_object = object.__new__
+
+
 @lru_cache(maxsize=4096)
 def _ones(n: int) -> np.ndarray:
     arr = np.ones(n, dtype=np.int64)
@@ -242,14 +245,21 @@ def _attention_shape(p: _Plan, kind: str) -> Op:
 def _attention(p: _Plan, kind: str, new: np.ndarray, past: np.ndarray, new_tokens: int, past_tokens: int,
                entries: int) -> Op:
     sh = p.sh
+    flops, kv_read_bytes = _past_fields(p, past_tokens, entries)
     return _attention_shape(p, kind).with_sequences(
         new, past,
-        flops=p.attn_flops_per_entry * entries,
+        flops=flops,
         act_in_bytes=new_tokens * sh.qkv_width * p.ab,
         act_out_bytes=new_tokens * sh.q_heads * sh.head_dim * p.ab,
-        kv_read_bytes=past_tokens * p.kv_token_bytes,
+        kv_read_bytes=kv_read_bytes,
         kv_write_bytes=new_tokens * p.kv_token_bytes,
     )
+
+
+def _past_fields(p: _Plan, past_tokens: int, entries: int) -> tuple[float, float]:
+    """(flops, kv_read_bytes) `_attention` gives an op caching `past_tokens` with `entries` score entries per head
+    (the fields a decode batch of fixed size changes)."""
+    return p.attn_flops_per_entry * entries, past_tokens * p.kv_token_bytes
 
 
 def _check_batch(batch: StepBatch) -> None:
@@ -384,10 +394,16 @@ def _decode_attention(graph: StepGraph):
         return None
     plan, size = key[0], graph.batch.decode_past_tokens.size
     ones = _ones(size)
+    # `_attention`'s op for this size with nothing cached: every field but those the cached tokens set (`_past_fields`)
+    # is the op of any batch of this size, so each call copies them and sets those two (a decode run makes thousands).
+    fields = dict(_attention(plan, OpKind.ATTENTION_DECODE, ones, ones, size, 0, size).__dict__)
 
     def attention(dec: np.ndarray) -> Op:
         past_tokens = int_total(dec)
-        return _attention(plan, OpKind.ATTENTION_DECODE, ones, dec, size, past_tokens, past_tokens + size)
+        flops, kv_read_bytes = _past_fields(plan, past_tokens, past_tokens + size)
+        op = _new_object(Op)
+        op.__dict__.update(fields, flops=flops, kv_read_bytes=kv_read_bytes, seq_past=dec)
+        return op
 
     return at, attention
 

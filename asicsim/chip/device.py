@@ -262,7 +262,7 @@ class AsicDevice(SpecDevice):
 
     def _attention(self, op: Op) -> OpCost:
         s = self.spec
-        per_pe = self._pe_macs(op.dtype)
+        per_pe = self._pe_macs_by_dtype.get(op.dtype) or self._pe_macs(op.dtype)
         head_steps = -(-op.head_dim // per_pe)
         new, past = op.seq_new, op.seq_past
         scale_work = attention_flops_scale(op)  # windows, MLA, sinks: the op's own FLOPs over what the arrays imply
@@ -278,14 +278,18 @@ class AsicDevice(SpecDevice):
             if scale_work != 1.0:
                 array_cycles, ideal, scores = array_cycles * scale_work, ideal * scale_work, scores * scale_work
             softmax = vector_cycles(scores, _SOFTMAX_OPS, s.vector_lanes)
-        kv = self._bytes_cycles(op.kv_read_bytes + op.kv_write_bytes)
+        kv_bytes = op.kv_read_bytes + op.kv_write_bytes
+        act = self._activation_hbm_bytes(op)
         cycles = float(max(array_cycles, softmax))
         scale = 1.0
         if self._boost and cycles > 0.0:
             dynamic_j = 0.5 * op.flops * self._mac_charge_j(op.dtype) + scores * _SOFTMAX_OPS * self._lane_j
             scale = self._base_cycles_per_cycle(cycles, dynamic_j)
-        return OpCost(compute_cycles=cycles * scale, memory_cycles=kv + self._activation_cycles(op),
-                      ideal_compute_cycles=float(ideal) * scale, hbm_bytes=self._hbm_bytes(op))
+        # The sums `_bytes_cycles`, `_activation_cycles` and `_hbm_bytes` give, with the activation bytes found once.
+        per_cycle = self._hbm_bytes_per_cycle
+        return OpCost(compute_cycles=cycles * scale, memory_cycles=kv_bytes / per_cycle + act / per_cycle,
+                      ideal_compute_cycles=float(ideal) * scale,
+                      hbm_bytes=op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes + act)
 
     def _vector(self, op: Op) -> OpCost:
         # The graph counts elementwise work as FLOPs (one per vector-lane operation).
