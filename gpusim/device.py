@@ -13,12 +13,13 @@ NVIDIA specs; vLLM for the AMD and Intel ones).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from asicsim.kernels.attention import attention_flops, kv_cache_bytes, prefill_attention_compute_s
 from asicsim.kernels.collectives import curve_allreduce_time_s
+from asicsim.kernels import gpu_price
 from asicsim.kernels.gpu_gemm import gemm_compute
 from asicsim.kernels.memory import transfer_time_s
 from asicsim.core.device import (MATMUL_DTYPES, WIDER_DATAPATHS, WIDTH_CLASS, AreaBreakdown, LinkLimits, OpCost,
@@ -29,7 +30,7 @@ from asicsim.workloads.graph_types import Feature, Op, OpKind, attention_flops_s
 
 from .area import area_breakdown
 from .options import ONESHOT_ALLREDUCE_MAX_BYTES, GpuOptions
-from .power import capped_clock_hz, onchip_memory_j, power_w, static_power_w
+from .power import capped_clock_hz, onchip_memory_j, onchip_path_pj_per_bit, power_w, static_power_w
 from .power import step_energy_j as _step_energy_j
 from .spec import DEFAULT_STACK, GpuSpec, load_gpu_spec
 
@@ -233,6 +234,93 @@ class GpuDevice(SpecDevice):
             "flops_utilization": ideal_s / total_s if total_s > 0.0 else 0.0,
             **(detail or {}),
         }
+
+    def cost_rows(self, ops: Sequence[Op]) -> np.ndarray | None:
+        """`cost` of ops without per-sequence arrays as rows (`kernels.accounts.COST_COLUMNS`, hbm_bytes the op's
+        bytes) in one jitted call (`kernels.gpu_price.dense_costs`), the same floats; None where an op is of another
+        kind or would be refused (the caller then prices them one by one, as `cost` does)."""
+        statics = self.__dict__.setdefault("_statics_memo", {})
+        codes: list[int] = []
+        values: list[float] = []
+        derived: list[float] = []
+        for op in ops:
+            d = op.__dict__
+            if d["seq_new"] is not None or d["seq_past"] is not None:
+                return None
+            key = (d["name"], d["kind"], d["dtype"], d["group"])
+            static = statics.get(key, False)
+            if static is False:
+                static = statics[key] = self._static(op)
+            if static is None:
+                return None
+            codes += static[0]
+            derived += static[1]
+            values += (d["flops"], d["weight_bytes"], d["act_in_bytes"], d["act_out_bytes"], d["kv_read_bytes"],
+                       d["kv_write_bytes"], d["comm_bytes"], d["group"], d["m"], d["n"], d["k"])
+        consts = self.__dict__.get("_constants_memo")
+        if consts is None:
+            consts = self.__dict__["_constants_memo"] = self._constants()
+        n_ops = len(ops)
+        return gpu_price.dense_costs(np.array(codes, dtype=np.int64).reshape(n_ops, 2),
+                                     np.array(values, dtype=np.float64).reshape(n_ops, len(gpu_price.VALUE_COLUMNS)),
+                                     np.array(derived, dtype=np.float64).reshape(n_ops, len(gpu_price.STATIC_COLUMNS)),
+                                     consts, self._nccl_sizes, self._nccl_busbw)
+
+    def _static(self, op: Op) -> tuple[tuple[int, int], tuple[float, ...]] | None:
+        """((kind code, flags), STATIC_COLUMNS values) of ops of this name, kind, dtype and group for `cost_rows`:
+        the choices `_price` makes from those alone; None for a kind it does not take or an op `cost` refuses."""
+        g, kind, name = gpu_price, op.kind, op.name
+        if op.dtype not in _WIDER:
+            return None
+        _, peak, efficiency = self._per_dtype(op.dtype)
+        o, flags, cap, limit = self.options, 0, 0.0, 0.0
+        if kind == OpKind.MATMUL:
+            code = g.KIND_MATMUL
+            flags |= g.QUANTIZE if o.separate_input_quantize and self.executed_dtype(op.dtype) != "bf16" else 0
+            flags |= g.THROTTLED if self._throttled else 0
+        elif kind in _STREAMED:
+            code = g.KIND_STREAMED
+            flags |= g.FUSED if kind == OpKind.ELEMENTWISE and self._fused_away(op) else 0
+            flags |= g.EMBEDDING if kind == OpKind.EMBEDDING else 0
+            flags |= g.RESIDUAL_NORM if kind == OpKind.NORM and o.fused_residual_norm and name in _RESIDUAL_NORMS else 0
+            flags |= g.GATHERED_SAMPLE if o.gathered_logits and name == _SAMPLE else 0
+        elif kind == OpKind.ALLREDUCE:
+            code = g.KIND_ALLREDUCE
+            group = int(op.group)
+            if group > self.spec.gpus_per_server:
+                return None  # refused by `_allreduce_s`
+            flags |= g.REPLICATED if o.replicated_embedding and name == _EMBEDDING_ALLREDUCE else 0
+            flags |= g.GATHERED_ALLREDUCE if o.gathered_logits and name == _SAMPLE_ALLREDUCE else 0
+            cap, limit = self.spec.busbw_cap_bytes_per_s(group), _oneshot_limit_bytes(group)
+        elif kind == OpKind.P2P:
+            code = g.KIND_P2P
+        else:
+            return None
+        try:
+            elem = dtype_bytes(op.dtype, name)
+        except InputError:
+            return None
+        return (code, flags), (peak, efficiency, elem, cap, limit)
+
+    def _constants(self) -> np.ndarray:
+        """The device's CONSTANTS (`kernels.gpu_price`) for `cost_rows`."""
+        s, o = self.spec, self.options
+        named = {
+            "clock_hz": self._clock_hz, "launch_overhead_s": self._launch_overhead_s,
+            "gemm_latency_s": self._gemm_latency_s, "memory_latency_s": self._memory_latency_s,
+            "hbm_read_bytes_per_s": s.hbm_read_bytes_per_s, "hbm_write_bytes_per_s": s.hbm_write_bytes_per_s,
+            "gemm_weight_bytes_per_s": s.gemm_weight_bytes_per_s, "sm_count": s.sm_count, "gemm_tile_m": s.gemm_tile_m,
+            "gemm_tile_n_wide": s.gemm_tile_n_wide, "gemm_tile_n_narrow": s.gemm_tile_n_narrow,
+            "gemm_narrow_tile_efficiency": s.gemm_narrow_tile_efficiency,
+            "gemm_split_k_min_depth": s.gemm_split_k_min_depth, "wave_quantization": float(o.wave_quantization),
+            "quantize_latency_s": self._latency(s.quantize_kernel_fixed_s),
+            "sustained_compute_fraction": s.sustained_compute_fraction,
+            "p2p_bytes_per_s": s.nvlink_bandwidth_bytes_per_s / 2.0 * s.p2p_efficiency,
+            "p2p_latency_s": s.p2p_latency_s, "oneshot_latency_s": s.custom_allreduce_latency_s or s.p2p_latency_s,
+            "ring_busbw_bytes_per_s": s.nccl_ring_busbw_bytes_per_s or float("inf"),
+            "custom_allreduce": float(o.custom_allreduce), "onchip_path_pj_per_bit": onchip_path_pj_per_bit(),
+        }
+        return np.array([float(named[c]) for c in gpu_price.CONSTANTS])
 
     def _price(self, op: Op, explain: bool) -> tuple[OpCost, dict[str, Any] | None]:
         """(cost, the effects behind it where `explain`, else None). A serving hour prices ~10^5 ops, so the kinds

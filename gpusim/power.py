@@ -153,6 +153,11 @@ def onchip_memory_j(op: Any, compute_s: float, kernel_s: float) -> float:
     return nbytes * 8.0 * path_pj * idle * 1e-12
 
 
+def onchip_path_pj_per_bit() -> float:
+    """`onchip_memory_j`'s picojoules per bit of an op's bytes on the on-chip path (area model constant)."""
+    return _onchip_pj_per_bit()[0]
+
+
 @lru_cache(maxsize=1)
 def _onchip_pj_per_bit() -> tuple[float, float]:
     """(onchip_memory_path_pj_per_bit, decode_attention_pj_per_bit) of the area model's GPU energy constants."""

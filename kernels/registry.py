@@ -122,6 +122,38 @@ def _schedule_example():
     return ops, collective, bounds, 80, True, 1e-12
 
 
+def _dense_costs_example():
+    """One Llama-70B layer's array-free ops at TP 8 on an H100-like GPU, 1,024 tokens: norm, QKV, O, all-reduce,
+    residual, norm, gate/up, SiLU, down, all-reduce, residual (kinds, flags, fields, derived values, constants)."""
+    matmul, streamed, allreduce_kind, throttled = 0, 1, 2, 128  # kernels.gpu_price: KIND_* codes, THROTTLED
+    t, h = 1024, 8192
+
+    def gemm(k, n):  # fp8 weights, bf16 activations
+        return 2.0 * t * k * n, k * n * 1.0, t * k * 2.0, t * n * 2.0, 0.0, 0.0, 0.0, 1, t, n, k
+
+    stream = (0.0, 0.0, t * h * 2.0, t * h * 2.0, 0.0, 0.0, 0.0, 1, 0, 0, 0)
+    allreduce = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, t * h * 2.0, 8, 0, 0, 0)
+    ops = [(streamed, stream), (matmul, gemm(h, 1280)), (matmul, gemm(1024, h)), (allreduce_kind, allreduce),
+           (streamed, stream), (streamed, stream), (matmul, gemm(h, 7168)), (streamed, stream),
+           (matmul, gemm(3584, h)), (allreduce_kind, allreduce), (streamed, stream)]
+    codes = np.array([(kind, throttled if kind == matmul else 0) for kind, _ in ops], dtype=np.int64)
+    values = np.array([v for _, v in ops], dtype=np.float64)
+    statics = np.tile(np.array([1978.9e12, 0.7, 1.0, 360e9, 256.0 * 1024]), (len(ops), 1))
+    consts = np.array([1.83e9, 1e-6, 4e-6, 2e-6, 3.0e12, 2.6e12, 2.9e12, 132, 128, 256, 128, 0.85, 1024, 1.0, 3e-6,
+                       0.9, 150e9, 2e-6, 5e-6, 360e9, 1.0, 4.0])
+    return codes, values, statics, consts, _NCCL_SIZES_BYTES.copy(), _NCCL_BUSBW_BYTES_PER_S.copy()
+
+
+def _accounts_example():
+    """Sixteen ops' cost rows at a 1.83 GHz clock: a GEMM, a stream, a collective and a fallback op, in turn."""
+    rows = np.zeros((16, 10))
+    rows[0::4, 0], rows[0::4, 1], rows[0::4, 2] = 9e4, 2e4, 5e4  # GEMMs: compute, activations, weights
+    rows[1::4, 1], rows[2::4, 3], rows[3::4, 4], rows[3::4, 8] = 3e4, 4e4, 2e-5, 2e-5
+    rows[:, 4] += 1e-6
+    rows[:, 7], rows[:, 9] = 1e7, 1e-4
+    return rows, 1 / 1.83e9, 1 / 1.83e9, 1 / 1.83e9, np.array([0, 3, 2, 3] * 4, dtype=np.int64), np.full(16, 3e10)
+
+
 def _entry(module, function, twin, description, unit, example):
     return KernelEntry(f"asicsim.kernels.{module}:{function}", f"tests.reference.{twin}", description, unit, example)
 
@@ -170,6 +202,14 @@ _ENTRIES = (
     _entry("steplog", "run_rows", "steplog_ref:run_rows",
            "the step log's rows of a booked decode run: copied values, constants and per-step columns",
            "step fields per row", lambda: _run_rows_example()),
+    # ---- kernels/accounts.py ----
+    _entry("accounts", "summed_accounts", "accounts_ref:summed_accounts",
+           "a serial step's ops' StepTiming fields (time alone, busy seconds, wait, FLOPs, bytes, per kind) summed "
+           "from their cost rows", "s, FLOP, bytes, J", lambda: _accounts_example()),
+    # ---- kernels/gpu_price.py ----
+    _entry("gpu_price", "dense_costs", "gpu_price_ref:dense_costs",
+           "a GPU's GEMMs, memory-bound kernels, all-reduces and sends priced in one call (GpuDevice.cost_rows)",
+           "cost rows (cycles, s, bytes, J)", lambda: _dense_costs_example()),
     # ---- kernels/attention.py ----
     _entry("attention", "attention_flops", "gpu_ref:attention_flops",
            "useful QK^T and PV FLOPs of a batch of sequences (causal or not)", "FLOP",

@@ -188,3 +188,22 @@ def test_no_kind_branches_in_commands_or_analysis() -> None:
             if rel not in ALLOWED and (lines := kind_comparisons(path.read_text(encoding="utf-8"))):
                 found[rel] = lines
     assert not found, f"branch on a device kind (use the Device protocol): {found}"
+
+
+def test_a_view_gives_its_inner_devices_cost_rows_only_where_it_prices_as_the_inner_device() -> None:
+    """Optional `cost_rows` through `DelegatingDevice`: a rack (same prices) gives its GPU's rows; a pipeline stage
+    over a slow link, whose pipeline sends cost nothing (its own `cost`), gives None so each op goes through that
+    `cost`; a device without rows (the ASIC) gives None."""
+    import numpy as np
+
+    from asicsim.core.links import LinkedStageDevice
+
+    ops = [Op("send", OpKind.P2P, "bf16", act_in_bytes=1e6, comm_bytes=1e6, group=2),
+           Op("proj", OpKind.MATMUL, "fp8", flops=2.0 * 64 * 8192 * 1280, weight_bytes=8192 * 1280, m=64, n=1280,
+              k=8192)]
+    rack = make_device("gb200-nvl72", 72)
+    assert np.array_equal(rack.cost_rows(ops), rack.inner.cost_rows(ops))
+    stage = LinkedStageDevice(make_device("h100-sxm", 8))
+    assert stage.inner.cost_rows(ops) is not None and stage.cost_rows(ops) is None
+    assert stage.cost(ops[0]) == OpCost()
+    assert make_device("sohu-rack", 8).cost_rows(ops) is None

@@ -656,3 +656,30 @@ def test_a_decode_step_sums_its_attention_op_as_every_scheduled_step_does(decode
     assert [g for i, g in enumerate(got) if i not in scheduled] == [w for i, w in enumerate(want) if i not in scheduled]
     ref = StepEngine(device)
     assert tuple(got[i] for i in scheduled) == ref._simulated([ref._price_graph(graph)], graph.layers_per_stage)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(1, 3000), max_size=3), st.lists(st.integers(0, 6000), max_size=30),
+       st.sampled_from(["h100-sxm", "b200", "mi300x"]), st.sampled_from(["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b"]),
+       st.sampled_from([1, 8]))
+def test_a_serial_step_summed_from_cost_rows_is_the_op_by_op_sum(chunks, decodes, hw, name, tp):
+    """A serial engine sums a new group of array-free ops from the device's cost rows in one pass
+    (`Device.cost_rows`, `kernels.accounts.summed_accounts`): every StepTiming field equals an engine's that prices
+    them one by one, bit for bit (new and repeated groups, MoE layers whose grouped GEMMs the rows leave to Python)."""
+    from asicsim.core.engine import TIMING_FIELDS
+    from asicsim.core.registry import make_device
+    from asicsim.workloads.graph import build_step_graph
+    from asicsim.workloads.models import load_model
+
+    if not chunks and not decodes:
+        decodes = [5]
+    model = load_model(name)
+    batch = StepBatch.make(chunks, [c // 3 for c in chunks], decodes)
+    graph = build_step_graph(model, batch, tp=tp)
+    device = make_device(hw, 8)
+    rows, by_op = StepEngine(device), StepEngine(device)
+    assert rows._cost_rows is not None
+    by_op._cost_rows = None
+    for _ in range(2):  # a new key (summed), then a repeated one (its template)
+        got, want = rows.run_step([graph]), by_op.run_step([graph])
+        assert [getattr(got, f) for f in TIMING_FIELDS] == [getattr(want, f) for f in TIMING_FIELDS]

@@ -300,24 +300,29 @@ def test_every_op_kind_prices_non_negative(devices) -> None:
         d.cost(Op("x", "convolution", "bf16"))
 
 
-@pytest.mark.parametrize("hw, model", [("h100-sxm", "llama-3.1-70b"), ("b200", "mixtral-8x7b"),
-                                       ("mi300x", "llama-3.1-70b"), ("h200", "deepseek-v3")])
-def test_cost_is_the_explained_cost_under_every_effect(hw: str, model: str) -> None:
-    """`cost` skips building the detail `explain` reports (and its optional kernels' bookkeeping): the cost must be
-    the explained one, field for field, on every op of served steps, with each effect switched either way."""
+def _served_ops(hw: str, model: str, seed: int) -> tuple[GpuDevice, list[Op]]:
+    """A GPU and the ops of four served steps (dense layers, MoE groups, post and stage ops)."""
     from asicsim.api import describe
     from asicsim.core.runner import serving_config
     from asicsim.workloads.graph_types import StepBatch
 
     d = describe(hw, chips=8, model=model, trace="azure-conv")
-    cfg, device = serving_config(d), d.make_device()
-    rng = np.random.default_rng(3)
+    cfg, rng = serving_config(d), np.random.default_rng(seed)
     ops: list[Op] = []
     for tokens in (1, 37, 700, 4096):
         graph = cfg.step_graph(StepBatch(np.array([tokens]), np.array([int(rng.integers(0, 500))]),
                                          rng.integers(0, 4000, 12)))
         ops += [*graph.pre_ops, *graph.layer_ops, *graph.post_ops, *graph.stage_ops]
         ops += [op for group, _ in graph.more_groups for op in group]
+    return d.make_device(), ops
+
+
+@pytest.mark.parametrize("hw, model", [("h100-sxm", "llama-3.1-70b"), ("b200", "mixtral-8x7b"),
+                                       ("mi300x", "llama-3.1-70b"), ("h200", "deepseek-v3")])
+def test_cost_is_the_explained_cost_under_every_effect(hw: str, model: str) -> None:
+    """`cost` skips building the detail `explain` reports (and its optional kernels' bookkeeping): the cost must be
+    the explained one, field for field, on every op of served steps, with each effect switched either way."""
+    device, ops = _served_ops(hw, model, 3)
     options = [device.options] + [dataclasses.replace(device.options, **{name: not value})
                                   for name, value in dataclasses.asdict(device.options).items()]
     compared = 0
@@ -328,6 +333,70 @@ def test_cost_is_the_explained_cost_under_every_effect(hw: str, model: str) -> N
             assert gpu.cost(op).__dict__ == explained.__dict__, (op.name, opts)
             compared += 1
     assert compared >= len(ops) * 9
+
+
+@pytest.mark.parametrize("hw, model", [("h100-sxm", "llama-3.1-70b"), ("b200", "llama-3.1-70b"),
+                                       ("mi300x", "llama-3.1-70b"), ("h200", "mixtral-8x7b")])
+def test_cost_rows_are_the_costs_bit_for_bit_under_every_effect(hw: str, model: str) -> None:
+    """`cost_rows` (one jitted call, `kernels.gpu_price`) gives each array-free op of the kinds it takes the row of
+    `cost(op)`: every OpCost field equal as a float, hbm_bytes the op's bytes; with each effect switched either way.
+    Ops of other kinds (grouped expert GEMMs, attention) and all-reduces that leave the server give None."""
+    from asicsim.kernels.accounts import COST_COLUMNS
+
+    device, ops = _served_ops(hw, model, 5)
+    assert COST_COLUMNS == tuple(f.name for f in dataclasses.fields(OpCost))
+    taken = [op for op in ops if op.seq_new is None and op.kind in (OpKind.MATMUL, OpKind.NORM, OpKind.ELEMENTWISE,
+                                                                     OpKind.EMBEDDING, OpKind.ALLREDUCE, OpKind.P2P)]
+    taken += [Op("send", OpKind.P2P, "bf16", act_in_bytes=1e6, comm_bytes=1e6, group=2),
+              Op("shapeless", OpKind.MATMUL, "fp8", flops=4e12), Op("bytes_only", OpKind.MATMUL, "fp8", m=300, n=8, k=64),
+              Op("empty", OpKind.ALLREDUCE, "bf16", group=8),
+              Op("sample", OpKind.ELEMENTWISE, "bf16", act_in_bytes=1e6, act_out_bytes=8.0, m=0, n=9, group=8)]
+    options = [device.options] + [dataclasses.replace(device.options, **{name: not value})
+                                  for name, value in dataclasses.asdict(device.options).items()]
+    for opts in options:
+        gpu = GpuDevice(device.spec, device.chips, opts)
+        rows = gpu.cost_rows(taken)
+        assert rows.shape == (len(taken), len(COST_COLUMNS))
+        for op, row in zip(taken, rows.tolist()):
+            cost = gpu.cost(op)
+            want = [getattr(cost, f) for f in COST_COLUMNS]
+            want[COST_COLUMNS.index("hbm_bytes")] = op.memory_bytes if cost.hbm_bytes is None else cost.hbm_bytes
+            assert row == want, (op.name, opts)
+    others = [op for op in ops if op.seq_new is not None or op.kind == OpKind.MOE_MATMUL]
+    assert others and all(device.cost_rows([op]) is None for op in others)
+    assert device.cost_rows([Op("ar16", OpKind.ALLREDUCE, "bf16", comm_bytes=1e6, group=16)]) is None
+
+
+_NAMES = ("qkv_proj", "input_norm", "post_attention_norm", "final_norm", "attn_residual", "silu_mul", "sample",
+          "sample_allreduce", "embedding", "embedding_allreduce", "mlp_allreduce", "stage_send")
+_KINDS = (OpKind.MATMUL, OpKind.NORM, OpKind.ELEMENTWISE, OpKind.EMBEDDING, OpKind.ALLREDUCE, OpKind.P2P)
+_amounts = st.sampled_from([0.0]) | st.floats(1.0, 1e11)
+_random_ops = st.lists(st.builds(
+    lambda name, kind, dtype, amounts, group, shape: Op(name, kind, dtype, *amounts, group=group, m=shape[0],
+                                                        n=shape[1], k=shape[2]),
+    st.sampled_from(_NAMES), st.sampled_from(_KINDS), st.sampled_from(["fp8", "bf16", "fp4", "int8"]),
+    st.tuples(*[_amounts] * 7), st.integers(1, 8), st.tuples(*[st.sampled_from([0, 1]) | st.integers(0, 9000)] * 3)),
+    min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_random_ops, st.sampled_from(GPUS), st.sampled_from(["", "custom_allreduce", "gathered_logits",
+                                                            "fused_residual_norm", "separate_input_quantize",
+                                                            "sustained_power_cap", "cuda_graphs"]))
+def test_cost_rows_equal_costs_on_drawn_ops(devices, ops, name, flip) -> None:
+    """`cost_rows` on drawn ops of every kind it takes (names the effects act on, zero and non-zero fields, any
+    group in a server, any shape) equals `cost` field for field, with one effect flipped."""
+    from asicsim.kernels.accounts import COST_COLUMNS
+
+    device = devices[name]
+    if flip:
+        device = device.with_effects({flip: not device.effects[flip]})
+    rows = device.cost_rows(ops)
+    for op, row in zip(ops, rows.tolist()):
+        cost = device.cost(op)
+        want = [getattr(cost, f) for f in COST_COLUMNS]
+        want[COST_COLUMNS.index("hbm_bytes")] = op.memory_bytes
+        assert row == want, op
 
 
 def test_cycles_are_seconds_times_the_clock(devices) -> None:

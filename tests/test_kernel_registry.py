@@ -282,7 +282,36 @@ _op = st.builds(lambda c, m, w, f: (c, m, w, 0.0, f, False), _unit_s, _unit_s, _
     st.builds(lambda lk, f: (0.0, 0.0, 0.0, lk, f, True), st.floats(1e-6, 1e-4), _unit_s)
 _stream = st.tuples(st.lists(_op, max_size=3), st.lists(_op, min_size=1, max_size=8), st.lists(_op, max_size=3))
 
+# cost rows: each column zero or positive; buckets as the engine gives them (4: a fallback op's)
+_cost_row = st.lists(st.sampled_from([0.0]) | st.floats(1e-9, 1e6), min_size=10, max_size=10)
+_accounts = st.builds(
+    lambda ops, clocks: (np.array([o[0] for o in ops], dtype=np.float64).reshape(-1, 10), *clocks,
+                         np.array([o[1] for o in ops], dtype=np.int64), np.array([o[2] for o in ops])),
+    st.lists(st.tuples(_cost_row, st.integers(0, 4), st.floats(0.0, 1e15)), max_size=12),
+    st.tuples(*[st.floats(1e-10, 1e-8)] * 3))
+
+# GPU array-free ops: any kind code and flags, fields zero or positive, group 1-8, shapes up to 5,000
+_op_value = st.sampled_from([0.0]) | st.floats(1.0, 1e12)
+_dense_op = st.tuples(st.integers(0, 3), st.integers(0, 255),
+                      st.tuples(*[_op_value] * 7, st.integers(1, 8), *[st.integers(0, 5000)] * 3),
+                      st.tuples(peaks, efficiencies, st.sampled_from([0.5, 1.0, 2.0]), bandwidths,
+                                st.sampled_from([0.0, 65536.0, 1e7])))
+_gpu_constants = st.builds(
+    lambda clock, lat, bw, sms, tiles, narrow, depth, wq, frac, custom: np.array(
+        [clock, lat[0], lat[1], lat[2], bw[0], bw[1], bw[2], sms, *tiles, narrow, depth, float(wq), lat[3], frac, bw[3],
+         lat[4], lat[5], bw[4], float(custom), 4.0]),
+    st.floats(1e9, 2e9), st.tuples(*[latencies] * 6), st.tuples(*[bandwidths] * 5), sm_counts,
+    st.sampled_from([(128, 256, 128), (128, 128, 64)]), st.floats(0.5, 1.0), st.sampled_from([512, 1024]),
+    wave_quantization, st.floats(0.5, 1.0), st.booleans())
+_dense_costs = st.builds(
+    lambda ops, consts, curve: (np.array([o[:2] for o in ops], dtype=np.int64).reshape(-1, 2),
+                                np.array([o[2] for o in ops], dtype=np.float64).reshape(-1, 11),
+                                np.array([o[3] for o in ops], dtype=np.float64).reshape(-1, 5), consts, *curve),
+    st.lists(_dense_op, max_size=8), _gpu_constants, busbw_curves())
+
 STRATEGIES = {
+    "asicsim.kernels.accounts:summed_accounts": _accounts,
+    "asicsim.kernels.gpu_price:dense_costs": _dense_costs,
     "asicsim.kernels.schedule:schedule_step_s": st.builds(
         schedule_args, st.lists(_stream, min_size=1, max_size=2), st.integers(1, 12), st.booleans()),
     "asicsim.kernels.memory:transfer_time_s": st.tuples(sizes_bytes, bandwidths, latencies),

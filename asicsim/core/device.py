@@ -138,7 +138,10 @@ class Device(Protocol):
     with a run's weights and peak KV cache placed in its memory tiers (`RunDescription.make_device` calls it; an
     SRAM pipeline reads each op's bytes from the tiers they landed in). `prices_own_scale_out = True` says the
     device already prices collectives over more chips than one scale-up domain on its own fabric (an SRAM pipeline's
-    chip-to-chip routes), so `core.scale_out` leaves them to it.
+    chip-to-chip routes), so `core.scale_out` leaves them to it. `cost_rows(ops)` returns the costs of ops without
+    per-sequence arrays as one float array, a row per op in `kernels.accounts.COST_COLUMNS` order (OpCost's fields,
+    hbm_bytes resolved to `Op.memory_bytes` where `cost` leaves it None), equal to `cost` bit for bit, or None where
+    the device prices such ops one by one; a serial step engine then sums a new group of them in one pass.
 
     Device packages are found through `asicsim.core.registry` by the spec's `kind`. Every spec carries
     `kind`, `name`, `description`, `sources` and `assumed` (`asicsim.core.specfile.build_spec`); anything
@@ -336,6 +339,14 @@ class DelegatingDevice:
 
     def cost(self, op: Op) -> OpCost:
         return self.inner.cost(op)
+
+    def cost_rows(self, ops: Any) -> Any:
+        """The inner device's cost rows (optional, `Device`) where this view prices ops as the inner device does;
+        None where a subclass re-prices some (its own `cost`): the engine then asks that `cost` op by op."""
+        rows = getattr(self.inner, "cost_rows", None)
+        if rows is None or type(self).cost is not DelegatingDevice.cost:
+            return None
+        return rows(ops)
 
     def peak_flops_per_s(self, dtype: str) -> float:
         return self.inner.peak_flops_per_s(dtype)

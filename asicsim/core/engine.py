@@ -64,6 +64,7 @@ from typing import Sequence
 
 import numpy as np
 
+from asicsim.kernels.accounts import summed_accounts
 from asicsim.kernels.schedule import schedule_step_s
 from asicsim.workloads.graph_types import Op, OpKind, StepGraph
 
@@ -480,6 +481,8 @@ class StepEngine:
         self._seen: set = set()  # serial steps' keys met once (`_serial_template`)
         self._tables: dict[tuple, tuple] = {}  # graphs' dense keys -> their templates' joined op table
         self._prefetch = bool(device.prefetch_weights)
+        # Optional (Device): the costs of array-free ops as rows in one call, for a serial step's new sums.
+        self._cost_rows = None if exact else getattr(device, "cost_rows", None)
 
     def price(self, op: Op) -> _Priced:
         """Ask the device for the op's cycles and convert them to seconds (the only conversion).
@@ -797,16 +800,35 @@ class StepEngine:
         key = tuple([op.value_key for op in ops if op.seq_new is None])
         summed = self._group_cache.get(key)
         if summed is None:
-            summed = _ZERO
-            for op in ops:
-                if op.seq_new is None:
-                    summed = [s + v for s, v in zip(summed, self._price_cached(op).account)]
+            summed = self._summed_rows(ops) if self._cost_rows is not None else None
+            if summed is None:
+                summed = _ZERO
+                for op in ops:
+                    if op.seq_new is None:
+                        summed = [s + v for s, v in zip(summed, self._price_cached(op).account)]
             if None not in key:  # an op without a value key (arrays) cannot stand for others
                 if len(self._group_cache) > _OP_CACHE_MAX:
                     self._group_cache.clear()
                 self._group_cache[key] = tuple(summed)
         varying = [self.price(op) for op in ops if op.seq_new is not None] if len(key) != len(ops) else []
         return summed, varying
+
+    def _summed_rows(self, ops: Sequence[Op]) -> list[float] | None:
+        """`_group`'s summed account of the array-free ops from the device's cost rows (`Device.cost_rows`) in one
+        pass (`kernels.accounts.summed_accounts`): the same floats in the same order; None where the device gives no
+        rows for them."""
+        dense, buckets, flops = [], [], []
+        for op in ops:
+            if op.seq_new is None:
+                dense.append(op)
+                buckets.append(_BUCKET_OF.get(op.kind, 3))
+                flops.append(op.flops)
+        rows = self._cost_rows(dense)
+        if rows is None:
+            return None
+        c, m, lk = self._unit_seconds
+        return summed_accounts(rows, c, m, lk, np.array(buckets, dtype=np.int64),
+                               np.array(flops, dtype=np.float64)).tolist()
 
     def _serial_step(self, graph: StepGraph) -> StepTiming:
         """One op stream, no prefetch: every op runs alone, so the step is a sum (see module docstring)."""

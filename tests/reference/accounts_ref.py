@@ -1,0 +1,18 @@
+"""Twin of kernels/accounts.py: each op's account built as a list of its fields, then the lists summed."""
+
+
+def summed_accounts(rows, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, buckets, flops):
+    total = [0.0] * 16
+    for row, bucket, op_flops in zip(rows.tolist(), buckets.tolist(), flops.tolist()):
+        compute, memory, weight, link, fixed, ideal, stall, hbm, fallback, energy = row
+        compute_s = compute * compute_s_per_cycle
+        memory_s = memory * memory_s_per_cycle + weight * memory_s_per_cycle
+        link_s = link * link_s_per_cycle
+        alone = fixed + max(compute_s, memory_s, link_s)
+        kinds = [0.0] * 5
+        kinds[4 if fallback > 0.0 else bucket] = alone
+        wait = max(alone - fixed - compute_s, 0.0) if compute_s > 0.0 else 0.0
+        account = [alone, compute_s, memory_s, link_s, fixed, ideal * compute_s_per_cycle, stall * compute_s_per_cycle,
+                   wait, op_flops, hbm, *kinds, energy]
+        total = [t + a for t, a in zip(total, account)]
+    return total
