@@ -124,3 +124,24 @@ def test_whole_second_stamps_are_seconds_on_both_readers(tmp_path, header):
     path = tmp_path / "t.csv"
     path.write_text(f"{header}\n2000-01-01 00:00:00,10,2\n2000-01-01 00:00:01.5,10,2\n2000-01-01 00:01:00,10,2\n")
     assert [r.arrival_at for r in load_trace(str(path))] == [0.0, 1.5, 60.0]
+
+
+def test_a_trace_run_reads_its_csv_once_and_a_limit_past_its_end_is_the_whole_trace(tmp_path, monkeypatch):
+    """Resolving and serving a trace run without a limit parses the CSV once (its request count comes from the whole
+    trace, then that many are served); a limit at or past the end gives the whole trace, one below it the first
+    rows' requests as before."""
+    import asicsim.core.description as description
+    from asicsim.core.description import RunSpec, build_requests, resolve
+
+    path = tmp_path / "t.csv"
+    path.write_text("arrived_at,num_prefill_tokens,num_decode_tokens\n" + "".join(
+        f"{5.0 - 0.5 * i},{100 + i},{10 + i}\n" for i in range(8)))
+    reads = []
+    monkeypatch.setattr(description, "load_trace", lambda *a: reads.append(a) or load_trace(*a))
+    d = resolve(RunSpec(hardware="h100-sxm", chips=1, model="llama-3.1-8b", trace=str(path)))
+    whole = build_requests(d)
+    assert d.requests == 8 and len(reads) == 1 and whole == load_trace(str(path))
+    for limit in (8, 9, 100):
+        assert description._trace(str(path), 1.0, limit) is whole
+    first = description._trace(str(path), 1.0, 3)
+    assert first == load_trace(str(path), 1.0, 3) and first != whole[:3] and len(reads) == 2

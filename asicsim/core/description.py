@@ -272,8 +272,19 @@ def _load_file(path: str, mtime_ns: int) -> Any:  # noqa: ARG001 - the modificat
 
 
 def _trace(name: str, time_scale: float, limit: int) -> tuple[Request, ...]:
-    """A trace's requests; a user's CSV is read afresh when it changed."""
-    return _load_trace(name, time_scale, limit, _mtime_ns(trace_path(name)))
+    """A trace's requests; a user's CSV is read afresh when it changed. A limit at or past the trace's length is the
+    whole trace (every row: the same requests), read once: a run without a limit resolves its request count from the
+    whole trace, then serves that many."""
+    mtime_ns = _mtime_ns(trace_path(name))
+    if limit and limit >= _TRACE_ROWS.get((name, mtime_ns), limit + 1):
+        limit = 0
+    requests = _load_trace(name, time_scale, limit, mtime_ns)
+    if not limit:
+        _TRACE_ROWS[(name, mtime_ns)] = len(requests)
+    return requests
+
+
+_TRACE_ROWS: dict[tuple[str, int], int] = {}  # (trace, modification time) -> its rows, once read whole
 
 
 @lru_cache(maxsize=32)
