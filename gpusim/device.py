@@ -13,6 +13,7 @@ NVIDIA specs; vLLM for the AMD and Intel ones).
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -58,6 +59,9 @@ _MOE_PERMUTED_ROWS = {"experts_gate_up": "act_in_bytes", "experts_down": "act_ou
 _WIDER = WIDER_DATAPATHS
 
 
+# An op's fields `cost_rows` reads (from its __dict__): what fixes its static values, and its VALUE_COLUMNS.
+_STATIC_KEY = operator.itemgetter("name", "kind", "dtype", "group")
+_VALUES = operator.itemgetter(*gpu_price.VALUE_COLUMNS)
 # Memory-bound kinds priced as one streaming kernel each (GpuDevice._streamed_bytes).
 _STREAMED = frozenset((OpKind.NORM, OpKind.ELEMENTWISE, OpKind.EMBEDDING))
 # Kernels the power-limit throttle slows (GpuOptions.sustained_power_cap): GEMMs and prefill attention.
@@ -240,34 +244,27 @@ class GpuDevice(SpecDevice):
         bytes) in one jitted call (`kernels.gpu_price.dense_costs`), the same floats; None where an op is of another
         kind or would be refused (the caller then prices them one by one, as `cost` does)."""
         statics = self.__dict__.setdefault("_statics_memo", {})
-        codes: list[int] = []
-        values: list[float] = []
-        derived: list[float] = []
+        table: list[float] = []
         for op in ops:
             d = op.__dict__
             if d["seq_new"] is not None or d["seq_past"] is not None:
                 return None
-            key = (d["name"], d["kind"], d["dtype"], d["group"])
+            key = _STATIC_KEY(d)
             static = statics.get(key, False)
             if static is False:
                 static = statics[key] = self._static(op)
             if static is None:
                 return None
-            codes += static[0]
-            derived += static[1]
-            values += (d["flops"], d["weight_bytes"], d["act_in_bytes"], d["act_out_bytes"], d["kv_read_bytes"],
-                       d["kv_write_bytes"], d["comm_bytes"], d["group"], d["m"], d["n"], d["k"])
+            table += static
+            table += _VALUES(d)
         consts = self.__dict__.get("_constants_memo")
         if consts is None:
             consts = self.__dict__["_constants_memo"] = self._constants()
-        n_ops = len(ops)
-        return gpu_price.dense_costs(np.array(codes, dtype=np.int64).reshape(n_ops, 2),
-                                     np.array(values, dtype=np.float64).reshape(n_ops, len(gpu_price.VALUE_COLUMNS)),
-                                     np.array(derived, dtype=np.float64).reshape(n_ops, len(gpu_price.STATIC_COLUMNS)),
+        return gpu_price.dense_costs(np.array(table, dtype=np.float64).reshape(len(ops), len(gpu_price.OP_COLUMNS)),
                                      consts, self._nccl_sizes, self._nccl_busbw)
 
-    def _static(self, op: Op) -> tuple[tuple[int, int], tuple[float, ...]] | None:
-        """((kind code, flags), STATIC_COLUMNS values) of ops of this name, kind, dtype and group for `cost_rows`:
+    def _static(self, op: Op) -> tuple[float, ...] | None:
+        """(kind code, flags, STATIC_COLUMNS values) of ops of this name, kind, dtype and group for `cost_rows`:
         the choices `_price` makes from those alone; None for a kind it does not take or an op `cost` refuses."""
         g, kind, name = gpu_price, op.kind, op.name
         if op.dtype not in _WIDER:
@@ -300,7 +297,7 @@ class GpuDevice(SpecDevice):
             elem = dtype_bytes(op.dtype, name)
         except InputError:
             return None
-        return (code, flags), (peak, efficiency, elem, cap, limit)
+        return (code, flags, peak, efficiency, elem, cap, limit)
 
     def _constants(self) -> np.ndarray:
         """The device's CONSTANTS (`kernels.gpu_price`) for `cost_rows`."""

@@ -1,7 +1,7 @@
 """Costs of a GPU's array-free ops (GEMMs, memory-bound kernels, all-reduces, point-to-point sends) in one call: the
 arithmetic of `gpusim.device.GpuDevice.cost` for those kinds, op by op, with the choices it makes from an op's name,
 kind, dtype and group (fusions, gathered logits, the one-shot all-reduce's limit, ...) made beforehand and passed as
-codes and per-op values. A serving hour prices ~10^4 such groups; one call replaces a dozen Python pricings each.
+codes and values, one row per op. A serving hour prices ~10^4 such groups; one call replaces a dozen Python pricings.
 
 Rows come out in `kernels.accounts.COST_COLUMNS` order, hbm_bytes as the op's own bytes (a GPU moves all of them).
 """
@@ -14,11 +14,11 @@ from asicsim.kernels.jit import jit
 
 __all__ = ["dense_costs", "KIND_MATMUL", "KIND_STREAMED", "KIND_ALLREDUCE", "KIND_P2P", "FUSED", "EMBEDDING",
            "RESIDUAL_NORM", "GATHERED_SAMPLE", "REPLICATED", "GATHERED_ALLREDUCE", "QUANTIZE", "THROTTLED",
-           "VALUE_COLUMNS", "STATIC_COLUMNS", "CONSTANTS"]
+           "VALUE_COLUMNS", "STATIC_COLUMNS", "OP_COLUMNS", "CONSTANTS"]
 
-# Kind codes (codes[:, 0]).
+# Kind codes (an op row's "kind").
 KIND_MATMUL, KIND_STREAMED, KIND_ALLREDUCE, KIND_P2P = 0, 1, 2, 3
-# Flag bits (codes[:, 1]): what the options make of this op.
+# Flag bits (an op row's "flags"): what the options make of this op.
 FUSED = 1  # an elementwise op run inside a neighbouring kernel: only its ideal cycles
 EMBEDDING = 2  # a streamed embedding: gathers only the rows it writes
 RESIDUAL_NORM = 4  # a norm with the residual add fused in: reads the residual, writes the new stream
@@ -27,13 +27,15 @@ REPLICATED = 16  # an all-reduce a replicated embedding makes unnecessary: free
 GATHERED_ALLREDUCE = 32  # the sampling all-reduce as an all-gather of full logits
 QUANTIZE = 64  # a GEMM whose input is quantized by a kernel of its own
 THROTTLED = 128  # a GEMM the sustained power cap slows
-# Per-op values (values[:, j]), the op's own fields.
+# The op's own fields, as an op row carries them.
 VALUE_COLUMNS = ("flops", "weight_bytes", "act_in_bytes", "act_out_bytes", "kv_read_bytes", "kv_write_bytes",
                  "comm_bytes", "group", "m", "n", "k")
-# Per-op values the device derives (statics[:, j]): its dtype's executed peak and GEMM efficiency, its element bytes,
+# What the device derives per op: its dtype's executed peak and GEMM efficiency, its element bytes,
 # and for an all-reduce its group's bus-bandwidth cap and one-shot size limit.
 STATIC_COLUMNS = ("peak_flops_per_s", "gemm_efficiency", "element_bytes", "busbw_cap_bytes_per_s",
                   "oneshot_limit_bytes")
+# An op's row (ops[i, j]).
+OP_COLUMNS = ("kind", "flags", *STATIC_COLUMNS, *VALUE_COLUMNS)
 # The device's constants (consts[j]).
 CONSTANTS = ("clock_hz", "launch_overhead_s", "gemm_latency_s", "memory_latency_s", "hbm_read_bytes_per_s",
              "hbm_write_bytes_per_s", "gemm_weight_bytes_per_s", "sm_count", "gemm_tile_m", "gemm_tile_n_wide",
@@ -52,20 +54,20 @@ def _stream_s(read_bytes, write_bytes, latency_s, read_bytes_per_s, write_bytes_
 
 
 @jit
-def dense_costs(codes, values, statics, consts, nccl_sizes, nccl_busbw):
-    """Cost rows (`COST_COLUMNS`) of ops given as kind codes and flags (`codes`, int64 n x 2), their fields
-    (`values`, VALUE_COLUMNS) and derived values (`statics`, STATIC_COLUMNS), on a GPU (`consts`, CONSTANTS) with
-    a measured NCCL bus-bandwidth curve."""
-    n_ops = codes.shape[0]
+def dense_costs(ops, consts, nccl_sizes, nccl_busbw):
+    """Cost rows (`COST_COLUMNS`) of ops given as rows of `OP_COLUMNS` (kind code, flags, STATIC_COLUMNS,
+    VALUE_COLUMNS; codes and counts as whole floats), on a GPU (`consts`, CONSTANTS) with a measured NCCL
+    bus-bandwidth curve."""
+    n_ops = ops.shape[0]
     rows = np.zeros((n_ops, 10))
     clock, launch_s, gemm_latency_s, memory_latency_s = consts[0], consts[1], consts[2], consts[3]
     read_bps, write_bps = consts[4], consts[5]
     for i in range(n_ops):
-        kind, flags = codes[i, 0], codes[i, 1]
-        flops, weight_bytes, act_in, act_out = values[i, 0], values[i, 1], values[i, 2], values[i, 3]
-        kv_read, kv_write, comm = values[i, 4], values[i, 5], values[i, 6]
-        group, m, n, k = np.int64(values[i, 7]), np.int64(values[i, 8]), np.int64(values[i, 9]), np.int64(values[i, 10])
-        peak, efficiency, elem = statics[i, 0], statics[i, 1], statics[i, 2]
+        kind, flags = np.int64(ops[i, 0]), np.int64(ops[i, 1])
+        peak, efficiency, elem, busbw_cap, oneshot_limit = ops[i, 2], ops[i, 3], ops[i, 4], ops[i, 5], ops[i, 6]
+        flops, weight_bytes, act_in, act_out = ops[i, 7], ops[i, 8], ops[i, 9], ops[i, 10]
+        kv_read, kv_write, comm = ops[i, 11], ops[i, 12], ops[i, 13]
+        group, m, n, k = np.int64(ops[i, 14]), np.int64(ops[i, 15]), np.int64(ops[i, 16]), np.int64(ops[i, 17])
         memory_bytes = weight_bytes + act_in + act_out + kv_read + kv_write
         rows[i, 7] = memory_bytes
         ideal = flops / peak * clock if flops > 0.0 else 0.0
@@ -108,11 +110,11 @@ def dense_costs(codes, values, statics, consts, nccl_sizes, nccl_busbw):
                 logits = float(m) * float(n) * max(group, 1)
                 link_s = curve_allreduce_time_s(logits * _LOGIT_WIRE_BYTES, group, nccl_sizes, nccl_busbw,
                                                 consts[19]) / 2.0
-            elif consts[20] > 0.0 and group > 1 and comm < statics[i, 4]:
+            elif consts[20] > 0.0 and group > 1 and comm < oneshot_limit:
                 if comm > 0.0:
                     link_s = (consts[18] + (group - 1) * comm / consts[16] + group * comm / read_bps)
             else:
-                link_s = curve_allreduce_time_s(comm, group, nccl_sizes, nccl_busbw, statics[i, 3])
+                link_s = curve_allreduce_time_s(comm, group, nccl_sizes, nccl_busbw, busbw_cap)
         else:  # KIND_P2P
             link_s = consts[17] + comm / consts[16] if comm > 0.0 else 0.0
         if flags & THROTTLED and compute_s > 0.0:

@@ -124,7 +124,7 @@ def _schedule_example():
 
 def _dense_costs_example():
     """One Llama-70B layer's array-free ops at TP 8 on an H100-like GPU, 1,024 tokens: norm, QKV, O, all-reduce,
-    residual, norm, gate/up, SiLU, down, all-reduce, residual (kinds, flags, fields, derived values, constants)."""
+    residual, norm, gate/up, SiLU, down, all-reduce, residual (op rows, constants, NCCL curve)."""
     matmul, streamed, allreduce_kind, throttled = 0, 1, 2, 128  # kernels.gpu_price: KIND_* codes, THROTTLED
     t, h = 1024, 8192
 
@@ -136,12 +136,11 @@ def _dense_costs_example():
     ops = [(streamed, stream), (matmul, gemm(h, 1280)), (matmul, gemm(1024, h)), (allreduce_kind, allreduce),
            (streamed, stream), (streamed, stream), (matmul, gemm(h, 7168)), (streamed, stream),
            (matmul, gemm(3584, h)), (allreduce_kind, allreduce), (streamed, stream)]
-    codes = np.array([(kind, throttled if kind == matmul else 0) for kind, _ in ops], dtype=np.int64)
-    values = np.array([v for _, v in ops], dtype=np.float64)
-    statics = np.tile(np.array([1978.9e12, 0.7, 1.0, 360e9, 256.0 * 1024]), (len(ops), 1))
+    derived = (1978.9e12, 0.7, 1.0, 360e9, 256.0 * 1024)  # peak, GEMM efficiency, element bytes, cap, one-shot limit
+    table = np.array([(kind, throttled if kind == matmul else 0, *derived, *v) for kind, v in ops], dtype=np.float64)
     consts = np.array([1.83e9, 1e-6, 4e-6, 2e-6, 3.0e12, 2.6e12, 2.9e12, 132, 128, 256, 128, 0.85, 1024, 1.0, 3e-6,
                        0.9, 150e9, 2e-6, 5e-6, 360e9, 1.0, 4.0])
-    return codes, values, statics, consts, _NCCL_SIZES_BYTES.copy(), _NCCL_BUSBW_BYTES_PER_S.copy()
+    return table, consts, _NCCL_SIZES_BYTES.copy(), _NCCL_BUSBW_BYTES_PER_S.copy()
 
 
 def _accounts_example():

@@ -304,9 +304,8 @@ _gpu_constants = st.builds(
     st.sampled_from([(128, 256, 128), (128, 128, 64)]), st.floats(0.5, 1.0), st.sampled_from([512, 1024]),
     wave_quantization, st.floats(0.5, 1.0), st.booleans())
 _dense_costs = st.builds(
-    lambda ops, consts, curve: (np.array([o[:2] for o in ops], dtype=np.int64).reshape(-1, 2),
-                                np.array([o[2] for o in ops], dtype=np.float64).reshape(-1, 11),
-                                np.array([o[3] for o in ops], dtype=np.float64).reshape(-1, 5), consts, *curve),
+    lambda ops, consts, curve: (np.array([(*o[:2], *o[3], *o[2]) for o in ops], dtype=np.float64).reshape(-1, 18),
+                                consts, *curve),
     st.lists(_dense_op, max_size=8), _gpu_constants, busbw_curves())
 
 STRATEGIES = {

@@ -80,10 +80,10 @@ def _one(code, flags, v, s, c, sizes, busbw):
     return row
 
 
-def dense_costs(codes, values, statics, consts, nccl_sizes, nccl_busbw):
+def dense_costs(ops, consts, nccl_sizes, nccl_busbw):
     c = dict(zip(g.CONSTANTS, consts.tolist()))
     rows = []
-    for (code, flags), v, s in zip(codes.tolist(), values.tolist(), statics.tolist()):
-        rows.append(_one(code, flags, dict(zip(g.VALUE_COLUMNS, v)), dict(zip(g.STATIC_COLUMNS, s)), c, nccl_sizes,
-                         nccl_busbw))
+    for row in ops.tolist():
+        op = dict(zip(g.OP_COLUMNS, row))
+        rows.append(_one(int(op["kind"]), int(op["flags"]), op, op, c, nccl_sizes, nccl_busbw))
     return rows
