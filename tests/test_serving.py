@@ -599,6 +599,9 @@ def test_the_collector_is_paused_for_the_loop_and_summary_and_restored(monkeypat
             with collection_paused():
                 assert not gc.isenabled()
             assert not gc.isenabled()
-        assert gc.isenabled() == enabled
+            built = [[i] for i in range(50_000)]  # tracked objects the next collection would walk as young ones
+        assert gc.isenabled() == enabled and gc.get_freeze_count() == 0 and len(built) == 50_000
+        if enabled:  # what the block built went to the oldest generation unwalked (not walked young on the way out)
+            assert id(built[0]) in {id(o) for o in gc.get_objects(generation=2)}
     finally:
         (gc.enable if was else gc.disable)()
