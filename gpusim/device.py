@@ -343,9 +343,9 @@ class GpuDevice(SpecDevice):
             if explain:
                 detail = {"algorithm": algorithm}
         elif kind == OpKind.ATTENTION_DECODE:
-            compute_s, memory_s, weight_s, detail = self._attention_decode(op)
+            compute_s, memory_s, weight_s, detail = self._attention_decode(op, explain)
         elif kind == OpKind.ATTENTION_PREFILL:
-            compute_s, memory_s, weight_s, detail = self._attention_prefill(op)
+            compute_s, memory_s, weight_s, detail = self._attention_prefill(op, explain)
         elif kind == OpKind.MOE_MATMUL:  # the active experts' GEMMs as one grouped kernel
             compute_s, memory_s, weight_s, serial_s, detail = self._grouped_matmul(op, explain)
         elif kind == OpKind.SSM_SCAN:  # chunked scan on tensor cores; state and activations streamed
@@ -526,7 +526,7 @@ class GpuDevice(SpecDevice):
             else s.prefill_attention_efficiency_fp8
         return stack if self.options.stack_attention and stack > 0.0 else self._attention_efficiency(dtype)
 
-    def _attention_prefill(self, op: Op) -> tuple[float, float, float, dict[str, Any]]:
+    def _attention_prefill(self, op: Op, explain: bool) -> tuple[float, float, float, dict[str, Any] | None]:
         s = self.spec
         new, past = _seq_arrays(op)
         efficiency = self._prefill_efficiency(op.dtype)
@@ -547,17 +547,24 @@ class GpuDevice(SpecDevice):
             elem = dtype_bytes(op.dtype, op.name)
             q_or_o = float(new.sum()) * op.q_heads * op.head_dim * elem
             read, written = q_or_o + kv_cache_bytes(new, past, op.kv_heads, op.head_dim, elem), q_or_o
-        useful_flops = attention_flops(new, past, op.q_heads, op.head_dim, True)
         if self.options.stack_attention and s.prefill_attention_fixed_s > 0.0 and compute_s > 0.0:
             compute_s += self._latency(s.prefill_attention_fixed_s - s.gemm_latency_s)
         memory_s = self._stream_s(read, written)
         if self.options.stack_attention and Feature.MLA in op.features and s.mla_prefill_head_s > 0.0:
             memory_s += float(new.size) * op.q_heads * s.mla_prefill_head_s
-        return compute_s, memory_s, 0.0, {"useful_flops": useful_flops}
+        detail = {"useful_flops": attention_flops(new, past, op.q_heads, op.head_dim, True)} if explain else None
+        return compute_s, memory_s, 0.0, detail
 
-    def _attention_decode(self, op: Op) -> tuple[float, float, float, dict[str, Any]]:
+    def _attention_decode(self, op: Op, explain: bool) -> tuple[float, float, float, dict[str, Any] | None]:
+        """Priced from its totals (`decode_cost_by_totals`): the sequences' arrays are read only for an op without
+        FLOPs or bytes."""
         s = self.spec
-        new, past = _seq_arrays(op)
+        read, written = _read_bytes(op), _written_bytes(op)
+        if op.flops > 0.0 and read + written > 0.0:
+            sequences = _sequence_count(op)
+        else:
+            new, past = _seq_arrays(op)
+            sequences = new.size
         flops = op.flops if op.flops > 0.0 else attention_flops(new, past, op.q_heads, op.head_dim, True)
         mla = self.options.stack_attention and Feature.MLA in op.features and s.mla_decode_fixed_s > 0.0
         efficiency = self._attention_efficiency(op.dtype)
@@ -566,21 +573,20 @@ class GpuDevice(SpecDevice):
                 else s.mla_decode_efficiency_fp8
             efficiency = own or efficiency
         compute_s = flops / (self.peak_flops_per_s(op.dtype) * efficiency)
-        read, written = _read_bytes(op), _written_bytes(op)
         if read + written <= 0.0:
             elem = dtype_bytes(op.dtype, op.name)
-            q_or_o = float(new.size) * op.q_heads * op.head_dim * elem
+            q_or_o = float(sequences) * op.q_heads * op.head_dim * elem
             read, written = kv_cache_bytes(new, past, op.kv_heads, op.head_dim, elem) + q_or_o, q_or_o
-        detail = {"kv_bytes": read + written}
+        detail = {"kv_bytes": read + written} if explain else None
         if self.options.stack_attention and s.decode_attention_stream_fraction > 0.0:
             # The stack's measured decode attention: fixed cost + KV stream + per (sequence x head) work (its
             # RoPE / KV-append kernel and the attention kernel's per-head setup run apart from the stream).
             stream_s = (read + written) / (s.hbm_bandwidth_bytes_per_s * s.decode_attention_stream_fraction)
             fixed_s, per_head_s = ((s.mla_decode_fixed_s, s.mla_decode_head_s) if mla
                                    else (s.decode_attention_fixed_s, s.decode_attention_head_s))
-            head_s = float(new.size) * op.q_heads * per_head_s
+            head_s = float(sequences) * op.q_heads * per_head_s
             memory_s = self._latency(fixed_s) + stream_s + head_s
-            return compute_s, memory_s, 0.0, detail | {"stack_attention": True, "mla": mla}
+            return compute_s, memory_s, 0.0, detail and detail | {"stack_attention": True, "mla": mla}
         return compute_s, self._stream_s(read, written), 0.0, detail
 
     def _allreduce_s(self, op: Op) -> tuple[float, str]:
@@ -642,6 +648,14 @@ def _written_bytes(op: Op) -> float:
 def _full_logits(op: Op) -> float:
     """Full-vocabulary logits of a sampling op: its shard (m tokens x n vocab) times the TP group."""
     return float(op.m) * float(op.n) * max(int(op.group), 1)
+
+
+def _sequence_count(op: Op) -> int:
+    """Sequences of an attention op: `_seq_arrays(op)[0].size` without making the arrays."""
+    given = op.seq_past if op.seq_new is None else op.seq_new
+    if given is None:
+        return 0
+    return given.size if isinstance(given, np.ndarray) else int(np.size(given))
 
 
 def _seq_arrays(op: Op) -> tuple[np.ndarray, np.ndarray]:

@@ -476,3 +476,19 @@ def test_gathered_logits_all_gather_the_full_vocabulary(devices) -> None:
 def replace_options(**changes) -> GpuOptions:
     """The generic stack with some switches changed."""
     return dataclasses.replace(GpuOptions.for_stack("generic"), **changes)
+
+
+@pytest.mark.parametrize("new, past", [(None, np.array([5, 6, 7])), (np.ones(4, dtype=np.int64), np.arange(4)),
+                                       (None, None), (None, [3, 4]), (np.ones((2, 3), dtype=np.int64), np.zeros((2, 3)))])
+def test_a_decode_op_is_priced_by_its_sequence_count_without_its_arrays(devices, new, past) -> None:
+    """A decode-attention op with FLOPs and bytes is priced from its totals and sequence count; the count read
+    without making the arrays is the arrays' (`_seq_arrays`), and the price that of the same op with arrays made."""
+    from asicsim.gpusim.device import _seq_arrays, _sequence_count
+
+    op = Op("attention_decode", OpKind.ATTENTION_DECODE, "fp8", flops=1e9, kv_read_bytes=4e8, kv_write_bytes=1e5,
+            q_heads=8, kv_heads=1, head_dim=128, seq_new=new, seq_past=past)
+    made = _seq_arrays(op)
+    assert _sequence_count(op) == made[0].size
+    again = Op("attention_decode", OpKind.ATTENTION_DECODE, "fp8", flops=1e9, kv_read_bytes=4e8, kv_write_bytes=1e5,
+               q_heads=8, kv_heads=1, head_dim=128, seq_new=made[0], seq_past=made[1])
+    assert devices["h100-sxm"].cost(op) == devices["h100-sxm"].cost(again)
