@@ -358,3 +358,29 @@ def test_the_decode_attention_maker_gives_the_built_op(past, grown, tp, name, dt
         got, want = getattr(op, field), getattr(built[0], field)
         assert type(got) is type(want) and got == want, field
     assert np.array_equal(op.seq_new, built[0].seq_new) and op.seq_new.dtype == built[0].seq_new.dtype
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 900), max_size=3), st.lists(st.integers(0, 9000), max_size=6), st.integers(0, 5000),
+       st.sampled_from(["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b"]), st.sampled_from([1, 2, 8]),
+       st.sampled_from([1, 2]), st.sampled_from([None, 0]), st.sampled_from(["fp8", "bf16"]))
+def test_a_graph_builder_gives_the_graph_build_step_graph_does(chunks, decodes, past, name, tp, pp, stage, dtype):
+    """`step_graph_builder(model, **layout)(batch, stage, trusted)` is `build_step_graph(model, batch, stage=stage,
+    trusted=trusted, **layout)`: the same ops, values and keys (dense and MoE paths, any stage), and the same refusal
+    of a malformed batch."""
+    from asicsim.workloads.graph import step_graph_builder
+
+    model = load_model(name)
+    if not chunks and not decodes:
+        decodes = [past]
+    batch = StepBatch.make(chunks, [past] * len(chunks), decodes)
+    layout = dict(tp=tp, pp=pp, dtype=dtype)
+    build = step_graph_builder(model, **layout)
+    for trusted in (False, True):
+        assert _graph_values(build(batch, stage, trusted)) == \
+            _graph_values(build_step_graph(model, batch, stage=stage, trusted=trusted, **layout))
+    bad = StepBatch(np.array([0]), np.array([0]), np.zeros(0, dtype=np.int64))
+    with pytest.raises(InputError, match="prefill_new_tokens"):
+        build(bad, stage)
+    with pytest.raises(TypeError, match="unknown keyword"):
+        step_graph_builder(model, tensor_parallel=2)

@@ -28,6 +28,7 @@ parallelism and the token count is cached; only the two attention ops are built 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from functools import lru_cache
 from numbers import Integral
 
@@ -47,6 +48,7 @@ __all__ = [
     "with_decode_past",
     "decode_graph_maker",
     "decode_attention_maker",
+    "step_graph_builder",
     "dense_path",
     "model_features",
     "model_flops_per_token",
@@ -320,6 +322,43 @@ def build_step_graph(
     p = _plan(model, tp, pp, pp - 1 if stage is None else stage, dtype, kv, act_dtype)
     if not trusted:
         _check_batch(batch)
+    return _dense_graph(p, batch)
+
+
+def step_graph_builder(model: ModelConfig, **layout: Any):
+    """`build_step_graph` with the layout (every keyword but the batch, `stage` and `trusted`) fixed: a function
+    of (batch, stage=None, trusted=False) giving the same graph, with the dense path's plan per stage found once
+    (a serving loop builds a graph per step). Raises InputError as `build_step_graph` does, when it is called."""
+    unknown = sorted(set(layout) - set(_LAYOUT))
+    if unknown:
+        raise TypeError(f"step_graph_builder: unknown keyword {unknown[0]!r}")
+    args = {**_LAYOUT, **layout}
+    if not dense_path(model, args["ep"], args["attention_dp"], args["mtp_draft_tokens"]):
+        return lambda batch, stage=None, trusted=False: build_step_graph(model, batch, stage=stage, trusted=trusted,
+                                                                         **args)
+    kv = resolve_kv_dtype(datapath_dtype(args["dtype"]), args["kv_dtype"])
+    plans: dict[int | None, _Plan] = {}
+
+    def build(batch: StepBatch, stage: int | None = None, trusted: bool = False) -> StepGraph:
+        p = plans.get(stage)
+        if p is None:
+            p = plans[stage] = _plan(model, args["tp"], args["pp"], args["pp"] - 1 if stage is None else stage,
+                                     args["dtype"], kv, args["act_dtype"])
+        if not trusted:
+            _check_batch(batch)
+        return _dense_graph(p, batch)
+
+    return build
+
+
+# build_step_graph's layout keywords and defaults (`step_graph_builder`).
+_LAYOUT = {"tp": 1, "pp": 1, "dtype": "fp8", "kv_dtype": None, "act_dtype": "bf16", "ep": 1, "attention_dp": False,
+           "moe_imbalance": DEFAULT_IMBALANCE, "routing_seed": DEFAULT_ROUTING_SEED, "expert_dtype": None,
+           "mtp_draft_tokens": 0}
+
+
+def _dense_graph(p: _Plan, batch: StepBatch) -> StepGraph:
+    """The dense path's graph of a checked batch on the plan's stage."""
     new, past, dec = batch.prefill_new_tokens, batch.prefill_past_tokens, batch.decode_past_tokens
     prefill_tokens = int_total(new) if new.size else 0
     tokens = prefill_tokens + dec.size

@@ -29,7 +29,8 @@ import numpy as np
 from asicsim.kernels.chord import chord_fill, chord_rows, on_chord
 from asicsim.kernels.steplog import run_clock, run_rows
 from asicsim.workloads.errors import RUN, InputError
-from asicsim.workloads.graph import build_step_graph, decode_attention_maker, decode_graph_maker, dense_path
+from asicsim.workloads.graph import (build_step_graph, decode_attention_maker, decode_graph_maker, dense_path,
+                                     step_graph_builder)
 from asicsim.workloads.routing import DEFAULT_IMBALANCE
 from asicsim.workloads.dtypes import DTYPE_BYTES
 from asicsim.workloads.graph_types import StepBatch, int_total
@@ -131,11 +132,17 @@ class ServingConfig:
     def step_graph(self, batch: StepBatch, stage: int | None = None, trusted: bool = False):
         """The operator graph of one step of this layout (default: the last pipeline stage); `trusted`: a batch the
         serving loop made (`build_step_graph` skips its checks)."""
-        return build_step_graph(self.model, batch, tp=self.tp, pp=self.pp, stage=stage, dtype=self.weight_dtype,
-                                kv_dtype=self.kv_dtype, act_dtype=self.act_dtype, ep=self.ep,
-                                attention_dp=self.attention_dp, moe_imbalance=self.moe_imbalance,
-                                expert_dtype=self.expert_dtype or None, mtp_draft_tokens=self.mtp_draft_tokens,
-                                trusted=trusted)
+        return build_step_graph(self.model, batch, stage=stage, trusted=trusted, **self._layout())
+
+    def graph_builder(self):
+        """`step_graph` as a function of (batch, stage=None, trusted=False) with the layout resolved once
+        (`workloads.graph.step_graph_builder`): the serving loop builds a graph per step."""
+        return step_graph_builder(self.model, **self._layout())
+
+    def _layout(self) -> dict[str, Any]:
+        return dict(tp=self.tp, pp=self.pp, dtype=self.weight_dtype, kv_dtype=self.kv_dtype, act_dtype=self.act_dtype,
+                    ep=self.ep, attention_dp=self.attention_dp, moe_imbalance=self.moe_imbalance,
+                    expert_dtype=self.expert_dtype or None, mtp_draft_tokens=self.mtp_draft_tokens)
 
 
 @dataclass(frozen=True)
@@ -263,6 +270,7 @@ class StepRunner:
     def __init__(self, engine: StepEngine, cfg: ServingConfig, overlap: bool, micro: int = 1) -> None:
         self.engine = engine
         self.cfg = cfg
+        self._build = cfg.graph_builder()  # cfg.step_graph, its layout resolved once
         self.overlap = overlap and cfg.tp > 1
         self.micro = micro
         self._memo: dict[tuple[bytes, bytes, bytes], tuple[float, StepTiming, int, float]] = {}
@@ -302,12 +310,12 @@ class StepRunner:
         of its size (`decode_graph_maker`: only the attention op is new). Batches come from the serving loop (its
         scheduler's steps, their split parts and decode runs), so the graph builder's checks are skipped."""
         if batch.prefill_new_tokens.size:
-            return self.cfg.step_graph(batch, stage, trusted=True)
+            return self._build(batch, stage, True)
         key = (batch.decode_past_tokens.size, stage)
         make = self._graph_makers.get(key)
         if make is not None:
             return make(batch)
-        graph = self._decode_graphs[key] = self.cfg.step_graph(batch, stage, trusted=True)
+        graph = self._decode_graphs[key] = self._build(batch, stage, True)
         make = decode_graph_maker(graph)
         if make is not None:
             self._graph_makers[key] = make
