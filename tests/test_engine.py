@@ -573,7 +573,8 @@ def test_graphs_of_one_token_count_share_their_layer_part(prompt, decodes, piece
 def test_a_graph_with_another_attention_op_gives_that_batchs_fields(past, grown, hw, tp):
     """`step_fields_with(graph, op)`, a decode graph with its attention op replaced by another batch's (made by
     `decode_attention_maker`), equals `step_fields` of that batch's own graph bit for bit (a serial step once its
-    template is made: before, None); a graph whose per-sequence op is of another kind gives None."""
+    template is made: before, None); a graph whose per-sequence op is of another kind gives None. So does
+    `fields_with(graph)(op)`, the same as a function of the op."""
     import numpy as np
 
     from asicsim.core.engine import TIMING_FIELDS
@@ -591,10 +592,18 @@ def test_a_graph_with_another_attention_op_gives_that_batchs_fields(past, grown,
         assert engine.step_fields_with(graph, op) is None  # a key met once has no template yet
         engine.step_fields(graph)
     want = StepEngine(make_device(hw, 8)).run_step([build_step_graph(model, StepBatch.make(decode_past=later), tp=tp)])
-    assert engine.step_fields_with(graph, op) == [getattr(want, name) for name in TIMING_FIELDS]
+    wanted = [getattr(want, name) for name in TIMING_FIELDS]
+    fresh = StepEngine(make_device(hw, 8))  # `fields_with` on an engine that met nothing else
+    if fresh._serial:
+        fresh.step_fields(graph)
+    fields_of = fresh.fields_with(graph)
+    assert engine.step_fields_with(graph, op) == wanted
+    assert fields_of(op) == wanted and fields_of(op) == wanted  # a schedule made, then read from the memo
     mixed = build_step_graph(model, StepBatch.make([5], [0]), tp=tp)
     engine.step_fields(mixed)
-    assert engine.step_fields_with(mixed, op) is None
+    assert engine.step_fields_with(mixed, op) is None and engine.fields_with(mixed)(op) is None
+    prefill = next(o for o in mixed.layer_ops if o.seq_new is not None)
+    assert fields_of(prefill) is None  # an op of another kind
 
 
 @settings(max_examples=25, deadline=None)

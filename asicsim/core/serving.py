@@ -369,7 +369,7 @@ class StepRunner:
         """(values in `_FF_FIELDS` order, micro-batches) of the decode-only step caching `past` tokens per sequence
         (none negative): `time_step`'s values, the same floats, by a shorter path (no memo key, no StepTiming, no
         graph: the first graph of its size with the attention op from `decode_attention_maker`,
-        `StepEngine.step_fields_with`) where the step is the last stage's one graph on the engine's templated
+        `StepEngine.fields_with`) where the step is the last stage's one graph on the engine's templated
         path with no split to try (its floor, memoised per batch size, rules the split out); else by `time_step`.
         A decode run times thousands of such steps."""
         width = past.size
@@ -377,10 +377,10 @@ class StepRunner:
         if made is False:
             last = self._decode_graphs.get((width, None))
             attention = None if last is None else decode_attention_maker(last)
-            made = None if attention is None else (last, attention)
+            made = None if attention is None else (self.engine.fields_with(last), attention)
             if last is not None:
                 self._decode_makers[width] = made
-        fields = self.engine.step_fields_with(made[0], made[1](past)) if made is not None else None
+        fields = made[0](made[1](past)) if made is not None else None
         if fields is not None and self.overlap and width >= 2:  # `run`: the split is passed over on its floor alone
             floor = self._floors.get((width, None)) if self._floors is not None else None
             if floor is None or not floor > fields[0] * (1.0 + SPLIT_FLOOR_MARGIN):
