@@ -124,7 +124,7 @@ EVENT_KINDS = (
     ("  decode-step evaluation in it", "asicsim.core.serving", "StepRunner", "decode_values"),
     ("  Scheduler.decode_run in it", "asicsim.core.schedulers", "Scheduler", "decode_run"),
     # Inside either kind of event (their time is part of the rows above):
-    ("graphs built, in either", "asicsim.core.serving", "ServingConfig", "step_graph"),
+    ("graphs built, in either", "asicsim.core.serving", "StepRunner", "graph"),
     ("ops priced afresh, in either", "asicsim.core.engine", "StepEngine", "price"),
     ("layer parts priced, in either", "asicsim.core.engine", "_LayerPart", "__init__"),
 )
