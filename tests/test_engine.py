@@ -669,7 +669,8 @@ def test_a_decode_step_sums_its_attention_op_as_every_scheduled_step_does(decode
 
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.integers(1, 3000), max_size=3), st.lists(st.integers(0, 6000), max_size=30),
-       st.sampled_from(["h100-sxm", "b200", "mi300x"]), st.sampled_from(["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b"]),
+       st.sampled_from(["h100-sxm", "b200", "mi300x"]),
+       st.sampled_from(["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b"]),
        st.sampled_from([1, 8]))
 def test_a_serial_step_summed_from_cost_rows_is_the_op_by_op_sum(chunks, decodes, hw, name, tp):
     """A serial engine sums a new group of array-free ops from the device's cost rows in one pass

@@ -348,7 +348,8 @@ def test_cost_rows_are_the_costs_bit_for_bit_under_every_effect(hw: str, model: 
     taken = [op for op in ops if op.seq_new is None and op.kind in (OpKind.MATMUL, OpKind.NORM, OpKind.ELEMENTWISE,
                                                                      OpKind.EMBEDDING, OpKind.ALLREDUCE, OpKind.P2P)]
     taken += [Op("send", OpKind.P2P, "bf16", act_in_bytes=1e6, comm_bytes=1e6, group=2),
-              Op("shapeless", OpKind.MATMUL, "fp8", flops=4e12), Op("bytes_only", OpKind.MATMUL, "fp8", m=300, n=8, k=64),
+              Op("shapeless", OpKind.MATMUL, "fp8", flops=4e12),
+              Op("bytes_only", OpKind.MATMUL, "fp8", m=300, n=8, k=64),
               Op("empty", OpKind.ALLREDUCE, "bf16", group=8),
               Op("sample", OpKind.ELEMENTWISE, "bf16", act_in_bytes=1e6, act_out_bytes=8.0, m=0, n=9, group=8)]
     options = [device.options] + [dataclasses.replace(device.options, **{name: not value})

@@ -48,8 +48,8 @@ from .results import (FIELD_INDEX, RECORDED_TIMING_FIELDS, STEP_FIELDS, RequestR
 from .router import make_router
 from .schedulers import Scheduler, Seq, emitted_tokens, make_scheduler
 
-__all__ = ["ServingConfig", "ReplicaRun", "simulate", "collection_paused", "check_parallelism", "Progress", "StepRunner", "split_batch",
-           "step_record"]
+__all__ = ["ServingConfig", "ReplicaRun", "simulate", "collection_paused", "check_parallelism", "Progress",
+           "StepRunner", "split_batch", "step_record"]
 
 Progress = Callable[[float, int, int], None]  # (simulated seconds, requests finished, requests in all)
 PROGRESS_EVERY_STEPS = 2048
