@@ -27,10 +27,11 @@ parallelism and the token count is cached; only the two attention ops are built 
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
-from typing import Any
 from functools import lru_cache
 from numbers import Integral
+from typing import Any
 
 import numpy as np
 
@@ -351,10 +352,9 @@ def step_graph_builder(model: ModelConfig, **layout: Any):
     return build
 
 
-# build_step_graph's layout keywords and defaults (`step_graph_builder`).
-_LAYOUT = {"tp": 1, "pp": 1, "dtype": "fp8", "kv_dtype": None, "act_dtype": "bf16", "ep": 1, "attention_dp": False,
-           "moe_imbalance": DEFAULT_IMBALANCE, "routing_seed": DEFAULT_ROUTING_SEED, "expert_dtype": None,
-           "mtp_draft_tokens": 0}
+# build_step_graph's layout keywords and their defaults (`step_graph_builder`): every keyword but stage and trusted.
+_LAYOUT = {name: p.default for name, p in inspect.signature(build_step_graph).parameters.items()
+           if p.kind == p.KEYWORD_ONLY and name not in ("stage", "trusted")}
 
 
 def _dense_graph(p: _Plan, batch: StepBatch) -> StepGraph:

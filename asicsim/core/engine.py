@@ -664,30 +664,18 @@ class StepEngine:
         return self._decode_fields((graph,), t, self.price(op))
 
     def fields_with(self, graph: StepGraph) -> Callable[[Op], list[float] | None]:
-        """`step_fields_with(graph, ·)` as a function of the op: where the step is scheduled, the graph's checks,
-        template and keys are found once (a decode run times thousands of attention ops on one graph), the same sums
-        in the same order; elsewhere `step_fields_with` itself (a serial step's template comes on its key's second
-        sighting)."""
+        """`step_fields_with(graph, ·)` as a function of the op: where the step is scheduled, the graph's checks and
+        template are found once (a decode run times thousands of attention ops on one graph), then `_decode_fields`;
+        elsewhere `step_fields_with` itself (a serial step's template comes on its key's second sighting)."""
         if self.exact or graph.more_groups or self._serial:
             return functools.partial(self.step_fields_with, graph)
         t = self._template(graph)
         if t is None or len(t.varying) != 1:
             return lambda op: None
-        kind, head, tail, count = graph.layer_ops[t.varying[0]].kind, t.head, t.tail, t.layers
-        layers, graphs, templates, cache, price = graph.layers_per_stage, (graph,), (t,), self._cache, self.price
+        kind, graphs, price = graph.layer_ops[t.varying[0]].kind, (graph,), self.price
 
-        def fields_of(op: Op) -> list[float] | None:  # `_decode_fields` of the op priced
-            if op.kind != kind:
-                return None
-            p = price(op)
-            rounded = _rounded_key(p)
-            total = [h + count * v + tl for h, v, tl in zip(head, p.account, tail)]  # (head + count v) + tail
-            skey = (layers, graph.dense_key, rounded)
-            hit = cache.get(skey)
-            if hit is None:
-                return self._scheduled_time(total, skey, graphs, templates, [[rounded]], layers)
-            total[_TIME], total[_MEMORY_WAIT] = hit
-            return total
+        def fields_of(op: Op) -> list[float] | None:
+            return self._decode_fields(graphs, t, price(op)) if op.kind == kind else None
 
         return fields_of
 
