@@ -270,24 +270,24 @@ class GpuDevice(SpecDevice):
         if op.dtype not in _WIDER:
             return None
         _, peak, efficiency = self._per_dtype(op.dtype)
-        o, flags, cap, limit = self.options, 0, 0.0, 0.0
+        flags, cap, limit = 0, 0.0, 0.0
         if kind == OpKind.MATMUL:
             code = g.KIND_MATMUL
-            flags |= g.QUANTIZE if o.separate_input_quantize and self.executed_dtype(op.dtype) != "bf16" else 0
+            flags |= g.QUANTIZE if self._quantized_input(op.dtype) else 0
             flags |= g.THROTTLED if self._throttled else 0
         elif kind in _STREAMED:
             code = g.KIND_STREAMED
             flags |= g.FUSED if kind == OpKind.ELEMENTWISE and self._fused_away(op) else 0
             flags |= g.EMBEDDING if kind == OpKind.EMBEDDING else 0
-            flags |= g.RESIDUAL_NORM if kind == OpKind.NORM and o.fused_residual_norm and name in _RESIDUAL_NORMS else 0
-            flags |= g.GATHERED_SAMPLE if o.gathered_logits and name == _SAMPLE else 0
+            flags |= g.RESIDUAL_NORM if self._residual_in_norm(op) else 0
+            flags |= g.GATHERED_SAMPLE if self._gathered(op, _SAMPLE) else 0
         elif kind == OpKind.ALLREDUCE:
             code = g.KIND_ALLREDUCE
             group = int(op.group)
             if group > self.spec.gpus_per_server:
                 return None  # refused by `_allreduce_s`
-            flags |= g.REPLICATED if o.replicated_embedding and name == _EMBEDDING_ALLREDUCE else 0
-            flags |= g.GATHERED_ALLREDUCE if o.gathered_logits and name == _SAMPLE_ALLREDUCE else 0
+            flags |= g.REPLICATED if self._replicated(op) else 0
+            flags |= g.GATHERED_ALLREDUCE if self._gathered(op, _SAMPLE_ALLREDUCE) else 0
             cap, limit = self.spec.busbw_cap_bytes_per_s(group), _oneshot_limit_bytes(group)
         elif kind == OpKind.P2P:
             code = g.KIND_P2P
@@ -333,10 +333,10 @@ class GpuDevice(SpecDevice):
             compute_s = weight_s = 0.0
             memory_s = self._stream_s(*self._streamed_bytes(op))
         elif kind == OpKind.ALLREDUCE:
-            if self.options.replicated_embedding and op.name == _EMBEDDING_ALLREDUCE:
+            if self._replicated(op):
                 return OpCost(), {"replicated": True}
             compute_s = memory_s = weight_s = 0.0
-            if self.options.gathered_logits and op.name == _SAMPLE_ALLREDUCE:
+            if self._gathered(op, _SAMPLE_ALLREDUCE):
                 link_s, algorithm = self._allgather_s(_full_logits(op) * _GATHERED_LOGIT_WIRE_BYTES, int(op.group))
             else:
                 link_s, algorithm = self._allreduce_s(op)
@@ -430,6 +430,23 @@ class GpuDevice(SpecDevice):
         """Whether an elementwise op runs inside a neighbouring kernel (GEMM epilogue or RMSNorm)."""
         return self.options.fused_elementwise or (self.options.fused_residual_norm and op.name in _RESIDUAL_OPS)
 
+    # What the options make of an op, from its name, kind and dtype (`_price` and `cost_rows` both ask these).
+    def _residual_in_norm(self, op: Op) -> bool:
+        """Whether a norm also adds the residual (it reads the residual and writes the new stream)."""
+        return op.kind == OpKind.NORM and self.options.fused_residual_norm and op.name in _RESIDUAL_NORMS
+
+    def _gathered(self, op: Op, name: str) -> bool:
+        """Whether the op is the sampling op `name` over full-vocabulary logits gathered to every GPU."""
+        return self.options.gathered_logits and op.name == name
+
+    def _replicated(self, op: Op) -> bool:
+        """Whether the op is the embedding all-reduce a replicated embedding table makes unnecessary."""
+        return self.options.replicated_embedding and op.name == _EMBEDDING_ALLREDUCE
+
+    def _quantized_input(self, dtype: str) -> bool:
+        """Whether a GEMM in `dtype` quantizes its bf16 input in a kernel of its own."""
+        return self.options.separate_input_quantize and self.executed_dtype(dtype) != "bf16"
+
     def _streamed_bytes(self, op: Op) -> tuple[float, float]:
         """(read, written) bytes of a norm/elementwise/embedding kernel; an embedding gathers only the rows
         it writes.
@@ -439,9 +456,9 @@ class GpuDevice(SpecDevice):
         if op.kind == OpKind.EMBEDDING:
             return op.act_in_bytes + min(op.weight_bytes, op.act_out_bytes), op.act_out_bytes
         read, written = _read_bytes(op), _written_bytes(op)
-        if op.kind == OpKind.NORM and self.options.fused_residual_norm and op.name in _RESIDUAL_NORMS:
+        if self._residual_in_norm(op):
             return read + op.act_in_bytes, written + op.act_out_bytes
-        if self.options.gathered_logits and op.name == _SAMPLE and op.m > 0:
+        if self._gathered(op, _SAMPLE) and op.m > 0:
             logits = _full_logits(op)
             return logits * _GATHERED_LOGIT_READ_BYTES, logits * _GATHERED_LOGIT_WRITE_BYTES + op.act_out_bytes
         return read, written
@@ -466,7 +483,7 @@ class GpuDevice(SpecDevice):
             weight_bytes = float(k) * n * elem
         weight_s = weight_bytes / s.gemm_weight_bytes_per_s
         memory_s = self._stream_s(act_in, act_out) if act_in + act_out > 0.0 else self._memory_latency_s
-        quantize = self.options.separate_input_quantize and executed != "bf16" and m > 0
+        quantize = self._quantized_input(op.dtype) and m > 0
         quantize_s = 0.0
         if quantize:
             elem = dtype_bytes(op.dtype, op.name)
