@@ -163,11 +163,7 @@ class _LayerPart:
         self.varying = tuple(i for i, p in enumerate(self.layer) if p is None)
         head: Sequence[float] = _ZERO
         for group, count in ((self.pre, 1.0), (self.layer, layers)):
-            summed: Sequence[float] = _ZERO
-            for p in group:
-                if p is not None:
-                    summed = [a + v for a, v in zip(summed, p.account)]
-            head = [t + count * v for t, v in zip(head, summed)]
+            head = [t + count * v for t, v in zip(head, _summed(group))]
         self.head = tuple(head)
         self.weights_s = layers * sum(p.weight_s for p in self.layer if p is not None)
         prefetch = engine._prefetch
@@ -195,10 +191,7 @@ class _PostPart:
     def __init__(self, engine: "StepEngine", ops: Sequence[Op]) -> None:
         price = engine._price_cached
         self.post = [price(op) for op in ops]
-        tail: Sequence[float] = _ZERO
-        for p in self.post:
-            tail = [a + v for a, v in zip(tail, p.account)]
-        self.tail = tuple(tail)
+        self.tail = tuple(_summed(self.post))
         self.serial_s = sum(_serial_s(p.key, engine._prefetch) for p in self.post)
         self._rows = None
 
@@ -818,10 +811,7 @@ class StepEngine:
         if summed is None:
             summed = self._summed_rows(ops) if self._cost_rows is not None else None
             if summed is None:
-                summed = _ZERO
-                for op in ops:
-                    if op.seq_new is None:
-                        summed = [s + v for s, v in zip(summed, self._price_cached(op).account)]
+                summed = _summed([self._price_cached(op) for op in ops if op.seq_new is None])
             if None not in key:  # an op without a value key (arrays) cannot stand for others
                 if len(self._group_cache) > _OP_CACHE_MAX:
                     self._group_cache.clear()
@@ -937,6 +927,16 @@ def _split(graphs: Sequence[StepGraph]) -> list[list[StepGraph]]:
     """Micro-batch graphs with several layer groups as a list of steps of one group each (group j of every
     micro-batch together); layer groups run one after another, so the step is their sum."""
     return [list(parts) for parts in zip(*(g.split() for g in graphs))]
+
+
+def _summed(priced: Sequence[_Priced | None]) -> Sequence[float]:
+    """The accounts of priced ops (None skipped) added in op order from zero: the sums templates, post parts and
+    serial groups keep (`kernels.accounts.summed_accounts` is the same from cost rows)."""
+    total: Sequence[float] = _ZERO
+    for p in priced:
+        if p is not None:
+            total = [a + v for a, v in zip(total, p.account)]
+    return total
 
 
 def _op_account(p: _Priced) -> _Account:
