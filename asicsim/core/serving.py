@@ -180,9 +180,7 @@ def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Servi
              progress: Progress | None = None, engine: StepEngine | None = None) -> list[ReplicaRun]:
     """Serve `requests` on `chips` chips; one ReplicaRun per replica. Deterministic and quiet.
 
-    Python's cyclic garbage collector is paused while the loop runs (and restored after): the loop builds
-    ~10^5 long-lived objects (caches, records) and no reference cycles, so every collection would only walk
-    them again (over a tenth of an hour replay's time)."""
+    Python's cyclic garbage collector is paused while the loop runs (`collection_paused`)."""
     with collection_paused():
         return _simulate(device, chips, requests, cfg, progress, engine)
 
