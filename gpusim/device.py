@@ -88,6 +88,8 @@ class GpuDevice(SpecDevice):
         self._gemm_latency_s = self._latency(spec.gemm_latency_s)
         self._memory_latency_s = self._latency(spec.memory_kernel_latency_s)
         self._throttled = self.options.sustained_power_cap and spec.sustained_compute_fraction < 1.0
+        self._hbm_read_bytes_per_s, self._hbm_write_bytes_per_s = spec.hbm_read_bytes_per_s, spec.hbm_write_bytes_per_s
+        self._dtype_memo: dict[str, tuple[str, float, float, float]] = {}  # `_per_dtype`
 
     @classmethod
     def load_spec(cls, table: Mapping[str, Any], source: str) -> GpuSpec:
@@ -166,15 +168,17 @@ class GpuDevice(SpecDevice):
         """Calibrated GEMM efficiency of the executed format (fp4 shares fp8's unless the spec has its own)."""
         return self._per_dtype(dtype)[2]
 
-    def _per_dtype(self, dtype: str) -> tuple[str, float, float]:
-        """(executed format, its peak FLOP/s, its GEMM efficiency) of `dtype`, found once per device and dtype:
-        every priced op asks several times, and the spec and options never change on a device."""
-        memo = self.__dict__.setdefault("_dtype_memo", {})
-        hit = memo.get(dtype)
+    def _per_dtype(self, dtype: str) -> tuple[str, float, float, float]:
+        """(executed format, its peak FLOP/s, its GEMM efficiency, its attention efficiency) of `dtype`, found once
+        per device and dtype: every priced op asks several times, and the spec and options never change on a
+        device."""
+        hit = self._dtype_memo.get(dtype)
         if hit is None:
             executed = self._executed_dtype(dtype)
-            hit = memo[dtype] = (executed, getattr(self.spec, f"dense_{executed}_flops_per_s"),
-                                 self._executed_gemm_efficiency(executed))
+            s = self.spec
+            hit = self._dtype_memo[dtype] = (
+                executed, getattr(s, f"dense_{executed}_flops_per_s"), self._executed_gemm_efficiency(executed),
+                s.attention_efficiency_bf16 if executed == "bf16" else s.attention_efficiency_fp8)
         return hit
 
     def _executed_dtype(self, dtype: str) -> str:
@@ -197,8 +201,7 @@ class GpuDevice(SpecDevice):
 
     def _attention_efficiency(self, dtype: str) -> float:
         """Calibrated FlashAttention efficiency of the executed format (fp4 shares fp8's)."""
-        s = self.spec
-        return s.attention_efficiency_bf16 if self.executed_dtype(dtype) == "bf16" else s.attention_efficiency_fp8
+        return self._per_dtype(dtype)[3]
 
     # ---- pricing ------------------------------------------------------------------------------------
     def check_model(self, config: Mapping[str, Any], source: str) -> None:
@@ -269,7 +272,7 @@ class GpuDevice(SpecDevice):
         g, kind, name = gpu_price, op.kind, op.name
         if op.dtype not in _WIDER:
             return None
-        _, peak, efficiency = self._per_dtype(op.dtype)
+        _, peak, efficiency, _ = self._per_dtype(op.dtype)
         flags, cap, limit = 0, 0.0, 0.0
         if kind == OpKind.MATMUL:
             code = g.KIND_MATMUL
@@ -422,9 +425,8 @@ class GpuDevice(SpecDevice):
         (writes cost more bus time than reads: STREAM dot runs faster than copy)."""
         if read_bytes + write_bytes <= 0.0:
             return 0.0
-        s = self.spec
-        return (self._memory_latency_s + float(read_bytes) / s.hbm_read_bytes_per_s
-                + float(write_bytes) / s.hbm_write_bytes_per_s)
+        return (self._memory_latency_s + float(read_bytes) / self._hbm_read_bytes_per_s
+                + float(write_bytes) / self._hbm_write_bytes_per_s)
 
     def _fused_away(self, op: Op) -> bool:
         """Whether an elementwise op runs inside a neighbouring kernel (GEMM epilogue or RMSNorm)."""
@@ -467,7 +469,7 @@ class GpuDevice(SpecDevice):
         """(compute, memory, weight, separate input-quantize kernel seconds, detail where `explain`)."""
         s = self.spec
         m, n, k = int(op.m), int(op.n), int(op.k)
-        executed, peak, efficiency = self._per_dtype(op.dtype)
+        executed, peak, efficiency, _ = self._per_dtype(op.dtype)
         tensor_s, tile_n, split_k, waves = gemm_compute(
             m, n, k, s.sm_count, peak, efficiency, s.gemm_tile_m, s.gemm_tile_n_wide, s.gemm_tile_n_narrow,
             s.gemm_narrow_tile_efficiency, s.gemm_split_k_min_depth, self.options.wave_quantization,
@@ -543,66 +545,90 @@ class GpuDevice(SpecDevice):
             else s.prefill_attention_efficiency_fp8
         return stack if self.options.stack_attention and stack > 0.0 else self._attention_efficiency(dtype)
 
+    def _attention_statics(self, kind: str, dtype: str, features: tuple) -> tuple:
+        """What the spec and options fix for attention ops of one kind, dtype and feature set, found once per device
+        (every step prices its attention ops afresh): (efficiency, peak FLOP/s, plain: no MLA or sinks, the MLA
+        stack path on, then the kind's own constants)."""
+        memo = self.__dict__.setdefault("_attention_memo", {})
+        hit = memo.get((kind, dtype, features))
+        if hit is not None:
+            return hit
+        s, stack = self.spec, self.options.stack_attention
+        mla = Feature.MLA in features
+        plain = not mla and Feature.ATTENTION_SINKS not in features
+        bf16 = self.executed_dtype(dtype) == "bf16"
+        if kind == OpKind.ATTENTION_PREFILL:
+            efficiency = self._prefill_efficiency(dtype)
+            if stack and mla:
+                efficiency = (s.mla_prefill_efficiency_bf16 if bf16 else s.mla_prefill_efficiency_fp8) or efficiency
+            fixed_s = self._latency(s.prefill_attention_fixed_s - s.gemm_latency_s) \
+                if stack and s.prefill_attention_fixed_s > 0.0 else None
+            head_s = s.mla_prefill_head_s if stack and mla and s.mla_prefill_head_s > 0.0 else None
+            hit = (efficiency, self.peak_flops_per_s(dtype), plain, fixed_s, head_s)
+        else:
+            on = stack and mla and s.mla_decode_fixed_s > 0.0
+            efficiency = self._attention_efficiency(dtype)
+            if on:
+                efficiency = (s.mla_decode_efficiency_bf16 if bf16 else s.mla_decode_efficiency_fp8) or efficiency
+            streamed = stack and s.decode_attention_stream_fraction > 0.0
+            fixed_s, per_head_s = ((s.mla_decode_fixed_s, s.mla_decode_head_s) if on
+                                   else (s.decode_attention_fixed_s, s.decode_attention_head_s))
+            hit = (efficiency, self.peak_flops_per_s(dtype), on, streamed, self._latency(fixed_s), per_head_s)
+        memo[(kind, dtype, features)] = hit
+        return hit
+
     def _attention_prefill(self, op: Op, explain: bool) -> tuple[float, float, float, dict[str, Any] | None]:
         s = self.spec
         new, past = _seq_arrays(op)
-        efficiency = self._prefill_efficiency(op.dtype)
-        if self.options.stack_attention and Feature.MLA in op.features:
-            mla = s.mla_prefill_efficiency_bf16 if self.executed_dtype(op.dtype) == "bf16" \
-                else s.mla_prefill_efficiency_fp8
-            efficiency = mla or efficiency
+        efficiency, peak, plain, fixed_s, head_s = self._attention_statics(op.kind, op.dtype, op.features)
         tensor_s = prefill_attention_compute_s(
             new, past, op.q_heads, op.head_dim, s.attention_block_q, s.attention_block_kv, True,
-            s.sm_count, self.peak_flops_per_s(op.dtype), efficiency,
+            s.sm_count, peak, efficiency,
         )
         if tensor_s == 0.0 and op.flops > 0.0:
-            tensor_s = op.flops / (self.peak_flops_per_s(op.dtype) * efficiency)
-        tensor_s *= attention_flops_scale(op)  # windows, MLA, sinks
-        compute_s = tensor_s + self._latency(s.gemm_latency_s) if tensor_s > 0.0 else 0.0
-        read, written = _read_bytes(op), _written_bytes(op)
+            tensor_s = op.flops / (peak * efficiency)
+        if op.window or not plain:
+            tensor_s *= attention_flops_scale(op)  # windows, MLA, sinks (1.0 otherwise)
+        compute_s = tensor_s + self._gemm_latency_s if tensor_s > 0.0 else 0.0
+        read = op.weight_bytes + op.act_in_bytes + op.kv_read_bytes  # _read_bytes, _written_bytes
+        written = op.act_out_bytes + op.kv_write_bytes
         if read + written <= 0.0:
             elem = dtype_bytes(op.dtype, op.name)
             q_or_o = float(new.sum()) * op.q_heads * op.head_dim * elem
             read, written = q_or_o + kv_cache_bytes(new, past, op.kv_heads, op.head_dim, elem), q_or_o
-        if self.options.stack_attention and s.prefill_attention_fixed_s > 0.0 and compute_s > 0.0:
-            compute_s += self._latency(s.prefill_attention_fixed_s - s.gemm_latency_s)
+        if fixed_s is not None and compute_s > 0.0:  # the stack's own fixed cost beyond a GEMM's latency
+            compute_s += fixed_s
         memory_s = self._stream_s(read, written)
-        if self.options.stack_attention and Feature.MLA in op.features and s.mla_prefill_head_s > 0.0:
-            memory_s += float(new.size) * op.q_heads * s.mla_prefill_head_s
+        if head_s is not None:  # MLA's per (sequence x head) work
+            memory_s += float(new.size) * op.q_heads * head_s
         detail = {"useful_flops": attention_flops(new, past, op.q_heads, op.head_dim, True)} if explain else None
         return compute_s, memory_s, 0.0, detail
 
     def _attention_decode(self, op: Op, explain: bool) -> tuple[float, float, float, dict[str, Any] | None]:
         """Priced from its totals (`decode_cost_by_totals`): the sequences' arrays are read only for an op without
         FLOPs or bytes."""
-        s = self.spec
-        read, written = _read_bytes(op), _written_bytes(op)
+        read = op.weight_bytes + op.act_in_bytes + op.kv_read_bytes  # _read_bytes, _written_bytes
+        written = op.act_out_bytes + op.kv_write_bytes
         if op.flops > 0.0 and read + written > 0.0:
             sequences = _sequence_count(op)
         else:
             new, past = _seq_arrays(op)
             sequences = new.size
         flops = op.flops if op.flops > 0.0 else attention_flops(new, past, op.q_heads, op.head_dim, True)
-        mla = self.options.stack_attention and Feature.MLA in op.features and s.mla_decode_fixed_s > 0.0
-        efficiency = self._attention_efficiency(op.dtype)
-        if mla:
-            own = s.mla_decode_efficiency_bf16 if self.executed_dtype(op.dtype) == "bf16" \
-                else s.mla_decode_efficiency_fp8
-            efficiency = own or efficiency
-        compute_s = flops / (self.peak_flops_per_s(op.dtype) * efficiency)
+        efficiency, peak, mla, streamed, fixed_s, per_head_s = self._attention_statics(op.kind, op.dtype, op.features)
+        compute_s = flops / (peak * efficiency)
         if read + written <= 0.0:
             elem = dtype_bytes(op.dtype, op.name)
             q_or_o = float(sequences) * op.q_heads * op.head_dim * elem
             read, written = kv_cache_bytes(new, past, op.kv_heads, op.head_dim, elem) + q_or_o, q_or_o
         detail = {"kv_bytes": read + written} if explain else None
-        if self.options.stack_attention and s.decode_attention_stream_fraction > 0.0:
+        if streamed:
             # The stack's measured decode attention: fixed cost + KV stream + per (sequence x head) work (its
             # RoPE / KV-append kernel and the attention kernel's per-head setup run apart from the stream).
+            s = self.spec
             stream_s = (read + written) / (s.hbm_bandwidth_bytes_per_s * s.decode_attention_stream_fraction)
-            fixed_s, per_head_s = ((s.mla_decode_fixed_s, s.mla_decode_head_s) if mla
-                                   else (s.decode_attention_fixed_s, s.decode_attention_head_s))
             head_s = float(sequences) * op.q_heads * per_head_s
-            memory_s = self._latency(fixed_s) + stream_s + head_s
+            memory_s = fixed_s + stream_s + head_s
             return compute_s, memory_s, 0.0, detail and detail | {"stack_attention": True, "mla": mla}
         return compute_s, self._stream_s(read, written), 0.0, detail
 

@@ -14,7 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from asicsim.core.device import OpCost
-from asicsim.core.engine import StepEngine, _Hbm
+from asicsim.core.engine import StepEngine, StepTiming, _Hbm
 from asicsim.workloads.graph_types import Op, OpKind, StepBatch, StepGraph
 
 
@@ -479,9 +479,10 @@ def test_prices_are_cached_on_op_values_not_on_objects(prefetch):
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.integers(1, 900), max_size=3), st.lists(st.integers(0, 3000), max_size=20),
        st.sampled_from(["h100-sxm", "b200"]), st.sampled_from([1, 2, 8]))
-def test_serial_step_is_the_same_whether_its_key_is_new_seen_or_templated(prompts, decodes, hw, tp):
-    """A serial step's first key is summed by value groups, its second builds the template, later ones reuse it:
-    three paths, one sum in one order, so equal bit for bit."""
+def test_serial_step_is_the_same_by_keyed_sums_or_value_groups(prompts, decodes, hw, tp):
+    """A serial step is summed from its layer key's head and its dense key's tail (`run_step`, made or found), or
+    from value groups alone (a graph without those keys); `step_fields` and `step_fields_with` (its attention op
+    given) take the keyed path: one sum in one order, so equal bit for bit."""
     import numpy as np
 
     from asicsim.core.registry import make_device
@@ -494,9 +495,16 @@ def test_serial_step_is_the_same_whether_its_key_is_new_seen_or_templated(prompt
                       np.array(decodes, dtype=np.int64))
     graph = build_step_graph(load_model("llama-3.1-8b"), batch, tp=tp)
     engine = StepEngine(make_device(hw, 8))
-    first, second, third = (engine.run_step([graph]) for _ in range(3))
-    assert graph.dense_key in engine._templates  # the third went through the template
-    assert first == second == third
+    made, found = engine.run_step([graph]), engine.run_step([graph])
+    assert (graph.layer_key, graph.layers_per_stage) in engine._heads and graph.dense_key in engine._tails
+    grouped = StepEngine(make_device(hw, 8)).run_step([dataclasses.replace(graph, layer_key=None, dense_key=None)])
+    first, second = engine.step_fields(graph), engine.step_fields(graph)
+    attention = [op for op in graph.layer_ops if op.seq_new is not None]
+    if len(attention) == 1:
+        assert StepTiming(*engine.step_fields_with(graph, attention[0])) == made
+    else:
+        assert engine.step_fields_with(graph, attention[0]) is None
+    assert made == found == grouped == StepTiming(*first) == StepTiming(*second)
 
 
 @settings(max_examples=25, deadline=None)
@@ -572,9 +580,9 @@ def test_graphs_of_one_token_count_share_their_layer_part(prompt, decodes, piece
        st.sampled_from(["sohu", "h100-sxm", "tpu-v6e"]), st.sampled_from([1, 8]))
 def test_a_graph_with_another_attention_op_gives_that_batchs_fields(past, grown, hw, tp):
     """`step_fields_with(graph, op)`, a decode graph with its attention op replaced by another batch's (made by
-    `decode_attention_maker`), equals `step_fields` of that batch's own graph bit for bit (a serial step once its
-    template is made: before, None); a graph whose per-sequence op is of another kind gives None. So does
-    `fields_with(graph)(op)`, the same as a function of the op."""
+    `decode_attention_maker`), equals `step_fields` of that batch's own graph bit for bit, on an engine that met
+    nothing else too; a graph whose per-sequence op is of another kind gives None. So does `fields_with(graph)(op)`,
+    the same as a function of the op."""
     import numpy as np
 
     from asicsim.core.engine import TIMING_FIELDS
@@ -588,14 +596,9 @@ def test_a_graph_with_another_attention_op_gives_that_batchs_fields(past, grown,
     later = first + grown
     engine = StepEngine(make_device(hw, 8))
     op = decode_attention_maker(graph)(later)
-    if engine._serial:
-        assert engine.step_fields_with(graph, op) is None  # a key met once has no template yet
-        engine.step_fields(graph)
     want = StepEngine(make_device(hw, 8)).run_step([build_step_graph(model, StepBatch.make(decode_past=later), tp=tp)])
     wanted = [getattr(want, name) for name in TIMING_FIELDS]
     fresh = StepEngine(make_device(hw, 8))  # `fields_with` on an engine that met nothing else
-    if fresh._serial:
-        fresh.step_fields(graph)
     fields_of = fresh.fields_with(graph)
     assert engine.step_fields_with(graph, op) == wanted
     assert fields_of(op) == wanted and fields_of(op) == wanted  # a schedule made, then read from the memo

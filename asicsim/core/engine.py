@@ -469,9 +469,10 @@ class StepEngine:
         self._group_cache: dict[tuple, tuple[float, ...]] = {}  # array-free ops' value keys -> summed account
         self._templates: dict[object, _Template | None] = {}  # StepGraph.dense_key -> its template
         self._layer_parts: dict[object, _LayerPart] = {}  # StepGraph.layer_key -> its pre and layer ops priced
+        self._heads: dict[tuple, tuple] = {}  # (StepGraph.layer_key, layers) -> a serial step's head (`_serial_head`)
+        self._tails: dict[object, tuple] = {}  # StepGraph.dense_key -> a serial step's post sums (`_serial_tail`)
         self._post_parts: dict[tuple, _PostPart] = {}  # post and stage ops' value keys -> them priced
         self._varying_of: dict[int, tuple] = {}  # id(graph) -> (graph, its per-sequence ops priced), last few graphs
-        self._seen: set = set()  # serial steps' keys met once (`_serial_template`)
         self._tables: dict[tuple, tuple] = {}  # graphs' dense keys -> their templates' joined op table
         self._prefetch = bool(device.prefetch_weights)
         # Optional (Device): the costs of array-free ops as rows in one call, for a serial step's new sums.
@@ -514,9 +515,7 @@ class StepEngine:
         if self.exact:
             return self._event_step(graphs)
         if self._serial and len(graphs) == 1:
-            graph = graphs[0]
-            t = self._serial_template(graph)
-            return self._serial_step(graph) if t is None else self._serial_templated(graph, t)
+            return self._serial_step(graphs[0])
         templates = [self._template(g) for g in graphs]
         if None in templates:  # graphs not from build_step_graph: price every op
             priced = [self._price_graph(g) for g in graphs]
@@ -574,23 +573,6 @@ class StepEngine:
         kept[id(graph)] = (graph, priced)
         return priced
 
-    def _serial_template(self, graph: StepGraph) -> _Template | None:
-        """A serial step's template, made once its key comes back: a key seen once is summed by groups of values
-        (`_serial_step`: the same sums in the same order, bit for bit), so the one-off token counts of mixed
-        steps (most of an hour's ~10^4 keys) build no template."""
-        key = graph.dense_key
-        if key is None:
-            return None
-        hit = self._templates.get(key, False)
-        if hit is not False:
-            return hit
-        if key not in self._seen:
-            if len(self._seen) > _TEMPLATE_CACHE_MAX:
-                self._seen.clear()
-            self._seen.add(key)
-            return None
-        return self._template(graph)
-
     def halves_weights_floor_s(self, graph: StepGraph) -> float:
         """A lower bound on the step of the graph's batch split in two halves whose layer ops carry the graph's own
         weights (each half streams all of them): twice the HBM seconds of its layer ops' weights (`weight_s`,
@@ -630,36 +612,38 @@ class StepEngine:
         return hit
 
     def step_fields(self, graph: StepGraph) -> list[float] | None:
-        """StepTiming's fields, in order, of `run_step([graph])` by its templated path (the same sums in the same
-        order, without the StepTiming): for callers that time one graph many times and want its values as numbers
-        (the serving fast-forward's decode runs). None where run_step would take another path (exact, layer groups,
-        no template)."""
+        """StepTiming's fields, in order, of `run_step([graph])` (the same sums in the same order, without the
+        StepTiming): for callers that time one graph many times and want its values as numbers (the serving
+        fast-forward's decode runs). None where run_step would take another path (exact, layer groups, a scheduled
+        step without a template)."""
         if self.exact or graph.more_groups:
             return None
         if self._serial:
-            t = self._serial_template(graph)
-            return self._serial_step_fields(graph) if t is None else self._serial_fields(graph, t)
+            return self._serial_step_fields(graph)
         t = self._template(graph)
         return None if t is None else self._scheduled_fields((graph,), (t,))
 
     def step_fields_with(self, graph: StepGraph, op: Op) -> list[float] | None:
         """`step_fields` of the graph with its one per-sequence op replaced by `op` (an op of its kind for other
         sequences: a decode run's attention, `workloads.graph.decode_attention_maker`): the same sums in the same
-        order, with no graph made. None where `step_fields` would take another path, the graph's template has other
-        than one per-sequence op, or a serial step has no template yet (`_serial_template`)."""
+        order, with no graph made. None where `step_fields` would take another path, or the graph has other than one
+        per-sequence op (in its layer, by its layer key or template) or one of another kind."""
         if self.exact or graph.more_groups:
             return None
-        t = self._serial_template(graph) if self._serial else self._template(graph)
+        if self._serial:
+            head = self._serial_head(graph)
+            if head is None or len(head[1]) != 1 or graph.layer_ops[head[1][0]].kind != op.kind:
+                return None
+            return self._serial_step_fields(graph, [self.price(op)])
+        t = self._template(graph)
         if t is None or len(t.varying) != 1 or graph.layer_ops[t.varying[0]].kind != op.kind:
             return None
-        if self._serial:
-            return self._serial_sums(t, [self.price(op)])
         return self._decode_fields((graph,), t, self.price(op))
 
     def fields_with(self, graph: StepGraph) -> Callable[[Op], list[float] | None]:
         """`step_fields_with(graph, ·)` as a function of the op: where the step is scheduled, the graph's checks and
         template are found once (a decode run times thousands of attention ops on one graph), then `_decode_fields`;
-        elsewhere `step_fields_with` itself (a serial step's template comes on its key's second sighting)."""
+        elsewhere `step_fields_with` itself (a serial step's sums are found by key each time)."""
         if self.exact or graph.more_groups or self._serial:
             return functools.partial(self.step_fields_with, graph)
         t = self._template(graph)
@@ -671,24 +655,6 @@ class StepEngine:
             return self._decode_fields(graphs, t, price(op)) if op.kind == kind else None
 
         return fields_of
-
-    def _serial_templated(self, graph: StepGraph, t: _Template) -> StepTiming:
-        """`_serial_step` with the array-free ops' sums from the template: the same sums in the same order."""
-        return StepTiming(*self._serial_fields(graph, t))
-
-    def _serial_fields(self, graph: StepGraph, t: _Template) -> list[float]:
-        ops, price = graph.layer_ops, self.price
-        return self._serial_sums(t, [price(ops[i]) for i in t.varying])
-
-    @staticmethod
-    def _serial_sums(t: _Template, priced: Sequence[_Priced]) -> list[float]:
-        """The template's head, plus layers x each per-sequence op's account (`priced`, in the layer's order), plus
-        its tail."""
-        total = t.head
-        layers = t.layers
-        for p in priced:
-            total = [a + layers * v for a, v in zip(total, p.account)]
-        return [a + v for a, v in zip(total, t.tail)]
 
     def _scheduled_templated(self, graphs: Sequence[StepGraph], templates: list[_Template]) -> StepTiming:
         """The scheduled step with the array-free ops from templates: only per-sequence ops are priced; the
@@ -806,18 +772,23 @@ class StepEngine:
     # --- serial fast path -------------------------------------------------------------------------
     def _group(self, ops: Sequence[Op]) -> tuple[Sequence[float], list[_Priced]]:
         """(summed account of a group's array-free ops, memoised on their values; the other ops priced)."""
+        summed, count = self._group_sum(ops)
+        varying = [self.price(op) for op in ops if op.seq_new is not None] if count != len(ops) else []
+        return summed, varying
+
+    def _group_sum(self, ops: Sequence[Op]) -> tuple[Sequence[float], int]:
+        """(summed account of a group's array-free ops, memoised on their values; how many there are)."""
         key = tuple([op.value_key for op in ops if op.seq_new is None])
         summed = self._group_cache.get(key)
         if summed is None:
-            summed = self._summed_rows(ops) if self._cost_rows is not None else None
+            summed = self._summed_rows(ops) if self._cost_rows is not None and len(key) > _SMALL_GROUP else None
             if summed is None:
                 summed = _summed([self._price_cached(op) for op in ops if op.seq_new is None])
             if None not in key:  # an op without a value key (arrays) cannot stand for others
                 if len(self._group_cache) > _OP_CACHE_MAX:
                     self._group_cache.clear()
                 self._group_cache[key] = tuple(summed)
-        varying = [self.price(op) for op in ops if op.seq_new is not None] if len(key) != len(ops) else []
-        return summed, varying
+        return summed, len(key)
 
     def _summed_rows(self, ops: Sequence[Op]) -> list[float] | None:
         """`_group`'s summed account of the array-free ops from the device's cost rows (`Device.cost_rows`) in one
@@ -840,7 +811,45 @@ class StepEngine:
         """One op stream, no prefetch: every op runs alone, so the step is a sum (see module docstring)."""
         return StepTiming(*self._serial_step_fields(graph))  # time_s, memory_wait_s: the sums of the ops' own
 
-    def _serial_step_fields(self, graph: StepGraph) -> Sequence[float]:
+    def _serial_step_fields(self, graph: StepGraph, priced: Sequence[_Priced] | None = None) -> Sequence[float]:
+        """A serial step's StepTiming fields: its groups' sums (pre ops, layers x the layer's ops, post and stage ops)
+        added in that order, each group's array-free ops summed once per group of values and its per-sequence ops
+        after them. The pre and layer sums come from `_serial_head` and the post sums from `_serial_tail` where the
+        graph has keys for them. `priced`: the layer's per-sequence ops priced, where the caller has them (one in
+        place of the graph's own: `step_fields_with`; only with a layer key)."""
+        head = self._serial_head(graph)
+        if head is None:
+            return self._grouped_fields(graph)
+        total, places = head
+        layers = float(graph.layers_per_stage)
+        if priced is None:
+            ops, price = graph.layer_ops, self.price
+            priced = [price(ops[i]) for i in places]
+        for p in priced:
+            total = [t + layers * v for t, v in zip(total, p.account)]
+        summed, varying = self._serial_tail(graph)
+        if summed is not None:
+            total = [t + v for t, v in zip(total, summed)]  # 1.0 x v is v: `_grouped_fields`' floats
+        for p in varying:
+            total = [t + v for t, v in zip(total, p.account)]
+        return total
+
+    def _serial_tail(self, graph: StepGraph) -> tuple[Sequence[float] | None, list[_Priced]]:
+        """(`_group` of the graph's post and stage ops: their array-free ops' sum, None without any such ops; the
+        others priced), the sum shared by graphs of one `dense_key` (which fixes those ops' values)."""
+        post = graph.post_ops + graph.stage_ops
+        if not post:
+            return None, []
+        key = graph.dense_key
+        hit = None if key is None else self._tails.get(key)
+        if hit is None:
+            summed, count = self._group_sum(post)
+            if key is None or count != len(post):
+                return summed, [self.price(op) for op in post if op.seq_new is not None]
+            hit = _bounded(self._tails, key, lambda: tuple(summed))
+        return hit, []
+
+    def _grouped_fields(self, graph: StepGraph) -> Sequence[float]:
         layers = float(graph.layers_per_stage)
         total: Sequence[float] = _ZERO
         for ops, count in ((graph.pre_ops, 1.0), (graph.layer_ops, layers), (graph.post_ops + graph.stage_ops, 1.0)):
@@ -851,6 +860,31 @@ class StepEngine:
             for p in varying:
                 total = [t + count * v for t, v in zip(total, p.account)]
         return total
+
+    def _serial_head(self, graph: StepGraph) -> tuple[tuple[float, ...], tuple[int, ...]] | None:
+        """(`_grouped_fields`' sums after the pre ops and the layer's array-free ops, the places of the layer's
+        per-sequence ops), shared by graphs of one `layer_key` (a mixed step's token count, whatever its sequence
+        count: most of an hour's mixed steps repeat a token count with other sequences); None without a layer key
+        or with per-sequence pre ops."""
+        key = graph.layer_key
+        if key is None:
+            return None
+        key = (key, graph.layers_per_stage)
+        hit = self._heads.get(key)
+        if hit is None:
+            pre = graph.pre_ops
+            total: Sequence[float] = _ZERO
+            if pre:
+                summed, count = self._group_sum(pre)
+                if count != len(pre):
+                    return None
+                total = [t + 1.0 * v for t, v in zip(total, summed)]
+            layers = float(graph.layers_per_stage)
+            summed, _ = self._group_sum(graph.layer_ops)
+            total = [t + layers * v for t, v in zip(total, summed)]
+            places = tuple(i for i, op in enumerate(graph.layer_ops) if op.seq_new is not None)
+            hit = _bounded(self._heads, key, lambda: (tuple(total), places))
+        return hit
 
     def trace_step(self, graphs: Sequence[StepGraph]) -> list[tuple[int, str, str, float, float]]:
         """Unit busy intervals of one step with every layer simulated: (micro-batch, unit, op, start s, s).
@@ -890,6 +924,7 @@ _FALLBACK = "fallback"  # an op priced on the fallback unit: its own StepTiming 
 _TIME, _MEMORY_WAIT = TIMING_FIELDS.index("time_s"), TIMING_FIELDS.index("memory_wait_s")
 _BUSY_FIELDS = tuple(TIMING_FIELDS.index(f"{unit}_busy_s") for unit in ("compute", "memory", "link"))
 _OP_CACHE_MAX = 200_000
+_SMALL_GROUP = 4
 _STEP_CACHE_MAX = 32_768  # scheduled steps memoised (rounded key); more hardly adds hits, ~1 KB each
 _VARYING_KEPT = 4  # graphs whose per-sequence ops' prices are kept (a mixed step's whole and two halves)
 _TEMPLATE_CACHE_MAX = 4096  # a template holds its priced ops: mixed steps' token counts seldom repeat
