@@ -81,6 +81,14 @@ def _run_rows_example():
             33)
 
 
+def _book_run_example():
+    """`_run_rows_example`'s run booked whole: 64 steps (the step's seconds in column 0), the next arrival after the
+    48th step starts, 256 sequences 2,047 tokens in with 2,048-token caps (16-token blocks), 4,000 blocks in use."""
+    values, _, copied, constant_columns, constants, first, clock, micro, _, varying, width = _run_rows_example()
+    return (values, 0, micro, 12.5, clock[48] - 1e-4, np.full(256, 2047, dtype=np.int64),
+            np.full(256, 2048, dtype=np.int64), 16, 4000, copied, constant_columns, constants, first, varying, width)
+
+
 def _chord_example():
     """A 64-step decode run's ends and midpoint, 17 fields (the first two seconds), the midpoint on the chord."""
     va, vb = np.linspace(1e-3, 2e-3, 17), np.linspace(1.2e-3, 2.4e-3, 17)
@@ -201,6 +209,10 @@ _ENTRIES = (
     _entry("steplog", "run_rows", "steplog_ref:run_rows",
            "the step log's rows of a booked decode run: copied values, constants and per-step columns",
            "step fields per row", lambda: _run_rows_example()),
+    _entry("steplog", "book_run", "steplog_ref:book_run",
+           "a decode run booked in one call: its clock and steps before the next arrival, KV blocks in use per step, "
+           "and its rows of the step log", "(s per step boundary, steps, blocks, step fields per row)",
+           lambda: _book_run_example()),
     # ---- kernels/accounts.py ----
     _entry("accounts", "summed_accounts", "accounts_ref:summed_accounts",
            "a serial step's ops' StepTiming fields (time alone, busy seconds, wait, FLOPs, bytes, per kind) summed "

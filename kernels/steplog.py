@@ -4,8 +4,9 @@ A row is one step's fields; the fast-forward's values hold some of them, column 
 import numpy as np
 
 from asicsim.kernels.jit import jit
+from asicsim.kernels.paging import blocks_taken
 
-__all__ = ["run_clock", "run_rows"]
+__all__ = ["run_clock", "run_rows", "book_run"]
 
 
 @jit
@@ -44,3 +45,17 @@ def run_rows(values, k, copied, constant_columns, constants, first, clock, micro
         rows[j, varying_columns[3]] = micro[j]
         rows[j, varying_columns[4]] = used[j]
     return rows
+
+
+@jit
+def book_run(values, step_column, micro, now, until_at, cached_tokens, cap_tokens, block_tokens, used_blocks, copied,
+             constant_columns, constants, first, varying_columns, width):
+    """A decode run booked in one call (the serving fast-forward books ~3 x 10^4 runs an hour): (clock, k, used,
+    rows), where (clock, k) is `run_clock` of the values' step seconds (column `step_column`), `used` the KV blocks
+    in use by the end of each of the k steps (`used_blocks` before the run plus `paging.blocks_taken` of the
+    sequences' cached tokens and caps) and `rows` the k steps' rows of the step log (`run_rows`, those blocks in
+    its KV column)."""
+    clock, k = run_clock(values[:, step_column], now, until_at)
+    used = used_blocks + blocks_taken(cached_tokens, cap_tokens, block_tokens, k)
+    rows = run_rows(values, k, copied, constant_columns, constants, first, clock, micro, used, varying_columns, width)
+    return clock, k, used, rows

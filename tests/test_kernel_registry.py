@@ -172,6 +172,17 @@ def run_rows_args(n, k, fields, first, now):
             rng.integers(0, 500, n), columns[fields + 4:fields + 9], width)
 
 
+def book_run_args(n, fields, first, now, ahead, seqs, block, used):
+    """`kernels.steplog.book_run`'s arguments: `run_rows_args`' run (the step's seconds in column 0, from `now`), the
+    next arrival `ahead` seconds on, sequences as (cached, extra tokens their caps hold), `used` blocks in use."""
+    values, _, copied, constant_columns, constants, first, _, micro, _, varying, width = run_rows_args(
+        n, n, fields, first, now)
+    cached = np.array([c for c, _ in seqs], dtype=np.int64)
+    caps = np.array([max(c + extra, 0) for c, extra in seqs], dtype=np.int64)
+    return (values, 0, micro, now, now + ahead, cached, caps, block, used, copied, constant_columns, constants, first,
+            varying, width)
+
+
 def chord_fill_args(a, span, where, seconds, va, vb, jitter, rtol):
     """(va, vb, vm, a, b, m, rtol, seconds, step column): vm on the chord at m, moved by `jitter` (relative to the
     step column's value for seconds columns, to itself for the others), so both outcomes are drawn."""
@@ -353,6 +364,10 @@ STRATEGIES = {
         st.lists(st.floats(0.0, 1.0), max_size=40), st.floats(0.0, 1e4), st.floats(-1.0, 20.0)),
     "asicsim.kernels.steplog:run_rows": st.builds(run_rows_args, st.integers(1, 30), st.integers(0, 30),
                                                   st.integers(1, 8), st.integers(0, 5_000), st.floats(0.0, 1e4)),
+    "asicsim.kernels.steplog:book_run": st.builds(
+        book_run_args, st.integers(1, 30), st.integers(1, 8), st.integers(0, 5_000), st.floats(0.0, 1e4),
+        st.floats(-1.0, 20.0), st.lists(st.tuples(st.integers(0, 3000), st.integers(-40, 64)), max_size=12),
+        st.integers(1, 32), st.integers(0, 10_000)),
     "asicsim.kernels.attention:kv_cache_bytes": st.builds(
         lambda seqs, heads, head_dim, elem: (*_seq_arrays(seqs), heads, head_dim, elem),
         seq_lists, st.integers(1, 8), st.sampled_from([64, 128]), st.sampled_from([0.5, 1.0, 2.0])),

@@ -208,7 +208,7 @@ class _Template:
     the layer, and their summed accounts (`head`: pre ops + layers x the layer's array-free ops, from the graph's
     `_LayerPart`; `tail`: post, from its `_PostPart`)."""
 
-    __slots__ = ("pre", "layer", "post", "varying", "head", "tail", "layers", "_table", "_part", "_post")
+    __slots__ = ("pre", "layer", "post", "varying", "head", "tail", "layers", "_part", "_post")
 
     def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
         self.layers = float(graph.layers_per_stage)
@@ -216,20 +216,13 @@ class _Template:
         self.pre, self.layer, self.varying, self.head = part.pre, part.layer, part.varying, part.head
         post = engine._post_part(graph)
         self.post, self.tail = post.post, post.tail
-        self._table = None
         self._part = part
         self._post = post
 
     def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The op table of `schedule_step_s` (per-sequence ops' rows are filled in per step), built on first use
-        (serial steps never schedule) from the layer part's rows and the post part's: the table `_pack` gives."""
-        if self._table is None:
-            rows, flags = self._part.rows()
-            post, post_flags = self._post.rows()
-            pre, layer = len(self.pre), len(self.layer)
-            bounds = np.array([[0, pre, pre, pre + layer, pre + layer, pre + layer + len(self.post)]], dtype=np.int64)
-            self._table = (np.concatenate((rows, post)), np.concatenate((flags, post_flags)), bounds)
-        return self._table
+        """The op table of `schedule_step_s` (per-sequence ops' rows are zeros; a step fills them in), from the layer
+        part's rows and the post part's: the table `_pack` gives (`_join` of this template alone)."""
+        return _join((self,))[:3]
 
     def usable(self, graph: StepGraph) -> bool:
         """Per-sequence ops only in the layer (where build_step_graph puts them)."""
@@ -935,17 +928,21 @@ FAST_PATH_RTOL = 2.0 ** -ATTENTION_KEY_BITS
 
 def _join(templates: Sequence[_Template]) -> tuple:
     """The templates' op tables side by side (`StepEngine._joined_table`): (table, collective flags, bounds, rows of
-    the per-sequence ops)."""
+    the per-sequence ops), put together from their layer parts' and post parts' rows (built once per part) in one
+    concatenation."""
     tables, flags, bounds, rows = [], [], [], []
     at = 0
     for t in templates:
-        table, collective, bound = t.table()
-        rows += [at + len(t.pre) + i for i in t.varying]
-        tables.append(table)
-        flags.append(collective)
-        bounds.append(bound + at)
-        at += len(table)
-    return np.concatenate(tables), np.concatenate(flags), np.concatenate(bounds), rows
+        part, part_flags = t._part.rows()
+        post, post_flags = t._post.rows()
+        tables += (part, post)
+        flags += (part_flags, post_flags)
+        pre, layer = at + len(t.pre), at + len(t.pre) + len(t.layer)
+        end = layer + len(t.post)
+        bounds.append((at, pre, pre, layer, layer, end))
+        rows += [pre + i for i in t.varying]
+        at = end
+    return np.concatenate(tables), np.concatenate(flags), np.array(bounds, dtype=np.int64), rows
 
 
 def _bounded(cache: dict, key, make):

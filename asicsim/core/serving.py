@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from asicsim.kernels.chord import chord_fill, chord_rows, on_chord
-from asicsim.kernels.steplog import run_clock, run_rows
+from asicsim.kernels.steplog import book_run
 from asicsim.workloads.errors import RUN, InputError
 from asicsim.workloads.graph import (build_step_graph, decode_attention_maker, decode_graph_maker, dense_path,
                                      step_graph_builder)
@@ -40,7 +40,7 @@ from asicsim.workloads.requests import Request
 
 from .device import Device
 from .engine import FAST_PATH_RTOL, StepEngine, StepTiming
-from .kvcache import PagedKVCache, blocks_taken
+from .kvcache import PagedKVCache
 from .links import TOKEN_ID_BYTES, LinkProfile
 from .memory_plan import MemoryPlan, plan_memory, serving_limits
 from .results import (FIELD_INDEX, RECORDED_TIMING_FIELDS, STEP_FIELDS, RequestRecord, StepLog, StepRecord,
@@ -729,14 +729,18 @@ class _Replica:
             if until_at < math.inf:  # steps after the next arrival are not needed (steps seldom get faster)
                 n = min(n, int((until_at - now) / timed(0)[0][_STEP_S] * 1.25) + 2)
             values, micro = _interpolate(timed, n, runner.ff_rtol)
-        clock, k = run_clock(values[:, _STEP_S], now, until_at)  # the sums of stepping; steps before the arrival
-        if k < 1:
-            return 0
-        starts, ends = clock[:k], clock[1:k + 1]
         kv = sched.kv
         block = kv.block_tokens
         caps = np.fromiter([s.cap for s in seqs], dtype=np.int64, count=len(seqs))
-        used = kv.used_blocks + blocks_taken(past0, caps, block, k)
+        width = len(seqs)
+        constants = np.array((self.index, 0, width, width, len(sched.waiting), len(sched.running), width), dtype=float)
+        # The clock (the sums of stepping; the steps before the arrival), the blocks in use and the log's rows.
+        clock, k, used, rows = book_run(values, _STEP_S, micro, now, until_at, past0, caps, block, kv.used_blocks,
+                                        _FF_COPIED, _RUN_CONSTANT, constants, len(self.steps), _RUN_VARYING,
+                                        len(STEP_FIELDS))
+        if k < 1:
+            return 0
+        starts, ends = clock[:k], clock[1:k + 1]
         held: dict[int, int] = {}
         done: list[Seq] = []
         for s in seqs:
@@ -751,11 +755,7 @@ class _Replica:
             if s.generated >= s.req.output_tokens:
                 done.append(s)
         kv.bulk_decode(held, used, starts, ends)
-        width = len(seqs)
-        constants = np.array((self.index, 0, width, width, len(sched.waiting), len(sched.running), width), dtype=float)
-        first = len(self.steps)
-        self.steps.extend(k)[:] = run_rows(values, k, _FF_COPIED, _RUN_CONSTANT, constants, first, clock, micro, used,
-                                           _RUN_VARYING, len(STEP_FIELDS))
+        self.steps.extend(k)[:] = rows
         self.now = float(ends[-1])
         if done:
             self._finish(done, self.now)

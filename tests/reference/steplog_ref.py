@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .paging_ref import blocks_taken
+
 
 def run_clock(step_s, now, until_at):
     n = len(step_s)
@@ -21,3 +23,11 @@ def run_rows(values, k, copied, constant_columns, constants, first, clock, micro
                                                used[:k])):
         rows[:, column] = value
     return rows
+
+
+def book_run(values, step_column, micro, now, until_at, cached_tokens, cap_tokens, block_tokens, used_blocks, copied,
+             constant_columns, constants, first, varying_columns, width):
+    clock, k = run_clock(values[:, step_column], now, until_at)
+    used = used_blocks + np.asarray(blocks_taken(cached_tokens, cap_tokens, block_tokens, k), dtype=np.int64)
+    return clock, k, used, run_rows(values, k, copied, constant_columns, constants, first, clock, micro, used,
+                                    varying_columns, width)
