@@ -476,6 +476,81 @@ def test_prices_are_cached_on_op_values_not_on_objects(prefetch):
     assert engine.run_step([changed]).time_s == first.time_s and dev.calls[4:] == ["a"]  # priced again
 
 
+class PricingCounter:
+    """A real device that counts the ops it is asked to price, by kind."""
+
+    def __init__(self, device):
+        self.device, self.kinds = device, []
+
+    def __getattr__(self, name):
+        return getattr(self.device, name)
+
+    def cost(self, op):
+        self.kinds.append(op.kind)
+        return self.device.cost(op)
+
+
+@pytest.mark.parametrize("hw", ["h100-sxm", "sohu"])
+def test_prompt_chunks_with_equal_totals_but_other_arrays_are_priced_apart(hw):
+    """Two prefill attention ops whose scalar fields are equal (the same new and cached tokens in all, the same score
+    entries) but whose chunks differ are two values: the second is priced, and its step equals a fresh engine's."""
+    import numpy as np
+
+    from asicsim.core.registry import make_device
+    from asicsim.workloads.graph import build_step_graph
+    from asicsim.workloads.models import load_model
+
+    model = load_model("llama-3.1-8b")
+    new = np.array([4, 4], dtype=np.int64)
+    graphs = [build_step_graph(model, StepBatch(new, np.array(past, dtype=np.int64), np.zeros(0, dtype=np.int64)),
+                               tp=8) for past in ([0, 64], [32, 32])]
+    ops = [next(op for op in g.layer_ops if op.kind == OpKind.ATTENTION_PREFILL) for g in graphs]
+    assert ops[0].value_key is None and ops[0].__dict__.keys() == ops[1].__dict__.keys()
+    assert all(ops[0].__dict__[k] == ops[1].__dict__[k] for k in ops[0].__dict__ if k not in ("seq_new", "seq_past"))
+    device = PricingCounter(make_device(hw, 8))
+    engine = StepEngine(device)
+    engine.run_step([graphs[0]])
+    device.kinds.clear()
+    assert engine.run_step([graphs[1]]) == StepEngine(make_device(hw, 8)).run_step([graphs[1]])
+    assert device.kinds.count(OpKind.ATTENTION_PREFILL) == 1
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 900), st.integers(0, 3000)), min_size=1, max_size=5),
+       st.lists(st.integers(0, 3000), max_size=6), st.sampled_from(["h100-sxm", "sohu"]))
+def test_prompt_chunks_are_priced_once_per_value_and_decodes_every_time(chunks, decodes, hw):
+    """A prefill attention op of a few chunks is priced once per value (its scalar fields and arrays), whatever op
+    object carries it; a decode attention op, or a prefill op of more chunks, every time; one whose arrays differ
+    is priced afresh. Memoised or not, the step's timing equals that of an engine meeting the graph afresh."""
+    import numpy as np
+
+    from asicsim.core.engine import _FEW_SEQUENCES
+    from asicsim.core.registry import make_device
+    from asicsim.workloads.graph import build_step_graph
+    from asicsim.workloads.models import load_model
+
+    model = load_model("llama-3.1-8b")
+    new = np.array([c for c, _ in chunks], dtype=np.int64)
+    past = np.array([p for _, p in chunks], dtype=np.int64)
+
+    def built(new_tokens):
+        return build_step_graph(model, StepBatch(new_tokens, past, np.array(decodes, dtype=np.int64)), tp=8)
+
+    device = PricingCounter(make_device(hw, 8))
+    engine = StepEngine(device)
+    first = engine.run_step([built(new)])
+    device.kinds.clear()
+    again = engine.run_step([built(new.copy())])  # new objects, equal values
+    prefills = device.kinds.count(OpKind.ATTENTION_PREFILL)
+    assert prefills == (0 if len(chunks) <= _FEW_SEQUENCES else 1)
+    assert device.kinds.count(OpKind.ATTENTION_DECODE) == (1 if decodes else 0)
+    assert first == again == StepEngine(make_device(hw, 8)).run_step([built(new)])
+    device.kinds.clear()
+    other = new + 1
+    assert engine.run_step([built(other)]) == StepEngine(make_device(hw, 8)).run_step([built(other)])
+    assert device.kinds.count(OpKind.ATTENTION_PREFILL) == 1
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.integers(1, 900), max_size=3), st.lists(st.integers(0, 3000), max_size=20),
        st.sampled_from(["h100-sxm", "b200"]), st.sampled_from([1, 2, 8]))

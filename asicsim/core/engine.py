@@ -459,6 +459,7 @@ class StepEngine:
         self._serial = not bool(device.prefetch_weights)
         self._cache: dict = {}  # identical priced steps (e.g. full prefill chunks) simulate once
         self._op_cache: dict[bytes, _Priced] = {}  # Op.value_key -> price
+        self._chunk_cache: dict[tuple, _Priced] = {}  # a few sequences' op, by its whole value -> price (`_price_chunk`)
         self._group_cache: dict[tuple, tuple[float, ...]] = {}  # array-free ops' value keys -> summed account
         self._templates: dict[object, _Template | None] = {}  # StepGraph.dense_key -> its template
         self._layer_parts: dict[object, _LayerPart] = {}  # StepGraph.layer_key -> its pre and layer ops priced
@@ -495,6 +496,22 @@ class StepEngine:
             if len(self._op_cache) > _OP_CACHE_MAX:
                 self._op_cache.clear()
             hit = self._op_cache[key] = self.price(op)
+        return hit
+
+    def _price_chunk(self, op: Op) -> _Priced:
+        """Price of a prefill attention op of at most `_FEW_SEQUENCES` prompt chunks, memoised on its whole value (its
+        scalar fields and its arrays): a prompt's chunk comes back beside other decodes (an hour prices ~2 x 10^4
+        such ops of ~4 x 10^3 values). Other per-sequence ops are priced afresh: a decode op's cached tokens grow
+        every step, so its value seldom comes back."""
+        new, past = op.seq_new, op.seq_past
+        if op.kind != OpKind.ATTENTION_PREFILL or new is None or past is None or new.size > _FEW_SEQUENCES:
+            return self.price(op)
+        key = (_scalar_values(op), new.dtype, new.tobytes(), past.dtype, past.tobytes())
+        hit = self._chunk_cache.get(key)
+        if hit is None:
+            if len(self._chunk_cache) > _CHUNK_CACHE_MAX:
+                self._chunk_cache.clear()
+            hit = self._chunk_cache[key] = self.price(op)
         return hit
 
     def run_step(self, graphs: Sequence[StepGraph]) -> StepTiming:
@@ -558,7 +575,7 @@ class StepEngine:
         hit = self._varying_of.get(id(graph))
         if hit is not None and hit[0] is graph:
             return hit[1]
-        ops, price = graph.layer_ops, self.price
+        ops, price = graph.layer_ops, self._price_chunk
         priced = [price(ops[i]) for i in t.varying]
         kept = self._varying_of
         if len(kept) >= _VARYING_KEPT:
@@ -816,7 +833,7 @@ class StepEngine:
         total, places = head
         layers = float(graph.layers_per_stage)
         if priced is None:
-            ops, price = graph.layer_ops, self.price
+            ops, price = graph.layer_ops, self._price_chunk
             priced = [price(ops[i]) for i in places]
         for p in priced:
             total = [t + layers * v for t, v in zip(total, p.account)]
@@ -917,6 +934,10 @@ _FALLBACK = "fallback"  # an op priced on the fallback unit: its own StepTiming 
 _TIME, _MEMORY_WAIT = TIMING_FIELDS.index("time_s"), TIMING_FIELDS.index("memory_wait_s")
 _BUSY_FIELDS = tuple(TIMING_FIELDS.index(f"{unit}_busy_s") for unit in ("compute", "memory", "link"))
 _OP_CACHE_MAX = 200_000
+_FEW_SEQUENCES = 4  # `_price_chunk` memoises ops of at most this many sequences
+_CHUNK_CACHE_MAX = 16_384  # ... and at most this many (~2 KB each)
+# An op's scalar fields (every Op field but its arrays and value key), in field order: with its arrays, its value.
+_scalar_values = operator.attrgetter(*(f.name for f in fields(Op) if f.name not in ("seq_new", "seq_past", "value_key")))
 _SMALL_GROUP = 4
 _STEP_CACHE_MAX = 32_768  # scheduled steps memoised (rounded key); more hardly adds hits, ~1 KB each
 _VARYING_KEPT = 4  # graphs whose per-sequence ops' prices are kept (a mixed step's whole and two halves)
