@@ -771,3 +771,44 @@ def test_a_serial_step_summed_from_cost_rows_is_the_op_by_op_sum(chunks, decodes
     for _ in range(2):  # a new key (summed), then a repeated one (its template)
         got, want = rows.run_step([graph]), by_op.run_step([graph])
         assert [getattr(got, f) for f in TIMING_FIELDS] == [getattr(want, f) for f in TIMING_FIELDS]
+
+
+def test_bounded_caches_drop_the_least_recently_used_entry(monkeypatch):
+    """A cache at its bound drops the entry used longest ago, not everything: one used again stays."""
+    from collections import OrderedDict
+
+    from asicsim.core import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "_TEMPLATE_CACHE_MAX", 3)
+    cache: OrderedDict = OrderedDict()
+    made = []
+
+    def get(key):
+        return engine_module._bounded(cache, key, lambda: made.append(key) or key.upper())
+
+    assert [get(k) for k in "abc"] == ["A", "B", "C"] and get("a") == "A" and made == list("abc")
+    get("d")  # full: "b" was used longest ago
+    assert list(cache) == ["c", "a", "d"]
+    get("b")
+    assert made == list("abcdb") and list(cache) == ["a", "d", "b"]
+
+
+@pytest.mark.parametrize("hw", ["sohu", "h100-sxm"])
+def test_templates_past_the_bound_keep_the_recently_used_ones(monkeypatch, hw):
+    """With room for two templates, a decode width met again stays while an older key goes, and every step times as
+    on a fresh engine."""
+    import numpy as np
+
+    from asicsim.core import engine as engine_module
+    from asicsim.core.registry import make_device
+    from asicsim.workloads.graph import build_step_graph
+    from asicsim.workloads.models import load_model
+
+    monkeypatch.setattr(engine_module, "_TEMPLATE_CACHE_MAX", 2)
+    model = load_model("llama-3.1-8b")
+    graphs = [build_step_graph(model, StepBatch.make(decode_past=np.full(width, 100)), tp=8) for width in (1, 2, 3)]
+    engine = StepEngine(make_device(hw, 8))
+    for g in (graphs[0], graphs[1], graphs[0], graphs[2]):
+        engine._template(g)
+        assert engine.run_step([g]) == StepEngine(make_device(hw, 8)).run_step([g])
+    assert list(engine._templates) == [graphs[0].dense_key, graphs[2].dense_key]
