@@ -37,8 +37,10 @@ wall time, not a unit's cycles) and `hbm_bytes` bytes. Past `price` every time i
 
 Fast path (serving simulates 10^5+ steps an hour of traffic; `exact=False`, the default):
 - Prices are memoised per op value (`Op.value_key`, the op's scalar fields, pickled): matmuls, norms and
-  collectives are priced once per shape, and a serial step's array-free ops once per group of values.
-  Attention ops carry the batch's per-sequence arrays and are priced afresh every step (exact).
+  collectives are priced once per shape, and a serial step's array-free ops once per group of values (its pre
+  and layer sums once per layer key, its post sums once per dense key). Attention ops carry the batch's
+  per-sequence arrays: a prefill op of a few prompt chunks is priced once per value, arrays included
+  (`_price_chunk`); decode ops afresh every step (their cached tokens grow). Exact either way.
 - Serial devices (no weight prefetch, one micro-batch) need no schedule: with one op stream and nothing
   running ahead, every unit is free when an op starts, so an op lasts fixed + max(compute, memory +
   weights, link) and the step is the sum over ops, layers counted. This equals the schedule (to float
