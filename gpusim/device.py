@@ -27,7 +27,8 @@ from asicsim.core.device import (MATMUL_DTYPES, WIDER_DATAPATHS, WIDTH_CLASS, Ar
                                  PowerLimits, SpecDevice)
 from asicsim.workloads.dtypes import dtype_bytes
 from asicsim.workloads.errors import InputError
-from asicsim.workloads.graph_types import Feature, Op, OpKind, attention_flops_scale, grouped_as_dense
+from asicsim.workloads.graph_types import (Feature, Op, OpKind, attention_flops_scale, grouped_as_dense,
+                                           plain_attention)
 
 from .area import area_breakdown
 from .options import ONESHOT_ALLREDUCE_MAX_BYTES, GpuOptions
@@ -545,17 +546,21 @@ class GpuDevice(SpecDevice):
             else s.prefill_attention_efficiency_fp8
         return stack if self.options.stack_attention and stack > 0.0 else self._attention_efficiency(dtype)
 
-    def _attention_statics(self, kind: str, dtype: str, features: tuple) -> tuple:
-        """What the spec and options fix for attention ops of one kind, dtype and feature set, found once per device
-        (every step prices its attention ops afresh): (efficiency, peak FLOP/s, plain: no MLA or sinks, the MLA
-        stack path on, then the kind's own constants)."""
+    def _attention_statics(self, op: Op) -> tuple:
+        """What the spec and options fix for attention ops of one kind, dtype, feature set and window, found once per
+        device (every step prices its attention ops afresh). Prefill: (efficiency, peak FLOP/s, plain attention
+        (`plain_attention`), the stack's fixed seconds beyond a GEMM's latency or None, MLA's seconds per sequence and
+        head or None); decode: (efficiency, peak FLOP/s, the MLA stack path on, the stack's streamed path on, its
+        fixed seconds, its seconds per sequence and head)."""
         memo = self.__dict__.setdefault("_attention_memo", {})
-        hit = memo.get((kind, dtype, features))
+        kind, dtype, features = op.kind, op.dtype, op.features
+        key = (kind, dtype, features, op.window)
+        hit = memo.get(key)
         if hit is not None:
             return hit
         s, stack = self.spec, self.options.stack_attention
         mla = Feature.MLA in features
-        plain = not mla and Feature.ATTENTION_SINKS not in features
+        plain = plain_attention(op)
         bf16 = self.executed_dtype(dtype) == "bf16"
         if kind == OpKind.ATTENTION_PREFILL:
             efficiency = self._prefill_efficiency(dtype)
@@ -574,21 +579,21 @@ class GpuDevice(SpecDevice):
             fixed_s, per_head_s = ((s.mla_decode_fixed_s, s.mla_decode_head_s) if on
                                    else (s.decode_attention_fixed_s, s.decode_attention_head_s))
             hit = (efficiency, self.peak_flops_per_s(dtype), on, streamed, self._latency(fixed_s), per_head_s)
-        memo[(kind, dtype, features)] = hit
+        memo[key] = hit
         return hit
 
     def _attention_prefill(self, op: Op, explain: bool) -> tuple[float, float, float, dict[str, Any] | None]:
         s = self.spec
         new, past = _seq_arrays(op)
-        efficiency, peak, plain, fixed_s, head_s = self._attention_statics(op.kind, op.dtype, op.features)
+        efficiency, peak, plain, fixed_s, head_s = self._attention_statics(op)
         tensor_s = prefill_attention_compute_s(
             new, past, op.q_heads, op.head_dim, s.attention_block_q, s.attention_block_kv, True,
             s.sm_count, peak, efficiency,
         )
         if tensor_s == 0.0 and op.flops > 0.0:
             tensor_s = op.flops / (peak * efficiency)
-        if op.window or not plain:
-            tensor_s *= attention_flops_scale(op)  # windows, MLA, sinks (1.0 otherwise)
+        if not plain:
+            tensor_s *= attention_flops_scale(op)  # windows, MLA, sinks (1.0 for plain attention)
         compute_s = tensor_s + self._gemm_latency_s if tensor_s > 0.0 else 0.0
         read = op.weight_bytes + op.act_in_bytes + op.kv_read_bytes  # _read_bytes, _written_bytes
         written = op.act_out_bytes + op.kv_write_bytes
@@ -615,7 +620,7 @@ class GpuDevice(SpecDevice):
             new, past = _seq_arrays(op)
             sequences = new.size
         flops = op.flops if op.flops > 0.0 else attention_flops(new, past, op.q_heads, op.head_dim, True)
-        efficiency, peak, mla, streamed, fixed_s, per_head_s = self._attention_statics(op.kind, op.dtype, op.features)
+        efficiency, peak, mla, streamed, fixed_s, per_head_s = self._attention_statics(op)
         compute_s = flops / (peak * efficiency)
         if read + written <= 0.0:
             elem = dtype_bytes(op.dtype, op.name)

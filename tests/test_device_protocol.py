@@ -207,3 +207,27 @@ def test_a_view_gives_its_inner_devices_cost_rows_only_where_it_prices_as_the_in
     assert stage.inner.cost_rows(ops) is not None and stage.cost_rows(ops) is None
     assert stage.cost(ops[0]) == OpCost()
     assert make_device("sohu-rack", 8).cost_rows(ops) is None
+
+
+@pytest.mark.parametrize("name", ["sohu", "h100-sxm", "b200", "tpu-v6e", "mi300x"])
+@pytest.mark.parametrize("kind", [OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE])
+def test_an_attention_price_does_not_depend_on_the_ops_priced_before(name, kind):
+    """Devices keep what an attention op's dtype, features and window fix, once per such key: ops that differ only
+    in window, sinks or MLA, priced one after another on one device, cost what each costs on a fresh one (a
+    fixed-function chip prices the features it lacks on its fallback unit)."""
+    import numpy as np
+
+    from asicsim.workloads.graph_types import Feature
+
+    new = np.array([300, 1] if kind == OpKind.ATTENTION_PREFILL else [1, 1], dtype=np.int64)
+    past = np.array([2000, 5000], dtype=np.int64)
+    variants = [((Feature.GQA_ATTENTION, Feature.ROPE), 0), ((Feature.GQA_ATTENTION, Feature.ROPE), 1024),
+                ((Feature.GQA_ATTENTION, Feature.ROPE, Feature.ATTENTION_SINKS), 0), ((Feature.MLA,), 0)]
+    ops = [Op(kind, kind, "fp8", flops=3.0e9 * (i + 1), act_in_bytes=1.0e6, act_out_bytes=5.0e5, kv_read_bytes=2.0e8,
+              kv_write_bytes=4.0e5, q_heads=8, kv_heads=1, head_dim=128, features=features, window=window,
+              seq_new=new, seq_past=past) for i, (features, window) in enumerate(variants)]
+    shared = make_device(name, 8)  # a fixed-function chip prices features it lacks on its fallback unit
+    for op in ops:
+        assert shared.cost(op) == make_device(name, 8).cost(op)
+    for op in reversed(ops):
+        assert shared.cost(op) == make_device(name, 8).cost(op)

@@ -190,11 +190,17 @@ def grouped_as_dense(op: Op) -> Op:
     return replace(op, kind=OpKind.MATMUL, n=widened, experts=0.0)
 
 
+def plain_attention(op: Op) -> bool:
+    """Whether an attention op is plain causal attention (no window, MLA or sinks): its (seq_new, seq_past) arrays
+    imply its FLOPs (`attention_flops_scale` is 1.0). A function of its window and features alone."""
+    return not op.window and Feature.MLA not in op.features and Feature.ATTENTION_SINKS not in op.features
+
+
 def attention_flops_scale(op: Op) -> float:
     """An attention op's FLOPs over those its (seq_new, seq_past) arrays imply for plain causal attention with
     its head count and head_dim (4 x heads x head_dim per entry): 1.0 for a plain GQA op, otherwise the factor
     by which a device's array-based attention model must scale (sliding windows, chunks, MLA, sinks)."""
-    if not op.window and Feature.MLA not in op.features and Feature.ATTENTION_SINKS not in op.features:
+    if plain_attention(op):
         return 1.0
     new = op.seq_new.astype(np.float64)
     entries = float((new * op.seq_past + new * (new + 1) / 2).sum())

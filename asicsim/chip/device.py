@@ -56,7 +56,7 @@ from asicsim.kernels.attention import causal_entries
 from asicsim.kernels.collectives import ring_allreduce_time_s
 from asicsim.kernels.vector import vector_cycles
 from asicsim.workloads.errors import Infeasible, InputError
-from asicsim.workloads.graph_types import Op, OpKind, attention_flops_scale, grouped_as_dense
+from asicsim.workloads.graph_types import Op, OpKind, attention_flops_scale, grouped_as_dense, plain_attention
 
 from asicsim.core.device import MATMUL_DTYPES, AreaBreakdown, SpecDevice, DieFloorplan, LinkLimits, OpCost, PowerLimits
 from asicsim.core.specfile import build_spec
@@ -102,6 +102,7 @@ class AsicDevice(SpecDevice):
         self._boost = s.max_clock_hz > s.clock_hz
         self._native = s.native_features
         self._pe_macs_by_dtype: dict[str, int] = {}
+        self._attention_shapes: dict[tuple, tuple[int, bool]] = {}  # `_attention_shape`
         if self._boost:
             self._budget_w = boost_budget_w(s)
             self._lane_j = lane_op_j(s)
@@ -260,12 +261,23 @@ class AsicDevice(SpecDevice):
                       weight_cycles=prefetch_bytes / hbm, ideal_compute_cycles=float(ideal) * scale,
                       stall_cycles=float(stall) * scale, hbm_bytes=prefetch_bytes + streamed)
 
+    def _attention_shape(self, op: Op) -> tuple[int, bool]:
+        """(PE steps per head, whether the op is plain causal attention: no window, MLA or sinks, so its arrays
+        imply its FLOPs) of an attention op, found once per dtype, head size, features and window (a serving hour
+        prices ~10^5 attention ops of a handful of shapes)."""
+        key = (op.dtype, op.head_dim, op.features, op.window)
+        hit = self._attention_shapes.get(key)
+        if hit is None:
+            per_pe = self._pe_macs(op.dtype)
+            hit = self._attention_shapes[key] = (-(-op.head_dim // per_pe), plain_attention(op))
+        return hit
+
     def _attention(self, op: Op) -> OpCost:
         s = self.spec
-        per_pe = self._pe_macs_by_dtype.get(op.dtype) or self._pe_macs(op.dtype)
-        head_steps = -(-op.head_dim // per_pe)
+        head_steps, plain = self._attention_shape(op)
         new, past = op.seq_new, op.seq_past
-        scale_work = attention_flops_scale(op)  # windows, MLA, sinks: the op's own FLOPs over what the arrays imply
+        # Windows, MLA, sinks: the op's own FLOPs over what the arrays imply (`attention_flops_scale`, 1.0 if plain).
+        scale_work = 1.0 if plain else attention_flops_scale(op)
         if scale_work == 1.0 and new.dtype == np.int64 and past.dtype == np.int64:  # the same numbers in one call
             array_cycles, ideal, scores, softmax = systolic.attention_work(
                 new, past, op.q_heads, op.kv_heads, head_steps, s.array_count, s.array_rows, s.array_cols,
