@@ -436,6 +436,22 @@ def test_step_graph_init_is_the_field_list():
     assert StepGraph(*values.values()).layer_key is values["layer_key"]
 
 
+def test_step_timing_init_is_the_field_list():
+    """StepTiming's own __init__ takes its fields in order with their defaults and sets each from its own argument."""
+    import inspect
+
+    fields = dataclasses.fields(StepTiming)
+    params = list(inspect.signature(StepTiming.__init__).parameters.values())[1:]
+    assert [(p.name, p.default) for p in params] == [(f.name, f.default) for f in fields]
+    values = {f.name: i + 0.5 for i, f in enumerate(fields)}
+    timing = StepTiming(**values)
+    assert dataclasses.astuple(timing) == tuple(values.values())
+    assert StepTiming(*values.values()) == timing and hash(StepTiming(*values.values())) == hash(timing)
+    assert dataclasses.replace(timing, fixed_s=9.0).fixed_s == 9.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        timing.time_s = 1.0
+
+
 def test_op_cost_init_is_the_field_list():
     """OpCost's own __init__ takes its fields in order with their defaults and sets each from its own argument."""
     import inspect

@@ -75,7 +75,7 @@ from .device import UNITS, Device, OpCost
 __all__ = ["StepTiming", "TIMING_FIELDS", "StepEngine", "ATTENTION_KEY_BITS", "FAST_PATH_RTOL"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class StepTiming:
     """One engine step on one chip (one pipeline stage), layers counted: its time, each unit's busy time and
     what its ops did. The engine's output; a StepRecord keeps every field but `time_s`.
@@ -102,6 +102,20 @@ class StepTiming:
     other_s: float = 0.0  # every other op's time alone (norms, elementwise, embedding, Mamba scans)
     fallback_s: float = 0.0  # ops the datapath lacks, run on the fallback unit (not in the per-kind times above)
     op_energy_j: float = 0.0  # dynamic joules the device priced per op (OpCost.energy_j; 0 for most devices)
+
+    def __init__(self, time_s: float = 0.0, compute_busy_s: float = 0.0, memory_busy_s: float = 0.0,
+                 link_busy_s: float = 0.0, fixed_s: float = 0.0, ideal_compute_s: float = 0.0, stall_s: float = 0.0,
+                 memory_wait_s: float = 0.0, flops_per_chip: float = 0.0, memory_bytes_per_chip: float = 0.0,
+                 gemm_s: float = 0.0, attention_s: float = 0.0, collective_s: float = 0.0, other_s: float = 0.0,
+                 fallback_s: float = 0.0, op_energy_j: float = 0.0) -> None:
+        """The fields in one dict update instead of a frozen `object.__setattr__` each: every step timed makes one
+        (tests/test_engine.py checks the signature against the field list)."""
+        self.__dict__.update(time_s=time_s, compute_busy_s=compute_busy_s, memory_busy_s=memory_busy_s,
+                             link_busy_s=link_busy_s, fixed_s=fixed_s, ideal_compute_s=ideal_compute_s,
+                             stall_s=stall_s, memory_wait_s=memory_wait_s, flops_per_chip=flops_per_chip,
+                             memory_bytes_per_chip=memory_bytes_per_chip, gemm_s=gemm_s, attention_s=attention_s,
+                             collective_s=collective_s, other_s=other_s, fallback_s=fallback_s,
+                             op_energy_j=op_energy_j)
 
     def __add__(self, other: StepTiming) -> StepTiming:
         """Field-wise sum: one step's micro-batches, run one after another."""

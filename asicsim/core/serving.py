@@ -556,12 +556,16 @@ class _DecodeCurves:
         `time_step`: the runner's (`StepRunner.time_step`; passed, not kept, so the runner and its curves hold no
         reference cycle)."""
         width, total = len(past0), int_total(past0)
-        pieces = self.pieces.get(width, ())
-        home = next((p for p in pieces if p[0] <= total <= p[1]), None)
+        home = None
+        for p in self.pieces.get(width, ()):  # the first piece holding `total` (a loop: ~2x a generator's speed)
+            if p[0] <= total <= p[1]:
+                home = p
+                break
         if horizon_s < math.inf:
             if home is not None:
                 a, b, va, vb, _ = home
-                first_s = va[_STEP_S] + (vb[_STEP_S] - va[_STEP_S]) * ((total - a) / (b - a)) if b > a else va[_STEP_S]
+                sa = va.item(_STEP_S)  # as a Python float: the same number, cheaper arithmetic
+                first_s = sa + (vb.item(_STEP_S) - sa) * ((total - a) / (b - a)) if b > a else sa
             else:
                 first_s = self._at(time_step, width, total)[0][_STEP_S]
             n = min(n, int(horizon_s / first_s * 1.25) + 2)
