@@ -475,7 +475,7 @@ class StepEngine:
         self._serial = not bool(device.prefetch_weights)
         self._cache: dict = {}  # identical priced steps (e.g. full prefill chunks) simulate once
         self._op_cache: dict[bytes, _Priced] = {}  # Op.value_key -> price
-        self._chunk_cache: dict[tuple, _Priced] = {}  # a few sequences' op, by its whole value -> price (`_price_chunk`)
+        self._chunk_cache: dict[tuple, _Priced] = {}  # a prefill op of a few chunks, by its whole value -> price
         self._group_cache: dict[tuple, tuple[float, ...]] = {}  # array-free ops' value keys -> summed account
         # Least recently used first (`_bounded`): a decode width's entries are used all hour, most mixed steps' once.
         self._templates: OrderedDict[object, _Template | None] = OrderedDict()  # StepGraph.dense_key -> its template
@@ -958,6 +958,8 @@ _FEW_SEQUENCES = 4  # `_price_chunk` memoises ops of at most this many sequences
 _CHUNK_CACHE_MAX = 16_384  # ... and at most this many (~2 KB each)
 # An op's scalar fields (every Op field but its arrays and value key), in field order: with its arrays, its value.
 _scalar_values = operator.attrgetter(*(f.name for f in fields(Op) if f.name not in ("seq_new", "seq_past", "value_key")))
+# Groups of at most this many array-free ops are summed from per-op prices (`_price_cached`, a post group's head
+# ops priced once per sampled-token count); larger ones from the device's cost rows (`_summed_rows`) where it has them.
 _SMALL_GROUP = 4
 _STEP_CACHE_MAX = 32_768  # scheduled steps memoised (rounded key); more hardly adds hits, ~1 KB each
 _VARYING_KEPT = 4  # graphs whose per-sequence ops' prices are kept (a mixed step's whole and two halves)
