@@ -436,34 +436,22 @@ def test_step_graph_init_is_the_field_list():
     assert StepGraph(*values.values()).layer_key is values["layer_key"]
 
 
-def test_step_timing_init_is_the_field_list():
-    """StepTiming's own __init__ takes its fields in order with their defaults and sets each from its own argument."""
+@pytest.mark.parametrize("cls", [StepTiming, OpCost])
+def test_own_init_is_the_field_list(cls):
+    """StepTiming's and OpCost's own __init__ take their fields in order with their defaults and set each from its own
+    argument; they stay frozen, equal and hashable by value."""
     import inspect
 
-    fields = dataclasses.fields(StepTiming)
-    params = list(inspect.signature(StepTiming.__init__).parameters.values())[1:]
+    fields = dataclasses.fields(cls)
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
     assert [(p.name, p.default) for p in params] == [(f.name, f.default) for f in fields]
     values = {f.name: i + 0.5 for i, f in enumerate(fields)}
-    timing = StepTiming(**values)
-    assert dataclasses.astuple(timing) == tuple(values.values())
-    assert StepTiming(*values.values()) == timing and hash(StepTiming(*values.values())) == hash(timing)
-    assert dataclasses.replace(timing, fixed_s=9.0).fixed_s == 9.0
+    made = cls(**values)
+    assert dataclasses.astuple(made) == tuple(values.values())
+    assert cls(*values.values()) == made and hash(cls(*values.values())) == hash(made)
+    assert dataclasses.replace(made, fixed_s=9.0).fixed_s == 9.0
     with pytest.raises(dataclasses.FrozenInstanceError):
-        timing.time_s = 1.0
-
-
-def test_op_cost_init_is_the_field_list():
-    """OpCost's own __init__ takes its fields in order with their defaults and sets each from its own argument."""
-    import inspect
-
-    fields = dataclasses.fields(OpCost)
-    params = list(inspect.signature(OpCost.__init__).parameters.values())[1:]
-    assert [(p.name, p.default) for p in params] == [(f.name, f.default) for f in fields]
-    values = {f.name: i + 0.5 for i, f in enumerate(fields)}
-    cost = OpCost(**values)
-    assert dataclasses.astuple(cost) == tuple(values.values())
-    assert OpCost(*values.values()) == cost and hash(OpCost(*values.values())) == hash(cost)
-    assert dataclasses.replace(cost, fixed_s=9.0).fixed_s == 9.0
+        made.fixed_s = 1.0
 
 
 @dataclass

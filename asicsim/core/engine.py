@@ -508,11 +508,15 @@ class StepEngine:
         key = op.value_key
         if key is None:
             return self.price(op)
-        hit = self._op_cache.get(key)
+        return self._memoised(self._op_cache, key, op, _OP_CACHE_MAX)
+
+    def _memoised(self, cache: dict, key, op: Op, most: int) -> _Priced:
+        """cache[key], `price(op)` on a miss; a cache past `most` entries is emptied first."""
+        hit = cache.get(key)
         if hit is None:
-            if len(self._op_cache) > _OP_CACHE_MAX:
-                self._op_cache.clear()
-            hit = self._op_cache[key] = self.price(op)
+            if len(cache) > most:
+                cache.clear()
+            hit = cache[key] = self.price(op)
         return hit
 
     def _price_chunk(self, op: Op) -> _Priced:
@@ -524,12 +528,7 @@ class StepEngine:
         if op.kind != OpKind.ATTENTION_PREFILL or new is None or past is None or new.size > _FEW_SEQUENCES:
             return self.price(op)
         key = (_scalar_values(op), new.dtype, new.tobytes(), past.dtype, past.tobytes())
-        hit = self._chunk_cache.get(key)
-        if hit is None:
-            if len(self._chunk_cache) > _CHUNK_CACHE_MAX:
-                self._chunk_cache.clear()
-            hit = self._chunk_cache[key] = self.price(op)
-        return hit
+        return self._memoised(self._chunk_cache, key, op, _CHUNK_CACHE_MAX)
 
     def run_step(self, graphs: Sequence[StepGraph]) -> StepTiming:
         """Simulate one step; several graphs are micro-batches of the same step sharing the units.
