@@ -91,6 +91,7 @@ class GpuDevice(SpecDevice):
         self._throttled = self.options.sustained_power_cap and spec.sustained_compute_fraction < 1.0
         self._hbm_read_bytes_per_s, self._hbm_write_bytes_per_s = spec.hbm_read_bytes_per_s, spec.hbm_write_bytes_per_s
         self._dtype_memo: dict[str, tuple[str, float, float, float]] = {}  # `_per_dtype`
+        self._attention_memo: dict[tuple, tuple] = {}  # `_attention_statics`
 
     @classmethod
     def load_spec(cls, table: Mapping[str, Any], source: str) -> GpuSpec:
@@ -552,7 +553,7 @@ class GpuDevice(SpecDevice):
         (`plain_attention`), the stack's fixed seconds beyond a GEMM's latency or None, MLA's seconds per sequence and
         head or None); decode: (efficiency, peak FLOP/s, the MLA stack path on, the stack's streamed path on, its
         fixed seconds, its seconds per sequence and head)."""
-        memo = self.__dict__.setdefault("_attention_memo", {})
+        memo = self._attention_memo
         kind, dtype, features = op.kind, op.dtype, op.features
         key = (kind, dtype, features, op.window)
         hit = memo.get(key)
@@ -595,8 +596,7 @@ class GpuDevice(SpecDevice):
         if not plain:
             tensor_s *= attention_flops_scale(op)  # windows, MLA, sinks (1.0 for plain attention)
         compute_s = tensor_s + self._gemm_latency_s if tensor_s > 0.0 else 0.0
-        read = op.weight_bytes + op.act_in_bytes + op.kv_read_bytes  # _read_bytes, _written_bytes
-        written = op.act_out_bytes + op.kv_write_bytes
+        read, written = _read_bytes(op), _written_bytes(op)
         if read + written <= 0.0:
             elem = dtype_bytes(op.dtype, op.name)
             q_or_o = float(new.sum()) * op.q_heads * op.head_dim * elem
@@ -612,8 +612,7 @@ class GpuDevice(SpecDevice):
     def _attention_decode(self, op: Op, explain: bool) -> tuple[float, float, float, dict[str, Any] | None]:
         """Priced from its totals (`decode_cost_by_totals`): the sequences' arrays are read only for an op without
         FLOPs or bytes."""
-        read = op.weight_bytes + op.act_in_bytes + op.kv_read_bytes  # _read_bytes, _written_bytes
-        written = op.act_out_bytes + op.kv_write_bytes
+        read, written = _read_bytes(op), _written_bytes(op)
         if op.flops > 0.0 and read + written > 0.0:
             sequences = _sequence_count(op)
         else:
