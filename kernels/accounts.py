@@ -1,17 +1,45 @@
 """A serial step's ops summed in one pass: each op's StepTiming fields as if it ran alone (the engine's per-op
 account, `asicsim.core.engine._op_account`), added in op order from zero, from rows of its cost in cycles (what a
-device's `cost_rows` gives, `COST_COLUMNS`). The same floats in the same order as the engine's own sums."""
+device's `cost_rows` gives, `COST_COLUMNS`). The same floats in the same order as the engine's own sums. And one op's
+account added to a step's other sums (`op_step_fields`: a decode step whose one per-sequence op is priced anew)."""
+
+import math
 
 import numpy as np
 
 from asicsim.kernels.jit import jit
 
-__all__ = ["COST_COLUMNS", "ACCOUNT_WIDTH", "summed_accounts"]
+__all__ = ["COST_COLUMNS", "ACCOUNT_WIDTH", "summed_accounts", "op_step_fields"]
 
 # A cost row: OpCost's fields in its order, hbm_bytes always a number (a device resolves None to Op.memory_bytes).
 COST_COLUMNS = ("compute_cycles", "memory_cycles", "weight_cycles", "link_cycles", "fixed_s", "ideal_compute_cycles",
                 "stall_cycles", "hbm_bytes", "fallback_s", "energy_j")
 ACCOUNT_WIDTH = 16  # StepTiming's fields: time, four busy/fixed, ideal, stall, wait, FLOPs, bytes, five kinds, joules
+
+
+@jit
+def _add_account(out, rows, i, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, bucket, flops, count):
+    """out += count x op i's StepTiming fields as if it ran alone (`summed_accounts`), field by field."""
+    compute_s = rows[i, 0] * compute_s_per_cycle
+    memory_s = rows[i, 1] * memory_s_per_cycle + rows[i, 2] * memory_s_per_cycle
+    link_s = rows[i, 3] * link_s_per_cycle
+    fixed_s = rows[i, 4]
+    alone_s = fixed_s + max(compute_s, memory_s, link_s)
+    if rows[i, 8] > 0.0:
+        bucket = 4
+    out[0] += count * alone_s
+    out[1] += count * compute_s
+    out[2] += count * memory_s
+    out[3] += count * link_s
+    out[4] += count * fixed_s
+    out[5] += count * (rows[i, 5] * compute_s_per_cycle)
+    out[6] += count * (rows[i, 6] * compute_s_per_cycle)
+    out[7] += count * (max(alone_s - fixed_s - compute_s, 0.0) if compute_s > 0.0 else 0.0)
+    out[8] += count * flops
+    out[9] += count * rows[i, 7]
+    for b in range(5):
+        out[10 + b] += count * (alone_s if bucket == b else 0.0)
+    out[15] += count * rows[i, 9]
 
 
 @jit
@@ -22,23 +50,37 @@ def summed_accounts(rows, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cy
     0 GEMM, 1 attention, 2 collective, 3 other, 4 fallback; 4 whenever it spent time on the fallback unit)."""
     out = np.zeros(16)
     for i in range(rows.shape[0]):
-        compute_s = rows[i, 0] * compute_s_per_cycle
-        memory_s = rows[i, 1] * memory_s_per_cycle + rows[i, 2] * memory_s_per_cycle
-        link_s = rows[i, 3] * link_s_per_cycle
-        fixed_s = rows[i, 4]
-        alone_s = fixed_s + max(compute_s, memory_s, link_s)
-        bucket = 4 if rows[i, 8] > 0.0 else buckets[i]
-        out[0] += alone_s
-        out[1] += compute_s
-        out[2] += memory_s
-        out[3] += link_s
-        out[4] += fixed_s
-        out[5] += rows[i, 5] * compute_s_per_cycle
-        out[6] += rows[i, 6] * compute_s_per_cycle
-        out[7] += max(alone_s - fixed_s - compute_s, 0.0) if compute_s > 0.0 else 0.0
-        out[8] += flops[i]
-        out[9] += rows[i, 7]
-        for b in range(5):
-            out[10 + b] += alone_s if bucket == b else 0.0
-        out[15] += rows[i, 9]
+        _add_account(out, rows, i, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, buckets[i], flops[i], 1.0)
+    return out
+
+
+@jit
+def _rounded(x, bits):
+    """x to `bits` significant bits, half to even (the engine's `_round`)."""
+    if x == 0.0:
+        return 0.0
+    mant, exp = math.frexp(x)
+    scale = float(1 << bits)
+    return math.ldexp(np.rint(mant * scale) / scale, exp)
+
+
+@jit
+def op_step_fields(row, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, bucket, flops, head, count, tail,
+                   key_bits):
+    """A step's StepTiming fields with one op priced anew, and that op's key: (21,) floats, the first 16 head + count
+    x the op's account (`summed_accounts` of its one cost row `row`, a bucket and FLOPs) + tail, added in that order
+    (time and memory wait as summed: the caller puts the schedule's in), the last 5 the op's compute, memory, weight,
+    link and fixed seconds rounded to `key_bits` significant bits (the engine's schedule key for it)."""
+    out = np.empty(21)
+    for f in range(16):
+        out[f] = head[f]
+    rows = row.reshape(1, row.shape[0])
+    _add_account(out, rows, 0, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, bucket, flops, count)
+    for f in range(16):
+        out[f] += tail[f]
+    out[16] = _rounded(row[0] * compute_s_per_cycle, key_bits)
+    out[17] = _rounded(row[1] * memory_s_per_cycle, key_bits)
+    out[18] = _rounded(row[2] * memory_s_per_cycle, key_bits)
+    out[19] = _rounded(row[3] * link_s_per_cycle, key_bits)
+    out[20] = _rounded(row[4], key_bits)
     return out

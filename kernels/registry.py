@@ -161,6 +161,13 @@ def _accounts_example():
     return rows, 1 / 1.83e9, 1 / 1.83e9, 1 / 1.83e9, np.array([0, 3, 2, 3] * 4, dtype=np.int64), np.full(16, 3e10)
 
 
+def _op_step_fields_example():
+    """A decode step of Llama-70B's 80 layers on a 1.5 GHz chip: its attention op's cost row, the rest's sums."""
+    row = np.array([3.0e3, 1.2e3, 0.0, 0.0, 0.0, 2.5e3, 0.0, 5.0e6, 0.0, 0.0])
+    head, tail = np.linspace(1e-4, 2e-3, 16), np.linspace(1e-6, 1e-5, 16)
+    return row, 1 / 1.5e9, 1 / 1.5e9, 1 / 1.5e9, 1, 2.6e8, head, 80.0, tail, 10
+
+
 def _entry(module, function, twin, description, unit, example):
     return KernelEntry(f"asicsim.kernels.{module}:{function}", f"tests.reference.{twin}", description, unit, example)
 
@@ -217,6 +224,9 @@ _ENTRIES = (
     _entry("accounts", "summed_accounts", "accounts_ref:summed_accounts",
            "a serial step's ops' StepTiming fields (time alone, busy seconds, wait, FLOPs, bytes, per kind) summed "
            "from their cost rows", "s, FLOP, bytes, J", lambda: _accounts_example()),
+    _entry("accounts", "op_step_fields", "accounts_ref:op_step_fields",
+           "a step's StepTiming fields with its one per-sequence op priced anew (its account added layers times), and "
+           "that op's rounded schedule key", "s, FLOP, bytes, J", lambda: _op_step_fields_example()),
     # ---- kernels/gpu_price.py ----
     _entry("gpu_price", "dense_costs", "gpu_price_ref:dense_costs",
            "a GPU's GEMMs, memory-bound kernels, all-reduces and sends priced in one call (GpuDevice.cost_rows)",

@@ -231,3 +231,45 @@ def test_an_attention_price_does_not_depend_on_the_ops_priced_before(name, kind)
         assert shared.cost(op) == make_device(name, 8).cost(op)
     for op in reversed(ops):
         assert shared.cost(op) == make_device(name, 8).cost(op)
+
+
+@pytest.mark.parametrize("name", ["sohu", "sohu-rack", "h100-sxm", "tpu-v6e"])
+def test_a_decode_attention_pricer_gives_costs_bit_for_bit(name):
+    """Optional `decode_attention_pricer(op)`: where a device gives one (the ASIC, and a rack of it that prices as its
+    chip), its row for other cached tokens is `cost` of that op (OpCost's fields in order, hbm_bytes resolved) bit for
+    bit, on the datapath's dtypes and with a boost clock; it gives None for an op `cost` prices another way (a window,
+    MLA or sinks, a prefill, an op the fixed-function datapath lacks: its fallback), and a view that re-prices some
+    ops (a pipeline stage over a slow link) gives None."""
+    import dataclasses
+
+    import numpy as np
+
+    from asicsim.core.links import LinkedStageDevice
+    from asicsim.workloads.graph_types import Feature
+
+    device = make_device(name, 8)
+    pricer_of = getattr(device, "decode_attention_pricer", None)
+    ones = np.ones(3, dtype=np.int64)
+    base = Op("attention_decode", OpKind.ATTENTION_DECODE, "fp8", flops=1.0, act_in_bytes=3.0e4, act_out_bytes=2.0e4,
+              kv_read_bytes=0.0, kv_write_bytes=6.0e3, q_heads=8, kv_heads=1, head_dim=128,
+              features=(Feature.GQA_ATTENTION, Feature.ROPE), seq_new=ones, seq_past=ones)
+    if name in ("h100-sxm", "tpu-v6e"):
+        assert pricer_of is None or pricer_of(base) is None
+        return
+    spec = load_hardware("sohu")
+    boosted = make_device(dataclasses.replace(spec, max_clock_hz=1.2 * spec.clock_hz), 8) if name == "sohu" else None
+    for dev in [d for d in (device, boosted) if d is not None]:
+        for dtype, act_in in (("fp8", 3.0e4), ("bf16", 3.0e4), ("fp8", 6.0e7)):  # activations on chip, or in HBM
+            op = dataclasses.replace(base, dtype=dtype, act_in_bytes=act_in)
+            price = dev.decode_attention_pricer(op)
+            for past in ([0, 0, 0], [1, 2048, 77], [5000, 3, 9000]):
+                arr = np.array(past, dtype=np.int64)
+                kv = 2.0e3 * sum(past)
+                for flops in (4096.0 * (sum(past) + 3), 1.0e10, 3.0e11):  # with boost, the clock follows the joules
+                    cost = dev.cost(dataclasses.replace(op, seq_past=arr, flops=flops, kv_read_bytes=kv))
+                    assert price(arr, flops, kv) == dataclasses.astuple(cost)
+    for other in (dataclasses.replace(base, window=1024), dataclasses.replace(base, features=(Feature.MLA,)),
+                  dataclasses.replace(base, kind=OpKind.ATTENTION_PREFILL),
+                  dataclasses.replace(base, features=(*base.features, Feature.ATTENTION_SINKS))):
+        assert device.decode_attention_pricer(other) is None
+    assert LinkedStageDevice(make_device("sohu", 8)).decode_attention_pricer(base) is None

@@ -689,6 +689,33 @@ def test_a_graph_with_another_attention_op_gives_that_batchs_fields(past, grown,
 
 
 @settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, 6000), min_size=1, max_size=24), st.lists(st.integers(0, 500), min_size=1, max_size=4),
+       st.sampled_from(["sohu", "sohu-rack", "h100-sxm", "tpu-v6e"]), st.sampled_from([1, 8]),
+       st.sampled_from(["llama-3.1-8b", "llama-3.2-1b"]))
+def test_decode_fields_of_cached_tokens_are_those_of_the_built_op(past, grown, hw, tp, name):
+    """`decode_fields(graph, decode_attention(graph))(past)`, with no op built where the device prices decode attention
+    from its cached tokens (the ASIC and its rack: its cost row and the step's sums in one jitted call), equals
+    `fields_with(graph)` of the op made for `past`, field by field and bit for bit, on engines that met nothing else,
+    for runs of cached tokens that hit and miss the schedule memo."""
+    import numpy as np
+
+    from asicsim.core.registry import make_device
+    from asicsim.workloads.graph import build_step_graph, decode_attention
+    from asicsim.workloads.models import load_model
+
+    model = load_model(name)
+    first = np.array(past, dtype=np.int64)
+    graph = build_step_graph(model, StepBatch.make(decode_past=first), tp=tp)
+    attention = decode_attention(graph)
+    fast = StepEngine(make_device(hw, 8)).decode_fields(graph, attention)
+    slow = StepEngine(make_device(hw, 8)).fields_with(graph)
+    for extra in [*grown, *grown]:  # each twice: the second read from the memo
+        later = first + extra
+        got, want = fast(later), slow(attention.make(later))
+        assert [float(x) for x in got] == want
+
+
+@settings(max_examples=25, deadline=None)
 @given(st.integers(1, 900), st.integers(0, 3000), st.sampled_from(["sohu", "h100-sxm", "tpu-v6e"]),
        st.sampled_from([1, 8]))
 def test_graphs_with_equal_post_ops_share_their_post_part(prompt, past, hw, tp):

@@ -321,6 +321,12 @@ _dense_costs = st.builds(
 
 STRATEGIES = {
     "asicsim.kernels.accounts:summed_accounts": _accounts,
+    "asicsim.kernels.accounts:op_step_fields": st.builds(
+        lambda row, clocks, bucket, flops, sums, count, bits: (
+            np.array(row, dtype=np.float64), *clocks, bucket, flops, np.array(sums[0]), count, np.array(sums[1]), bits),
+        _cost_row, st.tuples(*[st.floats(1e-10, 1e-8)] * 3), st.integers(0, 4), st.floats(0.0, 1e15),
+        st.tuples(*[st.lists(st.floats(0.0, 1e3), min_size=16, max_size=16)] * 2), st.sampled_from([1.0, 80.0, 61.0]),
+        st.integers(1, 20)),
     "asicsim.kernels.gpu_price:dense_costs": _dense_costs,
     "asicsim.kernels.schedule:schedule_step_s": st.builds(
         schedule_args, st.lists(_stream, min_size=1, max_size=2), st.integers(1, 12), st.booleans()),

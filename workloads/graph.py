@@ -49,6 +49,8 @@ __all__ = [
     "with_decode_past",
     "decode_graph_maker",
     "decode_attention_maker",
+    "decode_attention",
+    "DecodeAttention",
     "step_graph_builder",
     "dense_path",
     "model_features",
@@ -398,10 +400,10 @@ def decode_graph_maker(graph: StepGraph):
     """For a decode-only graph from the dense path: a function of a decode-only batch of as many sequences, with no
     negative cached token count, giving that batch's graph (`with_decode_past` without its checks, made once for a
     caller that times many such batches). None for any other graph."""
-    made = _decode_attention(graph)
+    made = decode_attention(graph)
     if made is None:
         return None
-    at, attention = made
+    at, attention = made.place, made.make
     ops = graph.layer_ops
     before, after, key = ops[:at], ops[at + 1:], graph.dense_key
     tp, pp, pre, layers, post, stage_ops, layer_key = (graph.tp, graph.pp, graph.pre_ops, graph.layers_per_stage,
@@ -419,32 +421,47 @@ def decode_attention_maker(graph: StepGraph):
     as many sequences, none negative) giving the decode attention op `build_step_graph` puts in that batch's layer,
     at the place of this graph's (its only per-sequence op), for a caller that prices many such ops without
     building their graphs. None for any other graph."""
-    made = _decode_attention(graph)
-    return None if made is None else made[1]
+    made = decode_attention(graph)
+    return None if made is None else made.make
 
 
-def _decode_attention(graph: StepGraph):
-    """(place of the decode attention op in the graph's layer, its maker), or None (`decode_attention_maker`)."""
+class DecodeAttention:
+    """A decode-only dense-path graph's attention op as a function of its sequences' cached tokens (`decode_attention`):
+    `place` in the graph's layer ops; `op`, the op with nothing cached (every field the cached tokens leave alone);
+    `fields(past_tokens)`, the two fields they set, (flops, kv_read_bytes), for `past_tokens` cached in all; and
+    `make(past)`, the op itself for an int64 array of cached tokens per sequence (none negative)."""
+
+    __slots__ = ("place", "op", "_plan", "_size", "_fields")
+
+    def __init__(self, place: int, plan: _Plan, size: int) -> None:
+        self.place, self._plan, self._size = place, plan, size
+        ones = _ones(size)
+        self.op = _attention(plan, OpKind.ATTENTION_DECODE, ones, ones, size, 0, size)
+        self._fields = dict(self.op.__dict__)
+
+    def fields(self, past_tokens: int) -> tuple[float, float]:
+        """(flops, kv_read_bytes) of the op when its sequences cache `past_tokens` tokens in all (`_past_fields`)."""
+        return _past_fields(self._plan, past_tokens, past_tokens + self._size)
+
+    def make(self, past: np.ndarray) -> Op:
+        """The op for cached tokens `past`: `op`'s fields copied, the two the cached tokens set and the array replaced (a
+        decode run makes thousands)."""
+        flops, kv_read_bytes = self.fields(int_total(past))
+        op = _new_object(Op)
+        op.__dict__.update(self._fields, flops=flops, kv_read_bytes=kv_read_bytes, seq_past=past)
+        return op
+
+
+def decode_attention(graph: StepGraph) -> DecodeAttention | None:
+    """A decode-only graph's attention op as a function of the cached tokens (`DecodeAttention`), for a graph from the
+    dense path whose layer has one; None for any other graph."""
     key = graph.dense_key
     if not (isinstance(key, tuple) and len(key) == 5 and isinstance(key[0], _Plan) and key[4] and not key[3]):
         return None
     at = next((i for i, op in enumerate(graph.layer_ops) if op.kind == OpKind.ATTENTION_DECODE), -1)
     if at < 0:
         return None
-    plan, size = key[0], graph.batch.decode_past_tokens.size
-    ones = _ones(size)
-    # `_attention`'s op for this size with nothing cached: every field but those the cached tokens set (`_past_fields`)
-    # is the op of any batch of this size, so each call copies them and sets those two (a decode run makes thousands).
-    fields = dict(_attention(plan, OpKind.ATTENTION_DECODE, ones, ones, size, 0, size).__dict__)
-
-    def attention(dec: np.ndarray) -> Op:
-        past_tokens = int_total(dec)
-        flops, kv_read_bytes = _past_fields(plan, past_tokens, past_tokens + size)
-        op = _new_object(Op)
-        op.__dict__.update(fields, flops=flops, kv_read_bytes=kv_read_bytes, seq_past=dec)
-        return op
-
-    return at, attention
+    return DecodeAttention(at, key[0], graph.batch.decode_past_tokens.size)
 
 
 @lru_cache(maxsize=1024)

@@ -279,7 +279,7 @@ class AsicDevice(SpecDevice):
         # Windows, MLA, sinks: the op's own FLOPs over what the arrays imply (`attention_flops_scale`, 1.0 if plain).
         scale_work = 1.0 if plain else attention_flops_scale(op)
         if scale_work == 1.0 and new.dtype == np.int64 and past.dtype == np.int64:  # the same numbers in one call
-            array_cycles, ideal, scores, softmax = systolic.attention_work(
+            work = systolic.attention_work(
                 new, past, op.q_heads, op.kv_heads, head_steps, s.array_count, s.array_rows, s.array_cols,
                 self._dataflow, _PIPELINED, _SOFTMAX_OPS, s.vector_lanes)
         else:
@@ -289,19 +289,51 @@ class AsicDevice(SpecDevice):
             scores = _causal_entries(new, past) * op.q_heads
             if scale_work != 1.0:
                 array_cycles, ideal, scores = array_cycles * scale_work, ideal * scale_work, scores * scale_work
-            softmax = vector_cycles(scores, _SOFTMAX_OPS, s.vector_lanes)
-        kv_bytes = op.kv_read_bytes + op.kv_write_bytes
-        act = self._activation_hbm_bytes(op)
+            work = (array_cycles, ideal, scores, vector_cycles(scores, _SOFTMAX_OPS, s.vector_lanes))
+        return OpCost(*self._attention_row(work, op.flops, op.dtype, op.weight_bytes, op.kv_read_bytes,
+                                           op.kv_write_bytes, self._activation_hbm_bytes(op)))
+
+    def _attention_row(self, work: tuple, flops: float, dtype: str, weight_bytes: float, kv_read_bytes: float,
+                       kv_write_bytes: float, act_bytes: float) -> tuple[float, ...]:
+        """An attention op's cost row (OpCost's fields in order, `kernels.accounts.COST_COLUMNS`) from its work on the
+        arrays and lanes (`systolic.attention_work`'s four numbers) and its bytes: `_attention` and the decode pricer
+        (`decode_attention_pricer`) share it."""
+        array_cycles, ideal, scores, softmax = work
         cycles = float(max(array_cycles, softmax))
         scale = 1.0
         if self._boost and cycles > 0.0:
-            dynamic_j = 0.5 * op.flops * self._mac_charge_j(op.dtype) + scores * _SOFTMAX_OPS * self._lane_j
+            dynamic_j = 0.5 * flops * self._mac_charge_j(dtype) + scores * _SOFTMAX_OPS * self._lane_j
             scale = self._base_cycles_per_cycle(cycles, dynamic_j)
         # The sums `_bytes_cycles`, `_activation_cycles` and `_hbm_bytes` give, with the activation bytes found once.
         per_cycle = self._hbm_bytes_per_cycle
-        return OpCost(compute_cycles=cycles * scale, memory_cycles=kv_bytes / per_cycle + act / per_cycle,
-                      ideal_compute_cycles=float(ideal) * scale,
-                      hbm_bytes=op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes + act)
+        kv_bytes = kv_read_bytes + kv_write_bytes
+        return (cycles * scale, kv_bytes / per_cycle + act_bytes / per_cycle, 0.0, 0.0, 0.0, float(ideal) * scale, 0.0,
+                weight_bytes + kv_read_bytes + kv_write_bytes + act_bytes, 0.0, 0.0)
+
+    def decode_attention_pricer(self, op: Op):
+        """For decode attention ops equal to `op` but in their cached tokens (`seq_past`, an int64 array as long as
+        `op`'s, and the two fields it sets, `flops` and `kv_read_bytes`): a function of (seq_past, flops,
+        kv_read_bytes) giving such an op's cost row, `cost`'s fields bit for bit (the Device protocol's optional
+        member; a decode run prices thousands). None for an op `cost` would price another way (fallback, not plain
+        causal attention, arrays not int64)."""
+        if op.kind != OpKind.ATTENTION_DECODE or op.seq_new is None or op.seq_new.dtype != np.int64:
+            return None
+        if op.features and self._native is not None and not self._native.issuperset(op.features):
+            return None
+        head_steps, plain = self._attention_shape(op)
+        if not plain:
+            return None
+        s = self.spec
+        new, heads, kv_heads, dtype = op.seq_new, op.q_heads, op.kv_heads, op.dtype
+        shape = (s.array_count, s.array_rows, s.array_cols, self._dataflow, _PIPELINED, _SOFTMAX_OPS, s.vector_lanes)
+        weight_bytes, kv_write_bytes, act_bytes = op.weight_bytes, op.kv_write_bytes, self._activation_hbm_bytes(op)
+        work, row = systolic.attention_work, self._attention_row
+
+        def price(past: np.ndarray, flops: float, kv_read_bytes: float) -> tuple[float, ...]:
+            return row(work(new, past, heads, kv_heads, head_steps, *shape), flops, dtype, weight_bytes, kv_read_bytes,
+                       kv_write_bytes, act_bytes)
+
+        return price
 
     def _vector(self, op: Op) -> OpCost:
         # The graph counts elementwise work as FLOPs (one per vector-lane operation).

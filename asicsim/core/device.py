@@ -142,6 +142,10 @@ class Device(Protocol):
     per-sequence arrays as one float array, a row per op in `kernels.accounts.COST_COLUMNS` order (OpCost's fields,
     hbm_bytes resolved to `Op.memory_bytes` where `cost` leaves it None), equal to `cost` bit for bit, or None where
     the device prices such ops one by one; a serial step engine then sums a new group of them in one pass.
+    `decode_attention_pricer(op)` returns, for decode attention ops equal to `op` but in their cached tokens, a function
+    of (seq_past, flops, kv_read_bytes) giving such an op's cost as a row of `COST_COLUMNS`, equal to `cost` bit for
+    bit, or None where the device prices such an op another way; a scheduled step engine then times a decode run's
+    steps without building their ops (`StepEngine.decode_fields`).
 
     Device packages are found through `asicsim.core.registry` by the spec's `kind`. Every spec carries
     `kind`, `name`, `description`, `sources` and `assumed` (`asicsim.core.specfile.build_spec`); anything
@@ -347,6 +351,14 @@ class DelegatingDevice:
         if rows is None or type(self).cost is not DelegatingDevice.cost:
             return None
         return rows(ops)
+
+    def decode_attention_pricer(self, op: Op) -> Any:
+        """The inner device's decode attention pricer (optional, `Device`) where this view prices ops as the inner
+        device does; None where a subclass re-prices some (its own `cost`), as for `cost_rows`."""
+        pricer = getattr(self.inner, "decode_attention_pricer", None)
+        if pricer is None or type(self).cost is not DelegatingDevice.cost:
+            return None
+        return pricer(op)
 
     def peak_flops_per_s(self, dtype: str) -> float:
         return self.inner.peak_flops_per_s(dtype)

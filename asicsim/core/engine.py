@@ -66,9 +66,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from asicsim.kernels.accounts import summed_accounts
+from asicsim.kernels.accounts import op_step_fields, summed_accounts
 from asicsim.kernels.schedule import schedule_step_s
-from asicsim.workloads.graph_types import Op, OpKind, StepGraph
+from asicsim.workloads.graph_types import Op, OpKind, StepGraph, int_total
 
 from .device import UNITS, Device, OpCost
 
@@ -684,6 +684,41 @@ class StepEngine:
             return self._decode_fields(graphs, t, price(op)) if op.kind == kind else None
 
         return fields_of
+
+    def decode_fields(self, graph: StepGraph, attention) -> Callable[[np.ndarray], Sequence[float] | None]:
+        """`fields_with(graph)` of the decode attention op for cached tokens `past`, as a function of `past` (an int64
+        array, none negative; `attention`: the graph's `workloads.graph.DecodeAttention`). Where the step is scheduled
+        and the device prices such ops from their cached tokens (`Device.decode_attention_pricer`), no op is built: the
+        op's cost row, then the step's sums and the op's schedule key in one jitted call
+        (`kernels.accounts.op_step_fields`), then the schedule memoised on the key as for `fields_with` (the same
+        floats: tests/test_engine.py). Elsewhere `fields_with` of `attention.make(past)`."""
+        fields_of, make = self.fields_with(graph), attention.make
+        t = None if self.exact or graph.more_groups or self._serial else self._template(graph)
+        pricer = getattr(self.device, "decode_attention_pricer", None)
+        price_row = None
+        if t is not None and t.varying == (attention.place,) and pricer is not None \
+                and graph.layer_ops[attention.place].kind == attention.op.kind:
+            price_row = pricer(attention.op)
+        if price_row is None:
+            return lambda past: fields_of(make(past))
+        head, tail, count, layers = np.array(t.head), np.array(t.tail), t.layers, graph.layers_per_stage
+        c, m, lk = self._unit_seconds
+        bucket, bits, op_fields = _BUCKET_OF[attention.op.kind], ATTENTION_KEY_BITS, attention.fields
+        prefix, graphs, templates, cache = (layers, graph.dense_key), (graph,), (t,), self._cache
+
+        def fields(past: np.ndarray) -> np.ndarray:
+            flops, kv_read_bytes = op_fields(int_total(past))
+            out = op_step_fields(np.array(price_row(past, flops, kv_read_bytes)), c, m, lk, bucket, flops, head, count,
+                                 tail, bits)
+            rounded = tuple(out[16:].tolist())
+            total = out[:16]
+            hit = cache.get((*prefix, rounded))
+            if hit is None:
+                return self._scheduled_time(total, (*prefix, rounded), graphs, templates, [[rounded]], layers)
+            total[_TIME], total[_MEMORY_WAIT] = hit
+            return total
+
+        return fields
 
     def _scheduled_templated(self, graphs: Sequence[StepGraph], templates: list[_Template]) -> StepTiming:
         """The scheduled step with the array-free ops from templates: only per-sequence ops are priced; the

@@ -29,7 +29,7 @@ import numpy as np
 from asicsim.kernels.chord import chord_fill, chord_rows, on_chord
 from asicsim.kernels.steplog import book_run
 from asicsim.workloads.errors import RUN, InputError
-from asicsim.workloads.graph import (build_step_graph, decode_attention_maker, decode_graph_maker, dense_path,
+from asicsim.workloads.graph import (build_step_graph, decode_attention, decode_graph_maker, dense_path,
                                      step_graph_builder)
 from asicsim.workloads.routing import DEFAULT_IMBALANCE
 from asicsim.workloads.dtypes import DTYPE_BYTES
@@ -366,7 +366,7 @@ class StepRunner:
     def decode_values(self, past: np.ndarray) -> tuple[np.ndarray, int]:
         """(values in `_FF_FIELDS` order, micro-batches) of the decode-only step caching `past` tokens per sequence
         (none negative): `time_step`'s values, the same floats, by a shorter path (no memo key, no StepTiming, no
-        graph: the first graph of its size with the attention op from `decode_attention_maker`,
+        graph: the first graph of its size with the attention op as a function of the cached tokens (`decode_attention`),
         `StepEngine.fields_with`) where the step is the last stage's one graph on the engine's templated
         path with no split to try (its floor, memoised per batch size, rules the split out); else by `time_step`.
         A decode run times thousands of such steps."""
@@ -374,11 +374,11 @@ class StepRunner:
         made = self._decode_makers.get(width, False) if self._direct else None
         if made is False:
             last = self._decode_graphs.get((width, None))
-            attention = None if last is None else decode_attention_maker(last)
-            made = None if attention is None else (self.engine.fields_with(last), attention)
+            attention = None if last is None else decode_attention(last)
+            made = None if attention is None else self.engine.decode_fields(last, attention)
             if last is not None:
                 self._decode_makers[width] = made
-        fields = made[0](made[1](past)) if made is not None else None
+        fields = made(past) if made is not None else None
         if fields is not None and self.overlap and width >= 2:  # `run`: the split is passed over on its floor alone
             floor = self._floors.get((width, None)) if self._floors is not None else None
             if floor is None or not floor > fields[0] * (1.0 + SPLIT_FLOOR_MARGIN):
@@ -387,8 +387,11 @@ class StepRunner:
             step_s, t, micro, bubble_s = self.time_step(StepBatch(_EMPTY, _EMPTY, past))
             return np.array((step_s, bubble_s, *recorded_timing_values(t))), micro
         time_s, pp = fields[0], self.cfg.pp  # `_device_step` and `_time_step` on the one timing
-        step_s = max(time_s * pp, self.cfg.host_s_per_sequence * width)
-        return np.array((step_s, (pp - 1) * time_s, *fields[1:])), 1
+        values = np.empty(len(_FF_FIELDS))
+        values[0] = max(time_s * pp, self.cfg.host_s_per_sequence * width)
+        values[1] = (pp - 1) * time_s
+        values[2:] = fields[1:]
+        return values, 1
 
     def time_step(self, batch: StepBatch) -> tuple[float, StepTiming, int, float]:
         """(step seconds, summed stage timing, micro-batches, bubble seconds), memoised on the batch's values: a

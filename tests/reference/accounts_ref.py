@@ -1,5 +1,9 @@
 """Twin of kernels/accounts.py: each op's account built as a list of its fields, then the lists summed."""
 
+import math
+
+import numpy as np
+
 
 def summed_accounts(rows, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, buckets, flops):
     total = [0.0] * 16
@@ -16,3 +20,22 @@ def summed_accounts(rows, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cy
                    wait, op_flops, hbm, *kinds, energy]
         total = [t + a for t, a in zip(total, account)]
     return total
+
+
+def op_step_fields(row, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, bucket, flops, head, count, tail,
+                   key_bits):
+    """The engine's own arithmetic: the op's account (`summed_accounts` of its one row), head + count x it + tail per
+    field, then its seconds rounded as `engine._round` rounds them."""
+    account = summed_accounts(np.asarray(row, dtype=np.float64).reshape(1, -1), compute_s_per_cycle,
+                              memory_s_per_cycle, link_s_per_cycle, np.array([bucket]), np.array([flops]))
+    total = [h + count * v + t for h, v, t in zip(head, account, tail)]
+    compute, memory, weight, link, fixed = (float(x) for x in row[:5])
+
+    def rounded(x):
+        if x == 0.0:
+            return 0.0
+        mant, exp = math.frexp(x)
+        return math.ldexp(round(mant * (1 << key_bits)) / (1 << key_bits), exp)
+
+    return total + [rounded(compute * compute_s_per_cycle), rounded(memory * memory_s_per_cycle),
+                    rounded(weight * memory_s_per_cycle), rounded(link * link_s_per_cycle), rounded(fixed)]
