@@ -18,28 +18,30 @@ ACCOUNT_WIDTH = 16  # StepTiming's fields: time, four busy/fixed, ideal, stall, 
 
 
 @jit
-def _add_account(out, rows, i, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, bucket, flops, count):
-    """out += count x op i's StepTiming fields as if it ran alone (`summed_accounts`), field by field."""
-    compute_s = rows[i, 0] * compute_s_per_cycle
-    memory_s = rows[i, 1] * memory_s_per_cycle + rows[i, 2] * memory_s_per_cycle
-    link_s = rows[i, 3] * link_s_per_cycle
-    fixed_s = rows[i, 4]
+def _add_account(out, compute_cycles, memory_cycles, weight_cycles, link_cycles, fixed_s, ideal_compute_cycles,
+                 stall_cycles, hbm_bytes, fallback_s, energy_j, compute_s_per_cycle, memory_s_per_cycle,
+                 link_s_per_cycle, bucket, flops, count):
+    """out += count x one op's StepTiming fields as if it ran alone (`summed_accounts`), field by field, from its cost
+    row's values (`COST_COLUMNS`)."""
+    compute_s = compute_cycles * compute_s_per_cycle
+    memory_s = memory_cycles * memory_s_per_cycle + weight_cycles * memory_s_per_cycle
+    link_s = link_cycles * link_s_per_cycle
     alone_s = fixed_s + max(compute_s, memory_s, link_s)
-    if rows[i, 8] > 0.0:
+    if fallback_s > 0.0:
         bucket = 4
     out[0] += count * alone_s
     out[1] += count * compute_s
     out[2] += count * memory_s
     out[3] += count * link_s
     out[4] += count * fixed_s
-    out[5] += count * (rows[i, 5] * compute_s_per_cycle)
-    out[6] += count * (rows[i, 6] * compute_s_per_cycle)
+    out[5] += count * (ideal_compute_cycles * compute_s_per_cycle)
+    out[6] += count * (stall_cycles * compute_s_per_cycle)
     out[7] += count * (max(alone_s - fixed_s - compute_s, 0.0) if compute_s > 0.0 else 0.0)
     out[8] += count * flops
-    out[9] += count * rows[i, 7]
+    out[9] += count * hbm_bytes
     for b in range(5):
         out[10 + b] += count * (alone_s if bucket == b else 0.0)
-    out[15] += count * rows[i, 9]
+    out[15] += count * energy_j
 
 
 @jit
@@ -50,7 +52,9 @@ def summed_accounts(rows, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cy
     0 GEMM, 1 attention, 2 collective, 3 other, 4 fallback; 4 whenever it spent time on the fallback unit)."""
     out = np.zeros(16)
     for i in range(rows.shape[0]):
-        _add_account(out, rows, i, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, buckets[i], flops[i], 1.0)
+        _add_account(out, rows[i, 0], rows[i, 1], rows[i, 2], rows[i, 3], rows[i, 4], rows[i, 5], rows[i, 6], rows[i, 7],
+                     rows[i, 8], rows[i, 9], compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, buckets[i],
+                     flops[i], 1.0)
     return out
 
 
@@ -68,14 +72,15 @@ def _rounded(x, bits):
 def op_step_fields(row, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, bucket, flops, head, count, tail,
                    key_bits):
     """A step's StepTiming fields with one op priced anew, and that op's key: (21,) floats, the first 16 head + count
-    x the op's account (`summed_accounts` of its one cost row `row`, a bucket and FLOPs) + tail, added in that order
+    x the op's account (`summed_accounts` of its one cost row `row`, an array or a tuple of its 10 values, with a bucket
+    and FLOPs) + tail, added in that order
     (time and memory wait as summed: the caller puts the schedule's in), the last 5 the op's compute, memory, weight,
     link and fixed seconds rounded to `key_bits` significant bits (the engine's schedule key for it)."""
     out = np.empty(21)
     for f in range(16):
         out[f] = head[f]
-    rows = row.reshape(1, row.shape[0])
-    _add_account(out, rows, 0, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, bucket, flops, count)
+    _add_account(out, row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9], compute_s_per_cycle,
+                 memory_s_per_cycle, link_s_per_cycle, bucket, flops, count)
     for f in range(16):
         out[f] += tail[f]
     out[16] = _rounded(row[0] * compute_s_per_cycle, key_bits)

@@ -704,17 +704,18 @@ class StepEngine:
         head, tail, count, layers = np.array(t.head), np.array(t.tail), t.layers, graph.layers_per_stage
         c, m, lk = self._unit_seconds
         bucket, bits, op_fields = _BUCKET_OF[attention.op.kind], ATTENTION_KEY_BITS, attention.fields
-        prefix, graphs, templates, cache = (layers, graph.dense_key), (graph,), (t,), self._cache
+        dense_key, cache, schedule = graph.dense_key, self._cache, self._schedule
+        table = self._joined_table((graph,), (t,))  # this engine's own (`_joined_table`): kept, its scratch rows too
 
         def fields(past: np.ndarray) -> np.ndarray:
             flops, kv_read_bytes = op_fields(int_total(past))
-            out = op_step_fields(np.array(price_row(past, flops, kv_read_bytes)), c, m, lk, bucket, flops, head, count,
-                                 tail, bits)
+            out = op_step_fields(price_row(past, flops, kv_read_bytes), c, m, lk, bucket, flops, head, count, tail, bits)
             rounded = tuple(out[16:].tolist())
-            total = out[:16]
-            hit = cache.get((*prefix, rounded))
+            skey = (layers, dense_key, rounded)  # `_decode_fields`' key
+            hit = cache.get(skey)
             if hit is None:
-                return self._scheduled_time(total, (*prefix, rounded), graphs, templates, [[rounded]], layers)
+                hit = schedule(skey, table, [[rounded]], layers)
+            total = out[:16]
             total[_TIME], total[_MEMORY_WAIT] = hit
             return total
 
@@ -762,18 +763,24 @@ class StepEngine:
         are filled into the joined table's per-sequence rows and it is scheduled."""
         hit = self._cache.get(skey)
         if hit is None:
-            ops, collective, bounds, rows = self._joined_table(graphs, templates)
-            i = 0
-            for rounded in varying:  # the per-sequence rows are scratch: every schedule fills all of them first
-                for r in rounded:
-                    ops[rows[i]] = r
-                    i += 1
-            if len(self._cache) > _STEP_CACHE_MAX:
-                self._cache.clear()
-            time_s, wait_s = schedule_step_s(ops, collective, bounds, layers, self._prefetch, STATE_RTOL)
-            hit = self._cache[skey] = (float(time_s), float(wait_s))
+            hit = self._schedule(skey, self._joined_table(graphs, templates), varying, layers)
         total[_TIME], total[_MEMORY_WAIT] = hit
         return total
+
+    def _schedule(self, skey: tuple, table: tuple, varying: list, layers: int) -> tuple[float, float]:
+        """(time, memory wait) of a joined table (`_joined_table`) with its per-sequence rows filled from `varying`,
+        kept under `skey`."""
+        ops, collective, bounds, rows = table
+        i = 0
+        for rounded in varying:  # the per-sequence rows are scratch: every schedule fills all of them first
+            for r in rounded:
+                ops[rows[i]] = r
+                i += 1
+        if len(self._cache) > _STEP_CACHE_MAX:
+            self._cache.clear()
+        time_s, wait_s = schedule_step_s(ops, collective, bounds, layers, self._prefetch, STATE_RTOL)
+        hit = self._cache[skey] = (float(time_s), float(wait_s))
+        return hit
 
     def _joined_table(self, graphs: Sequence[StepGraph], templates: list[_Template]) -> tuple:
         """(op table, collective flags, bounds, rows of the per-sequence ops) of the templates' streams side by side,
