@@ -625,10 +625,11 @@ def test_scheduled_step_from_the_joined_table_equals_the_priced_schedule(prompts
 def test_graphs_of_one_token_count_share_their_layer_part(prompt, decodes, pieces, hw, tp):
     """Two steps of one token count but different sampled tokens (a prompt whole, or in pieces) share the priced
     pre and layer ops (`_LayerPart`): each one's template, its table and its timing equal those of an engine that
-    met it alone, bit for bit."""
+    met it alone, bit for bit. The part, priced as one cost table, holds what its ops priced one by one give: the op
+    table `_pack` makes of their prices, their sums (`_summed`), weights' seconds and serial seconds (`_serial_s`)."""
     import numpy as np
 
-    from asicsim.core.engine import _pack, _Priced
+    from asicsim.core.engine import _ZERO, _pack, _Priced, _serial_s, _summed
     from asicsim.core.registry import make_device
     from asicsim.workloads.graph import build_step_graph
     from asicsim.workloads.models import load_model
@@ -647,10 +648,20 @@ def test_graphs_of_one_token_count_share_their_layer_part(prompt, decodes, piece
         assert shared.run_step([g]) == alone.run_step([g])
         t = shared._template(g)
         zero = _Priced(g.layer_ops[0], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-        want = _pack([(t.pre, [p or zero for p in t.layer], t.post)])
+        pre = [alone.price(op) for op in g.pre_ops]
+        layer = [alone.price(op) if op.seq_new is None else zero for op in g.layer_ops]
+        want = _pack([(pre, layer, [alone.price(op) for op in (*g.post_ops, *g.stage_ops)])])
         for got, expected in zip(t.table(), want):
             assert got.dtype == expected.dtype and np.array_equal(got, expected)
         assert t.head == alone._template(g).head and t.tail == alone._template(g).tail
+        dense, layers, prefetch = [p for p in layer if p is not zero], float(g.layers_per_stage), device.prefetch_weights
+        head = _ZERO
+        for group, count in ((pre, 1.0), (dense, layers)):
+            head = [a + count * v for a, v in zip(head, _summed(group))]
+        assert t._part.head == tuple(head)
+        assert t._part.weights_s == layers * sum(p.weight_s for p in dense)
+        assert t._part.serial_s == (sum(_serial_s(p.key, prefetch) for p in pre)
+                                    + layers * sum(_serial_s(p.key, prefetch) for p in dense))
     assert shared._template(whole)._part is shared._template(cut)._part
 
 
@@ -742,7 +753,8 @@ def test_graphs_with_equal_post_ops_share_their_post_part(prompt, past, hw, tp):
         t, t_alone = shared._template(g), alone._template(g)
         assert t.tail == t_alone.tail and [p.key for p in t.post] == [p.key for p in t_alone.post]
         zero = _Priced(g.layer_ops[0], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-        want = _pack([(t.pre, [p or zero for p in t.layer], t.post)])
+        layer = [alone.price(op) if op.seq_new is None else zero for op in g.layer_ops]
+        want = _pack([([alone.price(op) for op in g.pre_ops], layer, t.post)])
         for got, expected in zip(t.table(), want):
             assert got.dtype == expected.dtype and np.array_equal(got, expected)
     assert shared._template(graphs[0])._post is shared._template(graphs[1])._post

@@ -165,34 +165,42 @@ class _Priced:
 
 
 class _LayerPart:
-    """What a step graph's `layer_key` fixes: its pre ops and layer ops priced (None at the per-sequence ops'
-    places), those places, their summed account (`head`: pre ops + layers x the layer's array-free ops) and their
-    rows of the op table. Steps of one token count share it whatever their sampled tokens (the post ops)."""
+    """What a step graph's `layer_key` fixes: its pre ops and the layer's array-free ops priced as one cost table
+    (`StepEngine._cost_table`), how many of each, the places of the layer's per-sequence ops, their summed account
+    (`head`: pre ops + layers x the layer's array-free ops), their weights' and serial seconds, and their rows of the
+    op table. Steps of one token count share it whatever their sampled tokens (the post ops)."""
 
-    __slots__ = ("pre", "layer", "varying", "head", "weights_s", "serial_s", "_rows", "_first")
+    __slots__ = ("pre_count", "layer_count", "varying", "head", "weights_s", "serial_s", "_keys", "_flags",
+                 "_rows")
 
     def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
-        price = engine._price_cached
         layers = float(graph.layers_per_stage)
-        self.pre = [price(op) for op in graph.pre_ops]
-        self.layer = [None if op.seq_new is not None else price(op) for op in graph.layer_ops]
-        self.varying = tuple(i for i, p in enumerate(self.layer) if p is None)
+        pre_ops, layer_ops = graph.pre_ops, graph.layer_ops
+        self.varying = tuple(i for i, op in enumerate(layer_ops) if op.seq_new is not None)
+        self.pre_count, self.layer_count = len(pre_ops), len(layer_ops)
+        ops = [*pre_ops, *(op for op in layer_ops if op.seq_new is None)]
+        at = len(pre_ops)
+        rows = engine._cost_table(ops)
         head: Sequence[float] = _ZERO
-        for group, count in ((self.pre, 1.0), (self.layer, layers)):
-            head = [t + count * v for t, v in zip(head, _summed(group))]
+        for lo, hi, count in ((0, at, 1.0), (at, len(ops), layers)):
+            head = [t + count * v for t, v in zip(head, engine._rows_summed(rows[lo:hi], ops[lo:hi]))]
         self.head = tuple(head)
-        self.weights_s = layers * sum(p.weight_s for p in self.layer if p is not None)
-        prefetch = engine._prefetch
-        self.serial_s = (sum(_serial_s(p.key, prefetch) for p in self.pre)
-                         + layers * sum(_serial_s(p.key, prefetch) for p in self.layer if p is not None))
+        keys = self._keys = engine._keys(rows)  # each op's compute, memory, weight, link and fixed seconds
+        self._flags = [op.kind in _COLLECTIVES for op in ops]
+        self.weights_s = layers * sum(keys[at:, 2].tolist())
+        serial = _serial_s_of(keys, engine._prefetch).tolist()
+        self.serial_s = sum(serial[:at]) + layers * sum(serial[at:])
         self._rows = None
-        self._first = graph.layer_ops[0]  # stands in for the per-sequence ops in the table (not a collective)
 
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """(op rows, collective flags) of the pre ops then the layer's (per-sequence ops as zeros), built once."""
+        """(op rows, collective flags) of the pre ops then the layer's (per-sequence ops as zero rows, not collectives),
+        built once."""
         if self._rows is None:
-            zero = _Priced(self._first, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-            table, flags, _ = _pack([(self.pre, [p or zero for p in self.layer], [])])
+            places = [self.pre_count + i for i in self.varying]
+            at = [p - j for j, p in enumerate(places)]  # where each zero row goes among the array-free ops' rows
+            table = np.insert(self._keys, at, 0.0, axis=0) if places else self._keys
+            flags = np.array(np.insert(np.array(self._flags, dtype=np.bool_), at, False) if places else self._flags,
+                             dtype=np.bool_)
             self._rows = (table, flags)
         return self._rows
 
@@ -224,12 +232,13 @@ class _Template:
     the layer, and their summed accounts (`head`: pre ops + layers x the layer's array-free ops, from the graph's
     `_LayerPart`; `tail`: post, from its `_PostPart`)."""
 
-    __slots__ = ("pre", "layer", "post", "varying", "head", "tail", "layers", "_part", "_post")
+    __slots__ = ("pre_count", "layer_count", "post", "varying", "head", "tail", "layers", "_part", "_post")
 
     def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
         self.layers = float(graph.layers_per_stage)
         part = engine._layer_part(graph)
-        self.pre, self.layer, self.varying, self.head = part.pre, part.layer, part.varying, part.head
+        self.pre_count, self.layer_count, self.varying, self.head = part.pre_count, part.layer_count, part.varying, \
+            part.head
         post = engine._post_part(graph)
         self.post, self.tail = post.post, post.tail
         self._part = part
@@ -863,20 +872,38 @@ class StepEngine:
 
     def _summed_rows(self, ops: Sequence[Op]) -> list[float] | None:
         """`_group`'s summed account of the array-free ops from the device's cost rows (`Device.cost_rows`) in one
-        pass (`kernels.accounts.summed_accounts`): the same floats in the same order; None where the device gives no
-        rows for them."""
-        dense, buckets, flops = [], [], []
-        for op in ops:
-            if op.seq_new is None:
-                dense.append(op)
-                buckets.append(_BUCKET_OF.get(op.kind, 3))
-                flops.append(op.flops)
+        pass (`_rows_summed`): the same floats in the same order; None where the device gives no rows for them."""
+        dense = [op for op in ops if op.seq_new is None]
         rows = self._cost_rows(dense)
-        if rows is None:
-            return None
+        return None if rows is None else self._rows_summed(rows, dense)
+
+    def _rows_summed(self, rows: np.ndarray, ops: Sequence[Op]) -> list[float]:
+        """The ops' accounts (`_op_account`) added in op order from zero, from their cost rows in one jitted pass
+        (`kernels.accounts.summed_accounts`): the floats `_summed` gives from their prices."""
         c, m, lk = self._unit_seconds
-        return summed_accounts(rows, c, m, lk, np.array(buckets, dtype=np.int64),
-                               np.array(flops, dtype=np.float64)).tolist()
+        buckets = np.array([_BUCKET_OF.get(op.kind, 3) for op in ops], dtype=np.int64)
+        flops = np.array([op.flops for op in ops], dtype=np.float64)
+        return summed_accounts(rows, c, m, lk, buckets, flops).tolist()
+
+    def _cost_table(self, ops: Sequence[Op]) -> np.ndarray:
+        """The costs of array-free ops as rows of `kernels.accounts.COST_COLUMNS`: the device's own rows in one call
+        where it gives them (`Device.cost_rows`), else `cost` op by op (hbm_bytes resolved as `price` resolves it)."""
+        rows = None if self._cost_rows is None else self._cost_rows(ops)
+        if rows is None:
+            cost = self.device.cost
+            rows = np.array([_cost_row(cost(op), op) for op in ops], dtype=np.float64).reshape(len(ops), 10)
+        return rows
+
+    def _keys(self, rows: np.ndarray) -> np.ndarray:
+        """Cost rows as `_Priced.key`s, (n, 5): compute, memory, weight, link and fixed seconds (`price`'s products)."""
+        c, m, lk = self._unit_seconds
+        keys = np.empty((rows.shape[0], 5))
+        keys[:, 0] = rows[:, 0] * c
+        keys[:, 1] = rows[:, 1] * m
+        keys[:, 2] = rows[:, 2] * m
+        keys[:, 3] = rows[:, 3] * lk
+        keys[:, 4] = rows[:, 4]
+        return keys
 
     def _serial_step(self, graph: StepGraph) -> StepTiming:
         """One op stream, no prefetch: every op runs alone, so the step is a sum (see module docstring)."""
@@ -1021,7 +1048,7 @@ def _join(templates: Sequence[_Template]) -> tuple:
         post, post_flags = t._post.rows()
         tables += (part, post)
         flags += (part_flags, post_flags)
-        pre, layer = at + len(t.pre), at + len(t.pre) + len(t.layer)
+        pre, layer = at + t.pre_count, at + t.pre_count + t.layer_count
         end = layer + len(t.post)
         bounds.append((at, pre, pre, layer, layer, end))
         rows += [pre + i for i in t.varying]
@@ -1098,6 +1125,19 @@ def _rounded_key(p: _Priced) -> tuple[float, ...]:
     if p.op.seq_new is None:
         return p.key
     return (_round(p.compute_s), _round(p.memory_s), _round(p.weight_s), _round(p.link_s), _round(p.fixed_s))
+
+
+def _cost_row(cost: OpCost, op: Op) -> tuple[float, ...]:
+    """An OpCost as a row of `kernels.accounts.COST_COLUMNS` (hbm_bytes None resolved to the op's bytes, as `price`)."""
+    return (cost.compute_cycles, cost.memory_cycles, cost.weight_cycles, cost.link_cycles, cost.fixed_s,
+            cost.ideal_compute_cycles, cost.stall_cycles, op.memory_bytes if cost.hbm_bytes is None else cost.hbm_bytes,
+            cost.fallback_s, cost.energy_j)
+
+
+def _serial_s_of(keys: np.ndarray, prefetch: bool) -> np.ndarray:
+    """`_serial_s` of each row of keys (`StepEngine._keys`), elementwise: the same floats."""
+    memory_s = keys[:, 1] if prefetch else keys[:, 1] + keys[:, 2]
+    return keys[:, 4] + np.maximum(np.maximum(keys[:, 0], keys[:, 3]), memory_s)
 
 
 def _serial_s(key: tuple[float, ...], prefetch: bool) -> float:
