@@ -37,8 +37,9 @@ wall time, not a unit's cycles) and `hbm_bytes` bytes. Past `price` every time i
 
 Fast path (serving simulates 10^5+ steps an hour of traffic; `exact=False`, the default):
 - Prices are memoised per op value (`Op.value_key`, the op's scalar fields, pickled): matmuls, norms and
-  collectives are priced once per shape, and a serial step's array-free ops once per group of values (its pre
-  and layer sums once per layer key, its post sums once per dense key). Attention ops carry the batch's
+  collectives are priced once per shape, a template's pre and layer ops once per layer key as one cost table
+  (`_LayerPart`), and a serial step's array-free ops once per group of values (its pre and layer sums once per
+  layer key, its post sums once per dense key). Attention ops carry the batch's
   per-sequence arrays: a prefill op of a few prompt chunks is priced once per value, arrays included
   (`_price_chunk`); decode ops afresh every step (their cached tokens grow). Exact either way.
 - Serial devices (no weight prefetch, one micro-batch) need no schedule: with one op stream and nothing
@@ -499,10 +500,11 @@ class StepEngine:
         self._cost_rows = None if exact else getattr(device, "cost_rows", None)
 
     def price(self, op: Op) -> _Priced:
-        """Ask the device for the op's cycles and convert them to seconds (the only conversion).
+        """Ask the device for the op's cycles and convert them to seconds.
 
         Each unit's cycles times its own seconds per cycle (weights are HBM cycles); `OpCost.fixed_s` is
-        seconds already and passes through; `hbm_bytes` stays bytes.
+        seconds already and passes through; `hbm_bytes` stays bytes. Cost rows (`_cost_table`) are converted by the
+        same products (`_keys`, `kernels.accounts.summed_accounts` and `op_step_fields`).
         """
         cost: OpCost = self.device.cost(op)
         c, m, lk = self._unit_seconds
