@@ -670,14 +670,14 @@ def test_graphs_of_one_token_count_share_their_layer_part(prompt, decodes, piece
        st.sampled_from(["sohu", "h100-sxm", "tpu-v6e"]), st.sampled_from([1, 8]))
 def test_a_graph_with_another_attention_op_gives_that_batchs_fields(past, grown, hw, tp):
     """`step_fields_with(graph, op)`, a decode graph with its attention op replaced by another batch's (made by
-    `decode_attention_maker`), equals `step_fields` of that batch's own graph bit for bit, on an engine that met
+    `decode_attention(graph).make`), equals `step_fields` of that batch's own graph bit for bit, on an engine that met
     nothing else too; a graph whose per-sequence op is of another kind gives None. So does `fields_with(graph)(op)`,
     the same as a function of the op."""
     import numpy as np
 
     from asicsim.core.engine import TIMING_FIELDS
     from asicsim.core.registry import make_device
-    from asicsim.workloads.graph import build_step_graph, decode_attention_maker
+    from asicsim.workloads.graph import build_step_graph, decode_attention
     from asicsim.workloads.models import load_model
 
     model = load_model("llama-3.1-8b")
@@ -685,7 +685,7 @@ def test_a_graph_with_another_attention_op_gives_that_batchs_fields(past, grown,
     graph = build_step_graph(model, StepBatch.make(decode_past=first), tp=tp)
     later = first + grown
     engine = StepEngine(make_device(hw, 8))
-    op = decode_attention_maker(graph)(later)
+    op = decode_attention(graph).make(later)
     want = StepEngine(make_device(hw, 8)).run_step([build_step_graph(model, StepBatch.make(decode_past=later), tp=tp)])
     wanted = [getattr(want, name) for name in TIMING_FIELDS]
     fresh = StepEngine(make_device(hw, 8))  # `fields_with` on an engine that met nothing else

@@ -340,23 +340,28 @@ def test_integer_totals_equal_numpys(pairs):
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(0, 9000), min_size=1, max_size=80), st.integers(0, 3000), st.sampled_from([1, 2, 8]),
        st.sampled_from(["llama-3.1-8b", "llama-3.1-70b"]), st.sampled_from(["fp8", "bf16"]))
-def test_the_decode_attention_maker_gives_the_built_op(past, grown, tp, name, dtype):
-    """`decode_attention_maker(graph)(past)` is the decode attention op `build_step_graph` puts in that batch's layer:
-    every field equal (floats bit for bit, the same types), the same cached-token array, no value key."""
-    from asicsim.workloads.graph import decode_attention_maker
+def test_the_decode_attention_gives_the_built_op(past, grown, tp, name, dtype):
+    """`decode_attention(graph).make(past)` is the decode attention op `build_step_graph` puts in that batch's layer,
+    at `place`: every field equal (floats bit for bit, the same types), the same cached-token array, no value key.
+    `fields(total)` gives its two fields the cached tokens set, and `op` every other field of it."""
+    from asicsim.workloads.graph import decode_attention
     from asicsim.workloads.graph_types import _SCALAR_FIELDS
 
     model = load_model(name)
     first = np.array(past, dtype=np.int64)
-    made = decode_attention_maker(build_step_graph(model, StepBatch.make(decode_past=first), tp=tp, dtype=dtype))
+    made = decode_attention(build_step_graph(model, StepBatch.make(decode_past=first), tp=tp, dtype=dtype))
     later = first + grown
-    built = [op for op in build_step_graph(model, StepBatch.make(decode_past=later), tp=tp, dtype=dtype).layer_ops
-             if op.kind == OpKind.ATTENTION_DECODE]
-    op = made(later)
-    assert len(built) == 1 and op.value_key is None and op.seq_past is later
+    layer = build_step_graph(model, StepBatch.make(decode_past=later), tp=tp, dtype=dtype).layer_ops
+    built = [op for op in layer if op.kind == OpKind.ATTENTION_DECODE]
+    op = made.make(later)
+    assert len(built) == 1 and layer[made.place] is built[0]
+    assert op.value_key is None and op.seq_past is later
     for field in _SCALAR_FIELDS:
         got, want = getattr(op, field), getattr(built[0], field)
         assert type(got) is type(want) and got == want, field
+        if field not in ("flops", "kv_read_bytes"):
+            assert getattr(made.op, field) == want, field
+    assert made.fields(int(later.sum())) == (built[0].flops, built[0].kv_read_bytes)
     assert np.array_equal(op.seq_new, built[0].seq_new) and op.seq_new.dtype == built[0].seq_new.dtype
 
 

@@ -48,7 +48,6 @@ __all__ = [
     "build_step_graph",
     "with_decode_past",
     "decode_graph_maker",
-    "decode_attention_maker",
     "decode_attention",
     "DecodeAttention",
     "step_graph_builder",
@@ -416,18 +415,10 @@ def decode_graph_maker(graph: StepGraph):
     return make
 
 
-def decode_attention_maker(graph: StepGraph):
-    """For a decode-only graph from the dense path: a function of the cached tokens per sequence (an int64 array of
-    as many sequences, none negative) giving the decode attention op `build_step_graph` puts in that batch's layer,
-    at the place of this graph's (its only per-sequence op), for a caller that prices many such ops without
-    building their graphs. None for any other graph."""
-    made = decode_attention(graph)
-    return None if made is None else made.make
-
-
 class DecodeAttention:
     """A decode-only dense-path graph's attention op as a function of its sequences' cached tokens (`decode_attention`):
-    `place` in the graph's layer ops; `op`, the op with nothing cached (every field the cached tokens leave alone);
+    `place` in the graph's layer ops; `op`, the op with nothing cached (every field the cached tokens leave alone; its
+    `seq_past` a placeholder);
     `fields(past_tokens)`, the two fields they set, (flops, kv_read_bytes), for `past_tokens` cached in all; and
     `make(past)`, the op itself for an int64 array of cached tokens per sequence (none negative)."""
 

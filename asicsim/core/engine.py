@@ -665,7 +665,7 @@ class StepEngine:
 
     def step_fields_with(self, graph: StepGraph, op: Op) -> list[float] | None:
         """`step_fields` of the graph with its one per-sequence op replaced by `op` (an op of its kind for other
-        sequences: a decode run's attention, `workloads.graph.decode_attention_maker`): the same sums in the same
+        sequences: a decode run's attention, `workloads.graph.DecodeAttention.make`): the same sums in the same
         order, with no graph made. None where `step_fields` would take another path, or the graph has other than one
         per-sequence op (in its layer, by its layer key or template) or one of another kind."""
         if self.exact or graph.more_groups:

@@ -366,9 +366,9 @@ class StepRunner:
     def decode_values(self, past: np.ndarray) -> tuple[np.ndarray, int]:
         """(values in `_FF_FIELDS` order, micro-batches) of the decode-only step caching `past` tokens per sequence
         (none negative): `time_step`'s values, the same floats, by a shorter path (no memo key, no StepTiming, no
-        graph: the first graph of its size with the attention op as a function of the cached tokens (`decode_attention`),
-        `StepEngine.fields_with`) where the step is the last stage's one graph on the engine's templated
-        path with no split to try (its floor, memoised per batch size, rules the split out); else by `time_step`.
+        graph: the first graph of its size, its attention op as a function of the cached tokens, `decode_attention`,
+        `StepEngine.decode_fields`) where the step is the last stage's one graph on the engine's templated path with
+        no split to try (its floor, memoised per batch size, rules the split out); else by `time_step`.
         A decode run times thousands of such steps."""
         width = past.size
         made = self._decode_makers.get(width, False) if self._direct else None
