@@ -315,8 +315,9 @@ _CHUNK_ROWS = 1 << 14  # rows the log fills before it moves them to its fields' 
 
 
 class StepLog:
-    """Grows a StepTable: the serving loop appends one step or a run of steps at a time into a chunk of rows;
-    a full chunk is moved into one growing array per field, except for a field that has had one value on every
+    """Grows a StepTable: the serving loop appends one step or a run of steps at a time into a chunk of rows (kept
+    column by column, Fortran order, so that moving a field's rows is one contiguous copy); a full chunk is moved into
+    one growing array per field, except for a field that has had one value on every
     step so far, which keeps just that value (`_compact` at the end). So an hour's log holds its varying fields
     plus one chunk. Each field's array grows in place (`ndarray.resize`: the allocator remaps large blocks, so
     neither growth nor `table()` holds two copies) by a quarter of its length, at most _GROW_ROWS rows (zero-filled
@@ -325,7 +326,7 @@ class StepLog:
     __slots__ = ("_chunk", "_fill", "_stores", "_firsts", "_sealed", "_capacity")
 
     def __init__(self) -> None:
-        self._chunk = np.zeros((min(1024, _CHUNK_ROWS), len(_STEP_FIELDS)))
+        self._chunk = np.zeros((min(1024, _CHUNK_ROWS), len(_STEP_FIELDS)), order="F")
         self._fill = 0
         self._stores: list[np.ndarray | None] = [None] * len(_STEP_FIELDS)  # None: every value so far is _firsts'
         self._firsts = np.zeros(len(_STEP_FIELDS))
@@ -366,7 +367,8 @@ class StepLog:
             self._seal()
             if k > len(self._chunk) or len(self._chunk) < _CHUNK_ROWS:
                 # The first chunk starts small (a short run stays small); a run longer than a chunk gets its own.
-                self._chunk = np.zeros((max(k, min(2 * len(self._chunk), _CHUNK_ROWS)), len(_STEP_FIELDS)))
+                self._chunk = np.zeros((max(k, min(2 * len(self._chunk), _CHUNK_ROWS)), len(_STEP_FIELDS)),
+                                       order="F")
         block = self._chunk[self._fill:self._fill + k]
         self._fill += k
         return block
