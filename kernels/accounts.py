@@ -52,9 +52,9 @@ def summed_accounts(rows, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cy
     0 GEMM, 1 attention, 2 collective, 3 other, 4 fallback; 4 whenever it spent time on the fallback unit)."""
     out = np.zeros(16)
     for i in range(rows.shape[0]):
-        _add_account(out, rows[i, 0], rows[i, 1], rows[i, 2], rows[i, 3], rows[i, 4], rows[i, 5], rows[i, 6], rows[i, 7],
-                     rows[i, 8], rows[i, 9], compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, buckets[i],
-                     flops[i], 1.0)
+        _add_account(out, rows[i, 0], rows[i, 1], rows[i, 2], rows[i, 3], rows[i, 4], rows[i, 5], rows[i, 6],
+                     rows[i, 7], rows[i, 8], rows[i, 9], compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle,
+                     buckets[i], flops[i], 1.0)
     return out
 
 
@@ -79,8 +79,8 @@ def op_step_fields(row, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycl
     out = np.empty(21)
     for f in range(16):
         out[f] = head[f]
-    _add_account(out, row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9], compute_s_per_cycle,
-                 memory_s_per_cycle, link_s_per_cycle, bucket, flops, count)
+    _add_account(out, row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
+                 compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, bucket, flops, count)
     for f in range(16):
         out[f] += tail[f]
     out[16] = _rounded(row[0] * compute_s_per_cycle, key_bits)

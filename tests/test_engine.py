@@ -654,7 +654,8 @@ def test_graphs_of_one_token_count_share_their_layer_part(prompt, decodes, piece
         for got, expected in zip(t.table(), want):
             assert got.dtype == expected.dtype and np.array_equal(got, expected)
         assert t.head == alone._template(g).head and t.tail == alone._template(g).tail
-        dense, layers, prefetch = [p for p in layer if p is not zero], float(g.layers_per_stage), device.prefetch_weights
+        dense, layers = [p for p in layer if p is not zero], float(g.layers_per_stage)
+        prefetch = device.prefetch_weights
         head = _ZERO
         for group, count in ((pre, 1.0), (dense, layers)):
             head = [a + count * v for a, v in zip(head, _summed(group))]

@@ -435,8 +435,8 @@ class DecodeAttention:
         return _past_fields(self._plan, past_tokens, past_tokens + self._size)
 
     def make(self, past: np.ndarray) -> Op:
-        """The op for cached tokens `past`: `op`'s fields copied, the two the cached tokens set and the array replaced (a
-        decode run makes thousands)."""
+        """The op for cached tokens `past`: `op`'s fields copied, the two the cached tokens set and the array
+        replaced (a decode run makes thousands)."""
         flops, kv_read_bytes = self.fields(int_total(past))
         op = _new_object(Op)
         op.__dict__.update(self._fields, flops=flops, kv_read_bytes=kv_read_bytes, seq_past=past)

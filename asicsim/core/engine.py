@@ -720,7 +720,8 @@ class StepEngine:
 
         def fields(past: np.ndarray) -> np.ndarray:
             flops, kv_read_bytes = op_fields(int_total(past))
-            out = op_step_fields(price_row(past, flops, kv_read_bytes), c, m, lk, bucket, flops, head, count, tail, bits)
+            row = price_row(past, flops, kv_read_bytes)
+            out = op_step_fields(row, c, m, lk, bucket, flops, head, count, tail, bits)
             rounded = tuple(out[16:].tolist())
             skey = (layers, dense_key, rounded)  # `_decode_fields`' key
             hit = cache.get(skey)
