@@ -197,11 +197,10 @@ class _LayerPart:
         """(op rows, collective flags) of the pre ops then the layer's (per-sequence ops as zero rows, not collectives),
         built once."""
         if self._rows is None:
-            places = [self.pre_count + i for i in self.varying]
-            at = [p - j for j, p in enumerate(places)]  # where each zero row goes among the array-free ops' rows
-            table = np.insert(self._keys, at, 0.0, axis=0) if places else self._keys
-            flags = np.array(np.insert(np.array(self._flags, dtype=np.bool_), at, False) if places else self._flags,
-                             dtype=np.bool_)
+            table, flags = self._keys, np.array(self._flags, dtype=np.bool_)
+            if self.varying:  # each zero row goes before the array-free op that follows its place
+                at = [self.pre_count + i - j for j, i in enumerate(self.varying)]
+                table, flags = np.insert(table, at, 0.0, axis=0), np.insert(flags, at, False)
             self._rows = (table, flags)
         return self._rows
 
@@ -703,7 +702,6 @@ class StepEngine:
         op's cost row, then the step's sums and the op's schedule key in one jitted call
         (`kernels.accounts.op_step_fields`), then the schedule memoised on the key as for `fields_with` (the same
         floats: tests/test_engine.py). Elsewhere `fields_with` of `attention.make(past)`."""
-        fields_of, make = self.fields_with(graph), attention.make
         t = None if self.exact or graph.more_groups or self._serial else self._template(graph)
         pricer = getattr(self.device, "decode_attention_pricer", None)
         price_row = None
@@ -711,6 +709,7 @@ class StepEngine:
                 and graph.layer_ops[attention.place].kind == attention.op.kind:
             price_row = pricer(attention.op)
         if price_row is None:
+            fields_of, make = self.fields_with(graph), attention.make
             return lambda past: fields_of(make(past))
         head, tail, count, layers = np.array(t.head), np.array(t.tail), t.layers, graph.layers_per_stage
         c, m, lk = self._unit_seconds
