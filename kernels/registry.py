@@ -168,6 +168,29 @@ def _op_step_fields_example():
     return row, 1 / 1.5e9, 1 / 1.5e9, 1 / 1.5e9, 1, 2.6e8, head, 80.0, tail, 10
 
 
+def _decode_run_example():
+    """A 40-step decode run of 8 sequences on an ASIC-like chip (4 arrays of 128 x 128): one norm, matmul, attention,
+    matmul and all-reduce per layer of an 80-layer stage, the attention op's row scratch, its split floor untested."""
+    layer = np.array([[2e-6, 1e-6, 0.0, 0.0, 0.0], [30e-6, 2e-6, 28e-6, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0],
+                      [25e-6, 2e-6, 24e-6, 0.0, 0.0], [0.0, 0.0, 0.0, 40e-6, 0.0]])
+    ops = np.concatenate([layer[:1], layer, layer[:1]])
+    collective = np.array([False, False, False, False, False, True, False])
+    bounds = np.array([[0, 1, 1, 6, 6, 7]], dtype=np.int64)
+    attention = np.array([8.0, 1.0, 128.0, 4.0, 128.0, 128.0, 1.0, 1.0, 5.0, 4096.0, 2048.0, 0.0, 2048.0, 0.0])
+    steps = np.array([2.6e5, 2048.0, 1 / 1.5e9, 1 / 1.5e9, 1 / 1.5e9, 1.0, 10.0, 80.0, 80.0, 1.0, 0.0, -1.0, 1.05])
+    head, tail = np.linspace(1e-4, 2e-3, 16), np.linspace(1e-6, 1e-5, 16)
+    seconds = np.array([True] * 8 + [False, False] + [True] * 5 + [False, True])
+    return (np.arange(900, 1700, 100, dtype=np.int64), 40, np.inf, np.ones(8, dtype=np.int64), attention, steps, head,
+            tail, ops, collective, bounds, 3, True, 1e-12, 1e-3, seconds, 0)
+
+
+def _decode_row_example():
+    """The example run's first step: its sequences' new and cached tokens, pricer terms, FLOPs and KV bytes read."""
+    past0, _, _, new, attention, steps = _decode_run_example()[:6]
+    total = int(past0.sum())
+    return new, past0, attention, steps[0] * (total + len(past0)), steps[1] * total
+
+
 def _entry(module, function, twin, description, unit, example):
     return KernelEntry(f"asicsim.kernels.{module}:{function}", f"tests.reference.{twin}", description, unit, example)
 
@@ -227,6 +250,14 @@ _ENTRIES = (
     _entry("accounts", "op_step_fields", "accounts_ref:op_step_fields",
            "a step's StepTiming fields with its one per-sequence op priced anew (its account added layers times), and "
            "that op's rounded schedule key", "s, FLOP, bytes, J", lambda: _op_step_fields_example()),
+    # ---- kernels/decode_run.py ----
+    _entry("decode_run", "decode_attention_row", "decode_run_ref:decode_attention_row",
+           "a plain decode attention op's cost row on systolic arrays at the base clock (the ASIC's decode pricer)",
+           "cost row (cycles, bytes)", lambda: _decode_row_example()),
+    _entry("decode_run", "decode_run_values", "decode_run_ref:decode_run_values",
+           "a decode run's step values on a scheduled engine with the ASIC's decode pricer, timed and interpolated in "
+           "one call (the serving fast-forward)", "(ok, step values per row: s, FLOP, bytes, J)",
+           lambda: _decode_run_example()),
     # ---- kernels/gpu_price.py ----
     _entry("gpu_price", "dense_costs", "gpu_price_ref:dense_costs",
            "a GPU's GEMMs, memory-bound kernels, all-reduces and sends priced in one call (GpuDevice.cost_rows)",

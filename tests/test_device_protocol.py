@@ -237,7 +237,8 @@ def test_an_attention_price_does_not_depend_on_the_ops_priced_before(name, kind)
 def test_a_decode_attention_pricer_gives_costs_bit_for_bit(name):
     """Optional `decode_attention_pricer(op)`: where a device gives one (the ASIC, and a rack of it that prices as its
     chip), its row for other cached tokens is `cost` of that op (OpCost's fields in order, hbm_bytes resolved) bit for
-    bit, on the datapath's dtypes and with a boost clock; it gives None for an op `cost` prices another way (a window,
+    bit, on the datapath's dtypes and with a boost clock (without boost it carries its terms for `kernels.decode_run`,
+    whose row is the same floats); it gives None for an op `cost` prices another way (a window,
     MLA or sinks, a prefill, an op the fixed-function datapath lacks: its fallback), and a view that re-prices some
     ops (a pipeline stage over a slow link) gives None."""
     import dataclasses
@@ -245,6 +246,7 @@ def test_a_decode_attention_pricer_gives_costs_bit_for_bit(name):
     import numpy as np
 
     from asicsim.core.links import LinkedStageDevice
+    from asicsim.kernels.decode_run import decode_attention_row
     from asicsim.workloads.graph_types import Feature
 
     device = make_device(name, 8)
@@ -259,7 +261,7 @@ def test_a_decode_attention_pricer_gives_costs_bit_for_bit(name):
     spec = load_hardware("sohu")
     boosted = make_device(dataclasses.replace(spec, max_clock_hz=1.2 * spec.clock_hz), 8) if name == "sohu" else None
     for dev in [d for d in (device, boosted) if d is not None]:
-        for dtype, act_in in (("fp8", 3.0e4), ("bf16", 3.0e4), ("fp8", 6.0e7)):  # activations on chip, or in HBM
+        for dtype, act_in in (("fp8", 3.0e4), ("bf16", 3.0e4), ("fp8", 6.0e7), ("fp8", 6.1234567e7)):  # on chip, in HBM
             op = dataclasses.replace(base, dtype=dtype, act_in_bytes=act_in)
             price = dev.decode_attention_pricer(op)
             for past in ([0, 0, 0], [1, 2048, 77], [5000, 3, 9000]):
@@ -268,6 +270,10 @@ def test_a_decode_attention_pricer_gives_costs_bit_for_bit(name):
                 for flops in (4096.0 * (sum(past) + 3), 1.0e10, 3.0e11):  # with boost, the clock follows the joules
                     cost = dev.cost(dataclasses.replace(op, seq_past=arr, flops=flops, kv_read_bytes=kv))
                     assert price(arr, flops, kv) == dataclasses.astuple(cost)
+                    terms = getattr(price, "terms", None)  # the base clock's row as a kernel: the same floats
+                    assert (terms is None) == (dev is boosted)
+                    if terms is not None:
+                        assert tuple(decode_attention_row(ones, arr, terms, flops, kv).tolist()) == price(arr, flops, kv)
     for other in (dataclasses.replace(base, window=1024), dataclasses.replace(base, features=(Feature.MLA,)),
                   dataclasses.replace(base, kind=OpKind.ATTENTION_PREFILL),
                   dataclasses.replace(base, features=(*base.features, Feature.ATTENTION_SINKS))):

@@ -174,3 +174,55 @@ def test_decode_values_equal_time_step(hw, pp, host_s, widths, pasts, repeat):
             assert micro == want_micro
             assert values.tolist() == [step_s, bubble_s, *recorded_timing_values(timing)]
             pasts = [p + 1 for p in pasts]
+
+
+@settings(max_examples=40, deadline=None)
+@given(hw=st.sampled_from(OVERLAP + ["h100-sxm"]), pp=st.sampled_from([1, 2]), host_s=st.sampled_from([0.0, 2e-4]),
+       width=st.integers(1, 12), pasts=st.lists(st.integers(0, 6000), min_size=12, max_size=12),
+       n=st.integers(1, 300), horizon_s=st.sampled_from([np.inf]) | st.floats(1e-4, 0.5))
+def test_decode_run_equals_the_fast_forwards_python_path(hw, pp, host_s, width, pasts, n, horizon_s):
+    """A decode run timed in one jitted call (`StepRunner.decode_run`, `kernels.decode_run`) gives the values and
+    micro-batches of the fast-forward's Python path bit for bit: its first step timed for the cap at the next arrival,
+    then `_interpolate` over `decode_values`. Where it declines (no pricer terms, a floor that leaves the split a
+    chance) it returns None and the Python path runs."""
+    import dataclasses
+
+    from asicsim.core.serving import _STEP_S, _interpolate
+
+    d = resolve(RunSpec(hardware=hw, chips=8, model="llama-3.1-8b", requests=4, isl=128, osl=8, pp=pp))
+    device = d.make_device()
+    cfg = dataclasses.replace(serving_config(d), host_s_per_sequence=host_s)
+    fast, plain = (StepRunner(StepEngine(device), cfg, device.overlap_collectives) for _ in range(2))
+    past0 = np.array(pasts[:width], dtype=np.int64)
+    for runner in (fast, plain):
+        runner.time_step(_batch([], past0.tolist()))  # the graph of this size, and its split's floor
+    got = fast.decode_run(past0, n, horizon_s)
+    if hw == "sohu" and pp == 1 and width == 1:
+        assert got is not None  # the kernel's own case (one sequence: no split to rule out)
+    if got is None:
+        return
+    if horizon_s < np.inf:
+        n = min(n, int(horizon_s / plain.decode_values(past0)[0][_STEP_S] * 1.25) + 2)
+    values, micro = _interpolate(lambda j: plain.decode_values(past0 + j), n, plain.ff_rtol)
+    assert got[0].tolist() == values.tolist()
+    assert got[1].tolist() == micro.tolist()
+
+
+def test_a_sohu_run_is_the_same_with_its_decode_runs_timed_in_python(monkeypatch):
+    """End to end: a Sohu run with arrivals books the same steps and requests whether its decode runs are timed by
+    the kernel or by the Python path, and the kernel times most of them."""
+    from asicsim.core import serving
+    from asicsim.core.runner import run_workload
+
+    spec = RunSpec(hardware="sohu", chips=8, model="llama-3.1-70b", requests=300, isl=512, osl=128, rate=20.0)
+    calls = []
+    real = serving.StepRunner.decode_run
+    monkeypatch.setattr(serving.StepRunner, "decode_run",
+                        lambda self, *a: calls.append(r := real(self, *a)) or r)
+    fused = run_workload(spec)
+    monkeypatch.setattr(serving.StepRunner, "decode_run", lambda self, *a: None)
+    plain = run_workload(spec)
+    assert sum(r is not None for r in calls) > 0.9 * len(calls) > 100
+    assert {**fused.summary, "wall_s": 0} == {**plain.summary, "wall_s": 0}
+    assert fused.steps == plain.steps
+    assert fused.requests == plain.requests

@@ -434,6 +434,12 @@ class DecodeAttention:
         """(flops, kv_read_bytes) of the op when its sequences cache `past_tokens` tokens in all (`_past_fields`)."""
         return _past_fields(self._plan, past_tokens, past_tokens + self._size)
 
+    @property
+    def field_terms(self) -> tuple[float, float]:
+        """(FLOPs per score entry, KV bytes read per cached token): `fields(T)` is (the first x (T + sequences), T x the
+        second), as a kernel computes it (`kernels.decode_run`)."""
+        return self._plan.attn_flops_per_entry, self._plan.kv_token_bytes
+
     def make(self, past: np.ndarray) -> Op:
         """The op for cached tokens `past`: `op`'s fields copied, the two the cached tokens set and the array
         replaced (a decode run makes thousands)."""

@@ -315,7 +315,9 @@ class AsicDevice(SpecDevice):
         `op`'s, and the two fields it sets, `flops` and `kv_read_bytes`): a function of (seq_past, flops,
         kv_read_bytes) giving such an op's cost row, `cost`'s fields bit for bit (the Device protocol's optional
         member; a decode run prices thousands). None for an op `cost` would price another way (fallback, not plain
-        causal attention, arrays not int64)."""
+        causal attention, arrays not int64). Without boost the function carries `terms` (`kernels.decode_run.
+        ATTENTION_TERMS`): it is then `decode_run.decode_attention_row` with them, which a decode run's kernel
+        composes."""
         if op.kind != OpKind.ATTENTION_DECODE or op.seq_new is None or op.seq_new.dtype != np.int64:
             return None
         if op.features and self._native is not None and not self._native.issuperset(op.features):
@@ -333,6 +335,9 @@ class AsicDevice(SpecDevice):
             return row(work(new, past, heads, kv_heads, head_steps, *shape), flops, dtype, weight_bytes, kv_read_bytes,
                        kv_write_bytes, act_bytes)
 
+        if not self._boost:  # the row at the base clock: what `kernels.decode_run.decode_attention_row` computes
+            price.terms = np.array((heads, kv_heads, head_steps, *shape, self._hbm_bytes_per_cycle, weight_bytes,
+                                    kv_write_bytes, act_bytes), dtype=np.float64)
         return price
 
     def _vector(self, op: Op) -> OpCost:

@@ -63,7 +63,7 @@ import operator
 from bisect import bisect_right
 from collections import OrderedDict, namedtuple
 from dataclasses import dataclass, fields, replace
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -73,7 +73,7 @@ from asicsim.workloads.graph_types import Op, OpKind, StepGraph, int_total
 
 from .device import UNITS, Device, OpCost
 
-__all__ = ["StepTiming", "TIMING_FIELDS", "StepEngine", "ATTENTION_KEY_BITS", "FAST_PATH_RTOL"]
+__all__ = ["StepTiming", "TIMING_FIELDS", "StepEngine", "DecodeRunTerms", "ATTENTION_KEY_BITS", "FAST_PATH_RTOL"]
 
 
 @dataclass(frozen=True, init=False)
@@ -130,6 +130,27 @@ _timing_values = operator.attrgetter(*TIMING_FIELDS)  # StepTiming -> its values
 # The engine's running sums: StepTiming's fields as a plain tuple, cheap to build and add (several per step).
 _Account = namedtuple("_Account", TIMING_FIELDS, defaults=(0.0,) * len(TIMING_FIELDS))  # type: ignore[misc]
 _ZERO = _Account()
+
+
+class DecodeRunTerms(NamedTuple):
+    """What `kernels.decode_run.decode_run_values` takes to time a decode graph's steps as `StepEngine.decode_fields`
+    does (its function's `run_terms`, where the device's pricer is the kernel's systolic row): the attention op's new
+    tokens per sequence and pricer terms (`decode_run.ATTENTION_TERMS`), the leading `decode_run.STEP_TERMS` the graph
+    and engine fix (FLOPs per score entry, KV bytes per cached token, seconds per cycle of each unit, the op's
+    bucket, key bits, layers summed and scheduled), the template's sums (head, tail), the step's own schedule table
+    and the attention op's row in it (scratch), and the schedule's prefetch flag and state tolerance."""
+
+    seq_new: np.ndarray
+    attention: np.ndarray
+    steps: tuple
+    head: np.ndarray
+    tail: np.ndarray
+    ops: np.ndarray
+    collective: np.ndarray
+    bounds: np.ndarray
+    row_at: int
+    prefetch: bool
+    state_rtol: float
 
 
 class _Priced:
@@ -730,6 +751,13 @@ class StepEngine:
             total[_TIME], total[_MEMORY_WAIT] = hit
             return total
 
+        terms = getattr(price_row, "terms", None)
+        if terms is not None:  # the pricer is the systolic row `kernels.decode_run` composes: a run can be timed there
+            flops_per_entry, kv_bytes_per_token = attention.field_terms
+            ops, collective, bounds, rows = table
+            fields.run_terms = DecodeRunTerms(
+                attention.op.seq_new, terms, (flops_per_entry, kv_bytes_per_token, c, m, lk, bucket, bits, count, layers),
+                head, tail, ops, collective, bounds, rows[0], self._prefetch, STATE_RTOL)
         return fields
 
     def _scheduled_templated(self, graphs: Sequence[StepGraph], templates: list[_Template]) -> StepTiming:

@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from asicsim.kernels.chord import chord_fill, chord_rows, on_chord
+from asicsim.kernels.decode_run import decode_run_values
 from asicsim.kernels.steplog import book_run
 from asicsim.workloads.errors import RUN, InputError
 from asicsim.workloads.graph import (build_step_graph, decode_attention, decode_graph_maker, dense_path,
@@ -371,13 +372,7 @@ class StepRunner:
         no split to try (its floor, memoised per batch size, rules the split out); else by `time_step`.
         A decode run times thousands of such steps."""
         width = past.size
-        made = self._decode_makers.get(width, False) if self._direct else None
-        if made is False:
-            last = self._decode_graphs.get((width, None))
-            attention = None if last is None else decode_attention(last)
-            made = None if attention is None else self.engine.decode_fields(last, attention)
-            if last is not None:
-                self._decode_makers[width] = made
+        made = self._decode_fields(width)
         fields = made(past) if made is not None else None
         if fields is not None and self.overlap and width >= 2:  # `run`: the split is passed over on its floor alone
             floor = self._floors.get((width, None)) if self._floors is not None else None
@@ -392,6 +387,44 @@ class StepRunner:
         values[1] = (pp - 1) * time_s
         values[2:] = fields[1:]
         return values, 1
+
+    def _decode_fields(self, width: int):
+        """`decode_values`' short path for `width` sequences (`StepEngine.decode_fields` of the first decode graph of that
+        size), None where there is none (yet: until a step of that size has been timed, no graph is kept)."""
+        made = self._decode_makers.get(width, False) if self._direct else None
+        if made is False:
+            last = self._decode_graphs.get((width, None))
+            attention = None if last is None else decode_attention(last)
+            made = None if attention is None else self.engine.decode_fields(last, attention)
+            if last is not None:
+                self._decode_makers[width] = made
+        return made
+
+    def decode_run(self, past0: np.ndarray, n: int, horizon_s: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """(values, micro-batches) of a decode run's first n' <= n steps from cached tokens `past0`, as the fast-forward's
+        Python path gives them (`decode_values` at the run's first step for the cap at `horizon_s`, then `_interpolate`),
+        in one jitted call (`kernels.decode_run.decode_run_values`), where the short path's step is the kernel's (the
+        device's pricer is its systolic row: `StepEngine.decode_fields`' `run_terms`); else None. The same floats
+        (tests/test_serving.py)."""
+        width = past0.size
+        made = self._decode_fields(width)
+        run_terms = getattr(made, "run_terms", None)
+        if run_terms is None:
+            return None
+        floor_s = -1.0  # no floor test
+        if self.overlap and width >= 2:
+            floor = self._floors.get((width, None)) if self._floors is not None else None
+            if floor is None:
+                return None
+            floor_s = floor
+        r = run_terms
+        steps = np.array((*r.steps, self.cfg.pp, self.cfg.host_s_per_sequence, floor_s, 1.0 + SPLIT_FLOOR_MARGIN))
+        ok, values = decode_run_values(past0, n, horizon_s, r.seq_new, r.attention, steps, r.head, r.tail, r.ops,
+                                       r.collective, r.bounds, r.row_at, r.prefetch, r.state_rtol, self.ff_rtol,
+                                       _SECONDS_MASK, _STEP_S)
+        if not ok:
+            return None
+        return values, np.ones(len(values), dtype=np.int64)
 
     def time_step(self, batch: StepBatch) -> tuple[float, StepTiming, int, float]:
         """(step seconds, summed stage timing, micro-batches, bubble seconds), memoised on the batch's values: a
@@ -728,7 +761,10 @@ class _Replica:
                 hit = evals[j] = runner.decode_values(past0 + j)  # _FF_FIELDS
             return hit
 
-        piece = runner.curves.run(runner.time_step, past0, n, until_at - now) if runner.curves is not None else None
+        if runner.curves is not None:
+            piece = runner.curves.run(runner.time_step, past0, n, until_at - now)
+        else:
+            piece = runner.decode_run(past0, n, until_at - now)
         if piece is not None:
             values, micro = piece
             n = len(values)
