@@ -5,7 +5,8 @@ The Python path (`asicsim.core.serving._Replica.fast_forward`) times the run's f
 arrival, and interpolates linearly between timed steps (`serving._interpolate`), each step timed by
 `StepRunner.decode_values` -> `StepEngine.decode_fields`: the attention op's FLOPs and KV bytes from the cached tokens
 (`workloads.graph.DecodeAttention.fields`), its cost row (`AsicDevice.decode_attention_pricer`: `systolic.
-attention_work`, then the row of `AsicDevice._attention_row` at the base clock), the step's sums and the op's schedule
+attention_work`, then the row of `AsicDevice._attention_row` at the base clock: `attention_row` here, with the
+device's `systolic_attention_terms`), the step's sums and the op's schedule
 key (`accounts.op_step_fields`), the schedule (`schedule.schedule_step_s`, memoised there on the key: a pure function
 of it, so computed here afresh), the split's floor test, and the values of `_FF_FIELDS`. `decode_run_values` does all
 of that in one call (a decode run took ~40 us of Python per timed step: ~1.2 s of an hour of Sohu traffic).
@@ -19,13 +20,13 @@ from asicsim.kernels.jit import jit
 from asicsim.kernels.schedule import schedule_step_s
 from asicsim.kernels.systolic import attention_work
 
-__all__ = ["ATTENTION_TERMS", "STEP_TERMS", "decode_attention_row", "decode_run_values"]
+__all__ = ["ATTENTION_TERMS", "STEP_TERMS", "attention_row", "decode_run_values"]
 
-# `decode_attention_row`'s terms (one float64 array): the op's heads and PE steps per head, the arrays' count, shape,
-# dataflow and mode, softmax operations per score, vector lanes, HBM bytes per cycle and the op's bytes the cached
-# tokens do not change.
+# A device's terms for an attention op it prices as `attention_row` does (`Device.systolic_attention_terms`, one
+# float64 array): the op's heads and PE steps per head, the arrays' count, shape, dataflow and mode, softmax
+# operations per score, vector lanes, HBM bytes per cycle and the SRAM bytes that hold an op's activations.
 ATTENTION_TERMS = ("q_heads", "kv_heads", "head_steps", "arrays", "rows", "cols", "dataflow", "mode", "softmax_ops",
-                   "lanes", "hbm_bytes_per_cycle", "weight_bytes", "kv_write_bytes", "act_bytes")
+                   "lanes", "hbm_bytes_per_cycle", "act_resident_bytes")
 # `decode_run_values`' step terms (one float64 array): the op's FLOPs per score entry and KV bytes per cached token,
 # the unit clocks' seconds per cycle, the op's time bucket, the schedule key's bits, layers counted in the sums
 # (float) and scheduled (int), the pipeline stages, host seconds per sequence, the split's floor (< 0: no floor test)
@@ -37,14 +38,18 @@ _TIME, _MEMORY_WAIT = 0, 7  # StepTiming's time_s and memory_wait_s
 
 
 @jit
-def decode_attention_row(seq_new, seq_past, terms, flops, kv_read_bytes):
-    """The cost row (`accounts.COST_COLUMNS`) of a plain causal attention op on systolic arrays at the base clock: its
-    array and softmax work (`systolic.attention_work`), the slower of the two in compute cycles, its KV and activation
-    bytes over HBM (`terms`: `ATTENTION_TERMS`)."""
+def attention_row(seq_new, seq_past, terms, flops, weight_bytes, kv_read_bytes, kv_write_bytes, act_in_bytes,
+                  act_out_bytes):
+    """The cost row (`accounts.COST_COLUMNS`) of a plain causal attention op on systolic arrays at the base clock
+    (`AsicDevice._attention`): its array and softmax work (`systolic.attention_work`), the slower of the two in
+    compute cycles, its KV bytes and its activations over HBM, these only where they do not fit the SRAM kept for
+    them (`terms`: `ATTENTION_TERMS`)."""
     array_cycles, ideal, scores, softmax = attention_work(
         seq_new, seq_past, np.int64(terms[0]), np.int64(terms[1]), np.int64(terms[2]), np.int64(terms[3]),
         np.int64(terms[4]), np.int64(terms[5]), np.int64(terms[6]), np.int64(terms[7]), terms[8], np.int64(terms[9]))
-    per_cycle, weight_bytes, kv_write_bytes, act_bytes = terms[10], terms[11], terms[12], terms[13]
+    per_cycle = terms[10]
+    act = act_in_bytes + act_out_bytes
+    act_bytes = 0.0 if act <= terms[11] else act
     cycles = float(max(array_cycles, softmax))
     kv_bytes = kv_read_bytes + kv_write_bytes
     row = np.zeros(10)
@@ -56,16 +61,18 @@ def decode_attention_row(seq_new, seq_past, terms, flops, kv_read_bytes):
 
 
 @jit
-def _timed(j, past0, seq_new, attention, steps, head, tail, ops, collective, bounds, row_at, prefetch, state_rtol,
-           out):
+def _timed(j, past0, seq_new, attention, op_bytes, steps, head, tail, ops, collective, bounds, row_at, prefetch,
+           state_rtol, out):
     """Step j of the run (every sequence j tokens further) into `out` (`_FF_FIELDS`); False where the split's floor
     does not rule the split out (the Python path then times the step another way)."""
     past = past0 + j
     total = past.sum()
     flops = steps[0] * (total + past.shape[0])
     kv_read_bytes = total * steps[1]
-    fields = op_step_fields(decode_attention_row(seq_new, past, attention, flops, kv_read_bytes), steps[2], steps[3],
-                            steps[4], np.int64(steps[5]), flops, head, steps[7], tail, np.int64(steps[6]))
+    row = attention_row(seq_new, past, attention, flops, op_bytes[0], kv_read_bytes, op_bytes[1], op_bytes[2],
+                        op_bytes[3])
+    fields = op_step_fields(row, steps[2], steps[3], steps[4], np.int64(steps[5]), flops, head, steps[7], tail,
+                            np.int64(steps[6]))
     for c in range(5):
         ops[row_at, c] = fields[16 + c]
     time_s, wait_s = schedule_step_s(ops, collective, bounds, np.int64(steps[8]), prefetch, state_rtol)
@@ -85,12 +92,13 @@ def _timed(j, past0, seq_new, attention, steps, head, tail, ops, collective, bou
 
 
 @jit
-def decode_run_values(past0, n, horizon_s, seq_new, attention, steps, head, tail, ops, collective, bounds, row_at,
-                      prefetch, state_rtol, rtol, seconds, step_col):
+def decode_run_values(past0, n, horizon_s, seq_new, attention, op_bytes, steps, head, tail, ops, collective, bounds,
+                      row_at, prefetch, state_rtol, rtol, seconds, step_col):
     """(ok, values) of a decode run's first n' <= n steps from cached tokens `past0` (int64): n' = n capped to the steps
     that can start within `horizon_s` (inf: no cap) as the fast-forward caps it from its first step, and rows of
     `_FF_FIELDS` timed at the run's ends and midpoints and interpolated along chords within `rtol` (`chord.
-    chord_fill`; `seconds`, `step_col`: its seconds columns and the step's). `attention`: `ATTENTION_TERMS`; `steps`:
+    chord_fill`; `seconds`, `step_col`: its seconds columns and the step's). `attention`: `ATTENTION_TERMS`; `op_bytes`:
+    the op's weight, KV-write, activation-in and -out bytes (fixed by the batch size); `steps`:
     `STEP_TERMS`; head, tail: the step's sums before and after the attention op's (`accounts.op_step_fields`); ops,
     collective, bounds: the step's schedule table (`schedule.schedule_step_s`), row `row_at` the attention op's, its
     scratch. Not ok (no values) where a timed step's floor leaves the split a chance: the caller's path decides."""
@@ -98,8 +106,8 @@ def decode_run_values(past0, n, horizon_s, seq_new, attention, steps, head, tail
     timed = np.empty((n, cols))
     known = np.zeros(n, dtype=np.bool_)
     if horizon_s < np.inf:
-        if not _timed(0, past0, seq_new, attention, steps, head, tail, ops, collective, bounds, row_at, prefetch,
-                      state_rtol, timed[0]):
+        if not _timed(0, past0, seq_new, attention, op_bytes, steps, head, tail, ops, collective, bounds, row_at,
+                      prefetch, state_rtol, timed[0]):
             return False, np.empty((0, cols))
         known[0] = True
         cap = np.int64(horizon_s / timed[0, step_col] * 1.25) + 2
@@ -114,8 +122,8 @@ def decode_run_values(past0, n, horizon_s, seq_new, attention, steps, head, tail
         a, b = stack[depth, 0], stack[depth, 1]
         for j in (a, b):
             if not known[j]:
-                if not _timed(j, past0, seq_new, attention, steps, head, tail, ops, collective, bounds, row_at,
-                              prefetch, state_rtol, timed[j]):
+                if not _timed(j, past0, seq_new, attention, op_bytes, steps, head, tail, ops, collective, bounds,
+                              row_at, prefetch, state_rtol, timed[j]):
                     return False, np.empty((0, cols))
                 known[j] = True
         values[a] = timed[a]
@@ -124,8 +132,8 @@ def decode_run_values(past0, n, horizon_s, seq_new, attention, steps, head, tail
             continue
         m = (a + b) // 2
         if not known[m]:
-            if not _timed(m, past0, seq_new, attention, steps, head, tail, ops, collective, bounds, row_at, prefetch,
-                          state_rtol, timed[m]):
+            if not _timed(m, past0, seq_new, attention, op_bytes, steps, head, tail, ops, collective, bounds, row_at,
+                          prefetch, state_rtol, timed[m]):
                 return False, np.empty((0, cols))
             known[m] = True
         on_chord, rows = chord_fill(timed[a], timed[b], timed[m], a, b, m, rtol, seconds, step_col)

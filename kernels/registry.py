@@ -176,19 +176,26 @@ def _decode_run_example():
     ops = np.concatenate([layer[:1], layer, layer[:1]])
     collective = np.array([False, False, False, False, False, True, False])
     bounds = np.array([[0, 1, 1, 6, 6, 7]], dtype=np.int64)
-    attention = np.array([8.0, 1.0, 128.0, 4.0, 128.0, 128.0, 1.0, 1.0, 5.0, 4096.0, 2048.0, 0.0, 2048.0, 0.0])
     steps = np.array([2.6e5, 2048.0, 1 / 1.5e9, 1 / 1.5e9, 1 / 1.5e9, 1.0, 10.0, 80.0, 80.0, 1.0, 0.0, -1.0, 1.05])
     head, tail = np.linspace(1e-4, 2e-3, 16), np.linspace(1e-6, 1e-5, 16)
     seconds = np.array([True] * 8 + [False, False] + [True] * 5 + [False, True])
-    return (np.arange(900, 1700, 100, dtype=np.int64), 40, np.inf, np.ones(8, dtype=np.int64), attention, steps, head,
-            tail, ops, collective, bounds, 3, True, 1e-12, 1e-3, seconds, 0)
+    return (np.arange(900, 1700, 100, dtype=np.int64), 40, np.inf, np.ones(8, dtype=np.int64), _ATTENTION_TERMS,
+            np.array([0.0, 16384.0, 49152.0, 32768.0]), steps, head, tail, ops, collective, bounds, 3, True, 1e-12, 1e-3,
+            seconds, 0)
 
 
-def _decode_row_example():
-    """The example run's first step: its sequences' new and cached tokens, pricer terms, FLOPs and KV bytes read."""
-    past0, _, _, new, attention, steps = _decode_run_example()[:6]
-    total = int(past0.sum())
-    return new, past0, attention, steps[0] * (total + len(past0)), steps[1] * total
+# `decode_run.ATTENTION_TERMS` of Llama-70B's attention at TP 8 on 4 arrays of 128 x 128: 8 query heads over 1 KV
+# head, 128 PE steps, weight-stationary, pipelined, 5 softmax operations a score, 4,096 lanes, 2,048 HBM bytes a cycle
+# and 32 MiB of SRAM for activations
+_ATTENTION_TERMS = np.array([8.0, 1.0, 128.0, 4.0, 128.0, 128.0, 1.0, 1.0, 5.0, 4096.0, 2048.0, 33554432.0])
+
+
+def _attention_row_example():
+    """A prefill chunk of 512 tokens after 1,536 cached beside 8 decoding sequences: (new, cached) tokens per sequence,
+    terms, FLOPs, weight, KV-read, KV-write, activation-in and -out bytes (these in HBM: past the SRAM share)."""
+    new = np.array([512] + [1] * 8, dtype=np.int64)
+    past = np.array([1536] + list(range(900, 1700, 100)), dtype=np.int64)
+    return new, past, _ATTENTION_TERMS, 2.6e5 * 1.1e6, 0.0, 2048.0 * 11536, 2048.0 * 520, 3.0e7, 2.5e7
 
 
 def _entry(module, function, twin, description, unit, example):
@@ -251,9 +258,9 @@ _ENTRIES = (
            "a step's StepTiming fields with its one per-sequence op priced anew (its account added layers times), and "
            "that op's rounded schedule key", "s, FLOP, bytes, J", lambda: _op_step_fields_example()),
     # ---- kernels/decode_run.py ----
-    _entry("decode_run", "decode_attention_row", "decode_run_ref:decode_attention_row",
-           "a plain decode attention op's cost row on systolic arrays at the base clock (the ASIC's decode pricer)",
-           "cost row (cycles, bytes)", lambda: _decode_row_example()),
+    _entry("decode_run", "attention_row", "decode_run_ref:attention_row",
+           "a plain causal attention op's cost row on systolic arrays at the base clock (the ASIC's attention pricing)",
+           "cost row (cycles, bytes)", lambda: _attention_row_example()),
     _entry("decode_run", "decode_run_values", "decode_run_ref:decode_run_values",
            "a decode run's step values on a scheduled engine with the ASIC's decode pricer, timed and interpolated in "
            "one call (the serving fast-forward)", "(ok, step values per row: s, FLOP, bytes, J)",

@@ -237,8 +237,8 @@ def test_an_attention_price_does_not_depend_on_the_ops_priced_before(name, kind)
 def test_a_decode_attention_pricer_gives_costs_bit_for_bit(name):
     """Optional `decode_attention_pricer(op)`: where a device gives one (the ASIC, and a rack of it that prices as its
     chip), its row for other cached tokens is `cost` of that op (OpCost's fields in order, hbm_bytes resolved) bit for
-    bit, on the datapath's dtypes and with a boost clock (without boost it carries its terms for `kernels.decode_run`,
-    whose row is the same floats); it gives None for an op `cost` prices another way (a window,
+    bit, on the datapath's dtypes and with a boost clock (without boost the device gives its terms for `kernels.
+    decode_run.attention_row`, whose row is the same floats); it gives None for an op `cost` prices another way (a window,
     MLA or sinks, a prefill, an op the fixed-function datapath lacks: its fallback), and a view that re-prices some
     ops (a pipeline stage over a slow link) gives None."""
     import dataclasses
@@ -246,7 +246,7 @@ def test_a_decode_attention_pricer_gives_costs_bit_for_bit(name):
     import numpy as np
 
     from asicsim.core.links import LinkedStageDevice
-    from asicsim.kernels.decode_run import decode_attention_row
+    from asicsim.kernels.decode_run import attention_row
     from asicsim.workloads.graph_types import Feature
 
     device = make_device(name, 8)
@@ -257,6 +257,7 @@ def test_a_decode_attention_pricer_gives_costs_bit_for_bit(name):
               features=(Feature.GQA_ATTENTION, Feature.ROPE), seq_new=ones, seq_past=ones)
     if name in ("h100-sxm", "tpu-v6e"):
         assert pricer_of is None or pricer_of(base) is None
+        assert getattr(device, "systolic_attention_terms", lambda op: None)(base) is None
         return
     spec = load_hardware("sohu")
     boosted = make_device(dataclasses.replace(spec, max_clock_hz=1.2 * spec.clock_hz), 8) if name == "sohu" else None
@@ -270,12 +271,17 @@ def test_a_decode_attention_pricer_gives_costs_bit_for_bit(name):
                 for flops in (4096.0 * (sum(past) + 3), 1.0e10, 3.0e11):  # with boost, the clock follows the joules
                     cost = dev.cost(dataclasses.replace(op, seq_past=arr, flops=flops, kv_read_bytes=kv))
                     assert price(arr, flops, kv) == dataclasses.astuple(cost)
-                    terms = getattr(price, "terms", None)  # the base clock's row as a kernel: the same floats
+                    terms = dev.systolic_attention_terms(op)  # at the base clock, the kernel's row: the same floats
                     assert (terms is None) == (dev is boosted)
                     if terms is not None:
-                        assert tuple(decode_attention_row(ones, arr, terms, flops, kv).tolist()) == price(arr, flops, kv)
+                        row = attention_row(ones, arr, terms, flops, op.weight_bytes, kv, op.kv_write_bytes,
+                                            op.act_in_bytes, op.act_out_bytes)
+                        assert tuple(row.tolist()) == price(arr, flops, kv)
     for other in (dataclasses.replace(base, window=1024), dataclasses.replace(base, features=(Feature.MLA,)),
                   dataclasses.replace(base, kind=OpKind.ATTENTION_PREFILL),
                   dataclasses.replace(base, features=(*base.features, Feature.ATTENTION_SINKS))):
         assert device.decode_attention_pricer(other) is None
+        # the kernel's terms: for plain causal attention only, prefill too (`StepRunner.mixed_step` prices its chunks)
+        assert (device.systolic_attention_terms(other) is None) == (other.kind != OpKind.ATTENTION_PREFILL)
     assert LinkedStageDevice(make_device("sohu", 8)).decode_attention_pricer(base) is None
+    assert LinkedStageDevice(make_device("sohu", 8)).systolic_attention_terms(base) is None

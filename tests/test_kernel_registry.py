@@ -320,7 +320,7 @@ _dense_costs = st.builds(
                                 consts, *curve),
     st.lists(_dense_op, max_size=8), _gpu_constants, busbw_curves())
 
-def decode_run_args(past, n, horizon_s, attention, steps, sums, stream, at, prefetch, rtol):
+def decode_run_args(past, n, horizon_s, attention, op_bytes, steps, sums, stream, at, prefetch, rtol):
     """A decode run's arguments: `stream` one op stream whose layer op `at` (modulo its length) is the attention op."""
     ops, collective, bounds, layers, _, state_rtol = schedule_args([stream], steps[7], prefetch)
     row_at = int(bounds[0, 2] + at % (bounds[0, 3] - bounds[0, 2]))
@@ -328,18 +328,20 @@ def decode_run_args(past, n, horizon_s, attention, steps, sums, stream, at, pref
     past0 = np.array(past, dtype=np.int64)
     seconds = np.array([name.endswith("_s") for name in ("step_s", "bubble_s", *RECORDED_TIMING_FIELDS)])
     return (past0, n, horizon_s, np.ones(len(past0), dtype=np.int64), np.array(attention, dtype=np.float64),
-            np.array(steps, dtype=np.float64), np.array(sums[0]), np.array(sums[1]), ops, collective, bounds, row_at,
-            prefetch, state_rtol, rtol, seconds, 0)
+            np.array(op_bytes, dtype=np.float64), np.array(steps, dtype=np.float64), np.array(sums[0]),
+            np.array(sums[1]), ops, collective, bounds, row_at, prefetch, state_rtol, rtol, seconds, 0)
 
 
-# the decode pricer's terms: heads, PE steps, arrays and their shape, dataflow, mode, softmax, lanes, HBM bytes per
-# cycle, and the op's weight, KV-write and activation bytes
+# `decode_run.ATTENTION_TERMS`: heads, PE steps, arrays and their shape, dataflow, mode, softmax, lanes, HBM bytes per
+# cycle, SRAM bytes for activations
 _attention_terms = st.tuples(
     st.sampled_from([1.0, 2.0, 8.0]), st.sampled_from([1.0, 2.0]), st.integers(1, 16).map(float),
     st.sampled_from([1.0, 2.0, 4.0]), st.sampled_from([4.0, 8.0, 16.0]), st.sampled_from([4.0, 8.0, 16.0]),
     st.sampled_from([0.0, 1.0, 2.0]), st.sampled_from([0.0, 1.0]), st.sampled_from([1.0, 5.0]),
-    st.sampled_from([1.0, 16.0, 64.0]), st.floats(1.0, 4096.0), st.sampled_from([0.0]) | st.floats(1.0, 1e4),
-    st.floats(0.0, 1e4), st.sampled_from([0.0]) | st.floats(1.0, 1e5))
+    st.sampled_from([1.0, 16.0, 64.0]), st.floats(1.0, 4096.0), st.floats(0.0, 1e5))
+# an attention op's weight, KV-write, activation-in and -out bytes
+_op_bytes = st.tuples(st.sampled_from([0.0]) | st.floats(1.0, 1e4), st.floats(0.0, 1e4), st.floats(0.0, 1e5),
+                      st.floats(0.0, 1e5))
 # FLOPs per entry, KV bytes per token, seconds per cycle, bucket 1, key bits, layers (summed = scheduled), stages,
 # host seconds per sequence, floor (negative: untested), margin
 _step_terms = st.builds(
@@ -349,16 +351,18 @@ _step_terms = st.builds(
     st.floats(1.0, 1e6), st.floats(1.0, 1e4), st.tuples(*[st.floats(1e-10, 1e-8)] * 3), st.integers(4, 20),
     st.integers(1, 12), st.integers(1, 4), st.sampled_from([0.0]) | st.floats(1e-7, 1e-4),
     st.sampled_from([-1.0]) | st.floats(0.0, 1e-2))
+_sequences = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 3000)), min_size=1, max_size=6)
 
 STRATEGIES = {
-    "asicsim.kernels.decode_run:decode_attention_row": st.builds(
-        lambda past, terms, flops, kv: (np.ones(len(past), dtype=np.int64), np.array(past, dtype=np.int64),
-                                        np.array(terms, dtype=np.float64), flops, kv),
-        st.lists(st.integers(0, 3000), min_size=1, max_size=6), _attention_terms, st.floats(0.0, 1e12),
-        st.floats(0.0, 1e9)),
+    "asicsim.kernels.decode_run:attention_row": st.builds(
+        lambda seqs, terms, flops, kv, op_bytes: (np.array([n for n, _ in seqs], dtype=np.int64),
+                                                  np.array([p for _, p in seqs], dtype=np.int64),
+                                                  np.array(terms, dtype=np.float64), flops, op_bytes[0], kv,
+                                                  *op_bytes[1:]),
+        _sequences, _attention_terms, st.floats(0.0, 1e12), st.floats(0.0, 1e9), _op_bytes),
     "asicsim.kernels.decode_run:decode_run_values": st.builds(
         decode_run_args, st.lists(st.integers(0, 3000), min_size=1, max_size=6), st.integers(1, 40),
-        st.sampled_from([np.inf]) | st.floats(1e-4, 0.5), _attention_terms, _step_terms,
+        st.sampled_from([np.inf]) | st.floats(1e-4, 0.5), _attention_terms, _op_bytes, _step_terms,
         st.tuples(*[st.lists(st.floats(0.0, 1e-3), min_size=16, max_size=16)] * 2), _stream, st.integers(0, 7),
         st.booleans(), st.sampled_from([1e-3, 1e-6])),
     "asicsim.kernels.accounts:summed_accounts": _accounts,

@@ -315,9 +315,7 @@ class AsicDevice(SpecDevice):
         `op`'s, and the two fields it sets, `flops` and `kv_read_bytes`): a function of (seq_past, flops,
         kv_read_bytes) giving such an op's cost row, `cost`'s fields bit for bit (the Device protocol's optional
         member; a decode run prices thousands). None for an op `cost` would price another way (fallback, not plain
-        causal attention, arrays not int64). Without boost the function carries `terms` (`kernels.decode_run.
-        ATTENTION_TERMS`): it is then `decode_run.decode_attention_row` with them, which a decode run's kernel
-        composes."""
+        causal attention, arrays not int64)."""
         if op.kind != OpKind.ATTENTION_DECODE or op.seq_new is None or op.seq_new.dtype != np.int64:
             return None
         if op.features and self._native is not None and not self._native.issuperset(op.features):
@@ -335,10 +333,24 @@ class AsicDevice(SpecDevice):
             return row(work(new, past, heads, kv_heads, head_steps, *shape), flops, dtype, weight_bytes, kv_read_bytes,
                        kv_write_bytes, act_bytes)
 
-        if not self._boost:  # the row at the base clock: what `kernels.decode_run.decode_attention_row` computes
-            price.terms = np.array((heads, kv_heads, head_steps, *shape, self._hbm_bytes_per_cycle, weight_bytes,
-                                    kv_write_bytes, act_bytes), dtype=np.float64)
         return price
+
+    def systolic_attention_terms(self, op: Op) -> np.ndarray | None:
+        """`kernels.decode_run.ATTENTION_TERMS` of an attention op that `cost` prices as that module's `attention_row`
+        does (plain causal attention on the arrays, at the base clock: no boost; int64 arrays), for kernels that price
+        such ops in a loop (the Device protocol's optional member); None for any other op."""
+        if self._boost or op.kind not in (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE) or op.seq_new is None \
+                or op.seq_new.dtype != np.int64 or op.seq_past is None or op.seq_past.dtype != np.int64:
+            return None
+        if op.features and self._native is not None and not self._native.issuperset(op.features):
+            return None
+        head_steps, plain = self._attention_shape(op)
+        if not plain:
+            return None
+        s = self.spec
+        return np.array((op.q_heads, op.kv_heads, head_steps, s.array_count, s.array_rows, s.array_cols, self._dataflow,
+                         _PIPELINED, _SOFTMAX_OPS, s.vector_lanes, self._hbm_bytes_per_cycle, self._act_resident_bytes),
+                        dtype=np.float64)
 
     def _vector(self, op: Op) -> OpCost:
         # The graph counts elementwise work as FLOPs (one per vector-lane operation).

@@ -145,7 +145,10 @@ class Device(Protocol):
     `decode_attention_pricer(op)` returns, for decode attention ops equal to `op` but in their cached tokens, a function
     of (seq_past, flops, kv_read_bytes) giving such an op's cost as a row of `COST_COLUMNS`, equal to `cost` bit for
     bit, or None where the device prices such an op another way; a scheduled step engine then times a decode run's
-    steps without building their ops (`StepEngine.decode_fields`).
+    steps without building their ops (`StepEngine.decode_fields`). `systolic_attention_terms(op)` returns, for an
+    attention op that `cost` prices as `kernels.decode_run.attention_row` does (plain causal attention on systolic
+    arrays at one clock), that kernel's terms (`ATTENTION_TERMS`), else None; the serving loop then times a decode
+    run, or a mixed step, in one jitted call (`StepRunner.decode_run`, `StepRunner.mixed_step`).
 
     Device packages are found through `asicsim.core.registry` by the spec's `kind`. Every spec carries
     `kind`, `name`, `description`, `sources` and `assumed` (`asicsim.core.specfile.build_spec`); anything
@@ -359,6 +362,13 @@ class DelegatingDevice:
         if pricer is None or type(self).cost is not DelegatingDevice.cost:
             return None
         return pricer(op)
+
+    def systolic_attention_terms(self, op: Op) -> Any:
+        """The inner device's terms (optional, `Device`) where this view prices ops as the inner device does."""
+        terms = getattr(self.inner, "systolic_attention_terms", None)
+        if terms is None or type(self).cost is not DelegatingDevice.cost:
+            return None
+        return terms(op)
 
     def peak_flops_per_s(self, dtype: str) -> float:
         return self.inner.peak_flops_per_s(dtype)

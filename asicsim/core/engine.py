@@ -134,14 +134,16 @@ _ZERO = _Account()
 
 class DecodeRunTerms(NamedTuple):
     """What `kernels.decode_run.decode_run_values` takes to time a decode graph's steps as `StepEngine.decode_fields`
-    does (its function's `run_terms`, where the device's pricer is the kernel's systolic row): the attention op's new
-    tokens per sequence and pricer terms (`decode_run.ATTENTION_TERMS`), the leading `decode_run.STEP_TERMS` the graph
-    and engine fix (FLOPs per score entry, KV bytes per cached token, seconds per cycle of each unit, the op's
+    does (its function's `run_terms`, where the device prices the op as the kernel does: `Device.
+    systolic_attention_terms`): the attention op's new tokens per sequence, the device's terms (`decode_run.
+    ATTENTION_TERMS`) and the op's weight, KV-write, activation-in and -out bytes, the leading `decode_run.STEP_TERMS`
+    the graph and engine fix (FLOPs per score entry, KV bytes per cached token, seconds per cycle of each unit, the op's
     bucket, key bits, layers summed and scheduled), the template's sums (head, tail), the step's own schedule table
     and the attention op's row in it (scratch), and the schedule's prefetch flag and state tolerance."""
 
     seq_new: np.ndarray
     attention: np.ndarray
+    op_bytes: np.ndarray
     steps: tuple
     head: np.ndarray
     tail: np.ndarray
@@ -751,13 +753,15 @@ class StepEngine:
             total[_TIME], total[_MEMORY_WAIT] = hit
             return total
 
-        terms = getattr(price_row, "terms", None)
-        if terms is not None:  # the pricer is the systolic row `kernels.decode_run` composes: a run can be timed there
-            flops_per_entry, kv_bytes_per_token = attention.field_terms
+        terms_of = getattr(self.device, "systolic_attention_terms", None)
+        terms = None if terms_of is None else terms_of(attention.op)
+        if terms is not None:  # the op is priced as `kernels.decode_run` prices it: a run can be timed there
+            op, (flops_per_entry, kv_bytes_per_token) = attention.op, attention.field_terms
             ops, collective, bounds, rows = table
             fields.run_terms = DecodeRunTerms(
-                attention.op.seq_new, terms, (flops_per_entry, kv_bytes_per_token, c, m, lk, bucket, bits, count, layers),
-                head, tail, ops, collective, bounds, rows[0], self._prefetch, STATE_RTOL)
+                op.seq_new, terms, np.array((op.weight_bytes, op.kv_write_bytes, op.act_in_bytes, op.act_out_bytes)),
+                (flops_per_entry, kv_bytes_per_token, c, m, lk, bucket, bits, count, layers), head, tail, ops,
+                collective, bounds, rows[0], self._prefetch, STATE_RTOL)
         return fields
 
     def _scheduled_templated(self, graphs: Sequence[StepGraph], templates: list[_Template]) -> StepTiming:

@@ -404,8 +404,8 @@ class StepRunner:
         """(values, micro-batches) of a decode run's first n' <= n steps from cached tokens `past0`, as the fast-forward's
         Python path gives them (`decode_values` at the run's first step for the cap at `horizon_s`, then `_interpolate`),
         in one jitted call (`kernels.decode_run.decode_run_values`), where the short path's step is the kernel's (the
-        device's pricer is its systolic row: `StepEngine.decode_fields`' `run_terms`); else None. The same floats
-        (tests/test_serving.py)."""
+        device prices the attention op as the kernel does: `StepEngine.decode_fields`' `run_terms`); else None. The
+        same floats (tests/test_split_floor.py)."""
         width = past0.size
         made = self._decode_fields(width)
         run_terms = getattr(made, "run_terms", None)
@@ -419,8 +419,8 @@ class StepRunner:
             floor_s = floor
         r = run_terms
         steps = np.array((*r.steps, self.cfg.pp, self.cfg.host_s_per_sequence, floor_s, 1.0 + SPLIT_FLOOR_MARGIN))
-        ok, values = decode_run_values(past0, n, horizon_s, r.seq_new, r.attention, steps, r.head, r.tail, r.ops,
-                                       r.collective, r.bounds, r.row_at, r.prefetch, r.state_rtol, self.ff_rtol,
+        ok, values = decode_run_values(past0, n, horizon_s, r.seq_new, r.attention, r.op_bytes, steps, r.head, r.tail,
+                                       r.ops, r.collective, r.bounds, r.row_at, r.prefetch, r.state_rtol, self.ff_rtol,
                                        _SECONDS_MASK, _STEP_S)
         if not ok:
             return None

@@ -16,19 +16,22 @@ class _FloorTest(Exception):
     """A timed step whose floor leaves the split a chance."""
 
 
-def decode_attention_row(seq_new, seq_past, terms, flops, kv_read_bytes):
+def attention_row(seq_new, seq_past, terms, flops, weight_bytes, kv_read_bytes, kv_write_bytes, act_in_bytes,
+                  act_out_bytes):
     q_heads, kv_heads, head_steps, arrays, rows, cols, df, mode, softmax_ops, lanes = terms[:10]
-    per_cycle, weight_bytes, kv_write_bytes, act_bytes = (float(x) for x in terms[10:])
+    per_cycle, resident = float(terms[10]), float(terms[11])
     cycles, ideal, _, softmax = attention_work_ref(seq_new, seq_past, int(q_heads), int(kv_heads), int(head_steps),
                                                    int(arrays), int(rows), int(cols), int(df), int(mode),
                                                    float(softmax_ops), int(lanes))
+    act = act_in_bytes + act_out_bytes
+    act_bytes = act if act > resident else 0.0
     kv_bytes = kv_read_bytes + kv_write_bytes
     return [float(max(cycles, softmax)), kv_bytes / per_cycle + act_bytes / per_cycle, 0.0, 0.0, 0.0, float(ideal),
             0.0, weight_bytes + kv_read_bytes + kv_write_bytes + act_bytes, 0.0, 0.0]
 
 
-def decode_run_values(past0, n, horizon_s, seq_new, attention, steps, head, tail, ops, collective, bounds, row_at,
-                      prefetch, state_rtol, rtol, seconds, step_col):
+def decode_run_values(past0, n, horizon_s, seq_new, attention, op_bytes, steps, head, tail, ops, collective, bounds,
+                      row_at, prefetch, state_rtol, rtol, seconds, step_col):
     (per_entry, kv_per_token, compute_s, memory_s, link_s, bucket, bits, count, layers, pp, host_s, floor_s,
      margin) = (float(x) for x in steps)
     evals = {}
@@ -39,7 +42,9 @@ def decode_run_values(past0, n, horizon_s, seq_new, attention, steps, head, tail
             total = int(sum(int(x) for x in past))
             flops = per_entry * (total + len(past))
             kv_read_bytes = total * kv_per_token
-            row = decode_attention_row(seq_new, past, attention, flops, kv_read_bytes)
+            weight_bytes, kv_write_bytes, act_in_bytes, act_out_bytes = (float(x) for x in op_bytes)
+            row = attention_row(seq_new, past, attention, flops, weight_bytes, kv_read_bytes, kv_write_bytes,
+                                act_in_bytes, act_out_bytes)
             fields = op_step_fields(row, compute_s, memory_s, link_s, int(bucket), flops, head, count, tail, int(bits))
             table = np.array(ops, dtype=np.float64)
             table[row_at] = fields[16:21]
