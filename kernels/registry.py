@@ -198,6 +198,36 @@ def _attention_row_example():
     return new, past, _ATTENTION_TERMS, 2.6e5 * 1.1e6, 0.0, 2048.0 * 11536, 2048.0 * 520, 3.0e7, 2.5e7
 
 
+def _mixed_step_example():
+    """A prefill chunk of 512 tokens after 1,536 cached beside 8 decoding sequences, on an 80-layer stage: the whole
+    step's op table (norm, QKV, the two attention ops' scratch rows, O, all-reduce) and its halves' (the chunk alone,
+    the decodes alone), made-up template sums, Llama-70B's attention terms at TP 8."""
+    norm, qkv = [2e-6, 1e-6, 0.0, 0.0, 0.0], [30e-6, 2e-6, 28e-6, 0.0, 0.0]
+    o_proj, allreduce = [25e-6, 2e-6, 24e-6, 0.0, 0.0], [0.0, 0.0, 0.0, 40e-6, 0.0]
+
+    def table(streams):  # per stream: a norm, then the layer (its attention ops' rows zero), then a norm
+        ops, flags, bounds, rows = [], [], [], []
+        for attention_ops in streams:
+            at, layer = len(ops), [norm, qkv, *[[0.0] * 5] * attention_ops, o_proj, allreduce]
+            rows += [at + 3 + i for i in range(attention_ops)]
+            ops += [norm, *layer, norm]
+            flags += [False] * len(layer) + [True, False]
+            bounds.append([at, at + 1, at + 1, at + 1 + len(layer), at + 1 + len(layer), at + 2 + len(layer)])
+        return np.array(ops), np.array(flags), np.array(bounds, dtype=np.int64), np.array(rows, dtype=np.int64)
+
+    def template(scale):  # head and tail sums, layers, the parts' serial seconds, the weights' seconds
+        return np.concatenate([np.linspace(1e-4, 2e-3, 16) * scale, np.linspace(1e-6, 1e-5, 16),
+                               [80.0, 4e-3 * scale, 1e-5, 3e-3]])
+
+    new, past = np.array([512], dtype=np.int64), np.array([1536], dtype=np.int64)
+    dec = np.arange(900, 1700, 100, dtype=np.int64)
+    none = np.zeros(0, dtype=np.int64)
+    graph = np.array([2.6e5, 2048.0, 1280.0, 1024.0, 2.0])
+    engine = np.array([1 / 1.5e9, 1 / 1.5e9, 1 / 1.5e9, 10.0, 80.0, 1.0 + 1e-9, 1.0])
+    return (new, past, dec, 2, new, past, none, none, none, dec, template(1.0), template(0.6), template(0.5),
+            _ATTENTION_TERMS, _ATTENTION_TERMS, graph, engine, *table([2]), *table([1, 1]), True, 1e-12)
+
+
 def _entry(module, function, twin, description, unit, example):
     return KernelEntry(f"asicsim.kernels.{module}:{function}", f"tests.reference.{twin}", description, unit, example)
 
@@ -265,6 +295,11 @@ _ENTRIES = (
            "a decode run's step values on a scheduled engine with the ASIC's decode pricer, timed and interpolated in "
            "one call (the serving fast-forward)", "(ok, step values per row: s, FLOP, bytes, J)",
            lambda: _decode_run_example()),
+    # ---- kernels/mixed_step.py ----
+    _entry("mixed_step", "mixed_step_fields", "decode_run_ref:mixed_step_fields",
+           "a prefilling step on a scheduled engine with the ASIC's attention pricing, whole or split into two "
+           "interleaved halves, timed in one call (the serving loop's mixed steps)",
+           "(StepTiming fields: s, FLOP, bytes, J; halves used)", lambda: _mixed_step_example()),
     # ---- kernels/gpu_price.py ----
     _entry("gpu_price", "dense_costs", "gpu_price_ref:dense_costs",
            "a GPU's GEMMs, memory-bound kernels, all-reduces and sends priced in one call (GpuDevice.cost_rows)",

@@ -353,7 +353,53 @@ _step_terms = st.builds(
     st.sampled_from([-1.0]) | st.floats(0.0, 1e-2))
 _sequences = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 3000)), min_size=1, max_size=6)
 
+def mixed_step_args(prefills, decodes, split, streams, templates, p_terms, d_terms, graph, engine):
+    """A prefilling step's arguments: its batch and halves as `serving.split_batch` deals them, each graph's op stream
+    with its attention ops' zero rows first in its layer, made-up templates (layers counted = scheduled)."""
+    new, past = (np.array([c[i] for c in prefills], dtype=np.int64) for i in (0, 1))
+    dec = np.array(decodes, dtype=np.int64)
+
+    def cut(a):  # `serving._split(a, 2)`
+        return a[:len(a) - len(a) // 2], a[len(a) - len(a) // 2:]
+
+    (n1, n2), (p1, p2), (d1, d2) = cut(new), cut(past), cut(dec)
+    parts = [p for p in ((n1, p1, d2), (n2, p2, d1)) if len(p[0]) or len(p[2])]
+    halves = len(parts) if split and len(new) + len(dec) >= 2 else 0
+    parts += [(np.zeros(0, dtype=np.int64),) * 3] * (2 - len(parts))
+    layers = int(engine[4])
+
+    def tables(graphs, stream_of):
+        counts = [int(len(n) > 0) + int(len(d) > 0) for n, _, d in graphs]
+        zero = (0.0, 0.0, 0.0, 0.0, 0.0, False)
+        ops, flags, bounds, _, _, _ = schedule_args([(pre, [zero] * k + layer, post) for k, (pre, layer, post) in
+                                                      zip(counts, stream_of)], layers, True)
+        rows = np.array([bounds[g, 2] + i for g, k in enumerate(counts) for i in range(k)], dtype=np.int64)
+        return ops, flags, bounds, rows
+
+    def template(t):  # head, tail, layers, the parts' serial seconds, the weights' seconds
+        return np.array([*t[:32], float(layers), *t[32:35]], dtype=np.float64)
+
+    whole = tables([(new, past, dec)], streams[:1])
+    split = tables(parts[:max(halves, 1)], streams[1:])
+    return (new, past, dec, halves, *parts[0], *parts[1], *(template(t) for t in templates),
+            np.array(p_terms, dtype=np.float64), np.array(d_terms, dtype=np.float64), np.array(graph, dtype=np.float64),
+            np.array(engine, dtype=np.float64), *whole, *split, True, 1e-12)
+
+
+_template_terms = st.lists(st.floats(0.0, 1e-3), min_size=35, max_size=35)
+_graph_terms = st.tuples(st.floats(1.0, 1e6), st.floats(1.0, 1e4), st.integers(1, 2048).map(float),
+                         st.integers(1, 2048).map(float), st.sampled_from([1.0, 2.0]))
+_engine_terms = st.builds(lambda clocks, bits, layers, fixed: (*clocks, float(bits), float(layers), 1.0 + 1e-9, fixed),
+                          st.tuples(*[st.floats(1e-10, 1e-8)] * 3), st.integers(4, 20), st.integers(1, 12),
+                          st.sampled_from([0.0, 1.0]))
+
 STRATEGIES = {
+    "asicsim.kernels.mixed_step:mixed_step_fields": st.builds(
+        mixed_step_args, st.lists(st.tuples(st.integers(1, 40), st.integers(0, 3000)), min_size=1, max_size=3),
+        st.lists(st.integers(0, 3000), max_size=6), st.sampled_from([True, True, False]),
+        st.tuples(_stream, _stream, _stream),
+        st.tuples(_template_terms, _template_terms, _template_terms), _attention_terms, _attention_terms,
+        _graph_terms, _engine_terms),
     "asicsim.kernels.decode_run:attention_row": st.builds(
         lambda seqs, terms, flops, kv, op_bytes: (np.array([n for n, _ in seqs], dtype=np.int64),
                                                   np.array([p for _, p in seqs], dtype=np.int64),

@@ -208,21 +208,45 @@ def test_decode_run_equals_the_fast_forwards_python_path(hw, pp, host_s, width, 
     assert got[1].tolist() == micro.tolist()
 
 
-def test_a_sohu_run_is_the_same_with_its_decode_runs_timed_in_python(monkeypatch):
-    """End to end: a Sohu run with arrivals books the same steps and requests whether its decode runs are timed by
-    the kernel or by the Python path, and the kernel times most of them."""
+@settings(max_examples=60, deadline=None)
+@given(hw=st.sampled_from(["sohu", "sohu-rack"]), parts=batches, pp=st.sampled_from([1, 2]),
+       repeat=st.integers(1, 2))
+def test_a_mixed_step_in_one_call_equals_its_python_path(hw, parts, pp, repeat):
+    """A prefilling step timed in one jitted call (`StepRunner.mixed_step`, `kernels.mixed_step`) gives `run`'s
+    Python path bit for bit: every StepTiming field and the halves used, whether the whole step, its split or both
+    are scheduled, its templates kept or new (the second time round), on one stage or the last of two."""
+    d = resolve(RunSpec(hardware=hw, chips=8, model="llama-3.1-70b", requests=4, isl=128, osl=8, pp=pp))
+    device = d.make_device()
+    fused, plain = (StepRunner(StepEngine(device), serving_config(d), device.overlap_collectives) for _ in range(2))
+    batch = _batch(*parts)
+    for _ in range(repeat):
+        fused.graph(_batch([(64, 0)], [5, 6]))  # a prefilling graph: the runner finds its terms
+        plain._mixed = None  # the Python path
+        got, want = fused.run(batch), plain.run(batch)
+        if batch.prefill_new_tokens.size and pp == 1:
+            assert fused._mixed and fused.mixed_step(batch) is not None  # the kernel's case
+        assert got[1] == want[1]
+        assert got[0] == want[0]
+
+
+def test_a_sohu_run_is_the_same_with_its_steps_timed_in_python(monkeypatch):
+    """End to end: a Sohu run with arrivals books the same steps and requests whether its decode runs and prefilling
+    steps are timed by the kernels or by the Python path, and the kernels time most of them."""
     from asicsim.core import serving
     from asicsim.core.runner import run_workload
 
     spec = RunSpec(hardware="sohu", chips=8, model="llama-3.1-70b", requests=300, isl=512, osl=128, rate=20.0)
-    calls = []
-    real = serving.StepRunner.decode_run
-    monkeypatch.setattr(serving.StepRunner, "decode_run",
-                        lambda self, *a: calls.append(r := real(self, *a)) or r)
+    calls: dict[str, list] = {"decode_run": [], "mixed_step": []}
+    for name in calls:
+        real = getattr(serving.StepRunner, name)
+        monkeypatch.setattr(serving.StepRunner, name,
+                            lambda self, *a, real=real, seen=calls[name]: seen.append(r := real(self, *a)) or r)
     fused = run_workload(spec)
-    monkeypatch.setattr(serving.StepRunner, "decode_run", lambda self, *a: None)
+    for name in calls:
+        monkeypatch.setattr(serving.StepRunner, name, lambda self, *a: None)
     plain = run_workload(spec)
-    assert sum(r is not None for r in calls) > 0.9 * len(calls) > 100
+    for seen in calls.values():
+        assert sum(r is not None for r in seen) > 0.9 * len(seen) > 100
     assert {**fused.summary, "wall_s": 0} == {**plain.summary, "wall_s": 0}
     assert fused.steps == plain.steps
     assert fused.requests == plain.requests

@@ -31,7 +31,7 @@ import inspect
 from dataclasses import dataclass
 from functools import lru_cache
 from numbers import Integral
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -50,6 +50,8 @@ __all__ = [
     "decode_graph_maker",
     "decode_attention",
     "DecodeAttention",
+    "dense_attention",
+    "DenseAttention",
     "step_graph_builder",
     "dense_path",
     "model_features",
@@ -376,10 +378,47 @@ def _dense_graph(p: _Plan, batch: StepBatch) -> StepGraph:
             _attention(p, OpKind.ATTENTION_DECODE, _ones(dec.size), dec, dec.size, past_tokens, past_tokens + dec.size),
         )
     post = _post_ops(p, tokens, new.size + dec.size) if p.last else ()
-    # The plan is cached and held by the key, so its identity stands for its values.
-    key = (p, tokens, new.size + dec.size, bool(new.size), bool(dec.size))
+    key = _dense_key(p, tokens, new.size, dec.size)
     return StepGraph(batch, p.tp, p.pp, pre, before + attention + after, p.layers, post, stage_ops, dense_key=key,
                      layer_key=(p, tokens, key[3], key[4]))
+
+
+def _dense_key(p: _Plan, tokens: int, prefills: int, decodes: int) -> tuple:
+    """A dense-path graph's `dense_key`: its plan (cached and held by the key, so its identity stands for its values),
+    token count, sequences, and whether it prefills and decodes."""
+    return (p, tokens, prefills + decodes, bool(prefills), bool(decodes))
+
+
+class DenseAttention(NamedTuple):
+    """What a dense-path plan's graphs' attention ops are, as functions of a batch (`dense_attention`): the plan's
+    `dense_key` of a batch (`key`), the attention ops' fields the batch does not set (`prefill_op`, `decode_op`: each
+    op with one sequence) and the constants of the fields it sets (`_attention`): FLOPs per score entry, KV bytes per
+    cached token, the QKV and query widths (elements per token) and the activations' bytes per element."""
+
+    plan: Any
+    prefill_op: Op
+    decode_op: Op
+    flops_per_entry: float
+    kv_bytes_per_token: float
+    qkv_width: int
+    q_width: int
+    act_bytes: float
+
+    def key(self, tokens: int, prefills: int, decodes: int) -> tuple:
+        """The `dense_key` of this plan's graph of a batch of `tokens` tokens, `prefills` prefilling sequences and
+        `decodes` decoding ones."""
+        return _dense_key(self.plan, tokens, prefills, decodes)
+
+
+def dense_attention(graph: StepGraph) -> DenseAttention | None:
+    """`DenseAttention` of the plan a dense-path graph was built on; None for any other graph."""
+    key = graph.dense_key
+    if not (isinstance(key, tuple) and len(key) == 5 and isinstance(key[0], _Plan)):
+        return None
+    p = key[0]
+    sh = p.sh
+    return DenseAttention(p, _attention_shape(p, OpKind.ATTENTION_PREFILL), _attention_shape(p, OpKind.ATTENTION_DECODE),
+                          p.attn_flops_per_entry, p.kv_token_bytes, sh.qkv_width, sh.q_heads * sh.head_dim, p.ab)
 
 
 def with_decode_past(graph: StepGraph, batch: StepBatch) -> StepGraph | None:

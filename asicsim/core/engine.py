@@ -255,7 +255,7 @@ class _Template:
     the layer, and their summed accounts (`head`: pre ops + layers x the layer's array-free ops, from the graph's
     `_LayerPart`; `tail`: post, from its `_PostPart`)."""
 
-    __slots__ = ("pre_count", "layer_count", "post", "varying", "head", "tail", "layers", "_part", "_post")
+    __slots__ = ("pre_count", "layer_count", "post", "varying", "head", "tail", "layers", "_part", "_post", "_terms")
 
     def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
         self.layers = float(graph.layers_per_stage)
@@ -266,6 +266,15 @@ class _Template:
         self.post, self.tail = post.post, post.tail
         self._part = part
         self._post = post
+        self._terms = None
+
+    def kernel_terms(self) -> np.ndarray:
+        """`kernels.mixed_step.TEMPLATE_TERMS`: head, tail, layers counted, the layer and post parts' serial seconds and
+        the layer ops' weight seconds, as one array (made once)."""
+        if self._terms is None:
+            self._terms = np.array((*self.head, *self.tail, self.layers, self._part.serial_s, self._post.serial_s,
+                                    self._part.weights_s))
+        return self._terms
 
     def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The op table of `schedule_step_s` (per-sequence ops' rows are zeros; a step fills them in), from the layer
@@ -825,13 +834,45 @@ class StepEngine:
         hit = self._cache[skey] = (float(time_s), float(wait_s))
         return hit
 
-    def _joined_table(self, graphs: Sequence[StepGraph], templates: list[_Template]) -> tuple:
+    def _joined_table(self, graphs: Sequence[StepGraph], templates: Sequence[_Template]) -> tuple:
         """(op table, collective flags, bounds, rows of the per-sequence ops) of the templates' streams side by side,
         made once per tuple of graph keys: a scheduled step fills in its per-sequence rows (the same table the
         templates' own tables concatenated with those rows filled in give). The table is the engine's own (a new
         array, never a template's), so its per-sequence rows are scratch."""
-        tkey = tuple([g.dense_key for g in graphs])
-        return _bounded(self._tables, tkey, lambda: _join(templates))
+        return self.kept_table(tuple([g.dense_key for g in graphs]), templates)
+
+    def kept_table(self, keys: tuple, templates: Sequence[_Template]) -> tuple:
+        """`_joined_table` of graphs of these dense keys (whose templates these are), without the graphs."""
+        return _bounded(self._tables, keys, lambda: _join(templates))
+
+    def template(self, graph: StepGraph) -> _Template | None:
+        """The graph's template (made and kept on first use, by its dense key; None without one)."""
+        return self._template(graph)
+
+    def kept_template(self, key) -> _Template | None:
+        """The template kept under a graph's dense key (an earlier step of that key made it), None if none is kept or
+        the key's graphs have none: for a caller that prices a step from its templates without building its graphs
+        (`StepRunner.mixed_step`; the graphs build it where it is missing)."""
+        templates = self._templates
+        hit = templates.get(key)
+        if hit is not None:
+            templates.move_to_end(key)
+        return hit
+
+    @property
+    def unit_seconds(self) -> tuple[float, float, float]:
+        """Seconds per cycle of the compute, memory and link units (`price`'s factors)."""
+        return self._unit_seconds
+
+    @property
+    def key_bits(self) -> int:
+        """Significant bits of an attention op's seconds in a schedule's memo key (`ATTENTION_KEY_BITS`, read now)."""
+        return ATTENTION_KEY_BITS
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether `run_step` schedules even one graph (fast path, weights prefetched), as `kernels.mixed_step` does."""
+        return not self.exact and self._prefetch
 
     def _event_step(self, graphs: Sequence[StepGraph]) -> StepTiming:
         """The step in the discrete-event model; busy seconds per unit as the simulation measured them."""
@@ -1087,7 +1128,8 @@ def _join(templates: Sequence[_Template]) -> tuple:
         bounds.append((at, pre, pre, layer, layer, end))
         rows += [pre + i for i in t.varying]
         at = end
-    return np.concatenate(tables), np.concatenate(flags), np.array(bounds, dtype=np.int64), rows
+    return (np.concatenate(tables), np.concatenate(flags), np.array(bounds, dtype=np.int64),
+            np.array(rows, dtype=np.int64))
 
 
 def _bounded(cache: OrderedDict, key, make):

@@ -22,16 +22,17 @@ import contextlib
 import gc
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
 from asicsim.kernels.chord import chord_fill, chord_rows, on_chord
 from asicsim.kernels.decode_run import decode_run_values
+from asicsim.kernels.mixed_step import mixed_step_fields
 from asicsim.kernels.steplog import book_run
 from asicsim.workloads.errors import RUN, InputError
-from asicsim.workloads.graph import (build_step_graph, decode_attention, decode_graph_maker, dense_path,
-                                     step_graph_builder)
+from asicsim.workloads.graph import (build_step_graph, decode_attention, decode_graph_maker, dense_attention,
+                                     dense_path, step_graph_builder)
 from asicsim.workloads.routing import DEFAULT_IMBALANCE
 from asicsim.workloads.dtypes import DTYPE_BYTES
 from asicsim.workloads.graph_types import StepBatch, int_total
@@ -40,7 +41,7 @@ from asicsim.workloads.models import ModelConfig
 from asicsim.workloads.requests import Request
 
 from .device import Device
-from .engine import FAST_PATH_RTOL, StepEngine, StepTiming
+from .engine import FAST_PATH_RTOL, STATE_RTOL, StepEngine, StepTiming
 from .kvcache import PagedKVCache
 from .links import TOKEN_ID_BYTES, LinkProfile
 from .memory_plan import MemoryPlan, plan_memory, serving_limits
@@ -303,13 +304,18 @@ class StepRunner:
         # attention op for other cached tokens), or None.
         self._direct = not engine.exact and not split and not self.stages_before_last
         self._decode_makers: dict[int, Any] = {}
+        # `mixed_step`'s terms, found on the first prefilling graph (False: not yet; None: this runner has none).
+        self._mixed: _MixedTerms | None | bool = False if self._direct and engine.scheduled else None
 
     def graph(self, batch: StepBatch, stage: int | None = None):
         """The step's operator graph (`ServingConfig.step_graph`); a decode-only batch's is made from the first one
         of its size (`decode_graph_maker`: only the attention op is new). Batches come from the serving loop (its
         scheduler's steps, their split parts and decode runs), so the graph builder's checks are skipped."""
         if batch.prefill_new_tokens.size:
-            return self._build(batch, stage, True)
+            graph = self._build(batch, stage, True)
+            if self._mixed is False and stage is None:
+                self._mixed = self._mixed_terms(graph)
+            return graph
         key = (batch.decode_past_tokens.size, stage)
         make = self._graph_makers.get(key)
         if make is not None:
@@ -322,7 +328,12 @@ class StepRunner:
 
     def run(self, batch: StepBatch, stage: int | None = None) -> tuple[StepTiming, int]:
         """(timing of one pipeline stage, default the last; interleaved halves used: 1 or 2): the whole step, or its
-        two interleaved halves where they are faster."""
+        two interleaved halves where they are faster. A prefilling step whose graphs' templates are kept is timed in
+        one jitted call (`mixed_step`), the same floats."""
+        if self._mixed and stage is None and batch.prefill_new_tokens.size:
+            timed = self.mixed_step(batch)
+            if timed is not None:
+                return timed
         whole_graph = self.graph(batch, stage)
         if not self.overlap or batch.prefill_new_tokens.size + batch.decode_past_tokens.size < 2:
             return self.engine.run_step([whole_graph]), 1  # nothing to overlap, or split_batch gives one part
@@ -387,6 +398,64 @@ class StepRunner:
         values[1] = (pp - 1) * time_s
         values[2:] = fields[1:]
         return values, 1
+
+    def _mixed_terms(self, graph) -> _MixedTerms | None:
+        """`mixed_step`'s terms from a prefilling graph of the last stage: its plan's attention fields
+        (`workloads.graph.dense_attention`) and the device's terms for its attention ops (`Device.
+        systolic_attention_terms`); None where either is missing."""
+        dense = dense_attention(graph)
+        terms_of = getattr(self.engine.device, "systolic_attention_terms", None)
+        if dense is None or terms_of is None:
+            return None
+        prefill, decode = terms_of(dense.prefill_op), terms_of(dense.decode_op)
+        if prefill is None or decode is None:
+            return None
+        c, m, lk = self.engine.unit_seconds
+        graph_terms = np.array((dense.flops_per_entry, dense.kv_bytes_per_token, dense.qkv_width, dense.q_width,
+                                dense.act_bytes))
+        engine_terms = np.array((c, m, lk, self.engine.key_bits, graph.layers_per_stage, 1.0 + SPLIT_FLOOR_MARGIN,
+                                 1.0 if self.weights_floor else 0.0))
+        return _MixedTerms(dense, prefill, decode, graph_terms, engine_terms)
+
+    def mixed_step(self, batch: StepBatch) -> tuple[StepTiming, int] | None:
+        """`run(batch)` of a prefilling batch on the last stage in one jitted call (`kernels.mixed_step.
+        mixed_step_fields`) from the engine's templates of the step's graph and its halves' (found by their dense keys,
+        from the batch: a graph is built only for a template not kept yet); None where a graph has none (`run` then
+        takes its own path). The same floats (tests/test_split_floor.py)."""
+        m = self._mixed
+        new, past, dec = batch.prefill_new_tokens, batch.prefill_past_tokens, batch.decode_past_tokens
+        key = m.dense.key(int_total(new) + dec.size, new.size, dec.size)
+        whole = self._kept_template(key, batch)
+        if whole is None:
+            return None
+        whole_table = self.engine.kept_table((key,), (whole,))
+        parts: list[StepBatch] = []
+        split_table = whole_table
+        templates = [whole, whole]
+        if self.overlap and new.size + dec.size >= 2:
+            parts = split_batch(batch, 2)
+            keys = []
+            for i, part in enumerate(parts):
+                n, d = part.prefill_new_tokens, part.decode_past_tokens
+                keys.append(m.dense.key(int_total(n) + d.size, n.size, d.size))
+                templates[i] = self._kept_template(keys[-1], part)
+                if templates[i] is None:
+                    return None
+            split_table = self.engine.kept_table(tuple(keys), templates[:len(parts)])
+        first = parts[0] if parts else batch
+        second = parts[1] if len(parts) > 1 else first
+        fields, halves = mixed_step_fields(
+            new, past, dec, len(parts), first.prefill_new_tokens, first.prefill_past_tokens, first.decode_past_tokens,
+            second.prefill_new_tokens, second.prefill_past_tokens, second.decode_past_tokens, whole.kernel_terms(),
+            templates[0].kernel_terms(), templates[1].kernel_terms(), m.prefill, m.decode, m.graph, m.engine,
+            *whole_table, *split_table, True, STATE_RTOL)
+        return StepTiming(*fields.tolist()), halves
+
+    def _kept_template(self, key: tuple, batch: StepBatch):
+        """The engine's template of the graphs of dense key `key` (`batch` is one), made from `batch`'s graph where it
+        is not kept yet (a new token count or sequence count); None where such graphs have none."""
+        hit = self.engine.kept_template(key)
+        return hit if hit is not None else self.engine.template(self.graph(batch))
 
     def _decode_fields(self, width: int):
         """`decode_values`' short path for `width` sequences (`StepEngine.decode_fields` of the first decode graph of that
@@ -457,6 +526,17 @@ class StepRunner:
         longest = max(t.time_s for t in timings)
         merged = _merge(timings)
         return merged.time_s + (pp - 1) * longest, merged, len(parts), (pp - 1) * longest
+
+
+class _MixedTerms(NamedTuple):
+    """`StepRunner.mixed_step`'s terms: the plan's attention fields, the device's terms for its prefill and decode
+    attention ops (`kernels.decode_run.ATTENTION_TERMS`), and `kernels.mixed_step`'s GRAPH_TERMS and ENGINE_TERMS."""
+
+    dense: Any
+    prefill: np.ndarray
+    decode: np.ndarray
+    graph: np.ndarray
+    engine: np.ndarray
 
 
 def split_batch(batch: StepBatch, n: int) -> list[StepBatch]:
