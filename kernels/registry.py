@@ -199,33 +199,28 @@ def _attention_row_example():
 
 
 def _mixed_step_example():
-    """A prefill chunk of 512 tokens after 1,536 cached beside 8 decoding sequences, on an 80-layer stage: the whole
-    step's op table (norm, QKV, the two attention ops' scratch rows, O, all-reduce) and its halves' (the chunk alone,
-    the decodes alone), made-up template sums, Llama-70B's attention terms at TP 8."""
+    """A prefill chunk of 512 tokens after 1,536 cached beside 8 decoding sequences, on an 80-layer stage: each graph's
+    (the whole step's, then its halves': the chunk alone, the decodes alone) layer part (a norm; the layer's norm, QKV,
+    attention ops' zero rows, O, all-reduce) with made-up sums, and its final norm as its post op; Llama-70B's
+    attention terms at TP 8."""
     norm, qkv = [2e-6, 1e-6, 0.0, 0.0, 0.0], [30e-6, 2e-6, 28e-6, 0.0, 0.0]
     o_proj, allreduce = [25e-6, 2e-6, 24e-6, 0.0, 0.0], [0.0, 0.0, 0.0, 40e-6, 0.0]
 
-    def table(streams):  # per stream: a norm, then the layer (its attention ops' rows zero), then a norm
-        ops, flags, bounds, rows = [], [], [], []
-        for attention_ops in streams:
-            at, layer = len(ops), [norm, qkv, *[[0.0] * 5] * attention_ops, o_proj, allreduce]
-            rows += [at + 3 + i for i in range(attention_ops)]
-            ops += [norm, *layer, norm]
-            flags += [False] * len(layer) + [True, False]
-            bounds.append([at, at + 1, at + 1, at + 1 + len(layer), at + 1 + len(layer), at + 2 + len(layer)])
-        return np.array(ops), np.array(flags), np.array(bounds, dtype=np.int64), np.array(rows, dtype=np.int64)
-
-    def template(scale):  # head and tail sums, layers, the parts' serial seconds, the weights' seconds
-        return np.concatenate([np.linspace(1e-4, 2e-3, 16) * scale, np.linspace(1e-6, 1e-5, 16),
-                               [80.0, 4e-3 * scale, 1e-5, 3e-3]])
+    def graph_of(attention_ops, scale):  # (part rows, flags, terms, post rows, post flags)
+        layer = [norm, qkv, *[[0.0] * 5] * attention_ops, o_proj, allreduce]
+        terms = [*np.linspace(1e-4, 2e-3, 16) * scale, 80.0, 4e-3 * scale, 3e-3, 1.0, float(len(layer)),
+                 float(attention_ops), 2.0, 3.0]
+        post = np.array([[*norm, *np.linspace(1e-6, 1e-5, 16)]])
+        return (np.array([norm, *layer]), np.array([False] * len(layer) + [True]), np.array(terms), post,
+                np.array([False]))
 
     new, past = np.array([512], dtype=np.int64), np.array([1536], dtype=np.int64)
     dec = np.arange(900, 1700, 100, dtype=np.int64)
     none = np.zeros(0, dtype=np.int64)
     graph = np.array([2.6e5, 2048.0, 1280.0, 1024.0, 2.0])
     engine = np.array([1 / 1.5e9, 1 / 1.5e9, 1 / 1.5e9, 10.0, 80.0, 1.0 + 1e-9, 1.0])
-    return (new, past, dec, 2, new, past, none, none, none, dec, template(1.0), template(0.6), template(0.5),
-            _ATTENTION_TERMS, _ATTENTION_TERMS, graph, engine, *table([2]), *table([1, 1]), True, 1e-12)
+    return (new, past, dec, 2, new, past, none, none, none, dec, *graph_of(2, 1.0), *graph_of(1, 0.6),
+            *graph_of(1, 0.5), _ATTENTION_TERMS, _ATTENTION_TERMS, graph, engine, True, 1e-12)
 
 
 def _entry(module, function, twin, description, unit, example):

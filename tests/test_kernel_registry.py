@@ -353,9 +353,11 @@ _step_terms = st.builds(
     st.sampled_from([-1.0]) | st.floats(0.0, 1e-2))
 _sequences = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 3000)), min_size=1, max_size=6)
 
-def mixed_step_args(prefills, decodes, split, streams, templates, p_terms, d_terms, graph, engine):
-    """A prefilling step's arguments: its batch and halves as `serving.split_batch` deals them, each graph's op stream
-    with its attention ops' zero rows first in its layer, made-up templates (layers counted = scheduled)."""
+def mixed_step_args(prefills, decodes, split, streams, sums, p_terms, d_terms, graph, engine):
+    """A prefilling step's arguments: its batch and halves as `serving.split_batch` deals them; per graph (the whole
+    step, then each half) a layer part from an op stream's pre and layer ops (its attention ops' zero rows first in the
+    layer), made-up sums, and the stream's post ops as its post ops with made-up accounts (layers counted =
+    scheduled)."""
     new, past = (np.array([c[i] for c in prefills], dtype=np.int64) for i in (0, 1))
     dec = np.array(decodes, dtype=np.int64)
 
@@ -366,27 +368,25 @@ def mixed_step_args(prefills, decodes, split, streams, templates, p_terms, d_ter
     parts = [p for p in ((n1, p1, d2), (n2, p2, d1)) if len(p[0]) or len(p[2])]
     halves = len(parts) if split and len(new) + len(dec) >= 2 else 0
     parts += [(np.zeros(0, dtype=np.int64),) * 3] * (2 - len(parts))
-    layers = int(engine[4])
+    layers = float(engine[4])
 
-    def tables(graphs, stream_of):
-        counts = [int(len(n) > 0) + int(len(d) > 0) for n, _, d in graphs]
-        zero = (0.0, 0.0, 0.0, 0.0, 0.0, False)
-        ops, flags, bounds, _, _, _ = schedule_args([(pre, [zero] * k + layer, post) for k, (pre, layer, post) in
-                                                      zip(counts, stream_of)], layers, True)
-        rows = np.array([bounds[g, 2] + i for g, k in enumerate(counts) for i in range(k)], dtype=np.int64)
-        return ops, flags, bounds, rows
+    def graph_of(batch, stream, made_up):
+        k = int(len(batch[0]) > 0) + int(len(batch[2]) > 0)
+        pre, layer, post = stream
+        layer = [(0.0, 0.0, 0.0, 0.0, 0.0, False)] * k + list(layer)
+        ops = [*pre, *layer]
+        terms = [*made_up[:16], layers, *made_up[16:18], float(len(pre)), float(len(layer)), float(k), 0.0, 1.0]
+        post_rows = np.array([[*o[:5], *made_up[18:34]] for o in post], dtype=np.float64).reshape(-1, 21)
+        return (np.array([o[:5] for o in ops], dtype=np.float64).reshape(-1, 5), np.array([o[5] for o in ops]),
+                np.array(terms), post_rows, np.array([o[5] for o in post], dtype=np.bool_))
 
-    def template(t):  # head, tail, layers, the parts' serial seconds, the weights' seconds
-        return np.array([*t[:32], float(layers), *t[32:35]], dtype=np.float64)
-
-    whole = tables([(new, past, dec)], streams[:1])
-    split = tables(parts[:max(halves, 1)], streams[1:])
-    return (new, past, dec, halves, *parts[0], *parts[1], *(template(t) for t in templates),
+    graphs = [graph_of(b, st_, made_up) for b, st_, made_up in zip([(new, past, dec), *parts], streams, sums)]
+    return (new, past, dec, halves, *parts[0], *parts[1], *graphs[0], *graphs[1], *graphs[2],
             np.array(p_terms, dtype=np.float64), np.array(d_terms, dtype=np.float64), np.array(graph, dtype=np.float64),
-            np.array(engine, dtype=np.float64), *whole, *split, True, 1e-12)
+            np.array(engine, dtype=np.float64), True, 1e-12)
 
 
-_template_terms = st.lists(st.floats(0.0, 1e-3), min_size=35, max_size=35)
+_made_up_sums = st.lists(st.floats(0.0, 1e-3), min_size=34, max_size=34)  # a head, two seconds, a post op's account
 _graph_terms = st.tuples(st.floats(1.0, 1e6), st.floats(1.0, 1e4), st.integers(1, 2048).map(float),
                          st.integers(1, 2048).map(float), st.sampled_from([1.0, 2.0]))
 _engine_terms = st.builds(lambda clocks, bits, layers, fixed: (*clocks, float(bits), float(layers), 1.0 + 1e-9, fixed),
@@ -398,7 +398,7 @@ STRATEGIES = {
         mixed_step_args, st.lists(st.tuples(st.integers(1, 40), st.integers(0, 3000)), min_size=1, max_size=3),
         st.lists(st.integers(0, 3000), max_size=6), st.sampled_from([True, True, False]),
         st.tuples(_stream, _stream, _stream),
-        st.tuples(_template_terms, _template_terms, _template_terms), _attention_terms, _attention_terms,
+        st.tuples(_made_up_sums, _made_up_sums, _made_up_sums), _attention_terms, _attention_terms,
         _graph_terms, _engine_terms),
     "asicsim.kernels.decode_run:attention_row": st.builds(
         lambda seqs, terms, flops, kv, op_bytes: (np.array([n for n, _ in seqs], dtype=np.int64),

@@ -378,15 +378,21 @@ def _dense_graph(p: _Plan, batch: StepBatch) -> StepGraph:
             _attention(p, OpKind.ATTENTION_DECODE, _ones(dec.size), dec, dec.size, past_tokens, past_tokens + dec.size),
         )
     post = _post_ops(p, tokens, new.size + dec.size) if p.last else ()
-    key = _dense_key(p, tokens, new.size, dec.size)
-    return StepGraph(batch, p.tp, p.pp, pre, before + attention + after, p.layers, post, stage_ops, dense_key=key,
-                     layer_key=(p, tokens, key[3], key[4]))
+    return StepGraph(batch, p.tp, p.pp, pre, before + attention + after, p.layers, post, stage_ops,
+                     dense_key=_dense_key(p, tokens, new.size, dec.size),
+                     layer_key=_layer_key(p, tokens, new.size, dec.size))
 
 
 def _dense_key(p: _Plan, tokens: int, prefills: int, decodes: int) -> tuple:
     """A dense-path graph's `dense_key`: its plan (cached and held by the key, so its identity stands for its values),
     token count, sequences, and whether it prefills and decodes."""
     return (p, tokens, prefills + decodes, bool(prefills), bool(decodes))
+
+
+def _layer_key(p: _Plan, tokens: int, prefills: int, decodes: int) -> tuple:
+    """A dense-path graph's `layer_key`: its plan, token count and whether it prefills and decodes (its pre and layer
+    ops, attention's places among them)."""
+    return (p, tokens, bool(prefills), bool(decodes))
 
 
 class DenseAttention(NamedTuple):
@@ -408,6 +414,14 @@ class DenseAttention(NamedTuple):
         """The `dense_key` of this plan's graph of a batch of `tokens` tokens, `prefills` prefilling sequences and
         `decodes` decoding ones."""
         return _dense_key(self.plan, tokens, prefills, decodes)
+
+    def layer_key(self, tokens: int, prefills: int, decodes: int) -> tuple:
+        """The `layer_key` of that graph."""
+        return _layer_key(self.plan, tokens, prefills, decodes)
+
+    def post_ops(self, tokens: int, sequences: int) -> tuple[Op, ...]:
+        """That graph's post ops (the last stage's: final norm, LM head, sampling) for `sequences` sequences."""
+        return _post_ops(self.plan, tokens, sequences)
 
 
 def dense_attention(graph: StepGraph) -> DenseAttention | None:

@@ -195,7 +195,7 @@ class _LayerPart:
     op table. Steps of one token count share it whatever their sampled tokens (the post ops)."""
 
     __slots__ = ("pre_count", "layer_count", "varying", "head", "weights_s", "serial_s", "_keys", "_flags",
-                 "_rows")
+                 "_rows", "_layers", "_terms")
 
     def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
         layers = float(graph.layers_per_stage)
@@ -215,6 +215,19 @@ class _LayerPart:
         serial = _serial_s_of(keys, engine._prefetch).tolist()
         self.serial_s = sum(serial[:at]) + layers * sum(serial[at:])
         self._rows = None
+        self._layers = layers
+        self._terms = None
+
+    def kernel_terms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(op rows, collective flags, `kernels.mixed_step.PART_TERMS`) for a kernel that assembles a step's op table
+        itself (`rows()`, and the head, layers, serial and weights' seconds, counts and per-sequence places), made
+        once."""
+        if self._terms is None:
+            rows, flags = self.rows()
+            places = (*self.varying, 0, 0)[:2]
+            self._terms = (rows, flags, np.array((*self.head, self._layers, self.serial_s, self.weights_s,
+                                                  self.pre_count, self.layer_count, len(self.varying), *places)))
+        return self._terms
 
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
         """(op rows, collective flags) of the pre ops then the layer's (per-sequence ops as zero rows, not collectives),
@@ -255,7 +268,7 @@ class _Template:
     the layer, and their summed accounts (`head`: pre ops + layers x the layer's array-free ops, from the graph's
     `_LayerPart`; `tail`: post, from its `_PostPart`)."""
 
-    __slots__ = ("pre_count", "layer_count", "post", "varying", "head", "tail", "layers", "_part", "_post", "_terms")
+    __slots__ = ("pre_count", "layer_count", "post", "varying", "head", "tail", "layers", "_part", "_post")
 
     def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
         self.layers = float(graph.layers_per_stage)
@@ -266,15 +279,6 @@ class _Template:
         self.post, self.tail = post.post, post.tail
         self._part = part
         self._post = post
-        self._terms = None
-
-    def kernel_terms(self) -> np.ndarray:
-        """`kernels.mixed_step.TEMPLATE_TERMS`: head, tail, layers counted, the layer and post parts' serial seconds and
-        the layer ops' weight seconds, as one array (made once)."""
-        if self._terms is None:
-            self._terms = np.array((*self.head, *self.tail, self.layers, self._part.serial_s, self._post.serial_s,
-                                    self._part.weights_s))
-        return self._terms
 
     def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The op table of `schedule_step_s` (per-sequence ops' rows are zeros; a step fills them in), from the layer
@@ -524,6 +528,7 @@ class StepEngine:
         self._heads: OrderedDict[tuple, tuple] = OrderedDict()  # (layer_key, layers) -> a serial head (`_serial_head`)
         self._tails: OrderedDict[object, tuple] = OrderedDict()  # dense_key -> a serial step's post sums (`_serial_tail`)
         self._post_parts: OrderedDict[tuple, _PostPart] = OrderedDict()  # post and stage ops' value keys -> priced
+        self._post_tables: dict[tuple, tuple] = {}  # post ops' value keys -> their rows for a kernel (`post_table`)
         self._varying_of: dict[int, tuple] = {}  # id(graph) -> (graph, its per-sequence ops priced), last few graphs
         self._tables: OrderedDict[tuple, tuple] = OrderedDict()  # graphs' dense keys -> their joined op table
         self._prefetch = bool(device.prefetch_weights)
@@ -845,18 +850,32 @@ class StepEngine:
         """`_joined_table` of graphs of these dense keys (whose templates these are), without the graphs."""
         return _bounded(self._tables, keys, lambda: _join(templates))
 
-    def template(self, graph: StepGraph) -> _Template | None:
-        """The graph's template (made and kept on first use, by its dense key; None without one)."""
-        return self._template(graph)
+    def layer_part(self, graph: StepGraph) -> _LayerPart:
+        """The graph's pre and layer ops priced (`_LayerPart`, kept under its layer key)."""
+        return self._layer_part(graph)
 
-    def kept_template(self, key) -> _Template | None:
-        """The template kept under a graph's dense key (an earlier step of that key made it), None if none is kept or
-        the key's graphs have none: for a caller that prices a step from its templates without building its graphs
-        (`StepRunner.mixed_step`; the graphs build it where it is missing)."""
-        templates = self._templates
-        hit = templates.get(key)
+    def kept_layer_part(self, layer_key) -> _LayerPart | None:
+        """The layer part kept under a graph's layer key (an earlier graph of that key made it), None if none is: for a
+        caller that prices a step without building its graphs (`StepRunner.mixed_step`, which builds a graph where
+        its part is missing)."""
+        parts = self._layer_parts
+        hit = parts.get(layer_key)
         if hit is not None:
-            templates.move_to_end(key)
+            parts.move_to_end(layer_key)
+        return hit
+
+    def post_table(self, ops: Sequence[Op]) -> tuple[np.ndarray, np.ndarray]:
+        """Array-free post ops priced as rows of `kernels.mixed_step.POST_COLUMNS` (each op's key, then its account),
+        with their collective flags, kept by the ops' values: a kernel's post part (`_PostPart`: its rows, `tail` the
+        accounts summed in order, `serial_s` of the keys)."""
+        key = tuple([op.value_key for op in ops])
+        hit = self._post_tables.get(key)
+        if hit is None:
+            if len(self._post_tables) > _OP_CACHE_MAX:
+                self._post_tables.clear()
+            priced = [self._price_cached(op) for op in ops]
+            hit = self._post_tables[key] = (np.array([(*p.key, *p.account) for p in priced], dtype=np.float64),
+                                            np.array([p.op.kind in _COLLECTIVES for p in priced], dtype=np.bool_))
         return hit
 
     @property

@@ -328,12 +328,10 @@ class StepRunner:
 
     def run(self, batch: StepBatch, stage: int | None = None) -> tuple[StepTiming, int]:
         """(timing of one pipeline stage, default the last; interleaved halves used: 1 or 2): the whole step, or its
-        two interleaved halves where they are faster. A prefilling step whose graphs' templates are kept is timed in
-        one jitted call (`mixed_step`), the same floats."""
+        two interleaved halves where they are faster. A prefilling step on an engine and device that `kernels.
+        mixed_step` serves is timed there in one jitted call (`mixed_step`), the same floats."""
         if self._mixed and stage is None and batch.prefill_new_tokens.size:
-            timed = self.mixed_step(batch)
-            if timed is not None:
-                return timed
+            return self.mixed_step(batch)
         whole_graph = self.graph(batch, stage)
         if not self.overlap or batch.prefill_new_tokens.size + batch.decode_past_tokens.size < 2:
             return self.engine.run_step([whole_graph]), 1  # nothing to overlap, or split_batch gives one part
@@ -417,45 +415,39 @@ class StepRunner:
                                  1.0 if self.weights_floor else 0.0))
         return _MixedTerms(dense, prefill, decode, graph_terms, engine_terms)
 
-    def mixed_step(self, batch: StepBatch) -> tuple[StepTiming, int] | None:
+    def mixed_step(self, batch: StepBatch) -> tuple[StepTiming, int]:
         """`run(batch)` of a prefilling batch on the last stage in one jitted call (`kernels.mixed_step.
-        mixed_step_fields`) from the engine's templates of the step's graph and its halves' (found by their dense keys,
-        from the batch: a graph is built only for a template not kept yet); None where a graph has none (`run` then
-        takes its own path). The same floats (tests/test_split_floor.py)."""
+        mixed_step_fields`) from the layer parts and post ops of the step's graph and its halves' (found by their keys
+        from the batch: a graph is built only where its token count's layer part is not kept yet). The same floats
+        (tests/test_split_floor.py)."""
         m = self._mixed
         new, past, dec = batch.prefill_new_tokens, batch.prefill_past_tokens, batch.decode_past_tokens
-        key = m.dense.key(int_total(new) + dec.size, new.size, dec.size)
-        whole = self._kept_template(key, batch)
-        if whole is None:
-            return None
-        whole_table = self.engine.kept_table((key,), (whole,))
-        parts: list[StepBatch] = []
-        split_table = whole_table
-        templates = [whole, whole]
+        whole = self._kernel_part(batch)
+        first = second = batch
+        halves = 0
         if self.overlap and new.size + dec.size >= 2:
             parts = split_batch(batch, 2)
-            keys = []
-            for i, part in enumerate(parts):
-                n, d = part.prefill_new_tokens, part.decode_past_tokens
-                keys.append(m.dense.key(int_total(n) + d.size, n.size, d.size))
-                templates[i] = self._kept_template(keys[-1], part)
-                if templates[i] is None:
-                    return None
-            split_table = self.engine.kept_table(tuple(keys), templates[:len(parts)])
-        first = parts[0] if parts else batch
-        second = parts[1] if len(parts) > 1 else first
-        fields, halves = mixed_step_fields(
-            new, past, dec, len(parts), first.prefill_new_tokens, first.prefill_past_tokens, first.decode_past_tokens,
-            second.prefill_new_tokens, second.prefill_past_tokens, second.decode_past_tokens, whole.kernel_terms(),
-            templates[0].kernel_terms(), templates[1].kernel_terms(), m.prefill, m.decode, m.graph, m.engine,
-            *whole_table, *split_table, True, STATE_RTOL)
-        return StepTiming(*fields.tolist()), halves
+            halves = len(parts)
+            first, second = parts[0], parts[-1]
+        part1 = self._kernel_part(first) if halves else whole
+        part2 = self._kernel_part(second) if halves == 2 else part1
+        fields, used = mixed_step_fields(
+            new, past, dec, halves, first.prefill_new_tokens, first.prefill_past_tokens, first.decode_past_tokens,
+            second.prefill_new_tokens, second.prefill_past_tokens, second.decode_past_tokens, *whole, *part1, *part2,
+            m.prefill, m.decode, m.graph, m.engine, True, STATE_RTOL)
+        return StepTiming(*fields.tolist()), used
 
-    def _kept_template(self, key: tuple, batch: StepBatch):
-        """The engine's template of the graphs of dense key `key` (`batch` is one), made from `batch`'s graph where it
-        is not kept yet (a new token count or sequence count); None where such graphs have none."""
-        hit = self.engine.kept_template(key)
-        return hit if hit is not None else self.engine.template(self.graph(batch))
+    def _kernel_part(self, batch: StepBatch) -> tuple:
+        """(op rows, flags and terms of its layer part, its post ops' rows and flags) of the last stage's graph of
+        `batch`, for `kernels.mixed_step`; the layer part from the batch's graph where none is kept for its token
+        count yet."""
+        dense, engine = self._mixed.dense, self.engine
+        new, dec = batch.prefill_new_tokens, batch.decode_past_tokens
+        tokens = int_total(new) + dec.size
+        part = engine.kept_layer_part(dense.layer_key(tokens, new.size, dec.size))
+        if part is None:
+            part = engine.layer_part(self.graph(batch))
+        return (*part.kernel_terms(), *engine.post_table(dense.post_ops(tokens, new.size + dec.size)))
 
     def _decode_fields(self, width: int):
         """`decode_values`' short path for `width` sequences (`StepEngine.decode_fields` of the first decode graph of that

@@ -76,10 +76,11 @@ def decode_run_values(past0, n, horizon_s, seq_new, attention, op_bytes, steps, 
     return True, values
 
 
-def mixed_step_fields(new, past, dec, halves, new1, past1, dec1, new2, past2, dec2, whole_t, half1_t, half2_t, p_terms,
-                      d_terms, graph, engine, whole_ops, whole_collective, whole_bounds, whole_rows, split_ops,
-                      split_collective, split_bounds, split_rows, prefetch, state_rtol):
-    """Twin of kernels/mixed_step.py: `StepRunner.run`'s decisions in plain Python over the twins above."""
+def mixed_step_fields(new, past, dec, halves, new1, past1, dec1, new2, past2, dec2, rows, flags, part, post,
+                      post_flags, rows1, flags1, part1, post1, post_flags1, rows2, flags2, part2, post2, post_flags2,
+                      p_terms, d_terms, graph, engine, prefetch, state_rtol):
+    """Twin of kernels/mixed_step.py: `StepRunner.run`'s decisions in plain Python over the twins above, each graph's
+    template (head, tail, joined table) put together as `engine._Template` and `engine._join` do."""
     flops_per_entry, kv_per_token, qkv_width, q_width, act_bytes = (float(x) for x in graph)
     c, m, lk, bits, layers, margin, fixed_weights = (float(x) for x in engine)
 
@@ -89,7 +90,14 @@ def mixed_step_fields(new, past, dec, halves, new1, past1, dec1, new2, past2, de
                             new_tokens * int(qkv_width) * act_bytes, new_tokens * int(q_width) * act_bytes)
         return row, flops
 
-    def sums(n, p, d, template, start):
+    def tail_of(post_rows):
+        tail, serial = [0.0] * 16, 0.0
+        for r in post_rows.tolist():
+            tail = [a + v for a, v in zip(tail, r[5:21])]
+            serial += r[4] + max(r[0], r[3], r[1])
+        return tail, serial
+
+    def sums(n, p, d, terms, tail, start):
         ops = []
         if len(n):
             ints = [int(x) for x in n], [int(x) for x in p]
@@ -99,51 +107,66 @@ def mixed_step_fields(new, past, dec, halves, new1, past1, dec1, new2, past2, de
         if len(d):
             cached = sum(int(x) for x in d)
             ops.append(op_of(np.ones(len(d), dtype=np.int64), d, len(d), cached, cached + len(d), d_terms))
-        total = [float(x) for x in template[:16]] if start is None else [a + float(b) for a, b in zip(start, template)]
+        head = [float(x) for x in terms[:16]]
+        total = head if start is None else [a + b for a, b in zip(start, head)]
         keys, serial = [], 0.0
         for row, flops in ops:
-            fields = op_step_fields(row, c, m, lk, 1, flops, [0.0] * 16, float(template[32]), [0.0] * 16, int(bits))
+            fields = op_step_fields(row, c, m, lk, 1, flops, [0.0] * 16, float(terms[16]), [0.0] * 16, int(bits))
             total = [a + v for a, v in zip(total, fields[:16])]
             key = fields[16:21]
             keys.append(key)
             serial += key[4] + max(key[0], key[3], key[1])
-        return [a + float(v) for a, v in zip(total, template[16:32])], keys, serial
+        return [a + v for a, v in zip(total, tail)], keys, serial
 
-    def scheduled(fields, keys, ops, collective, bounds, rows):
-        table = np.array(ops, dtype=np.float64)
-        for r, key in zip(rows, keys):
+    def scheduled(fields, keys, graphs):
+        ops, collective, bounds, varying = [], [], [], []
+        for part_rows, part_flags, terms, post_rows, flags_of_post in graphs:
+            at = len(ops)
+            pre, layer = at + int(terms[19]), at + int(terms[19]) + int(terms[20])
+            ops += part_rows.tolist() + post_rows[:, :5].tolist()
+            collective += part_flags.tolist() + flags_of_post.tolist()
+            bounds.append([at, pre, pre, layer, layer, len(ops)])
+            varying += [pre + int(terms[22 + i]) for i in range(int(terms[21]))]
+        table = np.array(ops, dtype=np.float64).reshape(-1, 5)
+        for r, key in zip(varying, keys):
             table[r] = key
-        time_s, wait_s = schedule_step_s_ref(table, collective, bounds, int(layers), prefetch, state_rtol)
+        time_s, wait_s = schedule_step_s_ref(table, np.array(collective, dtype=np.bool_),
+                                             np.array(bounds, dtype=np.int64), int(layers), prefetch, state_rtol)
         return [time_s, *fields[1:7], wait_s, *fields[8:]]
 
-    fields, whole_keys, serial = sums(new, past, dec, whole_t, None)
+    whole_graph = (rows, flags, part, post, post_flags)
+    tail, post_serial = tail_of(post)
+    fields, whole_keys, serial = sums(new, past, dec, part, tail, None)
     whole = None
 
     def whole_step():  # scheduled where a comparison needs it, as `StepRunner.run` does
         nonlocal whole
         if whole is None:
-            whole = scheduled(fields, whole_keys, whole_ops, whole_collective, whole_bounds, whole_rows)
+            whole = scheduled(fields, whole_keys, [whole_graph])
         return whole
 
     if halves == 0:
         return whole_step(), 1
-    lower_s = float(whole_t[33]) + float(whole_t[32]) * serial + float(whole_t[34])
+    lower_s = float(part[17]) + float(part[16]) * serial + post_serial
     if not lower_s > 0.0:
         whole_step()
-    if fixed_weights > 0.0 and 2.0 * float(whole_t[35]) > lower_s * margin \
-            and 2.0 * float(whole_t[35]) > whole_step()[0] * margin:
+    if fixed_weights > 0.0 and 2.0 * float(part[18]) > lower_s * margin \
+            and 2.0 * float(part[18]) > whole_step()[0] * margin:
         return whole_step(), 1
+    halves_of = [(new1, past1, dec1, (rows1, flags1, part1, post1, post_flags1)),
+                 (new2, past2, dec2, (rows2, flags2, part2, post2, post_flags2))][:halves]
+    tails = [tail_of(g[3])[0] for *_, g in halves_of]
     busy = [0.0, 0.0, 0.0]
-    for template in (half1_t, half2_t)[:halves]:
-        for part in (template[:16], template[16:32]):
-            busy = [b + float(part[i]) for b, i in zip(busy, (1, 2, 3))]
+    for (*_, g), half_tail in zip(halves_of, tails):
+        for values in (g[2][:16], half_tail):
+            busy = [b + float(values[i]) for b, i in zip(busy, (1, 2, 3))]
     if max(busy) > lower_s * margin and max(busy) > whole_step()[0] * margin:
         return whole_step(), 1
-    split, keys, _ = sums(new1, past1, dec1, half1_t, None)
-    if halves == 2:
-        split, more, _ = sums(new2, past2, dec2, half2_t, split)
+    split, keys = None, []
+    for (n, p, d, g), half_tail in zip(halves_of, tails):
+        split, more, _ = sums(n, p, d, g[2], half_tail, split)
         keys += more
-    split = scheduled(split, keys, split_ops, split_collective, split_bounds, split_rows)
+    split = scheduled(split, keys, [g for *_, g in halves_of])
     if whole is None and split[0] * margin < lower_s:
         return split, 2
     return (split, 2) if split[0] < whole_step()[0] else (whole_step(), 1)
