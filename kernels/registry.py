@@ -223,6 +223,23 @@ def _mixed_step_example():
             *graph_of(1, 0.5), _ATTENTION_TERMS, _ATTENTION_TERMS, graph, engine, True, 1e-12)
 
 
+def _asic_rows_example():
+    """A Llama-70B layer's array-free ops at TP 8 on a Sohu-like chip (16 arrays of 256 x 256), 512 tokens: norm, QKV,
+    O, all-reduce, residual, norm, gate/up, SiLU, down, all-reduce (op rows `asic_price.OP_COLUMNS`, chip constants)."""
+    t, h, matmul, vector, allreduce = 512, 8192, 0, 1, 2
+
+    def gemm(k, n):  # fp8 weights, bf16 activations, 1 MAC per PE per cycle
+        return 2.0 * t * k * n, k * n * 1.0, t * k * 2.0, t * n * 2.0, 0.0, 0.0, 0.0, 1, t, n, k, matmul, 1
+
+    stream = (t * h * 5.0, 0.0, t * h * 2.0, t * h * 2.0, 0.0, 0.0, 0.0, 1, 0, 0, 0, vector, 0)
+    reduce = (0.0, 0.0, t * h * 2.0, t * h * 2.0, 0.0, 0.0, t * h * 2.0, 8, 0, 0, 0, allreduce, 0)
+    table = np.array([stream, gemm(h, 1280), gemm(1024, h), reduce, stream, stream, gemm(h, 7168), stream,
+                      gemm(3584, h), reduce])
+    consts = np.array([16, 256, 256, 1, 1, 3680.0, 8192.0, 7.5e6, 1.2e8, 6.0e7, 1.0, 3680.0, 32768, 1.5e9, 1e-6,
+                       112.5e9])
+    return table, consts
+
+
 def _entry(module, function, twin, description, unit, example):
     return KernelEntry(f"asicsim.kernels.{module}:{function}", f"tests.reference.{twin}", description, unit, example)
 
@@ -282,6 +299,10 @@ _ENTRIES = (
     _entry("accounts", "op_step_fields", "accounts_ref:op_step_fields",
            "a step's StepTiming fields with its one per-sequence op priced anew (its account added layers times), and "
            "that op's rounded schedule key", "s, FLOP, bytes, J", lambda: _op_step_fields_example()),
+    # ---- kernels/asic_price.py ----
+    _entry("asic_price", "dense_rows", "asic_price_ref:dense_rows",
+           "the ASIC's matmuls, vector ops and collectives priced in one call (AsicDevice.cost_rows)",
+           "cost rows (cycles, s, bytes)", lambda: _asic_rows_example()),
     # ---- kernels/decode_run.py ----
     _entry("decode_run", "attention_row", "decode_run_ref:attention_row",
            "a plain causal attention op's cost row on systolic arrays at the base clock (the ASIC's attention pricing)",

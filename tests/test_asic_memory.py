@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from asicsim.analysis.breakdown import CATEGORIES, format_breakdown, step_breakdown
 from asicsim.chip.device import AsicDevice
@@ -17,7 +19,7 @@ from asicsim.core.engine import StepEngine
 from asicsim.core.registry import load_hardware
 from asicsim.core.runner import RunSpec, run_workload
 from asicsim.workloads.graph import build_step_graph
-from asicsim.workloads.graph_types import OpKind, StepBatch
+from asicsim.workloads.graph_types import Op, OpKind, StepBatch
 from asicsim.workloads.models import load_model
 
 MIB = 2**20
@@ -190,3 +192,38 @@ def test_attention_score_entries_summed_as_integers_equal_the_float_sum():
         want = float((x * past + x * (x + 1) / 2).sum())
         assert _causal_entries(new.astype(np.int64), past.astype(np.int64)) == want
         assert _causal_entries(new.astype(np.int32), past.astype(np.int32)) == want
+
+
+_op_amount = st.sampled_from([0.0]) | st.floats(1.0, 1e10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(sram_mib=st.sampled_from([8, 64, 230]), prefetch=st.booleans(), tokens=st.sampled_from([1, 7, 300, 4096, 9000]),
+       extra=st.lists(st.builds(
+           lambda kind, dtype, amounts, group, shape: Op("op", kind, dtype, *amounts, group=group, m=shape[0],
+                                                         n=shape[1], k=shape[2]),
+           st.sampled_from([OpKind.MATMUL, OpKind.NORM, OpKind.ELEMENTWISE, OpKind.EMBEDDING, OpKind.ALLREDUCE,
+                            OpKind.P2P, OpKind.ALL_TO_ALL]), st.sampled_from(["fp8", "bf16", "int8"]),
+           st.tuples(*[_op_amount] * 7), st.integers(1, 8), st.tuples(*[st.integers(1, 9000)] * 3)), max_size=4))
+def test_cost_rows_are_the_costs_bit_for_bit(sohu, llama70b, sram_mib, prefetch, tokens, extra):
+    """`AsicDevice.cost_rows` (one jitted call, `kernels.asic_price`) gives each array-free op the row of `cost(op)`,
+    every OpCost field equal as a float: a step's pre, layer and post ops and random matmuls, vector ops and
+    collectives, on chips whose SRAM holds the activations and weights or not, prefetching or not. With boost, or
+    with an op of another kind among them (attention, a grouped expert GEMM), it gives None."""
+    import numpy as np
+
+    from asicsim.kernels.accounts import COST_COLUMNS
+
+    spec = dataclasses.replace(sohu, sram_bytes=sram_mib * MIB, prefetch_weights=prefetch)
+    device = AsicDevice(spec, 8)
+    graph = build_step_graph(llama70b, StepBatch.make(prefill_new=[tokens], decode_past=[100, 2000]), tp=8)
+    ops = [op for op in (*graph.pre_ops, *graph.layer_ops, *graph.post_ops) if op.seq_new is None] + extra
+    rows = device.cost_rows(ops)
+    assert rows.shape == (len(ops), len(COST_COLUMNS))
+    for op, row in zip(ops, rows.tolist()):
+        assert row == list(dataclasses.astuple(device.cost(op))), op
+    attention = [op for op in graph.layer_ops if op.seq_new is not None]
+    assert device.cost_rows(ops + attention[:1]) is None
+    boosted = AsicDevice(dataclasses.replace(spec, max_clock_hz=1.2 * spec.clock_hz), 8)
+    assert boosted.cost_rows(ops) is None
+    assert np.array_equal(device.cost_rows(ops[:3]), rows[:3])

@@ -193,7 +193,7 @@ def test_no_kind_branches_in_commands_or_analysis() -> None:
 def test_a_view_gives_its_inner_devices_cost_rows_only_where_it_prices_as_the_inner_device() -> None:
     """Optional `cost_rows` through `DelegatingDevice`: a rack (same prices) gives its GPU's rows; a pipeline stage
     over a slow link, whose pipeline sends cost nothing (its own `cost`), gives None so each op goes through that
-    `cost`; a device without rows (the ASIC) gives None."""
+    `cost`; so for the ASIC and its rack."""
     import numpy as np
 
     from asicsim.core.links import LinkedStageDevice
@@ -206,7 +206,9 @@ def test_a_view_gives_its_inner_devices_cost_rows_only_where_it_prices_as_the_in
     stage = LinkedStageDevice(make_device("h100-sxm", 8))
     assert stage.inner.cost_rows(ops) is not None and stage.cost_rows(ops) is None
     assert stage.cost(ops[0]) == OpCost()
-    assert make_device("sohu-rack", 8).cost_rows(ops) is None
+    sohu_rack = make_device("sohu-rack", 8)  # the ASIC's rows (`kernels.asic_price`), through its rack
+    assert np.array_equal(sohu_rack.cost_rows(ops), sohu_rack.inner.cost_rows(ops))
+    assert LinkedStageDevice(make_device("sohu", 8)).cost_rows(ops) is None
 
 
 @pytest.mark.parametrize("name", ["sohu", "h100-sxm", "b200", "tpu-v6e", "mi300x"])

@@ -393,7 +393,28 @@ _engine_terms = st.builds(lambda clocks, bits, layers, fixed: (*clocks, float(bi
                           st.tuples(*[st.floats(1e-10, 1e-8)] * 3), st.integers(4, 20), st.integers(1, 12),
                           st.sampled_from([0.0, 1.0]))
 
+# ASIC ops (`asic_price.OP_COLUMNS`): a matmul (small, for the twin's full split search; every dimension at least 1, as
+# in any graph), a vector op (whole FLOPs, as graphs count lane operations) or a collective
+_asic_amount = st.sampled_from([0.0]) | st.floats(1.0, 1e7)
+_asic_op = st.one_of(
+    st.builds(lambda amounts, shape, per_pe: (*amounts, 0.0, 0.0, 0.0, 1, *shape, 0, per_pe),
+              st.tuples(*[_asic_amount] * 4), st.tuples(*[st.integers(1, 300)] * 3), st.sampled_from([1, 2, 4])),
+    st.builds(lambda flops, amounts: (float(flops), *amounts, 0.0, 1, 0, 0, 0, 1, 0), st.integers(0, 10**7),
+              st.tuples(*[_asic_amount] * 5)),
+    st.builds(lambda comm, group, kind: (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, comm, group, 0, 0, 0, kind, 0),
+              _asic_amount, st.integers(1, 8), st.sampled_from([2, 3])))
+_asic_consts = st.builds(
+    lambda shape, df, mode, hbm, sram, sizes, prefetch, feed, lanes, link: np.array(
+        [*shape, df, mode, hbm, sram, *sizes, prefetch, feed, lanes, 1.5e9, *link]),
+    st.tuples(st.integers(1, 4), st.sampled_from([4, 8, 16]), st.sampled_from([4, 8, 16])), dataflows,
+    st.sampled_from([1]), st.floats(1.0, 4096.0), st.floats(1.0, 4096.0), st.tuples(*[st.floats(1e2, 1e7)] * 3),
+    st.sampled_from([0.0, 1.0]),
+    st.floats(1.0, 4096.0), st.integers(1, 64), st.tuples(st.floats(1e-7, 1e-5), st.floats(1e9, 1e12)))
+
 STRATEGIES = {
+    "asicsim.kernels.asic_price:dense_rows": st.builds(
+        lambda ops, consts: (np.array(ops, dtype=np.float64).reshape(-1, 13), consts), st.lists(_asic_op, max_size=5),
+        _asic_consts),
     "asicsim.kernels.mixed_step:mixed_step_fields": st.builds(
         mixed_step_args, st.lists(st.tuples(st.integers(1, 40), st.integers(0, 3000)), min_size=1, max_size=3),
         st.lists(st.integers(0, 3000), max_size=6), st.sampled_from([True, True, False]),

@@ -46,12 +46,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 from functools import lru_cache
 from typing import Any, Mapping
 
 import numpy as np
 
-from asicsim.kernels import systolic
+from asicsim.kernels import asic_price, systolic
 from asicsim.kernels.attention import causal_entries
 from asicsim.kernels.collectives import ring_allreduce_time_s
 from asicsim.kernels.vector import vector_cycles
@@ -185,6 +186,35 @@ class AsicDevice(SpecDevice):
             return dataclasses.replace(cost, memory_cycles=cost.memory_cycles + state,
                            hbm_bytes=(cost.hbm_bytes or 0.0) + op.kv_read_bytes + op.kv_write_bytes)
         return self._vector(op)
+
+    def cost_rows(self, ops) -> np.ndarray | None:
+        """`cost` of ops without per-sequence arrays as rows (`kernels.accounts.COST_COLUMNS`) in one jitted call
+        (`kernels.asic_price.dense_rows`), the same floats (the Device protocol's optional member; a step engine prices
+        a new token count's layer ops so). None with boost (each op's clock follows its joules) or where an op is of
+        another kind (grouped expert GEMMs, attention, scans) or runs on the fallback unit: `cost` op by op then."""
+        if self._boost:
+            return None
+        native, pe_macs = self._native, self._pe_macs
+        table: list[float] = []
+        for op in ops:
+            d = op.__dict__
+            code = _ROW_KIND.get(d["kind"])
+            if code is None or d["seq_new"] is not None or (d["features"] and native is not None
+                                                               and not native.issuperset(d["features"])):
+                return None
+            table += _ROW_VALUES(d)
+            table += (code, pe_macs(d["dtype"]) if code == asic_price.KIND_MATMUL else 0)
+        consts = self.__dict__.get("_row_constants")
+        if consts is None:
+            s = self.spec
+            consts = self.__dict__["_row_constants"] = np.array((
+                s.array_count, s.array_rows, s.array_cols, self._dataflow, _PIPELINED, self._hbm_bytes_per_cycle,
+                s.sram_bandwidth_bytes_per_cycle, self._operand_pool_bytes, self._weight_buffer_bytes,
+                self._act_resident_bytes, 1.0 if s.prefetch_weights else 0.0,
+                s.hbm_bandwidth_bytes_per_s * s.hbm_efficiency / s.boost_clock_hz, s.vector_lanes, s.clock_hz,
+                s.link_latency_s, s.link_bandwidth_bytes_per_s), dtype=np.float64)
+        values = np.array(table, dtype=np.float64).reshape(len(ops), len(asic_price.OP_COLUMNS))
+        return asic_price.dense_rows(values, consts)
 
     def _fallback(self, op: Op) -> OpCost:
         """An op whose features the datapath lacks, on the spec's fallback unit: hand-off latency, then its
@@ -407,6 +437,14 @@ class AsicDevice(SpecDevice):
     def die_floorplan(self) -> DieFloorplan:
         """HBM stacks, SRAM, vector lanes, links, TDP and the fixed blocks' area (asicsim.chip.area)."""
         return die_floorplan(self.spec)
+
+
+# `cost_rows`: each op kind's pricing in `kernels.asic_price` (kinds not named: `cost` op by op), and the Op fields
+# that lead its OP_COLUMNS (kind and PE MACs follow).
+_ROW_KIND = {OpKind.MATMUL: asic_price.KIND_MATMUL, OpKind.ALLREDUCE: asic_price.KIND_ALLREDUCE,
+             OpKind.P2P: asic_price.KIND_SEND, OpKind.ALL_TO_ALL: asic_price.KIND_SEND,
+             **{kind: asic_price.KIND_VECTOR for kind in (OpKind.EMBEDDING, OpKind.NORM, OpKind.ELEMENTWISE)}}
+_ROW_VALUES = operator.itemgetter(*asic_price.OP_COLUMNS[:-2])
 
 
 def _causal_entries(new: np.ndarray, past: np.ndarray) -> float:
