@@ -64,6 +64,7 @@ _STEP_MEMO_MAX = 4096  # timed batches a runner keeps
 # How far a split step's floor (engine.floor_s) must exceed the whole step's seconds for the split to be passed
 # over: far above the extrapolated schedule's own tolerance (engine.STATE_RTOL, 1e-12 relative).
 SPLIT_FLOOR_MARGIN = 1e-9
+_KERNEL_PARTS_MAX = 65_536  # `StepRunner._kernel_part`'s entries (an hour of Sohu traffic makes ~15,000)
 
 
 @dataclass(frozen=True)
@@ -304,8 +305,11 @@ class StepRunner:
         # attention op for other cached tokens), or None.
         self._direct = not engine.exact and not split and not self.stages_before_last
         self._decode_makers: dict[int, Any] = {}
-        # `mixed_step`'s terms, found on the first prefilling graph (False: not yet; None: this runner has none).
+        # `mixed_step`'s terms, found on the first prefilling graph (False: not yet; None: this runner has none), and
+        # its graphs' parts by (tokens, prefilling and decoding sequences); `decode_run`'s arguments by batch size.
         self._mixed: _MixedTerms | None | bool = False if self._direct and engine.scheduled else None
+        self._kernel_parts: dict[tuple[int, int, int], tuple] = {}
+        self._run_args: dict[int, tuple] = {}
 
     def graph(self, batch: StepBatch, stage: int | None = None):
         """The step's operator graph (`ServingConfig.step_graph`); a decode-only batch's is made from the first one
@@ -441,13 +445,20 @@ class StepRunner:
         """(op rows, flags and terms of its layer part, its post ops' rows and flags) of the last stage's graph of
         `batch`, for `kernels.mixed_step`; the layer part from the batch's graph where none is kept for its token
         count yet."""
-        dense, engine = self._mixed.dense, self.engine
         new, dec = batch.prefill_new_tokens, batch.decode_past_tokens
         tokens = int_total(new) + dec.size
-        part = engine.kept_layer_part(dense.layer_key(tokens, new.size, dec.size))
-        if part is None:
-            part = engine.layer_part(self.graph(batch))
-        return (*part.kernel_terms(), *engine.post_table(dense.post_ops(tokens, new.size + dec.size)))
+        key = (tokens, new.size, dec.size)
+        hit = self._kernel_parts.get(key)
+        if hit is None:
+            dense, engine = self._mixed.dense, self.engine
+            part = engine.kept_layer_part(dense.layer_key(tokens, new.size, dec.size))
+            if part is None:
+                part = engine.layer_part(self.graph(batch))
+            if len(self._kernel_parts) >= _KERNEL_PARTS_MAX:
+                self._kernel_parts.clear()
+            hit = self._kernel_parts[key] = (*part.kernel_terms(),
+                                             *engine.post_table(dense.post_ops(tokens, new.size + dec.size)))
+        return hit
 
     def _decode_fields(self, width: int):
         """`decode_values`' short path for `width` sequences (`StepEngine.decode_fields` of the first decode graph of that
@@ -467,9 +478,21 @@ class StepRunner:
         in one jitted call (`kernels.decode_run.decode_run_values`), where the short path's step is the kernel's (the
         device prices the attention op as the kernel does: `StepEngine.decode_fields`' `run_terms`); else None. The
         same floats (tests/test_split_floor.py)."""
-        width = past0.size
-        made = self._decode_fields(width)
-        run_terms = getattr(made, "run_terms", None)
+        args = self._run_args.get(past0.size)
+        if args is None:
+            args = self._decode_run_args(past0.size)
+            if args is None:
+                return None
+        ok, values = decode_run_values(past0, n, horizon_s, *args)
+        if not ok:
+            return None
+        return values, np.ones(len(values), dtype=np.int64)
+
+    def _decode_run_args(self, width: int) -> tuple | None:
+        """`decode_run_values`' arguments after (past0, n, horizon_s) for `width` sequences, kept once found; None where
+        the kernel does not serve them (yet: no graph of that size, or its split's floor, is known before a step of
+        that size is timed)."""
+        run_terms = getattr(self._decode_fields(width), "run_terms", None)
         if run_terms is None:
             return None
         floor_s = -1.0  # no floor test
@@ -480,12 +503,10 @@ class StepRunner:
             floor_s = floor
         r = run_terms
         steps = np.array((*r.steps, self.cfg.pp, self.cfg.host_s_per_sequence, floor_s, 1.0 + SPLIT_FLOOR_MARGIN))
-        ok, values = decode_run_values(past0, n, horizon_s, r.seq_new, r.attention, r.op_bytes, steps, r.head, r.tail,
-                                       r.ops, r.collective, r.bounds, r.row_at, r.prefetch, r.state_rtol, self.ff_rtol,
-                                       _SECONDS_MASK, _STEP_S)
-        if not ok:
-            return None
-        return values, np.ones(len(values), dtype=np.int64)
+        args = self._run_args[width] = (r.seq_new, r.attention, r.op_bytes, steps, r.head, r.tail, r.ops, r.collective,
+                                        r.bounds, r.row_at, r.prefetch, r.state_rtol, self.ff_rtol, _SECONDS_MASK,
+                                        _STEP_S)
+        return args
 
     def time_step(self, batch: StepBatch) -> tuple[float, StepTiming, int, float]:
         """(step seconds, summed stage timing, micro-batches, bubble seconds), memoised on the batch's values: a
