@@ -66,7 +66,10 @@ def load_trace(name: str, time_scale: float = 1.0, limit: int = 0) -> tuple[Requ
         raise InputError(str(path), "arrival", f"row {row + 2} arrives {times[row]:.3g} s after the first request; "
                                                f"a trace may span at most {MAX_TRACE_SPAN_S:.0e} s (about 3 years)")
     order = np.argsort(times, kind="stable")
-    return tuple(Request(int(i), float(times[i]), int(ins[i]), int(outs[i])) for i in order)
+    # As Python numbers first: the same values, without a numpy scalar per field (~2x faster for an hour's trace).
+    at, prompts, outputs = (a[order] for a in (times, ins.astype(np.int64), outs.astype(np.int64)))
+    return tuple(Request(i, t, p, o) for i, t, p, o in zip(order.tolist(), at.tolist(), prompts.tolist(),
+                                                              outputs.tolist()))
 
 
 def _read_with_pandas(path: Path, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
