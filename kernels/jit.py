@@ -9,7 +9,7 @@ numba is never imported: importing it and loading its cached kernels costs a pro
 command's whole work interpreted (`asicsim.commands._coldstart`). numba's own NUMBA_DISABLE_JIT=1 gives the same
 plain functions with numba imported. The results are the same either way (CI runs the test suite both ways)."""
 
-__all__ = ["jit", "on_first_compile", "interpret", "interpreted"]
+__all__ = ["jit", "on_first_compile", "interpret", "interpreted", "compiled"]
 
 _INTERPRET = False
 
@@ -23,6 +23,18 @@ def interpret() -> None:
 def interpreted() -> bool:
     """Whether `interpret()` was called: kernels decorated now stay plain Python and numba is not imported."""
     return _INTERPRET
+
+
+def compiled() -> bool:
+    """Whether kernels run compiled: not `interpret()`ed and numba's DISABLE_JIT off. A caller takes a path made of a
+    few large kernels only then (`StepRunner.mixed_step`, `StepRunner.decode_run`, `AsicDevice.cost_rows`): run as
+    plain Python, such a kernel recomputes what the Python path around it memoises (schedules, GEMM splits), so a
+    short interpreted command would be slower on it. Both paths give the same results."""
+    if _INTERPRET:
+        return False
+    import numba
+
+    return not numba.config.DISABLE_JIT
 
 
 def jit(fn):

@@ -7,6 +7,7 @@ Step shapes: Llama-3-70B in FP8 on the Sohu spec, 8-way tensor parallel unless s
 from __future__ import annotations
 
 import dataclasses
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -209,7 +210,7 @@ def test_cost_rows_are_the_costs_bit_for_bit(sohu, llama70b, sram_mib, prefetch,
     """`AsicDevice.cost_rows` (one jitted call, `kernels.asic_price`) gives each array-free op the row of `cost(op)`,
     every OpCost field equal as a float: a step's pre, layer and post ops and random matmuls, vector ops and
     collectives, on chips whose SRAM holds the activations and weights or not, prefetching or not. With boost, or
-    with an op of another kind among them (attention, a grouped expert GEMM), it gives None."""
+    with an op of another kind among them (attention), or with the kernels run as plain Python, it gives None."""
     import numpy as np
 
     from asicsim.kernels.accounts import COST_COLUMNS
@@ -218,12 +219,18 @@ def test_cost_rows_are_the_costs_bit_for_bit(sohu, llama70b, sram_mib, prefetch,
     device = AsicDevice(spec, 8)
     graph = build_step_graph(llama70b, StepBatch.make(prefill_new=[tokens], decode_past=[100, 2000]), tp=8)
     ops = [op for op in (*graph.pre_ops, *graph.layer_ops, *graph.post_ops) if op.seq_new is None] + extra
-    rows = device.cost_rows(ops)
+    with mock.patch("asicsim.chip.device.compiled", lambda: True):  # even with the JIT off (`kernels.jit.compiled`)
+        rows = device.cost_rows(ops)
+        assert device.cost_rows(ops + _attention_ops(graph)[:1]) is None
+        boosted = AsicDevice(dataclasses.replace(spec, max_clock_hz=1.2 * spec.clock_hz), 8)
+        assert boosted.cost_rows(ops) is None
+        assert np.array_equal(device.cost_rows(ops[:3]), rows[:3])
+    with mock.patch("asicsim.chip.device.compiled", lambda: False):  # interpreted: `cost` and its GEMM memo instead
+        assert device.cost_rows(ops) is None
     assert rows.shape == (len(ops), len(COST_COLUMNS))
     for op, row in zip(ops, rows.tolist()):
         assert row == list(dataclasses.astuple(device.cost(op))), op
-    attention = [op for op in graph.layer_ops if op.seq_new is not None]
-    assert device.cost_rows(ops + attention[:1]) is None
-    boosted = AsicDevice(dataclasses.replace(spec, max_clock_hz=1.2 * spec.clock_hz), 8)
-    assert boosted.cost_rows(ops) is None
-    assert np.array_equal(device.cost_rows(ops[:3]), rows[:3])
+
+
+def _attention_ops(graph):
+    return [op for op in graph.layer_ops if op.seq_new is not None]

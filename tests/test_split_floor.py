@@ -193,6 +193,7 @@ def test_decode_run_equals_the_fast_forwards_python_path(hw, pp, host_s, width, 
     device = d.make_device()
     cfg = dataclasses.replace(serving_config(d), host_s_per_sequence=host_s)
     fast, plain = (StepRunner(StepEngine(device), cfg, device.overlap_collectives) for _ in range(2))
+    fast._kernels = True  # the kernel's path even with the kernels run as plain Python (`kernels.jit.compiled`)
     past0 = np.array(pasts[:width], dtype=np.int64)
     for runner in (fast, plain):
         runner.time_step(_batch([], past0.tolist()))  # the graph of this size, and its split's floor
@@ -218,6 +219,7 @@ def test_a_mixed_step_in_one_call_equals_its_python_path(hw, parts, pp, repeat):
     d = resolve(RunSpec(hardware=hw, chips=8, model="llama-3.1-70b", requests=4, isl=128, osl=8, pp=pp))
     device = d.make_device()
     fused, plain = (StepRunner(StepEngine(device), serving_config(d), device.overlap_collectives) for _ in range(2))
+    fused._kernels, fused._mixed = True, False  # the kernel's path even with the JIT off (`kernels.jit.compiled`)
     batch = _batch(*parts)
     for _ in range(repeat):
         fused.graph(_batch([(64, 0)], [5, 6]))  # a prefilling graph: the runner finds its terms
@@ -236,6 +238,7 @@ def test_a_sohu_run_is_the_same_with_its_steps_timed_in_python(monkeypatch):
     from asicsim.core.runner import run_workload
 
     spec = RunSpec(hardware="sohu", chips=8, model="llama-3.1-70b", requests=300, isl=512, osl=128, rate=20.0)
+    monkeypatch.setattr(serving, "compiled", lambda: True)  # the kernels' paths even with the JIT off
     calls: dict[str, list] = {"decode_run": [], "mixed_step": []}
     for name in calls:
         real = getattr(serving.StepRunner, name)

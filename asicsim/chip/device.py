@@ -55,6 +55,7 @@ import numpy as np
 from asicsim.kernels import asic_price, systolic
 from asicsim.kernels.attention import causal_entries
 from asicsim.kernels.collectives import ring_allreduce_time_s
+from asicsim.kernels.jit import compiled
 from asicsim.kernels.vector import vector_cycles
 from asicsim.workloads.errors import Infeasible, InputError
 from asicsim.workloads.graph_types import Op, OpKind, attention_flops_scale, grouped_as_dense, plain_attention
@@ -190,9 +191,10 @@ class AsicDevice(SpecDevice):
     def cost_rows(self, ops) -> np.ndarray | None:
         """`cost` of ops without per-sequence arrays as rows (`kernels.accounts.COST_COLUMNS`) in one jitted call
         (`kernels.asic_price.dense_rows`), the same floats (the Device protocol's optional member; a step engine prices
-        a new token count's layer ops so). None with boost (each op's clock follows its joules) or where an op is of
-        another kind (grouped expert GEMMs, attention, scans) or runs on the fallback unit: `cost` op by op then."""
-        if self._boost:
+        a new token count's layer ops so). None with boost (each op's clock follows its joules), where an op is of
+        another kind (grouped expert GEMMs, attention, scans) or runs on the fallback unit, or with the kernels run as
+        plain Python (`kernels.jit.compiled`: `cost` memoises its GEMM splits): `cost` op by op then."""
+        if self._boost or not compiled():
             return None
         native, pe_macs = self._native, self._pe_macs
         table: list[float] = []

@@ -28,6 +28,7 @@ import numpy as np
 
 from asicsim.kernels.chord import chord_fill, chord_rows, on_chord
 from asicsim.kernels.decode_run import decode_run_values
+from asicsim.kernels.jit import compiled
 from asicsim.kernels.mixed_step import mixed_step_fields
 from asicsim.kernels.steplog import book_run
 from asicsim.workloads.errors import RUN, InputError
@@ -307,7 +308,8 @@ class StepRunner:
         self._decode_makers: dict[int, Any] = {}
         # `mixed_step`'s terms, found on the first prefilling graph (False: not yet; None: this runner has none), and
         # its graphs' parts by (tokens, prefilling and decoding sequences); `decode_run`'s arguments by batch size.
-        self._mixed: _MixedTerms | None | bool = False if self._direct and engine.scheduled else None
+        self._kernels = compiled()  # the paths of one large kernel each (`kernels.jit.compiled`)
+        self._mixed: _MixedTerms | None | bool = False if self._kernels and self._direct and engine.scheduled else None
         self._kernel_parts: dict[tuple[int, int, int], tuple] = {}
         self._run_args: dict[int, tuple] = {}
 
@@ -492,7 +494,7 @@ class StepRunner:
         """`decode_run_values`' arguments after (past0, n, horizon_s) for `width` sequences, kept once found; None where
         the kernel does not serve them (yet: no graph of that size, or its split's floor, is known before a step of
         that size is timed)."""
-        run_terms = getattr(self._decode_fields(width), "run_terms", None)
+        run_terms = getattr(self._decode_fields(width), "run_terms", None) if self._kernels else None
         if run_terms is None:
             return None
         floor_s = -1.0  # no floor test
