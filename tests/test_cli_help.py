@@ -102,10 +102,25 @@ def test_progress_bar_shows_an_eta():
     assert "10/20 requests" in text and "ETA" in text and "s simulated" in text
 
 
+def _captured(argv: list[str]) -> str:
+    """What `main(argv)` prints, run in this process."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(argv) == 0
+    return out.getvalue()
+
+
 def test_the_console_script_exits_with_mains_code_and_freezes_what_is_left(monkeypatch):
-    """`entry` (the console script and `python -m asicsim`) exits with `main`'s code after moving what the command
-    left out of the collector's reach; `main` itself leaves the collector alone."""
+    """`entry` (the console script and `python -m asicsim`) flushes its output, runs the exit handlers and leaves
+    through `os._exit` with `main`'s code, after moving what the command left out of the collector's reach; `main`
+    itself returns and leaves the collector alone. The real process: its code and its whole output."""
     import gc
+    import os
+    import subprocess
+    import sys
     import tomllib
     from pathlib import Path
 
@@ -114,11 +129,24 @@ def test_the_console_script_exits_with_mains_code_and_freezes_what_is_left(monke
     scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["asicsim"] == "asicsim.cli:entry"
     monkeypatch.setattr(cli.sys, "argv", ["asicsim", "run", "--hw", "no-such-chip", "--chips", "8"])
+    ran: list[bool] = []
+    monkeypatch.setattr(cli.atexit, "_run_exitfuncs", lambda: ran.append(True))
+
+    def leave(code: int) -> None:
+        raise SystemExit(code)
+
+    monkeypatch.setattr(cli.os, "_exit", leave)
     gc.unfreeze()
     try:
         assert main(["--version"]) == 0 and gc.get_freeze_count() == 0
         with pytest.raises(SystemExit) as done:
             cli.entry()
-        assert done.value.code == 2 and gc.get_freeze_count() > 0
+        assert done.value.code == 2 and gc.get_freeze_count() > 0 and ran == [True]
+        bad = subprocess.run([sys.executable, "-m", "asicsim", "run", "--hw", "no-such-chip", "--chips", "8"],
+                             capture_output=True, text=True)
+        assert bad.returncode == 2 and "no-such-chip" in bad.stderr and "Traceback" not in bad.stderr
+        buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # output held in buffers
+        good = subprocess.run([sys.executable, "-m", "asicsim", "models"], capture_output=True, text=True, env=buffered)
+        assert good.returncode == 0 and good.stdout == _captured(["models"])
     finally:
         gc.unfreeze()
