@@ -120,7 +120,9 @@ def scaling(hardware: list[str], counts: list[int]) -> bool:
 # What `--events` times in the hour, by name: (module, class, method) of each kind of event the serving loop runs.
 EVENT_KINDS = (
     ("step (one step, mixed or not)", "asicsim.core.serving", "_Replica", "step"),
+    ("  mixed step in one call in it", "asicsim.core.serving", "StepRunner", "mixed_step"),
     ("fast-forward call", "asicsim.core.serving", "_Replica", "fast_forward"),
+    ("  decode run in one call in it", "asicsim.core.serving", "StepRunner", "decode_run"),
     ("  decode-step evaluation in it", "asicsim.core.serving", "StepRunner", "decode_values"),
     ("  Scheduler.decode_run in it", "asicsim.core.schedulers", "Scheduler", "decode_run"),
     # Inside either kind of event (their time is part of the rows above):
