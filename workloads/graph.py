@@ -396,9 +396,9 @@ def _layer_key(p: _Plan, tokens: int, prefills: int, decodes: int) -> tuple:
 
 
 class DenseAttention(NamedTuple):
-    """What a dense-path plan's graphs' attention ops are, as functions of a batch (`dense_attention`): the plan's
-    `dense_key` of a batch (`key`), the attention ops' fields the batch does not set (`prefill_op`, `decode_op`: each
-    op with one sequence) and the constants of the fields it sets (`_attention`): FLOPs per score entry, KV bytes per
+    """What a dense-path plan's graphs are, as functions of a batch (`dense_attention`): their layer key and post ops
+    (`layer_key`, `post_ops`), their attention ops' fields the batch does not set (`prefill_op`, `decode_op`: each op
+    with one sequence) and the constants of the fields it sets (`_attention`): FLOPs per score entry, KV bytes per
     cached token, the QKV and query widths (elements per token) and the activations' bytes per element."""
 
     plan: Any
@@ -410,13 +410,9 @@ class DenseAttention(NamedTuple):
     q_width: int
     act_bytes: float
 
-    def key(self, tokens: int, prefills: int, decodes: int) -> tuple:
-        """The `dense_key` of this plan's graph of a batch of `tokens` tokens, `prefills` prefilling sequences and
-        `decodes` decoding ones."""
-        return _dense_key(self.plan, tokens, prefills, decodes)
-
     def layer_key(self, tokens: int, prefills: int, decodes: int) -> tuple:
-        """The `layer_key` of that graph."""
+        """The `layer_key` of this plan's graph of a batch of `tokens` tokens, `prefills` prefilling sequences and
+        `decodes` decoding ones."""
         return _layer_key(self.plan, tokens, prefills, decodes)
 
     def post_ops(self, tokens: int, sequences: int) -> tuple[Op, ...]:

@@ -342,6 +342,14 @@ class AsicDevice(SpecDevice):
         return (cycles * scale, kv_bytes / per_cycle + act_bytes / per_cycle, 0.0, 0.0, 0.0, float(ideal) * scale, 0.0,
                 weight_bytes + kv_read_bytes + kv_write_bytes + act_bytes, 0.0, 0.0)
 
+    def _plain_head_steps(self, op: Op) -> int | None:
+        """PE steps per head of an attention op `cost` prices as plain causal attention on the arrays (its features
+        native; no window, MLA or sinks), None for any other: what the pricer and the kernels' terms price."""
+        if op.features and self._native is not None and not self._native.issuperset(op.features):
+            return None
+        head_steps, plain = self._attention_shape(op)
+        return head_steps if plain else None
+
     def decode_attention_pricer(self, op: Op):
         """For decode attention ops equal to `op` but in their cached tokens (`seq_past`, an int64 array as long as
         `op`'s, and the two fields it sets, `flops` and `kv_read_bytes`): a function of (seq_past, flops,
@@ -350,10 +358,8 @@ class AsicDevice(SpecDevice):
         causal attention, arrays not int64)."""
         if op.kind != OpKind.ATTENTION_DECODE or op.seq_new is None or op.seq_new.dtype != np.int64:
             return None
-        if op.features and self._native is not None and not self._native.issuperset(op.features):
-            return None
-        head_steps, plain = self._attention_shape(op)
-        if not plain:
+        head_steps = self._plain_head_steps(op)
+        if head_steps is None:
             return None
         s = self.spec
         new, heads, kv_heads, dtype = op.seq_new, op.q_heads, op.kv_heads, op.dtype
@@ -374,10 +380,8 @@ class AsicDevice(SpecDevice):
         if self._boost or op.kind not in (OpKind.ATTENTION_PREFILL, OpKind.ATTENTION_DECODE) or op.seq_new is None \
                 or op.seq_new.dtype != np.int64 or op.seq_past is None or op.seq_past.dtype != np.int64:
             return None
-        if op.features and self._native is not None and not self._native.issuperset(op.features):
-            return None
-        head_steps, plain = self._attention_shape(op)
-        if not plain:
+        head_steps = self._plain_head_steps(op)
+        if head_steps is None:
             return None
         s = self.spec
         return np.array((op.q_heads, op.kv_heads, head_steps, s.array_count, s.array_rows, s.array_cols, self._dataflow,

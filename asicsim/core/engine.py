@@ -844,11 +844,8 @@ class StepEngine:
         made once per tuple of graph keys: a scheduled step fills in its per-sequence rows (the same table the
         templates' own tables concatenated with those rows filled in give). The table is the engine's own (a new
         array, never a template's), so its per-sequence rows are scratch."""
-        return self.kept_table(tuple([g.dense_key for g in graphs]), templates)
-
-    def kept_table(self, keys: tuple, templates: Sequence[_Template]) -> tuple:
-        """`_joined_table` of graphs of these dense keys (whose templates these are), without the graphs."""
-        return _bounded(self._tables, keys, lambda: _join(templates))
+        tkey = tuple([g.dense_key for g in graphs])
+        return _bounded(self._tables, tkey, lambda: _join(templates))
 
     def layer_part(self, graph: StepGraph) -> _LayerPart:
         """The graph's pre and layer ops priced (`_LayerPart`, kept under its layer key)."""
@@ -1147,8 +1144,7 @@ def _join(templates: Sequence[_Template]) -> tuple:
         bounds.append((at, pre, pre, layer, layer, end))
         rows += [pre + i for i in t.varying]
         at = end
-    return (np.concatenate(tables), np.concatenate(flags), np.array(bounds, dtype=np.int64),
-            np.array(rows, dtype=np.int64))
+    return np.concatenate(tables), np.concatenate(flags), np.array(bounds, dtype=np.int64), rows
 
 
 def _bounded(cache: OrderedDict, key, make):
