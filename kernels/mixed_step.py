@@ -44,8 +44,7 @@ _BUSY = (1, 2, 3)  # StepTiming's compute, memory and link busy seconds: `StepEn
 def _op(out, keys, at, seq_new, seq_past, new_tokens, past_tokens, entries, attention, graph, engine, count):
     """One attention op of `new_tokens` new and `past_tokens` cached tokens with `entries` score entries per head
     (`workloads.graph._attention`'s fields): priced (`attention_row`), its account added `count` times to `out`, its
-    rounded key into keys[at]; returns its serial seconds at that key (`engine._serial_s`: weights prefetched, as on
-    every engine this kernel serves)."""
+    rounded key into keys[at]; returns its serial seconds at that key (`_serial_s`)."""
     flops = graph[0] * entries
     row = attention_row(seq_new, seq_past, attention, flops, 0.0, past_tokens * graph[1], new_tokens * graph[1],
                         (new_tokens * np.int64(graph[2])) * graph[4], (new_tokens * np.int64(graph[3])) * graph[4])
@@ -57,7 +56,14 @@ def _op(out, keys, at, seq_new, seq_past, new_tokens, past_tokens, entries, atte
     keys[at, 2] = _rounded(row[2] * m, bits)
     keys[at, 3] = _rounded(row[3] * lk, bits)
     keys[at, 4] = _rounded(row[4], bits)
-    return keys[at, 4] + max(keys[at, 0], keys[at, 3], keys[at, 1])
+    return _serial_s(keys[at])
+
+
+@jit
+def _serial_s(key):
+    """`engine._serial_s` of an op's key (compute, memory, weight, link and fixed seconds) with its weights prefetched,
+    as on every engine this kernel serves: its fixed overhead, then the longest of its compute, link and memory."""
+    return key[4] + max(key[0], key[3], key[1])
 
 
 @jit
@@ -69,7 +75,7 @@ def _tail(post):
     for i in range(post.shape[0]):
         for f in range(16):
             tail[f] += post[i, 5 + f]
-        serial += post[i, 4] + max(post[i, 0], post[i, 3], post[i, 1])
+        serial += _serial_s(post[i])
     return tail, serial
 
 

@@ -389,9 +389,9 @@ class StepRunner:
         width = past.size
         made = self._decode_fields(width)
         fields = made(past) if made is not None else None
-        if fields is not None and self.overlap and width >= 2:  # `run`: the split is passed over on its floor alone
-            floor = self._floors.get((width, None)) if self._floors is not None else None
-            if floor is None or not floor > fields[0] * (1.0 + SPLIT_FLOOR_MARGIN):
+        if fields is not None:  # `run`: the split is passed over on its floor alone
+            floor = self._decode_floor(width)
+            if floor is None or (floor >= 0.0 and not floor > fields[0] * (1.0 + SPLIT_FLOOR_MARGIN)):
                 fields = None
         if fields is None:
             step_s, t, micro, bubble_s = self.time_step(StepBatch(_EMPTY, _EMPTY, past))
@@ -490,6 +490,14 @@ class StepRunner:
             return None
         return values, np.ones(len(values), dtype=np.int64)
 
+    def _decode_floor(self, width: int) -> float | None:
+        """The split floor a decode step of `width` sequences is tested against (`run` passes the split over on it
+        alone): -1.0 where there is no split to rule out (no overlap, one sequence), None where it is not known yet
+        (memoised per batch size when such a step is first timed)."""
+        if not self.overlap or width < 2:
+            return -1.0
+        return self._floors.get((width, None)) if self._floors is not None else None
+
     def _decode_run_args(self, width: int) -> tuple | None:
         """`decode_run_values`' arguments after (past0, n, horizon_s) for `width` sequences, kept once found; None where
         the kernel does not serve them (yet: no graph of that size, or its split's floor, is known before a step of
@@ -497,12 +505,9 @@ class StepRunner:
         run_terms = getattr(self._decode_fields(width), "run_terms", None) if self._kernels else None
         if run_terms is None:
             return None
-        floor_s = -1.0  # no floor test
-        if self.overlap and width >= 2:
-            floor = self._floors.get((width, None)) if self._floors is not None else None
-            if floor is None:
-                return None
-            floor_s = floor
+        floor_s = self._decode_floor(width)
+        if floor_s is None:
+            return None
         r = run_terms
         steps = np.array((*r.steps, self.cfg.pp, self.cfg.host_s_per_sequence, floor_s, 1.0 + SPLIT_FLOOR_MARGIN))
         args = self._run_args[width] = (r.seq_new, r.attention, r.op_bytes, steps, r.head, r.tail, r.ops, r.collective,
