@@ -803,36 +803,39 @@ def shared_gemm_cycles(arrays, rows, cols, dataflow_code, m, n, k, mode_code, sr
     """
     ideal = _ceil_div(m * n * k, max(arrays, 1) * rows * cols)
     most = max(arrays, 1)
-    # Pruning, exact: a split's cycles are at least its MAC bound (one array's part, `_split_mac_bound`), so a
-    # split whose bound reaches the best cycles so far, or exceeds those of the two one-axis splits tried
-    # first (`ceiling`), cannot be the first fastest. The result is the full search's, ties included.
-    ceiling = np.inf
-    for a_m, a_n in ((1, min(most, n)), (min(most, m), 1)):
+    # Pruning, exact: a split's cycles are at least the compute cycles of one array's part (`compute_cycles`: its
+    # folds issued max(T, R) cycles apart, the last one's latency after; a memory stall only delays, and the tile
+    # search's chunks, multiples of R on the rows, add up to the same folds each with its own latency). The splits
+    # are tried in order of that bound, and one whose bound exceeds the best cycles so far (or equals them, coming
+    # after the best in the full search's order) cannot be the full search's first fastest: the result is the full
+    # search's, ties included, from a few of its splits.
+    count = 0
+    for a_m in range(1, min(most, m) + 1):
+        count += min(most // a_m, n)
+    bounds = np.empty(count, dtype=np.int64)
+    splits = np.empty((count, 2), dtype=np.int64)
+    i = 0
+    for a_m in range(1, min(most, m) + 1):
+        for a_n in range(1, min(most // a_m, n) + 1):
+            bounds[i] = compute_cycles(rows, cols, dataflow_code, _ceil_div(m, a_m), _ceil_div(n, a_n), k, mode_code)
+            splits[i, 0] = a_m
+            splits[i, 1] = a_n
+            i += 1
+    best = (np.int64(-1), np.int64(0), np.int64(0), np.int64(0), np.int64(0))
+    best_at = -1
+    for i in np.argsort(bounds):
+        if best_at >= 0 and (bounds[i] > best[0] or (bounds[i] == best[0] and i > best_at)):
+            if bounds[i] > best[0]:
+                break  # every split after it in bound order is bounded as high
+            continue
+        a_m, a_n = splits[i, 0], splits[i, 1]
         words = max(sram_words_total // (a_m * a_n), 1) if sram_words_total > 0 else 0
         r = _split_cycles(rows, cols, dataflow_code, m, n, k, mode_code, a_m, a_n, words, ifmap_words_per_cycle,
                           filter_words_per_cycle, ofmap_words_per_cycle)
-        ceiling = min(ceiling, float(r[0]))
-    best = (np.int64(-1), np.int64(0), np.int64(0), np.int64(0), np.int64(0))
-    for a_m in range(1, min(most, m) + 1):
-        for a_n in range(1, min(most // a_m, n) + 1):
-            bound = _split_mac_bound(rows, cols, m, n, k, a_m, a_n)
-            if bound > ceiling or (best[0] >= 0 and bound >= best[0]):
-                continue
-            words = max(sram_words_total // (a_m * a_n), 1) if sram_words_total > 0 else 0
-            r = _split_cycles(rows, cols, dataflow_code, m, n, k, mode_code, a_m, a_n, words, ifmap_words_per_cycle,
-                              filter_words_per_cycle, ofmap_words_per_cycle)
-            if best[0] < 0 or r[0] < best[0]:
-                best = r
+        if best_at < 0 or r[0] < best[0] or (r[0] == best[0] and i < best_at):
+            best = r
+            best_at = i
     return best[0], best[1], ideal, best[2], best[3], best[4]
-
-
-@jit
-def _split_mac_bound(rows, cols, m, n, k, a_m, a_n):
-    """A lower bound on one array's cycles in an a_m x a_n split: its part's MACs (ceil(m / a_m) x
-    ceil(n / a_n) x k, k in PE steps) over the array's rows x cols MACs a cycle, less one (the kernels count a
-    GEMM's cycles from zero: a 1 x 1 array does 330 MACs in "329" cycles). Every fold issues at most one MAC
-    per PE per cycle, whatever the dataflow, tiling or stalls (tests/test_systolic.py checks the bound)."""
-    return float(_ceil_div(m, a_m) * _ceil_div(n, a_n) * k) / float(rows * cols) - 1.0
 
 
 @jit

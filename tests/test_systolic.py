@@ -277,6 +277,16 @@ def test_shared_twin_agrees_and_respects_mac_bound(a, r, c, df, m, n, k, sram, p
     assert got[2] == math.ceil(m * n * k / (a * r * c)) and got[0] >= got[2]
 
 
+@settings(deadline=None, max_examples=150)
+@given(st.integers(7, 16), arrays, arrays, dataflows, dims, dims, st.integers(1, 24), _with_ports(modes), srams)
+def test_shared_search_in_bound_order_is_the_full_search(a, r, c, df, m, n, k, mode_ports, sram):
+    """With many arrays the search tries a few splits in order of their compute-cycle bound: its result is still
+    the full search's first fastest split (cycles, stall and its DRAM words), in either mode."""
+    mode, ports = mode_ports
+    got = tuple(int(x) for x in shared_gemm_cycles(a, r, c, df, m, n, k, mode, sram, *ports))
+    assert got == shared_gemm_cycles_ref(a, r, c, df, m, n, k, mode, sram, *ports)
+
+
 @pytest.mark.parametrize("args, expected", SHARED_REGRESSIONS)
 def test_shared_regressions_match_the_reference(args, expected):
     """The three counterexamples, with the reference's values pinned (cycles, stall, ideal, DRAM words)."""
@@ -663,12 +673,15 @@ def test_valid_csv_columns_parse_at_once_to_the_row_by_row_arrays(rows) -> None:
 @given(st.integers(1, 16), st.integers(1, 16), dataflows, dims, dims, dims, srams,
        _with_ports(st.sampled_from([0, 1])), st.integers(1, 6), st.integers(1, 6))
 @example(1, 1, 0, 24, 22, 5, 1024, (0, (1.0, 1.0, 1.0)), 9, 1)  # 330 MACs on one PE: 329 cycles counted
-def test_a_split_never_beats_its_mac_bound(r, c, df, m, n, k, sram, mode_ports, a_m, a_n):
-    """What shared_gemm_cycles' pruning rests on: one array's cycles in an a_m x a_n split, tile search,
-    stalls and any port bandwidth included, are at least its part's MACs over the array's PEs."""
-    from asicsim.kernels.systolic import _split_cycles, _split_mac_bound
+def test_a_split_never_beats_its_compute_cycles(r, c, df, m, n, k, sram, mode_ports, a_m, a_n):
+    """What shared_gemm_cycles' pruning rests on: one array's cycles in an a_m x a_n split, tile search, stalls
+    and any port bandwidth included, are at least its part's compute cycles (memory never stalling), which are
+    at least its MACs over the array's PEs."""
+    from asicsim.kernels.systolic import _split_cycles
 
     mode, ports = mode_ports
     a_m, a_n = min(a_m, m), min(a_n, n)
     got = _split_cycles(r, c, df, m, n, k, mode, a_m, a_n, sram, *ports)[0]
-    assert got >= _split_mac_bound(r, c, m, n, k, a_m, a_n)
+    part_m, part_n = -(-m // a_m), -(-n // a_n)
+    bound = compute_cycles(r, c, df, part_m, part_n, k, mode)
+    assert got >= bound >= part_m * part_n * k / (r * c) - 1
