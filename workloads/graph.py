@@ -397,7 +397,7 @@ def _layer_key(p: _Plan, tokens: int, prefills: int, decodes: int) -> tuple:
 
 class DenseAttention(NamedTuple):
     """What a dense-path plan's graphs are, as functions of a batch (`dense_attention`): their layer key and post ops
-    (`layer_key`, `post_ops`), their attention ops' fields the batch does not set (`prefill_op`, `decode_op`: each op
+    (`layer_key`; `norm_ops` then `head_ops`, its post ops), their attention ops' fields the batch does not set (`prefill_op`, `decode_op`: each op
     with one sequence) and the constants of the fields it sets (`_attention`): FLOPs per score entry, KV bytes per
     cached token, the QKV and query widths (elements per token) and the activations' bytes per element."""
 
@@ -415,9 +415,24 @@ class DenseAttention(NamedTuple):
         `decodes` decoding ones."""
         return _layer_key(self.plan, tokens, prefills, decodes)
 
-    def post_ops(self, tokens: int, sequences: int) -> tuple[Op, ...]:
-        """That graph's post ops (the last stage's: final norm, LM head, sampling) for `sequences` sequences."""
-        return _post_ops(self.plan, tokens, sequences)
+    @property
+    def layers_per_stage(self) -> int:
+        return self.plan.layers
+
+    def layer_ops(self, tokens: int, prefills: int, decodes: int) -> tuple[tuple[Op, ...], tuple[Op, ...]]:
+        """(pre ops, layer ops) of that graph, with `prefill_op` and `decode_op` in its attention ops' places (what its
+        `layer_key` fixes: the ops without per-sequence arrays and those ops' places, not their values)."""
+        pre, before, after, _ = _dense_ops(self.plan, tokens)
+        attention = ((self.prefill_op,) if prefills else ()) + ((self.decode_op,) if decodes else ())
+        return pre, before + attention + after
+
+    def norm_ops(self, tokens: int) -> tuple[Op, ...]:
+        """That graph's first post ops (the last stage's), over all its `tokens` tokens: the final norm."""
+        return _final_norm(self.plan, tokens)
+
+    def head_ops(self, sequences: int) -> tuple[Op, ...]:
+        """Its post ops after `norm_ops`, over one sampled token per sequence: LM head and sampling."""
+        return _head_ops(self.plan, sequences)
 
 
 def dense_attention(graph: StepGraph) -> DenseAttention | None:

@@ -197,9 +197,9 @@ class _LayerPart:
     __slots__ = ("pre_count", "layer_count", "varying", "head", "weights_s", "serial_s", "_keys", "_flags",
                  "_rows", "_layers", "_terms")
 
-    def __init__(self, engine: "StepEngine", graph: StepGraph) -> None:
-        layers = float(graph.layers_per_stage)
-        pre_ops, layer_ops = graph.pre_ops, graph.layer_ops
+    def __init__(self, engine: "StepEngine", pre_ops: Sequence[Op], layer_ops: Sequence[Op], layers_per_stage: int) -> None:
+        """From a graph's pre ops, layer ops (of its per-sequence ops, only their places are read) and layers."""
+        layers = float(layers_per_stage)
         self.varying = tuple(i for i, op in enumerate(layer_ops) if op.seq_new is not None)
         self.pre_count, self.layer_count = len(pre_ops), len(layer_ops)
         ops = [*pre_ops, *(op for op in layer_ops if op.seq_new is None)]
@@ -234,9 +234,11 @@ class _LayerPart:
         built once."""
         if self._rows is None:
             table, flags = self._keys, np.array(self._flags, dtype=np.bool_)
-            if self.varying:  # each zero row goes before the array-free op that follows its place
-                at = [self.pre_count + i - j for j, i in enumerate(self.varying)]
-                table, flags = np.insert(table, at, 0.0, axis=0), np.insert(flags, at, False)
+            if self.varying:  # a zero row at each per-sequence op's place among the pre and layer ops
+                kept = np.ones(len(table) + len(self.varying), dtype=np.bool_)
+                kept[[self.pre_count + i for i in self.varying]] = False
+                table, flags = np.zeros((len(kept), table.shape[1])), np.zeros(len(kept), dtype=np.bool_)
+                table[kept], flags[kept] = self._keys, self._flags
             self._rows = (table, flags)
         return self._rows
 
@@ -659,9 +661,10 @@ class StepEngine:
     def _layer_part(self, graph: StepGraph) -> _LayerPart:
         """The graph's pre and layer ops priced, shared by graphs of one `layer_key` (None: the graph's own)."""
         key = graph.layer_key
+        parts = (graph.pre_ops, graph.layer_ops, graph.layers_per_stage)
         if key is None:
-            return _LayerPart(self, graph)
-        return _bounded(self._layer_parts, key, lambda: _LayerPart(self, graph))
+            return _LayerPart(self, *parts)
+        return _bounded(self._layer_parts, key, lambda: _LayerPart(self, *parts))
 
     def _post_part(self, graph: StepGraph) -> _PostPart:
         """The graph's post and stage ops priced, shared by graphs whose ops have equal values (`Op.value_key`; ops
@@ -851,10 +854,15 @@ class StepEngine:
         """The graph's pre and layer ops priced (`_LayerPart`, kept under its layer key)."""
         return self._layer_part(graph)
 
+    def layer_part_of(self, layer_key, pre_ops: Sequence[Op], layer_ops: Sequence[Op], layers_per_stage: int) -> _LayerPart:
+        """`layer_part` of a graph known by its layer key, pre ops, layer ops (its per-sequence ops stand for their
+        places: a layer part does not read them) and layers per stage, without the graph (`StepRunner.mixed_step`)."""
+        return _bounded(self._layer_parts, layer_key, lambda: _LayerPart(self, pre_ops, layer_ops, layers_per_stage))
+
     def kept_layer_part(self, layer_key) -> _LayerPart | None:
         """The layer part kept under a graph's layer key (an earlier graph of that key made it), None if none is: for a
-        caller that prices a step without building its graphs (`StepRunner.mixed_step`, which builds a graph where
-        its part is missing)."""
+        caller that prices a step without building its graphs (`StepRunner.mixed_step`, which makes a missing part with
+        `layer_part_of`)."""
         parts = self._layer_parts
         hit = parts.get(layer_key)
         if hit is not None:

@@ -311,6 +311,8 @@ class StepRunner:
         self._kernels = compiled()  # the paths of one large kernel each (`kernels.jit.compiled`)
         self._mixed: _MixedTerms | None | bool = False if self._kernels and self._direct and engine.scheduled else None
         self._kernel_parts: dict[tuple[int, int, int], tuple] = {}
+        self._norm_rows: dict[int, tuple] = {}  # `_post_rows`' parts by token count and by sequence count
+        self._head_rows: dict[int, tuple] = {}
         self._run_args: dict[int, tuple] = {}
 
     def graph(self, batch: StepBatch, stage: int | None = None):
@@ -424,7 +426,7 @@ class StepRunner:
     def mixed_step(self, batch: StepBatch) -> tuple[StepTiming, int]:
         """`run(batch)` of a prefilling batch on the last stage in one jitted call (`kernels.mixed_step.
         mixed_step_fields`) from the layer parts and post ops of the step's graph and its halves' (found by their keys
-        from the batch: a graph is built only where its token count's layer part is not kept yet). The same floats
+        from the batch; no graph is built: a missing layer part comes from the plan's layer ops). The same floats
         (tests/test_split_floor.py)."""
         m = self._mixed
         new, past, dec = batch.prefill_new_tokens, batch.prefill_past_tokens, batch.decode_past_tokens
@@ -445,22 +447,40 @@ class StepRunner:
 
     def _kernel_part(self, batch: StepBatch) -> tuple:
         """(op rows, flags and terms of its layer part, its post ops' rows and flags) of the last stage's graph of
-        `batch`, for `kernels.mixed_step`; the layer part from the batch's graph where none is kept for its token
-        count yet."""
+        `batch`, for `kernels.mixed_step`; the layer part from the plan's layer ops (`DenseAttention.layer_ops`) where
+        none is kept for its token count yet: no graph is built."""
         new, dec = batch.prefill_new_tokens, batch.decode_past_tokens
         tokens = int_total(new) + dec.size
         key = (tokens, new.size, dec.size)
         hit = self._kernel_parts.get(key)
         if hit is None:
             dense, engine = self._mixed.dense, self.engine
-            part = engine.kept_layer_part(dense.layer_key(tokens, new.size, dec.size))
+            layer_key = dense.layer_key(tokens, new.size, dec.size)
+            part = engine.kept_layer_part(layer_key)
             if part is None:
-                part = engine.layer_part(self.graph(batch))
+                part = engine.layer_part_of(layer_key, *dense.layer_ops(tokens, new.size, dec.size),
+                                            dense.layers_per_stage)
             if len(self._kernel_parts) >= _KERNEL_PARTS_MAX:
                 self._kernel_parts.clear()
-            hit = self._kernel_parts[key] = (*part.kernel_terms(),
-                                             *engine.post_table(dense.post_ops(tokens, new.size + dec.size)))
+            hit = self._kernel_parts[key] = (*part.kernel_terms(), *self._post_rows(tokens, new.size + dec.size))
         return hit
+
+    def _post_rows(self, tokens: int, sequences: int) -> tuple[np.ndarray, np.ndarray]:
+        """(op rows, collective flags) of the post ops of the last stage's graph of `tokens` tokens and `sequences`
+        sequences (`StepEngine.post_table`): its final norm's rows, kept per token count, then its LM head's and
+        sampling's, kept per sequence count."""
+        dense, engine, norms, heads = self._mixed.dense, self.engine, self._norm_rows, self._head_rows
+        norm = norms.get(tokens)
+        if norm is None:
+            if len(norms) >= _KERNEL_PARTS_MAX:
+                norms.clear()
+            norm = norms[tokens] = engine.post_table(dense.norm_ops(tokens))
+        head = heads.get(sequences)
+        if head is None:
+            if len(heads) >= _KERNEL_PARTS_MAX:
+                heads.clear()
+            head = heads[sequences] = engine.post_table(dense.head_ops(sequences))
+        return np.concatenate((norm[0], head[0])), np.concatenate((norm[1], head[1]))
 
     def _decode_fields(self, width: int):
         """`decode_values`' short path for `width` sequences (`StepEngine.decode_fields` of the first decode graph of that
