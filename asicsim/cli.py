@@ -107,7 +107,12 @@ def entry() -> None:
     """The console script and `python -m asicsim`: `main`, then exit with its code. The process ends right after, so
     it ends without tearing its heap down: its output flushed and its exit handlers run (`atexit`), it leaves through
     `os._exit` instead of freeing every object the command left one by one (~0.4 s after an hour's replay; files the
-    commands write are closed before `main` returns). `main` itself returns: tests and notebooks call it many times."""
+    commands write are closed before `main` returns). `main` itself returns: tests and notebooks call it many times.
+
+    numpy's BLAS runs one thread unless the user's environment says otherwise (OPENBLAS_NUM_THREADS, set before numpy
+    is imported): the tool's arrays are small, and BLAS worker threads only cost their start and their spinning (an
+    hour's replay on 2 cores took ~0.1 s longer with them); a sweep's worker processes inherit the setting."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     code = main()
     gc.freeze()  # exit handlers that collect find nothing to walk
     for stream in (sys.stdout, sys.stderr):

@@ -150,3 +150,23 @@ def test_the_console_script_exits_with_mains_code_and_freezes_what_is_left(monke
         assert good.returncode == 0 and good.stdout == _captured(["models"])
     finally:
         gc.unfreeze()
+
+
+def test_the_console_script_runs_blas_on_one_thread_unless_the_user_says_otherwise():
+    """`entry` sets OPENBLAS_NUM_THREADS=1 before numpy is first imported (the tool's arrays are small), keeping a
+    value the user set; what numpy sees is read in the process itself, at exit."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import atexit, os, sys, asicsim.cli as cli\n"
+             "assert 'numpy' not in sys.modules\n"
+             "atexit.register(lambda: print('threads', os.environ.get('OPENBLAS_NUM_THREADS'), 'numpy' in sys.modules))\n"
+             "sys.argv = ['asicsim', 'models']\n"
+             "cli.entry()\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    for preset, expected in ((None, "threads 1 True"), ("3", "threads 3 True")):
+        run_env = env if preset is None else {**env, "OPENBLAS_NUM_THREADS": preset}
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=run_env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[-1] == expected
