@@ -344,15 +344,14 @@ class StepLog:
         rows, at = self._chunk[:fill], self._sealed
         if not at:
             self._firsts[:] = rows[0]
-        bits = rows.view(np.int64)
-        same = (bits == self._firsts.view(np.int64)).all(axis=0)
+        bits, firsts = rows.view(np.int64), self._firsts.view(np.int64)
         end = at + fill
         grow = end > self._capacity
         if grow:
             self._capacity = max(end, self._capacity + min(self._capacity // 4, _GROW_ROWS))
         for i, store in enumerate(self._stores):
             if store is None:
-                if same[i]:
+                if (bits[:, i] == firsts[i]).all():  # still one value (bit for bit): only fields without a store
                     continue
                 store = self._stores[i] = np.full(self._capacity, self._firsts[i])
             elif grow:
