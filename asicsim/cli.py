@@ -94,9 +94,10 @@ def _arm_compile_notice() -> None:
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     warmer = _cold_start(words)
-    from .commands._allocator import pin_mmap_threshold
+    from .commands._allocator import pad_heap, pin_mmap_threshold
 
     pin_mmap_threshold()  # long runs keep their large arrays out of the heap (commands._allocator)
+    pad_heap()  # and their heap's top: freed memory is not faulted in again page by page
     code = _main(argv, words)
     if code == 130:  # Ctrl-C: the background compile stops too, nothing is left behind
         _stop(warmer)
@@ -113,7 +114,6 @@ def entry() -> None:
     is imported): the tool's arrays are small, and BLAS worker threads only cost their start and their spinning (an
     hour's replay on 2 cores took ~0.1 s longer with them); a sweep's worker processes inherit the setting."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    _pad_heap()
     code = main()
     gc.freeze()  # exit handlers that collect find nothing to walk
     for stream in (sys.stdout, sys.stderr):
@@ -123,28 +123,6 @@ def entry() -> None:
             pass
     atexit._run_exitfuncs()
     os._exit(int(code))
-
-
-HEAP_TOP_PAD_BYTES = 64 << 20
-_M_TOP_PAD = -2  # glibc's mallopt parameter (malloc.h)
-
-
-def _pad_heap() -> None:
-    """glibc's heap grows by HEAP_TOP_PAD_BYTES at a time and keeps that much free at its top when memory is freed,
-    in place of 128 KiB: a replay builds and drops large arrays (step-log chunks, the summary's columns), and memory
-    handed back to the system is faulted in again page by page when the next one is built (the Azure hour on 8 x
-    Sohu: ~129,000 -> ~91,000 page faults, ~0.1 s less system time, ~9 MB more peak memory). Only on Linux with
-    glibc, and not where the user set MALLOC_TOP_PAD_ (glibc reads that at start)."""
-    if not sys.platform.startswith("linux") or "MALLOC_TOP_PAD_" in os.environ:
-        return
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # no C library symbols to find, or one without mallopt
-        return
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    mallopt(_M_TOP_PAD, HEAP_TOP_PAD_BYTES)
 
 
 def _cold_start(words: list[str]):

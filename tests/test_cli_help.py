@@ -171,32 +171,3 @@ def test_the_console_script_runs_blas_on_one_thread_unless_the_user_says_otherwi
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[-1] == expected
 
-
-def test_the_console_script_pads_glibcs_heap_unless_the_user_set_it(monkeypatch):
-    """`entry` asks glibc (mallopt M_TOP_PAD) to grow and keep its heap in 64 MiB steps, so large arrays freed and
-    built again are not faulted in page by page each time; not where MALLOC_TOP_PAD_ is set, nor off Linux."""
-    import ctypes
-
-    import asicsim.cli as cli
-
-    calls: list[tuple[int, int]] = []
-
-    class _Libc:
-        class mallopt:  # noqa: N801 - stands for the C function
-            argtypes = restype = None
-
-            def __new__(cls, param, value):
-                calls.append((param, value))
-                return 1
-
-    monkeypatch.setattr(ctypes, "CDLL", lambda name: _Libc)
-    monkeypatch.setattr(cli.sys, "platform", "linux")
-    monkeypatch.delenv("MALLOC_TOP_PAD_", raising=False)
-    cli._pad_heap()
-    assert calls == [(-2, 64 << 20)]
-    monkeypatch.setenv("MALLOC_TOP_PAD_", "131072")
-    cli._pad_heap()
-    monkeypatch.delenv("MALLOC_TOP_PAD_")
-    monkeypatch.setattr(cli.sys, "platform", "darwin")
-    cli._pad_heap()
-    assert calls == [(-2, 64 << 20)]

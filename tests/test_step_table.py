@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asicsim.commands._allocator import pin_mmap_threshold
+from asicsim.commands._allocator import pad_heap, pin_mmap_threshold
 from asicsim.core import results
 from asicsim.core.results import STEP_FIELDS, StepLog, StepTable
 
@@ -102,3 +102,14 @@ def test_the_allocator_threshold_is_pinned_on_linux_glibc():
 
     expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert pin_mmap_threshold() is expected
+
+
+def test_the_heap_top_is_padded_on_linux_glibc_unless_the_user_set_it(monkeypatch):
+    import platform
+    import sys
+
+    monkeypatch.delenv("MALLOC_TOP_PAD_", raising=False)
+    expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert pad_heap() is expected
+    monkeypatch.setenv("MALLOC_TOP_PAD_", "131072")  # glibc read the user's value at start: it stands
+    assert pad_heap() is False
