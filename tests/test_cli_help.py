@@ -171,3 +171,29 @@ def test_the_console_script_runs_blas_on_one_thread_unless_the_user_says_otherwi
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[-1] == expected
 
+
+
+def test_a_commands_imports_run_with_the_collector_paused_and_it_resumes(monkeypatch):
+    """`main` builds its parser (the command's imports) with the cyclic collector paused, then restores it: on if it
+    was on, off if the caller had turned it off; nothing stays frozen."""
+    import gc
+
+    import asicsim.cli as cli
+
+    seen: list[bool] = []
+    build = cli.build_parser
+
+    def recording(only=None):
+        seen.append(gc.isenabled())
+        return build(only)
+
+    monkeypatch.setattr(cli, "build_parser", recording)
+    assert gc.isenabled()
+    assert main(["--version"]) == 0
+    assert seen == [False] and gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        assert main(["--version"]) == 0
+        assert seen == [False, False] and not gc.isenabled()
+    finally:
+        gc.enable()
