@@ -9,7 +9,7 @@ import numpy as np
 
 from asicsim.kernels.jit import jit
 
-__all__ = ["COST_COLUMNS", "ACCOUNT_WIDTH", "summed_accounts", "op_step_fields"]
+__all__ = ["COST_COLUMNS", "ACCOUNT_WIDTH", "summed_accounts", "part_sums", "op_step_fields"]
 
 # A cost row: OpCost's fields in its order, hbm_bytes always a number (a device resolves None to Op.memory_bytes).
 COST_COLUMNS = ("compute_cycles", "memory_cycles", "weight_cycles", "link_cycles", "fixed_s", "ideal_compute_cycles",
@@ -56,6 +56,43 @@ def summed_accounts(rows, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cy
                      rows[i, 7], rows[i, 8], rows[i, 9], compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle,
                      buckets[i], flops[i], 1.0)
     return out
+
+
+@jit
+def part_sums(rows, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, buckets, flops, pre_count, layers,
+              prefetch):
+    """A step engine's layer part from its ops' cost rows (its pre ops, then one layer's ops without per-sequence
+    arrays): (head, keys, weights_s, serial_s). head: the pre ops' `summed_accounts` plus `layers` x the layer's;
+    keys (n, 5): each op's compute, memory, weight, link and fixed seconds; weights_s: the layer's weight seconds x
+    `layers`; serial_s: each op's least time in one op stream (fixed, then the longest of compute, link and memory,
+    weights included unless `prefetch`ed) summed, the layer's x `layers`. The engine's floats, in its order."""
+    pre = summed_accounts(rows[:pre_count], compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle,
+                          buckets[:pre_count], flops[:pre_count])
+    layer = summed_accounts(rows[pre_count:], compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle,
+                            buckets[pre_count:], flops[pre_count:])
+    head = np.empty(ACCOUNT_WIDTH)
+    for i in range(ACCOUNT_WIDTH):
+        head[i] = (0.0 + 1.0 * pre[i]) + layers * layer[i]
+    n = rows.shape[0]
+    keys = np.empty((n, 5))
+    weights_s = 0.0
+    serial_pre_s = 0.0
+    serial_layer_s = 0.0
+    for i in range(n):
+        keys[i, 0] = rows[i, 0] * compute_s_per_cycle
+        keys[i, 1] = rows[i, 1] * memory_s_per_cycle
+        keys[i, 2] = rows[i, 2] * memory_s_per_cycle
+        keys[i, 3] = rows[i, 3] * link_s_per_cycle
+        keys[i, 4] = rows[i, 4]
+        memory_s = keys[i, 1] if prefetch else keys[i, 1] + keys[i, 2]
+        busy_s = keys[i, 0] if keys[i, 0] >= keys[i, 3] else keys[i, 3]
+        serial_s = keys[i, 4] + (busy_s if busy_s >= memory_s else memory_s)
+        if i < pre_count:
+            serial_pre_s += serial_s
+        else:
+            serial_layer_s += serial_s
+            weights_s += keys[i, 2]
+    return head, keys, layers * weights_s, serial_pre_s + layers * serial_layer_s
 
 
 @jit

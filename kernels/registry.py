@@ -296,6 +296,10 @@ _ENTRIES = (
     _entry("accounts", "summed_accounts", "accounts_ref:summed_accounts",
            "a serial step's ops' StepTiming fields (time alone, busy seconds, wait, FLOPs, bytes, per kind) summed "
            "from their cost rows", "s, FLOP, bytes, J", lambda: _accounts_example()),
+    _entry("accounts", "part_sums", "accounts_ref:part_sums",
+           "a step engine's layer part from its ops' cost rows: pre + layers x layer sums, each op's seconds, the "
+           "layer's weight seconds and the part's serial seconds", "s, FLOP, bytes, J",
+           lambda: (*_accounts_example(), 4, 80.0, True)),
     _entry("accounts", "op_step_fields", "accounts_ref:op_step_fields",
            "a step's StepTiming fields with its one per-sequence op priced anew (its account added layers times), and "
            "that op's rounded schedule key", "s, FLOP, bytes, J", lambda: _op_step_fields_example()),

@@ -433,6 +433,9 @@ STRATEGIES = {
         st.tuples(*[st.lists(st.floats(0.0, 1e-3), min_size=16, max_size=16)] * 2), _stream, st.integers(0, 7),
         st.booleans(), st.sampled_from([1e-3, 1e-6])),
     "asicsim.kernels.accounts:summed_accounts": _accounts,
+    "asicsim.kernels.accounts:part_sums": st.builds(
+        lambda args, at, layers, prefetch: (*args, min(at, len(args[0])), layers, prefetch),
+        _accounts, st.integers(0, 12), st.sampled_from([1.0, 80.0, 61.0]), st.booleans()),
     "asicsim.kernels.accounts:op_step_fields": st.builds(
         lambda row, clocks, bucket, flops, sums, count, bits: (
             np.array(row, dtype=np.float64), *clocks, bucket, flops, np.array(sums[0]), count, np.array(sums[1]), bits),

@@ -67,7 +67,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from asicsim.kernels.accounts import op_step_fields, summed_accounts
+from asicsim.kernels.accounts import op_step_fields, part_sums, summed_accounts
 from asicsim.kernels.schedule import schedule_step_s
 from asicsim.workloads.graph_types import Op, OpKind, StepGraph, int_total
 
@@ -203,17 +203,15 @@ class _LayerPart:
         self.varying = tuple(i for i, op in enumerate(layer_ops) if op.seq_new is not None)
         self.pre_count, self.layer_count = len(pre_ops), len(layer_ops)
         ops = [*pre_ops, *(op for op in layer_ops if op.seq_new is None)]
-        at = len(pre_ops)
-        rows = engine._cost_table(ops)
-        head: Sequence[float] = _ZERO
-        for lo, hi, count in ((0, at, 1.0), (at, len(ops), layers)):
-            head = [t + count * v for t, v in zip(head, engine._rows_summed(rows[lo:hi], ops[lo:hi]))]
-        self.head = tuple(head)
-        keys = self._keys = engine._keys(rows)  # each op's compute, memory, weight, link and fixed seconds
+        c, m, lk = engine._unit_seconds
+        buckets = np.array([_BUCKET_OF.get(op.kind, 3) for op in ops], dtype=np.int64)
+        flops = np.array([op.flops for op in ops], dtype=np.float64)
+        # The head's sums, each op's seconds (its `_Priced.key`), the weights' and serial seconds in one jitted pass
+        head, self._keys, weights_s, serial_s = part_sums(engine._cost_table(ops), c, m, lk, buckets, flops,
+                                                          len(pre_ops), layers, engine._prefetch)
+        self.head = tuple(head.tolist())
         self._flags = [op.kind in _COLLECTIVES for op in ops]
-        self.weights_s = layers * sum(keys[at:, 2].tolist())
-        serial = _serial_s_of(keys, engine._prefetch).tolist()
-        self.serial_s = sum(serial[:at]) + layers * sum(serial[at:])
+        self.weights_s, self.serial_s = float(weights_s), float(serial_s)
         self._rows = None
         self._layers = layers
         self._terms = None
@@ -542,7 +540,7 @@ class StepEngine:
 
         Each unit's cycles times its own seconds per cycle (weights are HBM cycles); `OpCost.fixed_s` is
         seconds already and passes through; `hbm_bytes` stays bytes. Cost rows (`_cost_table`) are converted by the
-        same products (`_keys`, `kernels.accounts.summed_accounts` and `op_step_fields`).
+        same products (`kernels.accounts.part_sums`, `summed_accounts` and `op_step_fields`).
         """
         cost: OpCost = self.device.cost(op)
         c, m, lk = self._unit_seconds
@@ -993,17 +991,6 @@ class StepEngine:
             rows = np.array([_cost_row(cost(op), op) for op in ops], dtype=np.float64).reshape(len(ops), 10)
         return rows
 
-    def _keys(self, rows: np.ndarray) -> np.ndarray:
-        """Cost rows as `_Priced.key`s, (n, 5): compute, memory, weight, link and fixed seconds (`price`'s products)."""
-        c, m, lk = self._unit_seconds
-        keys = np.empty((rows.shape[0], 5))
-        keys[:, 0] = rows[:, 0] * c
-        keys[:, 1] = rows[:, 1] * m
-        keys[:, 2] = rows[:, 2] * m
-        keys[:, 3] = rows[:, 3] * lk
-        keys[:, 4] = rows[:, 4]
-        return keys
-
     def _serial_step(self, graph: StepGraph) -> StepTiming:
         """One op stream, no prefetch: every op runs alone, so the step is a sum (see module docstring)."""
         return StepTiming(*self._serial_step_fields(graph))  # time_s, memory_wait_s: the sums of the ops' own
@@ -1231,12 +1218,6 @@ def _cost_row(cost: OpCost, op: Op) -> tuple[float, ...]:
     return (cost.compute_cycles, cost.memory_cycles, cost.weight_cycles, cost.link_cycles, cost.fixed_s,
             cost.ideal_compute_cycles, cost.stall_cycles, op.memory_bytes if cost.hbm_bytes is None else cost.hbm_bytes,
             cost.fallback_s, cost.energy_j)
-
-
-def _serial_s_of(keys: np.ndarray, prefetch: bool) -> np.ndarray:
-    """`_serial_s` of each row of keys (`StepEngine._keys`), elementwise: the same floats."""
-    memory_s = keys[:, 1] if prefetch else keys[:, 1] + keys[:, 2]
-    return keys[:, 4] + np.maximum(np.maximum(keys[:, 0], keys[:, 3]), memory_s)
 
 
 def _serial_s(key: tuple[float, ...], prefetch: bool) -> float:

@@ -22,6 +22,27 @@ def summed_accounts(rows, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cy
     return total
 
 
+def part_sums(rows, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, buckets, flops, pre_count, layers,
+              prefetch):
+    """The engine's earlier Python: the two groups' sums added to a zero account, numpy keys, their serial seconds
+    elementwise and Python's sums over lists."""
+    head = [0.0] * 16
+    for lo, hi, count in ((0, pre_count, 1.0), (pre_count, len(rows), layers)):
+        sums = summed_accounts(rows[lo:hi], compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, buckets[lo:hi],
+                               flops[lo:hi])
+        head = [t + count * v for t, v in zip(head, sums)]
+    keys = np.empty((len(rows), 5))
+    keys[:, 0] = rows[:, 0] * compute_s_per_cycle
+    keys[:, 1] = rows[:, 1] * memory_s_per_cycle
+    keys[:, 2] = rows[:, 2] * memory_s_per_cycle
+    keys[:, 3] = rows[:, 3] * link_s_per_cycle
+    keys[:, 4] = rows[:, 4]
+    memory_s = keys[:, 1] if prefetch else keys[:, 1] + keys[:, 2]
+    serial = (keys[:, 4] + np.maximum(np.maximum(keys[:, 0], keys[:, 3]), memory_s)).tolist()
+    return (head, keys, layers * sum(keys[pre_count:, 2].tolist()),
+            sum(serial[:pre_count]) + layers * sum(serial[pre_count:]))
+
+
 def op_step_fields(row, compute_s_per_cycle, memory_s_per_cycle, link_s_per_cycle, bucket, flops, head, count, tail,
                    key_bits):
     """The engine's own arithmetic: the op's account (`summed_accounts` of its one row), head + count x it + tail per
