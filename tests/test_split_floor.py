@@ -253,3 +253,19 @@ def test_a_sohu_run_is_the_same_with_its_steps_timed_in_python(monkeypatch):
     assert {**fused.summary, "wall_s": 0} == {**plain.summary, "wall_s": 0}
     assert fused.steps == plain.steps
     assert fused.requests == plain.requests
+
+
+@given(new=st.lists(st.integers(1, 5000), max_size=9), dec=st.lists(st.integers(0, 9000), max_size=9))
+def test_two_halves_are_split_batchs_two_parts(new, dec):
+    """The mixed step's halves (`two_halves`: views, no parts built) are `split_batch`'s two parts, array for array,
+    for every batch of two sequences or more."""
+    from asicsim.core.serving import two_halves
+
+    if len(new) + len(dec) < 2:
+        return
+    batch = StepBatch.make(prefill_new=new, prefill_past=[7 * i for i in range(len(new))], decode_past=dec)
+    parts = split_batch(batch, 2)
+    assert len(parts) == 2
+    want = [a for p in parts for a in (p.prefill_new_tokens, p.prefill_past_tokens, p.decode_past_tokens)]
+    got = two_halves(batch.prefill_new_tokens, batch.prefill_past_tokens, batch.decode_past_tokens)
+    assert len(got) == 6 and all(np.array_equal(g, w) and g.dtype == w.dtype for g, w in zip(got, want))

@@ -314,6 +314,7 @@ class StepRunner:
         self._norm_rows: dict[int, tuple] = {}  # `_post_rows`' parts by token count and by sequence count
         self._head_rows: dict[int, tuple] = {}
         self._run_args: dict[int, tuple] = {}
+        self._ones = np.ones(1024, dtype=np.int64)  # `decode_run`'s micro-batch counts (read, never written)
 
     def graph(self, batch: StepBatch, stage: int | None = None):
         """The step's operator graph (`ServingConfig.step_graph`); a decode-only batch's is made from the first one
@@ -430,26 +431,26 @@ class StepRunner:
         (tests/test_split_floor.py)."""
         m = self._mixed
         new, past, dec = batch.prefill_new_tokens, batch.prefill_past_tokens, batch.decode_past_tokens
-        whole = self._kernel_part(batch)
-        first = second = batch
-        halves = 0
+        whole = self._kernel_part(new, dec)
         if self.overlap and new.size + dec.size >= 2:
-            parts = split_batch(batch, 2)
-            halves = len(parts)
-            first, second = parts[0], parts[-1]
-        part1 = self._kernel_part(first) if halves else whole
-        part2 = self._kernel_part(second) if halves == 2 else part1
-        fields, used = mixed_step_fields(
-            new, past, dec, halves, first.prefill_new_tokens, first.prefill_past_tokens, first.decode_past_tokens,
-            second.prefill_new_tokens, second.prefill_past_tokens, second.decode_past_tokens, *whole, *part1, *part2,
-            m.prefill, m.decode, m.graph, m.engine, True, STATE_RTOL)
+            halves = 2
+            new1, past1, dec1, new2, past2, dec2 = two_halves(new, past, dec)
+            part1, part2 = self._kernel_part(new1, dec1), self._kernel_part(new2, dec2)
+        else:
+            halves = 0
+            new1 = new2 = new
+            past1 = past2 = past
+            dec1 = dec2 = dec
+            part1 = part2 = whole
+        fields, used = mixed_step_fields(new, past, dec, halves, new1, past1, dec1, new2, past2, dec2, *whole, *part1,
+                                         *part2, m.prefill, m.decode, m.graph, m.engine, True, STATE_RTOL)
         return StepTiming(*fields.tolist()), used
 
-    def _kernel_part(self, batch: StepBatch) -> tuple:
-        """(op rows, flags and terms of its layer part, its post ops' rows and flags) of the last stage's graph of
-        `batch`, for `kernels.mixed_step`; the layer part from the plan's layer ops (`DenseAttention.layer_ops`) where
-        none is kept for its token count yet: no graph is built."""
-        new, dec = batch.prefill_new_tokens, batch.decode_past_tokens
+    def _kernel_part(self, new: np.ndarray, dec: np.ndarray) -> tuple:
+        """(op rows, flags and terms of its layer part, its post ops' rows and flags) of the last stage's graph of a
+        batch prefilling `new` tokens per sequence and decoding `dec.size` sequences, for `kernels.mixed_step`; the
+        layer part from the plan's layer ops (`DenseAttention.layer_ops`) where none is kept for its token count yet:
+        no graph is built."""
         tokens = int_total(new) + dec.size
         key = (tokens, new.size, dec.size)
         hit = self._kernel_parts.get(key)
@@ -508,7 +509,10 @@ class StepRunner:
         ok, values = decode_run_values(past0, n, horizon_s, *args)
         if not ok:
             return None
-        return values, np.ones(len(values), dtype=np.int64)
+        ones = self._ones
+        if len(ones) < len(values):  # one micro-batch per step: views of one array of ones, grown as runs lengthen
+            ones = self._ones = np.ones(max(len(values), 2 * len(ones)), dtype=np.int64)
+        return values, ones[:len(values)]
 
     def _decode_floor(self, width: int) -> float | None:
         """The split floor a decode step of `width` sequences is tested against (`run` passes the split over on it
@@ -591,6 +595,15 @@ def split_batch(batch: StepBatch, n: int) -> list[StepBatch]:
     dec = _split(batch.decode_past_tokens, n)[::-1]
     parts = [StepBatch(a, b, c) for a, b, c in zip(new, past, dec)]
     return [p for p in parts if p.prefill_new_tokens.size or p.decode_past_tokens.size]
+
+
+def two_halves(new: np.ndarray, past: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`split_batch(StepBatch(new, past, dec), 2)`'s two parts' arrays (new, past, dec of the first, then of the
+    second) for a batch of two sequences or more, whose halves are never empty: the first ceil(n / 2) prefilling
+    sequences and the last floor(d / 2) decoding ones, then the rest. Views, without the parts' objects (a
+    prefilling step's halves are priced once a step: `StepRunner.mixed_step`)."""
+    at, cut = (new.size + 1) // 2, (dec.size + 1) // 2
+    return new[:at], past[:at], dec[cut:], new[at:], past[at:], dec[:cut]
 
 
 def _split(values: np.ndarray, n: int) -> list[np.ndarray]:
