@@ -728,6 +728,21 @@ def tiled_gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_
             power *= 2
         full = sr // cand
         rest = sr - full * cand
+        # Pruning, exact: each chunk takes at least its compute cycles (`compute_cycles`, memory never stalling), so
+        # a tiling whose chunks' bound already reaches the best cycles cannot replace it (most often the untiled
+        # GEMM without stalls, which chunking only adds fills and drains to): its chunks are not walked.
+        bound = np.int64(0)
+        for part in range(2):
+            size = cand if part == 0 else rest
+            times = full if part == 0 else 1
+            if size == 0:
+                continue
+            if dataflow_code == 0:
+                bound += times * (compute_cycles(rows, cols, 0, size, n, k, 1) + 1)
+            else:
+                bound += times * (compute_cycles(rows, cols, dataflow_code, m, n, size, 1) + 1)
+        if bound - 1 >= best_cycles:
+            continue
         total = np.int64(0)
         stall = np.int64(0)
         dram_i = np.int64(0)

@@ -670,6 +670,17 @@ def test_valid_csv_columns_parse_at_once_to_the_row_by_row_arrays(rows) -> None:
 
 
 @settings(deadline=None, max_examples=300)
+@given(st.integers(1, 16), st.integers(1, 16), dataflows, dims, dims, dims, srams, _with_ports(st.sampled_from([0, 1])))
+def test_a_gemm_never_beats_its_compute_cycles(r, c, df, m, n, k, sram, mode_ports):
+    """What the tile search's pruning rests on: one GEMM's cycles, stalls and any port bandwidth included, are at
+    least its compute cycles (its folds with memory never stalling), in either mode, and its stall is the rest."""
+    mode, ports = mode_ports
+    got = gemm_cycles(r, c, df, m, n, k, mode, sram, *ports)
+    bound = compute_cycles(r, c, df, m, n, k, mode)
+    assert got[0] >= bound and got[1] == got[0] - bound
+
+
+@settings(deadline=None, max_examples=300)
 @given(st.integers(1, 16), st.integers(1, 16), dataflows, dims, dims, dims, srams,
        _with_ports(st.sampled_from([0, 1])), st.integers(1, 6), st.integers(1, 6))
 @example(1, 1, 0, 24, 22, 5, 1024, (0, (1.0, 1.0, 1.0)), 9, 1)  # 330 MACs on one PE: 329 cycles counted
