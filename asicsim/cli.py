@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import contextlib
 import gc
 import importlib
 import importlib.util
@@ -148,26 +147,11 @@ def _stop(warmer) -> None:
     _coldstart.stop(warmer)
 
 
-@contextlib.contextmanager
-def _uncollected():
-    """The block (a command's imports: numba's, the command module's and what it imports) runs with the cyclic garbage
-    collector paused: imports build ~10^5 objects that live as long as the process, which every collection during
-    them would walk again (~0.03 s of a command's start on 2 cores). At the end they join the oldest generation
-    unwalked (`gc.freeze` then `gc.unfreeze`), as after `serving.collection_paused`; a paused collector stays paused."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
-
-
 def _main(argv: list[str] | None, words: list[str]) -> int:
+    from asicsim.core.collector import collection_paused
+
     try:
-        with _uncollected():
+        with collection_paused():  # the command's imports: numba's, its module's and what that imports
             _arm_compile_notice()
             parser = build_parser(words[0] if words and words[0] in COMMAND_MODULES else None)
         args = parser.parse_args(argv)

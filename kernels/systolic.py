@@ -692,6 +692,14 @@ def gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, 
 
 
 @jit
+def _chunk_dims(dataflow_code, m, n, k, size):
+    """(m, n, k) of a tile-search chunk: `size` of the dimension on the array rows (M for os, K for ws and is)."""
+    if dataflow_code == 0:
+        return size, n, k
+    return m, n, size
+
+
+@jit
 def tiled_gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_each, ifmap_words_per_cycle,
                       filter_words_per_cycle, ofmap_words_per_cycle):
     """Best of a small tile search -> (cycles, stall_cycles, tile_sr, ifmap_dram_reads, filter_dram_reads,
@@ -734,13 +742,9 @@ def tiled_gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_
         bound = np.int64(0)
         for part in range(2):
             size = cand if part == 0 else rest
-            times = full if part == 0 else 1
-            if size == 0:
-                continue
-            if dataflow_code == 0:
-                bound += times * (compute_cycles(rows, cols, 0, size, n, k, 1) + 1)
-            else:
-                bound += times * (compute_cycles(rows, cols, dataflow_code, m, n, size, 1) + 1)
+            if size > 0:
+                cm, cn, ck = _chunk_dims(dataflow_code, m, n, k, size)
+                bound += (full if part == 0 else 1) * (compute_cycles(rows, cols, dataflow_code, cm, cn, ck, 1) + 1)
         if bound - 1 >= best_cycles:
             continue
         total = np.int64(0)
@@ -753,10 +757,8 @@ def tiled_gemm_cycles(rows, cols, dataflow_code, m, n, k, mode_code, sram_words_
             times = full if part == 0 else 1
             if size == 0:
                 continue
-            if dataflow_code == 0:
-                r = gemm_cycles(rows, cols, 0, size, n, k, 1, sram_words_each, bw_i, bw_f, bw_o)
-            else:
-                r = gemm_cycles(rows, cols, dataflow_code, m, n, size, 1, sram_words_each, bw_i, bw_f, bw_o)
+            cm, cn, ck = _chunk_dims(dataflow_code, m, n, k, size)
+            r = gemm_cycles(rows, cols, dataflow_code, cm, cn, ck, 1, sram_words_each, bw_i, bw_f, bw_o)
             total += times * (r[0] + 1)
             stall += times * r[1]
             dram_i += times * r[4]

@@ -23,15 +23,7 @@ HEAP_TOP_PAD_BYTES = 64 << 20
 
 def pin_mmap_threshold() -> bool:
     """Fix glibc's mmap threshold at MMAP_THRESHOLD_BYTES; True if set (False off glibc, or if it refused)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
-    except (OSError, AttributeError):  # another C library (musl has no mallopt)
-        return False
+    return _mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
 def pad_heap() -> bool:
@@ -39,12 +31,16 @@ def pad_heap() -> bool:
     MALLOC_TOP_PAD_, which glibc read at start)."""
     import os
 
-    if not sys.platform.startswith("linux") or "MALLOC_TOP_PAD_" in os.environ:
+    return "MALLOC_TOP_PAD_" not in os.environ and _mallopt(M_TOP_PAD, HEAP_TOP_PAD_BYTES)
+
+
+def _mallopt(param: int, value: int) -> bool:
+    """glibc's `mallopt(param, value)`; True if it took it, False off Linux or another C library."""
+    if not sys.platform.startswith("linux"):
         return False
     try:
         import ctypes
 
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_TOP_PAD, HEAP_TOP_PAD_BYTES))
+        return bool(ctypes.CDLL("libc.so.6").mallopt(param, value))
     except (OSError, AttributeError):  # another C library (musl has no mallopt)
         return False

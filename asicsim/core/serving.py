@@ -18,8 +18,6 @@ one after a recompute pre-emption); a decode step emits one token per decoding r
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Sequence
@@ -41,6 +39,7 @@ from asicsim.workloads.memory import stage_layer_counts
 from asicsim.workloads.models import ModelConfig
 from asicsim.workloads.requests import Request
 
+from .collector import collection_paused
 from .device import Device
 from .engine import FAST_PATH_RTOL, STATE_RTOL, StepEngine, StepTiming
 from .kvcache import PagedKVCache
@@ -187,24 +186,6 @@ def simulate(device: Device, chips: int, requests: Sequence[Request], cfg: Servi
     Python's cyclic garbage collector is paused while the loop runs (`collection_paused`)."""
     with collection_paused():
         return _simulate(device, chips, requests, cfg, progress, engine)
-
-
-@contextlib.contextmanager
-def collection_paused():
-    """Python's cyclic garbage collector paused for the block (restored after, nesting allowed): a run's loop and its
-    summary build and read ~10^5 long-lived objects without reference cycles, which every collection walks again.
-    On the way out, what the block built joins the oldest generation unwalked (`gc.freeze` then `gc.unfreeze`: a
-    move of lists, nothing stays frozen), or the first allocation after it would walk all of it as young objects
-    (~0.1 s after an hour's replay); later full collections still see it."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
 
 
 def _simulate(device: Device, chips: int, requests: Sequence[Request], cfg: ServingConfig,
