@@ -658,11 +658,10 @@ class StepEngine:
 
     def _layer_part(self, graph: StepGraph) -> _LayerPart:
         """The graph's pre and layer ops priced, shared by graphs of one `layer_key` (None: the graph's own)."""
-        key = graph.layer_key
         parts = (graph.pre_ops, graph.layer_ops, graph.layers_per_stage)
-        if key is None:
+        if graph.layer_key is None:
             return _LayerPart(self, *parts)
-        return _bounded(self._layer_parts, key, lambda: _LayerPart(self, *parts))
+        return self.layer_part_of(graph.layer_key, *parts)
 
     def _post_part(self, graph: StepGraph) -> _PostPart:
         """The graph's post and stage ops priced, shared by graphs whose ops have equal values (`Op.value_key`; ops
